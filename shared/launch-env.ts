@@ -1,0 +1,47 @@
+/**
+ * What a generation finds in its environment. Listening sockets follow systemd's convention
+ * (fd 3 onward, LISTEN_FDS / LISTEN_FDNAMES / LISTEN_PID) so any socket-activation-aware server
+ * works; BATON_* variables add what only Baton-aware children use.
+ */
+
+/** First inherited listening descriptor (SD_LISTEN_FDS_START). */
+export const LISTEN_FDS_START = 3;
+
+export const ENV = {
+  listenFds: 'LISTEN_FDS',
+  listenFdNames: 'LISTEN_FDNAMES',
+  listenPid: 'LISTEN_PID',
+  /** JSON array of InheritedListener, one per inherited fd, in fd order. */
+  listeners: 'BATON_LISTENERS',
+  generation: 'BATON_GENERATION',
+  instance: 'BATON_INSTANCE',
+  protocol: 'BATON_PROTOCOL',
+  /** Descriptor number of the SCM_RIGHTS channel (SOCK_SEQPACKET) to the supervisor. */
+  fdChannel: 'BATON_FD_CHANNEL',
+} as const;
+
+/** One inherited listener as announced in BATON_LISTENERS. */
+export interface InheritedListener {
+  fd: number;
+  name: string;
+  /** Canonical address (see formatAddress), with the port actually bound. */
+  address: string;
+}
+
+/** Parses BATON_LISTENERS, or falls back to plain LISTEN_FDS / LISTEN_FDNAMES (no addresses). */
+export function readInheritedListeners(env: NodeJS.ProcessEnv, pid: number): InheritedListener[] {
+  const count = Number(env[ENV.listenFds] ?? 0);
+  if (!Number.isInteger(count) || count <= 0) return [];
+  if (env[ENV.listenPid] !== undefined && Number(env[ENV.listenPid]) !== pid) return [];
+  const announced = env[ENV.listeners];
+  if (announced) {
+    const parsed: unknown = JSON.parse(announced);
+    if (Array.isArray(parsed)) return parsed as InheritedListener[];
+  }
+  const names = (env[ENV.listenFdNames] ?? '').split(':');
+  return Array.from({ length: count }, (_, i) => ({
+    fd: LISTEN_FDS_START + i,
+    name: names[i] || `fd${LISTEN_FDS_START + i}`,
+    address: '',
+  }));
+}

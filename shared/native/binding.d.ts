@@ -1,0 +1,68 @@
+/**
+ * Types of the Node-API addon built from `shared/native/src/baton.c` (build/Release/baton.node).
+ * Only `shared/native/native.ts` loads it. Every function throws an Error whose `code` is the errno
+ * name (`EADDRINUSE`, `EAGAIN`, …), `errno` the number and `syscall` the failing call.
+ */
+
+export interface SockName {
+  family: 'IPv4' | 'IPv6' | 'unix';
+  /** Numeric address, or the socket path for `unix` (empty when unnamed). */
+  address: string;
+  /** 0 for `unix`. */
+  port: number;
+}
+
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface RecvResult {
+  fds: number[];
+  payload: Buffer;
+}
+
+export interface MallInfo2 {
+  arena: number;
+  ordblks: number;
+  smblks: number;
+  hblks: number;
+  hblkhd: number;
+  usmblks: number;
+  fsmblks: number;
+  uordblks: number;
+  fordblks: number;
+  keepcost: number;
+}
+
+export interface Binding {
+  /** socket+SO_REUSEADDR(+IPV6_V6ONLY)+bind+listen; never accepts. Returns a CLOEXEC, blocking fd. */
+  tcpListen(host: string, port: number, backlog: number, ipv6Only: boolean): number;
+  /** socket+bind+listen on a filesystem path (the caller unlinks stale files and sets the mode). */
+  unixListen(path: string, backlog: number): number;
+  /** getsockname of a socket fd. */
+  sockName(fd: number): SockName;
+  /** AF_UNIX SOCK_SEQPACKET pair, both ends CLOEXEC. */
+  socketPair(): [number, number];
+  /** One sendmsg with SCM_RIGHTS (MSG_DONTWAIT|MSG_NOSIGNAL); payload must be non-empty, ≤ 4096 bytes, fds ≤ 16. */
+  sendFds(sock: number, fds: number[], payload: Buffer): void;
+  /** One recvmsg (MSG_DONTWAIT|MSG_CMSG_CLOEXEC); throws EAGAIN when nothing is queued, ECONNRESET on EOF. */
+  recvFds(sock: number): RecvResult;
+  /** close(2). */
+  close(fd: number): void;
+  /** SO_PEERCRED of a connected AF_UNIX socket. */
+  peerCred(fd: number): PeerCred;
+  /** prctl(PR_SET_PDEATHSIG, signal). */
+  setPdeathsig(signal: number): void;
+  /** One datagram to an AF_UNIX SOCK_DGRAM path ('@' prefix = abstract namespace), optionally with fds. */
+  sdNotify(path: string, message: string, fds: number[]): void;
+  /** mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of length bytes at offset; munmap when the buffer is collected. */
+  mmap(fd: number, length: number, offset: number): ArrayBuffer;
+  /** glibc mallinfo2(). */
+  mallinfo2(): MallInfo2;
+  /** glibc malloc_trim(pad); true when memory was released. */
+  mallocTrim(pad: number): boolean;
+  /** glibc malloc_info(0) XML. */
+  mallocInfo(): string;
+}

@@ -1,0 +1,136 @@
+/**
+ * The supervisor ↔ generation protocol, carried as JSON over Node's built-in IPC channel.
+ * Descriptors never travel in JSON: a message with `fds > 0` announces that exactly that many
+ * descriptors were sent just before it on the generation's SCM_RIGHTS channel.
+ */
+
+/** Bumped on any incompatible change; a generation speaking another version is refused at hello. */
+export const PROTOCOL_VERSION = 1;
+
+interface Envelope {
+  /** Protocol version; also what tells Baton's messages apart from an app's own `process.send`. */
+  baton: number;
+  /** Sender-local sequence number; a reply carries it back in `ack`. */
+  seq: number;
+  /** Descriptors that travel with this message on the SCM_RIGHTS channel. */
+  fds?: number;
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+
+/** Child → supervisor. */
+export type ChildMessage =
+  | (Envelope & { type: 'hello'; pid: number; runtime: string })
+  | (Envelope & { type: 'ready' })
+  | (Envelope & { type: 'connections'; open: number })
+  | (Envelope & { type: 'listen'; address: string })
+  | (Envelope & { type: 'drained' })
+  | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
+  | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
+
+/** Supervisor → child. */
+export type SupervisorMessage =
+  | (Envelope & { type: 'drain'; deadline: number })
+  | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
+  | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
+
+export type Message = ChildMessage | SupervisorMessage;
+export type MessageType<M extends Message> = M['type'];
+export type MessageOf<M extends Message, T extends M['type']> = Extract<M, { type: T }>;
+
+/** A message body as written by a sender, before the envelope is added. */
+export type Outgoing<M extends Message> = M extends Message ? Omit<M, 'baton' | 'seq'> : never;
+
+/**
+ * A handler for every message type of `M` (the compiler rejects a table that misses one).
+ * A handler returns the reply body for the sender's `ack`, or undefined when none is owed.
+ */
+export type Handlers<M extends Message, C> = {
+  [T in M['type']]: (message: MessageOf<M, T>, context: C) => ReplyBody | undefined | Promise<ReplyBody | undefined>;
+};
+
+export type ReplyBody = { ok: true; [key: string]: unknown } | { ok: false; error: ErrorBody };
+
+/** True when `value` is a Baton protocol message of any version (an app may use the same channel). */
+export function isEnvelope(value: unknown): value is Envelope & { type: string } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Envelope).baton === 'number' &&
+    typeof (value as Envelope).seq === 'number' &&
+    typeof (value as { type?: unknown }).type === 'string'
+  );
+}
+
+/** The reply to a message whose type the receiver does not know. */
+export function unrecognized(type: string): ReplyBody {
+  return { ok: false, error: { code: 'ERR_PROTOCOL', message: `unrecognized message type '${type}'` } };
+}
+
+/**
+ * Runs the handler for `message` and returns the reply owed to the sender (if any): the handler's,
+ * an "unrecognized" one for an unknown type, or an error reply when the handler throws.
+ */
+export async function dispatch<M extends Message, C>(
+  handlers: Handlers<M, C>,
+  message: Envelope & { type: string },
+  context: C,
+): Promise<ReplyBody | undefined> {
+  if (message.baton !== PROTOCOL_VERSION) {
+    return {
+      ok: false,
+      error: {
+        code: 'ERR_PROTOCOL_VERSION',
+        message: `protocol version ${message.baton} is not supported: expected ${PROTOCOL_VERSION}`,
+      },
+    };
+  }
+  if (!Object.hasOwn(handlers, message.type)) return unrecognized(message.type);
+  const handler = handlers[message.type as M['type']] as (m: unknown, c: C) => ReturnType<Handlers<M, C>[M['type']]>;
+  try {
+    return await handler(message, context);
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown };
+    return {
+      ok: false,
+      error: {
+        code: typeof e.code === 'string' ? e.code : 'ERR_PROTOCOL',
+        message: typeof e.message === 'string' ? e.message : String(err),
+      },
+    };
+  }
+}
+
+/** Numbers outgoing messages and matches replies to the requests that await them. */
+export class Correlator {
+  private nextSeq = 1;
+  private readonly pending = new Map<number, { resolve: (r: ReplyBody) => void; reject: (e: Error) => void }>();
+
+  /** Stamps `body` with the version and a fresh seq. */
+  stamp<M extends Message>(body: Outgoing<M>): M {
+    return { ...body, baton: PROTOCOL_VERSION, seq: this.nextSeq++ } as unknown as M;
+  }
+
+  /** Registers a wait for the ack of `seq`; settle it with `settle` or `failAll`. */
+  expect(seq: number): Promise<ReplyBody> {
+    return new Promise((resolve, reject) => this.pending.set(seq, { resolve, reject }));
+  }
+
+  /** Resolves the wait for `ack`; false when nothing waited for it. */
+  settle(ack: number, reply: ReplyBody): boolean {
+    const waiter = this.pending.get(ack);
+    if (!waiter) return false;
+    this.pending.delete(ack);
+    waiter.resolve(reply);
+    return true;
+  }
+
+  /** Rejects every pending wait (the channel closed). */
+  failAll(err: Error): void {
+    for (const waiter of this.pending.values()) waiter.reject(err);
+    this.pending.clear();
+  }
+}
