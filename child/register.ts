@@ -1,0 +1,53 @@
+/**
+ * Preload for unmodified programs: `node --import baton/child/register app.js`.
+ * A `server.listen(3000)` (or a host, or a Unix path) gets the socket Baton holds for that address
+ * instead of a fresh bind, HTTP servers get Baton's drain semantics, and the generation reports
+ * ready once its first listen has completed. Without Baton the program runs exactly as before.
+ */
+import net from 'node:net';
+import { targetAddress } from './inherited.ts';
+import { generation, launchedByBaton, listen, ready } from './sdk.ts';
+
+const originalListen = net.Server.prototype.listen;
+let readySent = false;
+
+function patchedListen(this: net.Server, ...args: unknown[]): net.Server {
+  const target = describe(args);
+  if (target === undefined || !launchedByBaton()) {
+    return (originalListen as (...a: unknown[]) => net.Server).apply(this, args);
+  }
+  if (target.callback) this.once('listening', target.callback);
+  listen({ address: target.address }, this).then(
+    () => {
+      if (readySent) return;
+      readySent = true;
+      // A program that listens on several addresses usually does so in one go.
+      setImmediate(ready);
+    },
+    (err: Error) => this.emit('error', err),
+  );
+  return this;
+}
+
+function describe(args: unknown[]): { address: string; callback?: () => void } | undefined {
+  const last = args[args.length - 1];
+  const callback = typeof last === 'function' ? (last as () => void) : undefined;
+  const first = args[0];
+  let address: string | undefined;
+  if (typeof first === 'object' && first !== null) {
+    const options = first as Record<string, unknown>;
+    // Descriptors and handles are already sockets: nothing to look up.
+    if ('fd' in options || 'handle' in options || '_handle' in options) return undefined;
+    address = targetAddress(options);
+  } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
+    address = targetAddress({ port: first, host: typeof args[1] === 'string' ? args[1] : undefined });
+  } else if (typeof first === 'string') {
+    address = targetAddress({ path: first });
+  }
+  if (address === undefined || /:0$/.test(address)) return undefined;
+  return callback ? { address, callback } : { address };
+}
+
+net.Server.prototype.listen = patchedListen as typeof net.Server.prototype.listen;
+// Say hello at once, so Baton waits for this generation's ready() rather than guessing.
+if (launchedByBaton()) generation();

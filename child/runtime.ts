@@ -1,0 +1,35 @@
+import type net from 'node:net';
+
+/** What a generation knows about itself. */
+export interface GenerationInfo {
+  /** False when the program runs without Baton (plain `node app.js`). */
+  supervised: boolean;
+  /** 1 for the first generation; 0 when unsupervised. */
+  generation: number;
+  instance: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+}
+
+/** A listener to obtain: by the name given in Baton's config, or by address (or both). */
+export interface ListenerRequest {
+  name?: string;
+  address?: string;
+}
+
+/** Where to listen: an inherited or handed-over descriptor, or an address to bind. */
+export type ListenPlace = { fd: number } | net.ListenOptions;
+
+/** What the SDK needs from its environment; the supervised and standalone runtimes implement it. */
+export interface Runtime {
+  info(): GenerationInfo;
+  /** Where to listen for `request`: an inherited or handed-over descriptor, or an address to bind. */
+  resolve(request: ListenerRequest): Promise<ListenPlace>;
+  /** Reports that this generation is ready to take over. */
+  ready(): void;
+  reportConnections(open: number): void;
+  /** Reports that draining finished; the process exits next. */
+  drained(): void;
+  /** Installs the hooks the runtime calls: drain (stop accepting, finish) and terminate (cut and exit). */
+  start(hooks: { drain(): void; terminate(): void }): void;
+}

@@ -1,0 +1,116 @@
+import net from 'node:net';
+import { parseAddress } from '../shared/address.ts';
+import { ENV } from '../shared/launch-env.ts';
+import { DrainController } from './drain.ts';
+import type { GenerationInfo, ListenerRequest, Runtime } from './runtime.ts';
+import { StandaloneRuntime } from './standalone.ts';
+import { SupervisedRuntime } from './supervised.ts';
+
+interface State {
+  runtime: Runtime;
+  controller: DrainController;
+  drainCallbacks: (() => unknown)[];
+  draining: boolean;
+}
+
+let state: State | undefined;
+
+/** Installs `runtime` (the SDK picks one itself on first use: supervised under Baton, standalone otherwise). */
+export function useRuntime(runtime: Runtime): void {
+  const controller = new DrainController();
+  const current: State = { runtime, controller, drainCallbacks: [], draining: false };
+  state = current;
+  controller.onCount((open) => runtime.reportConnections(open));
+  runtime.start({
+    drain: () => void drainAndExit(current),
+    terminate: () => {
+      controller.cut();
+      process.exit(0);
+    },
+  });
+}
+
+/** True when this process was launched by Baton (and so speaks its protocol). */
+export function launchedByBaton(): boolean {
+  return process.env[ENV.protocol] !== undefined && typeof process.send === 'function';
+}
+
+function current(): State {
+  if (!state) useRuntime(launchedByBaton() ? new SupervisedRuntime() : new StandaloneRuntime());
+  return state as State;
+}
+
+async function drainAndExit(s: State): Promise<void> {
+  if (s.draining) return;
+  s.draining = true;
+  const callbacks = s.drainCallbacks.map(async (cb) => cb());
+  await Promise.allSettled([s.controller.drain(), ...callbacks]);
+  s.runtime.drained();
+  process.exit(0);
+}
+
+/**
+ * Makes `server` (a new net.Server by default) listen on the socket Baton holds for `target`
+ * (a listener name, an address such as `127.0.0.1:8080`, or both); without Baton it binds the
+ * address itself. Resolves once listening. Call `ready()` after every listen has resolved.
+ */
+export async function listen<S extends net.Server = net.Server>(
+  target: string | ListenerRequest,
+  server: S = net.createServer() as S,
+): Promise<S> {
+  const s = current();
+  const request = typeof target === 'string' ? toRequest(target) : target;
+  const options = await s.runtime.resolve(request);
+  serve(server);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(options as net.ListenOptions, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return server;
+}
+
+function toRequest(target: string): ListenerRequest {
+  try {
+    parseAddress(target);
+    return { address: target };
+  } catch {
+    return { name: target };
+  }
+}
+
+/**
+ * Gives `server` Baton's drain semantics and connection accounting (listen() does this itself):
+ * when draining, it stops accepting, answers with `Connection: close`, and the process exits once
+ * its connections have closed. Returns `server`.
+ */
+export function serve<S extends net.Server>(server: S): S {
+  current().controller.track(server);
+  return server;
+}
+
+/** Tells Baton this generation is ready; Baton then drains the previous one. Call once, after listen(). */
+export function ready(): void {
+  current().runtime.ready();
+}
+
+/**
+ * Runs `callback` when this generation must drain (stop background work, flush, close pools);
+ * the process exits once its connections have closed and every callback's promise has settled.
+ */
+export function onDrain(callback: () => unknown): void {
+  current().drainCallbacks.push(callback);
+}
+
+/** This generation's number, instance and start time (`supervised: false` without Baton). */
+export function generation(): GenerationInfo {
+  return current().runtime.info();
+}
+
+/** Open connections across the servers this generation serves. */
+export function openConnections(): number {
+  return current().controller.open;
+}

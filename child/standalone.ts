@@ -1,0 +1,51 @@
+import { parseAddress } from '../shared/address.ts';
+import { BatonError } from '../shared/errors.ts';
+import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime } from './runtime.ts';
+
+/** How long a standalone program drains on SIGTERM/SIGINT before it cuts connections. @default 10 s */
+const STANDALONE_DRAIN_MS = 10_000;
+
+/**
+ * The runtime of a program started without Baton: listeners are bound normally, readiness and
+ * connection reports go nowhere, and SIGTERM/SIGINT drain the servers before the process exits.
+ */
+export class StandaloneRuntime implements Runtime {
+  private readonly drainMs: number;
+  private readonly startedAt = Date.now();
+
+  constructor(options: { drainMs?: number } = {}) {
+    this.drainMs = options.drainMs ?? STANDALONE_DRAIN_MS;
+  }
+
+  info(): GenerationInfo {
+    return { supervised: false, generation: 0, instance: '', startedAt: this.startedAt };
+  }
+
+  async resolve(request: ListenerRequest): Promise<ListenPlace> {
+    if (request.address === undefined) {
+      throw new BatonError(
+        'ERR_NOT_SUPERVISED',
+        `listener '${request.name}' has no address to bind without Baton: pass { name, address }`,
+      );
+    }
+    const address = parseAddress(request.address);
+    return address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port };
+  }
+
+  ready(): void {}
+
+  reportConnections(): void {}
+
+  drained(): void {}
+
+  start(hooks: { drain(): void; terminate(): void }): void {
+    const stop = (): void => {
+      hooks.drain();
+      setTimeout(() => hooks.terminate(), this.drainMs).unref();
+      process.once('SIGTERM', () => hooks.terminate());
+      process.once('SIGINT', () => hooks.terminate());
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  }
+}

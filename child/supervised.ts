@@ -1,0 +1,130 @@
+import { BatonError } from '../shared/errors.ts';
+import { ENV, readInheritedListeners, type InheritedListener } from '../shared/launch-env.ts';
+import {
+  Correlator,
+  dispatch,
+  isEnvelope,
+  type ChildMessage,
+  type Handlers,
+  type Outgoing,
+  type ReplyBody,
+  type SupervisorMessage,
+} from '../shared/protocol.ts';
+import { matchInherited } from './inherited.ts';
+import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime } from './runtime.ts';
+
+/** Connection counts are reported at most this often. */
+const REPORT_INTERVAL_MS = 100;
+
+/** The runtime of a generation launched by Baton: speaks the protocol over Node's IPC channel. */
+export class SupervisedRuntime implements Runtime {
+  private readonly listeners: InheritedListener[];
+  private readonly correlator = new Correlator();
+  private readonly handlers: Handlers<SupervisorMessage, void>;
+  private readonly hello: Promise<ReplyBody>;
+  private generationInfo: GenerationInfo;
+  private hooks: { drain(): void; terminate(): void } | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private lastReported = -1;
+  private open = 0;
+
+  constructor() {
+    this.listeners = readInheritedListeners(process.env, process.pid);
+    this.generationInfo = {
+      supervised: true,
+      generation: Number(process.env[ENV.generation] ?? 0),
+      instance: process.env[ENV.instance] ?? '',
+      startedAt: Date.now(),
+    };
+    this.handlers = {
+      drain: () => {
+        this.hooks?.drain();
+        return { ok: true };
+      },
+      ack: (m) => {
+        this.correlator.settle(m.ack, m as ReplyBody);
+        return undefined;
+      },
+    };
+    process.on('message', (m: unknown) => void this.receive(m));
+    process.on('disconnect', () => this.correlator.failAll(new BatonError('ERR_NOT_SUPERVISED', 'the supervisor closed the channel')));
+    // The channel must not keep a finished program alive; Baton's messages still arrive while it runs.
+    process.channel?.unref();
+    this.hello = this.request({ type: 'hello', pid: process.pid, runtime: `node ${process.version}` });
+    this.hello
+      .then((reply) => {
+        if (reply.ok) this.generationInfo = { ...this.generationInfo, startedAt: Number(reply.startedAt) };
+      })
+      .catch(() => {});
+  }
+
+  info(): GenerationInfo {
+    return this.generationInfo;
+  }
+
+  async resolve(request: ListenerRequest): Promise<ListenPlace> {
+    const inherited = matchInherited(this.listeners, request);
+    if (inherited) return { fd: inherited.fd };
+    if (request.address === undefined) {
+      const names = this.listeners.map((l) => l.name).join(', ') || 'none';
+      throw new BatonError('ERR_LISTENER', `no inherited listener named '${request.name}' (inherited: ${names})`);
+    }
+    const reply = await this.request({ type: 'listen', address: request.address });
+    if (!reply.ok) throw new BatonError('ERR_LISTENER', reply.error.message);
+    const { recvFds } = await import('../shared/native/native.ts');
+    const received = recvFds(Number(process.env[ENV.fdChannel]));
+    const fd = received.fds[0];
+    if (fd === undefined) throw new BatonError('ERR_PROTOCOL', `the supervisor announced a descriptor for ${request.address} but none came`);
+    return { fd };
+  }
+
+  ready(): void {
+    void this.hello.then(() => this.notify({ type: 'ready' })).catch(() => {});
+  }
+
+  reportConnections(open: number): void {
+    this.open = open;
+    this.reportTimer ??= setTimeout(() => {
+      this.reportTimer = undefined;
+      if (this.open === this.lastReported) return;
+      this.lastReported = this.open;
+      this.notify({ type: 'connections', open: this.open });
+    }, REPORT_INTERVAL_MS).unref();
+  }
+
+  drained(): void {
+    this.notify({ type: 'connections', open: 0 });
+    this.notify({ type: 'drained' });
+  }
+
+  start(hooks: { drain(): void; terminate(): void }): void {
+    this.hooks = hooks;
+    // Baton sends SIGTERM only once the drain deadline has passed: cut what is left and go.
+    process.on('SIGTERM', () => hooks.terminate());
+  }
+
+  private async receive(raw: unknown): Promise<void> {
+    if (!isEnvelope(raw)) return;
+    const reply = await dispatch(this.handlers, raw, undefined);
+    if (reply !== undefined) this.notify({ type: 'ack', ack: raw.seq, ...reply } as Outgoing<ChildMessage>);
+  }
+
+  private request(body: Outgoing<ChildMessage>): Promise<ReplyBody> {
+    const message = this.correlator.stamp<ChildMessage>(body);
+    const reply = this.correlator.expect(message.seq);
+    // Awaiting a reply is work in progress: keep the process alive until it comes.
+    process.channel?.ref();
+    this.send(message);
+    return reply.finally(() => process.channel?.unref());
+  }
+
+  private notify(body: Outgoing<ChildMessage>): void {
+    this.send(this.correlator.stamp<ChildMessage>(body));
+  }
+
+  private send(message: ChildMessage): void {
+    if (!process.connected || !process.send) return;
+    // A failed write means the supervisor is gone; the parent-death signal ends this process.
+    process.send(message, undefined, {}, () => {});
+  }
+}

@@ -1,0 +1,194 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { formatAddress, parseAddress, type Address } from '../shared/address.ts';
+import { BatonError } from '../shared/errors.ts';
+import { parseDuration } from './duration.ts';
+
+const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const address = z.string().transform((value, ctx) => {
+  try {
+    return parseAddress(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const fileMode = z
+  .union([z.number().int(), z.string().regex(/^0?[0-7]{3,4}$/, 'expected an octal mode such as "0660"')])
+  .transform((v) => (typeof v === 'number' ? v : parseInt(v, 8)))
+  .refine((v) => v >= 0 && v <= 0o7777, 'expected a mode between 0000 and 7777');
+
+const listener = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"').optional(),
+  address,
+  backlog: z.number().int().min(1).max(65535).default(511),
+  mode: fileMode.optional(),
+});
+
+const signalName = z.string().regex(/^SIG[A-Z0-9]+$/, 'expected a signal name such as "SIGTERM"');
+
+export const configSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"').default('baton'),
+  command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+  cwd: z.string().optional(),
+  env: z.record(z.string(), z.string()).default({}),
+  listeners: z.array(listener).default([]),
+  'ready-timeout': duration.default(10_000),
+  'drain-timeout': duration.default(30_000),
+  'shutdown-timeout': duration.default(5_000),
+  readiness: z.enum(['auto', 'sdk', 'accepting']).default('auto'),
+  'drain-signal': signalName.default('SIGTERM'),
+  restart: z
+    .strictObject({
+      'max-failures': z.number().int().min(1).default(5),
+      window: duration.default(60_000),
+      'backoff-initial': duration.default(100),
+      'backoff-max': duration.default(10_000),
+    })
+    .prefault({}),
+  'control-socket': z.string().optional(),
+  'runtime-listeners': z.enum(['loopback', 'any', 'none']).default('loopback'),
+  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  /** Opaque to the supervisor: read by the child (e.g. the proxy's routes and clusters). */
+  app: z.unknown().optional(),
+});
+
+export type RawConfig = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+
+export interface ListenerConfig {
+  name: string;
+  address: Address;
+  /** Canonical address as configured (port 0 stays 0): the socket store's key. */
+  key: string;
+  backlog: number;
+  mode?: number;
+}
+
+/** A validated configuration, resolved against the file it came from. */
+export interface Config {
+  name: string;
+  command: string[];
+  cwd: string;
+  env: Record<string, string>;
+  listeners: ListenerConfig[];
+  readyTimeout: number;
+  drainTimeout: number;
+  shutdownTimeout: number;
+  readiness: Parsed['readiness'];
+  drainSignal: NodeJS.Signals;
+  restart: { maxFailures: number; window: number; backoffInitial: number; backoffMax: number };
+  controlSocket?: string;
+  runtimeListeners: Parsed['runtime-listeners'];
+  logLevel: Parsed['log-level'];
+  /** The config file, when there is one: re-read on every reload. */
+  file?: string;
+}
+
+/** Validates `raw` (already merged from file and flags); `where` names the source in errors. */
+export function validateConfig(raw: unknown, where: string, baseDir: string, file?: string): Config {
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  ${formatPath(issue.path)}: ${issue.message}`);
+    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n${lines.join('\n')}`);
+  }
+  const c = result.data;
+  if (c.command === undefined) {
+    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  command: required (or give it after --)`);
+  }
+  const names = new Set<string>();
+  const keys = new Set<string>();
+  const listeners = c.listeners.map((l, i): ListenerConfig => {
+    const key = formatAddress(l.address);
+    const name = l.name ?? (l.address.kind === 'unix' ? path.basename(l.address.path) : `tcp${l.address.port}`);
+    for (const [set, value, what] of [[names, name, 'name'], [keys, key, 'address']] as const) {
+      if (set.has(value)) {
+        throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  listeners[${i}].${what}: '${value}' is used twice`);
+      }
+      set.add(value);
+    }
+    if (l.mode !== undefined && l.address.kind !== 'unix') {
+      throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  listeners[${i}].mode: only Unix socket listeners have a mode`);
+    }
+    return { name, address: l.address, key, backlog: l.backlog, ...(l.mode !== undefined ? { mode: l.mode } : {}) };
+  });
+  const command = typeof c.command === 'string' ? c.command.split(/\s+/).filter(Boolean) : c.command;
+  return {
+    name: c.name,
+    command,
+    cwd: path.resolve(baseDir, c.cwd ?? '.'),
+    env: c.env,
+    listeners,
+    readyTimeout: c['ready-timeout'],
+    drainTimeout: c['drain-timeout'],
+    shutdownTimeout: c['shutdown-timeout'],
+    readiness: c.readiness,
+    drainSignal: c['drain-signal'] as NodeJS.Signals,
+    restart: {
+      maxFailures: c.restart['max-failures'],
+      window: c.restart.window,
+      backoffInitial: c.restart['backoff-initial'],
+      backoffMax: c.restart['backoff-max'],
+    },
+    ...(c['control-socket'] !== undefined ? { controlSocket: path.resolve(baseDir, c['control-socket']) } : {}),
+    runtimeListeners: c['runtime-listeners'],
+    logLevel: c['log-level'],
+    ...(file !== undefined ? { file } : {}),
+  };
+}
+
+/** Reads and parses a YAML (or JSON) config file; YAML errors carry line and column. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new BatonError('ERR_CONFIG', `cannot read config ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0] as { message: string };
+    throw new BatonError('ERR_CONFIG', `invalid YAML in ${file}: ${first.message}`);
+  }
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new BatonError('ERR_CONFIG', `invalid configuration in ${file}: expected a mapping at the top level`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Loads the effective configuration: the file (if any) under the command-line overrides.
+ * Called again on every reload so a new release or config on disk is picked up.
+ */
+export function loadConfig(file: string | undefined, overrides: Record<string, unknown>): Config {
+  const fromFile = file ? readConfigFile(file) : {};
+  const merged: Record<string, unknown> = { ...fromFile };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    if (key === 'listeners' && Array.isArray(value) && value.length === 0) continue;
+    merged[key] = value;
+  }
+  const where = file ? `${file}${Object.keys(overrides).length > 0 ? ' and the command line' : ''}` : 'the command line';
+  const resolved = file ? path.resolve(file) : undefined;
+  return validateConfig(merged, where, resolved ? path.dirname(resolved) : process.cwd(), resolved);
+}
+
+function formatPath(p: readonly PropertyKey[]): string {
+  if (p.length === 0) return '(top level)';
+  return p
+    .map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`))
+    .join('');
+}

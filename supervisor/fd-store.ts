@@ -1,0 +1,135 @@
+import { formatAddress, isLocal, parseAddress, type Address } from '../shared/address.ts';
+import { BatonError } from '../shared/errors.ts';
+import type { ListenerConfig } from './config.ts';
+import type { SocketOps } from './os.ts';
+
+/** A listening socket the store holds. */
+export interface Listener {
+  name: string;
+  /** Canonical address as asked for (port 0 stays 0): the store's key. */
+  key: string;
+  /** Where the socket is actually bound. */
+  bound: Address;
+  fd: number;
+  backlog: number;
+  mode?: number;
+}
+
+export type RuntimePolicy = 'loopback' | 'any' | 'none';
+
+/**
+ * Holds the listening sockets. Generations come and go; the sockets stay, so a connection that
+ * arrives between two generations waits in the kernel's backlog instead of being refused.
+ * A socket is closed only when the configuration no longer names it and no live generation uses it.
+ */
+export class FdStore {
+  private readonly sockets: SocketOps;
+  private readonly listeners = new Map<string, Listener>();
+  private readonly users = new Map<number, Set<string>>();
+  private pinned = new Set<string>();
+
+  constructor(sockets: SocketOps) {
+    this.sockets = sockets;
+  }
+
+  /**
+   * Makes the store hold exactly what `configs` names (binding what is new) and returns those
+   * listeners in order. On a bind failure nothing newly bound is kept and an ERR_LISTENER says which.
+   */
+  provide(configs: ListenerConfig[]): Listener[] {
+    const fresh: Listener[] = [];
+    try {
+      const result = configs.map((c) => {
+        const existing = this.listeners.get(c.key);
+        if (existing) return existing;
+        const listener = this.bind(c.name, c.address, c.backlog, c.mode);
+        fresh.push(listener);
+        return listener;
+      });
+      for (const l of fresh) this.listeners.set(l.key, l);
+      return result;
+    } catch (err) {
+      for (const l of fresh) this.sockets.close(l.fd, l.bound);
+      throw err;
+    }
+  }
+
+  /** Declares the configuration's listeners; others close once their last user is released. */
+  pin(listeners: Listener[]): void {
+    this.pinned = new Set(listeners.map((l) => l.key));
+    this.collect();
+  }
+
+  /** Records that `generation` uses these listeners until `release(generation)`. */
+  retain(generation: number, listeners: Listener[]): void {
+    const keys = this.users.get(generation) ?? new Set<string>();
+    for (const l of listeners) keys.add(l.key);
+    this.users.set(generation, keys);
+  }
+
+  /** The generation has exited: listeners nobody needs any more are closed. */
+  release(generation: number): void {
+    this.users.delete(generation);
+    this.collect();
+  }
+
+  /** A listener a generation asks for at run time: the held one, or a new bind if policy allows. */
+  request(text: string, policy: RuntimePolicy): Listener {
+    let address: Address;
+    try {
+      address = parseAddress(text);
+    } catch (err) {
+      throw new BatonError('ERR_LISTENER', (err as Error).message, { cause: err });
+    }
+    const key = formatAddress(address);
+    const held = this.listeners.get(key) ?? this.findBound(key);
+    if (held) return held;
+    if (policy === 'none' || (policy === 'loopback' && !isLocal(address))) {
+      throw new BatonError(
+        'ERR_LISTENER',
+        `refusing to bind ${key} at a generation's request: runtime-listeners is '${policy}'; add it to listeners in the config`,
+      );
+    }
+    const listener = this.bind(key, address, 511);
+    this.listeners.set(key, listener);
+    return listener;
+  }
+
+  all(): Listener[] {
+    return [...this.listeners.values()];
+  }
+
+  /** Closes every socket (the supervisor is stopping). */
+  closeAll(): void {
+    for (const l of this.listeners.values()) this.sockets.close(l.fd, l.bound);
+    this.listeners.clear();
+  }
+
+  private findBound(key: string): Listener | undefined {
+    for (const l of this.listeners.values()) if (formatAddress(l.bound) === key) return l;
+    return undefined;
+  }
+
+  private bind(name: string, address: Address, backlog: number, mode?: number): Listener {
+    const key = formatAddress(address);
+    try {
+      const { fd, bound } = this.sockets.listen(address, backlog, mode);
+      return { name, key, bound, fd, backlog, ...(mode !== undefined ? { mode } : {}) };
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? 'unknown error';
+      throw new BatonError('ERR_LISTENER', `cannot listen on ${key} (listener '${name}'): ${code}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  private collect(): void {
+    const used = new Set(this.pinned);
+    for (const keys of this.users.values()) for (const k of keys) used.add(k);
+    for (const [key, l] of this.listeners) {
+      if (used.has(key)) continue;
+      this.sockets.close(l.fd, l.bound);
+      this.listeners.delete(key);
+    }
+  }
+}

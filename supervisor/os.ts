@@ -1,0 +1,53 @@
+/**
+ * The seam between the supervisor's logic and the operating system. `real-os.ts` implements it
+ * with real processes and descriptors; unit tests drive the state machines with fakes.
+ */
+import type { Address } from '../shared/address.ts';
+import type { SupervisorMessage } from '../shared/protocol.ts';
+
+export interface SpawnSpec {
+  command: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** Listening descriptors, placed at fd 3 onward in the child. */
+  listenFds: number[];
+}
+
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** One spawned generation process. */
+export interface ChildPort {
+  readonly pid: number;
+  /** Sends on the IPC channel; false when the channel is gone. */
+  send(message: SupervisorMessage): boolean;
+  /** Sends descriptors on the SCM_RIGHTS channel; the message announcing them must follow. */
+  sendFds(fds: number[], payload: string): void;
+  kill(signal: NodeJS.Signals): void;
+  onMessage(listener: (message: unknown) => void): void;
+  /** Called once, after the process has exited and its IPC channel has closed. */
+  onExit(listener: (exit: ProcessExit) => void): void;
+  /** The last lines the process wrote to stderr. */
+  stderrTail(): string[];
+  /** True when the process polls every given listening descriptor for connections (epoll). */
+  isAccepting(listenFds: number[]): boolean;
+}
+
+export interface Timers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Listening sockets, bound by the supervisor and never accepted on. */
+export interface SocketOps {
+  listen(address: Address, backlog: number, mode?: number): { fd: number; bound: Address };
+  close(fd: number, address: Address): void;
+}
+
+export interface Os extends Timers, SocketOps {
+  spawn(spec: SpawnSpec): ChildPort;
+}

@@ -1,0 +1,287 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { formatAddress } from '../shared/address.ts';
+import { BatonError } from '../shared/errors.ts';
+import { ENV, LISTEN_FDS_START, type InheritedListener } from '../shared/launch-env.ts';
+import { PROTOCOL_VERSION } from '../shared/protocol.ts';
+import { Backoff } from './backoff.ts';
+import type { Config } from './config.ts';
+import { formatDuration } from './duration.ts';
+import { FdStore, type Listener } from './fd-store.ts';
+import { describeExit, Generation, type GenerationInfo } from './generation.ts';
+import type { Os } from './os.ts';
+
+/** How many exited generations `status` still shows. */
+const EXITED_KEPT = 8;
+
+export interface ReloadResult {
+  generation: number;
+  pid: number;
+  readyMs: number;
+}
+
+export interface StatusSnapshot {
+  instance: string;
+  pid: number;
+  uptimeMs: number;
+  active: number | null;
+  stopping: boolean;
+  generations: GenerationInfo[];
+  listeners: { name: string; address: string; fd: number }[];
+}
+
+interface SupervisorEvents {
+  /** The supervisor gave up (crash loop); the process should exit non-zero. */
+  fatal: [error: BatonError];
+  /** Every generation has exited after stop(). */
+  stopped: [];
+}
+
+export interface SupervisorDeps {
+  os: Os;
+  log: Logger;
+  /** Reads the configuration afresh (from disk and flags); called on every reload. */
+  loadConfig(): Config;
+}
+
+/**
+ * Runs generations of one program: launches them, hands them the held sockets, promotes a ready
+ * one and drains its predecessors, rolls back a failed reload and restarts a crashed generation.
+ * Call `start()` once, then `reload()` any number of times, and `stop()` to finish.
+ */
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  private readonly deps: SupervisorDeps;
+  private readonly log: Logger;
+  private readonly store: FdStore;
+  private readonly startedAt: number;
+  private config: Config;
+  private readonly generations: Generation[] = [];
+  private active: Generation | undefined;
+  private nextId = 1;
+  private reloading: Promise<ReloadResult> | undefined;
+  private restartTimer: unknown;
+  private readonly backoff: Backoff;
+  private stopping: Promise<void> | undefined;
+
+  constructor(config: Config, deps: SupervisorDeps) {
+    super();
+    this.config = config;
+    this.deps = deps;
+    this.log = deps.log;
+    this.store = new FdStore(deps.os);
+    this.startedAt = deps.os.now();
+    this.backoff = new Backoff(config.restart, deps.os);
+  }
+
+  /** Binds the configured listeners (throws ERR_LISTENER) and launches the first generation. */
+  start(): void {
+    const listeners = this.store.provide(this.config.listeners);
+    this.store.pin(listeners);
+    for (const l of listeners) this.log.info({ listener: l.name, address: formatAddress(l.bound), fd: l.fd }, 'listening');
+    void this.launchAndPromote(this.config, 'start').catch(() => {});
+  }
+
+  /**
+   * Starts a new generation with the configuration re-read from disk; resolves once it is active
+   * and its predecessors are draining. Rejects with ERR_RELOAD_FAILED (the serving generation is
+   * untouched). A reload asked for while one is starting shares that one's outcome.
+   */
+  reload(): Promise<ReloadResult> {
+    if (this.stopping) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
+    this.reloading ??= this.doReload().finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  /** Drains every generation, then closes the sockets; resolves when all have exited. */
+  stop(reason = 'stop requested'): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.log.info({ reason }, 'stopping: draining every generation');
+    this.deps.os.clearTimeout(this.restartTimer);
+    this.stopping = new Promise<void>((resolve) => {
+      this.once('stopped', resolve);
+    });
+    for (const g of this.live()) g.drain(reason);
+    this.finishStopIfDone();
+    return this.stopping;
+  }
+
+  /** Kills every generation now (a second interrupt). */
+  forceStop(): void {
+    this.log.warn({ live: this.live().length }, 'forced stop: killing every generation');
+    for (const g of this.live()) g.kill();
+  }
+
+  status(): StatusSnapshot {
+    const now = this.deps.os.now();
+    return {
+      instance: this.config.name,
+      pid: process.pid,
+      uptimeMs: now - this.startedAt,
+      active: this.active?.id ?? null,
+      stopping: this.stopping !== undefined,
+      generations: this.generations.map((g) => g.info()),
+      listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd })),
+    };
+  }
+
+  private async doReload(): Promise<ReloadResult> {
+    let next: Config;
+    try {
+      next = this.deps.loadConfig();
+      if (next.name !== this.config.name) {
+        throw new BatonError('ERR_CONFIG', `name cannot change on reload (from '${this.config.name}' to '${next.name}'): restart Baton instead`);
+      }
+    } catch (err) {
+      throw this.reloadFailed(err);
+    }
+    this.deps.os.clearTimeout(this.restartTimer);
+    try {
+      return await this.launchAndPromote(next, 'reload');
+    } catch (err) {
+      throw this.reloadFailed(err);
+    }
+  }
+
+  private reloadFailed(err: unknown): BatonError {
+    const serving = this.active ? `generation ${this.active.id} keeps serving` : 'no generation is serving';
+    const error = new BatonError('ERR_RELOAD_FAILED', `reload failed: ${(err as Error).message}\n(${serving})`, { cause: err });
+    this.log.error({ err: error, code: (err as { code?: string }).code }, 'reload failed');
+    return error;
+  }
+
+  private async launchAndPromote(config: Config, why: 'start' | 'reload' | 'restart'): Promise<ReloadResult> {
+    const listeners = this.store.provide(config.listeners);
+    const generation = this.launch(config, listeners);
+    try {
+      await generation.whenReady();
+    } catch (err) {
+      generation.drain('it failed to become ready');
+      if (!this.active && !this.stopping) this.crashed(generation, err as Error);
+      throw err;
+    }
+    if (this.stopping) {
+      generation.drain('supervisor stopping');
+      throw new BatonError('ERR_SHUTTING_DOWN', 'the supervisor is stopping');
+    }
+    const previous = this.live().filter((g) => g !== generation && (g.state === 'active' || g.state === 'ready'));
+    generation.promote();
+    this.active = generation;
+    this.config = config;
+    this.store.pin(listeners);
+    for (const g of previous) g.drain(`replaced by generation ${generation.id}`);
+    const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
+    this.log.info({ generation: generation.id, readyMs, why, draining: previous.map((g) => g.id) }, `generation ${generation.id} is active`);
+    return { generation: generation.id, pid: generation.pid, readyMs };
+  }
+
+  private launch(config: Config, listeners: Listener[]): Generation {
+    const id = this.nextId++;
+    const inherited: InheritedListener[] = listeners.map((l, i) => ({
+      fd: LISTEN_FDS_START + i,
+      name: l.name,
+      address: formatAddress(l.bound),
+    }));
+    const [command, ...args] = config.command as [string, ...string[]];
+    const generation = new Generation(
+      {
+        id,
+        instance: config.name,
+        spawn: {
+          command,
+          args,
+          cwd: config.cwd,
+          env: {
+            ...filteredEnv(process.env),
+            ...config.env,
+            [ENV.listenFds]: String(listeners.length),
+            [ENV.listenFdNames]: listeners.map((l) => l.name).join(':'),
+            [ENV.listeners]: JSON.stringify(inherited),
+            [ENV.generation]: String(id),
+            [ENV.instance]: config.name,
+            [ENV.protocol]: String(PROTOCOL_VERSION),
+          },
+          listenFds: listeners.map((l) => l.fd),
+        },
+        readiness: config.readiness,
+        readyTimeout: config.readyTimeout,
+        drainTimeout: config.drainTimeout,
+        shutdownTimeout: config.shutdownTimeout,
+        drainSignal: config.drainSignal,
+        requestListener: (address, gen) => {
+          const listener = this.store.request(address, config.runtimeListeners);
+          this.store.retain(gen, [listener]);
+          return { fd: listener.fd, name: listener.name, address: formatAddress(listener.bound) };
+        },
+      },
+      this.deps.os,
+      this.log,
+    );
+    this.store.retain(id, listeners);
+    this.generations.push(generation);
+    generation.on('exit', (exit) => this.reap(generation, exit));
+    return generation;
+  }
+
+  private reap(generation: Generation, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
+    this.store.release(generation.id);
+    const exited = this.generations.filter((g) => g.state === 'exited');
+    for (const old of exited.slice(0, Math.max(0, exited.length - EXITED_KEPT))) {
+      this.generations.splice(this.generations.indexOf(old), 1);
+    }
+    if (generation === this.active) {
+      this.active = undefined;
+      if (!this.stopping) {
+        this.crashed(
+          generation,
+          new BatonError('ERR_GENERATION_EXITED', `active generation ${generation.id} (pid ${generation.pid}) ${describeExit(exit)}`),
+        );
+      }
+    }
+    this.finishStopIfDone();
+  }
+
+  /** The serving generation died (or none could start): restart with backoff, or give up. */
+  private crashed(generation: Generation, err: Error): void {
+    const delay = this.backoff.failure();
+    const tail = generation.stderrTail();
+    if (delay === null) {
+      const fatal = new BatonError(
+        'ERR_CRASH_LOOP',
+        `${err.message}; ${this.config.restart.maxFailures} failures within ${formatDuration(this.config.restart.window)}: giving up`,
+        { cause: err },
+      );
+      this.log.fatal({ err: fatal, stderr: tail }, 'crash loop: giving up');
+      this.emit('fatal', fatal);
+      return;
+    }
+    this.log.error({ err, stderr: tail, restartInMs: delay }, `generation ${generation.id} failed; restarting in ${formatDuration(delay)}`);
+    if (this.live().some((g) => g.state === 'starting')) return;
+    this.restartTimer = this.deps.os.setTimeout(() => {
+      if (this.stopping || this.active || this.reloading) return;
+      void this.launchAndPromote(this.config, 'restart').catch(() => {});
+    }, delay);
+  }
+
+  private live(): Generation[] {
+    return this.generations.filter((g) => g.state !== 'exited');
+  }
+
+  private finishStopIfDone(): void {
+    if (!this.stopping || this.live().length > 0) return;
+    this.store.closeAll();
+    this.log.info('every generation has exited; listeners closed');
+    this.emit('stopped');
+  }
+}
+
+/** The supervisor's environment minus what describes the supervisor's own sockets and channel. */
+function filteredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || /^(LISTEN_|NODE_CHANNEL_|BATON_|NOTIFY_SOCKET$|WATCHDOG_)/.test(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
