@@ -1,0 +1,124 @@
+/**
+ * The only loader of the Node-API addon (build/Release/baton.node, built from shared/native/src by
+ * `npm ci`). System failures throw an Error whose `code` is the errno name, `errno` the (positive)
+ * errno number and `syscall` the failing call; bad arguments throw TypeError/RangeError with
+ * `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BatonError } from '../errors.ts';
+import type { Binding, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
+
+export type { MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
+
+function packageRoot(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'binding.gyp'))) return dir;
+    if (dirname(dir) === dir) {
+      throw new BatonError('ERR_NATIVE_LOAD', `no binding.gyp found above ${start}; run npm ci (it builds the addon with node-gyp)`);
+    }
+  }
+}
+
+const release = join(packageRoot(), 'build', 'Release');
+
+function load(): Binding {
+  const path = join(release, 'baton.node');
+  try {
+    return createRequire(import.meta.url)(path) as Binding;
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new BatonError(
+      'ERR_NATIVE_LOAD',
+      `cannot load the native addon ${path} (${reason}); run npm ci (it builds the addon with node-gyp)`,
+      { cause },
+    );
+  }
+}
+
+const binding = load();
+
+/** Absolute path of the exec shim: `baton-exec EXPECTED_PPID CMD [ARGS...]` arms PR_SET_PDEATHSIG(SIGKILL), exits 1 if its parent is not EXPECTED_PPID, sets LISTEN_PID when LISTEN_FDS is set, then execvp's CMD (127/126 when that fails). */
+export const execShimPath: string = join(release, 'baton-exec');
+
+/** Listening TCP socket on a numeric IPv4/IPv6 host (SO_REUSEADDR; IPV6_V6ONLY = ipv6Only for v6 hosts); returns a blocking, close-on-exec fd that is never accepted on. */
+export function tcpListen(host: string, port: number, backlog: number, ipv6Only: boolean): number {
+  return binding.tcpListen(host, port, backlog, ipv6Only);
+}
+
+/** Listening AF_UNIX stream socket bound to a filesystem path; the caller unlinks stale files and sets the mode. */
+export function unixListen(path: string, backlog: number): number {
+  return binding.unixListen(path, backlog);
+}
+
+/** getsockname(2) of a socket fd; abstract unix names are reported with a leading '@'. */
+export function sockName(fd: number): SockName {
+  return binding.sockName(fd);
+}
+
+/** A connected AF_UNIX SOCK_SEQPACKET pair, both ends close-on-exec and blocking. */
+export function socketPair(): [number, number] {
+  return binding.socketPair();
+}
+
+/** Sends one message (1..4096 payload bytes, a string is sent as UTF-8) carrying up to 16 fds, without blocking; throws EAGAIN when the peer's queue is full. */
+export function sendFds(sock: number, fds: number[], payload: Buffer | string): void {
+  binding.sendFds(sock, fds, typeof payload === 'string' ? Buffer.from(payload) : payload);
+}
+
+/** Receives one message without blocking; the fds arrive close-on-exec and are the caller's to close. Throws EAGAIN when nothing is queued, ECONNRESET at end of stream, EMSGSIZE if the message or its fds were truncated. */
+export function recvFds(sock: number): RecvResult {
+  return binding.recvFds(sock);
+}
+
+/** close(2); an fd owned by a Node handle must be closed through that handle instead. */
+export function closeFd(fd: number): void {
+  binding.close(fd);
+}
+
+/** SO_PEERCRED of a connected AF_UNIX socket: the peer's pid, uid and gid as of connect. */
+export function peerCred(fd: number): PeerCred {
+  return binding.peerCred(fd);
+}
+
+/** prctl(PR_SET_PDEATHSIG): the signal this process gets when the thread that spawned it exits; 0 clears it. */
+export function setPdeathsig(signal: NodeJS.Signals | number): void {
+  binding.setPdeathsig(typeof signal === 'number' ? signal : signalNumber(signal));
+}
+
+function signalNumber(name: NodeJS.Signals): number {
+  const number = (constants.signals as Partial<Record<string, number>>)[name];
+  if (number === undefined) {
+    throw Object.assign(new TypeError(`Unknown signal: ${String(name)}`), { code: 'ERR_UNKNOWN_SIGNAL' });
+  }
+  return number;
+}
+
+/** Sends one datagram (≤ 4096 bytes) to an AF_UNIX SOCK_DGRAM socket such as $NOTIFY_SOCKET ('@' prefix = abstract namespace), with up to 16 fds; never blocks, so a full queue throws EAGAIN. */
+export function sdNotify(path: string, message: string, fds: number[] = []): void {
+  binding.sdNotify(path, message, fds);
+}
+
+/** Shared read/write mapping of length bytes of fd at offset (a page multiple); unmapped when the ArrayBuffer is garbage-collected, and the fd may be closed right away. */
+export function mmap(fd: number, length: number, offset = 0): ArrayBuffer {
+  return binding.mmap(fd, length, offset);
+}
+
+/** glibc mallinfo2(): the allocator's own accounting, in bytes and chunk counts. */
+export function mallinfo2(): MallInfo2 {
+  return binding.mallinfo2();
+}
+
+/** glibc malloc_trim(pad): returns freed heap memory to the kernel; true when some was released. */
+export function mallocTrim(pad = 0): boolean {
+  return binding.mallocTrim(pad);
+}
+
+/** glibc malloc_info(0) as its XML document (`<malloc version="1">…`). */
+export function mallocInfo(): string {
+  return binding.mallocInfo();
+}
