@@ -137,15 +137,16 @@ async function run(args: string[]): Promise<number> {
 
   return await new Promise<number>((resolve) => {
     let interrupts = 0;
-    const finish = (code: number): void => {
+    let exitCode = 0;
+    supervisor.once('stopped', () => {
       control.close();
-      resolve(code);
-    };
-    supervisor.once('stopped', () => finish(0));
+      resolve(exitCode);
+    });
+    // Exit non-zero so a service manager sees the failure and can act on it.
     supervisor.once('fatal', () => {
-      supervisor.forceStop();
-      supervisor.once('stopped', () => finish(1));
+      exitCode = 1;
       void supervisor.stop('crash loop');
+      supervisor.forceStop();
     });
     const interrupt = (signal: NodeJS.Signals): void => {
       interrupts += 1;

@@ -100,7 +100,11 @@ export interface Config {
 export function validateConfig(raw: unknown, where: string, baseDir: string, file?: string): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => `  ${formatPath(issue.path)}: ${issue.message}`);
+    const lines = result.error.issues.flatMap((issue) =>
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => `  ${formatPath([...issue.path, key])}: unknown key`)
+        : [`  ${formatPath(issue.path)}: ${issue.message}`],
+    );
     throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n${lines.join('\n')}`);
   }
   const c = result.data;
