@@ -1,0 +1,72 @@
+import { execa } from 'execa';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BatonProcess, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
+
+afterEach(cleanupAll);
+
+const NOBODY = 65534;
+const isRoot = process.getuid?.() === 0;
+
+/** A client run as another uid: GET /status over the control socket. */
+function requestAs(uid: number, socketPath: string) {
+  const script = `
+    const http = require('node:http');
+    const req = http.get({ socketPath: ${JSON.stringify(socketPath)}, path: '/status' }, (res) => {
+      let body = ''; res.on('data', (c) => (body += c)); res.on('end', () => { console.log(res.statusCode + ' ' + body); });
+    });
+    req.on('error', (err) => console.log('error ' + err.code));`;
+  return execa(process.execPath, ['-e', script], { uid, gid: uid, reject: false, cwd: '/' });
+}
+
+describe('control socket', () => {
+  it('is owner-only: 0600 in a 0700 directory', async () => {
+    const baton = new BatonProcess(httpConfig(fixture('http-app.ts')));
+    await baton.active(1);
+    expect(fs.statSync(baton.socketPath).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.dirname(baton.socketPath)).mode & 0o777).toBe(0o700);
+  });
+
+  it.skipIf(!isRoot)('refuses a peer of another uid even when the file modes let it connect', async () => {
+    const baton = new BatonProcess(httpConfig(fixture('http-app.ts')));
+    await baton.active(1);
+    const blocked = await requestAs(NOBODY, baton.socketPath);
+    expect(blocked.stdout.trim()).toBe('error EACCES');
+
+    // Loosen the modes, as a careless operator might: the uid check still stands.
+    fs.chmodSync(baton.dir, 0o755);
+    fs.chmodSync(path.dirname(baton.socketPath), 0o755);
+    fs.chmodSync(baton.socketPath, 0o666);
+    const refused = await requestAs(NOBODY, baton.socketPath);
+    expect(refused.stdout).toMatch(/^403 /);
+    expect(refused.stdout).toContain('ERR_PEER_REJECTED');
+    expect(refused.stdout).toContain(`uid ${NOBODY} may not control this instance`);
+    await baton.waitForLog((l) => l.msg === 'control socket refused a peer of another uid' && l.uid === NOBODY);
+    expect((await baton.status()).active).toBe(1);
+  });
+
+  it('answers bad requests with a clear 4xx and changes nothing', async () => {
+    const baton = new BatonProcess(httpConfig(fixture('http-app.ts')));
+    await baton.active(1);
+    const { controlRequest } = await import('../../supervisor/control-client.ts');
+    const unknown = await controlRequest(baton.socketPath, 'GET', '/nope');
+    expect(unknown.status).toBe(404);
+    expect(JSON.stringify(unknown.body)).toContain('endpoints: GET /status, POST /reload, POST /stop');
+    const wrongMethod = await controlRequest(baton.socketPath, 'GET', '/reload');
+    expect(wrongMethod.status).toBe(405);
+    expect((await baton.status()).generations).toHaveLength(1);
+  });
+
+  it('refuses to start a second instance with the same control socket', async () => {
+    const first = new BatonProcess(httpConfig(fixture('http-app.ts')));
+    await first.active(1);
+    const second = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/baton', 'run', '--control-socket', first.socketPath, '--', ...fixture('http-app.ts')], {
+      reject: false,
+      cwd: path.resolve(import.meta.dirname, '../..'),
+    });
+    expect(second.exitCode).toBe(1);
+    expect(second.stderr).toContain(`another Baton instance is already running with control socket ${first.socketPath}`);
+    expect((await first.status()).active).toBe(1);
+  });
+});

@@ -1,0 +1,193 @@
+import { execa, type ResultPromise } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { controlRequest } from '../../supervisor/control-client.ts';
+import type { StatusSnapshot } from '../../supervisor/supervisor.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = path.join(ROOT, 'bin/baton');
+export const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
+
+/** `[node, flags…, test/fixtures/NAME]`: a fixture run by the Node under test. */
+export function fixture(name: string, ...args: string[]): string[] {
+  return [process.execPath, ...NODE_FLAGS, path.join(ROOT, 'test/fixtures', name), ...args];
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+const live = new Set<BatonProcess>();
+
+/** A supervisor started by a test: real process, its own temp dir, runtime dir and config file. */
+export class BatonProcess {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly socketPath: string;
+  readonly proc: ResultPromise;
+  readonly lines: LogLine[] = [];
+  readonly stderr: string[] = [];
+  /** Every generation pid the supervisor reported, so cleanup can make sure none survives. */
+  readonly childPids = new Set<number>();
+  private readonly waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  exited: Promise<{ exitCode?: number; signal?: string }>;
+
+  /** `config` may be a function of the test's temp dir (for socket paths inside it). */
+  constructor(
+    config: Record<string, unknown> | ((dir: string) => Record<string, unknown>),
+    extraArgs: string[] = [],
+    env: Record<string, string> = {},
+  ) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-test-'));
+    fs.chmodSync(this.dir, 0o700);
+    const resolved = typeof config === 'function' ? config(this.dir) : config;
+    this.configPath = path.join(this.dir, 'baton.yaml');
+    this.socketPath = path.join(this.dir, 'run', `${String(resolved.name ?? 'baton')}.sock`);
+    this.writeConfig(resolved);
+    this.proc = execa(process.execPath, [...NODE_FLAGS, BIN, 'run', '--config', this.configPath, ...extraArgs], {
+      env: { BATON_RUNTIME_DIR: path.join(this.dir, 'run'), ...env },
+      reject: false,
+      buffer: false,
+      stdin: 'ignore',
+    });
+    let partial = '';
+    this.proc.stdout?.on('data', (chunk: Buffer) => {
+      const parts = (partial + chunk.toString('utf8')).split('\n');
+      partial = parts.pop() ?? '';
+      for (const text of parts) this.take(text);
+    });
+    this.proc.stderr?.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString('utf8')));
+    this.exited = this.proc.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
+    live.add(this);
+  }
+
+  get pid(): number {
+    return this.proc.pid as number;
+  }
+
+  /** Rewrites the config file; the next reload picks it up. */
+  writeConfig(config: Record<string, unknown>): void {
+    fs.writeFileSync(this.configPath, stringify(config));
+  }
+
+  /** Resolves with the first log line (already seen or to come) that `match` accepts. */
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> {
+    const seen = this.lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${this.lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr.join('').slice(-2000)}`));
+      }, timeoutMs);
+      this.waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  /** Waits until generation `n` is active. */
+  active(n: number): Promise<LogLine> {
+    return this.waitForLog((l) => l.msg === `generation ${n} is active`);
+  }
+
+  status(): Promise<StatusSnapshot> {
+    return controlRequest(this.socketPath, 'GET', '/status').then((r) => r.body as StatusSnapshot);
+  }
+
+  /** POST /reload; resolves with the reply (ok or not). */
+  async reload(): Promise<{ status: number; body: { ok: boolean; generation?: number; error?: { code: string; message: string } } }> {
+    return (await controlRequest(this.socketPath, 'POST', '/reload')) as never;
+  }
+
+  /** Runs the `baton` CLI against this instance. */
+  cli(...args: string[]) {
+    return execa(process.execPath, [...NODE_FLAGS, BIN, ...args, '--control-socket', this.socketPath], { reject: false });
+  }
+
+  /** The TCP port of the first listener. */
+  async port(): Promise<number> {
+    const s = await this.status();
+    const address = s.listeners[0]?.address ?? '';
+    return Number(address.slice(address.lastIndexOf(':') + 1));
+  }
+
+  /** SIGKILLs the supervisor if still running and checks that every generation died with it. */
+  async cleanup(): Promise<void> {
+    live.delete(this);
+    this.proc.kill('SIGKILL');
+    await this.exited;
+    await waitForGone([...this.childPids], 5_000);
+    for (const pid of this.childPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private take(text: string): void {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      return;
+    }
+    if (typeof line.childPid === 'number') this.childPids.add(line.childPid);
+    this.lines.push(line);
+    for (const w of [...this.waiters]) {
+      if (w.match(line)) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  }
+}
+
+/** Cleans up every supervisor a test file started (call from afterEach). */
+export async function cleanupAll(): Promise<void> {
+  await Promise.all([...live].map((b) => b.cleanup()));
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Polls until none of `pids` exists; resolves with those still alive at the deadline. */
+export async function waitForGone(pids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const remaining = pids.filter((p) => alive(p) && !isZombie(p));
+    if (remaining.length === 0 || Date.now() > deadline) return remaining;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** A basic config for an HTTP fixture on an ephemeral loopback port. */
+export function httpConfig(command: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'test',
+    command,
+    listeners: [{ name: 'http', address: '127.0.0.1:0' }],
+    'ready-timeout': '20s',
+    'drain-timeout': '10s',
+    'shutdown-timeout': '2s',
+    ...extra,
+  };
+}
