@@ -25,7 +25,7 @@ Options of run (each is also a config key):
   --ready-timeout DUR        how long a new generation may take to become ready [10s]
   --drain-timeout DUR        how long an old generation may drain before it is asked to exit [30s]
   --shutdown-timeout DUR     how long after that before it is killed [5s]
-  --readiness MODE           auto | sdk | accepting [auto]
+  --readiness MODE           auto | sdk | accepting | http:/PATH (accepting, and a GET answers 2xx) [auto]
   --drain-signal SIG         sent to drain a program that does not use the SDK [SIGTERM]
   --control-socket PATH      control socket [$XDG_RUNTIME_DIR/baton/NAME.sock or /tmp/baton-UID/NAME.sock]
   --runtime-listeners P      loopback | any | none: binds a generation may ask for [loopback]
@@ -130,7 +130,7 @@ async function run(args: string[]): Promise<number> {
   const reread = (): Config => loadConfig(file, overrides);
   const config = reread();
 
-  const log = createLogger(config.logLevel, config.name);
+  const log = await createLogger(config.logLevel, config.name);
   const supervisor = new Supervisor(config, { os: realOs, log, loadConfig: reread });
   const control = new ControlServer(controlSocketPath(config.name, config.controlSocket), supervisor, log);
   await control.listen();

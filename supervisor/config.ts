@@ -47,7 +47,18 @@ export const configSchema = z.strictObject({
   'ready-timeout': duration.default(10_000),
   'drain-timeout': duration.default(30_000),
   'shutdown-timeout': duration.default(5_000),
-  readiness: z.enum(['auto', 'sdk', 'accepting']).default('auto'),
+  readiness: z
+    .union([
+      z.enum(['auto', 'sdk', 'accepting']),
+      z.string().regex(/^http:\//, 'expected auto, sdk, accepting or http:/PATH'),
+      z.strictObject({ http: z.string().regex(/^\//, 'expected a path such as /healthz'), listener: z.string().optional() }),
+    ])
+    .default('auto')
+    .transform((r): ReadinessConfig => {
+      if (typeof r === 'object') return { mode: 'accepting', http: { path: r.http, ...(r.listener ? { listener: r.listener } : {}) } };
+      if (r.startsWith('http:')) return { mode: 'accepting', http: { path: r.slice('http:'.length) } };
+      return { mode: r as ReadinessConfig['mode'] };
+    }),
   'drain-signal': signalName.default('SIGTERM'),
   restart: z
     .strictObject({
@@ -63,6 +74,12 @@ export const configSchema = z.strictObject({
   /** Opaque to the supervisor: read by the child (e.g. the proxy's routes and clusters). */
   app: z.unknown().optional(),
 });
+
+/** How a generation is judged ready; `http` adds a GET through a held listener that must answer 2xx. */
+export interface ReadinessConfig {
+  mode: 'auto' | 'sdk' | 'accepting';
+  http?: { path: string; listener?: string };
+}
 
 export type RawConfig = z.input<typeof configSchema>;
 type Parsed = z.output<typeof configSchema>;
@@ -86,7 +103,7 @@ export interface Config {
   readyTimeout: number;
   drainTimeout: number;
   shutdownTimeout: number;
-  readiness: Parsed['readiness'];
+  readiness: ReadinessConfig;
   drainSignal: NodeJS.Signals;
   restart: { maxFailures: number; window: number; backoffInitial: number; backoffMax: number };
   controlSocket?: string;
@@ -127,6 +144,15 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     }
     return { name, address: l.address, key, backlog: l.backlog, ...(l.mode !== undefined ? { mode: l.mode } : {}) };
   });
+  if (c.readiness.http) {
+    const wanted = c.readiness.http.listener;
+    if (wanted !== undefined ? !names.has(wanted) : listeners.length === 0) {
+      throw new BatonError(
+        'ERR_CONFIG',
+        `invalid configuration in ${where}:\n  readiness.http: ${wanted !== undefined ? `no listener named '${wanted}'` : 'needs a listener to send the probe through'}`,
+      );
+    }
+  }
   const command = typeof c.command === 'string' ? c.command.split(/\s+/).filter(Boolean) : c.command;
   return {
     name: c.name,

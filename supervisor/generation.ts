@@ -30,6 +30,8 @@ export interface GenerationOptions {
   shutdownTimeout: number;
   /** Sent to a generation that does not speak the protocol to make it drain. */
   drainSignal: NodeJS.Signals;
+  /** A further check once the generation accepts (readiness `http:`); ready when it resolves true. */
+  probe?: () => Promise<boolean>;
   /** Binds (or finds) a listener a generation asks for at run time. */
   requestListener(address: string, generation: number): { fd: number; name: string; address: string };
 }
@@ -223,8 +225,12 @@ export class Generation extends EventEmitter<GenerationEvents> {
       const counts = this.options.readiness === 'accepting' || !this.sdk;
       this.acceptingStreak = counts && this.proc.isAccepting(this.options.spawn.listenFds) ? this.acceptingStreak + 1 : 0;
       // Two polls in a row, so a hello already written by an SDK child is read in between.
-      if (this.acceptingStreak >= 2) this.becomeReady('accepting');
-      else this.pollAccepting();
+      if (this.acceptingStreak < 2) return this.pollAccepting();
+      if (!this.options.probe) return this.becomeReady('accepting');
+      void this.options.probe().then(
+        (ok) => (ok ? this.becomeReady('accepting+http') : this.pollAccepting()),
+        () => this.pollAccepting(),
+      );
     });
   }
 

@@ -50,4 +50,6 @@ export interface SocketOps {
 
 export interface Os extends Timers, SocketOps {
   spawn(spec: SpawnSpec): ChildPort;
+  /** One GET of `path` through `address`; true for a 2xx answer within a second. */
+  httpProbe(address: Address, path: string): Promise<boolean>;
 }

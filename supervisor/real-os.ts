@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import type { Address } from '../shared/address.ts';
 import { ENV } from '../shared/launch-env.ts';
@@ -19,6 +20,7 @@ export const realOs: Os = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
   spawn: spawnGeneration,
   listen,
+  httpProbe,
   close(fd, address) {
     closeFd(fd);
     if (address.kind === 'unix') fs.rmSync(address.path, { force: true });
@@ -40,6 +42,18 @@ function listen(address: Address, backlog: number, mode?: number): { fd: number;
     throw err;
   }
   return { fd, bound: address };
+}
+
+function httpProbe(address: Address, path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const target = address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port };
+    const req = http.get({ ...target, path, agent: false, timeout: 1000, headers: { 'user-agent': 'baton-readiness' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
 }
 
 /** A socket file nobody listens on any more (its owner was killed) is removed so bind can succeed. */

@@ -204,7 +204,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           },
           listenFds: listeners.map((l) => l.fd),
         },
-        readiness: config.readiness,
+        readiness: config.readiness.mode,
+        ...(config.readiness.http ? { probe: this.httpProbe(config, listeners, config.readiness.http) } : {}),
         readyTimeout: config.readyTimeout,
         drainTimeout: config.drainTimeout,
         shutdownTimeout: config.shutdownTimeout,
@@ -222,6 +223,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.generations.push(generation);
     generation.on('exit', (exit) => this.reap(generation, exit));
     return generation;
+  }
+
+  private httpProbe(config: Config, listeners: Listener[], http: { path: string; listener?: string }): () => Promise<boolean> {
+    const through = listeners.find((l) => l.name === (http.listener ?? config.listeners[0]?.name)) as Listener;
+    return () => this.deps.os.httpProbe(through.bound, http.path);
   }
 
   private reap(generation: Generation, exit: { code: number | null; signal: NodeJS.Signals | null }): void {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatonProcess, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
@@ -86,5 +87,46 @@ describe('listeners', () => {
     // New connections only: how a program outside the SDK closes its idle keep-alive connections
     // on SIGTERM is its own business (Node's server.close() closes them at once, racing clients).
     await reloadUnderLoad(baton, { port }, 5, { keepAlive: 0, newConnection: 4 });
+  });
+
+  it('with readiness http:/PATH, waits until the program also answers 2xx there', async () => {
+    const baton = new BatonProcess(httpConfig(fixture('plain-server.js'), { readiness: 'http:/healthz', env: { HEALTHZ_503_MS: '600' } }));
+    await baton.active(1);
+    const ready = await baton.waitForLog((l) => l.msg === 'generation 1 starting → ready');
+    expect(ready.via).toBe('accepting+http');
+    expect(ready.readyMs).toBeGreaterThanOrEqual(600);
+  });
+
+  const hasIpv6Loopback = Object.values(os.networkInterfaces()).some((list) => list?.some((i) => i.address === '::1'));
+  it.skipIf(!hasIpv6Loopback)('an IPv6 listener works like any other', async () => {
+    const baton = new BatonProcess(httpConfig(fixture('http-app.ts'), { listeners: [{ name: 'http', address: '[::1]:0' }] }));
+    await baton.active(1);
+    const address = (await baton.status()).listeners[0]?.address ?? '';
+    expect(address).toMatch(/^\[::1\]:\d+$/);
+    const port = Number(address.slice(address.lastIndexOf(':') + 1));
+    const load = startLoad({ host: '::1', port }, { keepAlive: 1, newConnection: 1 });
+    await load.progress(2);
+    expect((await baton.reload()).body.ok).toBe(true);
+    await load.progress(2);
+    const counts = await load.stop();
+    expect(counts.ok, describeCounts(counts)).toBe(counts.requests);
+  });
+
+  it('a listener removed from the config closes once the generations using it have exited', async () => {
+    const [kept, dropped] = [await freePort(), await freePort()];
+    const both = httpConfig(fixture('http-app.ts'), {
+      listeners: [
+        { name: 'http', address: `127.0.0.1:${kept}` },
+        { name: 'old', address: `127.0.0.1:${dropped}` },
+      ],
+    });
+    const baton = new BatonProcess(both);
+    await baton.active(1);
+    baton.writeConfig({ ...both, listeners: [{ name: 'http', address: `127.0.0.1:${kept}` }] });
+    expect((await baton.reload()).body.ok).toBe(true);
+    await baton.waitForLog((l) => l.msg === 'generation 1 draining → exited');
+    expect((await baton.status()).listeners.map((l) => l.name)).toEqual(['http']);
+    await expect(get({ port: dropped })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect((await get({ port: kept })).body).toMatch(/^generation 2 /);
   });
 });
