@@ -19,14 +19,18 @@ export class ControlServer {
   private readonly socketPath: string;
   private readonly target: ControlTarget;
   private readonly log: Logger;
-  private readonly server: http.Server;
+  private readonly server: net.Server;
+  private readonly http: http.Server;
 
   constructor(socketPath: string, target: ControlTarget, log: Logger) {
     this.socketPath = socketPath;
     this.target = target;
     this.log = log;
-    this.server = http.createServer((req, res) => void this.answer(req, res));
-    this.server.on('connection', (socket) => this.checkPeer(socket));
+    this.http = http.createServer((req, res) => void this.answer(req, res));
+    // The peer is checked before HTTP sees a byte: a refused peer's request is never parsed.
+    this.server = net.createServer((socket) => {
+      if (this.checkPeer(socket)) this.http.emit('connection', socket);
+    });
   }
 
   /** Binds the socket; ERR_INSTANCE_RUNNING when another live instance already answers there. */
@@ -50,10 +54,10 @@ export class ControlServer {
   /** Stops answering and removes the socket file. */
   close(): void {
     this.server.close();
-    this.server.closeAllConnections();
+    this.http.closeAllConnections();
   }
 
-  private checkPeer(socket: net.Socket): void {
+  private checkPeer(socket: net.Socket): boolean {
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     const own = process.getuid?.() ?? 0;
     let uid = -1;
@@ -62,11 +66,12 @@ export class ControlServer {
     } catch (err) {
       this.log.warn({ err }, 'could not read control peer credentials');
     }
-    if (uid === own || uid === 0) return;
+    if (uid === own || uid === 0) return true;
     this.log.warn({ uid }, 'control socket refused a peer of another uid');
     const body = JSON.stringify({ ok: false, error: { code: 'ERR_PEER_REJECTED', message: `uid ${uid} may not control this instance (owner uid ${own})` } });
+    socket.on('error', () => {});
     socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-    socket.destroySoon();
+    return false;
   }
 
   private async answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
