@@ -1,4 +1,5 @@
-import { formatAddress, isWildcard, parseAddress } from '../shared/address.ts';
+import path from 'node:path';
+import { formatAddress, isWildcard, parseAddress, type Address } from '../shared/address.ts';
 import type { InheritedListener } from '../shared/launch-env.ts';
 
 /** What a program asked to listen on, as `server.listen` arguments describe it. */
@@ -20,7 +21,12 @@ export function matchInherited(listeners: InheritedListener[], target: ListenTar
   if (target.address === undefined) return undefined;
   const exact = listeners.find((l) => l.address === target.address);
   if (exact) return exact;
-  const wanted = parseAddress(target.address);
+  let wanted: Address;
+  try {
+    wanted = parseAddress(target.address);
+  } catch {
+    return undefined;
+  }
   if (wanted.kind !== 'tcp' || wanted.port === 0 || !isWildcard(wanted)) return undefined;
   return listeners.find((l) => {
     if (!l.address) return false;
@@ -31,7 +37,8 @@ export function matchInherited(listeners: InheritedListener[], target: ListenTar
 
 /** Canonical address for `server.listen` arguments, or undefined when they name none we handle. */
 export function targetAddress(options: { port?: unknown; host?: unknown; path?: unknown }): string | undefined {
-  if (typeof options.path === 'string') return formatAddress({ kind: 'unix', path: options.path });
+  // Node resolves a relative socket path against the working directory; so must the match.
+  if (typeof options.path === 'string') return formatAddress({ kind: 'unix', path: path.resolve(options.path) });
   const port = typeof options.port === 'string' && /^\d+$/.test(options.port) ? Number(options.port) : options.port;
   if (typeof port !== 'number' || !Number.isInteger(port)) return undefined;
   const host = typeof options.host === 'string' && options.host !== '' ? options.host : '::';

@@ -15,7 +15,7 @@ export function parseAddress(text: string): Address {
   if (input.startsWith('unix:')) return unixAddress(input.slice('unix:'.length), text);
   if (input.startsWith('/')) return unixAddress(input, text);
   if (/^\d+$/.test(input)) return { kind: 'tcp', host: '127.0.0.1', port: parsePort(input, text) };
-  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(input);
+  const bracketed = /^\[([^\]%]+)\]:(\d+)$/.exec(input);
   if (bracketed) {
     const host = bracketed[1] as string;
     if (net.isIPv6(host)) return { kind: 'tcp', host: normalizeHost(host), port: parsePort(bracketed[2] as string, text) };

@@ -6,7 +6,9 @@ import { formatAddress, parseAddress, type Address } from '../shared/address.ts'
 import { BatonError } from '../shared/errors.ts';
 import { parseDuration } from './duration.ts';
 
-const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+const duration = z.union([z.number().nonnegative(), z.string()], {
+  error: 'expected a number of milliseconds or a value like 250ms, 10s, 1m',
+}).transform((value, ctx) => {
   try {
     return parseDuration(value);
   } catch (err) {
@@ -40,7 +42,9 @@ const signalName = z.string().regex(/^SIG[A-Z0-9]+$/, 'expected a signal name su
 
 export const configSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"').default('baton'),
-  command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+  command: z
+    .union([z.string().min(1), z.array(z.string()).min(1)], { error: 'expected a command string or a non-empty list of strings' })
+    .optional(),
   cwd: z.string().optional(),
   env: z.record(z.string(), z.string()).default({}),
   listeners: z.array(listener).default([]),
@@ -132,7 +136,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
   const keys = new Set<string>();
   const listeners = c.listeners.map((l, i): ListenerConfig => {
     const key = formatAddress(l.address);
-    const name = l.name ?? (l.address.kind === 'unix' ? path.basename(l.address.path) : `tcp${l.address.port}`);
+    const name = l.name ?? defaultName(l.address, names);
     for (const [set, value, what] of [[names, name, 'name'], [keys, key, 'address']] as const) {
       if (set.has(value)) {
         throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  listeners[${i}].${what}: '${value}' is used twice`);
@@ -214,6 +218,14 @@ export function loadConfig(file: string | undefined, overrides: Record<string, u
   const where = file ? `${file}${Object.keys(overrides).length > 0 ? ' and the command line' : ''}` : 'the command line';
   const resolved = file ? path.resolve(file) : undefined;
   return validateConfig(merged, where, resolved ? path.dirname(resolved) : process.cwd(), resolved);
+}
+
+/** `tcp8080` or the socket file's name (made safe for LISTEN_FDNAMES), suffixed when taken. */
+function defaultName(address: Address, taken: Set<string>): string {
+  const base = (address.kind === 'unix' ? path.basename(address.path) : `tcp${address.port}`).replace(/[^A-Za-z0-9_.-]/g, '_');
+  let name = base;
+  for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
+  return name;
 }
 
 function formatPath(p: readonly PropertyKey[]): string {

@@ -44,7 +44,11 @@ export async function handleControl(target: ControlTarget, method: string, url: 
     return error(404, `unknown endpoint ${method} ${path}; endpoints: ${known}`);
   }
   if (route.method !== method) return error(405, `${path} takes ${route.method}, not ${method}`);
-  return route.run(target);
+  try {
+    return await route.run(target);
+  } catch (err) {
+    return { status: 500, body: { ok: false, error: { code: 'ERR_CONTROL', message: (err as Error).message } } };
+  }
 }
 
 function error(status: number, message: string): ControlReply {

@@ -33,15 +33,16 @@ export class FdStore {
   }
 
   /**
-   * Makes the store hold exactly what `configs` names (binding what is new) and returns those
-   * listeners in order. On a bind failure nothing newly bound is kept and an ERR_LISTENER says which.
+   * Returns the listeners `configs` names, in order, binding those the store does not hold yet. A
+   * held socket keeps its fd under the name the config now gives it. On a bind failure nothing
+   * newly bound is kept and an ERR_LISTENER says which.
    */
   provide(configs: ListenerConfig[]): Listener[] {
     const fresh: Listener[] = [];
     try {
       const result = configs.map((c) => {
         const existing = this.listeners.get(c.key);
-        if (existing) return existing;
+        if (existing) return existing.name === c.name ? existing : { ...existing, name: c.name };
         const listener = this.bind(c.name, c.address, c.backlog, c.mode);
         fresh.push(listener);
         return listener;
@@ -54,8 +55,12 @@ export class FdStore {
     }
   }
 
-  /** Declares the configuration's listeners; others close once their last user is released. */
+  /**
+   * Declares the configuration's listeners (now serving: their names are the store's names);
+   * others close once their last user is released.
+   */
   pin(listeners: Listener[]): void {
+    for (const l of listeners) if (this.listeners.has(l.key)) this.listeners.set(l.key, l);
     this.pinned = new Set(listeners.map((l) => l.key));
     this.collect();
   }
