@@ -3,6 +3,7 @@
 // is ready once it accepts on it, and drains it with SIGTERM. Run it with:
 //   node bin/baton run --listen 127.0.0.1:8081 -- node examples/plain-server.js
 import http from 'node:http';
+import net from 'node:net';
 
 if (process.env.LISTEN_PID !== String(process.pid) || process.env.LISTEN_FDS !== '1') {
   console.error('expected one socket-activated listener (LISTEN_FDS=1, LISTEN_PID=<my pid>)');
@@ -11,4 +12,14 @@ if (process.env.LISTEN_PID !== String(process.pid) || process.env.LISTEN_FDS !==
 
 const server = http.createServer((req, res) => res.end(`hello from pid ${process.pid}\n`));
 server.listen({ fd: 3 });
-process.once('SIGTERM', () => server.close(() => process.exit(0)));
+// Drain without racing clients: stop accepting but keep open connections (http.Server#close()
+// would also drop idle ones, including just-accepted connections whose request is on its way),
+// and answer with Connection: close until the last one has gone.
+let draining = false;
+server.prependListener('request', (req, res) => {
+  if (draining) res.setHeader('connection', 'close');
+});
+process.once('SIGTERM', () => {
+  draining = true;
+  net.Server.prototype.close.call(server, () => process.exit(0));
+});
