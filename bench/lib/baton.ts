@@ -1,0 +1,119 @@
+// Baton under test: `baton run` on a temp config, the SDK fixture test/fixtures/http-app.ts as the
+// app, reloaded by POST /reload on the control socket.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { controlRequest } from '../../supervisor/control-client.ts';
+import { byBodyPid, waitForNewIdentity } from './probe.ts';
+import { alive, onCleanup, sleep, start, stderrOf, track } from './procs.ts';
+import type { ReloadSample, Target } from './target.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export async function startBaton(): Promise<Target> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-'));
+  fs.chmodSync(dir, 0o700);
+  const configPath = path.join(dir, 'baton.yaml');
+  const socketPath = path.join(dir, 'run', 'bench.sock');
+  fs.writeFileSync(
+    configPath,
+    stringify({
+      name: 'bench',
+      command: [process.execPath, ...NODE_FLAGS, path.join(ROOT, 'test/fixtures/http-app.ts')],
+      listeners: [{ name: 'http', address: '127.0.0.1:0' }],
+      'ready-timeout': '20s',
+      'drain-timeout': '10s',
+      'shutdown-timeout': '2s',
+    }),
+  );
+  const lines: LogLine[] = [];
+  const problems: string[] = [];
+  const childPids = new Set<number>();
+  let onLine: ((l: LogLine) => void) | undefined;
+  const sup = start('baton supervisor', process.execPath, [...NODE_FLAGS, path.join(ROOT, 'bin/baton'), 'run', '--config', configPath], {
+    env: { ...process.env, BATON_RUNTIME_DIR: path.join(dir, 'run') },
+    onLine: (text) => {
+      let l: LogLine;
+      try {
+        l = JSON.parse(text) as LogLine;
+      } catch {
+        return;
+      }
+      if (typeof l.childPid === 'number') {
+        childPids.add(l.childPid);
+        track(l.childPid, `baton generation ${String(l.generation)}`);
+      }
+      if (l.level >= 40) problems.push(`[${l.level >= 50 ? 'error' : 'warn'}] ${l.msg}${l.generation ? ` (generation ${String(l.generation)})` : ''}`);
+      lines.push(l);
+      if (lines.length > 5_000) lines.splice(0, 1_000);
+      onLine?.(l);
+    },
+  });
+  const exited = new Promise<void>((r) => sup.once('exit', () => r()));
+  onCleanup(async () => {
+    if (sup.exitCode === null && sup.signalCode === null) {
+      sup.kill('SIGTERM'); // Baton drains every generation, then exits
+      await Promise.race([exited, sleep(6_000)]);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const first = await new Promise<LogLine>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Baton did not start within 30 s: ${stderrOf(sup).slice(-1000)}`)), 30_000);
+    sup.once('exit', (code) => reject(new Error(`Baton exited (code ${code}) at start: ${stderrOf(sup).slice(-1000)}`)));
+    const check = (l: LogLine): void => {
+      if (l.msg !== 'generation 1 is active') return;
+      clearTimeout(timer);
+      resolve(l);
+    };
+    lines.forEach(check);
+    onLine = check;
+  });
+  void first;
+  onLine = undefined;
+  const address = String(lines.find((l) => l.msg === 'listening')?.address ?? '');
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  if (!port) throw new Error(`no listening address in Baton's log (got '${address}')`);
+
+  return {
+    system: 'baton',
+    describe: 'Baton reloads the app: a new generation of test/fixtures/http-app.ts (SDK) takes the held socket, the old one drains',
+    port,
+    identify: byBodyPid,
+    async reload(old: string): Promise<ReloadSample> {
+      const t0 = performance.now();
+      const post = controlRequest(socketPath, 'POST', '/reload').then((r) => ({ r, ms: performance.now() - t0 }));
+      const seen = waitForNewIdentity(port, byBodyPid, old, t0, 30_000);
+      const [{ r, ms }, probe] = await Promise.all([post, seen]);
+      const body = r.body as { ok: boolean; pid?: number; readyMs?: number; error?: { message: string } };
+      if (!body.ok) throw new Error(`reload failed: ${body.error?.message ?? JSON.stringify(body)}`);
+      track(body.pid, 'baton generation');
+      if (String(body.pid) !== probe.identity) problems.push(`probe saw pid ${probe.identity} but POST /reload reported pid ${body.pid}`);
+      return {
+        probeMs: probe.ms,
+        reportedMs: ms,
+        readyMs: body.readyMs,
+        probeAttempts: probe.attempts,
+        probeErrors: probe.errors,
+        identity: probe.identity,
+      };
+    },
+    problems: () => [...problems],
+    async stop() {
+      if (sup.exitCode !== null || sup.signalCode !== null) return;
+      sup.kill('SIGTERM');
+      await Promise.race([exited, sleep(15_000)]);
+      const left = [...childPids].filter(alive);
+      if (left.length > 0) problems.push(`generations still alive after the supervisor stopped: ${left.join(', ')}`);
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import type { Identify } from './probe.ts';
+
+/** One reload as seen by the bench. */
+export interface ReloadSample {
+  /** Reload requested → the new process answers a probe on a new connection (outside view). */
+  probeMs: number;
+  /** Reload requested → the system itself reports the new process (Baton: POST /reload returns; HAProxy: `show proc` lists the new worker). */
+  reportedMs: number;
+  /** Baton only: the supervisor's readyMs (new generation spawned → ready). */
+  readyMs?: number;
+  probeAttempts: number;
+  probeErrors: string[];
+  identity: string;
+}
+
+/** A system under test: something that answers HTTP on `port` and can be reloaded. */
+export interface Target {
+  system: 'baton' | 'haproxy';
+  /** What is being reloaded, for the output. */
+  describe: string;
+  port: number;
+  identify: Identify;
+  /** Reloads once; `old` is the identity (pid) serving before. */
+  reload(old: string): Promise<ReloadSample>;
+  /** Notable lines the system logged (warnings and errors), for the problems section. */
+  problems(): string[];
+  stop(): Promise<void>;
+}
