@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'ERR_PEER_REJECTED'
   | 'ERR_NATIVE_LOAD'
   | 'ERR_INSTANCE_RUNNING'
-  | 'ERR_CRASH_LOOP';
+  | 'ERR_CRASH_LOOP'
+  | 'ERR_STATS'
+  | 'ERR_STATS_INCOMPATIBLE';
 
 /** Base class of every error Baton raises on purpose: `code` is stable, `cause` is kept. */
 export class BatonError extends Error {

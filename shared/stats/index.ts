@@ -1,0 +1,29 @@
+/** Shared-memory stats (counters, gauges, histograms) that survive hot restarts. Re-exports only. */
+export {
+  DEFAULT_CAPACITIES,
+  GENERATION_STATES,
+  LAYOUT_VERSION,
+  STATS_ERR,
+  computeLayout,
+  hotRestartVersion,
+  type GenerationState,
+  type Layout,
+  type StatKind,
+  type StatsCapacities,
+} from './layout.ts';
+export { DEFAULT_DIR, segmentPath } from './files.ts';
+export type { StatsLimits, StatsLogger } from './segment.ts';
+export type { GenerationEntry } from './generations.ts';
+export { OVERFLOW_STAT, type Counter, type Gauge, type Histogram } from './registry.ts';
+export type { HistogramSample, ScalarSample, StatSample } from './snapshot.ts';
+export type { Labels } from './table.ts';
+export { PROMETHEUS_CONTENT_TYPE, escapeLabelValue, formatValue, toJSON, toPrometheus } from './exposition.ts';
+export {
+  OwnerStats,
+  Stats,
+  createSegment,
+  openSegment,
+  type CreateSegmentOptions,
+  type OpenSegmentOptions,
+  type SegmentOptions,
+} from './stats.ts';

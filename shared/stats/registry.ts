@@ -1,0 +1,229 @@
+/**
+ * Registration and the handles it returns. A handle writes only this process's writer slot of
+ * its cells with plain Float64Array stores: no atomics, no syscalls, no allocation per operation.
+ */
+import { H, invalid, type StatKind } from './layout.ts';
+import { Catalog, checkBounds, statKey, type Descriptor, type Labels } from './table.ts';
+
+/** A monotonic counter. */
+export interface Counter {
+  /** Adds n (default 1); a negative or NaN n is ignored so the counter stays monotonic. */
+  inc(n?: number): void;
+}
+
+/** A gauge: this process's contribution, summed over live writers when read. */
+export interface Gauge {
+  /** Sets this process's contribution to v. */
+  set(v: number): void;
+  /** Adds n (default 1). */
+  inc(n?: number): void;
+  /** Subtracts n (default 1). */
+  dec(n?: number): void;
+}
+
+/** A histogram with fixed bucket upper bounds (Prometheus `le`, inclusive). */
+export interface Histogram {
+  /** Counts v in the first bucket whose bound is ≥ v (else +Inf) and adds it to the sum. */
+  record(v: number): void;
+}
+
+/** Name of the counter of registrations that did not fit (maxBytes, maxNameLength). */
+export const OVERFLOW_STAT = 'baton.stats.overflow';
+
+class CounterHandle implements Counter {
+  readonly #values: Float64Array;
+  readonly #index: number;
+  constructor(values: Float64Array, index: number) {
+    this.#values = values;
+    this.#index = index;
+  }
+  inc(n = 1): void {
+    if (n > 0) this.#values[this.#index]! += n;
+  }
+}
+
+class GaugeHandle implements Gauge {
+  readonly #values: Float64Array;
+  readonly #index: number;
+  constructor(values: Float64Array, index: number) {
+    this.#values = values;
+    this.#index = index;
+  }
+  set(v: number): void {
+    this.#values[this.#index] = v;
+  }
+  inc(n = 1): void {
+    this.#values[this.#index]! += n;
+  }
+  dec(n = 1): void {
+    this.#values[this.#index]! -= n;
+  }
+}
+
+class HistogramHandle implements Histogram {
+  readonly #values: Float64Array;
+  readonly #index: number;
+  readonly #bounds: Float64Array;
+  constructor(values: Float64Array, index: number, bounds: readonly number[]) {
+    this.#values = values;
+    this.#index = index;
+    this.#bounds = Float64Array.from(bounds);
+  }
+  record(v: number): void {
+    const bounds = this.#bounds;
+    const n = bounds.length;
+    let i = 0;
+    if (n <= 8) {
+      while (i < n && !(v <= bounds[i]!)) i++;
+    } else {
+      let hi = n;
+      while (i < hi) {
+        const mid = (i + hi) >>> 1;
+        if (v <= bounds[mid]!) hi = mid;
+        else i = mid + 1;
+      }
+    }
+    const values = this.#values;
+    const base = this.#index;
+    values[base + i]! += 1;
+    values[base + n + 1]! += v;
+    values[base + n + 2]! += 1;
+  }
+}
+
+type Handle = Counter | Gauge | Histogram;
+
+/** Options of a Registry. */
+export interface RegistryOptions {
+  /** This process's writer index; without one, handles are no-ops. */
+  writer: number | undefined;
+  /** How long registration waits for the lock held by a live process before throwing. @default 10000 */
+  lockTimeoutMs?: number;
+}
+
+/** Registers stats in the shared segments and hands out handles over this process's writer slots. */
+export class Registry {
+  readonly catalog: Catalog;
+  readonly writer: number | undefined;
+  readonly #lockTimeoutMs: number;
+  readonly #handles = new Map<string, { kind: StatKind; bounds: readonly number[]; handle: Handle }>();
+  #warned = false;
+
+  constructor(catalog: Catalog, options: RegistryOptions) {
+    this.catalog = catalog;
+    this.writer = options.writer;
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+  }
+
+  /** The counter `name` with `labels`, registered on first use in any process. */
+  counter(name: string, labels?: Record<string, string>): Counter {
+    return this.#register('counter', name, labels, []) as Counter;
+  }
+
+  /** The gauge `name` with `labels`. */
+  gauge(name: string, labels?: Record<string, string>): Gauge {
+    return this.#register('gauge', name, labels, []) as Gauge;
+  }
+
+  /** The histogram `name` with these bucket bounds (every registration of it must give the same). */
+  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>): Histogram {
+    return this.#register('histogram', name, labels, checkBounds(name, bounds)) as Histogram;
+  }
+
+  #register(kind: StatKind, name: string, rawLabels: Record<string, string> | undefined, bounds: readonly number[]): Handle {
+    const { key, labels } = statKey(kind, name, rawLabels);
+    const cached = this.#handles.get(key);
+    if (cached) {
+      checkSame(key, cached, kind, bounds);
+      return cached.handle;
+    }
+    let handle: Handle;
+    if (this.writer === undefined) {
+      this.#warnOnce(`stats: this process has no writer slot in ${this.catalog.set.instance}; what it records is dropped`);
+      handle = scratch(kind, bounds);
+    } else {
+      const descriptor = this.#find(kind, name, labels, key, bounds);
+      if (descriptor) {
+        checkSame(key, descriptor, kind, bounds);
+        const values = this.catalog.set.segments[descriptor.segment]!.values;
+        const index = this.writer * this.catalog.set.layout.regionCells + descriptor.cell;
+        handle = make(kind, values, index, bounds);
+      } else {
+        handle = scratch(kind, bounds);
+      }
+    }
+    this.#handles.set(key, { kind, bounds, handle });
+    return handle;
+  }
+
+  /** The published descriptor of key, appended if new; undefined (counted as overflow) when it does not fit. */
+  #find(kind: StatKind, name: string, labels: Labels, key: string, bounds: readonly number[]): Descriptor | undefined {
+    const { catalog } = this;
+    let descriptor = catalog.get(key);
+    if (descriptor) return descriptor;
+    catalog.sync(); // registered by another process since we last looked: no lock needed
+    descriptor = catalog.get(key);
+    if (descriptor) return descriptor;
+    const maxNameLength = catalog.set.header[H.maxNameLength]!;
+    const length = Buffer.byteLength(key);
+    if (length > maxNameLength) {
+      this.#overflow(`stats: "${name}" with its labels takes ${length} bytes, over maxNameLength ${maxNameLength}`);
+      return undefined;
+    }
+    catalog.set.lock(this.#lockTimeoutMs);
+    try {
+      catalog.sync();
+      descriptor = catalog.get(key);
+      if (descriptor) return descriptor;
+      const family = catalog.familyKind(name);
+      if (family && family !== kind) {
+        invalid(`${name} cannot be a ${kind}: the name is already registered as a ${family}`);
+      }
+      descriptor = catalog.append(kind, name, labels, key, bounds);
+    } finally {
+      catalog.set.unlock();
+    }
+    if (!descriptor) {
+      const { set } = catalog;
+      const maxSegments = set.header[H.maxSegments]!;
+      this.#overflow(
+        maxSegments === 0
+          ? `stats: no room for "${name}": the segments of ${set.instance} were destroyed (clean stop)`
+          : `stats: no room for "${name}": the segments of ${set.instance} reached maxBytes (${maxSegments} × ${set.layout.segmentBytes} bytes)`,
+      );
+    }
+    return descriptor;
+  }
+
+  #overflow(reason: string): void {
+    this.#warnOnce(`${reason}; it is not recorded and counted in ${OVERFLOW_STAT} (further overflows are counted without a warning)`);
+    const overflow = this.catalog.get(statKey('counter', OVERFLOW_STAT).key);
+    if (overflow && this.writer !== undefined) {
+      this.catalog.set.segments[overflow.segment]!.values[this.writer * this.catalog.set.layout.regionCells + overflow.cell]! += 1;
+    }
+  }
+
+  #warnOnce(message: string): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    this.catalog.set.logger.warn(message);
+  }
+}
+
+function checkSame(key: string, found: { kind: StatKind; bounds: readonly number[] }, kind: StatKind, bounds: readonly number[]): void {
+  if (found.kind !== kind) invalid(`${key} is registered as a ${found.kind}, not a ${kind}`);
+  if (found.bounds.length !== bounds.length || found.bounds.some((b, i) => b !== bounds[i])) {
+    invalid(`histogram ${key} is registered with bounds [${found.bounds.join(', ')}], not [${bounds.join(', ')}]`);
+  }
+}
+
+function make(kind: StatKind, values: Float64Array, index: number, bounds: readonly number[]): Handle {
+  if (kind === 'counter') return new CounterHandle(values, index);
+  if (kind === 'gauge') return new GaugeHandle(values, index);
+  return new HistogramHandle(values, index, bounds);
+}
+
+/** A handle over private scratch cells: same class as a real one (call sites stay monomorphic), writes go nowhere shared. */
+function scratch(kind: StatKind, bounds: readonly number[]): Handle {
+  return make(kind, new Float64Array(bounds.length + 3), 0, bounds);
+}

@@ -1,0 +1,241 @@
+/**
+ * SegmentSet: one process's view of an instance's segments. Creates them for the owner (detecting
+ * a live or stale previous owner), opens them for the others, maps what others add, grows the set,
+ * removes it; fronts the locks (locks.ts) and the generation table (generations.ts) in segment 0.
+ */
+import fs from 'node:fs';
+import { BatonError } from '../errors.ts';
+import {
+  DEFAULT_DIR,
+  checkInstance,
+  createFile,
+  listSegmentFiles,
+  mapFile,
+  sameSet,
+  segmentPath,
+  waitForOwner,
+  type Segment,
+} from './files.ts';
+import { generationWriter, readGenerations, type GenerationEntry } from './generations.ts';
+import { H, HF, STATS_ERR, computeLayout, invalid, type Layout, type StatsCapacities } from './layout.ts';
+import { LockTimeout, acquireLock, isAlive, releaseLock, seqRead, seqWrite } from './locks.ts';
+
+/** Receives notes (a stale segment re-initialised, a lock stolen) and the overflow warning; pino loggers fit. */
+export interface StatsLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/** Default logger: warnings go to process.emitWarning, notes are dropped. */
+export const defaultLogger: StatsLogger = {
+  info() {},
+  warn(message) {
+    process.emitWarning(message, 'BatonStatsWarning');
+  },
+};
+
+/** Limits the owner records in segment 0 for every process. */
+export interface StatsLimits {
+  /** Total bytes of all segment files of the instance; registrations beyond are counted in baton.stats.overflow. @default 67108864 */
+  maxBytes?: number;
+  /** Longest name plus labels, as stored (UTF-8 bytes of the JSON key); longer ones are counted in baton.stats.overflow. @default 1024 */
+  maxNameLength?: number;
+}
+
+/** The mapped segments of one instance, as seen by one process. */
+export class SegmentSet {
+  readonly dir: string;
+  readonly instance: string;
+  readonly layout: Layout;
+  readonly segments: Segment[];
+  readonly logger: StatsLogger;
+  #lockHeld = false;
+
+  private constructor(dir: string, instance: string, layout: Layout, first: Segment, logger: StatsLogger) {
+    this.dir = dir;
+    this.instance = instance;
+    this.layout = layout;
+    this.segments = [first];
+    this.logger = logger;
+  }
+
+  /** Segment 0's Int32 view: the global header fields. */
+  get header(): Int32Array {
+    return this.segments[0]!.i32;
+  }
+
+  /** Creates segment 0 for the owner; a stale set (owner pid gone) is removed first and its pid returned. */
+  static create(
+    options: { instance: string; dir?: string; logger?: StatsLogger } & StatsCapacities & StatsLimits,
+  ): { set: SegmentSet; stalePid: number | undefined } {
+    checkInstance(options.instance);
+    const dir = options.dir ?? DEFAULT_DIR;
+    const layout = computeLayout(options);
+    const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    const maxNameLength = options.maxNameLength ?? 1024;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < layout.segmentBytes) {
+      invalid(`maxBytes must be at least one segment (${layout.segmentBytes} bytes with these capacities), got ${maxBytes}`);
+    }
+    if (!Number.isInteger(maxNameLength) || maxNameLength < 32 || maxNameLength > layout.arenaBytes) {
+      invalid(`maxNameLength must be an integer from 32 to arenaBytes (${layout.arenaBytes}), got ${maxNameLength}`);
+    }
+    const file = segmentPath(dir, options.instance, 0);
+    const init = (s: Segment) => {
+      Atomics.store(s.i32, H.ownerPid, process.pid);
+      s.i32[H.maxSegments] = Math.floor(maxBytes / layout.segmentBytes);
+      s.i32[H.maxNameLength] = maxNameLength;
+      s.f64[HF.createdAt] = Date.now();
+      Atomics.store(s.i32, H.segmentCount, 1);
+    };
+    let stalePid: number | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const segment = createFile(file, layout, 0, init);
+        const logger = options.logger ?? defaultLogger;
+        return { set: new SegmentSet(dir, options.instance, layout, segment, logger), stalePid };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const owner = waitForOwner(file);
+      const alive = owner !== undefined && isAlive(owner);
+      if (alive || attempt >= 2) {
+        throw new BatonError(
+          STATS_ERR.owned,
+          `stats: instance "${options.instance}" already owns segment ${file} (owner pid ${owner ?? 'unknown'}${alive ? ' is alive' : ''})`,
+        );
+      }
+      stalePid = owner ?? 0;
+      for (const stale of listSegmentFiles(dir, options.instance)) fs.rmSync(stale, { force: true });
+    }
+  }
+
+  /** Maps the segments of an existing instance; refuses one whose hot-restart version differs from that of the capacities in `options`. */
+  static open(options: { instance: string; dir?: string; logger?: StatsLogger } & StatsCapacities): SegmentSet {
+    checkInstance(options.instance);
+    const dir = options.dir ?? DEFAULT_DIR;
+    const file = segmentPath(dir, options.instance, 0);
+    let mapped: { segment: Segment; layout: Layout };
+    try {
+      mapped = mapFile(file, 0, computeLayout(options));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      throw new BatonError(STATS_ERR.invalid, `stats: no segment ${file} for instance "${options.instance}" (is its supervisor running?)`, {
+        cause: err,
+      });
+    }
+    const set = new SegmentSet(dir, options.instance, mapped.layout, mapped.segment, options.logger ?? defaultLogger);
+    set.refresh();
+    return set;
+  }
+
+  /** Paths of the mapped segment files. */
+  get files(): string[] {
+    return this.segments.map((s) => segmentPath(this.dir, this.instance, s.index));
+  }
+
+  /**
+   * Maps segments other processes added since the last call; true when there were any. Stops
+   * quietly at a file that is gone or belongs to another set (ours was destroyed or replaced by a
+   * new owner): what is mapped keeps working.
+   */
+  refresh(): boolean {
+    const count = Atomics.load(this.header, H.segmentCount);
+    const before = this.segments.length;
+    for (let k = before; k < count; k++) {
+      let segment: Segment;
+      try {
+        segment = mapFile(segmentPath(this.dir, this.instance, k), k, this.layout).segment;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || !this.#stillOurs()) break;
+        throw err;
+      }
+      if (!sameSet(this.segments[0]!, segment)) break;
+      this.segments.push(segment);
+    }
+    return this.segments.length > before;
+  }
+
+  /** Adds segment k+1 (the caller holds the registration lock); undefined when maxBytes allows no more or the set was destroyed or replaced. */
+  grow(): Segment | undefined {
+    this.refresh();
+    const k = this.segments.length;
+    if (k !== Atomics.load(this.header, H.segmentCount) || k >= this.header[H.maxSegments]! || !this.#stillOurs()) return undefined;
+    const file = segmentPath(this.dir, this.instance, k);
+    // A file here was left by a holder that died between creating it and publishing the count.
+    fs.rmSync(file, { force: true });
+    const first = this.segments[0]!;
+    const segment = createFile(file, this.layout, k, (s) => {
+      s.i32[H.ownerPid] = first.i32[H.ownerPid]!;
+      s.f64[HF.createdAt] = first.f64[HF.createdAt]!;
+    });
+    this.segments.push(segment);
+    Atomics.store(this.header, H.segmentCount, k + 1);
+    return segment;
+  }
+
+  /** True while segment 0's path still names the file this process mapped. */
+  #stillOurs(): boolean {
+    const first = this.segments[0]!;
+    try {
+      const stat = fs.statSync(segmentPath(this.dir, this.instance, 0));
+      return stat.ino === first.ino && stat.dev === first.dev;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Takes the registration lock, stealing it from a dead holder (noted in the log); throws after timeoutMs on a live one. */
+  lock(timeoutMs = 10_000): void {
+    let stolenFrom: number;
+    try {
+      stolenFrom = acquireLock(this.header, H.lock, timeoutMs);
+    } catch (err) {
+      if (!(err instanceof LockTimeout)) throw err;
+      throw new BatonError(STATS_ERR.invalid, `stats: the registration lock of ${this.instance} is ${err.message}`);
+    }
+    if (stolenFrom !== 0) this.logger.info(`stats: took the registration lock of ${this.instance} from dead pid ${stolenFrom}`);
+    this.#lockHeld = true;
+  }
+
+  /** Releases the registration lock taken by lock(). */
+  unlock(): void {
+    if (!this.#lockHeld) return;
+    this.#lockHeld = false;
+    releaseLock(this.header, H.lock);
+  }
+
+  /** Runs `write` with the seqlock odd, so readers retry (owner only). */
+  exclusive(write: () => void): void {
+    seqWrite(this.header, H.seq, write);
+  }
+
+  /** Runs `read` until it ran while no owner write was in progress (see seqRead). */
+  consistent<T>(read: () => T): T {
+    return seqRead(this.header, H.seq, () => this.header[H.ownerPid]!, read);
+  }
+
+  /** The non-free entries of the generation table. */
+  generations(): GenerationEntry[] {
+    const { i32, f64 } = this.segments[0]!;
+    return this.consistent(() => readGenerations(i32, f64, this.layout));
+  }
+
+  /** Writes generation-table entry `slot` under the seqlock (owner only); state `free` clears it. */
+  setGeneration(slot: number, entry: Omit<GenerationEntry, 'slot'>): void {
+    const { i32, f64 } = this.segments[0]!;
+    this.exclusive(generationWriter(i32, f64, this.layout, slot, entry));
+  }
+
+  /** Unlinks every segment file of the instance (owner, on a clean stop) after forbidding growth, so no process adds a file afterwards. Mappings stay valid until collected. */
+  destroy(): void {
+    let locked = true;
+    try {
+      this.lock(1000);
+    } catch {
+      locked = false; // a live process wedged in registration: remove the files anyway
+    }
+    Atomics.store(this.header, H.maxSegments, 0);
+    if (locked) this.unlock();
+    for (const file of listSegmentFiles(this.dir, this.instance)) fs.rmSync(file, { force: true });
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Reading: every stat summed over its writer slots and the retired slot, under the seqlock so a
+ * writer being retired is counted exactly once. Needs no writer slot and takes no lock.
+ */
+import type { Catalog, Descriptor, Labels } from './table.ts';
+
+/** A counter or gauge reading. */
+export interface ScalarSample {
+  name: string;
+  labels: Labels;
+  kind: 'counter' | 'gauge';
+  value: number;
+}
+
+/** A histogram reading; `buckets[i]` counts values in (bounds[i-1], bounds[i]], the last one those above every bound (+Inf). Not cumulative. */
+export interface HistogramSample {
+  name: string;
+  labels: Labels;
+  kind: 'histogram';
+  bounds: readonly number[];
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
+/** One stat as read by a snapshot. */
+export type StatSample = ScalarSample | HistogramSample;
+
+function read(catalog: Catalog, d: Descriptor): StatSample {
+  const { layout, segments } = catalog.set;
+  const values = segments[d.segment]!.values;
+  const stride = layout.regionCells;
+  const end = (layout.writers + 1) * stride;
+  const total = (cell: number): number => {
+    let sum = 0;
+    for (let i = cell; i < end; i += stride) sum += values[i]!;
+    return sum;
+  };
+  if (d.kind !== 'histogram') return { name: d.name, labels: d.labels, kind: d.kind, value: total(d.cell) };
+  const n = d.bounds.length;
+  const buckets = new Array<number>(n + 1);
+  for (let i = 0; i <= n; i++) buckets[i] = total(d.cell + i);
+  return { name: d.name, labels: d.labels, kind: 'histogram', bounds: d.bounds, buckets, sum: total(d.cell + n + 1), count: total(d.cell + n + 2) };
+}
+
+/** Every published stat whose name matches `filter` (all when omitted), in registration order, summed over writers. */
+export function readSnapshot(catalog: Catalog, filter?: RegExp): StatSample[] {
+  catalog.sync();
+  const selected = filter
+    ? catalog.all().filter((d) => {
+        filter.lastIndex = 0; // a /g or /y filter must not remember the previous name
+        return filter.test(d.name);
+      })
+    : catalog.all();
+  return catalog.set.consistent(() => selected.map((d) => read(catalog, d)));
+}
+
+/** One published stat (catalog key), or undefined if none is published under it. */
+export function readSample(catalog: Catalog, key: string): StatSample | undefined {
+  let d = catalog.get(key);
+  if (!d) {
+    catalog.sync();
+    d = catalog.get(key);
+  }
+  const found = d;
+  return found && catalog.set.consistent(() => read(catalog, found));
+}
