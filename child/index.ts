@@ -1,2 +1,3 @@
-export { generation, listen, onDrain, openConnections, ready, serve } from './sdk.ts';
+export { generation, listen, onDrain, openConnections, ready, serve, stats } from './sdk.ts';
 export type { GenerationInfo, ListenerRequest } from './runtime.ts';
+export type { Counter, Gauge, Histogram } from '../shared/stats/index.ts';

@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import type { Stats } from '../shared/stats/index.ts';
 
 /** What a generation knows about itself. */
 export interface GenerationInfo {
@@ -30,6 +31,8 @@ export interface Runtime {
   reportConnections(open: number): void;
   /** Reports that draining finished; the process exits next. */
   drained(): void;
+  /** This process's view of the stats (opened on first use). */
+  stats(): Stats;
   /** Installs the hooks the runtime calls: drain (stop accepting, finish) and terminate (cut and exit). */
   start(hooks: { drain(): void; terminate(): void }): void;
 }

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { parseAddress } from '../shared/address.ts';
 import { ENV } from '../shared/launch-env.ts';
 import { DrainController } from './drain.ts';
+import type { Counter, Gauge, Histogram } from '../shared/stats/index.ts';
 import type { GenerationInfo, ListenerRequest, Runtime } from './runtime.ts';
 import { StandaloneRuntime } from './standalone.ts';
 import { SupervisedRuntime } from './supervised.ts';
@@ -114,3 +115,23 @@ export function generation(): GenerationInfo {
 export function openConnections(): number {
   return current().controller.open;
 }
+
+/**
+ * Counters, gauges and histograms in Baton's shared segment: counters continue across
+ * generations, gauges count while this generation lives. Register once, keep the handle:
+ * `inc()`/`set()`/`record()` are plain typed-array stores.
+ */
+export const stats = {
+  /** The counter `name` (dotted, e.g. `http.ingress.downstream_rq_total`) with optional labels. */
+  counter(name: string, labels?: Record<string, string>): Counter {
+    return current().runtime.stats().counter(name, labels);
+  },
+  /** The gauge `name`: this generation's contribution, summed over live generations. */
+  gauge(name: string, labels?: Record<string, string>): Gauge {
+    return current().runtime.stats().gauge(name, labels);
+  },
+  /** The histogram `name` with fixed, increasing bucket upper bounds (+Inf implied). */
+  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>): Histogram {
+    return current().runtime.stats().histogram(name, bounds, labels);
+  },
+};

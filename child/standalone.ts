@@ -1,5 +1,6 @@
 import { parseAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
+import { createSegment, type Stats } from '../shared/stats/index.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime } from './runtime.ts';
 
 /** How long a standalone program drains on SIGTERM/SIGINT before it cuts connections. @default 10 s */
@@ -12,6 +13,7 @@ const STANDALONE_DRAIN_MS = 10_000;
 export class StandaloneRuntime implements Runtime {
   private readonly drainMs: number;
   private readonly startedAt = Date.now();
+  private mapped: Stats | undefined;
 
   constructor(options: { drainMs?: number } = {}) {
     this.drainMs = options.drainMs ?? STANDALONE_DRAIN_MS;
@@ -32,6 +34,11 @@ export class StandaloneRuntime implements Runtime {
     return address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port };
   }
 
+  stats(): Stats {
+    this.mapped ??= privateStats();
+    return this.mapped;
+  }
+
   ready(): void {}
 
   reportConnections(): void {}
@@ -48,4 +55,14 @@ export class StandaloneRuntime implements Runtime {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   }
+}
+
+/**
+ * Stats nobody else reads: a segment of this process's own, unlinked as soon as it is mapped, so
+ * the same API works without Baton and nothing is left in /dev/shm, even after a SIGKILL.
+ */
+export function privateStats(): Stats {
+  const stats = createSegment({ instance: `standalone-${process.pid}` });
+  stats.destroy();
+  return stats;
 }

@@ -10,7 +10,9 @@ import {
   type ReplyBody,
   type SupervisorMessage,
 } from '../shared/protocol.ts';
+import { hotRestartVersion, openSegment, type Stats } from '../shared/stats/index.ts';
 import { matchInherited } from './inherited.ts';
+import { privateStats } from './standalone.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime } from './runtime.ts';
 
 /** Connection counts are reported at most this often. */
@@ -27,6 +29,7 @@ export class SupervisedRuntime implements Runtime {
   private reportTimer: NodeJS.Timeout | undefined;
   private lastReported = -1;
   private open = 0;
+  private mapped: Stats | undefined;
 
   constructor() {
     this.listeners = readInheritedListeners(process.env, process.pid);
@@ -50,7 +53,7 @@ export class SupervisedRuntime implements Runtime {
     process.on('disconnect', () => this.correlator.failAll(new BatonError('ERR_NOT_SUPERVISED', 'the supervisor closed the channel')));
     // The channel must not keep a finished program alive; Baton's messages still arrive while it runs.
     process.channel?.unref();
-    this.hello = this.request({ type: 'hello', pid: process.pid, runtime: `node ${process.version}` });
+    this.hello = this.request({ type: 'hello', pid: process.pid, runtime: `node ${process.version}`, stats: hotRestartVersion() });
     this.hello
       .then((reply) => {
         if (reply.ok) this.generationInfo = { ...this.generationInfo, startedAt: Number(reply.startedAt) };
@@ -76,6 +79,19 @@ export class SupervisedRuntime implements Runtime {
     const fd = received.fds[0];
     if (fd === undefined) throw new BatonError('ERR_PROTOCOL', `the supervisor announced a descriptor for ${request.address} but none came`);
     return { fd };
+  }
+
+  stats(): Stats {
+    this.mapped ??= this.openStats();
+    return this.mapped;
+  }
+
+  private openStats(): Stats {
+    const dir = process.env[ENV.statsDir];
+    // A supervisor without a segment (none configured): this process keeps its stats to itself.
+    if (dir === undefined) return privateStats();
+    const writer = process.env[ENV.statsWriter];
+    return openSegment({ instance: this.generationInfo.instance, dir, ...(writer ? { writer: Number(writer) } : {}) });
   }
 
   ready(): void {

@@ -18,6 +18,10 @@ export const ENV = {
   protocol: 'BATON_PROTOCOL',
   /** Descriptor number of the SCM_RIGHTS channel (SOCK_SEQPACKET) to the supervisor. */
   fdChannel: 'BATON_FD_CHANNEL',
+  /** Directory of the instance's shared stats segments. */
+  statsDir: 'BATON_STATS_DIR',
+  /** This generation's writer slot in the stats segments (absent: read-only, no-op handles). */
+  statsWriter: 'BATON_STATS_WRITER',
 } as const;
 
 /** One inherited listener as announced in BATON_LISTENERS. */

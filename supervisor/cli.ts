@@ -1,14 +1,15 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError, isBatonError } from '../shared/errors.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
+import { hotRestartVersion } from '../shared/stats/index.ts';
 import { loadConfig, type Config } from './config.ts';
-import { controlRequest } from './control-client.ts';
+import { CLIENT_OPTIONS, reload, stats, status, stop } from './client-commands.ts';
 import { ControlServer } from './control-server.ts';
-import { formatDuration } from './duration.ts';
 import { createLogger } from './logger.ts';
 import { controlSocketPath } from './paths.ts';
 import { realOs } from './real-os.ts';
-import { Supervisor, type StatusSnapshot } from './supervisor.ts';
+import { SegmentStats } from './stats-sink.ts';
+import { Supervisor } from './supervisor.ts';
 
 const USAGE = `Usage:
   baton run --config FILE [options]        run the supervisor in the foreground
@@ -16,7 +17,9 @@ const USAGE = `Usage:
   baton reload [--name N]                  start a new generation; waits for the outcome
   baton status [--name N] [--json]         list generations
   baton stop [--name N]                    drain every generation and exit
-  baton version
+  baton stats [--name N] [--json|--prometheus] [--filter RE]
+                                           read the shared stats (works when the supervisor is wedged)
+  baton version [--hot-restart]            version; or the stats hot-restart compatibility string
 
 Options of run (each is also a config key):
   -c, --config FILE          YAML config, re-read on every reload
@@ -46,12 +49,6 @@ const RUN_OPTIONS = {
   'log-level': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
-const CLIENT_OPTIONS = {
-  name: { type: 'string' },
-  'control-socket': { type: 'string' },
-  config: { type: 'string', short: 'c' },
-  json: { type: 'boolean' },
-} as const satisfies ParseArgsConfig['options'];
 
 /** Runs the CLI; resolves to the exit code (0 ok, 1 failed, 2 bad usage or configuration). */
 export async function main(argv: string[]): Promise<number> {
@@ -61,15 +58,16 @@ export async function main(argv: string[]): Promise<number> {
       case 'run':
         return await run(rest);
       case 'reload':
-        return await reload(rest);
+        return await reload(parse(rest, CLIENT_OPTIONS).values);
       case 'status':
-        return await status(rest);
+        return await status(parse(rest, CLIENT_OPTIONS).values);
       case 'stop':
-        return await stop(rest);
+        return await stop(parse(rest, CLIENT_OPTIONS).values);
+      case 'stats':
+        return stats(parse(rest, CLIENT_OPTIONS).values);
       case 'version':
       case '--version':
-        process.stdout.write(`baton ${await packageVersion()} (protocol ${PROTOCOL_VERSION})\n`);
-        return 0;
+        return version(parse(rest, { 'hot-restart': { type: 'boolean' } }).values['hot-restart'] === true);
       case undefined:
       case 'help':
       case '--help':
@@ -131,9 +129,25 @@ async function run(args: string[]): Promise<number> {
   const config = reread();
 
   const log = await createLogger(config.logLevel, config.name);
-  const supervisor = new Supervisor(config, { os: realOs, log, loadConfig: reread });
-  const control = new ControlServer(controlSocketPath(config.name, config.controlSocket), supervisor, log);
-  await control.listen();
+  const socketPath = controlSocketPath(config.name, config.controlSocket);
+  let stats: SegmentStats;
+  try {
+    stats = new SegmentStats({ instance: config.name, ...config.stats }, log);
+  } catch (err) {
+    // A live owner of the segment is another instance of this name; its control socket says which.
+    if (isBatonError(err, 'ERR_INSTANCE_RUNNING')) {
+      throw new BatonError('ERR_INSTANCE_RUNNING', `${err.message} (its control socket: ${socketPath})`, { cause: err });
+    }
+    throw err;
+  }
+  const supervisor = new Supervisor(config, { os: realOs, log, loadConfig: reread, stats });
+  const control = new ControlServer(socketPath, supervisor, log);
+  try {
+    await control.listen();
+  } catch (err) {
+    stats.close();
+    throw err;
+  }
 
   return await new Promise<number>((resolve) => {
     let interrupts = 0;
@@ -163,64 +177,18 @@ async function run(args: string[]): Promise<number> {
     } catch (err) {
       log.fatal({ err }, 'cannot start');
       control.close();
+      stats.close();
       resolve(report(err));
     }
   });
 }
 
-function clientSocket(values: { name?: string; 'control-socket'?: string; config?: string }): string {
-  if (values['control-socket']) return values['control-socket'];
-  if (values.config) {
-    const config = loadConfig(values.config, values.name ? { name: values.name } : {});
-    return controlSocketPath(config.name, config.controlSocket);
-  }
-  return controlSocketPath(values.name ?? 'baton');
-}
-
-async function reload(args: string[]): Promise<number> {
-  const { values } = parse(args, CLIENT_OPTIONS);
-  const reply = await controlRequest(clientSocket(values), 'POST', '/reload');
-  const body = reply.body as { ok: boolean; generation?: number; pid?: number; readyMs?: number; error?: { message: string } };
-  if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
-  else if (body.ok) process.stdout.write(`reloaded: generation ${body.generation} (pid ${body.pid}) ready in ${formatDuration(body.readyMs ?? 0)}\n`);
-  else process.stderr.write(`baton: ${body.error?.message ?? `reload failed (HTTP ${reply.status})`}\n`);
-  return body.ok ? 0 : 1;
-}
-
-async function status(args: string[]): Promise<number> {
-  const { values } = parse(args, CLIENT_OPTIONS);
-  const reply = await controlRequest(clientSocket(values), 'GET', '/status');
-  const snapshot = reply.body as StatusSnapshot;
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);
+async function version(hotRestart: boolean): Promise<number> {
+  if (hotRestart) {
+    process.stdout.write(`${hotRestartVersion()}\n`);
     return 0;
   }
-  process.stdout.write(formatStatus(snapshot));
-  return 0;
-}
-
-/** The human-readable `baton status` table. */
-export function formatStatus(s: StatusSnapshot): string {
-  const header = `instance ${s.instance} (supervisor pid ${s.pid}, up ${formatDuration(s.uptimeMs)})${s.stopping ? ', stopping' : ''}\n`;
-  const listeners = s.listeners.map((l) => `  ${l.name} ${l.address}`).join('\n');
-  const rows = [['GEN', 'PID', 'STATE', 'UPTIME', 'CONNS', 'EXIT']];
-  for (const g of s.generations) {
-    const exit = g.exit ? (g.exit.signal ?? `code ${g.exit.code}`) : '';
-    rows.push([String(g.generation), String(g.pid), g.state, formatDuration(g.uptimeMs), g.connections === null ? '-' : String(g.connections), exit]);
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
-  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n`;
-}
-
-async function stop(args: string[]): Promise<number> {
-  const { values } = parse(args, CLIENT_OPTIONS);
-  await controlRequest(clientSocket(values), 'POST', '/stop');
-  process.stdout.write('stopping: every generation drains, then Baton exits\n');
-  return 0;
-}
-
-async function packageVersion(): Promise<string> {
   const { default: pkg } = await import('../package.json', { with: { type: 'json' } });
-  return pkg.version;
+  process.stdout.write(`baton ${pkg.version} (protocol ${PROTOCOL_VERSION}, stats ${hotRestartVersion()})\n`);
+  return 0;
 }

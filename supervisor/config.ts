@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { formatAddress, parseAddress, type Address } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
+import { parseBytes } from './bytes.ts';
 import { parseDuration } from './duration.ts';
 
 const duration = z.union([z.number().nonnegative(), z.string()], {
@@ -11,6 +12,15 @@ const duration = z.union([z.number().nonnegative(), z.string()], {
 }).transform((value, ctx) => {
   try {
     return parseDuration(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const bytes = z.union([z.number(), z.string()], { error: 'expected a number of bytes or a value like 64MiB' }).transform((value, ctx) => {
+  try {
+    return parseBytes(value);
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
     return z.NEVER;
@@ -72,6 +82,13 @@ export const configSchema = z.strictObject({
       'backoff-max': duration.default(10_000),
     })
     .prefault({}),
+  stats: z
+    .strictObject({
+      dir: z.string().optional(),
+      'max-bytes': bytes.default(64 * 1024 * 1024),
+      'max-name-length': z.number().int().min(16).max(65536).default(1024),
+    })
+    .prefault({}),
   'control-socket': z.string().optional(),
   'runtime-listeners': z.enum(['loopback', 'any', 'none']).default('loopback'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
@@ -110,6 +127,7 @@ export interface Config {
   readiness: ReadinessConfig;
   drainSignal: NodeJS.Signals;
   restart: { maxFailures: number; window: number; backoffInitial: number; backoffMax: number };
+  stats: { dir: string; maxBytes: number; maxNameLength: number };
   controlSocket?: string;
   runtimeListeners: Parsed['runtime-listeners'];
   logLevel: Parsed['log-level'];
@@ -174,6 +192,12 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       window: c.restart.window,
       backoffInitial: c.restart['backoff-initial'],
       backoffMax: c.restart['backoff-max'],
+    },
+    stats: {
+      // BATON_STATS_DIR lets tests and unusual hosts keep segments out of the shared /dev/shm.
+      dir: path.resolve(baseDir, c.stats.dir ?? process.env.BATON_STATS_DIR ?? '/dev/shm'),
+      maxBytes: c.stats['max-bytes'],
+      maxNameLength: c.stats['max-name-length'],
     },
     ...(c['control-socket'] !== undefined ? { controlSocket: path.resolve(baseDir, c['control-socket']) } : {}),
     runtimeListeners: c['runtime-listeners'],

@@ -1,4 +1,5 @@
 import { BatonError } from '../shared/errors.ts';
+import { PROMETHEUS_CONTENT_TYPE, toPrometheus, type StatSample } from '../shared/stats/index.ts';
 import type { ReloadResult, StatusSnapshot } from './supervisor.ts';
 
 /** What the control API drives. */
@@ -6,15 +7,25 @@ export interface ControlTarget {
   status(): StatusSnapshot;
   reload(): Promise<ReloadResult>;
   stop(reason: string): unknown;
+  stats(filter?: RegExp): StatSample[];
 }
 
 export interface ControlReply {
   status: number;
+  /** JSON-encoded unless `contentType` says the body is text. */
   body: unknown;
+  contentType?: string;
 }
 
-const ROUTES: Record<string, { method: string; run(target: ControlTarget): Promise<ControlReply> | ControlReply }> = {
+type Route = { method: string; run(target: ControlTarget, query: URLSearchParams): Promise<ControlReply> | ControlReply };
+
+const ROUTES: Record<string, Route> = {
   '/status': { method: 'GET', run: (t) => ({ status: 200, body: t.status() }) },
+  '/stats': { method: 'GET', run: (t, q) => ({ status: 200, body: t.stats(filterOf(q)) }) },
+  '/metrics': {
+    method: 'GET',
+    run: (t, q) => ({ status: 200, body: toPrometheus(t.stats(filterOf(q))), contentType: PROMETHEUS_CONTENT_TYPE }),
+  },
   '/reload': {
     method: 'POST',
     run: async (t) => {
@@ -37,7 +48,8 @@ const ROUTES: Record<string, { method: string; run(target: ControlTarget): Promi
 
 /** Answers one control request; never throws. */
 export async function handleControl(target: ControlTarget, method: string, url: string): Promise<ControlReply> {
-  const path = new URL(url, 'http://baton').pathname;
+  const parsed = new URL(url, 'http://baton');
+  const path = parsed.pathname;
   const route = ROUTES[path];
   if (!route) {
     const known = Object.entries(ROUTES).map(([p, r]) => `${r.method} ${p}`).join(', ');
@@ -45,9 +57,23 @@ export async function handleControl(target: ControlTarget, method: string, url: 
   }
   if (route.method !== method) return error(405, `${path} takes ${route.method}, not ${method}`);
   try {
-    return await route.run(target);
+    return await route.run(target, parsed.searchParams);
   } catch (err) {
-    return { status: 500, body: { ok: false, error: { code: 'ERR_CONTROL', message: (err as Error).message } } };
+    const e = err as BatonError;
+    return e.code === 'ERR_USAGE'
+      ? error(400, e.message)
+      : { status: 500, body: { ok: false, error: { code: 'ERR_CONTROL', message: (err as Error).message } } };
+  }
+}
+
+/** `?filter=RE`: a regular expression on stat names. */
+function filterOf(query: URLSearchParams): RegExp | undefined {
+  const text = query.get('filter');
+  if (text === null) return undefined;
+  try {
+    return new RegExp(text);
+  } catch (err) {
+    throw new BatonError('ERR_USAGE', `invalid filter ${JSON.stringify(text)}: ${(err as Error).message}`);
   }
 }
 

@@ -81,13 +81,13 @@ export class ControlServer {
       if (size > MAX_BODY) return send(res, 413, { ok: false, error: { code: 'ERR_CONTROL', message: `request body over ${MAX_BODY} bytes` } });
     }
     const reply = await handleControl(this.target, req.method ?? 'GET', req.url ?? '/');
-    send(res, reply.status, reply.body);
+    send(res, reply.status, reply.body, reply.contentType);
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+function send(res: http.ServerResponse, status: number, body: unknown, contentType?: string): void {
+  const text = contentType ? String(body) : `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'content-type': contentType ?? 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 

@@ -30,6 +30,8 @@ export interface GenerationOptions {
   shutdownTimeout: number;
   /** Sent to a generation that does not speak the protocol to make it drain. */
   drainSignal: NodeJS.Signals;
+  /** The stats segment's hot-restart version; a generation saying hello with another is refused. */
+  statsVersion?: string;
   /** A further check once the generation accepts (readiness `http:`); ready when it resolves true. */
   probe?: () => Promise<boolean>;
   /** Binds (or finds) a listener a generation asks for at run time. */
@@ -94,6 +96,15 @@ export class Generation extends EventEmitter<GenerationEvents> {
       hello: (m) => {
         this.sdk = true;
         this.log.debug({ runtime: m.runtime }, 'generation said hello');
+        if (m.stats !== undefined && options.statsVersion !== undefined && m.stats !== options.statsVersion) {
+          const err = new BatonError(
+            'ERR_STATS_INCOMPATIBLE',
+            `generation ${this.id} uses stats layout ${m.stats} but the running segment is ${options.statsVersion}: ` +
+              'a hot restart would corrupt it; replace it with `baton reload --cold` (stats restart from zero)',
+          );
+          this.settleReady(err);
+          throw err;
+        }
         return { ok: true, generation: this.id, instance: options.instance, startedAt: this.startedAt };
       },
       ready: () => {

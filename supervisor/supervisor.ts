@@ -10,6 +10,8 @@ import { formatDuration } from './duration.ts';
 import { FdStore, type Listener } from './fd-store.ts';
 import { describeExit, Generation, type GenerationInfo } from './generation.ts';
 import type { Os } from './os.ts';
+import type { StatSample } from '../shared/stats/index.ts';
+import { NoStats, type StatsSink } from './stats-sink.ts';
 
 /** How many exited generations `status` still shows. */
 const EXITED_KEPT = 8;
@@ -42,6 +44,8 @@ export interface SupervisorDeps {
   log: Logger;
   /** Reads the configuration afresh (from disk and flags); called on every reload. */
   loadConfig(): Config;
+  /** The shared stats segment. @default NoStats (none) */
+  stats?: StatsSink;
 }
 
 /**
@@ -62,11 +66,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private restartTimer: unknown;
   private readonly backoff: Backoff;
   private stopping: Promise<void> | undefined;
+  private readonly sink: StatsSink;
 
   constructor(config: Config, deps: SupervisorDeps) {
     super();
     this.config = config;
     this.deps = deps;
+    this.sink = deps.stats ?? new NoStats();
     this.log = deps.log;
     this.store = new FdStore(deps.os);
     this.startedAt = deps.os.now();
@@ -126,6 +132,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
   }
 
+  /** Every stat in the shared segment whose name matches `filter`, summed over generations. */
+  stats(filter?: RegExp): StatSample[] {
+    return this.sink.snapshot(filter);
+  }
+
   private async doReload(): Promise<ReloadResult> {
     let next: Config;
     try {
@@ -138,13 +149,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     this.deps.os.clearTimeout(this.restartTimer);
     try {
-      return await this.launchAndPromote(next, 'reload');
+      const result = await this.launchAndPromote(next, 'reload');
+      this.sink.count('reloads_ok');
+      return result;
     } catch (err) {
       throw this.reloadFailed(err);
     }
   }
 
   private reloadFailed(err: unknown): BatonError {
+    this.sink.count('reloads_failed');
     const serving = this.active ? `generation ${this.active.id} keeps serving` : 'no generation is serving';
     const error = new BatonError('ERR_RELOAD_FAILED', `reload failed: ${(err as Error).message}\n(${serving})`, { cause: err });
     this.log.error({ err: error, code: (err as { code?: string }).code }, 'reload failed');
@@ -201,6 +215,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             [ENV.generation]: String(id),
             [ENV.instance]: config.name,
             [ENV.protocol]: String(PROTOCOL_VERSION),
+            ...this.sink.attach(id),
           },
           listenFds: listeners.map((l) => l.fd),
         },
@@ -210,6 +225,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         drainTimeout: config.drainTimeout,
         shutdownTimeout: config.shutdownTimeout,
         drainSignal: config.drainSignal,
+        statsVersion: this.sink.version,
         requestListener: (address, gen) => {
           const listener = this.store.request(address, config.runtimeListeners);
           this.store.retain(gen, [listener]);
@@ -221,6 +237,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     );
     this.store.retain(id, listeners);
     this.generations.push(generation);
+    this.sink.count('generations_started');
+    this.sink.update(id, generation.pid, generation.state, generation.startedAt);
+    generation.on('state', (to) => {
+      this.sink.update(id, generation.pid, to, generation.startedAt);
+      const live = this.live();
+      this.sink.population(live.length, live.filter((g) => g.state === 'draining').length);
+    });
     generation.on('exit', (exit) => this.reap(generation, exit));
     return generation;
   }
@@ -232,6 +255,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private reap(generation: Generation, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
     this.store.release(generation.id);
+    this.sink.detach(generation.id);
+    if (generation.killedAtShutdown) this.sink.count('drain_kills');
     const exited = this.generations.filter((g) => g.state === 'exited');
     for (const old of exited.slice(0, Math.max(0, exited.length - EXITED_KEPT))) {
       this.generations.splice(this.generations.indexOf(old), 1);
@@ -250,6 +275,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** The serving generation died (or none could start): restart with backoff, or give up. */
   private crashed(generation: Generation, err: Error): void {
+    this.sink.count('crashes');
     const delay = this.backoff.failure();
     const tail = generation.stderrTail();
     if (delay === null) {
@@ -277,6 +303,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private finishStopIfDone(): void {
     if (!this.stopping || this.live().length > 0) return;
     this.store.closeAll();
+    this.sink.close();
     this.log.info('every generation has exited; listeners closed');
     this.emit('stopped');
   }

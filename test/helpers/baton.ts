@@ -27,6 +27,8 @@ const live = new Set<BatonProcess>();
 /** A supervisor started by a test: real process, its own temp dir, runtime dir and config file. */
 export class BatonProcess {
   readonly dir: string;
+  /** Where this supervisor's stats segments live: a directory of its own under /dev/shm. */
+  readonly statsDir: string;
   readonly configPath: string;
   readonly socketPath: string;
   readonly proc: ResultPromise;
@@ -45,12 +47,13 @@ export class BatonProcess {
   ) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-test-'));
     fs.chmodSync(this.dir, 0o700);
+    this.statsDir = fs.mkdtempSync('/dev/shm/baton-test-');
     const resolved = typeof config === 'function' ? config(this.dir) : config;
     this.configPath = path.join(this.dir, 'baton.yaml');
     this.socketPath = path.join(this.dir, 'run', `${String(resolved.name ?? 'baton')}.sock`);
     this.writeConfig(resolved);
     this.proc = execa(process.execPath, [...NODE_FLAGS, BIN, 'run', '--config', this.configPath, ...extraArgs], {
-      env: { BATON_RUNTIME_DIR: path.join(this.dir, 'run'), ...env },
+      env: { BATON_RUNTIME_DIR: path.join(this.dir, 'run'), BATON_STATS_DIR: this.statsDir, ...env },
       reject: false,
       buffer: false,
       stdin: 'ignore',
@@ -109,7 +112,10 @@ export class BatonProcess {
 
   /** Runs the `baton` CLI against this instance. */
   cli(...args: string[]) {
-    return execa(process.execPath, [...NODE_FLAGS, BIN, ...args, '--control-socket', this.socketPath], { reject: false });
+    return execa(process.execPath, [...NODE_FLAGS, BIN, ...args, '--control-socket', this.socketPath], {
+      reject: false,
+      env: { BATON_STATS_DIR: this.statsDir },
+    });
   }
 
   /** The TCP port of the first listener. */
@@ -127,6 +133,7 @@ export class BatonProcess {
     await waitForGone([...this.childPids], 5_000);
     for (const pid of this.childPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
     fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.rmSync(this.statsDir, { recursive: true, force: true });
   }
 
   private take(text: string): void {

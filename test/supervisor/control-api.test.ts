@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BatonError } from '../../shared/errors.ts';
 import { handleControl, type ControlTarget } from '../../supervisor/control-api.ts';
+import type { StatSample } from '../../shared/stats/index.ts';
 import type { ReloadResult, StatusSnapshot } from '../../supervisor/supervisor.ts';
 
 const snapshot: StatusSnapshot = {
@@ -12,6 +13,11 @@ const snapshot: StatusSnapshot = {
   generations: [],
   listeners: [{ name: 'http', address: '127.0.0.1:8080', fd: 100 }],
 };
+
+const samples: StatSample[] = [
+  { name: 'baton.reloads_ok', labels: {}, kind: 'counter', value: 3 },
+  { name: 'http.requests', labels: { code: '200' }, kind: 'counter', value: 12 },
+];
 
 /** A control target that records what it was asked and answers reload with `outcome`. */
 function target(outcome: ReloadResult | Error = { generation: 4, pid: 777, readyMs: 120 }) {
@@ -28,6 +34,10 @@ function target(outcome: ReloadResult | Error = { generation: 4, pid: 777, ready
     stop: (reason) => {
       calls.push(`stop: ${reason}`);
       return new Promise(() => {});
+    },
+    stats: (filter) => {
+      calls.push(`stats: ${filter ?? ''}`);
+      return samples.filter((x) => !filter || filter.test(x.name));
     },
   };
   return { t, calls };
@@ -76,7 +86,7 @@ describe('handleControl', () => {
       status: 404,
       body: {
         ok: false,
-        error: { code: 'ERR_CONTROL', message: 'unknown endpoint GET /restart; endpoints: GET /status, POST /reload, POST /stop' },
+        error: { code: 'ERR_CONTROL', message: 'unknown endpoint GET /restart; endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /stop' },
       },
     });
     expect(calls).toEqual([]);
@@ -90,6 +100,30 @@ describe('handleControl', () => {
     });
     expect((await handleControl(t, 'DELETE', '/status')).status).toBe(405);
     expect((await handleControl(t, 'GET', '/stop')).status).toBe(405);
+    expect(calls).toEqual([]);
+  });
+
+  it('GET /stats answers the samples as JSON, filtered by ?filter=RE', async () => {
+    const { t, calls } = target();
+    expect(await handleControl(t, 'GET', '/stats')).toEqual({ status: 200, body: samples });
+    expect(await handleControl(t, 'GET', '/stats?filter=%5Ehttp%5C.')).toEqual({ status: 200, body: [samples[1]] });
+    expect(calls).toEqual(['stats: ', 'stats: /^http\\./']);
+  });
+
+  it('GET /metrics answers Prometheus text', async () => {
+    const { t } = target();
+    const reply = await handleControl(t, 'GET', '/metrics');
+    expect(reply.status).toBe(200);
+    expect(reply.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(reply.body).toContain('# TYPE baton_reloads_ok counter\nbaton_reloads_ok 3\n');
+    expect(reply.body).toContain('http_requests{code="200"} 12');
+  });
+
+  it('a filter that is not a regular expression answers 400 and reads nothing', async () => {
+    const { t, calls } = target();
+    const reply = await handleControl(t, 'GET', '/stats?filter=(');
+    expect(reply.status).toBe(400);
+    expect(JSON.stringify(reply.body)).toContain('invalid filter \\"(\\"');
     expect(calls).toEqual([]);
   });
 });

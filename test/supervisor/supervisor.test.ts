@@ -25,6 +25,7 @@ function config(overrides: Partial<Config> = {}): Config {
     restart: { maxFailures: 5, window: 60_000, backoffInitial: 100, backoffMax: 1000 },
     runtimeListeners: 'loopback',
     logLevel: 'info',
+    stats: { dir: '/dev/shm', maxBytes: 64 * 1024 * 1024, maxNameLength: 1024 },
     ...overrides,
   };
 }

@@ -1,0 +1,99 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BatonError } from '../shared/errors.ts';
+import { openSegment, toJSON, toPrometheus } from '../shared/stats/index.ts';
+import { loadConfig } from './config.ts';
+import { controlRequest } from './control-client.ts';
+import { formatDuration } from './duration.ts';
+import { controlSocketPath } from './paths.ts';
+import type { StatusSnapshot } from './supervisor.ts';
+
+/** Options of the commands that talk to a running instance. */
+export const CLIENT_OPTIONS = {
+  prometheus: { type: 'boolean' },
+  filter: { type: 'string' },
+  name: { type: 'string' },
+  'control-socket': { type: 'string' },
+  config: { type: 'string', short: 'c' },
+  json: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+type ClientValues = ReturnType<typeof parseArgs<{ options: typeof CLIENT_OPTIONS }>>['values'];
+
+function clientSocket(values: ClientValues): string {
+  if (values['control-socket']) return values['control-socket'];
+  if (values.config) {
+    const config = loadConfig(values.config, values.name ? { name: values.name } : {});
+    return controlSocketPath(config.name, config.controlSocket);
+  }
+  return controlSocketPath(values.name ?? 'baton');
+}
+
+/** `baton reload`: waits for the outcome; 1 with the cause when it failed. */
+export async function reload(values: ClientValues): Promise<number> {
+  const reply = await controlRequest(clientSocket(values), 'POST', '/reload');
+  const body = reply.body as { ok: boolean; generation?: number; pid?: number; readyMs?: number; error?: { message: string } };
+  if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+  else if (body.ok) process.stdout.write(`reloaded: generation ${body.generation} (pid ${body.pid}) ready in ${formatDuration(body.readyMs ?? 0)}\n`);
+  else process.stderr.write(`baton: ${body.error?.message ?? `reload failed (HTTP ${reply.status})`}\n`);
+  return body.ok ? 0 : 1;
+}
+
+/** `baton status`: the generations table, or JSON. */
+export async function status(values: ClientValues): Promise<number> {
+  const reply = await controlRequest(clientSocket(values), 'GET', '/status');
+  const snapshot = reply.body as StatusSnapshot;
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(formatStatus(snapshot));
+  return 0;
+}
+
+/** The human-readable `baton status` table. */
+export function formatStatus(s: StatusSnapshot): string {
+  const header = `instance ${s.instance} (supervisor pid ${s.pid}, up ${formatDuration(s.uptimeMs)})${s.stopping ? ', stopping' : ''}\n`;
+  const listeners = s.listeners.map((l) => `  ${l.name} ${l.address}`).join('\n');
+  const rows = [['GEN', 'PID', 'STATE', 'UPTIME', 'CONNS', 'EXIT']];
+  for (const g of s.generations) {
+    const exit = g.exit ? (g.exit.signal ?? `code ${g.exit.code}`) : '';
+    rows.push([String(g.generation), String(g.pid), g.state, formatDuration(g.uptimeMs), g.connections === null ? '-' : String(g.connections), exit]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n`;
+}
+
+/** `baton stop`. */
+export async function stop(values: ClientValues): Promise<number> {
+  await controlRequest(clientSocket(values), 'POST', '/stop');
+  process.stdout.write('stopping: every generation drains, then Baton exits\n');
+  return 0;
+}
+
+/**
+ * `baton stats`: reads the shared segment directly, so it answers even when the supervisor's
+ * control socket does not.
+ */
+export function stats(values: ClientValues): number {
+  let filter: RegExp | undefined;
+  try {
+    filter = values.filter === undefined ? undefined : new RegExp(values.filter);
+  } catch (err) {
+    throw new BatonError('ERR_USAGE', `invalid --filter ${JSON.stringify(values.filter)}: ${(err as Error).message}`);
+  }
+  const config = values.config ? loadConfig(values.config, values.name ? { name: values.name } : {}) : undefined;
+  const instance = config?.name ?? values.name ?? 'baton';
+  const dir = config?.stats.dir ?? process.env.BATON_STATS_DIR ?? '/dev/shm';
+  const samples = openSegment({ instance, dir }).snapshot(filter);
+  if (values.prometheus) process.stdout.write(toPrometheus(samples));
+  else if (values.json) process.stdout.write(`${toJSON(samples, 2)}\n`);
+  else {
+    for (const s of samples) {
+      const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',');
+      const value = s.kind === 'histogram' ? `count ${s.count} sum ${s.sum}` : String(s.value);
+      process.stdout.write(`${s.name}${labels ? `{${labels}}` : ''} ${value}\n`);
+    }
+  }
+  return 0;
+}
