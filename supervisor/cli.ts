@@ -130,16 +130,7 @@ async function run(args: string[]): Promise<number> {
 
   const log = await createLogger(config.logLevel, config.name);
   const socketPath = controlSocketPath(config.name, config.controlSocket);
-  let stats: SegmentStats;
-  try {
-    stats = new SegmentStats({ instance: config.name, ...config.stats }, log);
-  } catch (err) {
-    // A live owner of the segment is another instance of this name; its control socket says which.
-    if (isBatonError(err, 'ERR_INSTANCE_RUNNING')) {
-      throw new BatonError('ERR_INSTANCE_RUNNING', `${err.message} (its control socket: ${socketPath})`, { cause: err });
-    }
-    throw err;
-  }
+  const stats = new SegmentStats({ instance: config.name, ...config.stats }, log);
   const supervisor = new Supervisor(config, { os: realOs, log, loadConfig: reread, stats });
   const control = new ControlServer(socketPath, supervisor, log);
   try {

@@ -1,5 +1,5 @@
 import { BatonError } from '../shared/errors.ts';
-import { PROMETHEUS_CONTENT_TYPE, toPrometheus, type StatSample } from '../shared/stats/index.ts';
+import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '../shared/stats/index.ts';
 import type { ReloadResult, StatusSnapshot } from './supervisor.ts';
 
 /** What the control API drives. */
@@ -21,7 +21,7 @@ type Route = { method: string; run(target: ControlTarget, query: URLSearchParams
 
 const ROUTES: Record<string, Route> = {
   '/status': { method: 'GET', run: (t) => ({ status: 200, body: t.status() }) },
-  '/stats': { method: 'GET', run: (t, q) => ({ status: 200, body: t.stats(filterOf(q)) }) },
+  '/stats': { method: 'GET', run: (t, q) => ({ status: 200, body: `${toJSON(t.stats(filterOf(q)))}\n`, contentType: 'application/json' }) },
   '/metrics': {
     method: 'GET',
     run: (t, q) => ({ status: 200, body: toPrometheus(t.stats(filterOf(q))), contentType: PROMETHEUS_CONTENT_TYPE }),

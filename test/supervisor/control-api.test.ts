@@ -103,10 +103,13 @@ describe('handleControl', () => {
     expect(calls).toEqual([]);
   });
 
-  it('GET /stats answers the samples as JSON, filtered by ?filter=RE', async () => {
+  it('GET /stats answers { stats: [...] } as JSON, filtered by ?filter=RE', async () => {
     const { t, calls } = target();
-    expect(await handleControl(t, 'GET', '/stats')).toEqual({ status: 200, body: samples });
-    expect(await handleControl(t, 'GET', '/stats?filter=%5Ehttp%5C.')).toEqual({ status: 200, body: [samples[1]] });
+    const all = await handleControl(t, 'GET', '/stats');
+    expect(all.contentType).toBe('application/json');
+    expect(JSON.parse(String(all.body))).toEqual({ stats: samples });
+    const filtered = await handleControl(t, 'GET', '/stats?filter=%5Ehttp%5C.');
+    expect(JSON.parse(String(filtered.body))).toEqual({ stats: [samples[1]] });
     expect(calls).toEqual(['stats: ', 'stats: /^http\\./']);
   });
 
