@@ -10,7 +10,7 @@ import {
   type ReplyBody,
   type SupervisorMessage,
 } from '../shared/protocol.ts';
-import { hotRestartVersion, openSegment, type Stats } from '../shared/stats/index.ts';
+import { LAYOUT_VERSION, openSegment, type Stats } from '../shared/stats/index.ts';
 import { matchInherited } from './inherited.ts';
 import { privateStats } from './standalone.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime } from './runtime.ts';
@@ -53,7 +53,7 @@ export class SupervisedRuntime implements Runtime {
     process.on('disconnect', () => this.correlator.failAll(new BatonError('ERR_NOT_SUPERVISED', 'the supervisor closed the channel')));
     // The channel must not keep a finished program alive; Baton's messages still arrive while it runs.
     process.channel?.unref();
-    this.hello = this.request({ type: 'hello', pid: process.pid, runtime: `node ${process.version}`, stats: hotRestartVersion() });
+    this.hello = this.request({ type: 'hello', pid: process.pid, runtime: `node ${process.version}`, statsLayout: LAYOUT_VERSION });
     this.hello
       .then((reply) => {
         if (reply.ok) this.generationInfo = { ...this.generationInfo, startedAt: Number(reply.startedAt) };

@@ -23,7 +23,7 @@ export interface ErrorBody {
 
 /** Child → supervisor. */
 export type ChildMessage =
-  | (Envelope & { type: 'hello'; pid: number; runtime: string; /** The child's stats hot-restart version. */ stats?: string })
+  | (Envelope & { type: 'hello'; pid: number; runtime: string; /** The stats layout version the child's code writes. */ statsLayout?: number })
   | (Envelope & { type: 'ready' })
   | (Envelope & { type: 'connections'; open: number })
   | (Envelope & { type: 'listen'; address: string })

@@ -14,7 +14,8 @@ import { Supervisor } from './supervisor.ts';
 const USAGE = `Usage:
   baton run --config FILE [options]        run the supervisor in the foreground
   baton run [options] -- CMD [ARGS...]     ... for a command given on the command line
-  baton reload [--name N]                  start a new generation; waits for the outcome
+  baton reload [--name N] [--cold]         start a new generation; waits for the outcome
+                                           (--cold: stats restart in a new segment, for a layout change)
   baton status [--name N] [--json]         list generations
   baton stop [--name N]                    drain every generation and exit
   baton stats [--name N] [--json|--prometheus] [--filter RE]
@@ -130,7 +131,7 @@ async function run(args: string[]): Promise<number> {
 
   const log = await createLogger(config.logLevel, config.name);
   const socketPath = controlSocketPath(config.name, config.controlSocket);
-  const stats = new SegmentStats({ instance: config.name, ...config.stats }, log);
+  const stats = new SegmentStats(config.name, config.stats, log);
   const supervisor = new Supervisor(config, { os: realOs, log, loadConfig: reread, stats });
   const control = new ControlServer(socketPath, supervisor, log);
   try {

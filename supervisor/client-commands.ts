@@ -10,6 +10,7 @@ import type { StatusSnapshot } from './supervisor.ts';
 /** Options of the commands that talk to a running instance. */
 export const CLIENT_OPTIONS = {
   prometheus: { type: 'boolean' },
+  cold: { type: 'boolean' },
   filter: { type: 'string' },
   name: { type: 'string' },
   'control-socket': { type: 'string' },
@@ -30,7 +31,7 @@ function clientSocket(values: ClientValues): string {
 
 /** `baton reload`: waits for the outcome; 1 with the cause when it failed. */
 export async function reload(values: ClientValues): Promise<number> {
-  const reply = await controlRequest(clientSocket(values), 'POST', '/reload');
+  const reply = await controlRequest(clientSocket(values), 'POST', values.cold ? '/reload?cold=1' : '/reload');
   const body = reply.body as { ok: boolean; generation?: number; pid?: number; readyMs?: number; error?: { message: string } };
   if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
   else if (body.ok) process.stdout.write(`reloaded: generation ${body.generation} (pid ${body.pid}) ready in ${formatDuration(body.readyMs ?? 0)}\n`);

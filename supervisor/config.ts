@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { formatAddress, parseAddress, type Address } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
+import type { StatsCapacities } from '../shared/stats/index.ts';
 import { parseBytes } from './bytes.ts';
 import { parseDuration } from './duration.ts';
 
@@ -87,6 +88,10 @@ export const configSchema = z.strictObject({
       dir: z.string().optional(),
       'max-bytes': bytes.default(64 * 1024 * 1024),
       'max-name-length': z.number().int().min(16).max(65536).default(1024),
+      /** Capacities change the segment's hot-restart version: changing one needs a cold reload. */
+      writers: z.number().int().min(2).max(1024).optional(),
+      'stats-per-segment': z.number().int().min(16).optional(),
+      'arena-bytes': bytes.optional(),
     })
     .prefault({}),
   'control-socket': z.string().optional(),
@@ -127,7 +132,7 @@ export interface Config {
   readiness: ReadinessConfig;
   drainSignal: NodeJS.Signals;
   restart: { maxFailures: number; window: number; backoffInitial: number; backoffMax: number };
-  stats: { dir: string; maxBytes: number; maxNameLength: number };
+  stats: { dir: string; maxBytes: number; maxNameLength: number; capacities: StatsCapacities };
   controlSocket?: string;
   runtimeListeners: Parsed['runtime-listeners'];
   logLevel: Parsed['log-level'];
@@ -198,6 +203,11 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       dir: path.resolve(baseDir, c.stats.dir ?? process.env.BATON_STATS_DIR ?? '/dev/shm'),
       maxBytes: c.stats['max-bytes'],
       maxNameLength: c.stats['max-name-length'],
+      capacities: {
+        ...(c.stats.writers !== undefined ? { writers: c.stats.writers } : {}),
+        ...(c.stats['stats-per-segment'] !== undefined ? { statsPerSegment: c.stats['stats-per-segment'] } : {}),
+        ...(c.stats['arena-bytes'] !== undefined ? { arenaBytes: c.stats['arena-bytes'] } : {}),
+      },
     },
     ...(c['control-socket'] !== undefined ? { controlSocket: path.resolve(baseDir, c['control-socket']) } : {}),
     runtimeListeners: c['runtime-listeners'],

@@ -5,7 +5,7 @@ import type { ReloadResult, StatusSnapshot } from './supervisor.ts';
 /** What the control API drives. */
 export interface ControlTarget {
   status(): StatusSnapshot;
-  reload(): Promise<ReloadResult>;
+  reload(options?: { cold?: boolean }): Promise<ReloadResult>;
   stop(reason: string): unknown;
   stats(filter?: RegExp): StatSample[];
 }
@@ -28,9 +28,10 @@ const ROUTES: Record<string, Route> = {
   },
   '/reload': {
     method: 'POST',
-    run: async (t) => {
+    run: async (t, q) => {
       try {
-        return { status: 200, body: { ok: true, ...(await t.reload()) } };
+        const cold = q.get('cold');
+        return { status: 200, body: { ok: true, ...(await t.reload(cold === '1' || cold === 'true' ? { cold: true } : {})) } };
       } catch (err) {
         const e = err as BatonError;
         return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code, message: e.message } } };

@@ -30,8 +30,8 @@ export interface GenerationOptions {
   shutdownTimeout: number;
   /** Sent to a generation that does not speak the protocol to make it drain. */
   drainSignal: NodeJS.Signals;
-  /** The stats segment's hot-restart version; a generation saying hello with another is refused. */
-  statsVersion?: string;
+  /** The stats layout version the supervisor's segment has; a generation whose code writes another is refused. */
+  statsLayout?: number;
   /** A further check once the generation accepts (readiness `http:`); ready when it resolves true. */
   probe?: () => Promise<boolean>;
   /** Binds (or finds) a listener a generation asks for at run time. */
@@ -96,11 +96,11 @@ export class Generation extends EventEmitter<GenerationEvents> {
       hello: (m) => {
         this.sdk = true;
         this.log.debug({ runtime: m.runtime }, 'generation said hello');
-        if (m.stats !== undefined && options.statsVersion !== undefined && m.stats !== options.statsVersion) {
+        if (m.statsLayout !== undefined && options.statsLayout !== undefined && m.statsLayout !== options.statsLayout) {
           const err = new BatonError(
             'ERR_STATS_INCOMPATIBLE',
-            `generation ${this.id} uses stats layout ${m.stats} but the running segment is ${options.statsVersion}: ` +
-              'a hot restart would corrupt it; replace it with `baton reload --cold` (stats restart from zero)',
+            `generation ${this.id} writes stats layout version ${m.statsLayout} but this supervisor's segment is version ${options.statsLayout}: ` +
+              'sharing it would corrupt it; upgrade the supervisor to the release first',
           );
           this.settleReady(err);
           throw err;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { ENV } from '../shared/launch-env.ts';
-import { createSegment, type Counter, type Gauge, type OwnerStats, type StatSample } from '../shared/stats/index.ts';
+import { createSegment, hotRestartVersion, type Counter, type Gauge, type OwnerStats, type StatSample, type StatsCapacities } from '../shared/stats/index.ts';
 import type { GenerationState } from './generation.ts';
 
 /** Supervisor events counted in the shared segment. */
@@ -22,32 +22,56 @@ export interface StatsSink {
   snapshot(filter?: RegExp): StatSample[];
   /** Removes the segments (clean stop). */
   close(): void;
+  /** Starts over in a new segment (a cold reload); generations already running keep the old one. */
+  replace(options: SegmentConfig): void;
+}
+
+/** Where the segment lives, its capacities and limits. */
+export interface SegmentConfig {
+  dir: string;
+  maxBytes: number;
+  maxNameLength: number;
+  capacities: StatsCapacities;
 }
 
 /** The shared segment of a running supervisor (writer 0). */
 export class SegmentStats implements StatsSink {
-  private readonly owner: OwnerStats;
-  private readonly dir: string;
+  private readonly instance: string;
   private readonly log: Logger;
-  private readonly writers = new Map<number, number>();
+  private owner!: OwnerStats;
+  private dir!: string;
+  /** Each generation's writer slot, in the segment it was started with (a cold reload starts another). */
+  private readonly writers = new Map<number, { owner: OwnerStats; writer: number }>();
   private readonly events = new Map<SupervisorEvent, Counter>();
-  private readonly live: Gauge;
-  private readonly draining: Gauge;
+  private live!: Gauge;
+  private draining!: Gauge;
 
   /** Creates the instance's segments; throws ERR_INSTANCE_RUNNING when a live supervisor owns them. */
-  constructor(options: { instance: string; dir: string; maxBytes: number; maxNameLength: number }, log: Logger) {
-    this.dir = options.dir;
+  constructor(instance: string, options: SegmentConfig, log: Logger) {
+    this.instance = instance;
     this.log = log;
+    this.create(options);
+  }
+
+  replace(options: SegmentConfig): void {
+    this.owner.destroy();
+    this.events.clear();
+    this.create(options);
+  }
+
+  private create(options: SegmentConfig): void {
+    this.dir = options.dir;
     this.owner = createSegment({
-      instance: options.instance,
+      instance: this.instance,
       dir: options.dir,
       maxBytes: options.maxBytes,
       maxNameLength: options.maxNameLength,
-      logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+      ...options.capacities,
+      logger: { info: (m) => this.log.info(m), warn: (m) => this.log.warn(m) },
     });
     this.live = this.owner.gauge('baton.generations_live');
     this.draining = this.owner.gauge('baton.generations_draining');
-    log.info({ version: this.owner.version, files: this.owner.files }, 'stats segment ready');
+    this.log.info({ version: this.owner.version, files: this.owner.files }, 'stats segment ready');
   }
 
   get version(): string {
@@ -60,22 +84,22 @@ export class SegmentStats implements StatsSink {
       this.log.warn({ generation }, 'every stats writer slot is in use: this generation gets read-only stats');
       return { [ENV.statsDir]: this.dir };
     }
-    this.writers.set(generation, writer);
+    this.writers.set(generation, { owner: this.owner, writer });
     return { [ENV.statsDir]: this.dir, [ENV.statsWriter]: String(writer) };
   }
 
   update(generation: number, pid: number, state: GenerationState, startedAt: number): void {
-    const writer = this.writers.get(generation);
-    if (writer === undefined) return;
-    this.owner.setGeneration(writer - 1, { number: generation, pid, state, startedAt, writer });
+    const slot = this.writers.get(generation);
+    if (slot === undefined) return;
+    slot.owner.setGeneration(slot.writer - 1, { number: generation, pid, state, startedAt, writer: slot.writer });
   }
 
   detach(generation: number): void {
-    const writer = this.writers.get(generation);
-    if (writer === undefined) return;
+    const slot = this.writers.get(generation);
+    if (slot === undefined) return;
     this.writers.delete(generation);
-    this.owner.retireWriter(writer);
-    this.owner.setGeneration(writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 });
+    slot.owner.retireWriter(slot.writer);
+    slot.owner.setGeneration(slot.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 });
   }
 
   count(event: SupervisorEvent): void {
@@ -103,7 +127,7 @@ export class SegmentStats implements StatsSink {
 
 /** No segment at all (unit tests of the orchestration): counts nothing, hands out nothing. */
 export class NoStats implements StatsSink {
-  readonly version = 'none';
+  version = hotRestartVersion();
   attach(): Record<string, string> {
     return {};
   }
@@ -115,4 +139,7 @@ export class NoStats implements StatsSink {
     return [];
   }
   close(): void {}
+  replace(options: SegmentConfig): void {
+    this.version = hotRestartVersion(options.capacities);
+  }
 }

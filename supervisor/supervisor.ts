@@ -10,7 +10,7 @@ import { formatDuration } from './duration.ts';
 import { FdStore, type Listener } from './fd-store.ts';
 import { describeExit, Generation, type GenerationInfo } from './generation.ts';
 import type { Os } from './os.ts';
-import type { StatSample } from '../shared/stats/index.ts';
+import { hotRestartVersion, LAYOUT_VERSION, type StatSample } from '../shared/stats/index.ts';
 import { NoStats, type StatsSink } from './stats-sink.ts';
 
 /** How many exited generations `status` still shows. */
@@ -92,9 +92,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * and its predecessors are draining. Rejects with ERR_RELOAD_FAILED (the serving generation is
    * untouched). A reload asked for while one is starting shares that one's outcome.
    */
-  reload(): Promise<ReloadResult> {
+  reload(options: { cold?: boolean } = {}): Promise<ReloadResult> {
     if (this.stopping) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
-    this.reloading ??= this.doReload().finally(() => {
+    this.reloading ??= this.doReload(options.cold === true).finally(() => {
       this.reloading = undefined;
     });
     return this.reloading;
@@ -137,12 +137,23 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.sink.snapshot(filter);
   }
 
-  private async doReload(): Promise<ReloadResult> {
+  private async doReload(cold: boolean): Promise<ReloadResult> {
     let next: Config;
     try {
       next = this.deps.loadConfig();
       if (next.name !== this.config.name) {
         throw new BatonError('ERR_CONFIG', `name cannot change on reload (from '${this.config.name}' to '${next.name}'): restart Baton instead`);
+      }
+      const version = hotRestartVersion(next.stats.capacities);
+      if (cold) {
+        this.sink.replace(next.stats);
+        this.log.warn({ version }, 'cold reload: stats were reset to zero in a new segment');
+      } else if (version !== this.sink.version) {
+        throw new BatonError(
+          'ERR_STATS_INCOMPATIBLE',
+          `the stats layout changes from ${this.sink.version} to ${version}: a hot restart would corrupt the shared segment; ` +
+            'use baton reload --cold to replace the generation with stats restarted from zero',
+        );
       }
     } catch (err) {
       throw this.reloadFailed(err);
@@ -225,7 +236,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         drainTimeout: config.drainTimeout,
         shutdownTimeout: config.shutdownTimeout,
         drainSignal: config.drainSignal,
-        statsVersion: this.sink.version,
+        statsLayout: LAYOUT_VERSION,
         requestListener: (address, gen) => {
           const listener = this.store.request(address, config.runtimeListeners);
           this.store.retain(gen, [listener]);

@@ -42,6 +42,8 @@ export interface StatsLimits {
   maxNameLength?: number;
 }
 
+const CAPACITY_KEYS = ['writers', 'generations', 'statsPerSegment', 'cellsPerSegment', 'arenaBytes'] as const;
+
 /** The mapped segments of one instance, as seen by one process. */
 export class SegmentSet {
   readonly dir: string;
@@ -109,14 +111,19 @@ export class SegmentSet {
     }
   }
 
-  /** Maps the segments of an existing instance; refuses one whose hot-restart version differs from that of the capacities in `options`. */
+  /**
+   * Maps the segments of an existing instance. With capacities in `options`, refuses a segment
+   * whose hot-restart version differs from theirs; without, adopts the capacities in its header
+   * (the layout version is checked either way).
+   */
   static open(options: { instance: string; dir?: string; logger?: StatsLogger } & StatsCapacities): SegmentSet {
     checkInstance(options.instance);
     const dir = options.dir ?? DEFAULT_DIR;
     const file = segmentPath(dir, options.instance, 0);
+    const explicit = CAPACITY_KEYS.some((k) => options[k] !== undefined);
     let mapped: { segment: Segment; layout: Layout };
     try {
-      mapped = mapFile(file, 0, computeLayout(options));
+      mapped = mapFile(file, 0, explicit ? computeLayout(options) : undefined);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       throw new BatonError(STATS_ERR.invalid, `stats: no segment ${file} for instance "${options.instance}" (is its supervisor running?)`, {

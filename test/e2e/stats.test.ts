@@ -108,9 +108,37 @@ describe('shared-memory stats', () => {
     baton.writeConfig({ ...good, command: [process.execPath, ...NODE_FLAGS, path.join(release, 'test/fixtures/http-app.ts')] });
     const reply = await baton.reload();
     expect(reply.body.ok).toBe(false);
-    expect(reply.body.error?.message).toContain('uses stats layout baton.99.');
-    expect(reply.body.error?.message).toContain('baton reload --cold');
+    expect(reply.body.error?.code).toBe('ERR_RELOAD_FAILED');
+    expect(reply.body.error?.message).toContain("writes stats layout version 99 but this supervisor's segment is version 1");
+    expect(reply.body.error?.message).toContain('generation 1 keeps serving');
     expect((await baton.status()).active).toBe(1);
+  });
+
+  it('a change of stats capacities needs --cold, which restarts stats without refusing a connection', async () => {
+    const good = httpConfig(fixture('http-app.ts'));
+    const baton = new BatonProcess(good);
+    await baton.active(1);
+    const port = await baton.port();
+    const load = startLoad({ port }, { keepAlive: 2, newConnection: 2 });
+    await load.progress(20);
+    const before = await value(baton, 'app.requests');
+
+    baton.writeConfig({ ...good, stats: { writers: 8 } });
+    const hot = await baton.reload();
+    expect(hot.body.ok).toBe(false);
+    expect(hot.body.error?.message).toContain('the stats layout changes from baton.1.w16.');
+    expect(hot.body.error?.message).toContain('to baton.1.w8.');
+    expect(hot.body.error?.message).toContain('use baton reload --cold');
+
+    const cold = await baton.cli('reload', '--cold');
+    expect(cold.exitCode, cold.stderr).toBe(0);
+    await baton.waitForLog((l) => l.msg === 'cold reload: stats were reset to zero in a new segment');
+    await load.progress(5);
+    const counts = await load.stop();
+    expect(counts.refused + counts.reset + counts.other + counts.non200, describeCounts(counts)).toBe(0);
+    expect(await value(baton, 'app.requests')).toBeLessThan(before);
+    const out = await baton.cli('stats', '--name', 'test', '--json');
+    expect(out.exitCode, out.stderr).toBe(0);
   });
 });
 

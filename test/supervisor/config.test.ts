@@ -45,7 +45,13 @@ describe('validateConfig', () => {
       restart: { maxFailures: 5, window: 60_000, backoffInitial: 100, backoffMax: 10_000 },
       runtimeListeners: 'loopback',
       logLevel: 'info',
+      stats: { dir: '/dev/shm', maxBytes: 64 * 1024 * 1024, maxNameLength: 1024, capacities: {} },
     });
+  });
+
+  it('reads stats limits and capacities', () => {
+    const c = validate({ stats: { dir: 'shm', 'max-bytes': '1MiB', writers: 8, 'arena-bytes': '64KiB' } });
+    expect(c.stats).toEqual({ dir: '/etc/shop/shm', maxBytes: 1024 * 1024, maxNameLength: 1024, capacities: { writers: 8, arenaBytes: 65536 } });
   });
 
   it('reads durations as 250ms, 10s, 1m or plain milliseconds', () => {

@@ -25,7 +25,7 @@ function config(overrides: Partial<Config> = {}): Config {
     restart: { maxFailures: 5, window: 60_000, backoffInitial: 100, backoffMax: 1000 },
     runtimeListeners: 'loopback',
     logLevel: 'info',
-    stats: { dir: '/dev/shm', maxBytes: 64 * 1024 * 1024, maxNameLength: 1024 },
+    stats: { dir: '/dev/shm', maxBytes: 64 * 1024 * 1024, maxNameLength: 1024, capacities: {} },
     ...overrides,
   };
 }
@@ -181,6 +181,24 @@ describe('Supervisor reload', () => {
     loader.next = config({ name: 'other' });
     await expect(supervisor.reload()).rejects.toThrow(/name cannot change on reload/);
     expect(os.children).toHaveLength(1);
+  });
+
+  it('a change of stats capacities fails a hot reload and launches nothing; a cold reload proceeds', async () => {
+    const { os, supervisor, loader } = await running();
+    loader.next = config({ stats: { dir: '/dev/shm', maxBytes: 1 << 26, maxNameLength: 1024, capacities: { writers: 8 } } });
+    await expect(supervisor.reload()).rejects.toMatchObject({
+      code: 'ERR_RELOAD_FAILED',
+      cause: expect.objectContaining({ code: 'ERR_STATS_INCOMPATIBLE' }),
+      message: expect.stringContaining('use baton reload --cold'),
+    });
+    expect(os.children).toHaveLength(1);
+    const cold = supervisor.reload({ cold: true });
+    await os.children[1]!.sayReady();
+    await expect(cold).resolves.toMatchObject({ generation: 2 });
+    // The new layout is now the running one: a hot reload with it goes through.
+    const hot = supervisor.reload();
+    await os.children[2]!.sayReady();
+    await expect(hot).resolves.toMatchObject({ generation: 3 });
   });
 
   it('closes a listener removed from the config only after the generations using it exit', async () => {

@@ -85,16 +85,17 @@ describe('stats segment lifecycle', () => {
     owner.destroy();
   });
 
-  it('refuses to map a segment with another hot-restart version, naming both', () => {
+  it('refuses to map a segment with another hot-restart version, naming both; adopts its capacities when given none', () => {
     const dir = tempDir();
     const instance = instanceName();
     const owner = createSegment({ dir, instance, writers: 8 });
     const theirs = hotRestartVersion({ writers: 8 });
-    const ours = hotRestartVersion();
-    expect(() => openSegment({ dir, instance, writer: 1 })).toThrow(
+    const ours = hotRestartVersion({ writers: 16 });
+    expect(() => openSegment({ dir, instance, writers: 16, writer: 1 })).toThrow(
       expect.objectContaining({ code: STATS_ERR.incompatible, message: expect.stringContaining(`has hot-restart version ${theirs}, this process expects ${ours}`) }),
     );
     expect(openSegment({ dir, instance, writers: 8, writer: 7 }).version).toBe(theirs);
+    expect(openSegment({ dir, instance, writer: 7 }).version).toBe(theirs);
     owner.destroy();
   });
 
