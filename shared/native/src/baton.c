@@ -217,9 +217,27 @@ static bool set_string(napi_env env, napi_value object, const char *key, const c
   return true;
 }
 
+/* bind + listen on a fresh socket (unless an earlier step already `failed`); on failure closes it
+ * and throws "<fn> <syscall> <target>", otherwise returns the fd. */
+static napi_value bind_and_listen(napi_env env, int fd, const struct sockaddr *addr, socklen_t addr_len, int backlog,
+                                  const char *failed, const char *fn, const char *target) {
+  napi_value result;
+  if (!failed && bind(fd, addr, addr_len) < 0)
+    failed = "bind";
+  else if (!failed && listen(fd, backlog) < 0)
+    failed = "listen";
+  if (failed) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, failed, "%s %s %s", fn, failed, target);
+  }
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
 static napi_value js_tcp_listen(napi_env env, napi_callback_info info) {
   size_t argc = 4;
-  napi_value argv[4], result;
+  napi_value argv[4];
   char host[INET6_ADDRSTRLEN], target[INET6_ADDRSTRLEN + 8];
   size_t host_len;
   int port, backlog, fd, one = 1;
@@ -264,17 +282,7 @@ static napi_value js_tcp_listen(napi_env env, napi_callback_info info) {
   else if (addr.sa.sa_family == AF_INET6 &&
            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){v6only}, sizeof(int)) < 0)
     failed = "setsockopt";
-  else if (bind(fd, &addr.sa, addr_len) < 0)
-    failed = "bind";
-  else if (listen(fd, backlog) < 0)
-    failed = "listen";
-  if (failed) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, err, failed, "tcpListen %s %s", failed, target);
-  }
-  CHECK(napi_create_int32(env, fd, &result));
-  return result;
+  return bind_and_listen(env, fd, &addr.sa, addr_len, backlog, failed, "tcpListen", target);
 }
 
 /* A filesystem path needs room for its NUL; an abstract name ('@' here, '\0' to the kernel) has none. */
@@ -302,12 +310,11 @@ static bool unix_address(napi_env env, napi_value value, const char *fn, const c
 
 static napi_value js_unix_listen(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], result;
+  napi_value argv[2];
   char path[PATH_MAX];
   struct sockaddr_un addr;
   socklen_t addr_len;
   int backlog, fd;
-  const char *failed = NULL;
 
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (!unix_address(env, argv[0], "unixListen", "bind", false, path, &addr, &addr_len) ||
@@ -315,17 +322,7 @@ static napi_value js_unix_listen(napi_env env, napi_callback_info info) {
     return NULL;
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket", "unixListen socket %s", path);
-  if (bind(fd, (struct sockaddr *)&addr, addr_len) < 0)
-    failed = "bind";
-  else if (listen(fd, backlog) < 0)
-    failed = "listen";
-  if (failed) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, err, failed, "unixListen %s %s", failed, path);
-  }
-  CHECK(napi_create_int32(env, fd, &result));
-  return result;
+  return bind_and_listen(env, fd, (struct sockaddr *)&addr, addr_len, backlog, NULL, "unixListen", path);
 }
 
 static napi_value js_sock_name(napi_env env, napi_callback_info info) {
