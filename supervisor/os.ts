@@ -12,6 +12,11 @@ export interface SpawnSpec {
   env: Record<string, string>;
   /** Listening descriptors, placed at fd 3 onward in the child. */
   listenFds: number[];
+  /**
+   * Receives the child's output line by line, stdout and stderr both piped (`baton dev` prefixes
+   * them). Without it, stdout is inherited and stderr forwarded as is. The stderr tail is kept either way.
+   */
+  onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
 }
 
 export interface ProcessExit {

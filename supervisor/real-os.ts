@@ -82,25 +82,31 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
   const child = spawn(execShimPath, [String(process.pid), spec.command, ...spec.args], {
     cwd: spec.cwd,
     env: { ...spec.env, [ENV.fdChannel]: String(channelFd) },
-    stdio: ['ignore', 'inherit', 'pipe', ...spec.listenFds, childEnd, 'ipc'],
+    stdio: ['ignore', spec.onLine ? 'pipe' : 'inherit', 'pipe', ...spec.listenFds, childEnd, 'ipc'],
     // Its own session: a terminal's Ctrl-C reaches only the supervisor, which drains in order.
     detached: true,
   });
   closeFd(childEnd);
 
+  const onLine = spec.onLine;
+  if (onLine) forwardLines(child.stdout, (line) => onLine('stdout', line));
   const tail: string[] = [];
   let partial = '';
   let stderrEnded = false;
   child.stderr?.on('data', (chunk: Buffer) => {
-    process.stderr.write(chunk);
+    if (!onLine) process.stderr.write(chunk);
     const lines = (partial + chunk.toString('utf8')).split('\n');
     partial = lines.pop() ?? '';
-    for (const line of lines) if (line.length > 0) tail.push(line);
+    for (const line of lines) {
+      onLine?.('stderr', line);
+      if (line.length > 0) tail.push(line);
+    }
     tail.splice(0, Math.max(0, tail.length - STDERR_TAIL));
   });
   const stderrDone = new Promise<void>((resolve) => {
     child.stderr?.on('close', () => {
       stderrEnded = true;
+      if (partial.length > 0) onLine?.('stderr', partial);
       resolve();
     });
   });
@@ -156,6 +162,20 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
     stderrTail: () => [...tail, ...(partial ? [partial] : [])],
     isAccepting: (fds) => isAccepting(child.pid ?? 0, fds),
   };
+}
+
+/** Hands each complete line of `stream` to `onLine` (and what is left at its end). */
+function forwardLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  let partial = '';
+  stream?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  });
+  stream?.on('close', () => {
+    if (partial.length > 0) onLine(partial);
+    partial = '';
+  });
 }
 
 /**

@@ -1,0 +1,221 @@
+// Dev runners compared on one app in one run: time from a save to the new code answering, and
+// requests refused (or failed) during the restart, under keep-alive and new-connection load.
+// `baton dev` (hot restart), `node --watch` (kill and start again), and nodemon when installed.
+// `npm run bench:dev -- --help` for options.
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT } from './lib/baton.ts';
+import { startLoad, type LoadRun, type PhaseCounts } from './lib/load.ts';
+import { currentIdentity, waitForNewIdentity, type Identify } from './lib/probe.ts';
+import { alive, cleanupAll, installGuards, onCleanup, sleep, start, stderrOf } from './lib/procs.ts';
+import { boxTable, loadLine, machineLine } from './lib/report.ts';
+import { machine, summarize, type Summary } from './lib/stats.ts';
+
+const { values: opts } = parseArgs({
+  options: {
+    saves: { type: 'string', default: '15' },
+    clients: { type: 'string', default: '2' },
+    'gap-ms': { type: 'string', default: '600' },
+    systems: { type: 'string', default: 'baton,node-watch,nodemon' },
+    'max-seconds': { type: 'string', default: '300' },
+    verbose: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (opts.help) {
+  process.stdout.write(`usage: npm run bench:dev -- [--saves 15] [--clients 2] [--gap-ms 600] [--systems baton,node-watch,nodemon] [--max-seconds 300]
+  --saves N        saves per system (each: write the file, probe until the new code answers)
+  --clients N      concurrent clients of each kind (keep-alive, new-connection) during the saves
+  --gap-ms N       pause after the new code answered, before the next save
+  --max-seconds N  hard limit: stop every process and exit 2
+  --verbose        show each runner's own output
+`);
+  process.exit(0);
+}
+const num = (name: keyof typeof opts, min: number, max: number): number => {
+  const v = Number(opts[name]);
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`--${name} must be an integer from ${min} to ${max}`);
+  return v;
+};
+const SAVES = num('saves', 1, 500);
+const CLIENTS = num('clients', 1, 64);
+const GAP_MS = num('gap-ms', 0, 10_000);
+const TIMEOUT_MS = 20_000;
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+installGuards(num('max-seconds', 20, 3600) * 1000);
+
+/** The app: plain JavaScript, so every runner runs it unchanged; the answer names the version. */
+const APP = `import http from 'node:http';
+import { version } from './version.js';
+http.createServer((req, res) => res.end(version + ' pid ' + process.pid + '\\n')).listen(Number(process.env.PORT));
+`;
+const version = (i: number): string => `export const version = 'v${i}';\n`;
+const identify: Identify = (_res, body) => /^(v\d+) /.exec(body)?.[1];
+
+interface System {
+  /** As given to --systems. */
+  key: string;
+  name: string;
+  describe: string;
+  command: (dir: string) => string[];
+}
+
+const SYSTEMS: System[] = [
+  {
+    key: 'baton',
+    name: 'baton dev',
+    describe: 'baton dev app.js (hot restart; debounce 100 ms)',
+    command: () => [process.execPath, '--disable-warning=ExperimentalWarning', path.join(ROOT, 'bin/baton'), 'dev', 'app.js'],
+  },
+  { key: 'node-watch', name: 'node --watch', describe: `node --watch app.js (${process.version})`, command: () => [process.execPath, '--watch', 'app.js'] },
+  { key: 'nodemon', name: 'nodemon', describe: 'nodemon app.js (defaults)', command: () => ['nodemon', 'app.js'] },
+];
+
+interface Result {
+  system: string;
+  describe: string;
+  /** Save → the new version answers a new connection, ms. */
+  saveToNew: number[];
+  summary: Summary;
+  load: PhaseCounts[];
+  /** Probe attempts that failed (refused…) while waiting for the new version. */
+  probeErrors: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Kills the process group we created for `child` (node --watch's app, nodemon's, baton's generations). */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function measure(system: System): Promise<Result> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-dev-'));
+  fs.writeFileSync(path.join(dir, 'app.js'), APP);
+  fs.writeFileSync(path.join(dir, 'version.js'), version(0));
+  fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module", "private": true }\n');
+  const port = await freePort();
+  const [command, ...args] = system.command(dir) as [string, ...string[]];
+  const child = start(system.name, command, args, {
+    cwd: dir,
+    // Its own process group, killed as a whole: a runner's app is a child of the runner.
+    detached: true,
+    env: { ...process.env, PORT: String(port), NO_COLOR: '1', BATON_RUNTIME_DIR: path.join(dir, '.run') },
+    onLine: (line) => {
+      if (opts.verbose || /reload \d+ failed|✖/.test(line)) log(`${system.name}: ${line}`);
+    },
+  });
+  onCleanup(() => killGroup(child, 'SIGKILL'));
+  const loads: LoadRun[] = [];
+  try {
+    let current = await currentIdentity(port, identify);
+    // Let the watcher finish its first scan before the first save.
+    await sleep(1_000);
+    for (const kind of ['keep-alive', 'new-connection'] as const) {
+      const load = startLoad({ port, kind, clients: CLIENTS, windowMs: 250, timeoutMs: 10_000 });
+      loads.push(load);
+      await load.phase('saves');
+    }
+    await sleep(500);
+    const samples: number[] = [];
+    let probeErrors = 0;
+    for (let i = 1; i <= SAVES; i++) {
+      const t0 = performance.now();
+      fs.writeFileSync(path.join(dir, 'version.js'), version(i));
+      const seen = await waitForNewIdentity(port, identify, current, t0, TIMEOUT_MS);
+      current = seen.identity;
+      samples.push(Math.round(seen.ms));
+      probeErrors += seen.errors.length;
+      await sleep(GAP_MS);
+    }
+    const counts = await Promise.all(loads.map(async (l) => (await l.stop()).saves as PhaseCounts));
+    loads.length = 0;
+    log(`${system.name}: ${samples.join(' ')} ms`);
+    return { system: system.name, describe: system.describe, saveToNew: samples, summary: summarize(samples), load: counts, probeErrors };
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${stderrOf(child).slice(-1500)}`);
+  } finally {
+    for (const l of loads) await l.terminate();
+    killGroup(child, 'SIGTERM');
+    const deadline = Date.now() + 3_000;
+    while (child.pid !== undefined && alive(child.pid) && Date.now() < deadline) await sleep(20);
+    killGroup(child, 'SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function installed(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<void> {
+  const m = machine();
+  const wanted = opts.systems.split(',').map((s) => s.trim());
+  const chosen = SYSTEMS.filter((s) => wanted.includes(s.key));
+  const results: Result[] = [];
+  const skipped: string[] = [];
+  log(`machine: ${machineLine(m)}`);
+  for (const system of chosen) {
+    if (system.name === 'nodemon' && !installed('nodemon')) {
+      skipped.push('nodemon: not installed (`command -v nodemon` finds nothing)');
+      continue;
+    }
+    log(`${system.name}: ${SAVES} saves under ${CLIENTS} keep-alive + ${CLIENTS} new-connection clients…`);
+    try {
+      results.push(await measure(system));
+    } catch (err) {
+      skipped.push(`${system.name}: failed: ${(err as Error).message}`);
+    }
+  }
+  await cleanupAll();
+
+  const base = results.find((r) => r.system === 'node --watch');
+  const rows = results.map((r) => {
+    const [ka, nc] = r.load as [PhaseCounts, PhaseCounts];
+    const errors = (c: PhaseCounts): string => `${c.refused} refused, ${c.reset} reset, ${c.other + c.non200} other / ${c.requests}`;
+    const ratio = base && r !== base ? `${(r.summary.median / base.summary.median).toFixed(2)}×` : base === r ? '1.00×' : '—';
+    return [
+      r.system,
+      String(r.summary.median),
+      `${r.summary.p10}–${r.summary.p90}`,
+      `${r.summary.min}–${r.summary.max}`,
+      ratio,
+      errors(nc),
+      errors(ka),
+      ((nc.refused + ka.refused) / SAVES).toFixed(1),
+    ];
+  });
+  const headers = ['runner', 'save→new code, median ms', 'p10–p90', 'min–max', 'vs node --watch', 'new-connection clients', 'keep-alive clients', 'refused per save (all clients)'];
+  console.log(`\nmachine: ${machineLine(m)}; ${loadLine(m)}`);
+  console.log(`command: npm run bench:dev -- ${process.argv.slice(2).join(' ')}`.trim());
+  console.log(`${SAVES} saves per runner; ${CLIENTS} keep-alive + ${CLIENTS} new-connection clients during them; ${GAP_MS} ms between saves`);
+  for (const r of results) console.log(`  ${r.describe}: samples (ms) ${r.saveToNew.join(', ')}; probe errors while waiting: ${r.probeErrors}`);
+  console.log(boxTable(headers, rows));
+  console.log(['', `| ${headers.join(' | ')} |`, `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n'));
+  for (const s of skipped) console.log(`skipped: ${s}`);
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,259 @@
+// `baton dev` end to end: a real dev runner on a temp copy of test/fixtures/dev-app (an unmodified
+// TypeScript app run through tsx and the preload), real file edits, real load.
+import { execa, type ResultPromise } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseDevArgs } from '../../supervisor/dev-command.ts';
+import { findLocation } from '../../supervisor/dev-output.ts';
+import { compileFilters, globBase } from '../../supervisor/watch.ts';
+import { alive, BIN, NODE_FLAGS, ROOT, waitForGone } from '../helpers/baton.ts';
+import { describeCounts, startLoad } from '../helpers/load.ts';
+import { freePort, get } from '../helpers/ports.ts';
+
+const FIXTURE = path.join(ROOT, 'test/fixtures/dev-app');
+const live = new Set<DevProcess>();
+
+/** A `baton dev server.ts` on its own copy of the fixture project, port, runtime and stats dirs. */
+class DevProcess {
+  readonly dir: string;
+  readonly statsDir: string;
+  readonly port: number;
+  readonly proc: ResultPromise;
+  readonly lines: string[] = [];
+  /** Every app pid a response named, so cleanup can check none survives. */
+  readonly appPids = new Set<number>();
+  readonly exited: Promise<{ exitCode?: number; signal?: string }>;
+  private readonly waiters: { re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }[] = [];
+
+  constructor(port: number, args: string[] = []) {
+    this.port = port;
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-dev-'));
+    fs.cpSync(FIXTURE, this.dir, { recursive: true });
+    this.statsDir = fs.mkdtempSync('/dev/shm/baton-dev-');
+    this.proc = execa(process.execPath, [...NODE_FLAGS, BIN, 'dev', ...args, 'server.ts'], {
+      cwd: this.dir,
+      env: { PORT: String(port), BATON_RUNTIME_DIR: path.join(this.dir, '.run'), BATON_STATS_DIR: this.statsDir, NO_COLOR: '1' },
+      reject: false,
+      buffer: false,
+      stdin: 'pipe',
+    });
+    let partial = '';
+    const take = (chunk: Buffer): void => {
+      const parts = (partial + chunk.toString('utf8')).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) {
+        this.lines.push(line);
+        for (const w of [...this.waiters]) {
+          const m = this.match(w.re, w.from);
+          if (m) {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.resolve(m);
+          }
+        }
+      }
+    };
+    this.proc.stdout?.on('data', take);
+    this.proc.stderr?.on('data', take);
+    this.exited = this.proc.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
+    live.add(this);
+  }
+
+  /** The first line from index `from` on that matches `re` (already printed or to come). */
+  waitFor(re: RegExp, from = 0, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+    const seen = this.match(re, from);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; output:\n${this.lines.slice(-40).join('\n')}`)), timeoutMs);
+      this.waiters.push({ re, from, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+    });
+  }
+
+  /** Both the first generation serving and the watcher ready. */
+  async started(): Promise<void> {
+    await this.waitFor(/✔ gen 1 ready in \d+ ms/);
+    await this.waitFor(/watching \. \(/);
+  }
+
+  count(re: RegExp): number {
+    return this.lines.filter((l) => re.test(l)).length;
+  }
+
+  write(file: string, text: string): void {
+    fs.writeFileSync(path.join(this.dir, file), text);
+  }
+
+  /** A GET on the app; remembers the pid it names. */
+  async get(urlPath = '/'): Promise<string> {
+    const { status, body } = await get({ port: this.port }, urlPath);
+    expect(status).toBe(200);
+    const pid = /pid (\d+)/.exec(body)?.[1];
+    if (pid) this.appPids.add(Number(pid));
+    return body.trim();
+  }
+
+  key(line: string): void {
+    this.proc.stdin?.write(`${line}\n`);
+  }
+
+  async cleanup(): Promise<void> {
+    live.delete(this);
+    this.proc.kill('SIGKILL');
+    await this.exited;
+    const left = await waitForGone([...this.appPids], 5_000);
+    for (const pid of left) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.rmSync(this.statsDir, { recursive: true, force: true });
+    expect(left, 'app processes outlived the dev runner').toEqual([]);
+  }
+
+  private match(re: RegExp, from: number): RegExpMatchArray | undefined {
+    for (let i = from; i < this.lines.length; i++) {
+      const m = re.exec(this.lines[i] as string);
+      if (m) return m;
+    }
+    return undefined;
+  }
+}
+
+afterEach(async () => {
+  await Promise.all([...live].map((d) => d.cleanup()));
+});
+
+const message = (text: string): string => `export const message: string = '${text}';\n`;
+
+describe('baton dev', () => {
+  it('an edit under keep-alive, new-connection and slow-request load: 0 refused, 0 failed; the new code answers', async () => {
+    const dev = new DevProcess(await freePort());
+    await dev.started();
+    expect(await dev.get()).toMatch(/^v1 from dev pid \d+$/);
+    const load = startLoad({ port: dev.port }, { keepAlive: 3, newConnection: 3 });
+    // Requests that take 300 ms: some are in flight on the old generation at every reload.
+    const slow = startLoad({ port: dev.port }, { keepAlive: 1, newConnection: 1, path: '/slow' });
+    await Promise.all([load.progress(5), slow.progress(1)]);
+    for (const [i, version] of ['v2', 'v3', 'v4'].entries()) {
+      const from = dev.lines.length;
+      dev.write('message.ts', message(version));
+      await dev.waitFor(new RegExp(`✔ reload ${i + 1} → gen ${i + 2} ready .* message\\.ts changed`), from);
+      await Promise.all([load.progress(3), slow.progress(2)]);
+      expect(await dev.get()).toMatch(new RegExp(`^${version} from dev pid`));
+    }
+    const counts = await load.stop();
+    const slowCounts = await slow.stop();
+    console.log(`baton dev under load: 3 edits, ${describeCounts(counts)}; /slow: ${describeCounts(slowCounts)}`);
+    for (const c of [counts, slowCounts]) {
+      expect(c.refused, describeCounts(c)).toBe(0);
+      expect(c.reset, describeCounts(c)).toBe(0);
+      expect(c.other, describeCounts(c)).toBe(0);
+      expect(c.non200, describeCounts(c)).toBe(0);
+      expect(c.ok).toBe(c.requests);
+    }
+    // The traffic moved to each new version in turn.
+    const versions = new Set(counts.bodies.map((b) => b.split(' ')[0]));
+    expect([...versions].sort()).toEqual(['v1', 'v2', 'v3', 'v4']);
+    for (const b of [...counts.bodies, ...slowCounts.bodies]) dev.appPids.add(Number(/pid (\d+)/.exec(b)?.[1]));
+  });
+
+  it('a broken save leaves the last good generation serving and names file and line; the fix is served', async () => {
+    const dev = new DevProcess(await freePort());
+    await dev.started();
+    const first = await dev.get();
+    expect(first).toMatch(/^v1 /);
+
+    let from = dev.lines.length;
+    dev.write('message.ts', "export const message: string = 'v2' +;\n");
+    await dev.waitFor(/✖ reload 1 failed · message\.ts changed · gen 2 exited with code 1 before it was ready · gen 1 keeps serving/, from);
+    await dev.waitFor(/^baton +│ +message\.ts:1:\d+ +ERROR: Unexpected ";"/, from);
+    expect(await dev.get()).toBe(first);
+
+    from = dev.lines.length;
+    dev.write('message.ts', "export const message: string = 'v3';\nthrow new Error('broken at start-up');\n");
+    await dev.waitFor(/✖ reload 2 failed · .* gen 1 keeps serving/, from);
+    await dev.waitFor(/^baton +│ +message\.ts:2 +Error: broken at start-up/, from);
+    expect(await dev.get()).toBe(first);
+
+    from = dev.lines.length;
+    dev.write('message.ts', message('v4'));
+    await dev.waitFor(/✔ reload 3 → gen 4 ready/, from);
+    expect(await dev.get()).toMatch(/^v4 from dev pid \d+$/);
+  });
+
+  it('ten saves within 200 ms make one reload; r reloads; a save during a reload is not lost', async () => {
+    const dev = new DevProcess(await freePort());
+    await dev.started();
+    const began = performance.now();
+    for (let i = 0; i < 10; i++) {
+      dev.write('message.ts', message(`burst${i}`));
+      if (i < 9) await new Promise((r) => setTimeout(r, 15));
+    }
+    const spent = performance.now() - began;
+    await dev.waitFor(/✔ reload 1 → gen 2 ready .* message\.ts changed/);
+    expect(await dev.get()).toMatch(/^burst9 from dev/);
+    // A reload asked for now is numbered 2 only if the burst made exactly one.
+    dev.key('r');
+    await dev.waitFor(/✔ reload 2 → gen 3 ready .* r pressed/);
+    console.log(`10 saves in ${Math.round(spent)} ms: ${dev.count(/↻ reload \d+ · message/)} reload`);
+    expect(spent).toBeLessThan(200);
+    expect(dev.count(/↻ reload \d+ · message\.ts changed/)).toBe(1);
+    expect(dev.count(/✔ reload \d+ →/)).toBe(2);
+
+    // A save while reload 3 is starting is kept and runs as reload 4.
+    const from = dev.lines.length;
+    dev.write('message.ts', message('during-1'));
+    await dev.waitFor(/↻ reload 3 · message\.ts changed/, from);
+    dev.write('message.ts', message('during-2'));
+    await dev.waitFor(/✔ reload 4 → gen 5 ready/, from);
+    expect(await dev.get()).toMatch(/^during-2 from dev/);
+  });
+
+  it('q drains every generation and exits 0', async () => {
+    const dev = new DevProcess(await freePort());
+    await dev.started();
+    await dev.get();
+    dev.key('q');
+    await dev.waitFor(/q pressed: stopping/);
+    await dev.waitFor(/│ stopped$/);
+    expect(await dev.exited).toMatchObject({ exitCode: 0 });
+    expect(await waitForGone([...dev.appPids], 5_000)).toEqual([]);
+  });
+});
+
+describe('baton dev helpers', () => {
+  it('finds the project file and line of a syntax error and of a throw, not node_modules or internals', () => {
+    const syntax = ['node:internal/modules/run_main:107', 'Error: Transform failed with 1 error:', '/p/src/a.ts:3:9: ERROR: Unexpected ";"', '    at x (/p/node_modules/esbuild/lib/main.js:1:1)'];
+    expect(findLocation(syntax, '/p')).toEqual({ file: 'src/a.ts', line: 3, column: 9, message: 'ERROR: Unexpected ";"' });
+    const thrown = ['/p/b.ts:2', "throw new Error('x');", '      ^', '', 'Error: x', '    at <anonymous> (/p/b.ts:2:7)'];
+    expect(findLocation(thrown, '/p')).toEqual({ file: 'b.ts', line: 2, message: 'Error: x' });
+    expect(findLocation(['Error: nothing local', '    at f (node:internal/x:1:1)'], '/p')).toBeUndefined();
+  });
+
+  it('ignores node_modules, .git and build output; filters by extension or by --watch globs', () => {
+    const f = compileFilters({ root: '/p', watch: [], ignore: ['*.log', 'tmp/'], extensions: ['ts', 'json'] });
+    expect(f.roots).toEqual(['/p']);
+    for (const p of ['/p/node_modules', '/p/a/node_modules/x/i.js', '/p/.git/HEAD', '/p/dist/a.js', '/p/build', '/p/coverage/x', '/p/x.log', '/p/tmp/a.ts', '/p/.a.ts.swp']) {
+      expect(f.ignored(p), p).toBe(true);
+    }
+    for (const p of ['/p/src/a.ts', '/p/distribution/a.ts']) expect(f.ignored(p), p).toBe(false);
+    expect(compileFilters({ root: '/build/app', watch: [], ignore: [], extensions: ['ts'] }).ignored('/build/app/a.ts')).toBe(false);
+    expect(f.wanted('/p/src/a.ts')).toBe(true);
+    expect(f.wanted('/p/README.md')).toBe(false);
+    const g = compileFilters({ root: '/p', watch: ['src/**/*.ts', '.env', '../shared/**'], ignore: [], extensions: [] });
+    expect(g.roots).toEqual(['/p/.env', '/p/src', '/shared']);
+    expect(g.wanted('/p/src/x/y.ts')).toBe(true);
+    expect(g.wanted('/p/.env')).toBe(true);
+    expect(g.wanted('/p/other.ts')).toBe(false);
+    expect(globBase('/a/b/**/*.ts')).toBe('/a/b');
+  });
+
+  it('splits baton options from the app and its own arguments; TypeScript goes through tsx and the preload', () => {
+    const entry = path.join(FIXTURE, 'server.ts');
+    const parsed = parseDevArgs(['--debounce', '50', '--watch=src/**', entry, '--port', '3000']);
+    expect(parsed.values).toMatchObject({ debounce: '50', watch: ['src/**'] });
+    expect(parsed.command.slice(-3)).toEqual([entry, '--port', '3000']);
+    expect(parsed.command.join(' ')).toMatch(/--import \S*tsx\S* --import \S*child\/register\.ts/);
+    expect(parseDevArgs(['--', 'node', 'app.js']).command).toEqual(['node', '--import', expect.stringMatching(/child\/register\.ts$/), 'app.js']);
+    expect(parseDevArgs(['--', 'python3', 'app.py']).command).toEqual(['python3', 'app.py']);
+    expect(() => parseDevArgs([])).toThrow(/which app/);
+  });
+});
