@@ -29,7 +29,9 @@ describe('stats across processes', () => {
       owner.destroy();
       // Chunks (of 200) during which the other process's increments landed.
       overlaps.push(Number(a!.concurrent) + Number(b!.concurrent));
-      if (overlaps.at(-1)! >= 10) return;
+      // One chunk in which both landed increments is proof enough that they ran at the same time;
+      // asking for more makes the test depend on how busy the machine's two cores are.
+      if (overlaps.at(-1)! >= 1) return;
     }
     throw new Error(`the two writers never ran at the same time (overlapping chunks per run: ${overlaps.join(', ')}); machine too loaded?`);
   });
