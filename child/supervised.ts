@@ -11,6 +11,9 @@ import {
   type SupervisorMessage,
 } from '../shared/protocol.ts';
 import { LAYOUT_VERSION, openSegment, type Stats } from '../shared/stats/index.ts';
+import { MEMORY_INTERVAL_ENV } from '../shared/memory-figures.ts';
+import { releaseMemory, writeHeapProfile, writeHeapSnapshot } from './memory-actions.ts';
+import { MemoryReporter } from './memory-reporter.ts';
 import { matchInherited } from './inherited.ts';
 import { privateStats } from './standalone.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime } from './runtime.ts';
@@ -30,6 +33,9 @@ export class SupervisedRuntime implements Runtime {
   private lastReported = -1;
   private open = 0;
   private mapped: Stats | undefined;
+  /** Requests whose reply has not come yet. */
+  private awaiting = 0;
+  private memory: MemoryReporter | undefined;
 
   constructor() {
     this.listeners = readInheritedListeners(process.env, process.pid);
@@ -44,6 +50,9 @@ export class SupervisedRuntime implements Runtime {
         this.hooks?.drain();
         return { ok: true };
       },
+      'release-memory': async () => ({ ok: true, ...(await releaseMemory()) }),
+      'heap-snapshot': (m) => ({ ok: true, ...writeHeapSnapshot(m.dir, this.generationInfo.generation) }),
+      'heap-profile': async (m) => ({ ok: true, ...(await writeHeapProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
       ack: (m) => {
         this.correlator.settle(m.ack, m as ReplyBody);
         return undefined;
@@ -59,6 +68,15 @@ export class SupervisedRuntime implements Runtime {
         if (reply.ok) this.generationInfo = { ...this.generationInfo, startedAt: Number(reply.startedAt) };
       })
       .catch(() => {});
+    const interval = Number(process.env[MEMORY_INTERVAL_ENV] ?? 0);
+    if (interval > 0) {
+      // The reporter needs the stats segment; a failure to map it must not stop the program.
+      try {
+        this.memory = new MemoryReporter(this.stats(), this.generationInfo.generation, interval);
+      } catch {
+        this.memory = undefined;
+      }
+    }
   }
 
   info(): GenerationInfo {
@@ -128,10 +146,15 @@ export class SupervisedRuntime implements Runtime {
   private request(body: Outgoing<ChildMessage>): Promise<ReplyBody> {
     const message = this.correlator.stamp<ChildMessage>(body);
     const reply = this.correlator.expect(message.seq);
-    // Awaiting a reply is work in progress: keep the process alive until it comes.
+    // Awaiting a reply is work in progress: keep the process alive until every reply has come
+    // (ref/unref do not count: the hello's reply must not unref under a listen still waiting).
+    this.awaiting += 1;
     process.channel?.ref();
     this.send(message);
-    return reply.finally(() => process.channel?.unref());
+    return reply.finally(() => {
+      this.awaiting -= 1;
+      if (this.awaiting === 0) process.channel?.unref();
+    });
   }
 
   private notify(body: Outgoing<ChildMessage>): void {

@@ -9,18 +9,21 @@ import { createLogger } from './logger.ts';
 import { controlSocketPath } from './paths.ts';
 import { realOs } from './real-os.ts';
 import { SegmentStats } from './stats-sink.ts';
+import { memory, MEMORY_USAGE, profile } from './memory-commands.ts';
+import { procMemoryProbe } from './memory-proc.ts';
 import { Supervisor } from './supervisor.ts';
 
 const USAGE = `Usage:
   baton run --config FILE [options]        run the supervisor in the foreground
   baton run [options] -- CMD [ARGS...]     ... for a command given on the command line
+  baton dev [options] APP [ARGS...]        develop: run APP, hot-restart it on every save (baton dev --help)
   baton reload [--name N] [--cold]         start a new generation; waits for the outcome
                                            (--cold: stats restart in a new segment, for a layout change)
   baton status [--name N] [--json]         list generations
   baton stop [--name N]                    drain every generation and exit
   baton stats [--name N] [--json|--prometheus] [--filter RE]
                                            read the shared stats (works when the supervisor is wedged)
-  baton version [--hot-restart]            version; or the stats hot-restart compatibility string
+${MEMORY_USAGE}  baton version [--hot-restart]            version; or the stats hot-restart compatibility string
 
 Options of run (each is also a config key):
   -c, --config FILE          YAML config, re-read on every reload
@@ -58,6 +61,9 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'run':
         return await run(rest);
+      case 'dev':
+        // Loaded only here: the watcher and the pretty-printer stay out of `baton run`.
+        return await (await import('./dev-runner.ts')).dev(rest);
       case 'reload':
         return await reload(parse(rest, CLIENT_OPTIONS).values);
       case 'status':
@@ -66,6 +72,11 @@ export async function main(argv: string[]): Promise<number> {
         return await stop(parse(rest, CLIENT_OPTIONS).values);
       case 'stats':
         return stats(parse(rest, CLIENT_OPTIONS).values);
+      case 'memory':
+        return await memory(rest);
+      case 'heap-snapshot':
+      case 'heap-profile':
+        return await profile(command, rest);
       case 'version':
       case '--version':
         return version(parse(rest, { 'hot-restart': { type: 'boolean' } }).values['hot-restart'] === true);
@@ -132,7 +143,7 @@ async function run(args: string[]): Promise<number> {
   const log = await createLogger(config.logLevel, config.name);
   const socketPath = controlSocketPath(config.name, config.controlSocket);
   const stats = new SegmentStats(config.name, config.stats, log);
-  const supervisor = new Supervisor(config, { os: realOs, log, loadConfig: reread, stats });
+  const supervisor = new Supervisor(config, { os: realOs, log, loadConfig: reread, stats, memoryProbe: procMemoryProbe });
   const control = new ControlServer(socketPath, supervisor, log);
   try {
     await control.listen();

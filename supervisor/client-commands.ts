@@ -20,7 +20,7 @@ export const CLIENT_OPTIONS = {
 
 type ClientValues = ReturnType<typeof parseArgs<{ options: typeof CLIENT_OPTIONS }>>['values'];
 
-function clientSocket(values: ClientValues): string {
+export function clientSocket(values: Pick<ClientValues, 'control-socket' | 'config' | 'name'>): string {
   if (values['control-socket']) return values['control-socket'];
   if (values.config) {
     const config = loadConfig(values.config, values.name ? { name: values.name } : {});
@@ -62,7 +62,11 @@ export function formatStatus(s: StatusSnapshot): string {
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
-  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n`;
+  const growing = s.generations
+    .filter((g) => g.memory?.growing)
+    .map((g) => `memory: generation ${g.generation} is growing, +${g.memory?.slopeMiBPerMin} MiB/min (RSS ${((g.memory?.rss ?? 0) / 1048576).toFixed(1)} MiB)\n`)
+    .join('');
+  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}`;
 }
 
 /** `baton stop`. */

@@ -42,6 +42,9 @@ const fileMode = z
   .transform((v) => (typeof v === 'number' ? v : parseInt(v, 8)))
   .refine((v) => v >= 0 && v <= 0o7777, 'expected a mode between 0000 and 7777');
 
+/** A memory limit: bytes of RSS, or `{ rss, heap }` (heap: V8 heap used). */
+const limit = z.union([bytes.transform((rss) => ({ rss })), z.strictObject({ rss: bytes.optional(), heap: bytes.optional() })]);
+
 const listener = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"').optional(),
   address,
@@ -94,12 +97,56 @@ export const configSchema = z.strictObject({
       'arena-bytes': bytes.optional(),
     })
     .prefault({}),
+  memory: z
+    .strictObject({
+      /** Sampling interval; 0 turns memory tracking off. */
+      interval: duration.default(5_000),
+      /** The span summaries, slopes and growth detection look at. */
+      window: duration.default(10 * 60_000),
+      /** How much series each generation keeps (and for how long after it exits). */
+      history: duration.default(60 * 60_000),
+      'soft-limit': limit.optional(),
+      'hard-limit': limit.optional(),
+      /** At most one hard-limit replacement per cooldown (default: the window). */
+      'replace-cooldown': duration.optional(),
+      growth: z
+        .strictObject({
+          'min-slope': bytes.default(1024 * 1024),
+          /** …and the fitted growth across the window must reach this (noise on a short window is not a leak). */
+          'min-growth': bytes.default(4 * 1024 * 1024),
+          /** How steady the growth must be: r² of the least-squares fit over the window. */
+          'min-r2': z.number().min(0).max(1).default(0.8),
+          /** Load is flat when open connections move by at most this share of their mean (or 2). */
+          'load-tolerance': z.number().min(0).default(0.5),
+        })
+        .prefault({}),
+      allocator: z.enum(['default', 'jemalloc']).default('default'),
+      'profile-dir': z.string().optional(),
+    })
+    .prefault({}),
   'control-socket': z.string().optional(),
   'runtime-listeners': z.enum(['loopback', 'any', 'none']).default('loopback'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   /** Opaque to the supervisor: read by the child (e.g. the proxy's routes and clusters). */
   app: z.unknown().optional(),
 });
+
+export interface MemoryLimit {
+  rss?: number;
+  heap?: number;
+}
+
+export interface MemoryConfig {
+  interval: number;
+  window: number;
+  history: number;
+  softLimit?: MemoryLimit;
+  hardLimit?: MemoryLimit;
+  replaceCooldown: number;
+  growth: { minSlope: number; minGrowth: number; minR2: number; loadTolerance: number };
+  allocator: 'default' | 'jemalloc';
+  profileDir?: string;
+}
 
 /** How a generation is judged ready; `http` adds a GET through a held listener that must answer 2xx. */
 export interface ReadinessConfig {
@@ -133,6 +180,8 @@ export interface Config {
   drainSignal: NodeJS.Signals;
   restart: { maxFailures: number; window: number; backoffInitial: number; backoffMax: number };
   stats: { dir: string; maxBytes: number; maxNameLength: number; capacities: StatsCapacities };
+  /** Memory tracking; absent (hand-built configs in unit tests): off. */
+  memory?: MemoryConfig;
   controlSocket?: string;
   runtimeListeners: Parsed['runtime-listeners'];
   logLevel: Parsed['log-level'];
@@ -208,6 +257,22 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
         ...(c.stats['stats-per-segment'] !== undefined ? { statsPerSegment: c.stats['stats-per-segment'] } : {}),
         ...(c.stats['arena-bytes'] !== undefined ? { arenaBytes: c.stats['arena-bytes'] } : {}),
       },
+    },
+    memory: {
+      interval: c.memory.interval,
+      window: c.memory.window,
+      history: c.memory.history,
+      ...(c.memory['soft-limit'] ? { softLimit: c.memory['soft-limit'] } : {}),
+      ...(c.memory['hard-limit'] ? { hardLimit: c.memory['hard-limit'] } : {}),
+      replaceCooldown: c.memory['replace-cooldown'] ?? c.memory.window,
+      growth: {
+        minSlope: c.memory.growth['min-slope'],
+        minGrowth: c.memory.growth['min-growth'],
+        minR2: c.memory.growth['min-r2'],
+        loadTolerance: c.memory.growth['load-tolerance'],
+      },
+      allocator: c.memory.allocator,
+      ...(c.memory['profile-dir'] !== undefined ? { profileDir: path.resolve(baseDir, c.memory['profile-dir']) } : {}),
     },
     ...(c['control-socket'] !== undefined ? { controlSocket: path.resolve(baseDir, c['control-socket']) } : {}),
     runtimeListeners: c['runtime-listeners'],

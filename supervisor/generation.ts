@@ -202,6 +202,45 @@ export class Generation extends EventEmitter<GenerationEvents> {
     };
   }
 
+  /**
+   * Sends `body` and resolves with the generation's ack; rejects with ERR_NOT_SUPERVISED when the
+   * generation does not speak the protocol, ERR_TIMEOUT after `timeoutMs`, ERR_GENERATION_EXITED
+   * when it exits first.
+   */
+  request(body: Outgoing<SupervisorMessage>, timeoutMs: number): Promise<ReplyBody> {
+    if (!this.sdk || this.state === 'exited') {
+      return Promise.reject(new BatonError('ERR_NOT_SUPERVISED', `generation ${this.id} does not speak Baton's protocol (it does not use the SDK)`));
+    }
+    const message = this.stamp(body);
+    const reply = this.correlator.expect(message.seq);
+    if (!this.proc.send(message)) {
+      this.correlator.settle(message.seq, { ok: false, error: { code: 'ERR_GENERATION_EXITED', message: `generation ${this.id} closed its channel` } });
+      return reply;
+    }
+    return new Promise<ReplyBody>((resolve, reject) => {
+      const timer = this.os.setTimeout(() => {
+        this.timers.delete(timer);
+        this.correlator.settle(message.seq, {
+          ok: false,
+          error: { code: 'ERR_TIMEOUT', message: `generation ${this.id} did not answer '${body.type}' within ${formatDuration(timeoutMs)}` },
+        });
+      }, timeoutMs);
+      this.timers.add(timer);
+      reply.then(
+        (r) => {
+          this.os.clearTimeout(timer);
+          this.timers.delete(timer);
+          resolve(r);
+        },
+        (err: Error) => {
+          this.os.clearTimeout(timer);
+          this.timers.delete(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
   /** The last lines the generation wrote to stderr. */
   stderrTail(): string[] {
     return this.proc.stderrTail();

@@ -12,6 +12,16 @@ import { describeExit, Generation, type GenerationInfo } from './generation.ts';
 import type { Os } from './os.ts';
 import { hotRestartVersion, LAYOUT_VERSION, type StatSample } from '../shared/stats/index.ts';
 import { NoStats, type StatsSink } from './stats-sink.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { MEMORY_INTERVAL_ENV } from '../shared/memory-figures.ts';
+import type { ReplyBody } from '../shared/protocol.ts';
+import { MemoryMonitor, type GenerationMemory, type MemoryFlag } from './memory-monitor.ts';
+import type { MemoryProbe } from './memory-proc.ts';
+import { controlSocketPath } from './paths.ts';
+
+/** Where Debian puts jemalloc (`allocator: jemalloc`). */
+export const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
 
 /** How many exited generations `status` still shows. */
 const EXITED_KEPT = 8;
@@ -28,7 +38,7 @@ export interface StatusSnapshot {
   uptimeMs: number;
   active: number | null;
   stopping: boolean;
-  generations: GenerationInfo[];
+  generations: (GenerationInfo & { memory?: MemoryFlag })[];
   listeners: { name: string; address: string; fd: number }[];
 }
 
@@ -46,6 +56,15 @@ export interface SupervisorDeps {
   loadConfig(): Config;
   /** The shared stats segment. @default NoStats (none) */
   stats?: StatsSink;
+  /** Reads a process's memory from /proc; without one the supervisor tracks no memory. */
+  memoryProbe?: MemoryProbe;
+}
+
+/** A heap snapshot or profile written by a generation. */
+export interface ProfileResult {
+  generation: number;
+  path: string;
+  bytes: number;
 }
 
 /**
@@ -67,6 +86,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly backoff: Backoff;
   private stopping: Promise<void> | undefined;
   private readonly sink: StatsSink;
+  private readonly memory: MemoryMonitor | undefined;
 
   constructor(config: Config, deps: SupervisorDeps) {
     super();
@@ -77,6 +97,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.store = new FdStore(deps.os);
     this.startedAt = deps.os.now();
     this.backoff = new Backoff(config.restart, deps.os);
+    if (deps.memoryProbe && config.memory && config.memory.interval > 0) {
+      this.memory = new MemoryMonitor(
+        config.memory,
+        deps.os,
+        deps.memoryProbe,
+        {
+          live: () => this.live(),
+          snapshot: (filter) => this.sink.snapshot(filter),
+          release: (id) => this.release(id),
+          replace: async () => (await this.reload()).generation,
+        },
+        deps.log,
+      );
+    }
   }
 
   /** Binds the configured listeners (throws ERR_LISTENER) and launches the first generation. */
@@ -85,6 +119,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.store.pin(listeners);
     for (const l of listeners) this.log.info({ listener: l.name, address: formatAddress(l.bound), fd: l.fd }, 'listening');
     void this.launchAndPromote(this.config, 'start').catch(() => {});
+    this.memory?.start();
   }
 
   /**
@@ -127,7 +162,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       uptimeMs: now - this.startedAt,
       active: this.active?.id ?? null,
       stopping: this.stopping !== undefined,
-      generations: this.generations.map((g) => g.info()),
+      generations: this.generations.map((g) => {
+        const memory = this.memory?.flag(g.id);
+        return { ...g.info(), ...(memory ? { memory } : {}) };
+      }),
       listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd })),
     };
   }
@@ -135,6 +173,62 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Every stat in the shared segment whose name matches `filter`, summed over generations. */
   stats(filter?: RegExp): StatSample[] {
     return this.sink.snapshot(filter);
+  }
+
+  /** Per generation: now/min/max/slope of the main figures, fragmentation and allocator summary. */
+  memoryReport(): { interval: number; window: number; generations: GenerationMemory[] } {
+    const m = this.config.memory;
+    return { interval: m?.interval ?? 0, window: m?.window ?? 0, generations: this.memory?.report() ?? [] };
+  }
+
+  /** The full memory series of one generation or all. */
+  memorySeries(generation?: number): ReturnType<MemoryMonitor['seriesOf']> {
+    return this.memory?.seriesOf(generation) ?? [];
+  }
+
+  /** Asks a generation (the active one by default) to release memory: GC, then malloc_trim. */
+  async release(generation?: number): Promise<ReplyBody> {
+    const g = this.target(generation);
+    const reply = await g.request({ type: 'release-memory' }, 30_000);
+    if (!reply.ok) return { ok: false, error: reply.error };
+    const { type: _type, ack: _ack, baton: _baton, seq: _seq, ...body } = reply as Record<string, unknown>;
+    this.memory?.noteReleased(g.id, Number(body.released ?? 0));
+    return { ...body, ok: true, generation: g.id };
+  }
+
+  /** Has a generation (the active one by default) write a heap snapshot; resolves with its path. */
+  async heapSnapshot(generation?: number): Promise<ProfileResult> {
+    const g = this.target(generation);
+    return this.profileResult(g.id, await g.request({ type: 'heap-snapshot', dir: this.profileDir() }, 120_000));
+  }
+
+  /** Has a generation record a sampling heap profile for `seconds`; resolves with its path. */
+  async heapProfile(generation: number | undefined, seconds: number): Promise<ProfileResult> {
+    if (!(seconds > 0 && seconds <= 3600)) throw new BatonError('ERR_USAGE', `--seconds must be between 0 and 3600, not ${seconds}`);
+    const g = this.target(generation);
+    return this.profileResult(g.id, await g.request({ type: 'heap-profile', dir: this.profileDir(), seconds }, seconds * 1000 + 60_000));
+  }
+
+  private profileResult(generation: number, reply: ReplyBody): ProfileResult {
+    if (!reply.ok) throw new BatonError('ERR_CONTROL', `${reply.error.code}: generation ${generation}: ${reply.error.message}`);
+    return { generation, path: String(reply.path), bytes: Number(reply.bytes) };
+  }
+
+  private profileDir(): string {
+    const dir = this.config.memory?.profileDir ?? path.join(path.dirname(controlSocketPath(this.config.name, this.config.controlSocket)), 'profiles');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  private target(generation?: number): Generation {
+    const g = generation === undefined ? this.active : this.live().find((x) => x.id === generation);
+    if (!g) {
+      throw new BatonError(
+        'ERR_USAGE',
+        generation === undefined ? 'no generation is active' : `no live generation ${generation} (live: ${this.live().map((x) => x.id).join(', ') || 'none'})`,
+      );
+    }
+    return g;
   }
 
   private async doReload(cold: boolean): Promise<ReloadResult> {
@@ -196,6 +290,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.config = config;
     this.store.pin(listeners);
     for (const g of previous) g.drain(`replaced by generation ${generation.id}`);
+    this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
+    for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
     this.log.info({ generation: generation.id, readyMs, why, draining: previous.map((g) => g.id) }, `generation ${generation.id} is active`);
     return { generation: generation.id, pid: generation.pid, readyMs };
@@ -226,6 +322,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             [ENV.generation]: String(id),
             [ENV.instance]: config.name,
             [ENV.protocol]: String(PROTOCOL_VERSION),
+            ...this.memoryEnv(config),
             ...this.sink.attach(id),
           },
           listenFds: listeners.map((l) => l.fd),
@@ -247,6 +344,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.log,
     );
     this.store.retain(id, listeners);
+    this.memory?.track(id, generation.pid);
     this.generations.push(generation);
     this.sink.count('generations_started');
     this.sink.update(id, generation.pid, generation.state, generation.startedAt);
@@ -259,6 +357,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return generation;
   }
 
+  /** The child's reporter interval, and the allocator to preload. */
+  private memoryEnv(config: Config): Record<string, string> {
+    const m = config.memory;
+    if (!m) return {};
+    const env: Record<string, string> = {};
+    if (m.interval > 0 && this.memory) env[MEMORY_INTERVAL_ENV] = String(m.interval);
+    if (m.allocator === 'jemalloc') {
+      const lib = JEMALLOC_PATHS.find((p) => fs.existsSync(p));
+      if (lib) env.LD_PRELOAD = [lib, config.env.LD_PRELOAD ?? process.env.LD_PRELOAD].filter(Boolean).join(':');
+      else this.log.warn({ tried: JEMALLOC_PATHS }, 'allocator: jemalloc asked for but libjemalloc is not installed (apt-get install libjemalloc2): using glibc malloc');
+    }
+    return env;
+  }
+
   private httpProbe(config: Config, listeners: Listener[], http: { path: string; listener?: string }): () => Promise<boolean> {
     const through = listeners.find((l) => l.name === (http.listener ?? config.listeners[0]?.name)) as Listener;
     return () => this.deps.os.httpProbe(through.bound, http.path);
@@ -267,6 +379,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private reap(generation: Generation, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
     this.store.release(generation.id);
     this.sink.detach(generation.id);
+    this.memory?.exited(generation.id);
     if (generation.killedAtShutdown) this.sink.count('drain_kills');
     const exited = this.generations.filter((g) => g.state === 'exited');
     for (const old of exited.slice(0, Math.max(0, exited.length - EXITED_KEPT))) {
@@ -287,6 +400,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** The serving generation died (or none could start): restart with backoff, or give up. */
   private crashed(generation: Generation, err: Error): void {
     this.sink.count('crashes');
+    this.memory?.mark(generation.id, 'crash', err.message);
     const delay = this.backoff.failure();
     const tail = generation.stderrTail();
     if (delay === null) {
@@ -314,6 +428,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private finishStopIfDone(): void {
     if (!this.stopping || this.live().length > 0) return;
     this.store.closeAll();
+    this.memory?.stop();
     this.sink.close();
     this.log.info('every generation has exited; listeners closed');
     this.emit('stopped');

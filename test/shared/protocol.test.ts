@@ -19,6 +19,9 @@ function handlers(drain: Handlers<SupervisorMessage, string>['drain']) {
       seen.push([m.type, context]);
       return drain(m, context);
     },
+    'release-memory': () => ({ ok: true }),
+    'heap-snapshot': () => ({ ok: true }),
+    'heap-profile': () => ({ ok: true }),
     ack: (m) => {
       seen.push(['ack', m.ack]);
       return undefined;
