@@ -18,7 +18,9 @@ export type ErrorCode =
   | 'ERR_INSTANCE_RUNNING'
   | 'ERR_CRASH_LOOP'
   | 'ERR_STATS'
-  | 'ERR_STATS_INCOMPATIBLE';
+  | 'ERR_STATS_INCOMPATIBLE'
+  | 'ERR_TIMEOUT'
+  | 'ERR_MEMORY_LIMIT';
 
 /** Base class of every error Baton raises on purpose: `code` is stable, `cause` is kept. */
 export class BatonError extends Error {

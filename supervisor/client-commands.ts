@@ -31,7 +31,8 @@ export function clientSocket(values: Pick<ClientValues, 'control-socket' | 'conf
 
 /** `baton reload`: waits for the outcome; 1 with the cause when it failed. */
 export async function reload(values: ClientValues): Promise<number> {
-  const reply = await controlRequest(clientSocket(values), 'POST', values.cold ? '/reload?cold=1' : '/reload');
+  // A reload lasts as long as the new generation's ready-timeout: wait for its outcome.
+  const reply = await controlRequest(clientSocket(values), 'POST', values.cold ? '/reload?cold=1' : '/reload', 3_600_000);
   const body = reply.body as { ok: boolean; generation?: number; pid?: number; readyMs?: number; error?: { message: string } };
   if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
   else if (body.ok) process.stdout.write(`reloaded: generation ${body.generation} (pid ${body.pid}) ready in ${formatDuration(body.readyMs ?? 0)}\n`);

@@ -6,8 +6,11 @@ export interface ControlResponse {
   body: unknown;
 }
 
-/** One request to an instance's control socket; ERR_CONTROL_UNREACHABLE when nobody answers. */
-export function controlRequest(socketPath: string, method: string, path: string): Promise<ControlResponse> {
+/**
+ * One request to an instance's control socket; ERR_CONTROL_UNREACHABLE when nobody accepts it,
+ * ERR_TIMEOUT when a supervisor accepts but does not answer within `timeoutMs` (a wedged one).
+ */
+export function controlRequest(socketPath: string, method: string, path: string, timeoutMs = 10_000): Promise<ControlResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, method, path, headers: { accept: 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
@@ -21,7 +24,11 @@ export function controlRequest(socketPath: string, method: string, path: string)
         }
       });
     });
+    req.setTimeout(timeoutMs, () => {
+      req.destroy(new BatonError('ERR_TIMEOUT', `the Baton instance at ${socketPath} did not answer ${method} ${path} within ${timeoutMs / 1000} s`));
+    });
     req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof BatonError) return reject(err);
       reject(
         new BatonError('ERR_CONTROL_UNREACHABLE', `no Baton instance answers at ${socketPath} (${err.code ?? err.message}): is it running?`, {
           cause: err,

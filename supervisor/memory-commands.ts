@@ -117,7 +117,8 @@ export async function profile(kind: 'heap-snapshot' | 'heap-profile', args: stri
   const params = new URLSearchParams();
   if (generation !== undefined) params.set('generation', String(generation));
   if (kind === 'heap-profile') params.set('seconds', values.seconds ?? '10');
-  const reply = await controlRequest(clientSocket(values), 'POST', `/${kind}?${params}`);
+  // A profile takes its seconds, a snapshot of a large heap a while: wait well past either.
+  const reply = await controlRequest(clientSocket(values), 'POST', `/${kind}?${params}`, (Number(params.get('seconds') ?? 0) + 120) * 1000);
   const body = reply.body as { ok: boolean; generation?: number; path?: string; bytes?: number; error?: { message: string } };
   if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
   else if (body.ok) process.stdout.write(`${body.path}\n`);

@@ -9,7 +9,7 @@ import type { SupervisorMessage } from '../shared/protocol.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from './os.ts';
 
 /** Lines of a generation's stderr kept for failure reports. */
-const STDERR_TAIL = 20;
+const STDERR_TAIL = 50;
 /** How long to wait, after a process has exited, for its stderr to be read to the end. */
 const STDERR_GRACE_MS = 250;
 

@@ -284,6 +284,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       generation.drain('supervisor stopping');
       throw new BatonError('ERR_SHUTTING_DOWN', 'the supervisor is stopping');
     }
+    // A slow start or restart must not take over from a newer generation promoted meanwhile.
+    if (this.active && this.active.id > generation.id) {
+      generation.drain(`generation ${this.active.id} became active first`);
+      throw new BatonError('ERR_RELOAD_SUPERSEDED', `generation ${generation.id} was ready after the newer generation ${this.active.id}`);
+    }
     const previous = this.live().filter((g) => g !== generation && (g.state === 'active' || g.state === 'ready'));
     generation.promote();
     this.active = generation;

@@ -183,6 +183,18 @@ describe('Supervisor reload', () => {
     expect(os.children).toHaveLength(1);
   });
 
+  it('a generation that becomes ready after a newer one was promoted is drained, not promoted', async () => {
+    const { os, supervisor } = setup();
+    supervisor.start();
+    const reload = supervisor.reload();
+    await os.children[1]!.sayReady();
+    await expect(reload).resolves.toMatchObject({ generation: 2 });
+    await os.children[0]!.sayReady();
+    await flush();
+    expect(supervisor.status().active).toBe(2);
+    expect(states(supervisor)).toEqual(['1:draining', '2:active']);
+  });
+
   it('a change of stats capacities fails a hot reload and launches nothing; a cold reload proceeds', async () => {
     const { os, supervisor, loader } = await running();
     loader.next = config({ stats: { dir: '/dev/shm', maxBytes: 1 << 26, maxNameLength: 1024, capacities: { writers: 8 } } });
