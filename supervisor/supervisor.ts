@@ -2,12 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { formatAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
-import { ENV, LISTEN_FDS_START, type InheritedListener } from '../shared/launch-env.ts';
-import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import { Backoff } from './backoff.ts';
 import type { Config } from './config.ts';
 import { formatDuration } from './duration.ts';
 import { FdStore, type Listener } from './fd-store.ts';
+import { allocatorEnv, generationEnv } from './generation-env.ts';
 import { describeExit, Generation, type GenerationInfo } from './generation.ts';
 import type { Os } from './os.ts';
 import { hotRestartVersion, LAYOUT_VERSION, type StatSample } from '../shared/stats/index.ts';
@@ -19,9 +18,6 @@ import type { ReplyBody } from '../shared/protocol.ts';
 import { MemoryMonitor, type GenerationMemory, type MemoryFlag } from './memory-monitor.ts';
 import type { MemoryProbe } from './memory-proc.ts';
 import { controlSocketPath } from './paths.ts';
-
-/** Where Debian puts jemalloc (`allocator: jemalloc`). */
-export const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
 
 /** How many exited generations `status` still shows. */
 const EXITED_KEPT = 8;
@@ -304,11 +300,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private launch(config: Config, listeners: Listener[]): Generation {
     const id = this.nextId++;
-    const inherited: InheritedListener[] = listeners.map((l, i) => ({
-      fd: LISTEN_FDS_START + i,
-      name: l.name,
-      address: formatAddress(l.bound),
-    }));
     const [command, ...args] = config.command as [string, ...string[]];
     const generation = new Generation(
       {
@@ -319,15 +310,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           args,
           cwd: config.cwd,
           env: {
-            ...filteredEnv(process.env),
-            ...config.env,
-            [ENV.listenFds]: String(listeners.length),
-            [ENV.listenFdNames]: listeners.map((l) => l.name).join(':'),
-            [ENV.listeners]: JSON.stringify(inherited),
-            [ENV.generation]: String(id),
-            [ENV.instance]: config.name,
-            [ENV.protocol]: String(PROTOCOL_VERSION),
-            ...this.memoryEnv(config),
+            ...generationEnv(config, listeners, id),
+            ...allocatorEnv(config, this.log),
+            ...(config.memory && config.memory.interval > 0 && this.memory ? { [MEMORY_INTERVAL_ENV]: String(config.memory.interval) } : {}),
             ...this.sink.attach(id),
           },
           listenFds: listeners.map((l) => l.fd),
@@ -360,20 +345,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
     generation.on('exit', (exit) => this.reap(generation, exit));
     return generation;
-  }
-
-  /** The child's reporter interval, and the allocator to preload. */
-  private memoryEnv(config: Config): Record<string, string> {
-    const m = config.memory;
-    if (!m) return {};
-    const env: Record<string, string> = {};
-    if (m.interval > 0 && this.memory) env[MEMORY_INTERVAL_ENV] = String(m.interval);
-    if (m.allocator === 'jemalloc') {
-      const lib = JEMALLOC_PATHS.find((p) => fs.existsSync(p));
-      if (lib) env.LD_PRELOAD = [lib, config.env.LD_PRELOAD ?? process.env.LD_PRELOAD].filter(Boolean).join(':');
-      else this.log.warn({ tried: JEMALLOC_PATHS }, 'allocator: jemalloc asked for but libjemalloc is not installed (apt-get install libjemalloc2): using glibc malloc');
-    }
-    return env;
   }
 
   private httpProbe(config: Config, listeners: Listener[], http: { path: string; listener?: string }): () => Promise<boolean> {
@@ -438,14 +409,4 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.log.info('every generation has exited; listeners closed');
     this.emit('stopped');
   }
-}
-
-/** The supervisor's environment minus what describes the supervisor's own sockets and channel. */
-function filteredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined || /^(LISTEN_|NODE_CHANNEL_|BATON_|NOTIFY_SOCKET$|WATCHDOG_)/.test(k)) continue;
-    out[k] = v;
-  }
-  return out;
 }

@@ -1,0 +1,50 @@
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import { formatAddress } from '../shared/address.ts';
+import { ENV, LISTEN_FDS_START, type InheritedListener } from '../shared/launch-env.ts';
+import { PROTOCOL_VERSION } from '../shared/protocol.ts';
+import type { Config } from './config.ts';
+import type { Listener } from './fd-store.ts';
+
+/** Where Debian puts jemalloc (`allocator: jemalloc`). */
+export const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
+
+/** What generation `id` finds in its environment: the supervisor's own, the config's, and the launch contract (docs/protocol.md). */
+export function generationEnv(config: Config, listeners: Listener[], id: number): Record<string, string> {
+  const inherited: InheritedListener[] = listeners.map((l, i) => ({
+    fd: LISTEN_FDS_START + i,
+    name: l.name,
+    address: formatAddress(l.bound),
+  }));
+  return {
+    ...filteredEnv(process.env),
+    ...config.env,
+    [ENV.listenFds]: String(listeners.length),
+    [ENV.listenFdNames]: listeners.map((l) => l.name).join(':'),
+    [ENV.listeners]: JSON.stringify(inherited),
+    [ENV.generation]: String(id),
+    [ENV.instance]: config.name,
+    [ENV.protocol]: String(PROTOCOL_VERSION),
+  };
+}
+
+/** LD_PRELOAD of jemalloc when the config asks for it and it is installed. */
+export function allocatorEnv(config: Config, log: Logger): Record<string, string> {
+  if (config.memory?.allocator !== 'jemalloc') return {};
+  const lib = JEMALLOC_PATHS.find((p) => fs.existsSync(p));
+  if (!lib) {
+    log.warn({ tried: JEMALLOC_PATHS }, 'allocator: jemalloc asked for but libjemalloc is not installed (apt-get install libjemalloc2): using glibc malloc');
+    return {};
+  }
+  return { LD_PRELOAD: [lib, config.env.LD_PRELOAD ?? process.env.LD_PRELOAD].filter(Boolean).join(':') };
+}
+
+/** The supervisor's environment minus what describes the supervisor's own sockets and channel. */
+function filteredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || /^(LISTEN_|NODE_CHANNEL_|BATON_|NOTIFY_SOCKET$|WATCHDOG_)/.test(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
