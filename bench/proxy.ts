@@ -1,0 +1,231 @@
+// bench:proxy — requests/s and p99 latency through Baton's proxy, straight to the upstream, through
+// http-proxy (the popular Node proxy library, node-http-proxy 1.18, with a keep-alive agent) and,
+// when `haproxy` is on PATH, through HAProxy (one thread, http-reuse always) — all in one run, on
+// one machine, interleaved round by round, reported as ratios. The load is wrk (C, one thread).
+//
+//   npm run bench:proxy                                  # 3 rounds × 5 s per system and scenario (~2.5 min)
+//   npm run bench:proxy -- --rounds 5 --seconds 8 --connections 64
+//
+// Every process is tracked by pid and killed by pid at the end (also on error, Ctrl-C, or the
+// --max-seconds limit).
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { haproxyVersion } from './lib/haproxy.ts';
+import { cleanupAll, installGuards, onCleanup, start, stderrOf } from './lib/procs.ts';
+import { boxTable, loadLine, machineLine } from './lib/report.ts';
+import { machine } from './lib/stats.ts';
+import { freePort } from '../test/helpers/ports.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const NODE = [process.execPath, '--disable-warning=ExperimentalWarning'];
+
+const { values } = parseArgs({
+  options: {
+    role: { type: 'string' },
+    target: { type: 'string' },
+    port: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '32' },
+    systems: { type: 'string', default: 'direct,baton,http-proxy,haproxy' },
+    'max-seconds': { type: 'string', default: '600' },
+  },
+});
+
+if (values.role === 'upstream') {
+  // The upstream: `/` a 25-byte answer, `/64k` 64 KiB (Content-Length) — plain Node, long keep-alive.
+  const big = Buffer.alloc(64 * 1024, 'x');
+  const small = 'hello from the upstream\n';
+  const server = http.createServer((req, res) => {
+    if (req.url === '/64k') {
+      res.setHeader('content-type', 'application/octet-stream');
+      res.end(big);
+    } else res.end(small);
+  });
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
+  server.listen(Number(values.port), '127.0.0.1', () => process.stdout.write('listening\n'));
+} else if (values.role === 'http-proxy') {
+  // The comparison: node-http-proxy, the way its README sets it up, plus a keep-alive agent
+  // (without one it opens a connection per request and loses badly; that would be unfair).
+  const { default: httpProxy } = await import('http-proxy');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const proxy = httpProxy.createProxyServer({ target: values.target, agent, xfwd: true });
+  proxy.on('error', (_err, _req, res) => {
+    const r = res as http.ServerResponse;
+    if (!r.headersSent) r.writeHead(502);
+    r.end();
+  });
+  const server = http.createServer((req, res) => proxy.web(req, res));
+  server.keepAliveTimeout = 60_000;
+  server.listen(Number(values.port), '127.0.0.1', () => process.stdout.write('listening\n'));
+} else {
+  await main();
+}
+
+interface Figures {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+function wrk(port: number, pathName: string, seconds: number, connections: number): Promise<Figures> {
+  return new Promise((resolve, reject) => {
+    execFile('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}${pathName}`], { timeout: (seconds + 30) * 1000 }, (err, stdout) => {
+      if (err) return reject(err);
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
+      const lat = (p: string): number => {
+        const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(stdout);
+        if (!m) return NaN;
+        const v = Number(m[1]);
+        return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+      };
+      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+      const errors = non2xx + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
+      resolve({ rps, p50Ms: lat('50'), p99Ms: lat('99'), errors });
+    });
+  });
+}
+
+async function waitFor(port: number, pathName = '/'): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: pathName, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200));
+      });
+      req.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing answered 200 on port ${port} within 20 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+async function main(): Promise<void> {
+  installGuards(Number(values['max-seconds']) * 1000);
+  const rounds = Number(values.rounds);
+  const seconds = Number(values.seconds);
+  const connections = Number(values.connections);
+  const wanted = new Set(values.systems.split(','));
+  const haproxy = haproxyVersion();
+  if (!haproxy) wanted.delete('haproxy');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-bench-'));
+  onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  try {
+    // The upstream: this file with --role upstream (plain Node: `/` a short line, `/64k` 64 KiB).
+    const upstreamPort = await freePort();
+    start('upstream', process.execPath, [...NODE.slice(1), fileURLToPath(import.meta.url), '--role', 'upstream', '--port', String(upstreamPort)]);
+    await waitFor(upstreamPort);
+    const ports: Record<string, number> = { direct: upstreamPort };
+
+    if (wanted.has('baton')) {
+      const port = await freePort();
+      const file = path.join(dir, 'proxy.yaml');
+      fs.writeFileSync(file, stringify({
+        listeners: [{ name: 'web', address: `127.0.0.1:${port}` }],
+        app: {
+          listeners: { web: { protocol: 'http', routes: [{ match: { prefix: '/' }, cluster: 'up' }] } },
+          clusters: { up: { endpoints: [`127.0.0.1:${upstreamPort}`] } },
+          access_log: { enabled: false },
+        },
+      }));
+      const child = start('baton proxy', process.execPath, [...NODE.slice(1), path.join(ROOT, 'proxy/main.ts'), '--config', file]);
+      child.on('exit', (code) => code && process.stderr.write(`baton proxy exited ${code}: ${stderrOf(child)}\n`));
+      ports.baton = port;
+    }
+    if (wanted.has('http-proxy')) {
+      const port = await freePort();
+      start('http-proxy', process.execPath, [...NODE.slice(1), fileURLToPath(import.meta.url), '--role', 'http-proxy', '--target', `http://127.0.0.1:${upstreamPort}`, '--port', String(port)]);
+      ports['http-proxy'] = port;
+    }
+    if (wanted.has('haproxy')) {
+      const port = await freePort();
+      const cfg = path.join(dir, 'haproxy.cfg');
+      fs.writeFileSync(cfg, [
+        'global', '  nbthread 1', '  maxconn 4096',
+        'defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  option http-keep-alive', '  http-reuse always',
+        `frontend web`, `  bind 127.0.0.1:${port}`, '  default_backend up',
+        'backend up', `  server u1 127.0.0.1:${upstreamPort}`, '',
+      ].join('\n'));
+      start('haproxy', 'haproxy', ['-f', cfg, '-db']);
+      ports.haproxy = port;
+    }
+    const systems = ['direct', 'baton', 'http-proxy', 'haproxy'].filter((s) => ports[s] !== undefined);
+    for (const s of systems) await waitFor(ports[s]!);
+
+    const m = machine(haproxy);
+    process.stdout.write(`${machineLine(m)}\n${loadLine(m)}\n`);
+    const scenarios = [
+      { path: '/', what: 'GET / (a 24-byte answer)' },
+      { path: '/64k', what: 'GET /64k (64 KiB answer)' },
+    ];
+    const report: Record<string, unknown> = {};
+    for (const s of systems) await wrk(ports[s]!, '/', 1, connections); // warm-up (JIT, pools)
+    for (const scenario of scenarios) {
+      process.stdout.write(`\nwrk -t1 -c${connections} -d${seconds}s, ${scenario.what}, keep-alive; ${rounds} rounds, systems interleaved in each round\n`);
+      const results = new Map<string, Figures[]>(systems.map((s) => [s, []]));
+      for (let r = 0; r < rounds; r++) {
+        for (const s of systems) {
+          const f = await wrk(ports[s]!, scenario.path, seconds, connections);
+          results.get(s)!.push(f);
+          process.stdout.write(`round ${r + 1} ${s.padEnd(10)} ${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50Ms.toFixed(2)} ms  p99 ${f.p99Ms.toFixed(2)} ms${f.errors ? `  ${f.errors} errors` : ''}\n`);
+        }
+      }
+      report[scenario.path] = { rounds: Object.fromEntries(results), summary: table(systems, results, haproxy, scenario.what) };
+    }
+    const out = path.join(ROOT, 'bench/results', `proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, `${JSON.stringify({ machine: m, options: { rounds, seconds, connections }, scenarios: report }, null, 2)}\n`);
+    process.stdout.write(`\nwritten to ${path.relative(ROOT, out)}\n`);
+  } finally {
+    await cleanupAll();
+  }
+  process.exit(0);
+}
+
+function table(systems: string[], results: Map<string, Figures[]>, haproxy: string | undefined, what: string): unknown {
+  const summary = systems.map((s) => {
+    const fs_ = results.get(s)!;
+    return { system: s, rps: median(fs_.map((f) => f.rps)), p99: median(fs_.map((f) => f.p99Ms)), p50: median(fs_.map((f) => f.p50Ms)), errors: fs_.reduce((n, f) => n + f.errors, 0) };
+  });
+  const get = (s: string) => summary.find((x) => x.system === s);
+  const baton = get('baton');
+  const label: Record<string, string> = { direct: 'straight to the upstream', baton: 'Baton proxy', 'http-proxy': 'http-proxy 1.18 (Node)', haproxy: `HAProxy ${haproxy ?? ''} (1 thread)` };
+  // Ratios are paired within a round (the same moment of a noisy machine), then the median taken.
+  const paired = (s: string, key: 'rps' | 'p99Ms'): string => {
+    const mine = results.get('baton');
+    const theirs = results.get(s)!;
+    if (!mine) return '–';
+    return `${median(mine.map((f, i) => f[key] / theirs[i]![key])).toFixed(2)}×`;
+  };
+  const rows = summary.map((x) => [
+    label[x.system]!,
+    x.rps.toFixed(0),
+    x.p50.toFixed(2),
+    x.p99.toFixed(2),
+    String(x.errors),
+    baton ? paired(x.system, 'rps') : '–',
+    baton ? paired(x.system, 'p99Ms') : '–',
+  ]);
+  const headers = ['path', 'req/s (median)', 'p50 ms', 'p99 ms', 'errors', 'Baton req/s ÷ this', 'Baton p99 ÷ this'];
+  process.stdout.write(`\n${what} — medians over the rounds; the ratios are medians of per-round ratios (a req/s ratio above 1 and a p99 ratio below 1 favour Baton).\n`);
+  process.stdout.write(`${boxTable(headers, rows)}\n\n`);
+  process.stdout.write(`| ${headers.join(' | ')} |\n| ${headers.map(() => '---').join(' | ')} |\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`);
+  return summary;
+}

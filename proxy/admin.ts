@@ -1,0 +1,96 @@
+/** The admin listener (loopback by default): stats, memory, server info, readiness, health-check and drain controls, config dump. */
+import http from 'node:http';
+import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus } from '../shared/stats/index.ts';
+import type { StatsStore } from './stats-store.ts';
+
+export interface AdminTarget {
+  store: StatsStore;
+  version: string;
+  info(): { generation: number; instance: string; supervised: boolean; startedAt: number };
+  state(): 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING';
+  healthFailing: boolean;
+  /** Stops accepting on every proxy listener (not the admin one). */
+  drainListeners(): void;
+  configDump(): unknown;
+  /** Refreshes gauges computed on demand before a stats read. */
+  refreshStats?(): void;
+}
+
+const ENDPOINTS: Record<string, { method: 'GET' | 'POST'; help: string }> = {
+  '/': { method: 'GET', help: 'this list' },
+  '/stats': { method: 'GET', help: 'every stat as JSON (?filter=REGEX)' },
+  '/stats/prometheus': { method: 'GET', help: 'every stat in Prometheus text format (?filter=REGEX)' },
+  '/memory': { method: 'GET', help: 'process memory (bytes)' },
+  '/server_info': { method: 'GET', help: 'version, generation, state, uptime, hot-restart version' },
+  '/ready': { method: 'GET', help: '200 LIVE when serving, else 503 with the state' },
+  '/healthcheck/fail': { method: 'POST', help: "make the listeners' health_path answer 503" },
+  '/healthcheck/ok': { method: 'POST', help: "make the listeners' health_path answer 200 again" },
+  '/drain_listeners': { method: 'POST', help: 'stop accepting on every proxy listener of this generation' },
+  '/config_dump': { method: 'GET', help: 'the configuration in effect, as JSON' },
+};
+
+export function createAdminServer(target: AdminTarget): http.Server {
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const endpoint = ENDPOINTS[url.pathname];
+    const send = (status: number, type: string, body: string): void => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    const json = (status: number, value: unknown): void => send(status, 'application/json', `${JSON.stringify(value, null, 2)}\n`);
+    if (!endpoint) return json(404, { error: `no admin endpoint ${url.pathname}`, endpoints: ENDPOINTS });
+    if (req.method !== endpoint.method && !(endpoint.method === 'GET' && req.method === 'HEAD')) {
+      res.setHeader('allow', endpoint.method);
+      return json(405, { error: `${url.pathname} takes ${endpoint.method}` });
+    }
+    let filter: RegExp | undefined;
+    try {
+      const f = url.searchParams.get('filter');
+      filter = f ? new RegExp(f) : undefined;
+    } catch (err) {
+      return json(400, { error: `bad filter: ${(err as Error).message}` });
+    }
+    const info = target.info();
+    switch (url.pathname) {
+      case '/':
+        return json(200, ENDPOINTS);
+      case '/stats':
+        target.refreshStats?.();
+        return send(200, 'application/json', toJSON(target.store.snapshot(filter), 2));
+      case '/stats/prometheus':
+        target.refreshStats?.();
+        return send(200, PROMETHEUS_CONTENT_TYPE, toPrometheus(target.store.snapshot(filter)));
+      case '/memory':
+        return json(200, { ...process.memoryUsage(), heap: process.memoryUsage().heapUsed });
+      case '/server_info':
+        return json(200, {
+          version: target.version,
+          state: target.state(),
+          generation: info.generation,
+          instance: info.instance,
+          supervised: info.supervised,
+          pid: process.pid,
+          node: process.version,
+          uptime_current_epoch: Math.round((Date.now() - info.startedAt) / 1000),
+          uptime_process_ms: Math.round(process.uptime() * 1000),
+          hot_restart_version: target.store.version(),
+          health_check_failing: target.healthFailing,
+        });
+      case '/ready': {
+        const state = target.state();
+        return send(state === 'LIVE' ? 200 : 503, 'text/plain; charset=utf-8', `${state}\n`);
+      }
+      case '/healthcheck/fail':
+        target.healthFailing = true;
+        return send(200, 'text/plain; charset=utf-8', 'OK\n');
+      case '/healthcheck/ok':
+        target.healthFailing = false;
+        return send(200, 'text/plain; charset=utf-8', 'OK\n');
+      case '/drain_listeners':
+        target.drainListeners();
+        return send(200, 'text/plain; charset=utf-8', 'OK\n');
+      case '/config_dump':
+        return json(200, target.configDump());
+    }
+  });
+}

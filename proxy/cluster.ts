@@ -1,0 +1,116 @@
+/**
+ * A cluster: its endpoints (each an undici Pool of keep-alive connections), load balancing,
+ * limits on requests in flight and waiting, and the stats they feed.
+ */
+import { Pool } from 'undici';
+import type { ClusterSpec } from './config-load.ts';
+import { originOf, type Endpoint } from './endpoint.ts';
+import { LoadBalancer } from './load-balancer.ts';
+import type { ClusterStats } from './proxy-stats.ts';
+
+export class UpstreamHost {
+  readonly endpoint: Endpoint;
+  readonly pool: Pool;
+  healthy = true;
+  active = 0;
+
+  constructor(endpoint: Endpoint, spec: ClusterSpec, stats: ClusterStats) {
+    this.endpoint = endpoint;
+    this.pool = new Pool(originOf(endpoint), {
+      connections: spec.max_connections,
+      pipelining: 1,
+      keepAliveTimeout: spec.idle_timeout,
+      keepAliveMaxTimeout: Math.max(spec.idle_timeout, 1000),
+      headersTimeout: spec.timeout,
+      bodyTimeout: 0,
+      connect: { timeout: spec.connect_timeout, ...(endpoint.kind === 'unix' ? { socketPath: endpoint.path } : {}) },
+    });
+    this.pool.on('connect', () => {
+      stats.cxTotal.inc();
+      stats.cxActive.inc();
+    });
+    this.pool.on('disconnect', () => stats.cxActive.dec());
+    this.pool.on('connectionError', () => stats.cxConnectFail.inc());
+  }
+
+  get key(): string {
+    return this.endpoint.key;
+  }
+}
+
+/** Released by the caller when its request is over (exactly once). */
+export type Release = () => void;
+
+export class Cluster {
+  readonly name: string;
+  readonly spec: ClusterSpec;
+  readonly stats: ClusterStats;
+  readonly hosts: UpstreamHost[];
+  private readonly lb: LoadBalancer<UpstreamHost>;
+  private active = 0;
+  private readonly waiting: ((release: Release | undefined) => void)[] = [];
+  private closed = false;
+
+  constructor(spec: ClusterSpec, stats: ClusterStats) {
+    this.name = spec.name;
+    this.spec = spec;
+    this.stats = stats;
+    this.hosts = spec.parsedEndpoints.map((e) => new UpstreamHost(e, spec, stats));
+    this.lb = new LoadBalancer(spec.lb_policy, this.hosts);
+    stats.hcHealthy.set(this.hosts.length);
+  }
+
+  /** A healthy host (other than `avoid` if possible), or undefined when none is healthy. */
+  pick(avoid?: UpstreamHost): UpstreamHost | undefined {
+    const host = this.lb.pick(avoid);
+    if (!host) this.stats.noHealthyUpstream.inc();
+    return host;
+  }
+
+  get healthyCount(): number {
+    let n = 0;
+    for (const h of this.hosts) if (h.healthy) n++;
+    return n;
+  }
+
+  /**
+   * A slot for one request: at once when fewer than max_connections are in flight, else after a
+   * wait in the pending queue; undefined (overflow: answer 503) when the queue is full too.
+   */
+  acquire(): Release | Promise<Release | undefined> | undefined {
+    if (this.active < this.spec.max_connections) return this.grant();
+    if (this.waiting.length >= this.spec.max_pending_requests || this.closed) {
+      this.stats.rqPendingOverflow.inc();
+      return undefined;
+    }
+    this.stats.rqPending.inc();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private grant(): Release {
+    this.active += 1;
+    this.stats.rqActive.inc();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active -= 1;
+      this.stats.rqActive.dec();
+      const next = this.waiting.shift();
+      if (next) {
+        this.stats.rqPending.dec();
+        next(this.grant());
+      }
+    };
+  }
+
+  get inFlight(): number {
+    return this.active + this.waiting.length;
+  }
+
+  /** Closes the pools once their requests are done (graceful); `force` cuts them. */
+  async close(force = false): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.hosts.map((h) => (force ? h.pool.destroy() : h.pool.close())));
+  }
+}

@@ -1,0 +1,125 @@
+/** Reads and validates the proxy's configuration file; errors name the path in the file. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { isLocal, parseAddress } from '../shared/address.ts';
+import { fileSchema, type AppConfig, type ClusterConfig, type HttpListenerConfig, type TcpListenerConfig } from './config-schema.ts';
+import { parseEndpoint, type Endpoint } from './endpoint.ts';
+
+/** A configuration error: `message` lists each problem as `path: problem`. Exit code 2. */
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+}
+
+export type ListenerSpec =
+  | ({ name: string; address: string } & HttpListenerConfig)
+  | ({ name: string; address: string } & TcpListenerConfig)
+  | { name: string; address: string; protocol: 'admin' };
+
+export interface ClusterSpec extends ClusterConfig {
+  name: string;
+  parsedEndpoints: Endpoint[];
+}
+
+/** A validated proxy configuration. */
+export interface ProxyConfig {
+  file: string;
+  listeners: ListenerSpec[];
+  clusters: ClusterSpec[];
+  accessLog: AppConfig['access_log'];
+  /** The file's `app:` as written, for /config_dump. */
+  raw: unknown;
+}
+
+/** Reads `file` and validates it; throws ConfigError. */
+export function loadConfig(file: string): ProxyConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    throw new ConfigError(`invalid YAML in ${file}:\n${doc.errors.map((e) => `  ${e.message.split('\n')[0]}`).join('\n')}`);
+  }
+  return validateProxyConfig(doc.toJS(), file);
+}
+
+/** Validates a parsed file (`{ listeners, app, … }`); `file` names it in errors and anchors relative paths. */
+export function validateProxyConfig(raw: unknown, file: string): ProxyConfig {
+  const result = fileSchema.safeParse(raw ?? {});
+  if (!result.success) throw new ConfigError(describe(file, result.error.issues));
+  const { listeners: declared, app } = result.data;
+  const problems: string[] = [];
+  const addresses = new Map<string, string>();
+  for (const l of declared) if (l.name !== undefined) addresses.set(l.name, l.address);
+
+  const listeners: ListenerSpec[] = [];
+  for (const [name, l] of Object.entries(app.listeners)) {
+    const address = addresses.get(name);
+    if (address === undefined) problems.push(`app.listeners.${name}: no listener named '${name}' in listeners`);
+    else listeners.push({ name, address, ...l });
+  }
+  if (app.admin) {
+    const address = addresses.get(app.admin.listener);
+    if (address === undefined) problems.push(`app.admin.listener: no listener named '${app.admin.listener}' in listeners`);
+    else if (app.listeners[app.admin.listener]) problems.push(`app.admin.listener: '${app.admin.listener}' is also in app.listeners`);
+    else {
+      let local = false;
+      try {
+        local = isLocal(parseAddress(address));
+      } catch {
+        problems.push(`app.admin.listener: listener '${app.admin.listener}' has an invalid address '${address}'`);
+      }
+      if (!local && !app.admin.allow_non_loopback) {
+        problems.push(`app.admin.listener: '${address}' is not loopback (set app.admin.allow_non_loopback: true to allow it)`);
+      }
+      listeners.push({ name: app.admin.listener, address, protocol: 'admin' });
+    }
+  }
+
+  const clusters: ClusterSpec[] = [];
+  for (const [name, c] of Object.entries(app.clusters)) {
+    const parsedEndpoints: Endpoint[] = [];
+    c.endpoints.forEach((e, i) => {
+      try {
+        parsedEndpoints.push(parseEndpoint(e));
+      } catch (err) {
+        problems.push(`app.clusters.${name}.endpoints[${i}]: ${(err as Error).message}`);
+      }
+    });
+    clusters.push({ ...c, name, parsedEndpoints });
+  }
+  const known = new Set(Object.keys(app.clusters));
+  for (const [name, l] of Object.entries(app.listeners)) {
+    if (l.protocol === 'tcp' && !known.has(l.cluster)) problems.push(`app.listeners.${name}.cluster: no cluster named '${l.cluster}'`);
+    if (l.protocol === 'http') {
+      l.routes.forEach((r, i) => {
+        if (r.cluster !== undefined && !known.has(r.cluster)) {
+          problems.push(`app.listeners.${name}.routes[${i}].cluster: no cluster named '${r.cluster}'`);
+        }
+      });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid proxy configuration in ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  const accessLog = { ...app.access_log };
+  if (!['stdout', 'stderr'].includes(accessLog.path)) accessLog.path = path.resolve(path.dirname(file), accessLog.path);
+  return { file, listeners, clusters, accessLog, raw: (raw as { app?: unknown }).app };
+}
+
+function describe(file: string, issues: z.core.$ZodIssue[]): string {
+  const lines = issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => `  ${formatPath([...issue.path, key])}: unknown key`)
+      : [`  ${formatPath(issue.path)}: ${issue.message}`],
+  );
+  return `invalid proxy configuration in ${file}:\n${lines.join('\n')}`;
+}
+
+/** `app.clusters.api.endpoints[0]`. */
+export function formatPath(p: readonly PropertyKey[]): string {
+  if (p.length === 0) return '(top level)';
+  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
+}

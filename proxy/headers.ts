@@ -1,0 +1,101 @@
+/**
+ * Header handling for a forwarding proxy (RFC 9110 §7.6): hop-by-hop fields — Connection, the
+ * fields it lists, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade — are not
+ * forwarded; X-Forwarded-For is appended to, X-Forwarded-Proto set, and a request id kept or made.
+ */
+import { randomUUID } from 'node:crypto';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'http2-settings']);
+/** Request fields the proxy sets itself (or that undici refuses). */
+const REPLACED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'expect']);
+
+/** Lower-cased names listed in Connection headers (raw header pairs). */
+function connectionListed(raw: readonly string[]): Set<string> | undefined {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+      for (const token of raw[i + 1]!.split(',')) {
+        const t = token.trim().toLowerCase();
+        if (t) (listed ??= new Set()).add(t);
+      }
+    }
+  }
+  return listed;
+}
+
+export interface ForwardInfo {
+  remoteAddress: string | undefined;
+  proto: 'http' | 'https';
+  requestId: string;
+  /** Keep Upgrade and `Connection: upgrade` (a WebSocket handshake). */
+  upgrade?: boolean;
+}
+
+/** The request id: the client's x-request-id when it sent a sane one, else a new UUID. */
+export function requestIdOf(raw: readonly string[]): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 12 && name.toLowerCase() === 'x-request-id') {
+      const v = raw[i + 1]!;
+      if (/^[\x21-\x7e]{1,200}$/.test(v)) return v;
+    }
+  }
+  return randomUUID();
+}
+
+/** Flat `[name, value, …]` request headers for the upstream. */
+export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo): string[] {
+  const listed = connectionListed(raw);
+  const out: string[] = [];
+  let xff: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (lower === 'x-forwarded-for') {
+      xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
+      continue;
+    }
+    if (REPLACED.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) {
+      if (info.upgrade && lower === 'upgrade') out.push(name, raw[i + 1]!);
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  const remote = info.remoteAddress?.startsWith('::ffff:') ? info.remoteAddress.slice(7) : info.remoteAddress;
+  if (remote) xff = xff === undefined ? remote : `${xff}, ${remote}`;
+  if (xff !== undefined) out.push('x-forwarded-for', xff);
+  out.push('x-forwarded-proto', info.proto, 'x-request-id', info.requestId);
+  if (info.upgrade) out.push('connection', 'upgrade');
+  return out;
+}
+
+/** Response headers from the upstream (undici's object form) without the hop-by-hop fields. */
+export function downstreamResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  let listed: Set<string> | undefined;
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const v of Array.isArray(connection) ? connection : [connection]) {
+      for (const token of v.split(',')) {
+        const t = token.trim().toLowerCase();
+        if (t) (listed ??= new Set()).add(t);
+      }
+    }
+  }
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** A request line and headers as bytes (for an Upgrade forwarded over a raw connection). */
+export function requestHead(method: string, url: string, headers: readonly string[]): string {
+  let head = `${method} ${url} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return `${head}\r\n`;
+}

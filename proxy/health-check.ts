@@ -1,0 +1,102 @@
+/**
+ * Active health checks: each endpoint is probed every `interval` (HTTP GET of `path` through its
+ * pool, or a TCP connect); `unhealthy_threshold` failures in a row take it out of load balancing,
+ * `healthy_threshold` successes bring it back. The first probe decides at once, so a generation
+ * starting next to a dead endpoint never sends it traffic.
+ */
+import net from 'node:net';
+import type { HealthCheckConfig } from './config-schema.ts';
+import type { Cluster, UpstreamHost } from './cluster.ts';
+
+export type HealthLog = (event: { cluster: string; endpoint: string; healthy: boolean; reason: string }) => void;
+
+export class HealthChecker {
+  private readonly cluster: Cluster;
+  private readonly config: HealthCheckConfig;
+  private readonly log: HealthLog;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly streaks = new Map<UpstreamHost, { ok: number; fail: number; checked: boolean }>();
+  private stopped = false;
+
+  constructor(cluster: Cluster, config: HealthCheckConfig, log: HealthLog) {
+    this.cluster = cluster;
+    this.config = config;
+    this.log = log;
+  }
+
+  /** Runs the first round of probes (resolves when each has an answer) and schedules the next. */
+  async start(): Promise<void> {
+    await Promise.all(this.cluster.hosts.map((h) => this.round(h)));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private async round(host: UpstreamHost): Promise<void> {
+    if (this.stopped) return;
+    const { stats } = this.cluster;
+    stats.hcAttempt.inc();
+    const reason = await this.probe(host).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    if (reason !== undefined) stats.hcFailure.inc();
+    this.record(host, reason);
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.round(host);
+    }, this.config.interval);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  private record(host: UpstreamHost, reason: string | undefined): void {
+    const s = this.streaks.get(host) ?? { ok: 0, fail: 0, checked: false };
+    this.streaks.set(host, s);
+    const first = !s.checked;
+    s.checked = true;
+    if (reason === undefined) {
+      s.ok += 1;
+      s.fail = 0;
+      if (!host.healthy && s.ok >= this.config.healthy_threshold) this.set(host, true, 'passed health checks');
+    } else {
+      s.fail += 1;
+      s.ok = 0;
+      if (host.healthy && (first || s.fail >= this.config.unhealthy_threshold)) this.set(host, false, reason);
+    }
+  }
+
+  private set(host: UpstreamHost, healthy: boolean, reason: string): void {
+    host.healthy = healthy;
+    this.cluster.stats.hcHealthy.set(this.cluster.healthyCount);
+    this.log({ cluster: this.cluster.name, endpoint: host.key, healthy, reason });
+  }
+
+  private async probe(host: UpstreamHost): Promise<void> {
+    const { path, timeout } = this.config;
+    if (path === undefined) return connectProbe(host, timeout);
+    const signal = AbortSignal.timeout(timeout);
+    const res = await host.pool.request({ path, method: 'GET', headers: { 'user-agent': 'baton-proxy-health-check' }, signal });
+    await res.body.dump();
+    const expected = this.config.expected_statuses;
+    const ok = expected ? expected.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
+    if (!ok) throw new Error(`health check ${path} answered ${res.statusCode}`);
+  }
+}
+
+function connectProbe(host: UpstreamHost, timeout: number): Promise<void> {
+  const e = host.endpoint;
+  return new Promise((resolve, reject) => {
+    const socket = e.kind === 'unix' ? net.connect(e.path) : net.connect(e.port, e.host);
+    socket.setTimeout(timeout, () => socket.destroy(new Error(`connect timed out after ${timeout} ms`)));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+}

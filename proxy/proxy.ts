@@ -1,0 +1,126 @@
+/**
+ * One proxy generation: clusters (pools, balancing, health checks), the HTTP, TCP and admin
+ * listeners on the sockets Baton holds, ready() once all of that is up, and a drain that lets
+ * requests in flight finish before the upstream pools close.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { generation, listen, onDrain, ready } from '../child/index.ts';
+import { createAccessLog, type AccessLog } from './access-log.ts';
+import { createAdminServer, type AdminTarget } from './admin.ts';
+import { Cluster } from './cluster.ts';
+import type { ProxyConfig } from './config-load.ts';
+import { HealthChecker } from './health-check.ts';
+import { countConnection, createHttpServer } from './http-listener.ts';
+import { clusterStats, httpStats, listenerStats } from './proxy-stats.ts';
+import { Router } from './router.ts';
+import { openStatsStore, type StatsStore } from './stats-store.ts';
+import { handleTcpConnection } from './tcp-proxy.ts';
+
+export interface RunningProxy {
+  config: ProxyConfig;
+  store: StatsStore;
+  clusters: Map<string, Cluster>;
+  servers: Map<string, net.Server>;
+  accessLog: AccessLog;
+  admin: AdminTarget;
+  /** Stops health checks and closes the upstream pools once no downstream connection is left. */
+  drain(): Promise<void>;
+}
+
+const VERSION = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export async function startProxy(config: ProxyConfig, log: Logger): Promise<RunningProxy> {
+  const store = openStatsStore();
+  const info = generation();
+  const accessLog = createAccessLog(config.accessLog, info.generation);
+  const clusters = new Map<string, Cluster>();
+  for (const spec of config.clusters) clusters.set(spec.name, new Cluster(spec, clusterStats(store, spec.name)));
+
+  const checkers: HealthChecker[] = [];
+  for (const cluster of clusters.values()) {
+    const hc = cluster.spec.health_check;
+    if (!hc) continue;
+    const checker = new HealthChecker(cluster, hc, (e) => log.info(e, `endpoint ${e.endpoint} of cluster ${e.cluster} is ${e.healthy ? 'healthy' : 'unhealthy'}: ${e.reason}`));
+    checkers.push(checker);
+  }
+  await Promise.all(checkers.map((c) => c.start()));
+
+  let draining = false;
+  let open = 0;
+  let idle: (() => void) | undefined;
+  const track = (socket: net.Socket): void => {
+    open += 1;
+    socket.once('close', () => {
+      open -= 1;
+      if (open === 0) idle?.();
+    });
+  };
+
+  const servers = new Map<string, net.Server>();
+  const admin: AdminTarget = {
+    store,
+    version: VERSION,
+    info: () => generation(),
+    state: () => (draining ? 'DRAINING' : 'LIVE'),
+    healthFailing: false,
+    drainListeners: () => {
+      for (const [name, server] of servers) {
+        const spec = config.listeners.find((l) => l.name === name);
+        if (spec?.protocol !== 'admin' && server.listening) net.Server.prototype.close.call(server);
+      }
+    },
+    configDump: () => ({ file: config.file, listeners: config.listeners, clusters: config.clusters.map(({ parsedEndpoints: _p, ...c }) => c), access_log: config.accessLog }),
+  };
+
+  for (const spec of config.listeners) {
+    let server: net.Server;
+    if (spec.protocol === 'admin') server = createAdminServer(admin);
+    else if (spec.protocol === 'http') {
+      const cx = listenerStats(store, spec.name);
+      server = createHttpServer(spec, {
+        listener: spec.name,
+        router: new Router(spec.routes),
+        clusters,
+        stats: httpStats(store, spec.name),
+        accessLog,
+        streamIdleTimeout: spec.stream_idle_timeout,
+        ...(spec.health_path !== undefined ? { healthPath: spec.health_path } : {}),
+        healthFailing: () => admin.healthFailing,
+      }, cx);
+      server.on('connection', track);
+    } else {
+      const cx = listenerStats(store, spec.name);
+      const ctx = { listener: spec.name, cluster: clusters.get(spec.cluster) as Cluster, accessLog, idleTimeout: spec.idle_timeout };
+      server = net.createServer((socket) => {
+        countConnection(cx, socket);
+        track(socket);
+        handleTcpConnection(ctx, socket);
+      });
+    }
+    await listen({ name: spec.name, address: spec.address }, server);
+    servers.set(spec.name, server);
+    const where = server.address();
+    log.info({ listener: spec.name, protocol: spec.protocol, address: typeof where === 'string' ? where : `${where?.address}:${where?.port}` }, `proxy listener ${spec.name} (${spec.protocol}) listening`);
+  }
+
+  const drain = async (): Promise<void> => {
+    if (draining) return;
+    draining = true;
+    for (const c of checkers) c.stop();
+    if (open > 0) await new Promise<void>((resolve) => (idle = resolve));
+    await Promise.all([...clusters.values()].map((c) => c.close()));
+    accessLog.flush();
+  };
+  onDrain(drain);
+  ready();
+  log.info({ listeners: config.listeners.length, clusters: clusters.size }, 'proxy ready');
+  return { config, store, clusters, servers, accessLog, admin, drain };
+}
+
+/** For tests and tools: an http.Server type guard. */
+export function isHttpServer(s: net.Server): s is http.Server {
+  return s instanceof http.Server;
+}
