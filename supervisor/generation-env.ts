@@ -1,10 +1,12 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { formatAddress } from '../shared/address.ts';
 import { ENV, LISTEN_FDS_START, type InheritedListener } from '../shared/launch-env.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import type { Config } from './config.ts';
 import type { Listener } from './fd-store.ts';
+import { controlSocketPath } from './paths.ts';
 
 /** Where Debian puts jemalloc (`allocator: jemalloc`). */
 export const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
@@ -17,6 +19,9 @@ export function generationEnv(config: Config, listeners: Listener[], id: number)
     address: formatAddress(l.bound),
   }));
   return {
+    // Node's compile cache, in Baton's private runtime directory: from the second generation on,
+    // a release's modules load already compiled, which roughly halves a Node generation's start.
+    NODE_COMPILE_CACHE: path.join(path.dirname(controlSocketPath(config.name, config.controlSocket)), 'compile-cache'),
     ...filteredEnv(process.env),
     ...config.env,
     [ENV.listenFds]: String(listeners.length),
