@@ -91,10 +91,16 @@ export function stats(values: ClientValues): number {
   const config = values.config ? loadConfig(values.config, values.name ? { name: values.name } : {}) : undefined;
   const instance = config?.name ?? values.name ?? 'baton';
   const dir = config?.stats.dir ?? process.env.BATON_STATS_DIR ?? '/dev/shm';
-  const samples = openSegment({ instance, dir }).snapshot(filter);
+  const segment = openSegment({ instance, dir });
+  const samples = segment.snapshot(filter);
+  // The segment's own generation table: who is alive, even when the supervisor does not answer.
+  const generations = segment.generations().map(({ number, pid, state, startedAt }) => ({ generation: number, pid, state, startedAt }));
   if (values.prometheus) process.stdout.write(toPrometheus(samples));
-  else if (values.json) process.stdout.write(`${toJSON(samples, 2)}\n`);
+  else if (values.json) process.stdout.write(`${JSON.stringify({ ...(JSON.parse(toJSON(samples)) as object), generations }, null, 2)}\n`);
   else {
+    for (const g of generations) {
+      process.stdout.write(`# generation ${g.generation} pid ${g.pid} ${g.state} since ${new Date(g.startedAt).toISOString()}\n`);
+    }
     for (const s of samples) {
       const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',');
       const value = s.kind === 'histogram' ? `count ${s.count} sum ${s.sum}` : String(s.value);

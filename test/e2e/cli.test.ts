@@ -87,6 +87,8 @@ describe('baton run, status, reload and stop', () => {
     expect(stopped.exitCode).toBe(0);
     expect((await b.exited).exitCode).toBe(0);
     await b.waitForLog((l) => l.msg === 'every generation has exited; listeners closed');
+    // A clean stop removes the shared stats segment.
+    expect(fs.readdirSync(b.statsDir)).toEqual([]);
   });
 
   it('SIGINT drains and exits 0; a second SIGINT forces', async () => {

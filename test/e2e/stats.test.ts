@@ -70,8 +70,10 @@ describe('shared-memory stats', () => {
     try {
       const out = await baton.cli('stats', '--name', 'test', '--json');
       expect(out.exitCode, out.stderr).toBe(0);
-      const samples = (JSON.parse(out.stdout) as { stats: StatSample[] }).stats;
-      expect(samples.find((s) => s.name === 'baton.generations_live')).toMatchObject({ value: 1 });
+      const read = JSON.parse(out.stdout) as { stats: StatSample[]; generations: { generation: number; pid: number; state: string }[] };
+      expect(read.stats.find((s) => s.name === 'baton.generations_live')).toMatchObject({ value: 1 });
+      const active = (await baton.waitForLog((l) => l.msg === 'generation 1 ready → active')).childPid;
+      expect(read.generations).toEqual([expect.objectContaining({ generation: 1, pid: active, state: 'active' })]);
       const prom = await baton.cli('stats', '--name', 'test', '--prometheus', '--filter', '^baton\\.generations');
       expect(prom.stdout).toContain('# TYPE baton_generations_started counter');
       expect(prom.stdout).not.toContain('app_requests');
