@@ -6,17 +6,27 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BatonProcess, BIN, cleanupAll, fixture, httpConfig, NODE_FLAGS } from '../helpers/baton.ts';
 import { get } from '../helpers/ports.ts';
 
-afterEach(cleanupAll);
+const temps: string[] = [];
+afterEach(async () => {
+  await cleanupAll();
+  for (const dir of temps.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function temp(prefix = path.join(os.tmpdir(), 'baton-cli-')): string {
+  const dir = fs.mkdtempSync(prefix);
+  temps.push(dir);
+  return dir;
+}
 
 function baton(...args: string[]) {
   return execa(process.execPath, [...NODE_FLAGS, BIN, ...args], {
     reject: false,
-    env: { BATON_RUNTIME_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'baton-cli-')) },
+    env: { BATON_RUNTIME_DIR: temp(), BATON_STATS_DIR: temp('/dev/shm/baton-cli-') },
   });
 }
 
 function configFile(text: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-cli-'));
+  const dir = temp();
   const file = path.join(dir, 'baton.yaml');
   fs.writeFileSync(file, text);
   return file;
