@@ -4,27 +4,7 @@
  * its path in the file.
  */
 import { z } from 'zod';
-import { parseDuration, parseSize } from './units.ts';
-
-const duration = z.union([z.number().nonnegative(), z.string()], {
-  error: 'expected a number of milliseconds or a value like 250ms, 10s, 1m',
-}).transform((value, ctx) => {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
-
-const size = z.union([z.number(), z.string()], { error: 'expected a number of bytes or a value like 16KiB' }).transform((value, ctx) => {
-  try {
-    return parseSize(value);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+import { bytes as size, duration } from '../shared/config-units.ts';
 
 const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"');
 

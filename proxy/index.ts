@@ -17,4 +17,3 @@ export { hostName, Router, type Route } from './router.ts';
 export { openStatsStore, TIME_BOUNDS_MS, type StatsStore } from './stats-store.ts';
 export { handleTcpConnection, type TcpContext } from './tcp-proxy.ts';
 export { createUpgradeHandler } from './upgrade.ts';
-export { parseDuration, parseSize } from './units.ts';

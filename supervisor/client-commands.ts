@@ -3,7 +3,7 @@ import { BatonError } from '../shared/errors.ts';
 import { openSegment, toJSON, toPrometheus } from '../shared/stats/index.ts';
 import { loadConfig } from './config.ts';
 import { controlRequest } from './control-client.ts';
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../shared/units.ts';
 import { controlSocketPath } from './paths.ts';
 import type { StatusSnapshot } from './supervisor.ts';
 

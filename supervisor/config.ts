@@ -5,28 +5,7 @@ import { z } from 'zod';
 import { formatAddress, parseAddress, type Address } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
 import type { StatsCapacities } from '../shared/stats/index.ts';
-import { parseBytes } from './bytes.ts';
-import { parseDuration } from './duration.ts';
-
-const duration = z.union([z.number().nonnegative(), z.string()], {
-  error: 'expected a number of milliseconds or a value like 250ms, 10s, 1m',
-}).transform((value, ctx) => {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
-
-const bytes = z.union([z.number(), z.string()], { error: 'expected a number of bytes or a value like 64MiB' }).transform((value, ctx) => {
-  try {
-    return parseBytes(value);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+import { bytes, duration } from '../shared/config-units.ts';
 
 const address = z.string().transform((value, ctx) => {
   try {

@@ -14,7 +14,7 @@ import { validateConfig, type Config } from './config.ts';
 import { DEV_USAGE, parseDevArgs } from './dev-command.ts';
 import { colorWanted, describeFiles, DevOutput, mib, mibDelta } from './dev-output.ts';
 import { listenForKeys, type Keys } from './dev-keys.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../shared/units.ts';
 import type { ChildPort, Os } from './os.ts';
 import { realOs } from './real-os.ts';
 import { Supervisor } from './supervisor.ts';

@@ -11,7 +11,7 @@ import {
   type ReplyBody,
   type SupervisorMessage,
 } from '../shared/protocol.ts';
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../shared/units.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from './os.ts';
 
 export type GenerationState = 'starting' | 'ready' | 'active' | 'draining' | 'exited';

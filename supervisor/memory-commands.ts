@@ -10,7 +10,7 @@ import { clientSocket, CLIENT_OPTIONS } from './client-commands.ts';
 import { loadConfig } from './config.ts';
 import { procMemoryProbe } from './memory-proc.ts';
 import { controlRequest } from './control-client.ts';
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../shared/units.ts';
 import type { GenerationMemory } from './memory-monitor.ts';
 import type { Figure } from './memory-history.ts';
 

@@ -10,7 +10,7 @@ import { CHILD_FIGURES, gaugeName, MEMORY_PREFIX, type ChildMemory } from '../sh
 import type { ReplyBody } from '../shared/protocol.ts';
 import type { StatSample } from '../shared/stats/index.ts';
 import type { MemoryConfig, MemoryLimit } from './config.ts';
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../shared/units.ts';
 import { MemorySeries, summarize, type MemoryPoint } from './memory-history.ts';
 import type { MemoryProbe } from './memory-proc.ts';
 import { generationReport, type GenerationMemory, type MemoryFlag } from './memory-report.ts';

@@ -4,7 +4,7 @@ import { formatAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
 import { Backoff } from './backoff.ts';
 import type { Config } from './config.ts';
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../shared/units.ts';
 import { FdStore, type Listener } from './fd-store.ts';
 import { allocatorEnv, generationEnv } from './generation-env.ts';
 import { describeExit, Generation, type GenerationInfo } from './generation.ts';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, validateConfig } from '../../supervisor/config.ts';
-import { formatDuration, parseDuration } from '../../supervisor/duration.ts';
+import { formatDuration, parseDuration } from '../../shared/units.ts';
 
 const where = '/etc/shop/baton.yaml';
 const validate = (raw: Record<string, unknown>) => validateConfig({ command: 'node app.js', ...raw }, where, '/etc/shop');

@@ -1,3 +1,4 @@
+/** Durations and sizes as Baton's YAML and flags write them, shared by the supervisor's and the proxy's config. */
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses `250ms`, `10s`, `1.5m`, `2h` or a number of milliseconds; throws saying what was expected. */
@@ -19,4 +20,17 @@ export function formatDuration(ms: number): string {
   const seconds = Math.floor((ms % 60_000) / 1000);
   if (minutes < 60) return `${minutes}m${String(seconds).padStart(2, '0')}s`;
   return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+const SIZE_UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** Parses `512KiB`, `64MiB`, `1GiB` or a number of bytes; throws saying what was expected. */
+export function parseBytes(value: string | number): number {
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && value >= 0) return value;
+  } else {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?\s*$/.exec(value);
+    if (match) return Math.floor(Number(match[1]) * SIZE_UNITS[match[2] ?? 'B']!);
+  }
+  throw new TypeError(`invalid size '${value}': expected a number of bytes or a value like 512KiB, 64MiB, 1GiB`);
 }
