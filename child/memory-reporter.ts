@@ -47,6 +47,10 @@ export function sampleMemory(addon: Native | null): ChildMemory {
     mallocFreeChunks: -1,
     mallocMmapped: -1,
     mallocLargestFree: -1,
+    jemallocAllocated: -1,
+    jemallocActive: -1,
+    jemallocResident: -1,
+    jemallocRetained: -1,
     sampledAt: Date.now(),
   };
   if (addon) {
@@ -60,6 +64,13 @@ export function sampleMemory(addon: Native | null): ChildMemory {
       m.mallocLargestFree = largestFreeFromMallocInfo(addon.mallocInfo());
     } catch {
       // not glibc (musl) or the addon lacks it: malloc figures stay unknown
+    }
+    const je = addon.jemallocStats();
+    if (je) {
+      m.jemallocAllocated = je.allocated;
+      m.jemallocActive = je.active;
+      m.jemallocResident = je.resident;
+      m.jemallocRetained = je.retained;
     }
   }
   return m;

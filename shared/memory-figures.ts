@@ -30,6 +30,11 @@ export interface ChildMemory {
   mallocMmapped: number;
   /** Upper bound of the largest non-empty free bin malloc_info lists (bytes); -1 when unknown. */
   mallocLargestFree: number;
+  /** jemalloc (allocator: jemalloc): bytes allocated by the app, in active pages, resident, retained; -1 without it. */
+  jemallocAllocated: number;
+  jemallocActive: number;
+  jemallocResident: number;
+  jemallocRetained: number;
   /** Epoch ms of the sample. */
   sampledAt: number;
 }
@@ -48,6 +53,10 @@ export const CHILD_FIGURES = [
   'mallocFreeChunks',
   'mallocMmapped',
   'mallocLargestFree',
+  'jemallocAllocated',
+  'jemallocActive',
+  'jemallocResident',
+  'jemallocRetained',
   'sampledAt',
 ] as const satisfies readonly (keyof ChildMemory)[];
 

@@ -36,6 +36,14 @@ export interface MallInfo2 {
   keepcost: number;
 }
 
+export interface JemallocStats {
+  allocated: number;
+  active: number;
+  resident: number;
+  mapped: number;
+  retained: number;
+}
+
 export interface Binding {
   /** socket+SO_REUSEADDR(+IPV6_V6ONLY)+bind+listen; never accepts. Returns a CLOEXEC, blocking fd. */
   tcpListen(host: string, port: number, backlog: number, ipv6Only: boolean): number;
@@ -61,6 +69,8 @@ export interface Binding {
   mmap(fd: number, length: number, offset: number): ArrayBuffer;
   /** glibc mallinfo2(). */
   mallinfo2(): MallInfo2;
+  /** jemalloc's stats.{allocated,active,resident,mapped,retained} via mallctl; null when jemalloc is not the malloc. */
+  jemallocStats(): JemallocStats | null;
   /** glibc malloc_trim(pad); true when memory was released. */
   mallocTrim(pad: number): boolean;
   /** glibc malloc_info(0) XML. */

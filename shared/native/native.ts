@@ -10,9 +10,9 @@ import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatonError } from '../errors.ts';
-import type { Binding, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
+import type { Binding, JemallocStats, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
 
-export type { MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
+export type { JemallocStats, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
 
 function packageRoot(): string {
   const start = dirname(fileURLToPath(import.meta.url));
@@ -106,6 +106,11 @@ export function sdNotify(path: string, message: string, fds: number[] = []): voi
 /** Shared read/write mapping of length bytes of fd at offset (a page multiple); unmapped when the ArrayBuffer is garbage-collected, and the fd may be closed right away. */
 export function mmap(fd: number, length: number, offset = 0): ArrayBuffer {
   return binding.mmap(fd, length, offset);
+}
+
+/** jemalloc's own accounting (bytes allocated, active, resident, mapped, retained); null unless jemalloc is this process's malloc. */
+export function jemallocStats(): JemallocStats | null {
+  return binding.jemallocStats();
 }
 
 /** glibc mallinfo2(): the allocator's own accounting, in bytes and chunk counts. */

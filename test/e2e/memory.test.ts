@@ -158,6 +158,13 @@ describe('memory', () => {
       await baton.active(1);
       const pid = (await baton.status()).generations[0]!.pid;
       expect(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')).toContain('libjemalloc.so.2');
+      // jemalloc's own figures reach the segment through the child's reporter.
+      await expect
+        .poll(async () => {
+          const body = (await controlRequest(baton.socketPath, 'GET', `/stats?filter=${encodeURIComponent('^baton\\.memory\\.jemalloc_allocated$')}`)).body as { stats: { value?: number }[] };
+          return body.stats[0]?.value ?? -1;
+        }, { timeout: 10_000 })
+        .toBeGreaterThan(0);
       expect((await baton.reload()).body.ok).toBe(true);
     },
   );

@@ -5,6 +5,7 @@
  * TypeError/RangeError with ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -616,6 +617,37 @@ static napi_value js_mallinfo2(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* jemalloc's mallctl, looked up at run time: present only when jemalloc is the process's malloc
+ * (LD_PRELOAD), and null otherwise. "epoch" refreshes the cached statistics first. */
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+static napi_value js_jemalloc_stats(napi_env env, napi_callback_info info) {
+  static const char *const keys[][2] = {
+      {"allocated", "stats.allocated"}, {"active", "stats.active"},     {"resident", "stats.resident"},
+      {"mapped", "stats.mapped"},       {"retained", "stats.retained"},
+  };
+  mallctl_fn mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+  napi_value result;
+  uint64_t epoch = 1;
+  size_t len = sizeof epoch;
+  (void)info;
+  if (!mallctl) {
+    CHECK(napi_get_null(env, &result));
+    return result;
+  }
+  int err = mallctl("epoch", &epoch, &len, &epoch, len);
+  if (err) return throw_errno(env, err, "mallctl", "jemallocStats mallctl epoch");
+  CHECK(napi_create_object(env, &result));
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+    size_t value;
+    len = sizeof value;
+    err = mallctl(keys[i][1], &value, &len, NULL, 0);
+    if (err) return throw_errno(env, err, "mallctl", "jemallocStats mallctl %s", keys[i][1]);
+    if (!set_number(env, result, keys[i][0], (double)value)) return NULL;
+  }
+  return result;
+}
+
 static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
@@ -667,6 +699,7 @@ NAPI_MODULE_INIT() {
       FUNCTION("sdNotify", js_sd_notify),
       FUNCTION("mmap", js_mmap),
       FUNCTION("mallinfo2", js_mallinfo2),
+      FUNCTION("jemallocStats", js_jemalloc_stats),
       FUNCTION("mallocTrim", js_malloc_trim),
       FUNCTION("mallocInfo", js_malloc_info),
   };

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closeFd,
   execShimPath,
+  jemallocStats,
   mallinfo2,
   mallocInfo,
   mallocTrim,
@@ -468,6 +469,25 @@ describe('malloc introspection', () => {
     expect(typeof mallocTrim()).toBe('boolean');
     expect(typeof mallocTrim(1 << 20)).toBe('boolean');
     expect(() => mallocTrim(-1)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
+  it('jemallocStats is null under glibc malloc', () => {
+    expect(jemallocStats()).toBeNull();
+  });
+
+  const jemalloc = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'].find((p) => fs.existsSync(p));
+  it.skipIf(!jemalloc)(jemalloc ? 'jemallocStats reads jemalloc when it is preloaded' : 'jemallocStats with jemalloc — skipped: libjemalloc2 is not installed', () => {
+    const script = `import { jemallocStats } from ${JSON.stringify(nativeUrl)}; const keep = Buffer.alloc(1 << 20, 1); console.log(JSON.stringify(jemallocStats()), keep.length);`;
+    const child = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], {
+      env: { ...process.env, LD_PRELOAD: jemalloc },
+      encoding: 'utf8',
+    });
+    expect(child.status, child.stderr).toBe(0);
+    const stats = JSON.parse(child.stdout.split(' ')[0]!) as Record<string, number>;
+    expect(Object.keys(stats).sort()).toEqual(['active', 'allocated', 'mapped', 'resident', 'retained']);
+    expect(stats.allocated).toBeGreaterThan(1 << 20);
+    expect(stats.active).toBeGreaterThanOrEqual(stats.allocated!);
+    expect(stats.resident).toBeGreaterThanOrEqual(stats.active!);
   });
 
   it('mallocInfo returns the XML document', () => {
