@@ -1,6 +1,6 @@
 /**
  * The child's side of memory tracking: every interval it samples process.memoryUsage(), V8's heap
- * spaces and glibc's malloc state, and writes them as gauges labelled `{generation}` into its slot
+ * spaces and glibc's malloc state, and writes them as gauges labelled `{writer}` (its slot, which generations reuse) into its slot
  * of the shared stats segment, where the supervisor (and `baton memory` when the supervisor is
  * wedged) reads them.
  */
@@ -52,6 +52,7 @@ export function sampleMemory(addon: Native | null): ChildMemory {
     jemallocResident: -1,
     jemallocRetained: -1,
     sampledAt: Date.now(),
+    generation: 0,
   };
   if (addon) {
     try {
@@ -81,8 +82,12 @@ export class MemoryReporter {
   private readonly gauges: Record<keyof ChildMemory, Gauge>;
   private timer: NodeJS.Timeout | undefined;
 
+  private readonly generation: number;
+
   constructor(stats: Stats, generation: number, intervalMs: number) {
-    const labels = { generation: String(generation) };
+    this.generation = generation;
+    // Labelled by writer slot, not generation: slots are reused, so reloads add no new stats.
+    const labels = { writer: String(stats.writer ?? -1) };
     this.gauges = Object.fromEntries(CHILD_FIGURES.map((f) => [f, stats.gauge(gaugeName(f), labels)])) as Record<keyof ChildMemory, Gauge>;
     void loadNative().then((addon) => {
       this.write(addon);
@@ -95,7 +100,7 @@ export class MemoryReporter {
   }
 
   private write(addon: Native | null): void {
-    const m = sampleMemory(addon);
+    const m = { ...sampleMemory(addon), generation: this.generation };
     for (const f of CHILD_FIGURES) this.gauges[f].set(m[f]);
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Memory figures both sides agree on: the environment that starts the child's reporter, the names
- * of the gauges it writes into its slot of the shared stats segment (labelled `{generation}`), and
+ * of the gauges it writes into its slot of the shared stats segment (labelled `{writer}`: slots are reused, so reloads add no stats; the `generation` gauge says whose figures they are), and
  * the fragmentation ratios derived from them (explained in docs/memory.md).
  */
 
@@ -37,6 +37,8 @@ export interface ChildMemory {
   jemallocRetained: number;
   /** Epoch ms of the sample. */
   sampledAt: number;
+  /** The generation writing these figures (they are labelled by writer slot, which generations reuse). */
+  generation: number;
 }
 
 export const CHILD_FIGURES = [
@@ -58,6 +60,7 @@ export const CHILD_FIGURES = [
   'jemallocResident',
   'jemallocRetained',
   'sampledAt',
+  'generation',
 ] as const satisfies readonly (keyof ChildMemory)[];
 
 /** `heapUsed` → `baton.memory.heap_used`. */
@@ -104,4 +107,20 @@ export function largestFreeFromMallocInfo(xml: string): number {
     if (upper > largest) largest = upper;
   }
   return largest;
+}
+
+/**
+ * The children's figures from a stats snapshot, by writer slot; `generation` says whose they are
+ * (0 once the slot's generation was reaped).
+ */
+export function childFiguresByWriter(samples: readonly { name: string; kind: string; labels: Record<string, string>; value?: number }[]): Map<string, Partial<ChildMemory>> {
+  const names = new Map(CHILD_FIGURES.map((f) => [gaugeName(f), f]));
+  const byWriter = new Map<string, Partial<ChildMemory>>();
+  for (const s of samples) {
+    const figure = names.get(s.name);
+    const writer = s.labels.writer;
+    if (s.kind !== 'gauge' || !figure || writer === undefined || s.value === undefined) continue;
+    byWriter.set(writer, { ...byWriter.get(writer), [figure]: s.value });
+  }
+  return byWriter;
 }

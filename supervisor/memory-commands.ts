@@ -4,7 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError, isBatonError } from '../shared/errors.ts';
-import { CHILD_FIGURES, gaugeName, MEMORY_PREFIX, type ChildMemory } from '../shared/memory-figures.ts';
+import { childFiguresByWriter, MEMORY_PREFIX, type ChildMemory } from '../shared/memory-figures.ts';
 import { openSegment } from '../shared/stats/index.ts';
 import { clientSocket, CLIENT_OPTIONS } from './client-commands.ts';
 import { loadConfig } from './config.ts';
@@ -135,13 +135,9 @@ function fromSegment(values: Values, generation: number | undefined): number {
   const instance = config?.name ?? values.name ?? 'baton';
   const dir = config?.stats.dir ?? process.env.BATON_STATS_DIR ?? '/dev/shm';
   const stats = openSegment({ instance, dir });
-  const names = new Map(CHILD_FIGURES.map((f) => [gaugeName(f), f]));
   const child = new Map<number, Partial<ChildMemory>>();
-  for (const s of stats.snapshot(new RegExp(`^${MEMORY_PREFIX.replace(/\./g, '\\.')}`))) {
-    const f = names.get(s.name);
-    if (s.kind !== 'gauge' || !f) continue;
-    const gen = Number(s.labels.generation);
-    child.set(gen, { ...child.get(gen), [f]: s.value });
+  for (const m of childFiguresByWriter(stats.snapshot(new RegExp(`^${MEMORY_PREFIX.replace(/\./g, '\\.')}`))).values()) {
+    if (m.generation) child.set(m.generation, m);
   }
   const rows = [['GEN', 'PID', 'STATE', 'RSS', 'PSS', 'PRIV DIRTY', 'HEAP USED', 'MALLOC USED', 'MALLOC FREE', 'CHILD SAMPLE']];
   const opt = (v: number | undefined): string => (v === undefined || v < 0 ? '-' : mib(v));

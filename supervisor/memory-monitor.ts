@@ -6,7 +6,7 @@
  * the hard limit (a zero-downtime replacement through the supervisor's own reload, rate-limited).
  */
 import type { Logger } from 'pino';
-import { CHILD_FIGURES, gaugeName, MEMORY_PREFIX, type ChildMemory } from '../shared/memory-figures.ts';
+import { childFiguresByWriter, MEMORY_PREFIX, type ChildMemory } from '../shared/memory-figures.ts';
 import type { ReplyBody } from '../shared/protocol.ts';
 import type { StatSample } from '../shared/stats/index.ts';
 import type { MemoryConfig, MemoryLimit } from './config.ts';
@@ -134,19 +134,10 @@ export class MemoryMonitor {
   /** Child figures by generation, only those sampled recently (a blocked child's are stale). */
   private readChildren(now: number): Map<number, Partial<ChildMemory>> {
     const byGen = new Map<number, Partial<ChildMemory>>();
-    const names = new Map(CHILD_FIGURES.map((f) => [gaugeName(f), f]));
-    for (const sample of this.actions.snapshot(new RegExp(`^${MEMORY_PREFIX.replace(/\./g, '\\.')}`))) {
-      if (sample.kind !== 'gauge') continue;
-      const figure = names.get(sample.name);
-      const gen = Number(sample.labels.generation);
-      if (!figure || !Number.isInteger(gen)) continue;
-      const entry = byGen.get(gen) ?? {};
-      entry[figure] = sample.value;
-      byGen.set(gen, entry);
-    }
-    for (const [gen, m] of byGen) {
-      if (m.sampledAt === undefined || now - m.sampledAt > 3 * this.config.interval + 1000) byGen.delete(gen);
-      else delete m.sampledAt;
+    for (const m of childFiguresByWriter(this.actions.snapshot(new RegExp(`^${MEMORY_PREFIX.replace(/\./g, '\\.')}`))).values()) {
+      if (!m.generation || m.sampledAt === undefined || now - m.sampledAt > 3 * this.config.interval + 1000) continue;
+      const { sampledAt: _sampled, generation, ...figures } = m;
+      byGen.set(generation, figures);
     }
     return byGen;
   }

@@ -35,7 +35,8 @@ describe('shared-memory stats', () => {
     await expect.poll(() => value(baton, 'app.requests')).toBe(counts.ok);
     expect(await value(baton, 'baton.reloads_ok')).toBe(20);
     expect(await value(baton, 'baton.generations_started')).toBe(21);
-    expect(await value(baton, 'app.up')).toBe(1);
+    // The last generation replaced is still draining, and live, for a moment: its gauge counts until it is reaped.
+    await expect.poll(() => value(baton, 'app.up')).toBe(1);
   });
 
   it('a gauge drops the contribution of a SIGKILLed generation once it is reaped', async () => {
