@@ -11,7 +11,6 @@ import {
   type SupervisorMessage,
 } from '../shared/protocol.ts';
 import { LAYOUT_VERSION, openSegment, type Stats } from '../shared/stats/index.ts';
-import { MEMORY_INTERVAL_ENV } from '../shared/memory-figures.ts';
 import { releaseMemory, writeHeapProfile, writeHeapSnapshot } from './memory-actions.ts';
 import { MemoryReporter } from './memory-reporter.ts';
 import { matchInherited } from './inherited.ts';
@@ -35,7 +34,6 @@ export class SupervisedRuntime implements Runtime {
   private mapped: Stats | undefined;
   /** Requests whose reply has not come yet. */
   private awaiting = 0;
-  private memory: MemoryReporter | undefined;
 
   constructor() {
     this.listeners = readInheritedListeners(process.env, process.pid);
@@ -68,13 +66,13 @@ export class SupervisedRuntime implements Runtime {
         if (reply.ok) this.generationInfo = { ...this.generationInfo, startedAt: Number(reply.startedAt) };
       })
       .catch(() => {});
-    const interval = Number(process.env[MEMORY_INTERVAL_ENV] ?? 0);
+    const interval = Number(process.env[ENV.memoryInterval] ?? 0);
     if (interval > 0) {
       // The reporter needs the stats segment; a failure to map it must not stop the program.
       try {
-        this.memory = new MemoryReporter(this.stats(), this.generationInfo.generation, interval);
+        new MemoryReporter(this.stats(), this.generationInfo.generation, interval);
       } catch {
-        this.memory = undefined;
+        // no memory figures from this generation; the supervisor still reads /proc
       }
     }
   }

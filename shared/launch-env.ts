@@ -22,6 +22,8 @@ export const ENV = {
   statsDir: 'BATON_STATS_DIR',
   /** This generation's writer slot in the stats segments (absent: read-only, no-op handles). */
   statsWriter: 'BATON_STATS_WRITER',
+  /** Milliseconds between the SDK's memory samples (absent or 0: none). */
+  memoryInterval: 'BATON_MEMORY_INTERVAL',
 } as const;
 
 /** One inherited listener as announced in BATON_LISTENERS. */

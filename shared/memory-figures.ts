@@ -4,13 +4,10 @@
  * the fragmentation ratios derived from them (explained in docs/memory.md).
  */
 
-/** Sampling interval of the child's reporter in ms; absent or 0: the child reports nothing. */
-export const MEMORY_INTERVAL_ENV = 'BATON_MEMORY_INTERVAL';
-/** Directory where the child writes heap snapshots and profiles it is asked for. */
-export const PROFILE_DIR_ENV = 'BATON_PROFILE_DIR';
-
 /** Prefix of every memory gauge a child writes. */
 export const MEMORY_PREFIX = 'baton.memory.';
+/** Selects the memory gauges in a stats snapshot. */
+export const MEMORY_FILTER = /^baton\.memory\./;
 
 /** The child's figures, in bytes (counts for `mallocFreeChunks`); -1 when unknown. */
 export interface ChildMemory {

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError } from '../shared/errors.ts';
-import { openSegment, toJSON, toPrometheus } from '../shared/stats/index.ts';
-import { loadConfig } from './config.ts';
+import { openSegment, toJSON, toPrometheus, type Stats } from '../shared/stats/index.ts';
+import { defaultStatsDir, loadConfig } from './config.ts';
 import { controlRequest } from './control-client.ts';
 import { formatDuration } from '../shared/units.ts';
 import { controlSocketPath } from './paths.ts';
@@ -77,6 +77,13 @@ export async function stop(values: ClientValues): Promise<number> {
   return 0;
 }
 
+/** Maps the stats segment of the instance `--config` or `--name` names, read-only (no supervisor needed). */
+export function openInstanceSegment(values: { config?: string; name?: string }): Stats {
+  const config = values.config ? loadConfig(values.config, values.name ? { name: values.name } : {}) : undefined;
+  const instance = config?.name ?? values.name ?? 'baton';
+  return openSegment({ instance, dir: config?.stats.dir ?? defaultStatsDir() });
+}
+
 /**
  * `baton stats`: reads the shared segment directly, so it answers even when the supervisor's
  * control socket does not.
@@ -88,10 +95,7 @@ export function stats(values: ClientValues): number {
   } catch (err) {
     throw new BatonError('ERR_USAGE', `invalid --filter ${JSON.stringify(values.filter)}: ${(err as Error).message}`);
   }
-  const config = values.config ? loadConfig(values.config, values.name ? { name: values.name } : {}) : undefined;
-  const instance = config?.name ?? values.name ?? 'baton';
-  const dir = config?.stats.dir ?? process.env.BATON_STATS_DIR ?? '/dev/shm';
-  const segment = openSegment({ instance, dir });
+  const segment = openInstanceSegment(values);
   const samples = segment.snapshot(filter);
   // The segment's own generation table: who is alive, even when the supervisor does not answer.
   const generations = segment.generations().map(({ number, pid, state, startedAt }) => ({ generation: number, pid, state, startedAt }));

@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { formatAddress, parseAddress, type Address } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
-import type { StatsCapacities } from '../shared/stats/index.ts';
+import { DEFAULT_DIR, type StatsCapacities } from '../shared/stats/index.ts';
 import { bytes, duration } from '../shared/config-units.ts';
 
 const address = z.string().transform((value, ctx) => {
@@ -168,6 +168,11 @@ export interface Config {
   file?: string;
 }
 
+/** Where stats segments go without `stats.dir`: $BATON_STATS_DIR (tests, unusual hosts), else /dev/shm. */
+export function defaultStatsDir(): string {
+  return process.env.BATON_STATS_DIR ?? DEFAULT_DIR;
+}
+
 /** Validates `raw` (already merged from file and flags); `where` names the source in errors. */
 export function validateConfig(raw: unknown, where: string, baseDir: string, file?: string): Config {
   const result = configSchema.safeParse(raw ?? {});
@@ -227,8 +232,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       backoffMax: c.restart['backoff-max'],
     },
     stats: {
-      // BATON_STATS_DIR lets tests and unusual hosts keep segments out of the shared /dev/shm.
-      dir: path.resolve(baseDir, c.stats.dir ?? process.env.BATON_STATS_DIR ?? '/dev/shm'),
+      dir: path.resolve(baseDir, c.stats.dir ?? defaultStatsDir()),
       maxBytes: c.stats['max-bytes'],
       maxNameLength: c.stats['max-name-length'],
       capacities: {

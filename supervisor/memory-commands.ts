@@ -4,10 +4,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError, isBatonError } from '../shared/errors.ts';
-import { childFiguresByWriter, MEMORY_PREFIX, type ChildMemory } from '../shared/memory-figures.ts';
-import { openSegment } from '../shared/stats/index.ts';
-import { clientSocket, CLIENT_OPTIONS } from './client-commands.ts';
-import { loadConfig } from './config.ts';
+import { childFiguresByWriter, MEMORY_FILTER, type ChildMemory } from '../shared/memory-figures.ts';
+import { clientSocket, CLIENT_OPTIONS, openInstanceSegment } from './client-commands.ts';
 import { procMemoryProbe } from './memory-proc.ts';
 import { controlRequest } from './control-client.ts';
 import { formatDuration } from '../shared/units.ts';
@@ -131,12 +129,9 @@ export async function profile(kind: 'heap-snapshot' | 'heap-profile', args: stri
  * from /proc by this command itself, for each generation in the segment's table — no supervisor needed.
  */
 function fromSegment(values: Values, generation: number | undefined): number {
-  const config = values.config ? loadConfig(values.config, values.name ? { name: values.name } : {}) : undefined;
-  const instance = config?.name ?? values.name ?? 'baton';
-  const dir = config?.stats.dir ?? process.env.BATON_STATS_DIR ?? '/dev/shm';
-  const stats = openSegment({ instance, dir });
+  const stats = openInstanceSegment(values);
   const child = new Map<number, Partial<ChildMemory>>();
-  for (const m of childFiguresByWriter(stats.snapshot(new RegExp(`^${MEMORY_PREFIX.replace(/\./g, '\\.')}`))).values()) {
+  for (const m of childFiguresByWriter(stats.snapshot(MEMORY_FILTER)).values()) {
     if (m.generation) child.set(m.generation, m);
   }
   const rows = [['GEN', 'PID', 'STATE', 'RSS', 'PSS', 'PRIV DIRTY', 'HEAP USED', 'MALLOC USED', 'MALLOC FREE', 'CHILD SAMPLE']];

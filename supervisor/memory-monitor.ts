@@ -6,7 +6,7 @@
  * the hard limit (a zero-downtime replacement through the supervisor's own reload, rate-limited).
  */
 import type { Logger } from 'pino';
-import { childFiguresByWriter, MEMORY_PREFIX, type ChildMemory } from '../shared/memory-figures.ts';
+import { childFiguresByWriter, MEMORY_FILTER, type ChildMemory } from '../shared/memory-figures.ts';
 import type { ReplyBody } from '../shared/protocol.ts';
 import type { StatSample } from '../shared/stats/index.ts';
 import type { MemoryConfig, MemoryLimit } from './config.ts';
@@ -134,7 +134,7 @@ export class MemoryMonitor {
   /** Child figures by generation, only those sampled recently (a blocked child's are stale). */
   private readChildren(now: number): Map<number, Partial<ChildMemory>> {
     const byGen = new Map<number, Partial<ChildMemory>>();
-    for (const m of childFiguresByWriter(this.actions.snapshot(new RegExp(`^${MEMORY_PREFIX.replace(/\./g, '\\.')}`))).values()) {
+    for (const m of childFiguresByWriter(this.actions.snapshot(MEMORY_FILTER)).values()) {
       if (!m.generation || m.sampledAt === undefined || now - m.sampledAt > 3 * this.config.interval + 1000) continue;
       const { sampledAt: _sampled, generation, ...figures } = m;
       byGen.set(generation, figures);

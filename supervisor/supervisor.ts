@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { formatAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
+import { ENV } from '../shared/launch-env.ts';
 import { Backoff } from './backoff.ts';
 import type { Config } from './config.ts';
 import { formatDuration } from '../shared/units.ts';
@@ -13,7 +14,6 @@ import { hotRestartVersion, LAYOUT_VERSION, type StatSample } from '../shared/st
 import { NoStats, type StatsSink } from './stats-sink.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MEMORY_INTERVAL_ENV } from '../shared/memory-figures.ts';
 import type { ReplyBody } from '../shared/protocol.ts';
 import { MemoryMonitor, type GenerationMemory, type MemoryFlag } from './memory-monitor.ts';
 import type { MemoryProbe } from './memory-proc.ts';
@@ -312,7 +312,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           env: {
             ...generationEnv(config, listeners, id),
             ...allocatorEnv(config, this.log),
-            ...(config.memory && config.memory.interval > 0 && this.memory ? { [MEMORY_INTERVAL_ENV]: String(config.memory.interval) } : {}),
+            ...(config.memory && config.memory.interval > 0 && this.memory ? { [ENV.memoryInterval]: String(config.memory.interval) } : {}),
             ...this.sink.attach(id),
           },
           listenFds: listeners.map((l) => l.fd),
