@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'ERR_STATS'
   | 'ERR_STATS_INCOMPATIBLE'
   | 'ERR_TIMEOUT'
-  | 'ERR_MEMORY_LIMIT';
+  | 'ERR_MEMORY_LIMIT'
+  | 'ERR_UPGRADING'
+  | 'ERR_UPGRADE_FAILED';
 
 /** Base class of every error Baton raises on purpose: `code` is stable, `cause` is kept. */
 export class BatonError extends Error {

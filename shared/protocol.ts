@@ -1,5 +1,6 @@
 /**
- * The supervisor ↔ generation protocol, carried as JSON over Node's built-in IPC channel.
+ * The supervisor ↔ generation protocol (and the supervisor ↔ successor hand-over), carried as JSON
+ * over Node's built-in IPC channel.
  * Descriptors never travel in JSON: a message with `fds > 0` announces that exactly that many
  * descriptors were sent just before it on the generation's SCM_RIGHTS channel.
  */
@@ -43,7 +44,17 @@ export type SupervisorMessage =
   | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
   | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
 
-export type Message = ChildMessage | SupervisorMessage;
+/**
+ * A supervisor and the successor `baton upgrade` starts, over the IPC channel between them.
+ * The predecessor's ack to `successor-ready` means it has released the control socket and its
+ * generations drain: the successor takes over.
+ */
+export type HandOverMessage =
+  | (Envelope & { type: 'successor-ready'; pid: number; generation: number })
+  | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
+  | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
+
+export type Message = ChildMessage | SupervisorMessage | HandOverMessage;
 export type MessageType<M extends Message> = M['type'];
 export type MessageOf<M extends Message, T extends M['type']> = Extract<M, { type: T }>;
 

@@ -3,7 +3,7 @@ import { BatonError, isBatonError } from '../shared/errors.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import { hotRestartVersion } from '../shared/stats/index.ts';
 import { loadConfig, type Config } from './config.ts';
-import { CLIENT_OPTIONS, reload, stats, status, stop } from './client-commands.ts';
+import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-commands.ts';
 import { ControlServer } from './control-server.ts';
 import { createLogger } from './logger.ts';
 import { controlSocketPath } from './paths.ts';
@@ -12,6 +12,9 @@ import { SegmentStats } from './stats-sink.ts';
 import { memory, MEMORY_USAGE, profile } from './memory-commands.ts';
 import { procMemoryProbe } from './memory-proc.ts';
 import { Supervisor } from './supervisor.ts';
+import { takeInheritedSockets } from './inherited-sockets.ts';
+import { serviceManagerFrom } from './service-manager.ts';
+import { announceSuccessor, Upgrader } from './upgrade.ts';
 
 const USAGE = `Usage:
   baton run --config FILE [options]        run the supervisor in the foreground
@@ -21,6 +24,8 @@ const USAGE = `Usage:
                                            (--cold: stats restart in a new segment, for a layout change)
   baton status [--name N] [--json]         list generations
   baton stop [--name N]                    drain every generation and exit
+  baton upgrade [--name N]                 replace the supervisor itself with the Baton installed now,
+                                           keeping sockets, stats and service (also: SIGUSR2)
   baton stats [--name N] [--json|--prometheus] [--filter RE]
                                            read the shared stats (works when the supervisor is wedged)
 ${MEMORY_USAGE}  baton version [--hot-restart]            version; or the stats hot-restart compatibility string
@@ -70,6 +75,8 @@ export async function main(argv: string[]): Promise<number> {
         return await status(parse(rest, CLIENT_OPTIONS).values);
       case 'stop':
         return await stop(parse(rest, CLIENT_OPTIONS).values);
+      case 'upgrade':
+        return await upgrade(parse(rest, CLIENT_OPTIONS).values);
       case 'stats':
         return stats(parse(rest, CLIENT_OPTIONS).values);
       case 'memory':
@@ -141,15 +148,50 @@ async function run(args: string[]): Promise<number> {
   const config = reread();
 
   const log = await createLogger(config.logLevel, config.name);
+  // Both take their variables out of the environment, so no generation inherits them.
+  const { sockets, upgrade } = takeInheritedSockets(process.env);
+  const serviceManager = serviceManagerFrom(process.env, log);
   const socketPath = controlSocketPath(config.name, config.controlSocket);
-  const stats = new SegmentStats(config.name, config.stats, log);
-  const supervisor = new Supervisor(config, { os: realOs, log, loadConfig: reread, stats, memoryProbe: procMemoryProbe });
-  const control = new ControlServer(socketPath, supervisor, log);
-  try {
-    await control.listen();
-  } catch (err) {
-    stats.close();
-    throw err;
+  const stats = new SegmentStats(config.name, config.stats, log, upgrade !== undefined);
+  const supervisor = new Supervisor(config, {
+    os: realOs,
+    log,
+    loadConfig: reread,
+    stats,
+    memoryProbe: procMemoryProbe,
+    serviceManager,
+    inherited: sockets,
+    ...(upgrade ? { firstGeneration: upgrade.nextGeneration } : {}),
+  });
+  const upgrader = new Upgrader({
+    supervisor,
+    log,
+    serviceEnv: serviceManager.env,
+    // The successor is a whole Node process starting before its generation does.
+    timeoutMs: config.readyTimeout + 30_000,
+    releaseControl: () => control.close(),
+  });
+  // The control API drives this supervisor, and the upgrade that replaces it.
+  const control = new ControlServer(socketPath, Object.assign(supervisor, { upgrade: () => upgrader.upgrade() }), log);
+  // A successor binds the control socket only once its predecessor has let go of it.
+  let handedOver = upgrade === undefined;
+  if (upgrade) {
+    supervisor.once('active', (generation) => {
+      void announceSuccessor(generation, log)
+        .then(() => {
+          handedOver = true;
+          return control.listen();
+        })
+        .then(() => log.info({ predecessor: upgrade.from }, 'upgrade complete: this supervisor serves'))
+        .catch((err: unknown) => log.error({ err }, 'cannot bind the control socket after the upgrade; signals still work'));
+    });
+  } else {
+    try {
+      await control.listen();
+    } catch (err) {
+      stats.close();
+      throw err;
+    }
   }
 
   return await new Promise<number>((resolve) => {
@@ -165,15 +207,29 @@ async function run(args: string[]): Promise<number> {
       void supervisor.stop('crash loop');
       supervisor.forceStop();
     });
+    // A successor that fails before taking over leaves sockets and segment to its predecessor.
+    const standDown = (why: string, err?: Error): void => {
+      log.error({ err, predecessor: upgrade?.from }, `upgrade abandoned: ${why}`);
+      exitCode = 1;
+      void supervisor.retire(upgrade?.from ?? process.pid);
+      supervisor.forceStop();
+    };
+    supervisor.once('start-failed', (err) => {
+      if (!handedOver) standDown('the first generation failed', err);
+    });
     const interrupt = (signal: NodeJS.Signals): void => {
       interrupts += 1;
-      if (interrupts === 1) void supervisor.stop(`${signal} received`);
+      if (!handedOver) standDown(`${signal} received`);
+      else if (interrupts === 1) void supervisor.stop(`${signal} received`);
       else supervisor.forceStop();
     };
     process.on('SIGTERM', interrupt);
     process.on('SIGINT', interrupt);
     process.on('SIGHUP', () => {
       supervisor.reload().catch(() => {});
+    });
+    process.on('SIGUSR2', () => {
+      upgrader.upgrade().catch(() => {});
     });
     try {
       supervisor.start();

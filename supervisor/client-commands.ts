@@ -40,6 +40,16 @@ export async function reload(values: ClientValues): Promise<number> {
   return body.ok ? 0 : 1;
 }
 
+/** `baton upgrade`: waits until the new supervisor serves; 1 with the cause when it failed (the old one keeps serving). */
+export async function upgrade(values: ClientValues): Promise<number> {
+  const reply = await controlRequest(clientSocket(values), 'POST', '/upgrade', 3_600_000);
+  const body = reply.body as { ok: boolean; pid?: number; generation?: number; error?: { message: string } };
+  if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+  else if (body.ok) process.stdout.write(`upgraded: supervisor pid ${body.pid} serves with generation ${body.generation}\n`);
+  else process.stderr.write(`baton: ${body.error?.message ?? `upgrade failed (HTTP ${reply.status})`}\n`);
+  return body.ok ? 0 : 1;
+}
+
 /** `baton status`: the generations table, or JSON. */
 export async function status(values: ClientValues): Promise<number> {
   const reply = await controlRequest(clientSocket(values), 'GET', '/status');

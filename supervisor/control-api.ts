@@ -3,6 +3,7 @@ import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '
 import type { ReplyBody } from '../shared/protocol.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
 import type { ProfileResult, ReloadResult, StatusSnapshot, Supervisor } from './supervisor.ts';
+import type { UpgradeResult } from './upgrade.ts';
 
 /** What the control API drives. */
 export interface ControlTarget {
@@ -16,6 +17,8 @@ export interface ControlTarget {
   release?(generation?: number): Promise<ReplyBody>;
   heapSnapshot?(generation?: number): Promise<ProfileResult>;
   heapProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
+  /** Replaces the supervisor process (absent: the endpoint is not offered). */
+  upgrade?(): Promise<UpgradeResult>;
 }
 
 export interface ControlReply {
@@ -25,7 +28,7 @@ export interface ControlReply {
   contentType?: string;
 }
 
-type Route = { method: string; memory?: true; run(target: ControlTarget, query: URLSearchParams): Promise<ControlReply> | ControlReply };
+type Route = { method: string; memory?: true; upgrade?: true; run(target: ControlTarget, query: URLSearchParams): Promise<ControlReply> | ControlReply };
 
 const ROUTES: Record<string, Route> = {
   '/status': { method: 'GET', run: (t) => ({ status: 200, body: t.status() }) },
@@ -40,6 +43,18 @@ const ROUTES: Record<string, Route> = {
       try {
         const cold = q.get('cold');
         return { status: 200, body: { ok: true, ...(await t.reload(cold === '1' || cold === 'true' ? { cold: true } : {})) } };
+      } catch (err) {
+        const e = err as BatonError;
+        return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code, message: e.message } } };
+      }
+    },
+  },
+  '/upgrade': {
+    method: 'POST',
+    upgrade: true,
+    run: async (t) => {
+      try {
+        return { status: 200, body: { ok: true, ...(await t.upgrade!()) } };
       } catch (err) {
         const e = err as BatonError;
         return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code, message: e.message } } };
@@ -122,7 +137,8 @@ function generationOf(query: URLSearchParams): number | undefined {
 export async function handleControl(target: ControlTarget, method: string, url: string): Promise<ControlReply> {
   const parsed = new URL(url, 'http://baton');
   const path = parsed.pathname;
-  const offered = (r: Route): boolean => !r.memory || typeof target.memoryReport === 'function';
+  const offered = (r: Route): boolean =>
+    (!r.memory || typeof target.memoryReport === 'function') && (!r.upgrade || typeof target.upgrade === 'function');
   const route = Object.hasOwn(ROUTES, path) && offered(ROUTES[path]!) ? ROUTES[path] : undefined;
   if (!route) {
     const known = Object.entries(ROUTES).filter(([, r]) => offered(r)).map(([p, r]) => `${r.method} ${p}`).join(', ');

@@ -1,6 +1,7 @@
 import { formatAddress, isLocal, parseAddress, type Address } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
 import type { ListenerConfig } from './config.ts';
+import type { InheritedSocket } from './inherited-sockets.ts';
 import type { SocketOps } from './os.ts';
 
 /** A listening socket the store holds. */
@@ -13,6 +14,8 @@ export interface Listener {
   fd: number;
   backlog: number;
   mode?: number;
+  /** A systemd socket unit's: used, never closed or unlinked by Baton. */
+  external?: boolean;
 }
 
 export type RuntimePolicy = 'loopback' | 'any' | 'none';
@@ -27,9 +30,28 @@ export class FdStore {
   private readonly listeners = new Map<string, Listener>();
   private readonly users = new Map<number, Set<string>>();
   private pinned = new Set<string>();
+  private readonly onClose: (listener: Listener) => void;
 
-  constructor(sockets: SocketOps) {
+  /** `onClose` hears of every socket the store closes (systemd's descriptor store must drop it too). */
+  constructor(sockets: SocketOps, onClose: (listener: Listener) => void = () => {}) {
     this.sockets = sockets;
+    this.onClose = onClose;
+  }
+
+  /**
+   * Holds sockets this process did not bind (systemd's, or a predecessor supervisor's). A
+   * configured listener takes the one with its name, else the one bound at its address; sockets
+   * no listener takes still go to every generation after the configured ones, as systemd would
+   * pass them.
+   */
+  adopt(sockets: InheritedSocket[]): Listener[] {
+    const adopted = sockets.map((s) => {
+      const listener: Listener = { name: s.name, key: s.key ?? formatAddress(s.bound), bound: s.bound, fd: s.fd, backlog: 0, ...(s.external ? { external: true } : {}) };
+      this.listeners.set(listener.key, listener);
+      return listener;
+    });
+    this.pinned = new Set([...this.pinned, ...adopted.map((l) => l.key)]);
+    return adopted;
   }
 
   /**
@@ -39,15 +61,20 @@ export class FdStore {
    */
   provide(configs: ListenerConfig[]): Listener[] {
     const fresh: Listener[] = [];
+    const taken = new Set<string>();
     try {
       const result = configs.map((c) => {
-        const existing = this.listeners.get(c.key);
-        if (existing) return existing.name === c.name ? existing : { ...existing, name: c.name };
+        const existing = this.listeners.get(c.key) ?? this.externalNamed(c.name, taken);
+        if (existing) {
+          taken.add(existing.key);
+          return existing.name === c.name ? existing : { ...existing, name: c.name };
+        }
         const listener = this.bind(c.name, c.address, c.backlog, c.mode);
         fresh.push(listener);
         return listener;
       });
       for (const l of fresh) this.listeners.set(l.key, l);
+      for (const l of this.listeners.values()) if (l.external && !taken.has(l.key)) result.push(l);
       return result;
     } catch (err) {
       for (const l of fresh) this.sockets.close(l.fd, l.bound);
@@ -104,10 +131,32 @@ export class FdStore {
     return [...this.listeners.values()];
   }
 
-  /** Closes every socket (the supervisor is stopping). */
+  /** Closes every socket Baton owns (the supervisor is stopping); a socket unit's stay as systemd left them. */
   closeAll(): void {
-    for (const l of this.listeners.values()) this.sockets.close(l.fd, l.bound);
+    for (const l of this.listeners.values()) this.close(l);
     this.listeners.clear();
+  }
+
+  /**
+   * The supervisor has handed over to its successor, which holds its own descriptors for the same
+   * sockets: forget them all, closing nothing (no Unix socket file may be unlinked); this
+   * process's descriptors go when it exits.
+   */
+  handOver(): void {
+    this.listeners.clear();
+    this.users.clear();
+    this.pinned.clear();
+  }
+
+  private close(l: Listener): void {
+    if (l.external) return;
+    this.sockets.close(l.fd, l.bound);
+    this.onClose(l);
+  }
+
+  private externalNamed(name: string, taken: Set<string>): Listener | undefined {
+    for (const l of this.listeners.values()) if (l.external && l.name === name && !taken.has(l.key)) return l;
+    return undefined;
   }
 
   private findBound(key: string): Listener | undefined {
@@ -132,8 +181,8 @@ export class FdStore {
     const used = new Set(this.pinned);
     for (const keys of this.users.values()) for (const k of keys) used.add(k);
     for (const [key, l] of this.listeners) {
-      if (used.has(key)) continue;
-      this.sockets.close(l.fd, l.bound);
+      if (used.has(key) || l.external) continue;
+      this.close(l);
       this.listeners.delete(key);
     }
   }

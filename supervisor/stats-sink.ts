@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { ENV } from '../shared/launch-env.ts';
-import { createSegment, hotRestartVersion, type Counter, type Gauge, type OwnerStats, type StatSample, type StatsCapacities } from '../shared/stats/index.ts';
+import { adoptSegment, createSegment, hotRestartVersion, type Counter, type Gauge, type OwnerStats, type StatSample, type StatsCapacities } from '../shared/stats/index.ts';
 import type { GenerationState } from './generation.ts';
 
 /** Supervisor events counted in the shared segment. */
@@ -22,6 +22,11 @@ export interface StatsSink {
   snapshot(filter?: RegExp): StatSample[];
   /** Removes the segments (clean stop). */
   close(): void;
+  /**
+   * A successor supervisor owns the segment now: this one only retires the writers of the
+   * generations it still drains, counts nothing more, and leaves the segment in place.
+   */
+  handOver(): void;
   /** Starts over in a new segment (a cold reload); generations already running keep the old one. */
   replace(options: SegmentConfig): void;
 }
@@ -45,12 +50,16 @@ export class SegmentStats implements StatsSink {
   private readonly events = new Map<SupervisorEvent, Counter>();
   private live!: Gauge;
   private draining!: Gauge;
+  private handedOver = false;
 
-  /** Creates the instance's segments; throws ERR_INSTANCE_RUNNING when a live supervisor owns them. */
-  constructor(instance: string, options: SegmentConfig, log: Logger) {
+  /**
+   * Creates the instance's segments (throws ERR_INSTANCE_RUNNING when a live supervisor owns
+   * them) or, with `adopt`, takes over those of the supervisor upgrading to this process.
+   */
+  constructor(instance: string, options: SegmentConfig, log: Logger, adopt = false) {
     this.instance = instance;
     this.log = log;
-    this.create(options);
+    this.create(options, adopt);
   }
 
   replace(options: SegmentConfig): void {
@@ -59,9 +68,9 @@ export class SegmentStats implements StatsSink {
     this.create(options);
   }
 
-  private create(options: SegmentConfig): void {
+  private create(options: SegmentConfig, adopt = false): void {
     this.dir = options.dir;
-    this.owner = createSegment({
+    this.owner = (adopt ? adoptSegment : createSegment)({
       instance: this.instance,
       dir: options.dir,
       maxBytes: options.maxBytes,
@@ -103,6 +112,7 @@ export class SegmentStats implements StatsSink {
   }
 
   count(event: SupervisorEvent): void {
+    if (this.handedOver) return;
     let counter = this.events.get(event);
     if (!counter) {
       counter = this.owner.counter(`baton.${event}`);
@@ -112,6 +122,7 @@ export class SegmentStats implements StatsSink {
   }
 
   population(live: number, draining: number): void {
+    if (this.handedOver) return;
     this.live.set(live);
     this.draining.set(draining);
   }
@@ -121,7 +132,11 @@ export class SegmentStats implements StatsSink {
   }
 
   close(): void {
-    this.owner.destroy();
+    if (!this.handedOver) this.owner.destroy();
+  }
+
+  handOver(): void {
+    this.handedOver = true;
   }
 }
 
@@ -139,6 +154,7 @@ export class NoStats implements StatsSink {
     return [];
   }
   close(): void {}
+  handOver(): void {}
   replace(options: SegmentConfig): void {
     this.version = hotRestartVersion(options.capacities);
   }

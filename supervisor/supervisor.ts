@@ -18,6 +18,8 @@ import type { ReplyBody } from '../shared/protocol.ts';
 import { MemoryMonitor, type GenerationMemory, type MemoryFlag } from './memory-monitor.ts';
 import type { MemoryProbe } from './memory-proc.ts';
 import { controlSocketPath } from './paths.ts';
+import type { InheritedSocket } from './inherited-sockets.ts';
+import { NoServiceManager, type ServiceManager } from './service-manager.ts';
 
 /** How many exited generations `status` still shows. */
 const EXITED_KEPT = 8;
@@ -43,6 +45,16 @@ interface SupervisorEvents {
   fatal: [error: BatonError];
   /** Every generation has exited after stop(). */
   stopped: [];
+  /** A generation was promoted: it serves, its predecessors drain. */
+  active: [generation: number];
+  /** A generation failed to start while none was serving (a restart with backoff follows). */
+  'start-failed': [error: Error];
+}
+
+/** What a supervisor hands a successor (baton upgrade) besides the descriptors of `listeners`. */
+export interface HandOver {
+  nextGeneration: number;
+  listeners: Listener[];
 }
 
 export interface SupervisorDeps {
@@ -54,6 +66,12 @@ export interface SupervisorDeps {
   stats?: StatsSink;
   /** Reads a process's memory from /proc; without one the supervisor tracks no memory. */
   memoryProbe?: MemoryProbe;
+  /** Hears of readiness, reloads and the stop (systemd's sd_notify). @default NoServiceManager */
+  serviceManager?: ServiceManager;
+  /** Listening sockets passed in by systemd or by the supervisor this one took over from. */
+  inherited?: InheritedSocket[];
+  /** Number of the first generation: a successor continues its predecessor's numbering. @default 1 */
+  firstGeneration?: number;
 }
 
 /** A heap snapshot or profile written by a generation. */
@@ -83,6 +101,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private stopping: Promise<void> | undefined;
   private readonly sink: StatsSink;
   private readonly memory: MemoryMonitor | undefined;
+  private readonly sm: ServiceManager;
+  private announcedReady = false;
+  private handingOver = false;
+  private retiring = false;
 
   constructor(config: Config, deps: SupervisorDeps) {
     super();
@@ -90,7 +112,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.deps = deps;
     this.sink = deps.stats ?? new NoStats();
     this.log = deps.log;
-    this.store = new FdStore(deps.os);
+    this.sm = deps.serviceManager ?? new NoServiceManager();
+    this.store = new FdStore(deps.os, (l) => this.sm.removeFds(l.name));
+    this.nextId = deps.firstGeneration ?? 1;
     this.startedAt = deps.os.now();
     this.backoff = new Backoff(config.restart, deps.os);
     if (deps.memoryProbe && config.memory && config.memory.interval > 0) {
@@ -111,9 +135,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Binds the configured listeners (throws ERR_LISTENER) and launches the first generation. */
   start(): void {
+    const inherited = new Set(this.store.adopt(this.deps.inherited ?? []).map((l) => l.key));
     const listeners = this.store.provide(this.config.listeners);
     this.store.pin(listeners);
-    for (const l of listeners) this.log.info({ listener: l.name, address: formatAddress(l.bound), fd: l.fd }, 'listening');
+    for (const l of listeners) {
+      const from = l.external ? { passedBy: 'systemd' } : inherited.has(l.key) ? { passedBy: 'predecessor' } : {};
+      this.log.info({ listener: l.name, address: formatAddress(l.bound), fd: l.fd, ...from }, 'listening');
+    }
+    this.sm.storeFds(listeners.filter((l) => !l.external));
     void this.launchAndPromote(this.config, 'start').catch(() => {});
     this.memory?.start();
   }
@@ -125,9 +154,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    */
   reload(options: { cold?: boolean } = {}): Promise<ReloadResult> {
     if (this.stopping) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
-    this.reloading ??= this.doReload(options.cold === true).finally(() => {
-      this.reloading = undefined;
-    });
+    if (this.handingOver) return Promise.reject(new BatonError('ERR_UPGRADING', 'cannot reload: the supervisor is being upgraded'));
+    if (!this.reloading) {
+      this.sm.reloading();
+      this.reloading = this.doReload(options.cold === true).finally(() => {
+        this.reloading = undefined;
+        // READY ends the reload for systemd whatever came of it: a failed one leaves the old generation serving.
+        this.sm.ready(this.summary());
+      });
+    }
     return this.reloading;
   }
 
@@ -135,6 +170,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   stop(reason = 'stop requested'): Promise<void> {
     if (this.stopping) return this.stopping;
     this.log.info({ reason }, 'stopping: draining every generation');
+    if (!this.retiring) this.sm.stopping();
     this.deps.os.clearTimeout(this.restartTimer);
     this.stopping = new Promise<void>((resolve) => {
       this.once('stopped', resolve);
@@ -164,6 +200,42 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }),
       listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd })),
     };
+  }
+
+  /** One line for a service manager: the active generation, how many drain, open connections. */
+  summary(): string {
+    const live = this.live();
+    const draining = live.filter((g) => g.state === 'draining').length;
+    const connections = live.reduce((n, g) => n + (g.connections ?? 0), 0);
+    const head = this.active ? `generation ${this.active.id} active (pid ${this.active.pid})` : this.stopping ? 'stopping' : 'no generation active';
+    return `${head}, ${draining} draining, ${connections} open connections`;
+  }
+
+  /**
+   * Freezes the supervisor for an upgrade (reloads are refused) and returns what the successor
+   * needs: every held listener and the next generation number. Then `retire` or `resumeAfterHandOver`.
+   */
+  beginHandOver(): HandOver {
+    if (this.stopping) throw new BatonError('ERR_SHUTTING_DOWN', 'cannot upgrade: the supervisor is stopping');
+    this.handingOver = true;
+    return { nextGeneration: this.nextId, listeners: this.store.all() };
+  }
+
+  /** The successor failed: this supervisor carries on as before. */
+  resumeAfterHandOver(): void {
+    this.handingOver = false;
+  }
+
+  /**
+   * The successor serves with the same sockets and segment: drain every generation and finish,
+   * closing no socket and leaving the segment to it. Resolves when the last generation has exited.
+   */
+  retire(successor: number): Promise<void> {
+    this.retiring = true;
+    this.sink.handOver();
+    this.sm.mainPid(successor);
+    this.sm.close();
+    return this.stop(`handed over to supervisor pid ${successor}`);
   }
 
   /** Every stat in the shared segment whose name matches `filter`, summed over generations. */
@@ -273,7 +345,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await generation.whenReady();
     } catch (err) {
       generation.drain('it failed to become ready');
-      if (!this.active && !this.stopping) this.crashed(generation, err as Error);
+      if (!this.active && !this.stopping) {
+        this.emit('start-failed', err as Error);
+        this.crashed(generation, err as Error);
+      }
       throw err;
     }
     if (this.stopping) {
@@ -295,6 +370,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
     this.log.info({ generation: generation.id, readyMs, why, draining: previous.map((g) => g.id) }, `generation ${generation.id} is active`);
+    this.sm.storeFds(listeners.filter((l) => !l.external));
+    if (!this.announcedReady) {
+      this.announcedReady = true;
+      this.sm.ready(this.summary());
+    }
+    this.emit('active', generation.id);
     return { generation: generation.id, pid: generation.pid, readyMs };
   }
 
@@ -342,6 +423,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.sink.update(id, generation.pid, to, generation.startedAt);
       const live = this.live();
       this.sink.population(live.length, live.filter((g) => g.state === 'draining').length);
+      if (!this.retiring) this.sm.status(this.summary());
     });
     generation.on('exit', (exit) => this.reap(generation, exit));
     return generation;
@@ -403,10 +485,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private finishStopIfDone(): void {
     if (!this.stopping || this.live().length > 0) return;
-    this.store.closeAll();
+    if (this.retiring) this.store.handOver();
+    else this.store.closeAll();
     this.memory?.stop();
     this.sink.close();
-    this.log.info('every generation has exited; listeners closed');
+    this.sm.close();
+    this.log.info(this.retiring ? 'every generation has exited; the successor holds the listeners' : 'every generation has exited; listeners closed');
     this.emit('stopped');
   }
 }

@@ -59,6 +59,8 @@ export interface Binding {
   recvFds(sock: number): RecvResult;
   /** close(2). */
   close(fd: number): void;
+  /** fcntl(F_SETFD) setting or clearing FD_CLOEXEC. */
+  setCloexec(fd: number, on: boolean): void;
   /** SO_PEERCRED of a connected AF_UNIX socket. */
   peerCred(fd: number): PeerCred;
   /** prctl(PR_SET_PDEATHSIG, signal). */

@@ -80,6 +80,11 @@ export function closeFd(fd: number): void {
   binding.close(fd);
 }
 
+/** Sets or clears FD_CLOEXEC: a descriptor inherited from systemd or a previous supervisor must not leak into generations. */
+export function setCloexec(fd: number, on: boolean): void {
+  binding.setCloexec(fd, on);
+}
+
 /** SO_PEERCRED of a connected AF_UNIX socket: the peer's pid, uid and gid as of connect. */
 export function peerCred(fd: number): PeerCred {
   return binding.peerCred(fd);

@@ -21,6 +21,7 @@ export { PROMETHEUS_CONTENT_TYPE, escapeLabelValue, formatValue, toJSON, toProme
 export {
   OwnerStats,
   Stats,
+  adoptSegment,
   createSegment,
   openSegment,
   type CreateSegmentOptions,

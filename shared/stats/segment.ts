@@ -211,9 +211,23 @@ export class SegmentSet {
     releaseLock(this.header, H.lock);
   }
 
-  /** Runs `write` with the seqlock odd, so readers retry (owner only). */
+  /**
+   * Runs `write` with the seqlock odd, so readers retry. The registration lock is taken too:
+   * during an upgrade two supervisors own the segment, and seqlock writers must not overlap.
+   */
   exclusive(write: () => void): void {
-    seqWrite(this.header, H.seq, write);
+    const take = !this.#lockHeld;
+    if (take) this.lock();
+    try {
+      seqWrite(this.header, H.seq, write);
+    } finally {
+      if (take) this.unlock();
+    }
+  }
+
+  /** Records this process as the owner (the supervisor an upgrade hands over to). */
+  takeOwnership(): void {
+    Atomics.store(this.header, H.ownerPid, process.pid);
   }
 
   /** Runs `read` until it ran while no owner write was in progress (see seqRead). */

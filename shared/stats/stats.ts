@@ -121,8 +121,10 @@ export class OwnerStats extends Stats {
 
   /** Lowest writer index (1 to writers - 1) not handed out and not retired since; undefined when all are in use. */
   allocateWriter(): number | undefined {
+    // A predecessor supervisor still draining its generations (an upgrade) holds the writers in the table.
+    const held = new Set(this.generations().map((g) => g.writer));
     for (let w = 1; w < this.internals.set.layout.writers; w++) {
-      if (!this.#inUse.has(w)) {
+      if (!this.#inUse.has(w) && !held.has(w)) {
         this.#inUse.add(w);
         return w;
       }
@@ -169,6 +171,17 @@ export function createSegment(options: CreateSegmentOptions): OwnerStats {
     set.logger.info(`stats: re-initialised the stale segments of ${options.instance} left by dead pid ${stalePid || 'unknown'}`);
   }
   return new OwnerStats(set, stalePid, options.lockTimeoutMs);
+}
+
+/**
+ * Takes over an instance's live segments from the supervisor upgrading to this process: values
+ * carry on, and the writers its draining generations hold stay theirs until it retires them.
+ * Refuses a segment of another hot-restart version (ERR_STATS_INCOMPATIBLE).
+ */
+export function adoptSegment(options: CreateSegmentOptions): OwnerStats {
+  const set = SegmentSet.open(options);
+  set.takeOwnership();
+  return new OwnerStats(set, undefined, options.lockTimeoutMs);
 }
 
 /** Maps an instance's existing segments, as writer `options.writer` or read-only; refuses a different hot-restart version. */

@@ -36,6 +36,8 @@ export class BatonProcess {
   readonly stderr: string[] = [];
   /** Every generation pid the supervisor reported, so cleanup can make sure none survives. */
   readonly childPids = new Set<number>();
+  /** Supervisors `baton upgrade` started after this one: they log on the same stdout. */
+  readonly successors = new Set<number>();
   private readonly waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   exited: Promise<{ exitCode?: number; signal?: string }>;
 
@@ -129,6 +131,7 @@ export class BatonProcess {
   async cleanup(): Promise<void> {
     live.delete(this);
     this.proc.kill('SIGKILL');
+    for (const pid of this.successors) if (alive(pid)) process.kill(pid, 'SIGKILL');
     await this.exited;
     await waitForGone([...this.childPids], 5_000);
     for (const pid of this.childPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
@@ -144,6 +147,7 @@ export class BatonProcess {
       return;
     }
     if (typeof line.childPid === 'number') this.childPids.add(line.childPid);
+    if (typeof line.instance === 'string' && typeof line.pid === 'number' && line.pid !== this.pid) this.successors.add(line.pid);
     this.lines.push(line);
     for (const w of [...this.waiters]) {
       if (w.match(line)) {

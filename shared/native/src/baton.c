@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -501,6 +502,24 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int fd, flags;
+  bool on;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_fd(env, argv[0], "fd", &fd)) return NULL;
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    throw_arg(env, false, "ERR_INVALID_ARG_TYPE", "The \"on\" argument must be of type boolean");
+    return NULL;
+  }
+  flags = fcntl(fd, F_GETFD);
+  if (flags < 0) return throw_errno(env, errno, "fcntl", "setCloexec fcntl F_GETFD fd %d", fd);
+  flags = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+  if (fcntl(fd, F_SETFD, flags) < 0) return throw_errno(env, errno, "fcntl", "setCloexec fcntl F_SETFD fd %d", fd);
+  return NULL;
+}
+
 static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
@@ -694,6 +713,7 @@ NAPI_MODULE_INIT() {
       FUNCTION("sendFds", js_send_fds),
       FUNCTION("recvFds", js_recv_fds),
       FUNCTION("close", js_close),
+      FUNCTION("setCloexec", js_set_cloexec),
       FUNCTION("peerCred", js_peer_cred),
       FUNCTION("setPdeathsig", js_set_pdeathsig),
       FUNCTION("sdNotify", js_sd_notify),

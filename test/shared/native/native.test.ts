@@ -18,6 +18,7 @@ import {
   peerCred,
   recvFds,
   sdNotify,
+  setCloexec,
   sendFds,
   setPdeathsig,
   sockName,
@@ -330,6 +331,29 @@ describe('closeFd', () => {
     expect(() => closeFd(fd)).toThrow(
       expect.objectContaining({ ...sysError('EBADF', 'close'), message: `close fd ${fd}: EBADF (Bad file descriptor)` }),
     );
+  });
+});
+
+describe('setCloexec', () => {
+  const cloexec = (fd: number): boolean => {
+    const flags = /flags:\s+(\d+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '';
+    return (parseInt(flags, 8) & 0o2000000) !== 0;
+  };
+
+  it('clears and sets FD_CLOEXEC, as /proc/self/fdinfo shows', () => {
+    const fd = own(tcpListen('127.0.0.1', 0, 16, false));
+    expect(cloexec(fd)).toBe(true);
+    setCloexec(fd, false);
+    expect(cloexec(fd)).toBe(false);
+    setCloexec(fd, true);
+    expect(cloexec(fd)).toBe(true);
+  });
+
+  it('fails with EBADF on a closed fd', () => {
+    const [fd = -1, peer = -1] = socketPair();
+    own(peer);
+    closeFd(fd);
+    expect(() => setCloexec(fd, false)).toThrow(expect.objectContaining(sysError('EBADF', 'fcntl')));
   });
 });
 
