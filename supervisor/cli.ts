@@ -35,6 +35,7 @@ Options of run (each is also a config key):
   --readiness MODE           auto | sdk | accepting | http:/PATH (accepting, and a GET answers 2xx) [auto]
   --drain-signal SIG         sent to drain a program that does not use the SDK [SIGTERM]
   --control-socket PATH      control socket [$XDG_RUNTIME_DIR/baton/NAME.sock or /tmp/baton-UID/NAME.sock]
+  --control-group GROUP      also admit this group (name or gid) to the control socket [owner and root only]
   --runtime-listeners P      loopback | any | none: binds a generation may ask for [loopback]
   --log-level LEVEL          trace | debug | info | warn | error [info]
 `;
@@ -49,6 +50,7 @@ const RUN_OPTIONS = {
   readiness: { type: 'string' },
   'drain-signal': { type: 'string' },
   'control-socket': { type: 'string' },
+  'control-group': { type: 'string' },
   'runtime-listeners': { type: 'string' },
   'log-level': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
@@ -144,7 +146,7 @@ async function run(args: string[]): Promise<number> {
   const socketPath = controlSocketPath(config.name, config.controlSocket);
   const stats = new SegmentStats(config.name, config.stats, log);
   const supervisor = new Supervisor(config, { os: realOs, log, loadConfig: reread, stats, memoryProbe: procMemoryProbe });
-  const control = new ControlServer(socketPath, supervisor, log);
+  const control = new ControlServer(socketPath, supervisor, log, config.controlGroup);
   try {
     await control.listen();
   } catch (err) {
