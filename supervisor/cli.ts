@@ -40,6 +40,7 @@ Options of run (each is also a config key):
   --readiness MODE           auto | sdk | accepting | http:/PATH (accepting, and a GET answers 2xx) [auto]
   --drain-signal SIG         sent to drain a program that does not use the SDK [SIGTERM]
   --control-socket PATH      control socket [$XDG_RUNTIME_DIR/baton/NAME.sock or /tmp/baton-UID/NAME.sock]
+  --control-group GROUP      also admit this group (name or gid) to the control socket [owner and root only]
   --runtime-listeners P      loopback | any | none: binds a generation may ask for [loopback]
   --log-level LEVEL          trace | debug | info | warn | error [info]
 `;
@@ -54,6 +55,7 @@ const RUN_OPTIONS = {
   readiness: { type: 'string' },
   'drain-signal': { type: 'string' },
   'control-socket': { type: 'string' },
+  'control-group': { type: 'string' },
   'runtime-listeners': { type: 'string' },
   'log-level': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
@@ -172,16 +174,15 @@ async function run(args: string[]): Promise<number> {
     releaseControl: () => control.close(),
   });
   // The control API drives this supervisor, and the upgrade that replaces it.
-  const control = new ControlServer(socketPath, Object.assign(supervisor, { upgrade: () => upgrader.upgrade() }), log);
-  // A successor binds the control socket only once its predecessor has let go of it.
+  const control = new ControlServer(socketPath, Object.assign(supervisor, { upgrade: () => upgrader.upgrade() }), log, config.controlGroup);
+  // A successor replaces the control socket once its predecessor agrees.
   let handedOver = upgrade === undefined;
   if (upgrade) {
     supervisor.once('active', (generation) => {
-      void announceSuccessor(generation, log)
-        .then(() => {
-          handedOver = true;
-          return control.listen();
-        })
+      void announceSuccessor(generation, log, () => {
+        handedOver = true;
+        return control.takeOver();
+      })
         .then(() => log.info({ predecessor: upgrade.from }, 'upgrade complete: this supervisor serves'))
         .catch((err: unknown) => log.error({ err }, 'cannot bind the control socket after the upgrade; signals still work'));
     });

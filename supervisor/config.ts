@@ -6,6 +6,7 @@ import { formatAddress, parseAddress, type Address } from '../shared/address.ts'
 import { BatonError } from '../shared/errors.ts';
 import { DEFAULT_DIR, type StatsCapacities } from '../shared/stats/index.ts';
 import { bytes, duration } from '../shared/config-units.ts';
+import { resolveGroup } from './control-access.ts';
 
 const address = z.string().transform((value, ctx) => {
   try {
@@ -104,6 +105,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   'control-socket': z.string().optional(),
+  /** A group (name or gid) whose members may use the control socket besides its owner. */
+  'control-group': z.union([z.string().min(1), z.number().int().min(0)]).optional(),
   'runtime-listeners': z.enum(['loopback', 'any', 'none']).default('loopback'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   /** Opaque to the supervisor: read by the child (e.g. the proxy's routes and clusters). */
@@ -162,6 +165,8 @@ export interface Config {
   /** Memory tracking; absent (hand-built configs in unit tests): off. */
   memory?: MemoryConfig;
   controlSocket?: string;
+  /** The gid admitted to the control socket besides its owner and root. */
+  controlGroup?: number;
   runtimeListeners: Parsed['runtime-listeners'];
   logLevel: Parsed['log-level'];
   /** The config file, when there is one: re-read on every reload. */
@@ -213,6 +218,12 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       );
     }
   }
+  let controlGroup: number | undefined;
+  try {
+    if (c['control-group'] !== undefined) controlGroup = resolveGroup(c['control-group']);
+  } catch (err) {
+    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  control-group: ${(err as Error).message}`, { cause: err });
+  }
   const command = typeof c.command === 'string' ? c.command.split(/\s+/).filter(Boolean) : c.command;
   return {
     name: c.name,
@@ -258,6 +269,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       ...(c.memory['profile-dir'] !== undefined ? { profileDir: path.resolve(baseDir, c.memory['profile-dir']) } : {}),
     },
     ...(c['control-socket'] !== undefined ? { controlSocket: path.resolve(baseDir, c['control-socket']) } : {}),
+    ...(controlGroup !== undefined ? { controlGroup } : {}),
     runtimeListeners: c['runtime-listeners'],
     logLevel: c['log-level'],
     ...(file !== undefined ? { file } : {}),

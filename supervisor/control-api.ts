@@ -1,7 +1,9 @@
+import { z } from 'zod';
 import { BatonError } from '../shared/errors.ts';
 import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '../shared/stats/index.ts';
 import type { ReplyBody } from '../shared/protocol.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
+import { describeJsonError } from './json-position.ts';
 import type { ProfileResult, ReloadResult, StatusSnapshot, Supervisor } from './supervisor.ts';
 import type { UpgradeResult } from './upgrade.ts';
 
@@ -26,9 +28,22 @@ export interface ControlReply {
   /** JSON-encoded unless `contentType` says the body is text. */
   body: unknown;
   contentType?: string;
+  headers?: Record<string, string>;
 }
 
-type Route = { method: string; memory?: true; upgrade?: true; run(target: ControlTarget, query: URLSearchParams): Promise<ControlReply> | ControlReply };
+/** What a POST may say, in its JSON body or its query string (the body wins). */
+const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number() };
+type Params = { [K in keyof typeof FIELDS]?: z.infer<(typeof FIELDS)[K]> };
+
+type Route = {
+  method: 'GET' | 'POST';
+  memory?: true;
+  /** Offered only where the target can upgrade the supervisor. */
+  upgrade?: true;
+  /** The parameters a POST takes; a GET takes no body. */
+  fields?: (keyof typeof FIELDS)[];
+  run(target: ControlTarget, query: URLSearchParams, params: Params): Promise<ControlReply> | ControlReply;
+};
 
 const ROUTES: Record<string, Route> = {
   '/status': { method: 'GET', run: (t) => ({ status: 200, body: t.status() }) },
@@ -39,10 +54,10 @@ const ROUTES: Record<string, Route> = {
   },
   '/reload': {
     method: 'POST',
-    run: async (t, q) => {
+    fields: ['cold'],
+    run: async (t, _q, p) => {
       try {
-        const cold = q.get('cold');
-        return { status: 200, body: { ok: true, ...(await t.reload(cold === '1' || cold === 'true' ? { cold: true } : {})) } };
+        return { status: 200, body: { ok: true, ...(await t.reload(p.cold ? { cold: true } : {})) } };
       } catch (err) {
         const e = err as BatonError;
         return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code, message: e.message } } };
@@ -52,6 +67,7 @@ const ROUTES: Record<string, Route> = {
   '/upgrade': {
     method: 'POST',
     upgrade: true,
+    fields: [],
     run: async (t) => {
       try {
         return { status: 200, body: { ok: true, ...(await t.upgrade!()) } };
@@ -63,6 +79,7 @@ const ROUTES: Record<string, Route> = {
   },
   '/stop': {
     method: 'POST',
+    fields: [],
     run: (t) => {
       void t.stop('baton stop');
       return { status: 202, body: { ok: true } };
@@ -81,17 +98,20 @@ const ROUTES: Record<string, Route> = {
   '/memory/release': {
     method: 'POST',
     memory: true,
-    run: async (t, q) => answer(async () => t.release!(generationOf(q))),
+    fields: ['generation'],
+    run: async (t, _q, p) => answer(async () => t.release!(p.generation)),
   },
   '/heap-snapshot': {
     method: 'POST',
     memory: true,
-    run: async (t, q) => answer(async () => ({ ok: true, ...(await t.heapSnapshot!(generationOf(q))) })),
+    fields: ['generation'],
+    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapSnapshot!(p.generation)) })),
   },
   '/heap-profile': {
     method: 'POST',
     memory: true,
-    run: async (t, q) => answer(async () => ({ ok: true, ...(await t.heapProfile!(generationOf(q), Number(q.get('seconds') ?? 10))) })),
+    fields: ['generation', 'seconds'],
+    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapProfile!(p.generation, p.seconds ?? 10)) })),
   },
   '/dashboard': {
     method: 'GET',
@@ -133,8 +153,11 @@ function generationOf(query: URLSearchParams): number | undefined {
   return n;
 }
 
-/** Answers one control request; never throws. */
-export async function handleControl(target: ControlTarget, method: string, url: string): Promise<ControlReply> {
+/**
+ * Answers one control request; never throws, and a request refused with a 4xx reaches no handler.
+ * `body` is the request body as read (empty: none), `contentType` its content-type header.
+ */
+export async function handleControl(target: ControlTarget, method: string, url: string, body = '', contentType?: string): Promise<ControlReply> {
   const parsed = new URL(url, 'http://baton');
   const path = parsed.pathname;
   const offered = (r: Route): boolean =>
@@ -144,15 +167,74 @@ export async function handleControl(target: ControlTarget, method: string, url: 
     const known = Object.entries(ROUTES).filter(([, r]) => offered(r)).map(([p, r]) => `${r.method} ${p}`).join(', ');
     return error(404, `unknown endpoint ${method} ${path}; endpoints: ${known}`);
   }
-  if (route.method !== method) return error(405, `${path} takes ${route.method}, not ${method}`);
+  if (route.method !== method) return { ...error(405, `${path} takes ${route.method}, not ${method}`), headers: { allow: route.method } };
   try {
-    return await route.run(target, parsed.searchParams);
+    const params = route.fields ? paramsOf(`${method} ${path}`, route.fields, parsed.searchParams, body, contentType) : noBody(`${method} ${path}`, body);
+    return await route.run(target, parsed.searchParams, params);
   } catch (err) {
+    if (err instanceof BadRequest) return { status: err.status, body: { ok: false, error: { code: err.code, message: err.message } } };
     const e = err as BatonError;
     return e.code === 'ERR_USAGE'
       ? error(400, e.message)
       : { status: 500, body: { ok: false, error: { code: 'ERR_CONTROL', message: (err as Error).message } } };
   }
+}
+
+/** A request refused before any handler runs; `status` is the 4xx it is answered with. */
+class BadRequest extends BatonError {
+  readonly status: number;
+
+  constructor(message: string, status = 400) {
+    super('ERR_BAD_REQUEST', message);
+    this.status = status;
+  }
+}
+
+function noBody(endpoint: string, body: string): Params {
+  if (body.trim() !== '') throw new BadRequest(`${endpoint} takes no request body (got ${Buffer.byteLength(body)} bytes)`);
+  return {};
+}
+
+/** A POST's parameters: its query string under its JSON body, checked against the fields it takes. */
+function paramsOf(endpoint: string, fields: (keyof typeof FIELDS)[], query: URLSearchParams, body: string, contentType?: string): Params {
+  let merged: Record<string, unknown> = {};
+  for (const name of fields) {
+    const text = query.get(name);
+    if (text !== null && text !== '') merged[name] = fromQuery(name, text);
+  }
+  if (body.trim() !== '') {
+    const type = contentType?.split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') {
+      throw new BadRequest(`${endpoint} takes a JSON body: expected content-type application/json, got ${contentType ?? 'none'}`, 415);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch (err) {
+      throw new BadRequest(`${endpoint}: the request body is not valid JSON: ${describeJsonError(body, err as Error)}`);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw new BadRequest(`${endpoint}: expected a JSON object as the request body, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
+    }
+    // Spread, not assign: a "__proto__" key must stay a field the schema refuses.
+    merged = { ...merged, ...json };
+  }
+  const schema = z.strictObject(Object.fromEntries(fields.map((f) => [f, FIELDS[f].optional()])));
+  const result = schema.safeParse(merged);
+  if (result.success) return result.data as Params;
+  const takes = fields.length > 0 ? `takes ${fields.join(', ')}` : 'takes no parameters';
+  const problems = result.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => `unknown field "${key}"`)
+      : [`field "${issue.path.join('.')}": ${issue.message.replace(/^Invalid input: /, '')}`],
+  );
+  throw new BadRequest(`${endpoint} ${takes}: ${problems.join('; ')}`);
+}
+
+/** A query-string value as the JSON value it stands for; anything unrecognisable is left a string for the schema to refuse. */
+function fromQuery(name: keyof typeof FIELDS, text: string): unknown {
+  if (name === 'cold') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
+  return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
 }
 
 /** `?filter=RE`: a regular expression on stat names. */

@@ -12,7 +12,8 @@ export interface ControlResponse {
  */
 export function controlRequest(socketPath: string, method: string, path: string, timeoutMs = 10_000): Promise<ControlResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path, headers: { accept: 'application/json' } }, (res) => {
+    // A fresh connection each time: a pooled one could outlive the supervisor it reached (an upgrade).
+    const req = http.request({ socketPath, method, path, agent: false, headers: { accept: 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -16,9 +16,10 @@ export function controlSocketPath(name: string, configured?: string): string {
 
 /**
  * Creates `dir` (0700) if needed and checks it is ours and closed to others: a control socket in a
- * directory others can write to could be swapped for theirs.
+ * directory others can write to could be swapped for theirs. With a control `group`, the directory
+ * is opened to that group for reading and traversal only (0750, group-owned), never for writing.
  */
-export function ensurePrivateDir(dir: string): void {
+export function ensurePrivateDir(dir: string, group?: number): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = fs.lstatSync(dir);
   const uid = process.getuid?.() ?? 0;
@@ -26,10 +27,22 @@ export function ensurePrivateDir(dir: string): void {
   if (stat.uid !== uid) {
     throw new BatonError('ERR_CONTROL', `${dir} belongs to uid ${stat.uid}, not ${uid}: refusing to put a control socket there`);
   }
-  if ((stat.mode & 0o077) !== 0) {
+  const open = stat.mode & 0o077;
+  const groupReady = group !== undefined && open === 0o050 && stat.gid === group;
+  if (open !== 0 && !groupReady) {
+    const wanted = group === undefined ? `run chmod 700 ${dir}` : `expected 0700, or 0750 owned by group ${group} (it is group ${stat.gid})`;
     throw new BatonError(
       'ERR_CONTROL',
-      `${dir} is open to others (mode ${(stat.mode & 0o777).toString(8)}): refusing to put a control socket there; run chmod 700 ${dir}`,
+      `${dir} is open to others (mode ${(stat.mode & 0o777).toString(8)}): refusing to put a control socket there; ${wanted}`,
     );
+  }
+  if (group === undefined || groupReady) return;
+  try {
+    fs.chownSync(dir, uid, group);
+    fs.chmodSync(dir, 0o750);
+  } catch (err) {
+    throw new BatonError('ERR_CONTROL', `cannot open ${dir} to group ${group}: ${(err as Error).message} (the owner must be a member of the group)`, {
+      cause: err,
+    });
   }
 }

@@ -20,16 +20,17 @@ export interface UpgraderOptions {
   serviceEnv: Record<string, string>;
   /** How long the successor may take to have its first generation active. */
   timeoutMs: number;
-  /** Stops answering on the control socket, so the successor can bind it. */
+  /** Stops answering on the control socket (the successor's has replaced it). */
   releaseControl(): void;
 }
 
 /**
  * The old supervisor's half of `baton upgrade`: starts the Baton installed now (the same script
  * path and arguments, so a release directory behind a symlink is picked up) as a successor,
- * handing it the listening sockets from fd 3 on; once the successor's first generation is
- * active, releases the control socket, lets it take over and drains its own generations. When
- * the successor fails, this supervisor keeps serving as if nothing happened.
+ * handing it the listening sockets from fd 3 on. Once the successor's first generation is active
+ * it replaces the control socket and lets go of the channel; then this supervisor stops
+ * answering and drains its own generations. When the successor fails first, this supervisor
+ * keeps serving as if nothing happened.
  */
 export class Upgrader {
   private readonly options: UpgraderOptions;
@@ -90,11 +91,19 @@ export class Upgrader {
   }
 
   private handOff(child: ChildProcess, reply: (body: ReplyBody) => void): void {
-    this.options.releaseControl();
+    const { supervisor, log } = this.options;
+    // The successor lets go of the channel once its control socket has replaced ours.
+    child.once('disconnect', () => {
+      this.options.releaseControl();
+      if (child.exitCode !== null || child.signalCode !== null) {
+        log.error({ successor: child.pid }, 'the new supervisor exited during the hand-over; this supervisor keeps serving');
+        supervisor.resumeAfterHandOver();
+        return;
+      }
+      child.unref();
+      void supervisor.retire(child.pid as number);
+    });
     reply({ ok: true });
-    child.disconnect();
-    child.unref();
-    void this.options.supervisor.retire(child.pid as number);
   }
 
   /** Waits for the successor's `successor-ready`; rejects when it exits, disconnects or times out first. */
@@ -142,10 +151,11 @@ export class Upgrader {
 }
 
 /**
- * The successor's half: tells the predecessor its first generation is active and resolves when
- * the predecessor has released the control socket (or is gone), so the successor may bind it.
+ * The successor's half: tells the predecessor its first generation is active, waits for its go
+ * (or its disappearance), runs `takeOver` (replace the control socket), then lets go of the
+ * channel, which tells the predecessor to stop answering and drain.
  */
-export async function announceSuccessor(generation: number, log: Logger): Promise<void> {
+export async function announceSuccessor(generation: number, log: Logger, takeOver: () => Promise<void>): Promise<void> {
   if (!process.send || !process.connected) return;
   const correlator = new Correlator();
   const message = correlator.stamp<HandOverMessage>({ type: 'successor-ready', pid: process.pid, generation } as Outgoing<HandOverMessage>);
@@ -162,6 +172,9 @@ export async function announceSuccessor(generation: number, log: Logger): Promis
     if (!body.ok) log.warn({ error: body.error }, 'the previous supervisor answered the hand-over with an error; taking over anyway');
   } catch {
     log.warn('the previous supervisor went away before handing over; taking over');
+  }
+  try {
+    await takeOver();
   } finally {
     process.off('message', onMessage);
     process.off('disconnect', onDisconnect);

@@ -3,22 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatonProcess, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
+import { isRoot, requestAs, SKIP_NOT_ROOT } from '../helpers/control-peer.ts';
 
 afterEach(cleanupAll);
 
 const NOBODY = 65534;
-const isRoot = process.getuid?.() === 0;
-
-/** A client run as another uid: GET /status over the control socket. */
-function requestAs(uid: number, socketPath: string) {
-  const script = `
-    const http = require('node:http');
-    const req = http.get({ socketPath: ${JSON.stringify(socketPath)}, path: '/status' }, (res) => {
-      let body = ''; res.on('data', (c) => (body += c)); res.on('end', () => { console.log(res.statusCode + ' ' + body); });
-    });
-    req.on('error', (err) => console.log('error ' + err.code));`;
-  return execa(process.execPath, ['-e', script], { uid, gid: uid, reject: false, cwd: '/' });
-}
 
 describe('control socket', () => {
   it('is owner-only: 0600 in a 0700 directory', async () => {
@@ -28,21 +17,21 @@ describe('control socket', () => {
     expect(fs.statSync(path.dirname(baton.socketPath)).mode & 0o777).toBe(0o700);
   });
 
-  it.skipIf(!isRoot)('refuses a peer of another uid even when the file modes let it connect', async () => {
+  it.skipIf(!isRoot)(`refuses a peer of another uid even when the file modes let it connect (${isRoot ? 'as root' : SKIP_NOT_ROOT})`, async () => {
     const baton = new BatonProcess(httpConfig(fixture('http-app.ts')));
     await baton.active(1);
-    const blocked = await requestAs(NOBODY, baton.socketPath);
-    expect(blocked.stdout.trim()).toBe('error EACCES');
+    const blocked = await requestAs({ uid: NOBODY, gid: NOBODY }, baton.socketPath);
+    expect(blocked).toMatchObject({ error: 'EACCES' });
 
     // Loosen the modes, as a careless operator might: the uid check still stands.
     fs.chmodSync(baton.dir, 0o755);
     fs.chmodSync(path.dirname(baton.socketPath), 0o755);
     fs.chmodSync(baton.socketPath, 0o666);
-    const refused = await requestAs(NOBODY, baton.socketPath);
-    expect(refused.stdout).toMatch(/^403 /);
-    expect(refused.stdout).toContain('ERR_PEER_REJECTED');
-    expect(refused.stdout).toContain(`uid ${NOBODY} may not control this instance`);
-    await baton.waitForLog((l) => l.msg === 'control socket refused a peer of another uid' && l.uid === NOBODY);
+    const refused = await requestAs({ uid: NOBODY, gid: NOBODY }, baton.socketPath);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('ERR_PEER_REJECTED');
+    expect(refused.body).toContain(`uid ${NOBODY} may not control this instance (owner uid 0; peer gid ${NOBODY}, pid ${refused.pid})`);
+    await baton.waitForLog((l) => l.msg === 'control socket refused a peer of another uid' && l.uid === NOBODY && l.pid === refused.pid);
     expect((await baton.status()).active).toBe(1);
   });
 
@@ -52,7 +41,7 @@ describe('control socket', () => {
     const { controlRequest } = await import('../../supervisor/control-client.ts');
     const unknown = await controlRequest(baton.socketPath, 'GET', '/nope');
     expect(unknown.status).toBe(404);
-    expect(JSON.stringify(unknown.body)).toContain('endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /stop');
+    expect(JSON.stringify(unknown.body)).toContain('endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, POST /stop');
     const wrongMethod = await controlRequest(baton.socketPath, 'GET', '/reload');
     expect(wrongMethod.status).toBe(405);
     expect((await baton.status()).generations).toHaveLength(1);

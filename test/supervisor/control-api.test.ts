@@ -1,6 +1,9 @@
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BatonError } from '../../shared/errors.ts';
 import { handleControl, type ControlTarget } from '../../supervisor/control-api.ts';
+import { readBody } from '../../supervisor/control-server.ts';
+import { jsonErrorOffset } from '../../supervisor/json-position.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
 import type { ReloadResult, StatusSnapshot } from '../../supervisor/supervisor.ts';
 
@@ -27,8 +30,8 @@ function target(outcome: ReloadResult | Error = { generation: 4, pid: 777, ready
       calls.push('status');
       return snapshot;
     },
-    reload: () => {
-      calls.push('reload');
+    reload: (options) => {
+      calls.push(options?.cold ? 'reload cold' : 'reload');
       return outcome instanceof Error ? Promise.reject(outcome) : Promise.resolve(outcome);
     },
     stop: (reason) => {
@@ -97,8 +100,9 @@ describe('handleControl', () => {
     expect(await handleControl(t, 'GET', '/reload')).toEqual({
       status: 405,
       body: { ok: false, error: { code: 'ERR_CONTROL', message: '/reload takes POST, not GET' } },
+      headers: { allow: 'POST' },
     });
-    expect((await handleControl(t, 'DELETE', '/status')).status).toBe(405);
+    expect(await handleControl(t, 'DELETE', '/status')).toMatchObject({ status: 405, headers: { allow: 'GET' } });
     expect((await handleControl(t, 'GET', '/stop')).status).toBe(405);
     expect(calls).toEqual([]);
   });
@@ -128,5 +132,145 @@ describe('handleControl', () => {
     expect(reply.status).toBe(400);
     expect(JSON.stringify(reply.body)).toContain('invalid filter \\"(\\"');
     expect(calls).toEqual([]);
+  });
+});
+
+const JSON_TYPE = 'application/json';
+
+/** The error of a refused reply, with its status. */
+function refusal(reply: { status: number; body: unknown }) {
+  const { error } = reply.body as { error: { code: string; message: string } };
+  return { status: reply.status, code: error.code, message: error.message };
+}
+
+describe('handleControl: request bodies', () => {
+  it('POST /reload takes {"cold": true} in a JSON body, and ?cold=1 still works', async () => {
+    const { t, calls } = target();
+    expect((await handleControl(t, 'POST', '/reload', '{"cold": true}', JSON_TYPE)).status).toBe(200);
+    expect((await handleControl(t, 'POST', '/reload', '{"cold": false}', 'application/json; charset=utf-8')).status).toBe(200);
+    expect((await handleControl(t, 'POST', '/reload?cold=1')).status).toBe(200);
+    expect((await handleControl(t, 'POST', '/reload', '{}', JSON_TYPE)).status).toBe(200);
+    expect(calls).toEqual(['reload cold', 'reload', 'reload cold', 'reload']);
+  });
+
+  it('the profile endpoints take generation and seconds in a JSON body, the body over the query string', async () => {
+    const profiles: unknown[] = [];
+    const t: ControlTarget = {
+      ...target().t,
+      memoryReport: () => ({ generations: [] }) as never,
+      heapProfile: (generation, seconds) => {
+        profiles.push({ generation, seconds });
+        return Promise.resolve({ generation: generation ?? 1, path: '/tmp/x.heapprofile' } as never);
+      },
+    };
+    expect((await handleControl(t, 'POST', '/heap-profile', '{"generation": 2, "seconds": 5}', JSON_TYPE)).status).toBe(200);
+    expect((await handleControl(t, 'POST', '/heap-profile?generation=3&seconds=1', '{"seconds": 2}', JSON_TYPE)).status).toBe(200);
+    expect(profiles).toEqual([
+      { generation: 2, seconds: 5 },
+      { generation: 3, seconds: 2 },
+    ]);
+    const wrong = refusal(await handleControl(t, 'POST', '/heap-profile', '{"generation": "two"}', JSON_TYPE));
+    expect(wrong).toEqual({ status: 400, code: 'ERR_BAD_REQUEST', message: 'POST /heap-profile takes generation, seconds: field "generation": expected number, received string' });
+    expect(profiles).toHaveLength(2);
+  });
+
+  it('a body that is not JSON answers 400 with where the parse failed, and reloads nothing', async () => {
+    const { t, calls } = target();
+    expect(refusal(await handleControl(t, 'POST', '/reload', '{"cold": tru}', JSON_TYPE))).toEqual({
+      status: 400,
+      code: 'ERR_BAD_REQUEST',
+      message: `POST /reload: the request body is not valid JSON: Unexpected token '}', "{"cold": tru}" is not valid JSON at position 12 (line 1 column 13)`,
+    });
+    expect(refusal(await handleControl(t, 'POST', '/reload', '{"cold": true', JSON_TYPE)).message).toContain('at position 13 (line 1 column 14)');
+    expect(refusal(await handleControl(t, 'POST', '/reload', '[true]', JSON_TYPE))).toMatchObject({
+      status: 400,
+      message: 'POST /reload: expected a JSON object as the request body, got an array',
+    });
+    expect(calls).toEqual([]);
+  });
+
+  it('unknown fields and wrong types answer 400 naming the field', async () => {
+    const { t, calls } = target();
+    expect(refusal(await handleControl(t, 'POST', '/reload', '{"cold": true, "force": 1, "__proto__": {}}', JSON_TYPE))).toEqual({
+      status: 400,
+      code: 'ERR_BAD_REQUEST',
+      message: 'POST /reload takes cold: unknown field "force"; unknown field "__proto__"',
+    });
+    expect(refusal(await handleControl(t, 'POST', '/reload', '{"cold": "yes"}', JSON_TYPE)).message).toBe(
+      'POST /reload takes cold: field "cold": expected boolean, received string',
+    );
+    expect(refusal(await handleControl(t, 'POST', '/reload?cold=maybe')).message).toBe('POST /reload takes cold: field "cold": expected boolean, received string');
+    expect(refusal(await handleControl(t, 'POST', '/stop', '{"force": true}', JSON_TYPE))).toEqual({
+      status: 400,
+      code: 'ERR_BAD_REQUEST',
+      message: 'POST /stop takes no parameters: unknown field "force"',
+    });
+    expect(calls).toEqual([]);
+  });
+
+  it('a non-empty body that is not application/json answers 415', async () => {
+    const { t, calls } = target();
+    expect(refusal(await handleControl(t, 'POST', '/reload', 'cold=1', 'application/x-www-form-urlencoded'))).toEqual({
+      status: 415,
+      code: 'ERR_BAD_REQUEST',
+      message: 'POST /reload takes a JSON body: expected content-type application/json, got application/x-www-form-urlencoded',
+    });
+    expect(refusal(await handleControl(t, 'POST', '/reload', '{"cold": true}')).status).toBe(415);
+    expect(calls).toEqual([]);
+  });
+
+  it('a GET with a body answers 400', async () => {
+    const { t, calls } = target();
+    expect(refusal(await handleControl(t, 'GET', '/status', '{}', JSON_TYPE))).toEqual({
+      status: 400,
+      code: 'ERR_BAD_REQUEST',
+      message: 'GET /status takes no request body (got 2 bytes)',
+    });
+    expect(calls).toEqual([]);
+  });
+});
+
+/** A request body that counts how many chunks were pulled from it. */
+function body(chunks: Buffer[], headers: Record<string, string> = {}) {
+  let pulled = 0;
+  const stream = Readable.from(
+    (function* () {
+      for (const c of chunks) {
+        pulled += 1;
+        yield c;
+      }
+    })(),
+    { objectMode: false },
+  );
+  return { req: Object.assign(stream, { headers }), pulled: () => pulled };
+}
+
+describe('readBody', () => {
+  it('reads a body within the limit', async () => {
+    const { req } = body([Buffer.from('{"cold"'), Buffer.from(': true}')]);
+    expect(await readBody(req, 64)).toBe('{"cold": true}');
+  });
+
+  it('refuses a body whose content-length is over the limit without reading any of it', async () => {
+    const { req, pulled } = body([Buffer.alloc(100)], { 'content-length': '100' });
+    expect(await readBody(req, 64)).toBeNull();
+    expect(pulled()).toBe(0);
+  });
+
+  it('stops reading a body with no content-length as soon as it passes the limit', async () => {
+    const { req, pulled } = body(Array.from({ length: 50 }, () => Buffer.alloc(30)));
+    expect(await readBody(req, 64)).toBeNull();
+    expect(pulled()).toBeLessThan(10);
+  });
+});
+
+describe('jsonErrorOffset', () => {
+  it('finds where JSON stops being JSON', () => {
+    expect(jsonErrorOffset('{"a": [1, {"b": null}], "c": "\\u0041"}')).toBe(-1);
+    expect(jsonErrorOffset('[1,,2]')).toBe(3);
+    expect(jsonErrorOffset('{"a" 1}')).toBe(1);
+    expect(jsonErrorOffset('{"a": nulx}')).toBe(9);
+    expect(jsonErrorOffset('{"a": 1}\n x')).toBe(10);
+    expect(jsonErrorOffset('['.repeat(100_000))).toBe(100_000);
   });
 });
