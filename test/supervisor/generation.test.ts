@@ -292,7 +292,7 @@ describe('Generation NOTIFY_SOCKET and probes', () => {
     expect((ready.error as BatonError).code).toBe('ERR_READY_TIMEOUT');
   });
 
-  it('takes READY=1 from a descendant the port passed on (gunicorn forks workers)', async () => {
+  it('takes READY=1 from another pid the port passes on (the port keeps only the process tree)', async () => {
     const { generation, child, os } = start({ readiness: 'notify', spawn });
     child.notify('READY=1', child.pid + 1);
     await os.advance(20);
