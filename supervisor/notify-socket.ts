@@ -24,7 +24,12 @@ export class NotifySocket {
     } catch (cause) {
       throw new BatonError('ERR_CONFIG', `cannot bind the generation's NOTIFY_SOCKET: ${(cause as Error).message}`, { cause });
     }
-    fs.chmodSync(file, 0o600);
+    try {
+      fs.chmodSync(file, 0o600);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
   }
 
   /** Queued notifications from `root` or its descendants; others are dropped. */
