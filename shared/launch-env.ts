@@ -11,6 +11,8 @@ export const ENV = {
   listenFds: 'LISTEN_FDS',
   listenFdNames: 'LISTEN_FDNAMES',
   listenPid: 'LISTEN_PID',
+  /** This generation's own sd_notify(3) socket: READY=1 and STATUS= are read from it. */
+  notifySocket: 'NOTIFY_SOCKET',
   /** JSON array of InheritedListener, one per inherited fd, in fd order. */
   listeners: 'BATON_LISTENERS',
   generation: 'BATON_GENERATION',

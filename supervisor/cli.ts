@@ -37,7 +37,7 @@ Options of run (each is also a config key):
   --ready-timeout DUR        how long a new generation may take to become ready [10s]
   --drain-timeout DUR        how long an old generation may drain before it is asked to exit [30s]
   --shutdown-timeout DUR     how long after that before it is killed [5s]
-  --readiness MODE           auto | sdk | accepting | http:/PATH (accepting, and a GET answers 2xx) [auto]
+  --readiness MODE           auto | sdk | accepting | notify (READY=1) | tcp (accepts a connect) | http:/PATH (accepting + GET 2xx) [auto]
   --drain-signal SIG         sent to drain a program that does not use the SDK [SIGTERM]
   --control-socket PATH      control socket [$XDG_RUNTIME_DIR/baton/NAME.sock or /tmp/baton-UID/NAME.sock]
   --control-group GROUP      also admit this group (name or gid) to the control socket [owner and root only]

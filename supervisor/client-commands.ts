@@ -66,10 +66,10 @@ export async function status(values: ClientValues): Promise<number> {
 export function formatStatus(s: StatusSnapshot): string {
   const header = `instance ${s.instance} (supervisor pid ${s.pid}, up ${formatDuration(s.uptimeMs)})${s.stopping ? ', stopping' : ''}\n`;
   const listeners = s.listeners.map((l) => `  ${l.name} ${l.address}`).join('\n');
-  const rows = [['GEN', 'PID', 'STATE', 'UPTIME', 'CONNS', 'EXIT']];
+  const rows = [['GEN', 'PID', 'STATE', 'UPTIME', 'CONNS', 'EXIT', 'STATUS']];
   for (const g of s.generations) {
     const exit = g.exit ? (g.exit.signal ?? `code ${g.exit.code}`) : '';
-    rows.push([String(g.generation), String(g.pid), g.state, formatDuration(g.uptimeMs), g.connections === null ? '-' : String(g.connections), exit]);
+    rows.push([String(g.generation), String(g.pid), g.state, formatDuration(g.uptimeMs), g.connections === null ? '-' : String(g.connections), exit, g.status ?? '']);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');

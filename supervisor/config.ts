@@ -47,8 +47,8 @@ export const configSchema = z.strictObject({
   'shutdown-timeout': duration.default(5_000),
   readiness: z
     .union([
-      z.enum(['auto', 'sdk', 'accepting']),
-      z.string().regex(/^http:\//, 'expected auto, sdk, accepting or http:/PATH'),
+      z.enum(['auto', 'sdk', 'accepting', 'notify', 'tcp']),
+      z.string().regex(/^http:\//, 'expected auto, sdk, accepting, notify, tcp or http:/PATH'),
       z.strictObject({ http: z.string().regex(/^\//, 'expected a path such as /healthz'), listener: z.string().optional() }),
     ])
     .default('auto')
@@ -130,9 +130,12 @@ export interface MemoryConfig {
   profileDir?: string;
 }
 
-/** How a generation is judged ready; `http` adds a GET through a held listener that must answer 2xx. */
+/**
+ * How a generation is judged ready; `http` adds a GET through a held listener that must answer 2xx.
+ * `notify`: READY=1 on its NOTIFY_SOCKET; `tcp`: it accepts a connection made through a TCP listener.
+ */
 export interface ReadinessConfig {
-  mode: 'auto' | 'sdk' | 'accepting';
+  mode: 'auto' | 'sdk' | 'accepting' | 'notify' | 'tcp';
   http?: { path: string; listener?: string };
 }
 
@@ -223,6 +226,9 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     if (c['control-group'] !== undefined) controlGroup = resolveGroup(c['control-group']);
   } catch (err) {
     throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  control-group: ${(err as Error).message}`, { cause: err });
+  }
+  if (c.readiness.mode === 'tcp' && !listeners.some((l) => l.address.kind === 'tcp')) {
+    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  readiness: tcp needs a TCP listener to connect through`);
   }
   const command = typeof c.command === 'string' ? c.command.split(/\s+/).filter(Boolean) : c.command;
   return {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { formatAddress } from '../shared/address.ts';
+import { BatonError } from '../shared/errors.ts';
 import { ENV, LISTEN_FDS_START, type InheritedListener } from '../shared/launch-env.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import type { Config } from './config.ts';
@@ -31,6 +32,24 @@ export function generationEnv(config: Config, listeners: Listener[], id: number)
     [ENV.instance]: config.name,
     [ENV.protocol]: String(PROTOCOL_VERSION),
   };
+}
+
+/** A Unix socket path fits sun_path's 108 bytes with its NUL. */
+const SUN_PATH_MAX = 107;
+
+/**
+ * Where generation `id`'s NOTIFY_SOCKET is bound: in the private runtime directory beside the
+ * control socket. Too long a path is an error for `readiness: notify`, which cannot work without
+ * it, and otherwise a warning and no NOTIFY_SOCKET.
+ */
+export function notifySocketPath(config: Config, id: number, log: Logger): string | undefined {
+  const file = path.join(path.dirname(controlSocketPath(config.name, config.controlSocket)), 'notify', `${config.name}-${id}.sock`);
+  const length = Buffer.byteLength(file);
+  if (length <= SUN_PATH_MAX) return file;
+  const why = `its path ${file} is ${length} bytes, and a Unix socket path holds at most ${SUN_PATH_MAX}: set BATON_RUNTIME_DIR or control-socket to a shorter directory`;
+  if (config.readiness.mode === 'notify') throw new BatonError('ERR_CONFIG', `readiness: notify needs a NOTIFY_SOCKET, but ${why}`);
+  log.warn(`generation ${id} gets no NOTIFY_SOCKET: ${why}`);
+  return undefined;
 }
 
 /** LD_PRELOAD of jemalloc when the config asks for it and it is installed. */

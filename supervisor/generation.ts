@@ -12,13 +12,19 @@ import {
   type SupervisorMessage,
 } from '../shared/protocol.ts';
 import { formatDuration } from '../shared/units.ts';
+import { NotifyReader } from './notify-reader.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from './os.ts';
 
 export type GenerationState = 'starting' | 'ready' | 'active' | 'draining' | 'exited';
-export type Readiness = 'auto' | 'sdk' | 'accepting';
+export type Readiness = 'auto' | 'sdk' | 'accepting' | 'notify' | 'tcp';
 
-/** How often a starting generation that does not speak the protocol is checked for accepting. */
+/** How often a starting generation that does not speak the protocol is checked for accepting (and its NOTIFY_SOCKET read). */
 const ACCEPT_POLL_MS = 20;
+/**
+ * How often NOTIFY_SOCKET is read once the generation is ready: STATUS= keeps changing, and an
+ * unread queue would fill and stall a child whose sd_notify() blocks on send (libsystemd's does).
+ */
+const NOTIFY_POLL_MS = 1000;
 
 export interface GenerationOptions {
   id: number;
@@ -32,8 +38,8 @@ export interface GenerationOptions {
   drainSignal: NodeJS.Signals;
   /** The stats layout version the supervisor's segment has; a generation whose code writes another is refused. */
   statsLayout?: number;
-  /** A further check once the generation accepts (readiness `http:`); ready when it resolves true. */
-  probe?: () => Promise<boolean>;
+  /** A further check once the generation accepts (readiness `http:`), or the whole check (`tcp`); ready when it resolves true for the generation's pid. */
+  probe?: (pid: number) => Promise<boolean>;
   /** Binds (or finds) a listener a generation asks for at run time. */
   requestListener(address: string, generation: number): { fd: number; name: string; address: string };
 }
@@ -46,6 +52,8 @@ export interface GenerationInfo {
   uptimeMs: number;
   connections: number | null;
   sdk: boolean;
+  /** The last STATUS= the generation sent to its NOTIFY_SOCKET. */
+  status?: string;
   exit?: ProcessExit;
 }
 
@@ -81,6 +89,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   private settleReady!: (err?: Error) => void;
   private acceptingStreak = 0;
   private readonly handlers: Handlers<ChildMessage, void>;
+  private readonly notify: NotifyReader;
 
   constructor(options: GenerationOptions, os: Os, log: Logger) {
     super();
@@ -134,6 +143,12 @@ export class Generation extends EventEmitter<GenerationEvents> {
     this.log = log.child({ generation: this.id, childPid: this.pid });
     this.proc.onMessage((m) => void this.receive(m));
     this.proc.onExit((exit) => this.exited(exit));
+    this.notify = new NotifyReader(this.proc, this.log, () => {
+      // A program that speaks sd_notify knows when it is ready, so `auto` takes its word too.
+      if (options.readiness === 'notify' || options.readiness === 'auto') this.becomeReady('notify');
+      else if (this.state === 'starting') this.log.debug({ readiness: options.readiness }, 'READY=1 does not count for this readiness');
+    });
+    if (options.spawn.notifySocket !== undefined) this.pollNotify();
     this.after(options.readyTimeout, () => {
       if (this.state !== 'starting') return;
       this.settleReady(
@@ -144,7 +159,8 @@ export class Generation extends EventEmitter<GenerationEvents> {
         ),
       );
     });
-    if (options.readiness !== 'sdk' && !(options.readiness === 'auto' && options.spawn.listenFds.length === 0)) {
+    const waitsForMessage = options.readiness === 'sdk' || options.readiness === 'notify';
+    if (!waitsForMessage && !(options.readiness === 'auto' && options.spawn.listenFds.length === 0)) {
       this.pollAccepting();
     }
     this.log.info({ command: [options.spawn.command, ...options.spawn.args].join(' ') }, 'generation starting');
@@ -198,6 +214,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       uptimeMs: (this.exitInfo ? this.exitedAt : this.os.now()) - this.startedAt,
       connections: this.connections,
       sdk: this.sdk,
+      ...(this.notify.status !== undefined ? { status: this.notify.status } : {}),
       ...(this.exitInfo ? { exit: this.exitInfo } : {}),
     };
   }
@@ -272,15 +289,27 @@ export class Generation extends EventEmitter<GenerationEvents> {
   private pollAccepting(): void {
     this.after(ACCEPT_POLL_MS, () => {
       if (this.state !== 'starting') return;
+      if (this.options.readiness === 'tcp') return this.probe('tcp');
       const counts = this.options.readiness === 'accepting' || !this.sdk;
       this.acceptingStreak = counts && this.proc.isAccepting(this.options.spawn.listenFds) ? this.acceptingStreak + 1 : 0;
       // Two polls in a row, so a hello already written by an SDK child is read in between.
       if (this.acceptingStreak < 2) return this.pollAccepting();
       if (!this.options.probe) return this.becomeReady('accepting');
-      void this.options.probe().then(
-        (ok) => (ok ? this.becomeReady('accepting+http') : this.pollAccepting()),
-        () => this.pollAccepting(),
-      );
+      this.probe('accepting+http');
+    });
+  }
+
+  private probe(via: string): void {
+    void this.options.probe?.(this.pid).then(
+      (ok) => (ok ? this.becomeReady(via) : this.pollAccepting()),
+      () => this.pollAccepting(),
+    );
+  }
+
+  private pollNotify(): void {
+    this.after(this.state === 'starting' ? ACCEPT_POLL_MS : NOTIFY_POLL_MS, () => {
+      this.notify.read();
+      this.pollNotify();
     });
   }
 

@@ -17,6 +17,15 @@ export interface SpawnSpec {
    * them). Without it, stdout is inherited and stderr forwarded as is. The stderr tail is kept either way.
    */
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** Where to bind the generation's own NOTIFY_SOCKET (announced in its environment); none when absent. */
+  notifySocket?: string;
+}
+
+/** One sd_notify datagram a generation (or one of its descendants) sent to its NOTIFY_SOCKET. */
+export interface Notification {
+  payload: string;
+  /** The sender's pid. */
+  pid: number;
 }
 
 export interface ProcessExit {
@@ -39,6 +48,8 @@ export interface ChildPort {
   stderrTail(): string[];
   /** True when the process polls every given listening descriptor for connections (epoll). */
   isAccepting(listenFds: number[]): boolean;
+  /** What the process tree sent to its NOTIFY_SOCKET since the last call, oldest first; never blocks. */
+  readNotifications(): Notification[];
 }
 
 export interface Timers {
@@ -57,4 +68,6 @@ export interface Os extends Timers, SocketOps {
   spawn(spec: SpawnSpec): ChildPort;
   /** One GET of `path` through `address`; true for a 2xx answer within a second. */
   httpProbe(address: Address, path: string): Promise<boolean>;
+  /** Connects through `address`; true when `pid` or a descendant accepts that very connection within a second. */
+  tcpProbe(address: Address, pid: number): Promise<boolean>;
 }

@@ -6,7 +6,9 @@ import type { Address } from '../shared/address.ts';
 import { ENV } from '../shared/launch-env.ts';
 import { closeFd, execShimPath, sendFds, sockName, socketPair, tcpListen, unixListen } from '../shared/native/native.ts';
 import type { SupervisorMessage } from '../shared/protocol.ts';
+import { NotifySocket } from './notify-socket.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from './os.ts';
+import { tcpProbe } from './tcp-probe.ts';
 
 /** Lines of a generation's stderr kept for failure reports. */
 const STDERR_TAIL = 50;
@@ -21,6 +23,7 @@ export const realOs: Os = {
   spawn: spawnGeneration,
   listen,
   httpProbe,
+  tcpProbe: (address, pid) => tcpProbe(address, () => [pid, ...descendants(pid)]),
   close(fd, address) {
     closeFd(fd);
     if (address.kind === 'unix') fs.rmSync(address.path, { force: true });
@@ -77,11 +80,12 @@ function removeStaleSocket(path: string): void {
 }
 
 function spawnGeneration(spec: SpawnSpec): ChildPort {
+  const notify = spec.notifySocket !== undefined ? new NotifySocket(spec.notifySocket) : undefined;
   const [parentEnd, childEnd] = socketPair();
   const channelFd = 3 + spec.listenFds.length;
   const child = spawn(execShimPath, [String(process.pid), spec.command, ...spec.args], {
     cwd: spec.cwd,
-    env: { ...spec.env, [ENV.fdChannel]: String(channelFd) },
+    env: { ...spec.env, [ENV.fdChannel]: String(channelFd), ...(notify ? { [ENV.notifySocket]: notify.path } : {}) },
     stdio: ['ignore', spec.onLine ? 'pipe' : 'inherit', 'pipe', ...spec.listenFds, childEnd, 'ipc'],
     // Its own session: a terminal's Ctrl-C reaches only the supervisor, which drains in order.
     detached: true,
@@ -117,6 +121,7 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
     if (exited) return;
     exited = true;
     closeFd(parentEnd);
+    notify?.close();
     const deliver = (): void => {
       if (partial.length > 0) tail.push(partial);
       partial = '';
@@ -161,6 +166,7 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
     },
     stderrTail: () => [...tail, ...(partial ? [partial] : [])],
     isAccepting: (fds) => isAccepting(child.pid ?? 0, fds),
+    readNotifications: () => notify?.read(child.pid ?? 0) ?? [],
   };
 }
 

@@ -7,7 +7,7 @@ import { Backoff } from './backoff.ts';
 import type { Config } from './config.ts';
 import { formatDuration } from '../shared/units.ts';
 import { FdStore, type Listener } from './fd-store.ts';
-import { allocatorEnv, generationEnv } from './generation-env.ts';
+import { allocatorEnv, generationEnv, notifySocketPath } from './generation-env.ts';
 import { describeExit, Generation, type GenerationInfo } from './generation.ts';
 import type { Os } from './os.ts';
 import { hotRestartVersion, LAYOUT_VERSION, type StatSample } from '../shared/stats/index.ts';
@@ -382,6 +382,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private launch(config: Config, listeners: Listener[]): Generation {
     const id = this.nextId++;
     const [command, ...args] = config.command as [string, ...string[]];
+    const notifySocket = notifySocketPath(config, id, this.log);
     const generation = new Generation(
       {
         id,
@@ -397,9 +398,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             ...this.sink.attach(id),
           },
           listenFds: listeners.map((l) => l.fd),
+          ...(notifySocket !== undefined ? { notifySocket } : {}),
         },
         readiness: config.readiness.mode,
-        ...(config.readiness.http ? { probe: this.httpProbe(config, listeners, config.readiness.http) } : {}),
+        ...this.probe(config, listeners),
         readyTimeout: config.readyTimeout,
         drainTimeout: config.drainTimeout,
         shutdownTimeout: config.shutdownTimeout,
@@ -429,9 +431,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return generation;
   }
 
-  private httpProbe(config: Config, listeners: Listener[], http: { path: string; listener?: string }): () => Promise<boolean> {
-    const through = listeners.find((l) => l.name === (http.listener ?? config.listeners[0]?.name)) as Listener;
-    return () => this.deps.os.httpProbe(through.bound, http.path);
+  private probe(config: Config, listeners: Listener[]): { probe?: (pid: number) => Promise<boolean> } {
+    const http = config.readiness.http;
+    if (http) {
+      const through = listeners.find((l) => l.name === (http.listener ?? config.listeners[0]?.name)) as Listener;
+      return { probe: () => this.deps.os.httpProbe(through.bound, http.path) };
+    }
+    if (config.readiness.mode !== 'tcp') return {};
+    // validateConfig made sure there is one.
+    const through = listeners.find((l) => l.bound.kind === 'tcp') as Listener;
+    return { probe: (pid) => this.deps.os.tcpProbe(through.bound, pid) };
   }
 
   private reap(generation: Generation, exit: { code: number | null; signal: NodeJS.Signals | null }): void {

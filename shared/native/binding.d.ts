@@ -23,6 +23,12 @@ export interface RecvResult {
   payload: Buffer;
 }
 
+export interface Datagram {
+  payload: Buffer;
+  /** The sender's pid (SCM_CREDENTIALS), 0 when the kernel did not say. */
+  pid: number;
+}
+
 export interface MallInfo2 {
   arena: number;
   ordblks: number;
@@ -67,6 +73,10 @@ export interface Binding {
   setPdeathsig(signal: number): void;
   /** One datagram to an AF_UNIX SOCK_DGRAM path ('@' prefix = abstract namespace), optionally with fds. */
   sdNotify(path: string, message: string, fds: number[]): void;
+  /** AF_UNIX SOCK_DGRAM socket (NONBLOCK, CLOEXEC, SO_PASSCRED) bound to a filesystem path; the caller sets the mode and unlinks it. */
+  dgramBind(path: string): number;
+  /** One recvmsg (MSG_DONTWAIT) of ≤ 4096 bytes; null when nothing is queued; fds sent along are closed; EMSGSIZE for a longer datagram (consumed). */
+  dgramRecv(fd: number): Datagram | null;
   /** mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of length bytes at offset; munmap when the buffer is collected. */
   mmap(fd: number, length: number, offset: number): ArrayBuffer;
   /** glibc mallinfo2(). */

@@ -10,9 +10,9 @@ import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatonError } from '../errors.ts';
-import type { Binding, JemallocStats, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
+import type { Binding, Datagram, JemallocStats, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
 
-export type { JemallocStats, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
+export type { Datagram, JemallocStats, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
 
 function packageRoot(): string {
   const start = dirname(fileURLToPath(import.meta.url));
@@ -106,6 +106,16 @@ function signalNumber(name: NodeJS.Signals): number {
 /** Sends one datagram (≤ 4096 bytes) to an AF_UNIX SOCK_DGRAM socket such as $NOTIFY_SOCKET ('@' prefix = abstract namespace), with up to 16 fds; never blocks, so a full queue throws EAGAIN. */
 export function sdNotify(path: string, message: string, fds: number[] = []): void {
   binding.sdNotify(path, message, fds);
+}
+
+/** Binds a non-blocking AF_UNIX datagram socket at `path` (≤ 107 bytes, else ENAMETOOLONG) that learns each sender's pid; the caller sets its mode and unlinks it after closing. */
+export function dgramBind(path: string): number {
+  return binding.dgramBind(path);
+}
+
+/** Receives one datagram without blocking: null when none is queued. Descriptors sent along are closed, not returned; a datagram over 4096 bytes is dropped with EMSGSIZE. */
+export function dgramRecv(fd: number): Datagram | null {
+  return binding.dgramRecv(fd);
 }
 
 /** Shared read/write mapping of length bytes of fd at offset (a page multiple); unmapped when the ArrayBuffer is garbage-collected, and the fd may be closed right away. */

@@ -92,6 +92,14 @@ describe('validateConfig', () => {
     expect(problem({ readiness: 'http:/up' })).toContain('readiness.http: needs a listener to send the probe through');
   });
 
+  it('takes notify and tcp; tcp needs a TCP listener to connect through', () => {
+    expect(validate({ readiness: 'notify' }).readiness).toEqual({ mode: 'notify' });
+    expect(validate({ listeners: [{ address: '8080' }], readiness: 'tcp' }).readiness).toEqual({ mode: 'tcp' });
+    expect(validate({ listeners: [{ address: '/run/a.sock' }, { address: '8080' }], readiness: 'tcp' }).readiness).toEqual({ mode: 'tcp' });
+    expect(problem({ readiness: 'tcp' })).toContain('readiness: tcp needs a TCP listener to connect through');
+    expect(problem({ listeners: [{ address: '/run/a.sock' }], readiness: 'tcp' })).toContain('readiness: tcp needs a TCP listener');
+  });
+
   it('names the key path, the source and what was expected', () => {
     expect(problem({ listeners: [{ address: 'example.com:80' }] })).toBe(
       `invalid configuration in ${where}:\n  listeners[0].address: invalid address 'example.com:80': expected HOST:PORT with a numeric IPv4 host, [IPv6]:PORT, a port alone, unix:/path or /path`,
@@ -99,7 +107,7 @@ describe('validateConfig', () => {
     expect(problem({ 'ready-timeout': 'soon' })).toContain("\n  ready-timeout: invalid duration 'soon': expected a number of milliseconds or a value like 250ms, 10s, 1m");
     expect(problem({ bogus: 1 })).toBe(`invalid configuration in ${where}:\n  bogus: unknown key`);
     expect(problem({ restart: { 'max-failures': 0 } })).toMatch(/\n {2}restart\.max-failures: .*>=1/);
-    expect(problem({ readiness: 'soon' })).toContain('readiness: expected auto, sdk, accepting or http:/PATH');
+    expect(problem({ readiness: 'soon' })).toContain('readiness: expected auto, sdk, accepting, notify, tcp or http:/PATH');
     expect(problem({ 'drain-signal': 'TERM' })).toContain('drain-signal: expected a signal name such as "SIGTERM"');
     expect(problem({ listeners: [{ address: '/run/a.sock', mode: '999' }] })).toContain('listeners[0].mode: expected an octal mode such as "0660"');
   });

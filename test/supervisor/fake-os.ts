@@ -5,7 +5,7 @@
 import pino from 'pino';
 import { formatAddress, parseAddress, type Address } from '../../shared/address.ts';
 import { PROTOCOL_VERSION, type SupervisorMessage } from '../../shared/protocol.ts';
-import type { ChildPort, Os, ProcessExit, SpawnSpec } from '../../supervisor/os.ts';
+import type { ChildPort, Notification, Os, ProcessExit, SpawnSpec } from '../../supervisor/os.ts';
 
 /** A logger that writes nothing. */
 export const silentLog = pino({ level: 'silent' });
@@ -44,6 +44,9 @@ export class FakeChild implements ChildPort {
   /** What isAccepting() returns; `acceptingAsked` records the descriptors it was asked about. */
   accepting = false;
   acceptingAsked: number[][] = [];
+  /** Datagrams on the NOTIFY_SOCKET not yet read; `notifyReads` counts readNotifications() calls. */
+  readonly notifications: Notification[] = [];
+  notifyReads = 0;
   connected = true;
   exited = false;
   private seq = 0;
@@ -84,6 +87,16 @@ export class FakeChild implements ChildPort {
   isAccepting(listenFds: number[]): boolean {
     this.acceptingAsked.push(listenFds);
     return this.accepting;
+  }
+
+  readNotifications(): Notification[] {
+    this.notifyReads += 1;
+    return this.notifications.splice(0);
+  }
+
+  /** Queues an sd_notify datagram, from the child itself unless another sender pid is given. */
+  notify(payload: string, pid = this.pid): void {
+    this.notifications.push({ payload, pid });
   }
 
   /** Messages the supervisor sent (not descriptors). */
@@ -140,6 +153,9 @@ export class FakeOs implements Os {
   readonly busy = new Set<string>();
   /** What httpProbe() answers. */
   probeResult = true;
+  /** What tcpProbe() answers; `tcpProbes` records the address and pid of each call. */
+  tcpProbeResult = false;
+  readonly tcpProbes: { address: Address; pid: number }[] = [];
   private timers: Timer[] = [];
   private nextTimer = 1;
   private nextFd = 100;
@@ -218,6 +234,11 @@ export class FakeOs implements Os {
 
   httpProbe(): Promise<boolean> {
     return Promise.resolve(this.probeResult);
+  }
+
+  tcpProbe(address: Address, pid: number): Promise<boolean> {
+    this.tcpProbes.push({ address, pid });
+    return Promise.resolve(this.tcpProbeResult);
   }
 
   /** The most recently spawned child. */

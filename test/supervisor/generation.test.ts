@@ -262,3 +262,98 @@ describe('Generation protocol', () => {
     expect(child.outbox).toEqual([]);
   });
 });
+
+describe('Generation NOTIFY_SOCKET and probes', () => {
+  const spawn = { command: 'gunicorn', args: ['app:app'], cwd: '/srv', env: {}, listenFds: [100], notifySocket: '/run/baton/notify/shop-7.sock' };
+
+  it("'notify' is ready on READY=1 (not on a status alone), never polls accepting, and shows the last STATUS", async () => {
+    const { generation, child, os } = start({ readiness: 'notify', spawn });
+    child.accepting = true;
+    child.notify('STATUS=loading the model');
+    await os.advance(20);
+    expect(generation.state).toBe('starting');
+    expect(generation.info().status).toBe('loading the model');
+    child.notify('READY=1\nSTATUS=Gunicorn arbiter booted');
+    await os.advance(20);
+    expect(generation.state).toBe('ready');
+    await expect(generation.whenReady()).resolves.toBeUndefined();
+    expect(generation.info()).toMatchObject({ state: 'ready', status: 'Gunicorn arbiter booted' });
+    expect(child.acceptingAsked).toEqual([]);
+  });
+
+  it("'notify' without READY=1 times out; STOPPING, RELOADING, MAINPID and unknown keys change nothing", async () => {
+    const { generation, child, os } = start({ readiness: 'notify', spawn });
+    const ready = observe(generation.whenReady());
+    child.notify('STOPPING=1\nRELOADING=1\nMAINPID=1\nWATCHDOG=1\nREADY=0');
+    await os.advance(2499);
+    expect(ready.state).toBe('pending');
+    expect(generation.state).toBe('starting');
+    await os.advance(1);
+    expect((ready.error as BatonError).code).toBe('ERR_READY_TIMEOUT');
+  });
+
+  it('takes READY=1 from another pid the port passes on (the port keeps only the process tree)', async () => {
+    const { generation, child, os } = start({ readiness: 'notify', spawn });
+    child.notify('READY=1', child.pid + 1);
+    await os.advance(20);
+    expect(generation.state).toBe('ready');
+  });
+
+  it('reads every 20 ms while starting, every second once ready, and not at all after exit', async () => {
+    const { child, os } = start({ readiness: 'notify', spawn });
+    await os.advance(100);
+    expect(child.notifyReads).toBe(5);
+    child.notify('READY=1');
+    await os.advance(20);
+    const atReady = child.notifyReads;
+    await os.advance(2000);
+    expect(child.notifyReads).toBe(atReady + 2);
+    child.notify('STATUS=serving 3 requests');
+    await os.advance(1000);
+    expect(child.notifyReads).toBe(atReady + 3);
+    child.exit(0);
+    await os.advance(5000);
+    expect(child.notifyReads).toBe(atReady + 3);
+  });
+
+  it("'auto' also takes READY=1 when it comes before accepting; 'accepting' and 'sdk' do not", async () => {
+    const auto = start({ readiness: 'auto', spawn });
+    auto.child.notify('READY=1');
+    await auto.os.advance(20);
+    expect(auto.generation.state).toBe('ready');
+
+    for (const readiness of ['accepting', 'sdk'] as const) {
+      const other = start({ readiness, spawn });
+      other.child.notify('READY=1');
+      await other.os.advance(200);
+      expect(other.generation.state).toBe('starting');
+    }
+  });
+
+  it('without a notify socket nothing is read', async () => {
+    const { child, os } = start({ readiness: 'auto' });
+    await os.advance(200);
+    expect(child.notifyReads).toBe(0);
+  });
+
+  it("'tcp' asks the probe with the generation's pid until it answers true, without the epoll check", async () => {
+    let answer = false;
+    const asked: number[] = [];
+    const { generation, child, os } = start({
+      readiness: 'tcp',
+      probe: (pid) => {
+        asked.push(pid);
+        return Promise.resolve(answer);
+      },
+    });
+    child.accepting = true;
+    await os.advance(100);
+    expect(generation.state).toBe('starting');
+    expect(asked.length).toBeGreaterThanOrEqual(3);
+    answer = true;
+    await os.advance(20);
+    expect(generation.state).toBe('ready');
+    expect(new Set(asked)).toEqual(new Set([child.pid]));
+    expect(child.acceptingAsked).toEqual([]);
+  });
+});

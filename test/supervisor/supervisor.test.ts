@@ -99,6 +99,25 @@ describe('Supervisor start', () => {
     expect(states(supervisor)).toEqual(['1:active']);
   });
 
+  it('gives each generation its own notify socket in the runtime directory, and readiness notify takes READY=1', async () => {
+    vi.stubEnv('BATON_RUNTIME_DIR', '/run/baton-test');
+    const { os, supervisor } = setup(config({ readiness: { mode: 'notify' } }));
+    supervisor.start();
+    expect(os.child.spec.notifySocket).toBe('/run/baton-test/notify/shop-1.sock');
+    os.child.notify('READY=1');
+    await os.advance(20);
+    expect(supervisor.status().active).toBe(1);
+  });
+
+  it("readiness tcp probes through the first TCP listener, with the generation's pid", async () => {
+    const { os, supervisor } = setup(config({ readiness: { mode: 'tcp' }, listeners: [listener('admin', 'unix:/run/shop/admin.sock'), listener('http', '127.0.0.1:8080')] }));
+    supervisor.start();
+    os.tcpProbeResult = true;
+    await os.advance(20);
+    expect(os.tcpProbes).toEqual([{ address: parseAddress('127.0.0.1:8080'), pid: os.child.pid }]);
+    expect(supervisor.status().active).toBe(1);
+  });
+
   it('throws ERR_LISTENER when a listener cannot be bound, and launches nothing', () => {
     const { os, supervisor } = setup();
     os.busy.add('127.0.0.1:8080');

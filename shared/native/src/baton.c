@@ -587,6 +587,82 @@ static napi_value js_sd_notify(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The receiving end of a generation's NOTIFY_SOCKET. SO_PASSCRED makes every datagram carry its
+ * sender's pid, so the supervisor can tell whose notification it is. */
+static napi_value js_dgram_bind(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  char path[PATH_MAX];
+  struct sockaddr_un addr;
+  socklen_t addr_len;
+  int fd, one = 1, err;
+  const char *failed = NULL;
+
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!unix_address(env, argv[0], "dgramBind", "bind", false, path, &addr, &addr_len)) return NULL;
+  fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", "dgramBind socket %s", path);
+  if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
+    failed = "setsockopt";
+  else if (bind(fd, (struct sockaddr *)&addr, addr_len) < 0)
+    failed = "bind";
+  if (failed) {
+    err = errno;
+    close(fd);
+    return throw_errno(env, err, failed, "dgramBind %s %s", failed, path);
+  }
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+typedef union {
+  struct cmsghdr align;
+  char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * MAX_FDS)];
+} cred_control;
+
+static napi_value js_dgram_recv(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, payload;
+  int fd;
+  pid_t pid = 0;
+  char data[MAX_PAYLOAD];
+  cred_control control;
+  struct iovec iov = {data, sizeof data};
+  struct msghdr msg;
+  struct cmsghdr *cmsg;
+  ssize_t n;
+
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_fd(env, argv[0], "fd", &fd)) return NULL;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    CHECK(napi_get_null(env, &result));
+    return result;
+  }
+  if (n < 0) return throw_errno(env, errno, "recvmsg", "dgramRecv recvmsg fd %d", fd);
+  /* Descriptors sent along (FDSTORE=1) are not kept: close them before anything can fail. */
+  for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET) continue;
+    if (cmsg->cmsg_type == SCM_RIGHTS)
+      close_all((const int *)CMSG_DATA(cmsg), (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    else if (cmsg->cmsg_type == SCM_CREDENTIALS && cmsg->cmsg_len >= CMSG_LEN(sizeof(struct ucred)))
+      pid = ((const struct ucred *)CMSG_DATA(cmsg))->pid;
+  }
+  /* systemd drops notifications longer than its buffer; so do we, but the datagram is consumed. */
+  if (msg.msg_flags & MSG_TRUNC)
+    return throw_errno(env, EMSGSIZE, "recvmsg", "dgramRecv recvmsg fd %d (datagram over %d bytes)", fd, MAX_PAYLOAD);
+  CHECK(napi_create_buffer_copy(env, (size_t)n, data, NULL, &payload));
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_set_named_property(env, result, "payload", payload));
+  if (!set_number(env, result, "pid", pid)) return NULL;
+  return result;
+}
+
 static void unmap(napi_env env, void *data, void *length) {
   munmap(data, (size_t)(uintptr_t)length);
 }
@@ -717,6 +793,8 @@ NAPI_MODULE_INIT() {
       FUNCTION("peerCred", js_peer_cred),
       FUNCTION("setPdeathsig", js_set_pdeathsig),
       FUNCTION("sdNotify", js_sd_notify),
+      FUNCTION("dgramBind", js_dgram_bind),
+      FUNCTION("dgramRecv", js_dgram_recv),
       FUNCTION("mmap", js_mmap),
       FUNCTION("mallinfo2", js_mallinfo2),
       FUNCTION("jemallocStats", js_jemalloc_stats),

@@ -9,6 +9,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closeFd,
+  dgramBind,
+  dgramRecv,
   execShimPath,
   jemallocStats,
   mallinfo2,
@@ -448,6 +450,76 @@ print(json.dumps({'message': msg.decode(), 'ports': ports, 'flags': flags}), flu
     expect(() => sdNotify(missing, 'READY=1')).toThrow(
       expect.objectContaining({ ...sysError('ENOENT', 'sendmsg'), message: expect.stringContaining(missing) }),
     );
+  });
+});
+
+describe('dgramBind / dgramRecv', () => {
+  function bound(name: string): { fd: number; socketPath: string } {
+    const socketPath = path.join(dir, name);
+    defer(() => fs.rmSync(socketPath, { force: true }));
+    return { fd: own(dgramBind(socketPath)), socketPath };
+  }
+
+  it('returns null when nothing is queued, then each datagram with its sender pid, in order', () => {
+    const { fd, socketPath } = bound('recv.sock');
+    expect(dgramRecv(fd)).toBeNull();
+    sdNotify(socketPath, 'READY=1\nSTATUS=up');
+    sdNotify(socketPath, 'STOPPING=1');
+    const first = dgramRecv(fd);
+    expect(first?.payload.toString()).toBe('READY=1\nSTATUS=up');
+    expect(first?.pid).toBe(process.pid);
+    expect(dgramRecv(fd)?.payload.toString()).toBe('STOPPING=1');
+    expect(dgramRecv(fd)).toBeNull();
+  });
+
+  it("reports another process's pid as the sender", async () => {
+    const { fd, socketPath } = bound('python.sock');
+    const sender = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b'READY=1', sys.argv[1])
+print('sent', flush=True)
+`;
+    const python = track(spawn('python3', ['-c', sender, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    expect(await nextLine(lines(python))).toBe('sent');
+    expect(dgramRecv(fd)).toEqual({ payload: Buffer.from('READY=1'), pid: python.pid });
+  }, 20_000);
+
+  it('closes descriptors sent along instead of keeping them', async () => {
+    const { fd, socketPath } = bound('fds.sock');
+    const listener = own(tcpListen('127.0.0.1', 0, 16, false));
+    const { port } = sockName(listener);
+    sdNotify(socketPath, 'FDSTORE=1', [listener]);
+    release(listener);
+    // The copy in flight keeps the socket listening until dgramRecv closes it.
+    (await connect({ host: '127.0.0.1', port })).destroy();
+    expect(dgramRecv(fd)?.payload.toString()).toBe('FDSTORE=1');
+    const refused = net.connect({ host: '127.0.0.1', port });
+    defer(() => refused.destroy());
+    const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+    expect(err.code).toBe('ECONNREFUSED');
+  });
+
+  it('drops a datagram over 4096 bytes with EMSGSIZE and goes on with the next', async () => {
+    const { fd, socketPath } = bound('big.sock');
+    const sender = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b'STATUS=' + b'x' * 5000, sys.argv[1])
+s.sendto(b'READY=1', sys.argv[1])
+print('sent', flush=True)
+`;
+    const python = track(spawn('python3', ['-c', sender, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    expect(await nextLine(lines(python))).toBe('sent');
+    expect(() => dgramRecv(fd)).toThrow(expect.objectContaining(sysError('EMSGSIZE', 'recvmsg')));
+    expect(dgramRecv(fd)?.payload.toString()).toBe('READY=1');
+  }, 20_000);
+
+  it('refuses a path longer than sun_path with ENAMETOOLONG, and a taken path with EADDRINUSE', () => {
+    const long = path.join(dir, 'x'.repeat(120));
+    expect(() => dgramBind(long)).toThrow(expect.objectContaining({ ...sysError('ENAMETOOLONG', 'bind'), message: expect.stringContaining(long) }));
+    const { socketPath } = bound('taken.sock');
+    expect(() => dgramBind(socketPath)).toThrow(expect.objectContaining(sysError('EADDRINUSE', 'bind')));
   });
 });
 
