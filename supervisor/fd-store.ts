@@ -1,7 +1,7 @@
 import { formatAddress, isLocal, parseAddress, type Address } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
 import type { ListenerConfig } from './config.ts';
-import type { InheritedSocket } from './inherited-sockets.ts';
+import type { InheritedSocket, SocketOrigin } from './inherited-sockets.ts';
 import type { SocketOps } from './os.ts';
 
 /** A listening socket the store holds. */
@@ -14,8 +14,8 @@ export interface Listener {
   fd: number;
   backlog: number;
   mode?: number;
-  /** A systemd socket unit's: used, never closed or unlinked by Baton. */
-  external?: boolean;
+  /** Absent when this supervisor bound it; `systemd` (a socket unit's) is never closed or unlinked by Baton. */
+  origin?: SocketOrigin;
 }
 
 export type RuntimePolicy = 'loopback' | 'any' | 'none';
@@ -30,6 +30,10 @@ export class FdStore {
   private readonly listeners = new Map<string, Listener>();
   private readonly users = new Map<number, Set<string>>();
   private pinned = new Set<string>();
+  /** Adopted sockets no configured listener has taken yet: a listener may take one by name. */
+  private readonly unclaimed = new Set<string>();
+  /** Config key → key of the adopted socket a listener took by name (their addresses differ, e.g. port 0). */
+  private readonly aliases = new Map<string, string>();
   private readonly onClose: (listener: Listener) => void;
 
   /** `onClose` hears of every socket the store closes (systemd's descriptor store must drop it too). */
@@ -39,15 +43,16 @@ export class FdStore {
   }
 
   /**
-   * Holds sockets this process did not bind (systemd's, or a predecessor supervisor's). A
-   * configured listener takes the one with its name, else the one bound at its address; sockets
-   * no listener takes still go to every generation after the configured ones, as systemd would
-   * pass them.
+   * Holds sockets this process did not bind. A configured listener takes the one held at its
+   * address, else an adopted one with its name. A socket unit's sockets that no listener takes
+   * still go to every generation after the configured ones, as systemd would pass them; other
+   * adopted sockets no listener takes are closed at the first `pin`.
    */
   adopt(sockets: InheritedSocket[]): Listener[] {
     const adopted = sockets.map((s) => {
-      const listener: Listener = { name: s.name, key: s.key ?? formatAddress(s.bound), bound: s.bound, fd: s.fd, backlog: 0, ...(s.external ? { external: true } : {}) };
+      const listener: Listener = { name: s.name, key: s.key ?? formatAddress(s.bound), bound: s.bound, fd: s.fd, backlog: 0, origin: s.origin };
       this.listeners.set(listener.key, listener);
+      this.unclaimed.add(listener.key);
       return listener;
     });
     this.pinned = new Set([...this.pinned, ...adopted.map((l) => l.key)]);
@@ -64,8 +69,10 @@ export class FdStore {
     const taken = new Set<string>();
     try {
       const result = configs.map((c) => {
-        const existing = this.listeners.get(c.key) ?? this.externalNamed(c.name, taken);
+        const alias = this.aliases.get(c.key);
+        const existing = this.listeners.get(c.key) ?? (alias !== undefined ? this.listeners.get(alias) : undefined) ?? this.adoptedNamed(c.name, taken);
         if (existing) {
+          if (existing.key !== c.key) this.aliases.set(c.key, existing.key);
           taken.add(existing.key);
           return existing.name === c.name ? existing : { ...existing, name: c.name };
         }
@@ -74,7 +81,7 @@ export class FdStore {
         return listener;
       });
       for (const l of fresh) this.listeners.set(l.key, l);
-      for (const l of this.listeners.values()) if (l.external && !taken.has(l.key)) result.push(l);
+      for (const l of this.listeners.values()) if (l.origin === 'systemd' && !taken.has(l.key)) result.push(l);
       return result;
     } catch (err) {
       for (const l of fresh) this.sockets.close(l.fd, l.bound);
@@ -89,6 +96,7 @@ export class FdStore {
   pin(listeners: Listener[]): void {
     for (const l of listeners) if (this.listeners.has(l.key)) this.listeners.set(l.key, l);
     this.pinned = new Set(listeners.map((l) => l.key));
+    for (const key of this.pinned) this.unclaimed.delete(key);
     this.collect();
   }
 
@@ -146,16 +154,21 @@ export class FdStore {
     this.listeners.clear();
     this.users.clear();
     this.pinned.clear();
+    this.unclaimed.clear();
+    this.aliases.clear();
   }
 
   private close(l: Listener): void {
-    if (l.external) return;
+    if (l.origin === 'systemd') return;
     this.sockets.close(l.fd, l.bound);
     this.onClose(l);
   }
 
-  private externalNamed(name: string, taken: Set<string>): Listener | undefined {
-    for (const l of this.listeners.values()) if (l.external && l.name === name && !taken.has(l.key)) return l;
+  private adoptedNamed(name: string, taken: Set<string>): Listener | undefined {
+    for (const key of this.unclaimed) {
+      const l = this.listeners.get(key);
+      if (l && l.name === name && !taken.has(key)) return l;
+    }
     return undefined;
   }
 
@@ -181,9 +194,10 @@ export class FdStore {
     const used = new Set(this.pinned);
     for (const keys of this.users.values()) for (const k of keys) used.add(k);
     for (const [key, l] of this.listeners) {
-      if (used.has(key) || l.external) continue;
+      if (used.has(key) || l.origin === 'systemd') continue;
       this.close(l);
       this.listeners.delete(key);
+      for (const [from, to] of this.aliases) if (to === key) this.aliases.delete(from);
     }
   }
 }

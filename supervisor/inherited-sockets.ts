@@ -3,13 +3,19 @@ import { BatonError } from '../shared/errors.ts';
 import { LISTEN_FDS_START } from '../shared/launch-env.ts';
 import { setCloexec, sockName } from '../shared/native/native.ts';
 
-/** A listening socket this supervisor did not bind: passed by systemd or by the supervisor it upgrades. */
+/**
+ * Where a socket this supervisor did not bind came from: a systemd socket unit (used, never
+ * closed or unlinked by Baton), systemd's descriptor store (Baton's own from before a restart),
+ * or the supervisor that upgraded to this one.
+ */
+export type SocketOrigin = 'systemd' | 'fd-store' | 'predecessor';
+
+/** A listening socket this supervisor did not bind. */
 export interface InheritedSocket {
   fd: number;
   name: string;
   bound: Address;
-  /** Owned by a systemd socket unit: used, never closed or unlinked. */
-  external: boolean;
+  origin: SocketOrigin;
   /** The config key it was held under (a predecessor supervisor's hand-over). */
   key?: string;
 }
@@ -33,7 +39,8 @@ export interface UpgradeState {
   from: number;
   /** The number the successor's first generation takes. */
   nextGeneration: number;
-  listeners: { name: string; key: string; external: boolean }[];
+  /** `systemd` for a socket unit's socket, which the successor must not close either. */
+  listeners: { name: string; key: string; origin: SocketOrigin }[];
   /** The service manager's variables (NOTIFY_SOCKET…) the predecessor took out of its environment. */
   serviceEnv: Record<string, string>;
 }
@@ -52,7 +59,11 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv, pid = process.pid):
   for (const key of [UPGRADE_ENV, 'LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID']) delete env[key];
   if (upgradeText !== undefined) {
     const upgrade = parseUpgrade(upgradeText);
-    const sockets = upgrade.listeners.map((l, i) => ({ ...adopt(LISTEN_FDS_START + i, l.name, `${UPGRADE_ENV} listener ${i}`), external: l.external, key: l.key }));
+    const sockets = upgrade.listeners.map((l, i): InheritedSocket => ({
+      ...adopt(LISTEN_FDS_START + i, l.name, `${UPGRADE_ENV} listener ${i}`),
+      origin: l.origin === 'systemd' ? 'systemd' : 'predecessor',
+      key: l.key,
+    }));
     return { sockets, upgrade };
   }
   if (count === undefined) return { sockets: [] };
@@ -68,7 +79,7 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv, pid = process.pid):
     const given = fdNames[i] ?? 'unknown';
     const stored = given.startsWith(FD_STORE_PREFIX);
     const name = stored ? given.slice(FD_STORE_PREFIX.length) : given;
-    sockets.push({ ...adopt(LISTEN_FDS_START + i, name, `LISTEN_FDS descriptor ${LISTEN_FDS_START + i} ('${given}')`), external: !stored });
+    sockets.push({ ...adopt(LISTEN_FDS_START + i, name, `LISTEN_FDS descriptor ${LISTEN_FDS_START + i} ('${given}')`), origin: stored ? 'fd-store' : 'systemd' });
   }
   return { sockets };
 }

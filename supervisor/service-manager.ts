@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { sdNotify } from '../shared/native/native.ts';
+import { FD_STORE_PREFIX } from './inherited-sockets.ts';
 
 /**
  * What Baton tells the service manager that started it (systemd's sd_notify protocol).
@@ -27,9 +28,12 @@ export interface ServiceManager {
 /** Variables systemd sets for a notify service; the supervisor takes them out of its own environment so no generation inherits them. */
 const SYSTEMD_VARS = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'FDSTORE'] as const;
 
-/** systemd's fd names: at most 255 printable ASCII characters, no ':'. */
+/**
+ * The name a listener is stored under: prefixed, so that after a restart Baton tells its own
+ * sockets from a socket unit's; systemd allows at most 255 printable ASCII characters, no ':'.
+ */
 function fdName(name: string): string {
-  return name.replace(/[^\x21-\x39\x3b-\x7e]/g, '_').slice(0, 255);
+  return `${FD_STORE_PREFIX}${name}`.replace(/[^\x21-\x39\x3b-\x7e]/g, '_').slice(0, 255);
 }
 
 /** The service manager described by `env` (taking its variables out of it), or none. */

@@ -18,7 +18,7 @@ import type { ReplyBody } from '../shared/protocol.ts';
 import { MemoryMonitor, type GenerationMemory, type MemoryFlag } from './memory-monitor.ts';
 import type { MemoryProbe } from './memory-proc.ts';
 import { controlSocketPath } from './paths.ts';
-import type { InheritedSocket } from './inherited-sockets.ts';
+import type { InheritedSocket, SocketOrigin } from './inherited-sockets.ts';
 import { NoServiceManager, type ServiceManager } from './service-manager.ts';
 
 /** How many exited generations `status` still shows. */
@@ -37,7 +37,8 @@ export interface StatusSnapshot {
   active: number | null;
   stopping: boolean;
   generations: (GenerationInfo & { memory?: MemoryFlag })[];
-  listeners: { name: string; address: string; fd: number }[];
+  /** `from`: where a socket this supervisor did not bind came from. */
+  listeners: { name: string; address: string; fd: number; from?: SocketOrigin }[];
 }
 
 interface SupervisorEvents {
@@ -135,14 +136,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Binds the configured listeners (throws ERR_LISTENER) and launches the first generation. */
   start(): void {
-    const inherited = new Set(this.store.adopt(this.deps.inherited ?? []).map((l) => l.key));
+    this.store.adopt(this.deps.inherited ?? []);
     const listeners = this.store.provide(this.config.listeners);
     this.store.pin(listeners);
     for (const l of listeners) {
-      const from = l.external ? { passedBy: 'systemd' } : inherited.has(l.key) ? { passedBy: 'predecessor' } : {};
-      this.log.info({ listener: l.name, address: formatAddress(l.bound), fd: l.fd, ...from }, 'listening');
+      this.log.info({ listener: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) }, 'listening');
     }
-    this.sm.storeFds(listeners.filter((l) => !l.external));
+    this.sm.storeFds(listeners.filter((l) => l.origin !== 'systemd'));
     void this.launchAndPromote(this.config, 'start').catch(() => {});
     this.memory?.start();
   }
@@ -198,7 +198,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         const memory = this.memory?.flag(g.id);
         return { ...g.info(), ...(memory ? { memory } : {}) };
       }),
-      listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd })),
+      listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) })),
     };
   }
 
@@ -370,7 +370,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
     this.log.info({ generation: generation.id, readyMs, why, draining: previous.map((g) => g.id) }, `generation ${generation.id} is active`);
-    this.sm.storeFds(listeners.filter((l) => !l.external));
+    this.sm.storeFds(listeners.filter((l) => l.origin !== 'systemd'));
     if (!this.announcedReady) {
       this.announcedReady = true;
       this.sm.ready(this.summary());

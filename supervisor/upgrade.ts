@@ -61,7 +61,7 @@ export class Upgrader {
       version: UPGRADE_VERSION,
       from: process.pid,
       nextGeneration: handOver.nextGeneration,
-      listeners: handOver.listeners.map((l) => ({ name: l.name, key: l.key, external: l.external === true })),
+      listeners: handOver.listeners.map((l) => ({ name: l.name, key: l.key, origin: l.origin === 'systemd' ? 'systemd' : 'predecessor' })),
       serviceEnv: this.options.serviceEnv,
     };
     let child: ChildProcess;

@@ -46,6 +46,8 @@ export class BatonProcess {
     config: Record<string, unknown> | ((dir: string) => Record<string, unknown>),
     extraArgs: string[] = [],
     env: Record<string, string> = {},
+    /** A launcher the supervisor runs under (e.g. systemd-socket-activate with its options). */
+    wrap: string[] = [],
   ) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-test-'));
     fs.chmodSync(this.dir, 0o700);
@@ -54,7 +56,8 @@ export class BatonProcess {
     this.configPath = path.join(this.dir, 'baton.yaml');
     this.socketPath = path.join(this.dir, 'run', `${String(resolved.name ?? 'baton')}.sock`);
     this.writeConfig(resolved);
-    this.proc = execa(process.execPath, [...NODE_FLAGS, BIN, 'run', '--config', this.configPath, ...extraArgs], {
+    const command = [...wrap, process.execPath, ...NODE_FLAGS, BIN, 'run', '--config', this.configPath, ...extraArgs];
+    this.proc = execa(command[0] as string, command.slice(1), {
       env: { BATON_RUNTIME_DIR: path.join(this.dir, 'run'), BATON_STATS_DIR: this.statsDir, ...env },
       reject: false,
       buffer: false,

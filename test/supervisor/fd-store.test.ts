@@ -149,3 +149,57 @@ describe('FdStore.request', () => {
     expect(store.all()).toEqual([]);
   });
 });
+
+describe('FdStore.adopt', () => {
+  const tcp = (port: number) => ({ kind: 'tcp' as const, host: '127.0.0.1', port });
+  const anyPort = listener('http', '127.0.0.1:0');
+
+  it('a listener takes an adopted socket by name, and keeps it on every later provide', () => {
+    const { os, store } = setup();
+    store.adopt([{ fd: 3, name: 'http', bound: tcp(47000), origin: 'fd-store' }]);
+    const first = store.provide([anyPort]);
+    store.pin(first);
+    const again = store.provide([anyPort]);
+    store.pin(again);
+    expect(again.map((l) => [l.name, l.fd, l.origin])).toEqual([['http', 3, 'fd-store']]);
+    expect(os.listens).toEqual([]);
+    expect(os.closed).toEqual([]);
+  });
+
+  it('passes a socket unit’s unclaimed sockets after the configured ones and never closes them', () => {
+    const { os, store } = setup();
+    store.adopt([
+      { fd: 3, name: 'web', bound: tcp(8080), origin: 'systemd' },
+      { fd: 4, name: 'spare', bound: tcp(8081), origin: 'systemd' },
+    ]);
+    const got = store.provide([listener('web', '127.0.0.1:0'), metrics]);
+    store.pin(got);
+    expect(got.map((l) => [l.name, l.fd])).toEqual([
+      ['web', 3],
+      ['metrics', os.fdOf('127.0.0.1:9100')],
+      ['spare', 4],
+    ]);
+    store.pin(store.provide([metrics]));
+    store.closeAll();
+    expect(os.closed).toEqual([os.fdOf('127.0.0.1:9100')]);
+  });
+
+  it('closes adopted sockets of its own that no listener takes, and reports each closed socket', () => {
+    const os = new FakeOs();
+    const closed: string[] = [];
+    const store = new FdStore(os, (l) => closed.push(l.name));
+    store.adopt([{ fd: 3, name: 'old', bound: tcp(9000), origin: 'fd-store' }]);
+    store.pin(store.provide([http]));
+    expect(os.closed).toEqual([3]);
+    expect(closed).toEqual(['old']);
+  });
+
+  it('hands over without closing anything', () => {
+    const { os, store } = setup();
+    store.pin(store.provide([http, admin]));
+    store.handOver();
+    store.closeAll();
+    expect(os.closed).toEqual([]);
+    expect(store.all()).toEqual([]);
+  });
+});
