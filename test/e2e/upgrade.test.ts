@@ -2,8 +2,12 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatonProcess, cleanupAll, fixture, httpConfig, waitForGone } from '../helpers/baton.ts';
 import { describeCounts, startLoad } from '../helpers/load.ts';
+import { field, NotifyReceiver, stopReceivers } from '../helpers/notify-receiver.ts';
 
-afterEach(cleanupAll);
+afterEach(async () => {
+  await cleanupAll();
+  stopReceivers();
+});
 
 /** The kernel socket behind a process's descriptor, e.g. `socket:[123456]`. */
 function socketOf(pid: number, fd: number): string {
@@ -16,8 +20,10 @@ function statValue(json: string, name: string): number {
 }
 
 describe('baton upgrade', () => {
-  it('replaces the supervisor twice under load: no failed request, same socket, stats carry on, old supervisors exit', async () => {
-    const baton = new BatonProcess(httpConfig(fixture('http-app.ts')));
+  it('replaces the supervisor twice under load: no failed request, same socket, stats carry on, systemd told the new MAINPID', async () => {
+    const systemd = new NotifyReceiver();
+    await systemd.listening();
+    const baton = new BatonProcess(httpConfig(fixture('http-app.ts')), [], { NOTIFY_SOCKET: systemd.socketPath });
     await baton.active(1);
     const port = await baton.port();
     const first = await baton.status();
@@ -35,6 +41,9 @@ describe('baton upgrade', () => {
       expect(pid).not.toBe(previous);
       pids.push(pid);
       await baton.waitForLog((l) => l.pid === previous && l.msg === 'every generation has exited; the successor holds the listeners');
+      // The old supervisor names its successor as the service's main process, and the successor says it is ready.
+      await expect.poll(() => systemd.seen.some((n) => n.message === `MAINPID=${pid}`)).toBe(true);
+      expect(field(await systemd.next({ READY: '1', MAINPID: String(pid) }), 'STATUS')).toMatch(new RegExp(`^generation ${generation} active`));
       expect(await waitForGone([previous], 15_000)).toEqual([]);
       const status = await baton.status();
       expect(status).toMatchObject({ pid, active: generation });
