@@ -110,6 +110,8 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
     if (draining) return;
     draining = true;
     for (const c of checkers) c.stop();
+    // The serving generation's view of its clusters is the one that counts; a gauge sums over generations.
+    for (const c of clusters.values()) c.stats.hcHealthy.set(0);
     if (open > 0) await new Promise<void>((resolve) => (idle = resolve));
     await Promise.all([...clusters.values()].map((c) => c.close()));
     accessLog.flush();

@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { closeFd, sockName, tcpListen } from '../../shared/native/native.ts';
 import type { BatonProcess } from '../helpers/baton.ts';
 import { freePort } from '../helpers/ports.ts';
 import { addresses, rawExchange, request, startProxyBaton, statValue } from './harness.ts';
@@ -15,11 +16,18 @@ let sick: Upstream;
 let web: number;
 let admin: number;
 let raw: number;
+/** A listening socket nobody accepts on, its queue full: connects to it hang until they time out. */
+let blackhole: number;
+const queued: net.Socket[] = [];
 
 beforeAll(async () => {
   [a, b, sick] = await Promise.all([startUpstream('a'), startUpstream('b'), startUpstream('sick')]);
   sick.healthy = false;
   const dead = await freePort();
+  blackhole = tcpListen('127.0.0.1', 0, 0, false);
+  const blackholePort = sockName(blackhole).port;
+  // Backlog 0 queues one connection; once it is full the kernel drops further SYNs.
+  for (let i = 0; i < 2; i++) queued.push(net.connect(blackholePort, '127.0.0.1').on('error', () => {}));
   const l = await addresses('web', 'admin', 'raw');
   web = l.web!.port;
   admin = l.admin!.port;
@@ -38,6 +46,7 @@ beforeAll(async () => {
             { match: { prefix: '/direct' }, direct_response: { status: 200, body: 'direct\n', headers: { 'x-direct': '1' } } },
             { match: { prefix: '/timeout/' }, cluster: 'slow', prefix_rewrite: '/slow', timeout: '300ms' },
             { match: { prefix: '/refused/' }, cluster: 'dead' },
+            { match: { prefix: '/blackhole/' }, cluster: 'blackhole' },
             { match: { prefix: '/down/' }, cluster: 'down' },
             { match: { host: 'b.example', prefix: '/' }, cluster: 'only-b' },
             { match: { prefix: '/' }, cluster: 'main' },
@@ -50,6 +59,7 @@ beforeAll(async () => {
         'only-b': { endpoints: [b.address] },
         slow: { endpoints: [a.address] },
         dead: { endpoints: [`127.0.0.1:${dead}`], connect_timeout: '1s' },
+        blackhole: { endpoints: [`127.0.0.1:${blackholePort}`], connect_timeout: '300ms' },
         down: { endpoints: [sick.address], health_check: { path: '/healthz', interval: '200ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 } },
       },
       admin: { listener: 'admin' },
@@ -63,6 +73,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await baton?.cleanup();
   await Promise.all([a, b, sick].map((u) => u?.close()));
+  for (const s of queued) s.destroy();
+  if (blackhole !== undefined) closeFd(blackhole);
 });
 
 describe('proxy: HTTP forwarding', () => {
@@ -155,6 +167,17 @@ describe('proxy: HTTP forwarding', () => {
     expect(await statValue(admin, 'cluster.slow.upstream_rq_timeout')).toBeGreaterThanOrEqual(1);
     expect(await statValue(admin, 'cluster.dead.upstream_cx_connect_fail')).toBeGreaterThanOrEqual(1);
     expect(await statValue(admin, 'http.web.downstream_rq_5xx')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('answers 503 when connecting to the upstream takes longer than connect_timeout', async () => {
+    const started = performance.now();
+    const answer = await request(web, { path: '/blackhole/x' });
+    const took = performance.now() - started;
+    expect([answer.status, answer.body.toString()]).toEqual([503, 'upstream connect error: connect timeout\n']);
+    // undici's connect timer ticks coarsely, and a failed connect is retried: bounded, not exact.
+    expect(took).toBeGreaterThanOrEqual(300);
+    expect(took).toBeLessThan(6_000);
+    expect(await statValue(admin, 'cluster.blackhole.upstream_cx_connect_fail')).toBeGreaterThanOrEqual(1);
   });
 
   it('an upstream reset is an answer (503) before the response, a cut connection after it — never a crash', async () => {

@@ -65,6 +65,8 @@ describe('proxy: reload', () => {
     await load.progress(5);
     expect(new Set(load.counts.bodies.slice(before))).toEqual(new Set(['upstream b', 'upstream c']));
     await continuous();
+    // Generation 1 still drains (it holds the idle keep-alive connection): only the serving generation's hosts count.
+    await expect.poll(() => statValue(admin, 'cluster.main.health_check.healthy'), { timeout: 5_000 }).toBe(2);
 
     // 3: a listener removed: its idle keep-alive connection is answered once more, with
     // Connection: close, by the generation that still holds it.
