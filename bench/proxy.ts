@@ -24,6 +24,8 @@ import { freePort } from '../test/helpers/ports.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NODE = [process.execPath, '--disable-warning=ExperimentalWarning'];
+/** Smaller young generation: scavenges of ~5 ms instead of ~12 ms, which set the proxy's p99 (README). */
+const PROXY_NODE_FLAGS = ['--max-semi-space-size=8'];
 
 const { values } = parseArgs({
   options: {
@@ -145,7 +147,8 @@ async function main(): Promise<void> {
           access_log: { enabled: false },
         },
       }));
-      const child = start('baton proxy', process.execPath, [...NODE.slice(1), path.join(ROOT, 'proxy/main.ts'), '--config', file]);
+      // The proxy's shipped command line (examples/proxy.yaml), semi-space flag included.
+      const child = start('baton proxy', process.execPath, [...NODE.slice(1), ...PROXY_NODE_FLAGS, path.join(ROOT, 'proxy/main.ts'), '--config', file]);
       child.on('exit', (code) => code && process.stderr.write(`baton proxy exited ${code}: ${stderrOf(child)}\n`));
       ports.baton = port;
     }

@@ -4,7 +4,8 @@ import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '
 import type { ReplyBody } from '../shared/protocol.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
 import { describeJsonError } from './json-position.ts';
-import type { ProfileResult, ReloadResult, StatusSnapshot, Supervisor } from './supervisor.ts';
+import type { ProfileResult } from './generation-requests.ts';
+import type { ReloadResult, StatusSnapshot, Supervisor } from './supervisor.ts';
 import type { UpgradeResult } from './upgrade.ts';
 
 /** What the control API drives. */

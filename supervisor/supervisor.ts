@@ -2,22 +2,19 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { formatAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
-import { ENV } from '../shared/launch-env.ts';
 import { Backoff } from './backoff.ts';
 import type { Config } from './config.ts';
 import { formatDuration } from '../shared/units.ts';
 import { FdStore, type Listener } from './fd-store.ts';
-import { allocatorEnv, generationEnv, notifySocketPath } from './generation-env.ts';
+import { generationOptions } from './generation-options.ts';
+import { heapProfile, heapSnapshot, profileDir, releaseMemory, type ProfileResult } from './generation-requests.ts';
 import { describeExit, Generation, type GenerationInfo } from './generation.ts';
 import type { Os } from './os.ts';
-import { hotRestartVersion, LAYOUT_VERSION, type StatSample } from '../shared/stats/index.ts';
+import { hotRestartVersion, type StatSample } from '../shared/stats/index.ts';
 import { NoStats, type StatsSink } from './stats-sink.ts';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { ReplyBody } from '../shared/protocol.ts';
 import { MemoryMonitor, type GenerationMemory, type MemoryFlag } from './memory-monitor.ts';
 import type { MemoryProbe } from './memory-proc.ts';
-import { controlSocketPath } from './paths.ts';
 import type { InheritedSocket, SocketOrigin } from './inherited-sockets.ts';
 import { NoServiceManager, type ServiceManager } from './service-manager.ts';
 
@@ -73,13 +70,6 @@ export interface SupervisorDeps {
   inherited?: InheritedSocket[];
   /** Number of the first generation: a successor continues its predecessor's numbering. @default 1 */
   firstGeneration?: number;
-}
-
-/** A heap snapshot or profile written by a generation. */
-export interface ProfileResult {
-  generation: number;
-  path: string;
-  bytes: number;
 }
 
 /**
@@ -257,35 +247,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Asks a generation (the active one by default) to release memory: GC, then malloc_trim. */
   async release(generation?: number): Promise<ReplyBody> {
     const g = this.target(generation);
-    const reply = await g.request({ type: 'release-memory' }, 30_000);
-    if (!reply.ok) return { ok: false, error: reply.error };
-    const { type: _type, ack: _ack, baton: _baton, seq: _seq, ...body } = reply as Record<string, unknown>;
-    this.memory?.noteReleased(g.id, Number(body.released ?? 0));
-    return { ...body, ok: true, generation: g.id };
+    const reply = await releaseMemory(g);
+    if (reply.ok) this.memory?.noteReleased(g.id, Number(reply.released ?? 0));
+    return reply;
   }
 
   /** Has a generation (the active one by default) write a heap snapshot; resolves with its path. */
-  async heapSnapshot(generation?: number): Promise<ProfileResult> {
-    const g = this.target(generation);
-    return this.profileResult(g.id, await g.request({ type: 'heap-snapshot', dir: this.profileDir() }, 120_000));
+  heapSnapshot(generation?: number): Promise<ProfileResult> {
+    return heapSnapshot(this.target(generation), profileDir(this.config));
   }
 
   /** Has a generation record a sampling heap profile for `seconds`; resolves with its path. */
-  async heapProfile(generation: number | undefined, seconds: number): Promise<ProfileResult> {
-    if (!(seconds > 0 && seconds <= 3600)) throw new BatonError('ERR_USAGE', `--seconds must be between 0 and 3600, not ${seconds}`);
-    const g = this.target(generation);
-    return this.profileResult(g.id, await g.request({ type: 'heap-profile', dir: this.profileDir(), seconds }, seconds * 1000 + 60_000));
-  }
-
-  private profileResult(generation: number, reply: ReplyBody): ProfileResult {
-    if (!reply.ok) throw new BatonError('ERR_CONTROL', `${reply.error.code}: generation ${generation}: ${reply.error.message}`);
-    return { generation, path: String(reply.path), bytes: Number(reply.bytes) };
-  }
-
-  private profileDir(): string {
-    const dir = this.config.memory?.profileDir ?? path.join(path.dirname(controlSocketPath(this.config.name, this.config.controlSocket)), 'profiles');
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    return dir;
+  heapProfile(generation: number | undefined, seconds: number): Promise<ProfileResult> {
+    return heapProfile(this.target(generation), profileDir(this.config), seconds);
   }
 
   private target(generation?: number): Generation {
@@ -381,41 +355,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private launch(config: Config, listeners: Listener[]): Generation {
     const id = this.nextId++;
-    const [command, ...args] = config.command as [string, ...string[]];
-    const notifySocket = notifySocketPath(config, id, this.log);
-    const generation = new Generation(
-      {
-        id,
-        instance: config.name,
-        spawn: {
-          command,
-          args,
-          cwd: config.cwd,
-          env: {
-            ...generationEnv(config, listeners, id),
-            ...allocatorEnv(config, this.log),
-            ...(config.memory && config.memory.interval > 0 && this.memory ? { [ENV.memoryInterval]: String(config.memory.interval) } : {}),
-            ...this.sink.attach(id),
-          },
-          listenFds: listeners.map((l) => l.fd),
-          ...(notifySocket !== undefined ? { notifySocket } : {}),
-        },
-        readiness: config.readiness.mode,
-        ...this.probe(config, listeners),
-        readyTimeout: config.readyTimeout,
-        drainTimeout: config.drainTimeout,
-        shutdownTimeout: config.shutdownTimeout,
-        drainSignal: config.drainSignal,
-        statsLayout: LAYOUT_VERSION,
-        requestListener: (address, gen) => {
-          const listener = this.store.request(address, config.runtimeListeners);
-          this.store.retain(gen, [listener]);
-          return { fd: listener.fd, name: listener.name, address: formatAddress(listener.bound) };
-        },
-      },
-      this.deps.os,
-      this.log,
-    );
+    const memoryInterval = config.memory && config.memory.interval > 0 && this.memory ? config.memory.interval : undefined;
+    const options = generationOptions(config, listeners, id, {
+      os: this.deps.os,
+      log: this.log,
+      store: this.store,
+      sink: this.sink,
+      ...(memoryInterval !== undefined ? { memoryInterval } : {}),
+    });
+    const generation = new Generation(options, this.deps.os, this.log);
     this.store.retain(id, listeners);
     this.memory?.track(id, generation.pid);
     this.generations.push(generation);
@@ -429,18 +377,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
     generation.on('exit', (exit) => this.reap(generation, exit));
     return generation;
-  }
-
-  private probe(config: Config, listeners: Listener[]): { probe?: (pid: number) => Promise<boolean> } {
-    const http = config.readiness.http;
-    if (http) {
-      const through = listeners.find((l) => l.name === (http.listener ?? config.listeners[0]?.name)) as Listener;
-      return { probe: () => this.deps.os.httpProbe(through.bound, http.path) };
-    }
-    if (config.readiness.mode !== 'tcp') return {};
-    // validateConfig made sure there is one.
-    const through = listeners.find((l) => l.bound.kind === 'tcp') as Listener;
-    return { probe: (pid) => this.deps.os.tcpProbe(through.bound, pid) };
   }
 
   private reap(generation: Generation, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
