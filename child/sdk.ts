@@ -2,7 +2,7 @@ import net from 'node:net';
 import { parseAddress } from '../shared/address.ts';
 import { ENV } from '../shared/launch-env.ts';
 import { DrainController } from './drain.ts';
-import type { Counter, Gauge, Histogram } from '../shared/stats/index.ts';
+import type { Counter, Gauge, Histogram, StatSample } from '../shared/stats/index.ts';
 import type { GenerationInfo, ListenerRequest, Runtime } from './runtime.ts';
 import { StandaloneRuntime } from './standalone.ts';
 import { SupervisedRuntime } from './supervised.ts';
@@ -133,5 +133,13 @@ export const stats = {
   /** The histogram `name` with fixed, increasing bucket upper bounds (+Inf implied). */
   histogram(name: string, bounds: readonly number[], labels?: Record<string, string>): Histogram {
     return current().runtime.stats().histogram(name, bounds, labels);
+  },
+  /** Every stat whose name matches `filter`, summed over the generations writing it (for an admin endpoint). */
+  snapshot(filter?: RegExp): StatSample[] {
+    return current().runtime.stats().snapshot(filter);
+  },
+  /** The segment's hot-restart compatibility string (`baton version --hot-restart`). */
+  version(): string {
+    return current().runtime.stats().version;
   },
 };
