@@ -1,5 +1,6 @@
 // Reloads under HTTP load: errors, throughput against a baseline, and reload latency, for Baton
-// and (when installed) HAProxy's seamless reload. `npm run bench:reload -- --help` for options.
+// (reloading the app, or with --systems baton-upgrade replacing its own supervisor process) and
+// (when installed) HAProxy's seamless reload. `npm run bench:reload -- --help` for options.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { currentIdentity } from './lib/probe.ts';
 import { alive, cleanupAll, installGuards, sleep, trackedPids } from './lib/procs.ts';
 import { errorsTable, figuresTable, kindResult, latencyTable, loadLine, machineLine, markdownTable, type KindResult } from './lib/report.ts';
 import { machine } from './lib/stats.ts';
-import type { ReloadSample, Target } from './lib/target.ts';
+import type { ReloadSample, System, Target } from './lib/target.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -27,11 +28,12 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   process.stdout.write(`usage: npm run bench:reload -- [--reloads 30] [--clients 8] [--baseline-seconds 6] [--gap-ms 250]
-                            [--systems baton,haproxy] [--max-seconds 900] [--out FILE.json]
+                            [--systems baton,baton-upgrade,haproxy] [--max-seconds 900] [--out FILE.json]
   --reloads N        reloads per system and client kind
   --clients N        concurrent clients of each kind (keep-alive, new-connection)
   --baseline-seconds total time without reloads: half before the reloads, half after
   --gap-ms N         pause after each reload has been seen serving
+  --systems LIST     baton (reloads the app), baton-upgrade (replaces the supervisor: baton upgrade), haproxy
   --max-seconds N    hard limit: stop every process and exit 2
 `);
   process.exit(0);
@@ -91,8 +93,9 @@ async function main(): Promise<void> {
   const results: KindResult[] = [];
   const problems: Record<string, string[]> = {};
   const describe: Record<string, string> = {};
-  const systems: { name: 'baton' | 'haproxy'; start: () => Promise<Target> }[] = [];
-  if (wanted.includes('baton')) systems.push({ name: 'baton', start: startBaton });
+  const systems: { name: System; start: () => Promise<Target> }[] = [];
+  if (wanted.includes('baton')) systems.push({ name: 'baton', start: () => startBaton('reload') });
+  if (wanted.includes('baton-upgrade')) systems.push({ name: 'baton-upgrade', start: () => startBaton('upgrade') });
   if (wanted.includes('haproxy')) {
     if (hv) systems.push({ name: 'haproxy', start: startHaproxy });
     else skipped.haproxy = 'haproxy is not installed (`command -v haproxy` finds nothing): HAProxy figures skipped';

@@ -1,5 +1,6 @@
 // Baton under test: `baton run` on a temp config, the SDK fixture test/fixtures/http-app.ts as the
-// app, reloaded by POST /reload on the control socket.
+// app, reloaded by POST /reload on the control socket, or (mode `upgrade`) with the supervisor
+// itself replaced by POST /upgrade, each successor tracked by pid.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +20,7 @@ interface LogLine {
   [key: string]: unknown;
 }
 
-export async function startBaton(): Promise<Target> {
+export async function startBaton(mode: 'reload' | 'upgrade'): Promise<Target> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-'));
   fs.chmodSync(dir, 0o700);
   const configPath = path.join(dir, 'baton.yaml');
@@ -84,24 +85,34 @@ export async function startBaton(): Promise<Target> {
   const port = Number(address.slice(address.lastIndexOf(':') + 1));
   if (!port) throw new Error(`no listening address in Baton's log (got '${address}')`);
 
+  // The supervisor serving now: the first one, then each successor an upgrade started.
+  let supervisorPid = sup.pid as number;
+  const upgrade = mode === 'upgrade';
   return {
-    system: 'baton',
-    describe: 'Baton reloads the app: a new generation of test/fixtures/http-app.ts (SDK) takes the held socket, the old one drains',
+    system: upgrade ? 'baton-upgrade' : 'baton',
+    describe: upgrade
+      ? 'Baton replaces its supervisor process (POST /upgrade): a new supervisor takes the held socket and the stats segment and starts a generation; the old one drains its generation and exits'
+      : 'Baton reloads the app: a new generation of test/fixtures/http-app.ts (SDK) takes the held socket, the old one drains',
     port,
     identify: byBodyPid,
     async reload(old: string): Promise<ReloadSample> {
       const t0 = performance.now();
-      const post = controlRequest(socketPath, 'POST', '/reload').then((r) => ({ r, ms: performance.now() - t0 }));
+      const post = controlRequest(socketPath, 'POST', upgrade ? '/upgrade' : '/reload', 60_000).then((r) => ({ r, ms: performance.now() - t0 }));
       const seen = waitForNewIdentity(port, byBodyPid, old, t0, 30_000);
       const [{ r, ms }, probe] = await Promise.all([post, seen]);
       const body = r.body as { ok: boolean; pid?: number; readyMs?: number; error?: { message: string } };
-      if (!body.ok) throw new Error(`reload failed: ${body.error?.message ?? JSON.stringify(body)}`);
-      track(body.pid, 'baton generation');
-      if (String(body.pid) !== probe.identity) problems.push(`probe saw pid ${probe.identity} but POST /reload reported pid ${body.pid}`);
+      if (!body.ok) throw new Error(`${mode} failed: ${body.error?.message ?? JSON.stringify(body)}`);
+      if (upgrade) {
+        supervisorPid = body.pid as number;
+        track(supervisorPid, 'baton supervisor (upgraded)');
+      } else {
+        track(body.pid, 'baton generation');
+        if (String(body.pid) !== probe.identity) problems.push(`probe saw pid ${probe.identity} but POST /reload reported pid ${body.pid}`);
+      }
       return {
         probeMs: probe.ms,
         reportedMs: ms,
-        readyMs: body.readyMs,
+        ...(body.readyMs !== undefined ? { readyMs: body.readyMs } : {}),
         probeAttempts: probe.attempts,
         probeErrors: probe.errors,
         identity: probe.identity,
@@ -109,9 +120,10 @@ export async function startBaton(): Promise<Target> {
     },
     problems: () => [...problems],
     async stop() {
-      if (sup.exitCode !== null || sup.signalCode !== null) return;
-      sup.kill('SIGTERM');
-      await Promise.race([exited, sleep(15_000)]);
+      if (!alive(supervisorPid)) return;
+      process.kill(supervisorPid, 'SIGTERM');
+      const deadline = Date.now() + 15_000;
+      while (alive(supervisorPid) && Date.now() < deadline) await sleep(20);
       const left = [...childPids].filter(alive);
       if (left.length > 0) problems.push(`generations still alive after the supervisor stopped: ${left.join(', ')}`);
     },

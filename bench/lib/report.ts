@@ -3,6 +3,7 @@
 import type { Kind, PhaseCounts } from './load.ts';
 import { summarize, type Machine, type Summary } from './stats.ts';
 import type { ReloadSample } from './target.ts';
+import { SYSTEM_LABEL, type System } from './target.ts';
 
 export interface PhaseResult {
   requests: number;
@@ -21,7 +22,7 @@ export interface PhaseResult {
 }
 
 export interface KindResult {
-  system: 'baton' | 'haproxy';
+  system: System;
   kind: Kind;
   clients: number;
   reloads: number;
@@ -109,7 +110,7 @@ const rps = (n: number): string => `${int(n)} req/s`;
 const ms = (n: number): string => (!Number.isFinite(n) ? '–' : n < 10 ? `${n.toFixed(1)} ms` : `${Math.round(n)} ms`);
 const ratio = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '–');
 const rate = (n: number): string => (!Number.isFinite(n) ? '–' : n === 0 ? '0' : n < 0.1 ? n.toFixed(3) : n.toFixed(1));
-const label = (r: KindResult): string => `${r.system === 'baton' ? 'Baton' : 'HAProxy'} ${r.kind}`;
+const label = (r: KindResult): string => `${SYSTEM_LABEL[r.system]} ${r.kind}`;
 
 /** A box table in the style of undici's benchmark output. */
 export function boxTable(headers: string[], rows: string[][]): string {
@@ -167,7 +168,7 @@ export function markdownTable(results: KindResult[]): string {
   for (const r of results) {
     const e = r.during.errorsPer10k;
     out.push(
-      `| ${r.system === 'baton' ? 'Baton' : 'HAProxy'} | ${r.kind} × ${r.clients} | ${r.reloads} | ${rate(e.total)} (${rate(e.refused)} / ${rate(e.reset)} / ${rate(e.non200)} / ${rate(e.other)}) | ` +
+      `| ${SYSTEM_LABEL[r.system]} | ${r.kind} × ${r.clients} | ${r.reloads} | ${rate(e.total)} (${rate(e.refused)} / ${rate(e.reset)} / ${rate(e.non200)} / ${rate(e.other)}) | ` +
         `${ratio(r.ratio)} (${rps(r.during.rps.median)} vs ${rps(r.baseline.rps.median)}) | ${ms(r.latencyMs.probe.median)} / ${ms(r.latencyMs.probe.p99)} |`,
     );
   }

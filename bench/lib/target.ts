@@ -1,5 +1,11 @@
 import type { Identify } from './probe.ts';
 
+/** `baton-upgrade`: Baton replacing its supervisor process (`POST /upgrade`) instead of the app. */
+export type System = 'baton' | 'baton-upgrade' | 'haproxy';
+
+/** How a system is named in the tables. */
+export const SYSTEM_LABEL: Record<System, string> = { baton: 'Baton', 'baton-upgrade': 'Baton upgrade', haproxy: 'HAProxy' };
+
 /** One reload as seen by the bench. */
 export interface ReloadSample {
   /** Reload requested → the new process answers a probe on a new connection (outside view). */
@@ -15,7 +21,7 @@ export interface ReloadSample {
 
 /** A system under test: something that answers HTTP on `port` and can be reloaded. */
 export interface Target {
-  system: 'baton' | 'haproxy';
+  system: System;
   /** What is being reloaded, for the output. */
   describe: string;
   port: number;
