@@ -26,9 +26,14 @@ export async function heapSnapshot(g: Generation, dir: string): Promise<ProfileR
   return profileResult(g.id, await g.request({ type: 'heap-snapshot', dir }, 120_000));
 }
 
+/** Throws ERR_USAGE unless `seconds` is a profile length Baton accepts. */
+export function checkProfileSeconds(seconds: number): void {
+  if (!(seconds > 0 && seconds <= 3600)) throw new BatonError('ERR_USAGE', `--seconds must be between 0 and 3600, not ${seconds}`);
+}
+
 /** Has `g` record a sampling heap profile for `seconds` into `dir`; resolves with its path. */
 export async function heapProfile(g: Generation, dir: string, seconds: number): Promise<ProfileResult> {
-  if (!(seconds > 0 && seconds <= 3600)) throw new BatonError('ERR_USAGE', `--seconds must be between 0 and 3600, not ${seconds}`);
+  checkProfileSeconds(seconds);
   return profileResult(g.id, await g.request({ type: 'heap-profile', dir, seconds }, seconds * 1000 + 60_000));
 }
 

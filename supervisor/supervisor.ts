@@ -7,7 +7,7 @@ import type { Config } from './config.ts';
 import { formatDuration } from '../shared/units.ts';
 import { FdStore, type Listener } from './fd-store.ts';
 import { generationOptions } from './generation-options.ts';
-import { heapProfile, heapSnapshot, profileDir, releaseMemory, type ProfileResult } from './generation-requests.ts';
+import { checkProfileSeconds, heapProfile, heapSnapshot, profileDir, releaseMemory, type ProfileResult } from './generation-requests.ts';
 import { describeExit, Generation, type GenerationInfo } from './generation.ts';
 import type { Os } from './os.ts';
 import { hotRestartVersion, type StatSample } from '../shared/stats/index.ts';
@@ -253,12 +253,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** Has a generation (the active one by default) write a heap snapshot; resolves with its path. */
-  heapSnapshot(generation?: number): Promise<ProfileResult> {
+  async heapSnapshot(generation?: number): Promise<ProfileResult> {
     return heapSnapshot(this.target(generation), profileDir(this.config));
   }
 
   /** Has a generation record a sampling heap profile for `seconds`; resolves with its path. */
-  heapProfile(generation: number | undefined, seconds: number): Promise<ProfileResult> {
+  async heapProfile(generation: number | undefined, seconds: number): Promise<ProfileResult> {
+    // A bad length is the caller's first mistake to hear about, before which generation or where.
+    checkProfileSeconds(seconds);
     return heapProfile(this.target(generation), profileDir(this.config), seconds);
   }
 
