@@ -211,9 +211,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return { nextGeneration: this.nextId, listeners: this.store.all() };
   }
 
-  /** The successor failed: this supervisor carries on as before. */
+  /** The successor failed: this supervisor carries on as before (restarting, if its generation crashed meanwhile). */
   resumeAfterHandOver(): void {
     this.handingOver = false;
+    if (!this.active && !this.stopping && !this.live().some((g) => g.state === 'starting')) this.restart();
   }
 
   /**
@@ -420,10 +421,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     this.log.error({ err, stderr: tail, restartInMs: delay }, `generation ${generation.id} failed; restarting in ${formatDuration(delay)}`);
     if (this.live().some((g) => g.state === 'starting')) return;
-    this.restartTimer = this.deps.os.setTimeout(() => {
-      if (this.stopping || this.active || this.reloading) return;
-      void this.launchAndPromote(this.config, 'restart').catch(() => {});
-    }, delay);
+    this.restartTimer = this.deps.os.setTimeout(() => this.restart(), delay);
+  }
+
+  private restart(): void {
+    // During an upgrade the successor's generation comes next (and has the next number); should the
+    // upgrade fail, resumeAfterHandOver restarts instead.
+    if (this.stopping || this.active || this.reloading || this.handingOver) return;
+    void this.launchAndPromote(this.config, 'restart').catch(() => {});
   }
 
   private live(): Generation[] {

@@ -288,6 +288,19 @@ describe('Supervisor crash restart', () => {
     expect(supervisor.status().active).toBe(3);
   });
 
+  it('does not restart during an upgrade, whose successor comes next; restarts if the upgrade fails', async () => {
+    const { os, supervisor } = await running();
+    expect(supervisor.beginHandOver().nextGeneration).toBe(2);
+    os.child.exit(1);
+    await os.advance(1000);
+    expect(os.children).toHaveLength(1);
+    await expect(supervisor.reload()).rejects.toMatchObject({ code: 'ERR_UPGRADING' });
+    supervisor.resumeAfterHandOver();
+    expect(os.children).toHaveLength(2);
+    await os.child.sayReady();
+    expect(supervisor.status().active).toBe(2);
+  });
+
   it("gives up with a 'fatal' ERR_CRASH_LOOP after maxFailures within the window", async () => {
     const { os, events } = await running(config({ restart: { maxFailures: 3, window: 60_000, backoffInitial: 100, backoffMax: 1000 } }));
     os.child.exit(1);
