@@ -122,3 +122,24 @@ describe('baton run, status, reload and stop', () => {
     expect(result.stderr).toContain('is it running?');
   });
 });
+
+describe('compile cache', () => {
+  const run = (runtime: string) =>
+    execa(process.execPath, [...NODE_FLAGS, BIN, 'version'], { reject: false, env: { BATON_RUNTIME_DIR: runtime } });
+
+  it("keeps Baton's compiled modules in its private runtime directory", async () => {
+    const runtime = path.join(temp(), 'run');
+    expect((await run(runtime)).exitCode).toBe(0);
+    expect(fs.statSync(runtime).mode & 0o777).toBe(0o700);
+    // Node versions without a compile cache for stripped TypeScript (22) write nothing there.
+    const cached = fs.existsSync(path.join(runtime, 'compile-cache')) ? fs.readdirSync(path.join(runtime, 'compile-cache'), { recursive: true }) : [];
+    if (Number(process.versions.node.split('.')[0]) >= 24) expect(cached.length).toBeGreaterThan(0);
+  });
+
+  it('uses no cache in a runtime directory others can write to', async () => {
+    const runtime = temp();
+    fs.chmodSync(runtime, 0o777);
+    expect((await run(runtime)).exitCode).toBe(0);
+    expect(fs.existsSync(path.join(runtime, 'compile-cache'))).toBe(false);
+  });
+});
