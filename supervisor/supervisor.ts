@@ -441,7 +441,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     else this.store.closeAll();
     this.memory?.stop();
     this.sink.close();
-    this.sm.close();
+    // A retiring supervisor stopped notifying when it handed over.
+    if (!this.retiring) this.sm.close();
     this.log.info(this.retiring ? 'every generation has exited; the successor holds the listeners' : 'every generation has exited; listeners closed');
     this.emit('stopped');
   }

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { formatAddress, parseAddress } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
 import type { Config, ListenerConfig } from '../../supervisor/config.ts';
+import type { ServiceManager } from '../../supervisor/service-manager.ts';
 import { Supervisor } from '../../supervisor/supervisor.ts';
 import { FakeOs, flush, observe, silentLog } from './fake-os.ts';
 
@@ -266,6 +267,90 @@ describe('Supervisor reload', () => {
     await flush();
     expect(os.listens).toHaveLength(2);
     expect(os.child.spec.env.LISTEN_FDNAMES).toBe('web:admin');
+  });
+});
+
+/** A service manager that records what it is told, in order. */
+function recordingManager(): ServiceManager & { told: string[] } {
+  const told: string[] = [];
+  return {
+    told,
+    env: {},
+    ready: (status) => told.push(`ready: ${status}`),
+    reloading: () => told.push('reloading'),
+    stopping: () => told.push('stopping'),
+    status: (text) => told.push(`status: ${text}`),
+    mainPid: (pid) => told.push(`mainpid ${pid}`),
+    storeFds: (sockets) => told.push(`store ${sockets.map((x) => x.name).join(',')}`),
+    removeFds: (name) => told.push(`remove ${name}`),
+    close: () => told.push('close'),
+  };
+}
+
+describe('Supervisor and the service manager', () => {
+  function managed() {
+    const os = new FakeOs();
+    const manager = recordingManager();
+    const loader = { next: config() };
+    const supervisor = new Supervisor(config(), { os, log: silentLog, loadConfig: () => loader.next, serviceManager: manager });
+    return { os, manager, loader, supervisor };
+  }
+  const notStatus = (told: string[]) => told.filter((t) => !t.startsWith('status: '));
+
+  it('ready once the first generation serves; reloading then ready around every reload, failed or not; stopping', async () => {
+    const { os, manager, loader, supervisor } = managed();
+    supervisor.start();
+    await os.child.sayReady();
+    const reload = supervisor.reload();
+    await flush();
+    await os.child.sayReady();
+    await reload;
+    loader.next = config({ command: ['node', 'broken.js'] });
+    const failed = observe(supervisor.reload());
+    await flush();
+    os.child.exit(1);
+    await flush();
+    expect(failed.state).toBe('rejected');
+    void supervisor.stop();
+    expect(notStatus(manager.told)).toEqual([
+      'store http,admin',
+      'store http,admin',
+      `ready: generation 1 active (pid ${os.children[0]!.pid}), 0 draining, 0 open connections`,
+      'reloading',
+      'store http,admin',
+      `ready: generation 2 active (pid ${os.children[1]!.pid}), 1 draining, 0 open connections`,
+      'reloading',
+      `ready: generation 2 active (pid ${os.children[1]!.pid}), 1 draining, 0 open connections`,
+      'stopping',
+    ]);
+    expect(manager.told).toContain(`status: generation 2 active (pid ${os.children[1]!.pid}), 1 draining, 0 open connections`);
+  });
+
+  it('drops a removed listener from the descriptor store when its socket closes', async () => {
+    const { os, manager, loader, supervisor } = managed();
+    supervisor.start();
+    await os.child.sayReady();
+    loader.next = config({ listeners: [listener('http', '127.0.0.1:8080')] });
+    const reload = supervisor.reload();
+    await flush();
+    await os.child.sayReady();
+    await reload;
+    expect(manager.told).not.toContain('remove admin');
+    os.children[0]?.exit(0);
+    expect(manager.told).toContain('remove admin');
+  });
+
+  it('retiring for a successor names its pid as the main process, and never says stopping', async () => {
+    const { os, manager, supervisor } = managed();
+    supervisor.start();
+    await os.child.sayReady();
+    const retired = supervisor.retire(4242);
+    os.child.exit(0);
+    await retired;
+    expect(notStatus(manager.told).slice(-2)).toEqual(['mainpid 4242', 'close']);
+    expect(manager.told).not.toContain('stopping');
+    // The successor holds the same sockets: nothing closed, nothing dropped from the store.
+    expect(os.closed).toEqual([]);
   });
 });
 
