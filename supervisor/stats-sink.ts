@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { ENV } from '../shared/launch-env.ts';
-import { adoptSegment, createSegment, hotRestartVersion, type Counter, type Gauge, type OwnerStats, type StatSample, type StatsCapacities } from '../shared/stats/index.ts';
+import { adoptSegment, createSegment, hotRestartVersion, isAlive, type Counter, type Gauge, type OwnerStats, type StatSample, type StatsCapacities } from '../shared/stats/index.ts';
 import type { GenerationState } from './generation.ts';
 
 /** Supervisor events counted in the shared segment. */
@@ -27,6 +27,11 @@ export interface StatsSink {
    * generations it still drains, counts nothing more, and leaves the segment in place.
    */
   handOver(): void;
+  /**
+   * Frees what generations of another owner left in the generation table once their processes are
+   * gone (a successor killed in the middle of an upgrade); returns how many are still alive.
+   */
+  reclaimForeign(): number;
   /** Starts over in a new segment (a cold reload); generations already running keep the old one. */
   replace(options: SegmentConfig): void;
 }
@@ -138,6 +143,22 @@ export class SegmentStats implements StatsSink {
   handOver(): void {
     this.handedOver = true;
   }
+
+  reclaimForeign(): number {
+    const mine = new Set([...this.writers.values()].filter((s) => s.owner === this.owner).map((s) => s.writer));
+    let alive = 0;
+    for (const g of this.owner.generations()) {
+      if (g.writer <= 0 || mine.has(g.writer)) continue;
+      if (isAlive(g.pid)) {
+        alive += 1;
+        continue;
+      }
+      this.owner.retireWriter(g.writer);
+      this.owner.setGeneration(g.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 });
+      this.log.info({ generation: g.number, pid: g.pid, writer: g.writer }, 'stats: freed the writer of a generation its supervisor left behind');
+    }
+    return alive;
+  }
 }
 
 /** No segment at all (unit tests of the orchestration): counts nothing, hands out nothing. */
@@ -155,6 +176,9 @@ export class NoStats implements StatsSink {
   }
   close(): void {}
   handOver(): void {}
+  reclaimForeign(): number {
+    return 0;
+  }
   replace(options: SegmentConfig): void {
     this.version = hotRestartVersion(options.capacities);
   }

@@ -215,6 +215,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   resumeAfterHandOver(): void {
     this.handingOver = false;
     if (!this.active && !this.stopping && !this.live().some((g) => g.state === 'starting')) this.restart();
+    this.reclaimAbandoned(20);
+  }
+
+  /** A successor that died outright left its generation in the stats table: free it once that process is gone too. */
+  private reclaimAbandoned(tries: number): void {
+    if (this.sink.reclaimForeign() > 0 && tries > 0) this.deps.os.setTimeout(() => this.reclaimAbandoned(tries - 1), 250);
   }
 
   /**

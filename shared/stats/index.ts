@@ -12,6 +12,7 @@ export {
   type StatsCapacities,
 } from './layout.ts';
 export { DEFAULT_DIR, segmentPath } from './files.ts';
+export { isAlive } from './locks.ts';
 export type { StatsLimits, StatsLogger } from './segment.ts';
 export type { GenerationEntry } from './generations.ts';
 export { OVERFLOW_STAT, type Counter, type Gauge, type Histogram } from './registry.ts';

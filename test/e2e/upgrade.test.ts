@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatonProcess, cleanupAll, fixture, httpConfig, waitForGone } from '../helpers/baton.ts';
 import { describeCounts, startLoad } from '../helpers/load.ts';
+import { get } from '../helpers/ports.ts';
 import { field, NotifyReceiver, stopReceivers } from '../helpers/notify-receiver.ts';
 
 afterEach(async () => {
@@ -70,6 +71,30 @@ describe('baton upgrade', () => {
     expect(stop.exitCode, String(stop.stderr)).toBe(0);
     expect(await waitForGone([...pids, ...baton.childPids], 20_000)).toEqual([]);
   }, 120_000);
+
+  it('a successor killed outright mid-upgrade: the old supervisor serves on and frees the stats writer it held', async () => {
+    const config = httpConfig(fixture('http-app.ts'));
+    const baton = new BatonProcess(config);
+    await baton.active(1);
+    const port = await baton.port();
+    // The successor's generation never becomes ready, so the successor is caught mid-upgrade.
+    baton.writeConfig({ ...config, command: fixture('never-ready.ts'), 'ready-timeout': '60s' });
+    const upgrade = baton.cli('upgrade');
+    const starting = await baton.waitForLog((l) => l.msg === 'generation starting' && l.pid !== baton.pid);
+    const table = async (): Promise<number[]> => {
+      const r = await baton.cli('stats', '--json', '--name', 'test');
+      return (JSON.parse(String(r.stdout)) as { generations: { generation: number }[] }).generations.map((g) => g.generation).sort();
+    };
+    await expect.poll(table, { timeout: 10_000 }).toEqual([1, 2]);
+    process.kill(starting.pid as number, 'SIGKILL');
+
+    const result = await upgrade;
+    expect(result.exitCode).toBe(1);
+    expect(String(result.stderr)).toMatch(/exited \(SIGKILL\) before its first generation was active/);
+    await expect.poll(table, { timeout: 10_000 }).toEqual([1]);
+    expect((await get({ port })).body).toMatch(/^generation 1 /);
+    expect(await waitForGone([starting.childPid as number], 10_000)).toEqual([]);
+  }, 60_000);
 
   it('keeps the old supervisor serving when the new one cannot start its generation', async () => {
     const config = httpConfig(fixture('http-app.ts'));
