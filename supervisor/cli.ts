@@ -178,7 +178,7 @@ async function run(args: string[]): Promise<number> {
   // A successor replaces the control socket once its predecessor agrees.
   let handedOver = upgrade === undefined;
   if (upgrade) {
-    supervisor.once('active', (generation) => {
+    supervisor.once('active', ({ generation }) => {
       void announceSuccessor(generation, log, () => {
         handedOver = true;
         return control.takeOver();

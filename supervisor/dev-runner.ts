@@ -120,6 +120,10 @@ class DevRunner {
         resolve(0);
       });
       this.supervisor.on('fatal', (err) => this.crashed(err));
+      // A reload's outcome is told where it is asked for; a start or a crash restart is told here.
+      this.supervisor.on('active', ({ generation, readyMs, why }) => {
+        if (why !== 'reload') this.started(generation, readyMs);
+      });
       process.on('SIGINT', () => interrupt('Ctrl-C'));
       process.on('SIGTERM', () => interrupt('SIGTERM'));
       process.on('SIGHUP', () => this.request({ reason: 'SIGHUP', since: performance.now(), files: [] }));
@@ -268,20 +272,19 @@ class DevRunner {
     };
   }
 
-  /** The supervisor's log, read as records: the first start and crashes are told from it. */
+  /** The supervisor's log, read as records: warnings and crashes are told from it. */
   private logger(): Logger {
     const verbose = this.values.verbose === true;
     return pino({ level: verbose ? 'debug' : 'info', base: null }, {
       write: (text: string) => {
-        let r: { level: number; msg?: string; why?: string; generation?: number; readyMs?: number; err?: { message?: string } };
+        let r: { level: number; msg?: string; why?: string; err?: { message?: string } };
         try {
           r = JSON.parse(text) as typeof r;
         } catch {
           return;
         }
         const msg = r.msg ?? '';
-        const active = /^generation (\d+) is active$/.exec(msg);
-        if (active && r.why !== 'reload') return this.started(Number(active[1]), r.readyMs ?? 0);
+        if (/^generation \d+ is active$/.test(msg) && r.why !== 'reload') return;
         const handled = msg === 'reload failed' || msg.startsWith('crash loop') || / → exited$/.test(msg) || /failed; restarting/.test(msg);
         if (r.level >= 40 && !handled) this.out.say(this.out.paint.yellow(`${msg}${r.err?.message ? `: ${firstLine(r.err.message)}` : ''}`));
         else if (verbose) this.out.say(this.out.paint.dim(msg));

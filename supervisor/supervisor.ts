@@ -44,7 +44,7 @@ interface SupervisorEvents {
   /** Every generation has exited after stop(). */
   stopped: [];
   /** A generation was promoted: it serves, its predecessors drain. */
-  active: [generation: number];
+  active: [promoted: ReloadResult & { why: 'start' | 'reload' | 'restart' }];
   /** A generation failed to start while none was serving (a restart with backoff follows). */
   'start-failed': [error: Error];
 }
@@ -358,8 +358,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.announcedReady = true;
       this.sm.ready(this.summary());
     }
-    this.emit('active', generation.id);
-    return { generation: generation.id, pid: generation.pid, readyMs };
+    const result = { generation: generation.id, pid: generation.pid, readyMs };
+    this.emit('active', { ...result, why });
+    return result;
   }
 
   private launch(config: Config, listeners: Listener[]): Generation {
