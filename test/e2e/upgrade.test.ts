@@ -72,6 +72,17 @@ describe('baton upgrade', () => {
     expect(await waitForGone([...pids, ...baton.childPids], 20_000)).toEqual([]);
   }, 120_000);
 
+  it('SIGUSR2 upgrades the supervisor, as nginx does', async () => {
+    const baton = new BatonProcess(httpConfig(fixture('http-app.ts')));
+    await baton.active(1);
+    const port = await baton.port();
+    process.kill(baton.pid, 'SIGUSR2');
+    const done = await baton.waitForLog((l) => l.msg === 'upgrade complete: this supervisor serves');
+    expect(done.pid).not.toBe(baton.pid);
+    expect(await baton.status()).toMatchObject({ pid: done.pid, active: 2 });
+    expect((await get({ port })).body).toMatch(/^generation 2 /);
+  }, 60_000);
+
   it('a successor killed outright mid-upgrade: the old supervisor serves on and frees the stats writer it held', async () => {
     const config = httpConfig(fixture('http-app.ts'));
     const baton = new BatonProcess(config);
