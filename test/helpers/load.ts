@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { expect } from 'vitest';
 
 export interface LoadTarget {
   host?: string;
@@ -139,4 +140,13 @@ export function startLoad(target: LoadTarget, options: LoadOptions): Load {
 export function describeCounts(c: LoadCounts): string {
   return `${c.requests} requests: ${c.ok} ok, ${c.non200} non-200, ${c.refused} refused, ${c.reset} reset, ${c.other} other` +
     (c.samples.length > 0 ? ` [${c.samples.join('; ')}]` : '');
+}
+
+/** Every request was answered 200: none refused, reset or failed otherwise. */
+export function expectAllAnswered(c: LoadCounts): void {
+  expect(c.refused, describeCounts(c)).toBe(0);
+  expect(c.reset, describeCounts(c)).toBe(0);
+  expect(c.other, describeCounts(c)).toBe(0);
+  expect(c.non200, describeCounts(c)).toBe(0);
+  expect(c.ok).toBe(c.requests);
 }
