@@ -21,6 +21,9 @@ function release(root: string, name: string, body = `server.listen(Number(proces
   );
 }
 
+/** What a new connection gets: once the old generation has taken its drain message, only the new one accepts. */
+const answers = async (port: number): Promise<string> => (await get({ port })).body;
+
 function point(root: string, name: string): void {
   // Swapped atomically, as a deploy tool would: a new link renamed over the old one.
   fs.symlinkSync(path.join('releases', name), path.join(root, 'current.new'));
@@ -53,7 +56,7 @@ describe('releases behind a symlink', () => {
 
     point(root, 'v2');
     expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 2 });
-    expect((await get({ port })).body).toBe('v2\n');
+    await expect.poll(() => answers(port), { timeout: 5_000 }).toBe('v2\n');
     await load.progress(3);
 
     point(root, 'v3');
@@ -65,7 +68,7 @@ describe('releases behind a symlink', () => {
     // Rolling back is pointing the link back and reloading.
     point(root, 'v1');
     expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 4 });
-    expect((await get({ port })).body).toBe('v1\n');
+    await expect.poll(() => answers(port), { timeout: 5_000 }).toBe('v1\n');
     await load.progress(3);
     const counts = await load.stop();
     expect(counts.ok, describeCounts(counts)).toBe(counts.requests);
