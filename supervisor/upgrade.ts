@@ -123,9 +123,7 @@ export class Upgrader {
           cleanup();
           resolve({
             message,
-            reply: (body) => {
-              if (child.connected) child.send({ ...body, type: 'ack', ack: message.seq, baton: message.baton, seq: 0 });
-            },
+            reply: (body) => ack(child, message, body),
           });
           return undefined;
         },
@@ -134,7 +132,7 @@ export class Upgrader {
       const onMessage = (message: unknown): void => {
         if (!isEnvelope(message)) return;
         void dispatch(handlers, message, undefined).then((body) => {
-          if (body && child.connected) child.send({ ...body, type: 'ack', ack: message.seq, baton: message.baton, seq: 0 });
+          if (body) ack(child, message, body);
         });
       };
       const cleanup = (): void => {
@@ -148,6 +146,11 @@ export class Upgrader {
       child.on('message', onMessage);
     });
   }
+}
+
+/** Answers `message` from the successor, if its channel is still open. */
+function ack(child: ChildProcess, message: { seq: number; baton: number }, body: ReplyBody): void {
+  if (child.connected) child.send({ ...body, type: 'ack', ack: message.seq, baton: message.baton, seq: 0 });
 }
 
 /**

@@ -15,9 +15,11 @@ function socketOf(pid: number, fd: number): string {
   return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
 }
 
-function statValue(json: string, name: string): number {
-  const { stats } = JSON.parse(json) as { stats: { name: string; value?: number }[] };
-  return Number(stats.find((s) => s.name === name)?.value);
+/** `baton stats --json`: read from the segment itself, whichever supervisor owns it now. */
+async function segment(baton: BatonProcess): Promise<{ stats: { name: string; value?: number }[]; generations: { generation: number }[] }> {
+  const r = await baton.cli('stats', '--json', '--name', 'test');
+  expect(r.exitCode, String(r.stderr)).toBe(0);
+  return JSON.parse(String(r.stdout)) as never;
 }
 
 describe('baton upgrade', () => {
@@ -59,9 +61,8 @@ describe('baton upgrade', () => {
     expect(new Set(counts.bodies.map((b) => b.split(' ')[1])).size).toBe(3);
 
     // Counted by three supervisors in one segment.
-    const stats = await baton.cli('stats', '--json', '--name', 'test');
-    expect(stats.exitCode, String(stats.stderr)).toBe(0);
-    expect(statValue(String(stats.stdout), 'baton.generations_started')).toBe(3);
+    const { stats } = await segment(baton);
+    expect(Number(stats.find((s) => s.name === 'baton.generations_started')?.value)).toBe(3);
 
     const stop = await baton.cli('stop');
     expect(stop.exitCode, String(stop.stderr)).toBe(0);
@@ -89,10 +90,7 @@ describe('baton upgrade', () => {
     baton.writeConfig({ ...config, command: fixture('never-ready.ts'), 'ready-timeout': '60s' });
     const upgrade = baton.cli('upgrade');
     const starting = await baton.waitForLog((l) => l.msg === 'generation starting' && l.pid !== baton.pid);
-    const table = async (): Promise<number[]> => {
-      const r = await baton.cli('stats', '--json', '--name', 'test');
-      return (JSON.parse(String(r.stdout)) as { generations: { generation: number }[] }).generations.map((g) => g.generation).sort();
-    };
+    const table = async (): Promise<number[]> => (await segment(baton)).generations.map((g) => g.generation).sort();
     await expect.poll(table, { timeout: 10_000 }).toEqual([1, 2]);
     process.kill(starting.pid as number, 'SIGKILL');
 
