@@ -14,8 +14,18 @@ import {
 import { formatDuration } from '../../shared/units.ts';
 import { NotifyReader } from '../systemd/notify-reader.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from '../os/os.ts';
+import { checkTransition, type TransitionTable } from './state-table.ts';
 
 export type GenerationState = 'starting' | 'ready' | 'active' | 'draining' | 'exited';
+
+/** The moves a generation may make; `transition()` enforces it. */
+export const GENERATION_TRANSITIONS: TransitionTable<GenerationState> = {
+  starting: ['ready', 'draining', 'exited'],
+  ready: ['active', 'draining', 'exited'],
+  active: ['draining', 'exited'],
+  draining: ['exited'],
+  exited: [],
+};
 export type Readiness = 'auto' | 'sdk' | 'accepting' | 'notify' | 'tcp';
 
 /** How often a starting generation that does not speak the protocol is checked for accepting (and its NOTIFY_SOCKET read). */
@@ -62,10 +72,7 @@ interface GenerationEvents {
   exit: [exit: ProcessExit];
 }
 
-/**
- * One generation of the served program: starting → ready → active → draining → exited
- * (a generation may also go from any state straight to exited, or from starting/ready to draining).
- */
+/** One generation of the served program, moving through GENERATION_TRANSITIONS. */
 export class Generation extends EventEmitter<GenerationEvents> {
   readonly id: number;
   readonly pid: number;
@@ -351,7 +358,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
 
   private transition(to: GenerationState, fields: Record<string, unknown> = {}): void {
     const from = this.state;
-    if (from === to) return;
+    if (!checkTransition(`generation ${this.id}`, GENERATION_TRANSITIONS, from, to, this.log)) return;
     this.state = to;
     const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
     this.log[level]({ from, to, ...fields }, `generation ${this.id} ${from} → ${to}`);
