@@ -23,11 +23,16 @@ export class GenerationTable {
     for (const old of exited.slice(0, Math.max(0, exited.length - EXITED_KEPT))) this.all.splice(this.all.indexOf(old), 1);
   }
 
-  /** What `status` shows of each, with its memory flag. */
-  infos(flag: (id: number) => MemoryFlag | undefined): (GenerationInfo & { memory?: MemoryFlag })[] {
+  /** What `status` shows of each, with its memory flag and, for several workers, each one's RSS. */
+  infos(flag: (id: number) => MemoryFlag | undefined, rss: (pid: number) => number | undefined): (GenerationInfo & { memory?: MemoryFlag })[] {
     return this.all.map((g) => {
       const memory = flag(g.id);
-      return { ...g.info(), ...(memory ? { memory } : {}) };
+      const info = g.info();
+      const workers = info.workers?.map((w) => {
+        const bytes = w.state === 'exited' ? undefined : rss(w.pid);
+        return bytes !== undefined ? { ...w, rss: bytes } : w;
+      });
+      return { ...info, ...(workers ? { workers } : {}), ...(memory ? { memory } : {}) };
     });
   }
 
@@ -36,7 +41,9 @@ export class GenerationTable {
     const live = this.live();
     const draining = live.filter((g) => g.state === 'draining').length;
     const connections = live.reduce((n, g) => n + (g.connections ?? 0), 0);
-    const head = active ? `generation ${active.id} active (pid ${active.pid})` : stopping ? 'stopping' : 'no generation active';
+    const serving = active?.workers.filter((w) => w.state === 'active').length ?? 0;
+    const pids = active && active.size > 1 ? `${serving}/${active.size} workers` : `pid ${active?.pid}`;
+    const head = active ? `generation ${active.id} active (${pids})` : stopping ? 'stopping' : 'no generation active';
     return `${head}, ${draining} draining, ${connections} open connections`;
   }
 }

@@ -5,6 +5,7 @@ import type { ReplyBody } from '../../shared/protocol.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
 import type { Config } from '../config/config.ts';
 import { MemoryMonitor, type GenerationMemory } from '../memory/monitor.ts';
+import type { MemoryProbe, ProcMemory } from '../memory/proc.ts';
 import type { FdStore } from '../sockets/fd-store.ts';
 import { checkProfileSeconds, heapProfile, heapSnapshot, profileDir, releaseMemory, requestTarget, type ProfileResult } from './generation-requests.ts';
 import { GenerationTable } from './generation-table.ts';
@@ -43,7 +44,7 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
       this.memory = new MemoryMonitor(
         config.memory,
         deps.os,
-        deps.memoryProbe,
+        summedOverWorkers(deps.memoryProbe, () => this.live()),
         { live: () => this.live(), snapshot: (filter) => this.sink.snapshot(filter), release: (id) => this.release(id), replace },
         deps.log,
       );
@@ -59,7 +60,10 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
       active: this.active?.id ?? null,
       stopping: this.mode.ending,
       mode: this.mode.mode,
-      generations: this.generations.infos((id) => this.memory?.flag(id)),
+      generations: this.generations.infos(
+        (id) => this.memory?.flag(id),
+        (pid) => this.deps.memoryProbe?.read(pid)?.rss,
+      ),
       listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) })),
     };
   }
@@ -112,4 +116,19 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
   protected live(): Generation[] {
     return this.generations.live();
   }
+}
+
+/** A probe that reads a generation (known by its first pid) as the sum of its workers' memory. */
+function summedOverWorkers(probe: MemoryProbe, live: () => Generation[]): MemoryProbe {
+  return {
+    read(pid) {
+      const g = live().find((x) => x.pid === pid);
+      if (!g || g.size === 1) return probe.read(pid);
+      const readings = g.workers.filter((w) => w.state !== 'exited').map((w) => probe.read(w.pid)).filter((m): m is ProcMemory => m !== undefined);
+      if (readings.length === 0) return undefined;
+      const sum: ProcMemory = { rss: 0, pss: 0, privateDirty: 0, anonymous: 0, swap: 0 };
+      for (const m of readings) for (const k of Object.keys(sum) as (keyof ProcMemory)[]) sum[k] += m[k];
+      return sum;
+    },
+  };
 }

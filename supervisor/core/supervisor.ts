@@ -5,8 +5,8 @@ import type { Config } from '../config/config.ts';
 import { FdStore, type Listener } from '../sockets/fd-store.ts';
 import { NoServiceManager, type ServiceManager } from '../systemd/service-manager.ts';
 import { Backoff } from './backoff.ts';
-import { generationOptions } from './generation-options.ts';
-import { describeExit, Generation } from './generation.ts';
+import { describeExit, type Generation } from './generation.ts';
+import { launchGeneration } from './launch.ts';
 import { checkReloadConfig } from './reload-config.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
 import { SupervisorQueries } from './supervisor-queries.ts';
@@ -162,7 +162,8 @@ export class Supervisor extends SupervisorQueries {
 
   private async launchAndPromote(config: Config, why: 'start' | 'reload' | 'restart'): Promise<ReloadResult> {
     const listeners = this.store.provide(config.listeners);
-    const generation = this.launch(config, listeners);
+    const slots = this.store.slots(listeners, config.listeners, config.workers ?? 1);
+    const generation = this.launch(config, slots);
     try {
       await generation.whenReady();
     } catch (err) {
@@ -186,7 +187,7 @@ export class Supervisor extends SupervisorQueries {
     generation.promote();
     this.active = generation;
     this.config = config;
-    this.store.pin(listeners);
+    this.store.pin([...new Set(slots.flat())]);
     for (const g of previous) g.drain(`replaced by generation ${generation.id}`);
     this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
@@ -201,35 +202,32 @@ export class Supervisor extends SupervisorQueries {
     return result;
   }
 
-  private launch(config: Config, listeners: Listener[]): Generation {
+  private launch(config: Config, slots: Listener[][]): Generation {
     const id = this.nextId++;
-    const memoryInterval = config.memory && config.memory.interval > 0 && this.memory ? config.memory.interval : undefined;
-    const options = generationOptions(config, listeners, id, {
-      os: this.deps.os,
-      log: this.log,
-      store: this.store,
-      sink: this.sink,
-      ...(memoryInterval !== undefined ? { memoryInterval } : {}),
-    });
-    const generation = new Generation(options, this.deps.os, this.log);
-    this.store.retain(id, listeners);
-    this.memory?.track(id, generation.pid);
+    const generation = launchGeneration(config, slots, id, { os: this.deps.os, log: this.log, store: this.store, sink: this.sink, memory: this.memory });
     this.generations.add(generation);
-    this.sink.count('generations_started');
-    this.sink.update(id, generation.pid, generation.state, generation.startedAt);
-    generation.on('state', (to) => {
-      this.sink.update(id, generation.pid, to, generation.startedAt);
+    generation.on('state', () => {
       const live = this.live();
       this.sink.population(live.length, live.filter((g) => g.state === 'draining').length);
       if (!this.mode.is('retiring')) this.sm.status(this.summary());
     });
+    generation.on('worker-exit', (w, exit) => {
+      if (generation.state === 'active' && generation.size > 1) {
+        this.sink.count('crashes');
+        this.memory?.mark(id, 'crash', `${w.label} ${describeExit(exit)}`);
+      }
+    });
+    generation.on('worker-restarted', (w) => {
+      this.log.info({ generation: id, worker: w.worker, pid: w.pid }, `${w.label} restarted`);
+      if (!this.mode.is('retiring')) this.sm.status(this.summary());
+    });
+    generation.on('crash-loop', (err) => this.emit('fatal', err));
     generation.on('exit', (exit) => this.reap(generation, exit));
     return generation;
   }
 
   private reap(generation: Generation, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
     this.store.release(generation.id);
-    this.sink.detach(generation.id);
     this.memory?.exited(generation.id);
     if (generation.killedAtShutdown) this.sink.count('drain_kills');
     this.generations.trim();

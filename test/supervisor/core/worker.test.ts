@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BatonError } from '../../../shared/errors.ts';
-import { Generation, type GenerationOptions, type GenerationState } from '../../../supervisor/core/generation.ts';
+import { Worker as Generation, type WorkerOptions as GenerationOptions, type WorkerState as GenerationState } from '../../../supervisor/core/worker.ts';
 import { FakeOs, flush, observe, silentLog } from '../os/fake-os.ts';
 
 function start(overrides: Partial<GenerationOptions> = {}) {
