@@ -20,11 +20,12 @@ export interface LaunchContext {
 }
 
 /** Everything generation `id` is started with under `config`; `slots[i]` are worker i's listeners. */
-export function generationOptions(config: Config, slots: Listener[][], id: number, ctx: LaunchContext): GenerationOptions {
+export function generationOptions(config: Config, slots: Listener[][], id: number, ctx: LaunchContext, initial?: number): GenerationOptions {
   const workers = slots.length;
   return {
     id,
     workers,
+    ...(initial !== undefined ? { initial } : {}),
     restart: config.restart,
     worker: (slot) => workerOptions(config, slots[slot] as Listener[], id, slot, workers, ctx),
   };

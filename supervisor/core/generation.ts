@@ -25,6 +25,8 @@ export interface GenerationOptions {
   worker(slot: number): WorkerOptions;
   /** A crashed worker of a serving generation restarts alone with this backoff (per slot); too many crashes across the generation give up. */
   restart: BackoffPolicy;
+  /** Slots started at once; a rolling rollout starts the rest with startSlot(). @default workers */
+  initial?: number;
 }
 
 export interface GenerationInfo extends Omit<WorkerInfo, 'worker'> {
@@ -64,6 +66,10 @@ export class Generation extends EventEmitter<GenerationEvents> {
   /** The current worker of each slot (a restarted slot's replaces its predecessor here). */
   private readonly slots: Worker[] = [];
   private readonly restarts = new Map<number, unknown>();
+  /** Slots handed over to the next generation in a rolling rollout: their exit is no crash. */
+  private readonly retired = new Set<number>();
+  /** Slots started for the generation's own readiness (not restarts) that are ready. */
+  private readonly readySlots = new Set<number>();
   private readonly slotBackoff: Backoff[];
   private readonly crashes: Backoff;
   private readonly ready: Promise<void>;
@@ -85,13 +91,42 @@ export class Generation extends EventEmitter<GenerationEvents> {
       this.settleReady = (err) => (err ? reject(err) : resolve());
     });
     this.ready.catch(() => {});
-    for (let slot = 0; slot < this.size; slot++) this.spawn(slot);
-    void Promise.all(this.slots.map((w) => w.whenReady())).then(
+    for (let slot = 0; slot < Math.min(this.size, options.initial ?? this.size); slot++) this.startSlot(slot);
+  }
+
+  /** Starts slot `slot`'s first worker; the generation is ready once every slot's is. Resolves when this one is ready. */
+  startSlot(slot: number): Promise<void> {
+    const worker = this.spawn(slot);
+    const ready = worker.whenReady();
+    ready.then(
       () => {
-        if (this.state === 'starting') this.transition('ready');
+        this.readySlots.add(slot);
+        if (this.state === 'starting' && this.readySlots.size === this.size) this.transition('ready');
       },
       (err: Error) => this.settleReady(err),
     );
+    return ready;
+  }
+
+  /** Drains slot `slot`'s worker for good (a rolling rollout moved the slot on); resolves once it has exited. */
+  retireSlot(slot: number, reason: string): Promise<void> {
+    const worker = this.slots[slot];
+    this.retired.add(slot);
+    this.os.clearTimeout(this.restarts.get(slot));
+    this.restarts.delete(slot);
+    if (!worker || worker.state === 'exited') return Promise.resolve();
+    return new Promise((resolve) => {
+      worker.once('exit', () => resolve());
+      worker.drain(reason);
+    });
+  }
+
+  /** Starts a retired slot again (rolling back a rollout); resolves when its worker is ready and serves. */
+  async restoreSlot(slot: number): Promise<void> {
+    this.retired.delete(slot);
+    const worker = this.spawn(slot);
+    await worker.whenReady();
+    if (this.state === 'active') worker.promote();
   }
 
   /** The first slot's pid (the only one with one worker). */
@@ -193,6 +228,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
     this.lastExited = worker;
     this.emit('worker-exit', worker, exit);
     if (this.slots[worker.worker] !== worker) return;
+    if (this.retired.has(worker.worker)) return this.exitIfDone(exit);
     const serving = this.state === 'active' || this.state === 'ready';
     if (serving && this.size > 1) return this.restartSlot(worker, exit);
     // A lone worker is the generation: its exit is the generation's (the supervisor restarts a new one).

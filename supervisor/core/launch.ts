@@ -19,7 +19,7 @@ export interface LaunchDeps {
  * Starts generation `id` of `config`, worker i on `slots[i]`, and keeps the stats segment's table
  * (one writer per worker) and the store's users up to date as its workers start, change and exit.
  */
-export function launchGeneration(config: Config, slots: Listener[][], id: number, deps: LaunchDeps): Generation {
+export function launchGeneration(config: Config, slots: Listener[][], id: number, deps: LaunchDeps, initial?: number): Generation {
   const memoryInterval = config.memory && config.memory.interval > 0 && deps.memory ? config.memory.interval : undefined;
   const options = generationOptions(config, slots, id, {
     os: deps.os,
@@ -27,7 +27,7 @@ export function launchGeneration(config: Config, slots: Listener[][], id: number
     store: deps.store,
     sink: deps.sink,
     ...(memoryInterval !== undefined ? { memoryInterval } : {}),
-  });
+  }, initial);
   deps.store.retain(id, [...new Set(slots.flat())]);
   const generation = new Generation(options, deps.os, deps.log);
   const record = (w: Generation['workers'][number]): void => deps.sink.update(id, w.pid, w.state, w.startedAt, w.worker);

@@ -7,6 +7,7 @@ import { NoServiceManager, type ServiceManager } from '../systemd/service-manage
 import { Backoff } from './backoff.ts';
 import { describeExit, type Generation } from './generation.ts';
 import { launchGeneration } from './launch.ts';
+import { allExited, rollOut } from './rollout.ts';
 import { checkReloadConfig } from './reload-config.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
 import { SupervisorQueries } from './supervisor-queries.ts';
@@ -163,9 +164,15 @@ export class Supervisor extends SupervisorQueries {
   private async launchAndPromote(config: Config, why: 'start' | 'reload' | 'restart'): Promise<ReloadResult> {
     const listeners = this.store.provide(config.listeners);
     const slots = this.store.slots(listeners, config.listeners, config.workers ?? 1);
-    const generation = this.launch(config, slots);
+    // Rolling replaces the active generation slot by slot; anything else (or none serving) starts every worker at once.
+    const serving = this.active;
+    const rolling = why === 'reload' && config.rollout?.mode === 'rolling' && serving !== undefined && serving.size === slots.length ? serving : undefined;
+    const surge = config.rollout?.maxSurge ?? 1;
+    if (rolling) await allExited(this.live().filter((g) => g.state === 'draining'));
+    const generation = this.launch(config, slots, rolling ? surge : undefined);
     try {
-      await generation.whenReady();
+      if (rolling) await rollOut(rolling, generation, surge, this.log);
+      else await generation.whenReady();
     } catch (err) {
       generation.drain('it failed to become ready');
       if (!this.active && !this.mode.ending) {
@@ -202,9 +209,10 @@ export class Supervisor extends SupervisorQueries {
     return result;
   }
 
-  private launch(config: Config, slots: Listener[][]): Generation {
+  private launch(config: Config, slots: Listener[][], initial?: number): Generation {
     const id = this.nextId++;
-    const generation = launchGeneration(config, slots, id, { os: this.deps.os, log: this.log, store: this.store, sink: this.sink, memory: this.memory });
+    const deps = { os: this.deps.os, log: this.log, store: this.store, sink: this.sink, memory: this.memory };
+    const generation = launchGeneration(config, slots, id, deps, initial);
     this.generations.add(generation);
     generation.on('state', () => {
       const live = this.live();
