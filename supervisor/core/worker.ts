@@ -15,6 +15,9 @@ import { formatDuration } from '../../shared/units.ts';
 import { NotifyReader } from '../systemd/notify-reader.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from '../os/os.ts';
 import { checkTransition, type TransitionTable } from './state-table.ts';
+import { describeCount, describeExit, stderrSuffix, statsLayoutMismatch } from './worker-messages.ts';
+
+export { describeExit };
 
 /** A worker's state; a generation's is the same set (see generation.ts). */
 export type WorkerState = 'starting' | 'ready' | 'active' | 'draining' | 'exited';
@@ -126,12 +129,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       hello: (m) => {
         this.sdk = true;
         this.log.debug({ runtime: m.runtime }, 'generation said hello');
-        if (m.statsLayout !== undefined && options.statsLayout !== undefined && m.statsLayout !== options.statsLayout) {
-          const err = new BatonError(
-            'ERR_STATS_INCOMPATIBLE',
-            `${this.label} writes stats layout version ${m.statsLayout} but this supervisor's segment is version ${options.statsLayout}: ` +
-              'sharing it would corrupt it; upgrade the supervisor to the release first',
-          );
+        const err = statsLayoutMismatch(this.label, m.statsLayout, options.statsLayout);
+        if (err) {
           this.settleReady(err);
           throw err;
         }
@@ -256,27 +255,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.correlator.settle(message.seq, { ok: false, error: { code: 'ERR_GENERATION_EXITED', message: `${this.label} closed its channel` } });
       return reply;
     }
-    return new Promise<ReplyBody>((resolve, reject) => {
-      const timer = this.os.setTimeout(() => {
-        this.timers.delete(timer);
-        this.correlator.settle(message.seq, {
-          ok: false,
-          error: { code: 'ERR_TIMEOUT', message: `${this.label} did not answer '${body.type}' within ${formatDuration(timeoutMs)}` },
-        });
-      }, timeoutMs);
-      this.timers.add(timer);
-      reply.then(
-        (r) => {
-          this.os.clearTimeout(timer);
-          this.timers.delete(timer);
-          resolve(r);
-        },
-        (err: Error) => {
-          this.os.clearTimeout(timer);
-          this.timers.delete(timer);
-          reject(err);
-        },
-      );
+    const timer = this.after(timeoutMs, () =>
+      this.correlator.settle(message.seq, {
+        ok: false,
+        error: { code: 'ERR_TIMEOUT', message: `${this.label} did not answer '${body.type}' within ${formatDuration(timeoutMs)}` },
+      }),
+    );
+    return reply.finally(() => {
+      this.os.clearTimeout(timer);
+      this.timers.delete(timer);
     });
   }
 
@@ -363,12 +350,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  private after(ms: number, fn: () => void): void {
+  private after(ms: number, fn: () => void): unknown {
     const handle = this.os.setTimeout(() => {
       this.timers.delete(handle);
       fn();
     }, ms);
     this.timers.add(handle);
+    return handle;
   }
 
   private transition(to: WorkerState, fields: Record<string, unknown> = {}): void {
@@ -379,18 +367,4 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.log[level]({ from, to, ...fields }, `${this.label} ${from} → ${to}`);
     this.emit('state', to, from);
   }
-}
-
-/** "exited with code 1" / "was killed by SIGKILL". */
-export function describeExit(exit: ProcessExit): string {
-  return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-}
-
-function describeCount(connections: number | null): string {
-  if (connections === null) return 'an unknown number of connections (the program does not report them)';
-  return connections === 1 ? '1 connection' : `${connections} connections`;
-}
-
-function stderrSuffix(lines: string[]): string {
-  return lines.length > 0 ? `; last stderr lines:\n${lines.map((l) => `  | ${l}`).join('\n')}` : '';
 }
