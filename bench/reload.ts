@@ -21,6 +21,8 @@ const { values: opts } = parseArgs({
     'baseline-seconds': { type: 'string', default: '6' },
     'gap-ms': { type: 'string', default: '250' },
     systems: { type: 'string', default: 'baton,haproxy' },
+    workers: { type: 'string', default: '1' },
+    balance: { type: 'string', default: 'reuseport' },
     'max-seconds': { type: 'string', default: '900' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -33,7 +35,9 @@ if (opts.help) {
   --clients N        concurrent clients of each kind (keep-alive, new-connection)
   --baseline-seconds total time without reloads: half before the reloads, half after
   --gap-ms N         pause after each reload has been seen serving
-  --systems LIST     baton (reloads the app), baton-upgrade (replaces the supervisor: baton upgrade), haproxy
+  --systems LIST     baton (reloads the app), baton-upgrade (replaces the supervisor: baton upgrade), haproxy, pm2 (cluster mode)
+  --workers N        Baton's workers per generation, PM2's cluster instances [1]
+  --balance B        Baton with several workers: reuseport | shared [reuseport]
   --max-seconds N    hard limit: stop every process and exit 2
 `);
   process.exit(0);
@@ -94,8 +98,10 @@ async function main(): Promise<void> {
   const problems: Record<string, string[]> = {};
   const describe: Record<string, string> = {};
   const systems: { name: System; start: () => Promise<Target> }[] = [];
-  if (wanted.includes('baton')) systems.push({ name: 'baton', start: () => startBaton('reload') });
-  if (wanted.includes('baton-upgrade')) systems.push({ name: 'baton-upgrade', start: () => startBaton('upgrade') });
+  const workers = num('workers', 1, 64);
+  const balance = opts.balance === 'shared' ? 'shared' : 'reuseport';
+  if (wanted.includes('baton')) systems.push({ name: 'baton', start: () => startBaton('reload', { workers, balance }) });
+  if (wanted.includes('baton-upgrade')) systems.push({ name: 'baton-upgrade', start: () => startBaton('upgrade', { workers, balance }) });
   if (wanted.includes('haproxy')) {
     if (hv) systems.push({ name: 'haproxy', start: startHaproxy });
     else skipped.haproxy = 'haproxy is not installed (`command -v haproxy` finds nothing): HAProxy figures skipped';
