@@ -7,12 +7,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startBaton } from './lib/baton.ts';
 import { haproxyVersion, startHaproxy } from './lib/haproxy.ts';
+import { startPm2 } from './lib/pm2.ts';
 import { startLoad, type Kind } from './lib/load.ts';
 import { currentIdentity } from './lib/probe.ts';
 import { alive, cleanupAll, installGuards, sleep, trackedPids } from './lib/procs.ts';
 import { errorsTable, figuresTable, kindResult, latencyTable, loadLine, machineLine, markdownTable, type KindResult } from './lib/report.ts';
 import { machine } from './lib/stats.ts';
-import type { ReloadSample, System, Target } from './lib/target.ts';
+import { SYSTEM_LABEL, type ReloadSample, type System, type Target } from './lib/target.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
   const balance = opts.balance === 'shared' ? 'shared' : 'reuseport';
   if (wanted.includes('baton')) systems.push({ name: 'baton', start: () => startBaton('reload', { workers, balance }) });
   if (wanted.includes('baton-upgrade')) systems.push({ name: 'baton-upgrade', start: () => startBaton('upgrade', { workers, balance }) });
+  if (wanted.includes('pm2')) systems.push({ name: 'pm2', start: () => startPm2(workers) });
   if (wanted.includes('haproxy')) {
     if (hv) systems.push({ name: 'haproxy', start: startHaproxy });
     else skipped.haproxy = 'haproxy is not installed (`command -v haproxy` finds nothing): HAProxy figures skipped';
@@ -166,7 +168,7 @@ function print(
   console.log(`\n# Reload under load — ${RELOADS} reloads per system and client kind\n`);
   console.log(`Machine: ${machineLine(m)}`);
   console.log(loadLine(m));
-  for (const [sys, d] of Object.entries(describe)) console.log(`${sys === 'baton' ? 'Baton' : 'HAProxy'}: ${d}`);
+  for (const [sys, d] of Object.entries(describe)) console.log(`${SYSTEM_LABEL[sys as System]}: ${d}`);
   if (describe.baton && describe.haproxy) console.log('The scenarios differ: HAProxy reloads the proxy in front of an app that keeps running; Baton replaces the app itself. Compare each against its own baseline.');
   for (const [sys, why] of Object.entries(skipped)) console.log(`SKIPPED ${sys}: ${why}`);
   console.log(`\n${method.map((s) => `- ${s}`).join('\n')}\n`);
