@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatonProcess, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
+import type { StatSample } from '../../shared/stats/index.ts';
+import { controlRequest } from '../../supervisor/cli/control-client.ts';
 import { describeCounts, expectAllAnswered, startLoad, type Load } from '../helpers/load.ts';
 
 afterEach(cleanupAll);
@@ -34,6 +36,12 @@ describe.each([2, 4])('workers: %i', (workers) => {
     const counts = await load.stop();
     console.log(`workers ${workers}: ${reloads} reloads, ${describeCounts(counts)}, ${counts.bodies.length} distinct worker processes answered`);
     expectAllAnswered(counts);
+    // One counter summed over every worker of every generation, retired ones included: it saw every request.
+    const reply = await controlRequest(baton.socketPath, 'GET', `/stats?filter=${encodeURIComponent('^app\\.requests$')}`);
+    const sample = (reply.body as { stats: StatSample[] }).stats[0];
+    const served = sample && sample.kind !== 'histogram' ? sample.value : 0;
+    expect(served).toBeGreaterThanOrEqual(counts.ok);
+    expect(served).toBeLessThanOrEqual(counts.ok + 200);
     // Each generation's every worker answered: 1 + reloads generations of `workers` processes.
     expect(new Set(counts.bodies).size).toBe((1 + reloads) * workers);
   });
