@@ -45,7 +45,8 @@ export class Supervisor extends SupervisorQueries {
     this.mode.to('starting');
     this.store.adopt(this.deps.inherited ?? []);
     const listeners = this.store.provide(this.config.listeners);
-    this.store.pin(listeners);
+    // Every slot's socket, so the per-worker sockets a predecessor handed over are kept, not closed as unclaimed.
+    this.store.pin([...new Set(this.store.slots(listeners, this.config.listeners, this.config.workers ?? 1).flat())]);
     for (const l of listeners) {
       this.log.info({ listener: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) }, 'listening');
     }
