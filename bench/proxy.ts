@@ -177,6 +177,14 @@ async function main(): Promise<void> {
         });
       }
       ports.baton = port;
+      if (workers !== undefined && wanted.has('baton-node')) {
+        // The same proxy as a plain node process beside it: what running under the supervisor costs or gains.
+        const plain = await freePort();
+        const plainFile = path.join(dir, 'proxy-plain.yaml');
+        fs.writeFileSync(plainFile, fs.readFileSync(file, 'utf8').replace(`127.0.0.1:${port}`, `127.0.0.1:${plain}`));
+        start('baton proxy (plain node)', proxyCommand[0]!, [...proxyCommand.slice(1, -1), plainFile]);
+        ports['baton-node'] = plain;
+      }
     }
     if (wanted.has('http-proxy')) {
       const port = await freePort();
@@ -210,7 +218,7 @@ async function main(): Promise<void> {
       start('nginx', 'nginx', ['-p', prefix, '-c', cfg]);
       ports.nginx = port;
     }
-    const systems = ['direct', 'baton', 'http-proxy', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);
+    const systems = ['direct', 'baton', 'baton-node', 'http-proxy', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);
     for (const s of systems) await waitFor(ports[s]!);
 
     const m = machine(haproxy);
@@ -254,6 +262,7 @@ function table(systems: string[], results: Map<string, Figures[]>, haproxy: stri
   const label: Record<string, string> = {
     direct: 'straight to the upstream',
     baton: values.workers === undefined ? 'Baton proxy' : `Baton proxy (baton run, ${n} worker${n > 1 ? 's' : ''})`,
+    'baton-node': 'Baton proxy (plain node, no supervisor)',
     'http-proxy': 'http-proxy 1.18 (Node)',
     haproxy: `HAProxy ${haproxy ?? ''} (nbthread ${n})`,
     nginx: `nginx (worker_processes ${n})`,
