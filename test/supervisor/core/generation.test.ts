@@ -154,6 +154,51 @@ describe('a generation of workers', () => {
   });
 });
 
+describe('rollout: rolling', () => {
+  const rolling = () => config({ workers: 2, rollout: { mode: 'rolling', maxSurge: 1 } });
+  const envOf = (c: { spec: { env: Record<string, string> } }) => `${c.spec.env.BATON_GENERATION}/${c.spec.env.BATON_WORKER}`;
+
+  it('replaces slot by slot: the next slot starts only once the old worker of the previous one has exited', async () => {
+    const { os: fake, supervisor } = await running(rolling());
+    const reload = supervisor.reload();
+    await flush();
+    expect(fake.children.map(envOf)).toEqual(['1/0', '1/1', '2/0']);
+    await fake.children[2]?.sayReady();
+    expect(fake.children[0]?.sent.some((m) => m.type === 'drain')).toBe(true);
+    expect(fake.children).toHaveLength(3);
+    fake.children[0]?.exit(0);
+    await flush();
+    expect(fake.children.map(envOf)).toEqual(['1/0', '1/1', '2/0', '2/1']);
+    await fake.children[3]?.sayReady();
+    await expect(reload).resolves.toMatchObject({ generation: 2 });
+    expect(workersOf(supervisor, 2).map((w) => w.state)).toEqual(['active', 'active']);
+    expect(fake.children[1]?.sent.some((m) => m.type === 'drain')).toBe(true);
+  });
+
+  it('a failed slot rolls the replaced slots back: the old generation starts there again, then the new worker drains', async () => {
+    const { os: fake, supervisor } = await running(rolling());
+    const reload = supervisor.reload();
+    reload.catch(() => {});
+    await flush();
+    await fake.children[2]?.sayReady();
+    fake.children[0]?.exit(0);
+    await flush();
+    fake.children[3]?.exit(1);
+    await flush();
+    expect(fake.children.map(envOf)).toEqual(['1/0', '1/1', '2/0', '2/1', '1/0']);
+    expect(fake.children[2]?.sent.some((m) => m.type === 'drain')).toBe(false);
+    await fake.children[4]?.sayReady();
+    expect(fake.children[2]?.sent.some((m) => m.type === 'drain')).toBe(true);
+    fake.children[2]?.exit(0);
+    await expect(reload).rejects.toMatchObject({ code: 'ERR_RELOAD_FAILED', message: expect.stringMatching(/generation 2 worker 1/) });
+    expect(supervisor.status().active).toBe(1);
+    expect(workersOf(supervisor, 1).map((w) => [w.pid, w.state])).toEqual([
+      [fake.children[4]?.pid, 'active'],
+      [fake.children[1]?.pid, 'active'],
+    ]);
+  });
+});
+
 describe('workers configuration', () => {
   it('defaults to 1 worker and no reuseport; workers: 2 turns reuseport on for TCP listeners only', () => {
     const one = validateConfig({ command: 'x', listeners: [{ address: '127.0.0.1:80' }] }, 'test', '/srv');
