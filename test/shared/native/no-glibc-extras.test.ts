@@ -42,6 +42,8 @@ function dynamicImports(file: string): Map<string, string> {
   return imports;
 }
 
+const muslGcc = spawnSync('sh', ['-c', 'command -v musl-gcc'], { encoding: 'utf8' }).stdout.trim();
+
 type TestBinding = Binding & { errnoName(errno: number): string };
 
 let dir = '';
@@ -75,6 +77,27 @@ describe('the real build', () => {
     for (const name of GLIBC_EXTRAS) expect([name, imports.get(name)]).toEqual([name, 'w']);
     expect(imports.has('dlsym')).toBe(false);
   });
+});
+
+describe.skipIf(!muslGcc)(muslGcc ? 'against musl' : 'against musl — skipped: musl-gcc (Debian musl-tools) is not installed', () => {
+  it("compiles with musl's headers, leaving every glibc extra a weak reference", () => {
+    const out = path.join(dir, 'baton-musl.node');
+    const cc = spawnSync(
+      muslGcc,
+      [
+        ...['-shared', '-fPIC', '-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', '-DNAPI_VERSION=8'],
+        `-I${nodeApiIncludes()}`,
+        ...addonSources(),
+        '-o',
+        out,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(cc.stderr).toBe('');
+    expect(cc.status).toBe(0);
+    const imports = dynamicImports(out);
+    for (const name of GLIBC_EXTRAS) expect([name, imports.get(name)]).toEqual([name, 'w']);
+  }, 60_000);
 });
 
 describe('without the glibc extras', () => {
