@@ -1,6 +1,7 @@
 /** The proxy's modules, re-exported. The program is main.ts. */
 export { createAccessLog, type AccessEntry, type AccessLog } from './access-log.ts';
 export { createAdminServer, type AdminTarget } from './admin.ts';
+export { adminAccess, readTokenFile, refusal, type AdminAccess, type Refusal } from './admin-access.ts';
 export { Cluster, UpstreamHost, type Release } from './cluster.ts';
 export { ConfigError, formatPath, loadConfig, validateProxyConfig, type ClusterSpec, type ListenerSpec, type ProxyConfig } from './config-load.ts';
 export { appSchema, fileSchema, type AppConfig, type ClusterConfig, type HealthCheckConfig, type HttpListenerConfig, type RouteConfig, type TcpListenerConfig } from './config-schema.ts';
@@ -14,6 +15,7 @@ export { clusterStats, httpStats, listenerStats, statSegment, statusClass, type 
 export { isHttpServer, startProxy, type RunningProxy } from './proxy.ts';
 export { clientErrorStatus, isConnectFailure, reply, replyRaw, upstreamErrorReply } from './responses.ts';
 export { hostName, Router, type Route } from './router.ts';
+export { globMatch, MAX_FILTER_LENGTH, parseStatFilter } from './stat-filter.ts';
 export { openStatsStore, TIME_BOUNDS_MS, type StatsStore } from './stats-store.ts';
 export { handleTcpConnection, type TcpContext } from './tcp-proxy.ts';
 export { createUpgradeHandler } from './upgrade.ts';
