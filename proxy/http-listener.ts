@@ -22,10 +22,15 @@ export function createHttpServer(config: HttpListenerConfig, ctx: HttpContext, c
   server.on('upgrade', createUpgradeHandler(ctx));
   server.on('connection', (socket: net.Socket) => countConnection(cx, socket));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+    // A parse error inside a body comes with the request's response pending: while none of it is
+    // written the client can still be told (as other proxies do), and the upstream exchange is
+    // cut by closing the connection once the answer is out.
+    const pending = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
       socket.destroy();
       return;
     }
+    if (pending) socket.once('finish', () => socket.destroy());
     const status = clientErrorStatus(err);
     ctx.stats.rqRejected.inc();
     ctx.stats.rqClass[4]!.inc();
