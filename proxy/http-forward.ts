@@ -68,7 +68,7 @@ export function createRequestHandler(ctx: HttpContext): (req: http.IncomingMessa
         ...(outcome.error !== undefined ? { error: outcome.error } : !finished ? { error: 'downstream closed before the response ended' } : {}),
       });
     });
-    const target = requestTarget(req.method, req.url ?? '/', req.rawHeaders);
+    const target = requestTarget(req);
     if ('error' in target) {
       stats.rqRejected.inc();
       outcome.error = target.error;

@@ -13,7 +13,7 @@ export { countConnection, createHttpServer } from './http-listener.ts';
 export { LoadBalancer, type Balanced, type LbPolicy } from './load-balancer.ts';
 export { clusterStats, httpStats, listenerStats, statSegment, statusClass, type ClusterStats, type HttpStats, type ListenerStats } from './proxy-stats.ts';
 export { isHttpServer, startProxy, type RunningProxy } from './proxy.ts';
-export { requestTarget, type Target } from './request-target.ts';
+export { requestTarget, type RequestHead, type Target } from './request-target.ts';
 export { clientErrorStatus, isConnectFailure, reply, replyRaw, upstreamErrorReply } from './responses.ts';
 export { hostName, Router, type Route } from './router.ts';
 export { globMatch, MAX_FILTER_LENGTH, parseStatFilter } from './stat-filter.ts';

@@ -14,8 +14,24 @@ export type Target =
 const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
 const ABSOLUTE = /^https?:\/\/([^/?#]*)([^#]*)$/i;
 
-/** The routing target of a request: `url` as the parser gave it, `raw` its header pairs. */
-export function requestTarget(method: string | undefined, url: string, raw: readonly string[]): Target {
+/** What requestTarget reads of a request (an http.IncomingMessage). */
+export interface RequestHead {
+  method?: string | undefined;
+  url?: string | undefined;
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  rawHeaders: readonly string[];
+}
+
+/**
+ * The routing target of a request. Node's parser takes any `HTTP/d.d` (and a request line with
+ * no version as HTTP/0.9); only 1.0 and 1.1 are HTTP/1 requests this proxy can forward.
+ */
+export function requestTarget(req: RequestHead): Target {
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) return { error: `unsupported HTTP version ${req.httpVersionMajor}.${req.httpVersionMinor} (HTTP/1.0 and HTTP/1.1 only)` };
+  const method = req.method;
+  const url = req.url ?? '/';
+  const raw = req.rawHeaders;
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;

@@ -18,7 +18,7 @@ export function createUpgradeHandler(ctx: HttpContext): (req: http.IncomingMessa
     const start = performance.now();
     const requestId = requestIdOf(req.rawHeaders);
     ctx.stats.rqTotal.inc();
-    const target = requestTarget(req.method, req.url ?? '/', req.rawHeaders);
+    const target = requestTarget(req);
     const url = 'error' in target ? (req.url ?? '/') : target.path;
     const log = (status: number, extra: { upstream?: string; cluster?: string; error?: string; bytes?: number }): void => {
       ctx.stats.rqClass[Math.floor(status / 100)]?.inc();
