@@ -84,8 +84,9 @@ function mutate(rand: () => number): string {
 }
 
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-// RFC 9112 §3: a recipient MAY split the request line on runs of whitespace (Node's parser does).
-const REQUEST_LINE = new RegExp(`^${TOKEN} +(?:/[\\x21-\\x7e]*|https?://[\\x21-\\x7e]+|\\*) +HTTP/1\\.([01])$`);
+// RFC 9112 §3: a recipient MAY split the request line on runs of whitespace (Node's parser does);
+// RFC 3986 §3.1: the scheme is case-insensitive.
+const REQUEST_LINE = new RegExp(`^${TOKEN} +(?:/[\\x21-\\x7e]*|[Hh][Tt][Tt][Pp][Ss]?://[\\x21-\\x7e]+|\\*) +HTTP/1\\.([01])$`);
 const FIELD = new RegExp(`^${TOKEN}:[\\t\\x20-\\x7e\\x80-\\xff]*$`);
 
 /** Whether the first request of `raw` has a head a strict HTTP/1.1 server accepts (what a 2xx answer is judged against). */
@@ -106,6 +107,8 @@ interface Exchange {
   answer: string;
   /** How the exchange ended. */
   end: 'closed' | 'quiet' | 'hung';
+  /** The client had half-closed (EOF) before the proxy closed. */
+  halfClosed: boolean;
 }
 
 /** Writes `raw`; waits until the proxy closes, or QUIET_MS pass without a byte (then, if nothing came, half-closes and waits for the close). */
@@ -120,7 +123,7 @@ function exchange(port: number, raw: string): Promise<Exchange> {
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ answer: Buffer.concat(chunks).toString('latin1'), end });
+      resolve({ answer: Buffer.concat(chunks).toString('latin1'), end, halfClosed });
     };
     const quiet = (): void => {
       clearTimeout(timer);
@@ -148,8 +151,11 @@ function exchange(port: number, raw: string): Promise<Exchange> {
 }
 
 /** Why this answer breaks the rules, or undefined. */
-function judge(raw: string, { answer, end }: Exchange): string | undefined {
+function judge(raw: string, { answer, end, halfClosed }: Exchange): string | undefined {
   if (end === 'hung') return `the connection was still open ${CLOSE_DEADLINE_MS} ms after the client half-closed`;
+  // A request with a valid head is answered unless the client's EOF came first (Node then drops
+  // the request, as other proxies reset the stream) or it asked for CONNECT (refused with 405).
+  if (answer === '' && !halfClosed && validHead(raw)) return 'a request with a valid head got no answer';
   if (answer === '') return undefined;
   if (!answer.startsWith('HTTP/1.1 ')) return 'the answer is not an HTTP/1.1 response';
   const statuses = [...answer.matchAll(/(?:^|\r\n)HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));

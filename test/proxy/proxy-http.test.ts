@@ -232,7 +232,7 @@ describe('proxy: HTTP forwarding', () => {
     expect(await statValue(admin, 'http.web.downstream_rq_rejected')).toBeGreaterThanOrEqual(2);
   });
 
-  it('answers like other proxies: a bad chunk size 400, a duplicate or invalid Host 400, an absolute-form target routed by its authority', async () => {
+  it('answers like other proxies: a bad chunk size 400, a duplicate or invalid Host 400, an absolute-form target routed by its authority, HTTP/2.0 on HTTP/1 400, CONNECT 405', async () => {
     // The body's first chunk size is not hex: the request was already on its way upstream.
     const chunk = await rawExchange(web, 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n');
     expect(chunk).toMatch(/^HTTP\/1\.1 400 /);
@@ -248,6 +248,10 @@ describe('proxy: HTTP forwarding', () => {
     expect(b.last?.host).toBe('b.example');
     const notATarget = await rawExchange(web, 'GET nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(notATarget).toMatch(/^HTTP\/1\.1 400 /);
+    const version = await rawExchange(web, 'GET / HTTP/2.0\r\nHost: x\r\n\r\n');
+    expect(version).toMatch(/^HTTP\/1\.1 400 [^]*unsupported HTTP version 2\.0/);
+    const connect = await rawExchange(web, 'CONNECT b.example:443 HTTP/1.1\r\nHost: b.example:443\r\n\r\n');
+    expect(connect).toMatch(/^HTTP\/1\.1 405 /);
     expect((await request(web, { path: '/' })).status).toBe(200);
   });
 
