@@ -105,7 +105,7 @@ describe('stats segment lifecycle', () => {
     expect(() => openSegment({ dir, instance })).toThrow(
       expect.objectContaining({ code: STATS_ERR.invalid, message: expect.stringContaining(`no segment ${segmentPath(dir, instance, 0)}`) }),
     );
-    fs.writeFileSync(segmentPath(dir, instance, 0), Buffer.alloc(8192, 7));
+    fs.writeFileSync(segmentPath(dir, instance, 0), Buffer.alloc(8192, 7), { mode: 0o600 });
     expect(() => openSegment({ dir, instance })).toThrow(expect.objectContaining({ message: expect.stringContaining('bad magic number') }));
     fs.rmSync(segmentPath(dir, instance, 0));
     const owner = createSegment({ dir, instance });
