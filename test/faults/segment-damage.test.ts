@@ -5,6 +5,7 @@
 import { execa, type ResultPromise } from 'execa';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../supervisor/control-client.ts';
@@ -114,7 +115,7 @@ describe('a damaged stats segment', () => {
     const { baton, port, servingPid } = await started();
     const file = segment0(baton);
     // Another process cutting the file in a loop races every check the supervisor could make.
-    const cutter = execa('sh', ['-c', `while :; do truncate -s 4096 ${file} 2>/dev/null; truncate -s ${LAYOUT.segmentBytes} ${file} 2>/dev/null; done`]);
+    const cutter = execa('sh', ['-c', `while :; do truncate -c -s 4096 ${file} 2>/dev/null; truncate -c -s ${LAYOUT.segmentBytes} ${file} 2>/dev/null; done`]);
     helpers.add(cutter);
     for (let i = 0; i < 20; i++) {
       expect((await get({ port })).status).toBe(200);
@@ -171,10 +172,11 @@ describe('a damaged stats segment', () => {
 });
 
 describe('a file planted at a segment name', () => {
-  function plantedStart(plant: (file: string, dir: string) => void): Promise<{ baton: BatonProcess; file: string }> {
+  function plantedStart(plant: (file: string) => void): Promise<{ baton: BatonProcess; file: string }> {
     const baton = new BatonProcess(httpConfig(fixture('http-app.ts')));
     const file = segment0(baton);
-    plant(file, baton.statsDir);
+    // Planted in the same tick as the spawn: the supervisor is still booting Node, long before it creates segments.
+    plant(file);
     return Promise.resolve({ baton, file });
   }
 
@@ -206,17 +208,18 @@ describe('a file planted at a segment name', () => {
   });
 
   it('a symlink is never followed; the error names it', async () => {
-    let target = '';
-    const { baton, file } = await plantedStart((f, dir) => {
-      target = path.join(baton.dir, 'victim');
-      fs.writeFileSync(target, 'not yours to truncate', { mode: 0o600 });
-      fs.symlinkSync(target, f);
-      void dir;
-    });
-    await refused(baton, file, /it is a symbolic link/);
-    expect(fs.readFileSync(target, 'utf8')).toBe('not yours to truncate');
-    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true);
-    fs.rmSync(file);
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-victim-'));
+    const target = path.join(elsewhere, 'victim');
+    fs.writeFileSync(target, 'not yours to truncate', { mode: 0o600 });
+    try {
+      const { baton, file } = await plantedStart((f) => fs.symlinkSync(target, f));
+      await refused(baton, file, /it is a symbolic link/);
+      expect(fs.readFileSync(target, 'utf8')).toBe('not yours to truncate');
+      expect(fs.lstatSync(file).isSymbolicLink()).toBe(true);
+      fs.rmSync(file);
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 
   it('a file of the right owner but a loose mode is refused too', async () => {
