@@ -232,3 +232,16 @@ export function waitForOwner(file: string): number | undefined {
     sleepSync(5);
   }
 }
+
+/** Unlinks a segment file unless it is another user's (or a symlink, or the wrong mode): that one is refused, not removed. */
+export function removeOwn(file: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(file);
+  } catch {
+    return;
+  }
+  const why = untrusted(stat);
+  if (why !== undefined) throw untrustedError(file, why);
+  fs.rmSync(file, { force: true });
+}

@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs';
 import { BatonError } from '../errors.ts';
-import { busFaults } from '../native/native.ts';
 import {
   DEFAULT_DIR,
   checkInstance,
@@ -15,6 +14,7 @@ import {
   mapFile,
   sameSet,
   segmentPath,
+  removeOwn,
   untrusted,
   untrustedError,
   waitForOwner,
@@ -22,20 +22,16 @@ import {
 } from './files.ts';
 import { generationWriter, readGenerations, type GenerationEntry } from './generations.ts';
 import { H, HF, STATS_ERR, computeLayout, invalid, type Layout, type StatsCapacities } from './layout.ts';
+import { findShrunk, type ShrunkSegment } from './shrink.ts';
 import { LockTimeout, acquireLock, isAlive, mapsInode, releaseLock, seqRead, seqWrite } from './locks.ts';
 
 /** How long the owner's seqlock writes wait for a registration lock a live process holds before writing without it. */
 export const OWNER_LOCK_WAIT_MS = 100;
+export type { ShrunkSegment } from './shrink.ts';
 /** Most segment files a set may have, whatever segment 0's header claims. */
 const MAX_SEGMENTS = 4096;
 
-/** A segment file found shorter than its mapping (see SegmentSet.checkSizes). */
-export interface ShrunkSegment {
-  segment: number;
-  file: string;
-  size: number;
-  expected: number;
-}
+
 
 /** Receives notes (a stale segment re-initialised, a lock stolen) and the overflow warning; pino loggers fit. */
 export interface StatsLogger {
@@ -74,7 +70,6 @@ export class SegmentSet {
   #wedgedBy = 0;
   /** Damage already reported, so a damaged segment warns once, not at every read. */
   readonly #reported = new Set<string>();
-  #busFaults = busFaults();
 
   private constructor(dir: string, instance: string, layout: Layout, first: Segment, logger: StatsLogger) {
     this.dir = dir;
@@ -208,40 +203,10 @@ export class SegmentSet {
     this.logger.warn(message);
   }
 
-  /**
-   * Compares every segment file's size with its mapping. Another process can ftruncate the file
-   * (it is that uid's to write); past the new end the native guard (see shared/native mmap) turns
-   * what would be a fatal SIGBUS into private zero pages. The owner (`restore`) sets the size back
-   * before touching the mapping, so processes that have not faulted yet go on sharing the file;
-   * what lay past the cut is lost. Returns the segments found short.
-   */
+  /** Segment files found shorter than their mappings; the owner (`restore`) sets their size back. See shrink.ts. */
   checkSizes(restore: boolean): ShrunkSegment[] {
     if (this.#closed) return [];
-    const shrunk: ShrunkSegment[] = [];
-    for (const s of this.segments) {
-      let size: number;
-      try {
-        size = fs.fstatSync(s.fd).size;
-      } catch {
-        continue;
-      }
-      if (size >= this.layout.segmentBytes) continue;
-      const file = segmentPath(this.dir, this.instance, s.index);
-      shrunk.push({ segment: s.index, file, size, expected: this.layout.segmentBytes });
-      if (restore) {
-        try {
-          fs.ftruncateSync(s.fd, this.layout.segmentBytes);
-        } catch {
-          // reported below all the same
-        }
-      }
-    }
-    const faults = busFaults();
-    if (faults !== this.#busFaults) {
-      this.logger.warn(`stats: ${faults - this.#busFaults} access(es) past the end of a cut-short segment file read zeros instead of raising SIGBUS`);
-      this.#busFaults = faults;
-    }
-    return shrunk;
+    return findShrunk(this.segments, this.layout, (k) => segmentPath(this.dir, this.instance, k), restore, this.logger);
   }
 
   /** Adds segment k+1 (the caller holds the registration lock); undefined when maxBytes allows no more or the set was destroyed or replaced. */
@@ -386,21 +351,14 @@ export class SegmentSet {
     }
     Atomics.store(this.header, H.maxSegments, 0);
     if (locked) this.unlock();
-    for (const file of listSegmentFiles(this.dir, this.instance)) removeOwn(file);
+    for (const file of listSegmentFiles(this.dir, this.instance)) {
+      try {
+        removeOwn(file);
+      } catch (err) {
+        this.logger.warn((err as Error).message); // another user's file: left alone, the rest removed
+      }
+    }
     this.#closed = true;
     for (const s of this.segments) closeSegment(s);
   }
-}
-
-/** Unlinks a segment file unless it is another user's (or a symlink, or the wrong mode): that one is refused, not removed. */
-function removeOwn(file: string): void {
-  let stat: fs.Stats;
-  try {
-    stat = fs.lstatSync(file);
-  } catch {
-    return;
-  }
-  const why = untrusted(stat);
-  if (why !== undefined) throw untrustedError(file, why);
-  fs.rmSync(file, { force: true });
 }
