@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { controlRequest } from '../../supervisor/control-client.ts';
+import { controlRequest } from '../../supervisor/cli/control-client.ts';
 import { computeLayout, H } from '../../shared/stats/layout.ts';
 import { segmentPath } from '../../shared/stats/files.ts';
 import { alive, BatonProcess, BIN, cleanupAll, fixture, httpConfig, NODE_FLAGS, waitForGone } from '../helpers/baton.ts';

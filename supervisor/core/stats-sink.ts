@@ -1,0 +1,242 @@
+import type { Logger } from 'pino';
+import { ENV } from '../../shared/launch-env.ts';
+import { OWNER_LOCK_WAIT_MS, adoptSegment, createSegment, hotRestartVersion, isAlive, type Counter, type Gauge, type OwnerStats, type StatSample, type StatsCapacities } from '../../shared/stats/index.ts';
+import type { GenerationState } from './generation.ts';
+
+/** Supervisor events counted in the shared segment. */
+export type SupervisorEvent = 'generations_started' | 'reloads_ok' | 'reloads_failed' | 'crashes' | 'drain_kills';
+
+/** What the supervisor tells the stats segment; `NoStats` is the implementation without one. */
+export interface StatsSink {
+  /** The hot-restart compatibility string generations must match. */
+  readonly version: string;
+  /** Reserves a writer slot for a generation about to start; returns the environment it needs. */
+  attach(generation: number): Record<string, string>;
+  /** Records a generation's pid, state and start in the segment's generation table. */
+  update(generation: number, pid: number, state: GenerationState, startedAt: number): void;
+  /** The generation was reaped: its counters are kept, its gauges dropped, its slot freed. */
+  detach(generation: number): void;
+  count(event: SupervisorEvent): void;
+  /** Generations alive and draining, as gauges. */
+  population(live: number, draining: number): void;
+  snapshot(filter?: RegExp): StatSample[];
+  /** Removes the segments (clean stop). */
+  close(): void;
+  /**
+   * A successor supervisor owns the segment now: this one only retires the writers of the
+   * generations it still drains, counts nothing more, and leaves the segment in place.
+   */
+  handOver(): void;
+  /**
+   * Frees what generations of another owner left in the generation table once their processes are
+   * gone (a successor killed in the middle of an upgrade); returns how many are still alive.
+   */
+  reclaimForeign(): number;
+  /** Starts over in a new segment (a cold reload); generations already running keep the old one. */
+  replace(options: SegmentConfig): void;
+}
+
+/** Where the segment lives, its capacities and limits. */
+export interface SegmentConfig {
+  dir: string;
+  maxBytes: number;
+  maxNameLength: number;
+  capacities: StatsCapacities;
+}
+
+/** The shared segment of a running supervisor (writer 0). */
+export class SegmentStats implements StatsSink {
+  private readonly instance: string;
+  private readonly log: Logger;
+  private owner!: OwnerStats;
+  private dir!: string;
+  /** Each generation's writer slot, in the segment it was started with (a cold reload starts another). */
+  private readonly writers = new Map<number, { owner: OwnerStats; writer: number }>();
+  private readonly events = new Map<SupervisorEvent, Counter>();
+  private live!: Gauge;
+  private draining!: Gauge;
+  private handedOver = false;
+  private options: SegmentConfig | undefined;
+
+  /**
+   * Creates the instance's segments (throws ERR_INSTANCE_RUNNING when a live supervisor owns
+   * them) or, with `adopt`, takes over those of the supervisor upgrading to this process.
+   */
+  constructor(instance: string, options: SegmentConfig, log: Logger, adopt = false) {
+    this.instance = instance;
+    this.log = log;
+    this.create(options, adopt);
+  }
+
+  replace(options: SegmentConfig): void {
+    try {
+      this.owner.destroy();
+    } catch (err) {
+      this.log.warn({ err, stats: 'skipped', op: 'destroy' }, `stats: removing the old segment failed: ${(err as Error).message}`);
+    }
+    this.events.clear();
+    this.create(options);
+  }
+
+  private create(options: SegmentConfig, adopt = false): void {
+    this.dir = options.dir;
+    this.options = options;
+    this.owner = (adopt ? adoptSegment : createSegment)({
+      instance: this.instance,
+      dir: options.dir,
+      maxBytes: options.maxBytes,
+      maxNameLength: options.maxNameLength,
+      ...options.capacities,
+      // The supervisor's registrations run on its event loop: a wedged lock must not hold it for long.
+      lockTimeoutMs: OWNER_LOCK_WAIT_MS,
+      logger: { info: (m) => this.log.info(m), warn: (m) => this.log.warn({ stats: 'damaged' }, m) },
+    });
+    this.live = this.owner.gauge('baton.generations_live');
+    this.draining = this.owner.gauge('baton.generations_draining');
+    this.log.info({ version: this.owner.version, files: this.owner.files }, 'stats segment ready');
+  }
+
+  /**
+   * Every generation maps the segment read-write, so its contents are untrusted: each pass first
+   * checks no file was cut short, and whatever damage the stats library still throws on is logged
+   * and the stats step skipped — a damaged segment must never stop the supervisor.
+   */
+  private guard<T>(op: string, fallback: T, run: () => T): T {
+    try {
+      this.checkSizes();
+      return run();
+    } catch (err) {
+      this.log.warn({ err, stats: 'skipped', op }, `stats: ${op} skipped: ${(err as Error).message}`);
+      return fallback;
+    }
+  }
+
+  /**
+   * A segment file cut short by another process: its size is set back at once (see
+   * OwnerStats.checkSizes), but what lay past the cut — the header, the table, values — is gone,
+   * so the current set cannot be trusted to describe itself: the supervisor starts over in a new
+   * one, as a cold reload does. Generations already running keep the old mapping until replaced.
+   */
+  private checkSizes(): void {
+    const owners = new Set([this.owner, ...[...this.writers.values()].map((w) => w.owner)]);
+    let current = false;
+    for (const owner of owners) {
+      for (const s of owner.checkSizes()) {
+        current ||= owner === this.owner;
+        this.log.warn(
+          { stats: 'shrunk', segment: s.segment, file: s.file, size: s.size, expected: s.expected },
+          `stats: ${s.file} was cut to ${s.size} of its ${s.expected} bytes by another process; set its size back, the stats past byte ${s.size} are lost`,
+        );
+      }
+    }
+    if (current && this.options && !this.handedOver) {
+      this.replace(this.options);
+      this.log.warn({ stats: 'restarted', files: this.owner.files }, 'stats: started over in a new segment after the damage; new generations use it');
+    }
+  }
+
+  get version(): string {
+    return this.owner.version;
+  }
+
+  attach(generation: number): Record<string, string> {
+    const writer = this.guard('allocate a writer', undefined, () => this.owner.allocateWriter());
+    if (writer === undefined) {
+      this.log.warn({ generation }, 'no stats writer slot for this generation: it gets read-only stats');
+      return { [ENV.statsDir]: this.dir };
+    }
+    this.writers.set(generation, { owner: this.owner, writer });
+    return { [ENV.statsDir]: this.dir, [ENV.statsWriter]: String(writer) };
+  }
+
+  update(generation: number, pid: number, state: GenerationState, startedAt: number): void {
+    const slot = this.writers.get(generation);
+    if (slot === undefined) return;
+    this.guard('record the generation', undefined, () =>
+      slot.owner.setGeneration(slot.writer - 1, { number: generation, pid, state, startedAt, writer: slot.writer }),
+    );
+  }
+
+  detach(generation: number): void {
+    const slot = this.writers.get(generation);
+    if (slot === undefined) return;
+    this.writers.delete(generation);
+    this.guard('retire the writer', undefined, () => slot.owner.retireWriter(slot.writer));
+    this.guard('free the generation entry', undefined, () =>
+      slot.owner.setGeneration(slot.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 }),
+    );
+  }
+
+  count(event: SupervisorEvent): void {
+    if (this.handedOver) return;
+    this.guard(`count ${event}`, undefined, () => {
+      let counter = this.events.get(event);
+      if (!counter) {
+        counter = this.owner.counter(`baton.${event}`);
+        this.events.set(event, counter);
+      }
+      counter.inc();
+    });
+  }
+
+  population(live: number, draining: number): void {
+    if (this.handedOver) return;
+    this.guard('set the population gauges', undefined, () => {
+      this.live.set(live);
+      this.draining.set(draining);
+    });
+  }
+
+  snapshot(filter?: RegExp): StatSample[] {
+    return this.guard('read the stats', [], () => this.owner.snapshot(filter));
+  }
+
+  close(): void {
+    if (!this.handedOver) this.guard('remove the segment', undefined, () => this.owner.destroy());
+  }
+
+  handOver(): void {
+    this.handedOver = true;
+  }
+
+  reclaimForeign(): number {
+    return this.guard('reclaim foreign generations', 0, () => {
+      const mine = new Set([...this.writers.values()].filter((s) => s.owner === this.owner).map((s) => s.writer));
+      let alive = 0;
+      for (const g of this.owner.generations()) {
+        if (g.writer <= 0 || mine.has(g.writer)) continue;
+        if (isAlive(g.pid)) {
+          alive += 1;
+          continue;
+        }
+        this.owner.retireWriter(g.writer);
+        this.owner.setGeneration(g.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 });
+        this.log.info({ generation: g.number, pid: g.pid, writer: g.writer }, 'stats: freed the writer of a generation its supervisor left behind');
+      }
+      return alive;
+    });
+  }
+}
+
+/** No segment at all (unit tests of the orchestration): counts nothing, hands out nothing. */
+export class NoStats implements StatsSink {
+  version = hotRestartVersion();
+  attach(): Record<string, string> {
+    return {};
+  }
+  update(): void {}
+  detach(): void {}
+  count(): void {}
+  population(): void {}
+  snapshot(): StatSample[] {
+    return [];
+  }
+  close(): void {}
+  handOver(): void {}
+  reclaimForeign(): number {
+    return 0;
+  }
+  replace(options: SegmentConfig): void {
+    this.version = hotRestartVersion(options.capacities);
+  }
+}
