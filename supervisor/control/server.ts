@@ -7,7 +7,7 @@ import { BatonError } from '../../shared/errors.ts';
 import { closeFd, peerCred, unixListen, type PeerCred } from '../../shared/native/native.ts';
 import { admits } from './access.ts';
 import { handleControl, type ControlReply, type ControlTarget } from './api.ts';
-import { ensurePrivateDir } from '../os/paths.ts';
+import { ensurePrivateDir, ensurePrivateSubdir } from '../os/paths.ts';
 import { readBody } from './request-body.ts';
 
 /** Largest request body the control socket reads. */
@@ -74,7 +74,7 @@ export class ControlServer {
 
   /** Binds the socket; ERR_INSTANCE_RUNNING when another live instance already answers there. */
   async listen(): Promise<void> {
-    ensurePrivateDir(path.dirname(this.socketPath), this.group);
+    this.ensureRuntimeDir();
     if (await answers(this.socketPath)) {
       throw new BatonError('ERR_INSTANCE_RUNNING', `another Baton instance is already running with control socket ${this.socketPath}`);
     }
@@ -86,8 +86,20 @@ export class ControlServer {
    * one or to this one, never to nothing, because the new socket is renamed over the old path.
    */
   async takeOver(): Promise<void> {
-    ensurePrivateDir(path.dirname(this.socketPath), this.group);
+    this.ensureRuntimeDir();
     await this.bindInPlace();
+  }
+
+  /**
+   * The control socket's directory, and beside it the generations' compile cache and NOTIFY_SOCKET
+   * directory, all private: checked here, at start, so a bad one stops Baton with its reason
+   * instead of failing each generation's launch.
+   */
+  private ensureRuntimeDir(): void {
+    const dir = path.dirname(this.socketPath);
+    ensurePrivateDir(dir, this.group);
+    ensurePrivateSubdir(dir, 'compile-cache', true);
+    ensurePrivateSubdir(dir, 'notify');
   }
 
   /**
