@@ -107,7 +107,8 @@ function report(err: unknown): number {
   if (isBatonError(err)) {
     process.stderr.write(`baton: ${err.message}\n`);
     if (err.code === 'ERR_USAGE') process.stderr.write(`\n${USAGE}`);
-    return err.code === 'ERR_USAGE' || err.code === 'ERR_CONFIG' ? 2 : 1;
+    // A listener that cannot be bound is a configuration problem too (taken, or not this host's address).
+    return err.code === 'ERR_USAGE' || err.code === 'ERR_CONFIG' || err.code === 'ERR_LISTENER' ? 2 : 1;
   }
   const e = err as { code?: string; message?: string };
   if (typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) {
