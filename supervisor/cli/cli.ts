@@ -20,6 +20,7 @@ const USAGE = `Usage:
   baton run --config FILE [options]        run the supervisor in the foreground
   baton run [options] -- CMD [ARGS...]     ... for a command given on the command line
   baton dev [options] APP [ARGS...]        develop: run APP, hot-restart it on every save (baton dev --help)
+  baton check --config FILE                validate the file, command, listeners and the child's own config; exit 0 or 2
   baton reload [--name N] [--cold]         start a new generation; waits for the outcome
                                            (--cold: stats restart in a new segment, for a layout change)
   baton status [--name N] [--json]         list generations
@@ -68,6 +69,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'run':
         return await run(rest);
+      case 'check':
+        return await (await import('./check.ts')).check(rest);
       case 'dev':
         // Loaded only here: the watcher and the pretty-printer stay out of `baton run`.
         return await (await import('../dev/runner.ts')).dev(rest);

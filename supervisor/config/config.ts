@@ -47,6 +47,10 @@ export const configSchema = z.strictObject({
     .union([z.string().min(1), z.array(z.string()).min(1)], { error: 'expected a command string or a non-empty list of strings' })
     .optional(),
   cwd: z.string().optional(),
+  /** Validates the child's own configuration for `baton check` (exit 0: valid); never run by `baton run`. */
+  'check-command': z
+    .union([z.string().min(1), z.array(z.string()).min(1)], { error: 'expected a command string or a non-empty list of strings' })
+    .optional(),
   env: z.record(z.string(), z.string()).default({}),
   listeners: z.array(listener).default([]),
   'ready-timeout': duration.default(10_000),
@@ -162,6 +166,8 @@ export interface ListenerConfig {
 export interface Config {
   name: string;
   command: string[];
+  /** What `baton check` runs to validate the child's own section (`check-command`). */
+  checkCommand?: string[];
   cwd: string;
   env: Record<string, string>;
   listeners: ListenerConfig[];
@@ -234,10 +240,12 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
   }
   const cwd = path.resolve(baseDir, c.cwd ?? '.');
   if (problems.length > 0 || c.command === undefined) throw new ConfigError(where, problems);
-  const command = typeof c.command === 'string' ? c.command.split(/\s+/).filter(Boolean) : c.command;
+  const split = (v: string | string[]): string[] => (typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : v);
+  const command = split(c.command);
   return {
     name: c.name,
     command,
+    ...(c['check-command'] !== undefined ? { checkCommand: split(c['check-command']) } : {}),
     cwd,
     env: c.env,
     listeners,
