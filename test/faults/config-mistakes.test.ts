@@ -96,4 +96,21 @@ describe('a reload that changes what only a restart applies fails, and the gener
     fs.mkdirSync(release);
     await expectHealthyThenStop(baton, port, 1);
   });
+
+  it('a cwd removed under a running instance: the crash restart names it, and serves again once it is back', async () => {
+    const release = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-release-'));
+    dirs.push(release);
+    const baton = new BatonProcess(httpConfig(fixture('http-app.ts'), { cwd: release, restart: { 'backoff-initial': '200ms', 'backoff-max': '500ms', 'max-failures': 50 } }));
+    await baton.active(1);
+    const port = await baton.port();
+    const first = (await baton.status()).generations[0]!.pid;
+    fs.rmSync(release, { recursive: true });
+    process.kill(first, 'SIGKILL');
+    const failed = await baton.waitForLog((l) => Array.isArray(l.stderr) && (l.stderr as string[]).some((t) => t.includes('spawn failed')));
+    expect((failed.stderr as string[]).join('\n')).toContain(`spawn failed: the working directory ${release} (cwd) does not exist`);
+    expect((failed.stderr as string[]).join('\n')).not.toContain('baton-exec');
+    fs.mkdirSync(release);
+    const back = await baton.waitForLog((l) => /^generation \d+ is active$/.test(l.msg) && l.why === 'restart');
+    await expectHealthyThenStop(baton, port, back.generation as number);
+  });
 });
