@@ -149,6 +149,8 @@ export function checkControlSocketPath(socketPath: string): void {
  */
 export function ensurePrivateSubdir(dir: string, name: string, tighten = false): string {
   const sub = path.join(dir, name);
+  // Also where no control socket checked the way (baton dev): nothing is made under a directory others control.
+  checkTrustedPath(sub);
   fs.mkdirSync(sub, { mode: 0o700, recursive: true });
   const stat = fs.lstatSync(sub);
   const uid = process.getuid?.() ?? 0;
