@@ -42,7 +42,7 @@ export async function checkFile(file: string): Promise<CheckProblem[]> {
   const lines = YamlLines.ofFile(file);
   let config: Config;
   try {
-    config = loadConfig(file, {});
+    config = loadConfig(file, {}, { requireCwd: true });
   } catch (err) {
     if (err instanceof ConfigError) {
       return err.problems.map((p) => ({ key: labelOf(p), message: p.message, ...lineField(lines?.lineOf(p.path, p.key === true)) }));

@@ -150,7 +150,7 @@ async function run(args: string[]): Promise<number> {
   }
   const file = values.config;
   const overrides = overridesFrom(values, positionals);
-  const reread = (): Config => loadConfig(file, overrides);
+  const reread = (): Config => loadConfig(file, overrides, { requireCwd: true });
   const config = reread();
 
   const log = await createLogger(config.logLevel, config.name);

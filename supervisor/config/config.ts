@@ -315,11 +315,19 @@ export function readConfigFile(file: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+export interface LoadOptions {
+  /**
+   * The working directory must exist now: for what starts generations (run, reload, check), not
+   * for a client that only reads the name, nor a config meant for another host. @default false
+   */
+  requireCwd?: boolean;
+}
+
 /**
  * Loads the effective configuration: the file (if any) under the command-line overrides.
  * Called again on every reload so a new release or config on disk is picked up.
  */
-export function loadConfig(file: string | undefined, overrides: Record<string, unknown>): Config {
+export function loadConfig(file: string | undefined, overrides: Record<string, unknown>, options: LoadOptions = {}): Config {
   const fromFile = file ? readConfigFile(file) : {};
   const merged: Record<string, unknown> = { ...fromFile };
   for (const [key, value] of Object.entries(overrides)) {
@@ -334,7 +342,7 @@ export function loadConfig(file: string | undefined, overrides: Record<string, u
   // spawn of baton-exec failing with ENOENT, naming the wrong file.
   const cwd = path.resolve(baseDir, typeof merged.cwd === 'string' ? merged.cwd : '.');
   const stat = fs.statSync(cwd, { throwIfNoEntry: false });
-  const missing: ConfigProblem[] = stat?.isDirectory() ? [] : [{ path: ['cwd'], message: `the working directory ${cwd} ${stat ? 'is not a directory' : 'does not exist'}` }];
+  const missing: ConfigProblem[] = !options.requireCwd || stat?.isDirectory() ? [] : [{ path: ['cwd'], message: `the working directory ${cwd} ${stat ? 'is not a directory' : 'does not exist'}` }];
   try {
     const config = validateConfig(merged, where, baseDir, resolved);
     if (missing.length > 0) throw new ConfigError(where, missing);

@@ -158,18 +158,19 @@ describe('validateConfig', () => {
 describe('loadConfig', () => {
   it('resolves cwd and control-socket against the config file directory', () => {
     const f = file('app/baton.yaml', 'command: node server.js\ncwd: ../release\ncontrol-socket: run/ctl.sock\n');
-    fs.mkdirSync(path.join(dir, 'release'), { recursive: true });
     const c = loadConfig(f, {});
     expect(c.cwd).toBe(path.join(dir, 'release'));
     expect(c.controlSocket).toBe(path.join(dir, 'app/run/ctl.sock'));
     expect(c.file).toBe(f);
-    expect(loadConfig(file('abs.yaml', 'command: x\ncwd: /tmp\n'), {}).cwd).toBe('/tmp');
+    expect(loadConfig(file('abs.yaml', 'command: x\ncwd: /srv/x\n'), {}).cwd).toBe('/srv/x');
   });
 
   it('names a working directory that does not exist, at load, beside the other problems', () => {
     const f = file('nocwd.yaml', 'command: x\ncwd: /nonexistent/release\ndrain-signal: SIGFOO\n');
-    expect(() => loadConfig(f, {})).toThrow('cwd: the working directory /nonexistent/release does not exist');
-    expect(() => loadConfig(f, {})).toThrow("drain-signal: unknown signal 'SIGFOO'");
+    expect(() => loadConfig(f, {}, { requireCwd: true })).toThrow('cwd: the working directory /nonexistent/release does not exist');
+    expect(() => loadConfig(f, {}, { requireCwd: true })).toThrow("drain-signal: unknown signal 'SIGFOO'");
+    // A client reading the name, or a config meant for another host, does not need it.
+    expect(() => loadConfig(file('nocwd2.yaml', 'command: x\ncwd: /nonexistent/release\n'), {})).not.toThrow();
   });
 
   it('lets command-line values override the file, except an empty listener list', () => {
