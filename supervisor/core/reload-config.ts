@@ -2,16 +2,16 @@ import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
 import { hotRestartVersion } from '../../shared/stats/index.ts';
 import type { Config } from '../config/config.ts';
+import { restartOnlyChanges } from '../config/reload-rules.ts';
 import type { StatsSink } from './stats-sink.ts';
 
 /**
- * Checks that `next` may replace `current` in a reload: same name, and a stats layout the shared
+ * Checks that `next` may replace `current` in a reload: no restart-only setting changed, and a stats layout the shared
  * segment can hold (or, `cold`, replaces the segment). Throws ERR_CONFIG or ERR_STATS_INCOMPATIBLE.
  */
 export function checkReloadConfig(current: Config, next: Config, sink: StatsSink, cold: boolean, log: Logger): void {
-  if (next.name !== current.name) {
-    throw new BatonError('ERR_CONFIG', `name cannot change on reload (from '${current.name}' to '${next.name}'): restart Baton instead`);
-  }
+  const restartOnly = restartOnlyChanges(current, next);
+  if (restartOnly) throw new BatonError('ERR_CONFIG', restartOnly);
   const version = hotRestartVersion(next.stats.capacities);
   if (cold) {
     sink.replace(next.stats);
