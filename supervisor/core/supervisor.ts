@@ -10,6 +10,7 @@ import { generationOptions } from './generation-options.ts';
 import { checkProfileSeconds, heapProfile, heapSnapshot, profileDir, releaseMemory, type ProfileResult } from './generation-requests.ts';
 import { describeExit, Generation, type GenerationInfo } from './generation.ts';
 import type { Os } from '../os/os.ts';
+import type { Holder } from '../os/socket-holders.ts';
 import { hotRestartVersion, type StatSample } from '../../shared/stats/index.ts';
 import { NoStats, type StatsSink } from './stats-sink.ts';
 import type { ReplyBody } from '../../shared/protocol.ts';
@@ -35,7 +36,7 @@ export interface StatusSnapshot {
   stopping: boolean;
   generations: (GenerationInfo & { memory?: MemoryFlag })[];
   /** `from`: where a socket this supervisor did not bind came from. */
-  listeners: { name: string; address: string; fd: number; from?: SocketOrigin }[];
+  listeners: { name: string; address: string; fd: number; from?: SocketOrigin; strays?: Holder[] }[];
 }
 
 interface SupervisorEvents {
@@ -178,6 +179,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   status(): StatusSnapshot {
     const now = this.deps.os.now();
+    // Processes that escaped an ended generation and keep its port (issue #11): named, not killed.
+    const strays = this.deps.os.strays?.(this.store.all().map((l) => l.fd));
     return {
       instance: this.config.name,
       pid: process.pid,
@@ -188,7 +191,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         const memory = this.memory?.flag(g.id);
         return { ...g.info(), ...(memory ? { memory } : {}) };
       }),
-      listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) })),
+      listeners: this.store.all().map((l) => {
+        const s = strays?.get(l.fd);
+        return { name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}), ...(s ? { strays: s } : {}) };
+      }),
     };
   }
 
