@@ -7,6 +7,7 @@ import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-c
 import { ControlServer } from '../control/server.ts';
 import { createLogger } from '../core/logger.ts';
 import { controlSocketPath } from '../os/paths.ts';
+import { controlRequest } from './control-client.ts';
 import { realOs } from '../os/real-os.ts';
 import { SegmentStats } from '../core/stats-sink.ts';
 import { memory, MEMORY_USAGE, profile } from './memory-commands.ts';
@@ -14,7 +15,8 @@ import { procMemoryProbe } from '../memory/proc.ts';
 import { Supervisor } from '../core/supervisor.ts';
 import { takeInheritedSockets } from '../sockets/inherited-sockets.ts';
 import { serviceManagerFrom } from '../systemd/service-manager.ts';
-import { announceSuccessor, Upgrader } from '../handover/predecessor.ts';
+import { Upgrader } from '../handover/predecessor.ts';
+import { followPredecessor } from '../handover/successor.ts';
 
 const USAGE = `Usage:
   baton run --config FILE [options]        run the supervisor in the foreground
@@ -172,19 +174,30 @@ async function run(args: string[]): Promise<number> {
     // The successor is a whole Node process starting before its generation does.
     timeoutMs: config.readyTimeout + 30_000,
     releaseControl: () => control.close(),
+    answersAsPid: async (pid) => {
+      try {
+        return ((await controlRequest(socketPath, 'GET', '/status', 2_000)).body as { pid?: number }).pid === pid;
+      } catch {
+        return false;
+      }
+    },
   });
   // The control API drives this supervisor, and the upgrade that replaces it.
   const control = new ControlServer(socketPath, Object.assign(supervisor, { upgrade: () => upgrader.upgrade() }), log, config.controlGroup);
-  // A successor replaces the control socket once its predecessor agrees.
+  // A successor replaces the control socket once its predecessor agrees, or at once when it dies.
   let handedOver = upgrade === undefined;
   if (upgrade) {
-    supervisor.once('active', ({ generation }) => {
-      void announceSuccessor(generation, log, () => {
+    followPredecessor({
+      supervisor,
+      upgrade,
+      log,
+      takeOverControl: () => control.takeOver(),
+      onInCharge: (why) => {
         handedOver = true;
-        return control.takeOver();
-      })
-        .then(() => log.info({ predecessor: upgrade.from }, 'upgrade complete: this supervisor serves'))
-        .catch((err: unknown) => log.error({ err }, 'cannot bind the control socket after the upgrade; signals still work'));
+        // Nobody else will tell the service manager who the main process is now.
+        if (why === 'predecessor-died') serviceManager.mainPid(process.pid);
+      },
+      reclaimStats: () => stats.reclaimForeign(),
     });
   } else {
     try {

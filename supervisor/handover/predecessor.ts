@@ -22,6 +22,8 @@ export interface UpgraderOptions {
   timeoutMs: number;
   /** Stops answering on the control socket (the successor's has replaced it). */
   releaseControl(): void;
+  /** True when the control socket's path answers, and from the supervisor with this pid. */
+  answersAsPid(pid: number): Promise<boolean>;
 }
 
 /**
@@ -92,17 +94,21 @@ export class Upgrader {
 
   private handOff(child: ChildProcess, reply: (body: ReplyBody) => void): void {
     const { supervisor, log } = this.options;
-    // The successor lets go of the channel once its control socket has replaced ours.
-    child.once('disconnect', () => {
-      this.options.releaseControl();
-      if (child.exitCode !== null || child.signalCode !== null) {
+    // The successor lets go of the channel once its control socket has replaced ours, and also by
+    // dying: the channel can close before its exit is seen, so ask the control socket who answers.
+    const onGone = async (): Promise<void> => {
+      const serves = child.exitCode === null && child.signalCode === null && (await this.options.answersAsPid(child.pid as number));
+      if (!serves) {
         log.error({ successor: child.pid }, 'the new supervisor exited during the hand-over; this supervisor keeps serving');
         supervisor.resumeAfterHandOver();
         return;
       }
+      this.options.releaseControl();
       child.unref();
       void supervisor.retire(child.pid as number);
-    });
+    };
+    if (child.connected) child.once('disconnect', () => void onGone());
+    else void onGone();
     reply({ ok: true });
   }
 
