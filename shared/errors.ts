@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_MEMORY_LIMIT'
   | 'ERR_UPGRADING'
-  | 'ERR_UPGRADE_FAILED';
+  | 'ERR_UPGRADE_FAILED'
+  | 'ERR_STOPPED_ACCEPTING';
 
 /** Base class of every error Baton raises on purpose: `code` is stable, `cause` is kept. */
 export class BatonError extends Error {

@@ -39,6 +39,7 @@ Options of run (each is also a config key):
   --ready-timeout DUR        how long a new generation may take to become ready [10s]
   --drain-timeout DUR        how long an old generation may drain before it is asked to exit [30s]
   --shutdown-timeout DUR     how long after that before it is killed [5s]
+  --accept-grace DUR         how long the active generation may stop accepting before it is replaced [5s]
   --readiness MODE           auto | sdk | accepting | notify (READY=1) | tcp (accepts a connect) | http:/PATH (accepting + GET 2xx) [auto]
   --drain-signal SIG         sent to drain a program that does not use the SDK [SIGTERM]
   --control-socket PATH      control socket [$XDG_RUNTIME_DIR/baton/NAME.sock or /tmp/baton-UID/NAME.sock]
@@ -54,6 +55,7 @@ const RUN_OPTIONS = {
   'ready-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
+  'accept-grace': { type: 'string' },
   readiness: { type: 'string' },
   'drain-signal': { type: 'string' },
   'control-socket': { type: 'string' },

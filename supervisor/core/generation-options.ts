@@ -43,6 +43,7 @@ export function generationOptions(config: Config, listeners: Listener[], id: num
     readyTimeout: config.readyTimeout,
     drainTimeout: config.drainTimeout,
     shutdownTimeout: config.shutdownTimeout,
+    ...(config.acceptGrace ? { acceptGrace: config.acceptGrace } : {}),
     drainSignal: config.drainSignal,
     statsLayout: LAYOUT_VERSION,
     requestListener: (address, gen) => {

@@ -14,6 +14,7 @@ import {
 import { formatDuration } from '../../shared/units.ts';
 import { NotifyReader } from '../systemd/notify-reader.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from '../os/os.ts';
+import { AcceptWatch } from '../readiness/accept-watch.ts';
 
 export type GenerationState = 'starting' | 'ready' | 'active' | 'draining' | 'exited';
 export type Readiness = 'auto' | 'sdk' | 'accepting' | 'notify' | 'tcp';
@@ -36,6 +37,8 @@ export interface GenerationOptions {
   shutdownTimeout: number;
   /** Sent to a generation that does not speak the protocol to make it drain. */
   drainSignal: NodeJS.Signals;
+  /** While active, how long it may stop accepting on a listener it accepted on before 'stopped-accepting'. @default off */
+  acceptGrace?: number;
   /** The stats layout version the supervisor's segment has; a generation whose code writes another is refused. */
   statsLayout?: number;
   /** A further check once the generation accepts (readiness `http:`), or the whole check (`tcp`); ready when it resolves true for the generation's pid. */
@@ -60,6 +63,8 @@ export interface GenerationInfo {
 interface GenerationEvents {
   state: [to: GenerationState, from: GenerationState];
   exit: [exit: ProcessExit];
+  /** The active generation no longer accepts on `fd`, which it did accept on, for `lostForMs` (over the accept grace). */
+  'stopped-accepting': [fd: number, lostForMs: number];
 }
 
 /**
@@ -88,6 +93,8 @@ export class Generation extends EventEmitter<GenerationEvents> {
   private readonly ready: Promise<void>;
   private settleReady!: (err?: Error) => void;
   private acceptingStreak = 0;
+  /** Only while active: a draining generation stops accepting on purpose. */
+  private acceptWatch: AcceptWatch | undefined;
   private readonly handlers: Handlers<ChildMessage, void>;
   private readonly notify: NotifyReader;
 
@@ -173,7 +180,18 @@ export class Generation extends EventEmitter<GenerationEvents> {
 
   /** ready → active: the generation now serves as the current one. */
   promote(): void {
-    if (this.state === 'ready') this.transition('active');
+    if (this.state !== 'ready') return;
+    this.transition('active');
+    const grace = this.options.acceptGrace;
+    if (grace !== undefined && grace > 0 && this.options.spawn.listenFds.length > 0) {
+      this.acceptWatch = new AcceptWatch({
+        timers: this.os,
+        listenFds: this.options.spawn.listenFds,
+        isAccepting: (fd) => this.proc.isAccepting([fd]),
+        graceMs: grace,
+        onStopped: (fd, lostForMs) => this.emit('stopped-accepting', fd, lostForMs),
+      });
+    }
   }
 
   /**
@@ -353,6 +371,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
     const from = this.state;
     if (from === to) return;
     this.state = to;
+    if (from === 'active') this.acceptWatch?.stop();
     const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
     this.log[level]({ from, to, ...fields }, `generation ${this.id} ${from} → ${to}`);
     this.emit('state', to, from);

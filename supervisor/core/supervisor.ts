@@ -392,6 +392,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (!this.retiring) this.sm.status(this.summary());
     });
     generation.on('exit', (exit) => this.reap(generation, exit));
+    generation.on('stopped-accepting', (fd, lostForMs) => this.stoppedAccepting(generation, fd, lostForMs));
     return generation;
   }
 
@@ -414,6 +415,25 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
     }
     this.finishStopIfDone();
+  }
+
+  /**
+   * The active generation accepts no more on a listener it accepted on (issue #11): every request
+   * would time out while it looks healthy. Replaced like a crash: drained out, then a restart with
+   * backoff (so a program that always does this ends in the crash loop's exit).
+   */
+  private stoppedAccepting(generation: Generation, fd: number, lostForMs: number): void {
+    if (generation !== this.active || this.stopping) return;
+    const listener = this.store.all().find((l) => l.fd === fd)?.name ?? `fd ${fd}`;
+    const acceptGraceMs = this.config.acceptGrace ?? 0;
+    const err = new BatonError(
+      'ERR_STOPPED_ACCEPTING',
+      `active generation ${generation.id} (pid ${generation.pid}) stopped accepting on listener '${listener}' for ${formatDuration(lostForMs)} (accept-grace ${formatDuration(acceptGraceMs)})`,
+    );
+    this.log.error({ generation: generation.id, reason: 'stopped-accepting', listener, lostForMs, acceptGraceMs }, err.message);
+    this.active = undefined;
+    generation.drain('it stopped accepting');
+    this.crashed(generation, err);
   }
 
   /** The serving generation died (or none could start): restart with backoff, or give up. */
