@@ -176,6 +176,10 @@ async function run(args: string[]): Promise<number> {
     // The successor is a whole Node process starting before its generation does.
     timeoutMs: config.readyTimeout + 30_000,
     releaseControl: () => control.close(),
+    reclaimControl: async () => {
+      control.close();
+      await control.takeOver();
+    },
     answersAsPid: async (pid) => {
       try {
         return ((await controlRequest(socketPath, 'GET', '/status', 2_000)).body as { pid?: number }).pid === pid;

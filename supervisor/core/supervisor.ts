@@ -241,6 +241,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.stop(`handed over to supervisor pid ${successor}`);
   }
 
+  /**
+   * The successor died after retire(), while this supervisor still drains: serve again, with a
+   * new generation (those draining carry on draining), numbered after `lastGeneration`, the
+   * successor's. False when it is too late (it has stopped).
+   */
+  takeBack(lastGeneration: number): boolean {
+    if (!this.retiring || !this.stopping || this.live().length === 0) return false;
+    this.nextId = Math.max(this.nextId, lastGeneration + 1);
+    if (this.active?.state === 'draining') this.active = undefined;
+    this.retiring = false;
+    this.stopping = undefined;
+    this.handingOver = false;
+    this.sink.takeBack?.();
+    this.sm.mainPid(process.pid);
+    this.log.warn('the successor died after the hand-over: this supervisor serves again');
+    this.restart();
+    this.reclaimAbandoned(20);
+    return true;
+  }
+
   /** Every stat in the shared segment whose name matches `filter`, summed over generations. */
   stats(filter?: RegExp): StatSample[] {
     return this.sink.snapshot(filter);

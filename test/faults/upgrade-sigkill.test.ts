@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../supervisor/cli/control-client.ts';
 import type { StatusSnapshot } from '../../supervisor/core/supervisor.ts';
 import { alive, BatonProcess, cleanupAll, fixture, httpConfig, waitForGone, type LogLine } from '../helpers/baton.ts';
+import http from 'node:http';
 import { get } from '../helpers/ports.ts';
 
 // Issue #11 item 4: a SIGKILL of either supervisor at any step of `baton upgrade` leaves exactly
@@ -32,7 +33,7 @@ async function upgrading(): Promise<Upgrading> {
   const baton = new BatonProcess((dir) => {
     readyDir = path.join(dir, 'ready');
     fs.mkdirSync(readyDir);
-    return httpConfig(fixture('ready-when-told.ts'), { env: { READY_DIR: readyDir }, 'ready-timeout': '60s', 'drain-timeout': '3s' });
+    return httpConfig(fixture('ready-when-told.ts'), { env: { READY_DIR: readyDir }, 'ready-timeout': '60s', 'drain-timeout': '20s' });
   });
   const release = (n: number): void => fs.writeFileSync(path.join(readyDir, String(n)), '');
   release(1);
@@ -152,5 +153,27 @@ describe('SIGKILL of the successor during an upgrade', () => {
     process.kill(u.baton.pid, 'SIGCONT');
     await upgrade;
     await expectSoleSupervisor(u, u.baton.pid, successor, 1);
+  }, 60_000);
+  it('after the hand-over, while the old generation drains: the old supervisor takes the service back', async () => {
+    const u = await upgrading();
+    // An idle keep-alive connection keeps generation 1 draining until its drain timeout.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const first = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: u.port, agent }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    expect(first).toMatch(/^generation 1 /);
+    u.release(2);
+    u.release(3);
+    const upgrade = await u.baton.cli('upgrade');
+    expect(upgrade.exitCode, String(upgrade.stderr)).toBe(0);
+    const successor = await u.successor();
+    await u.baton.waitForLog((l) => fromPid(u.baton.pid)(l) && l.generation === 1 && l.to === 'draining');
+    process.kill(successor, 'SIGKILL');
+    await expectSoleSupervisor(u, u.baton.pid, successor, 3);
+    agent.destroy();
   }, 60_000);
 });
