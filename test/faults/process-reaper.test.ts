@@ -29,7 +29,7 @@ async function reap(graceMs: number, command: string[], env: Record<string, stri
   closeFd(child);
   tracked.add(proc.pid as number);
   const stdout: string[] = [];
-  proc.stdout.on('data', (c: Buffer) => stdout.push(...c.toString().split('\n').filter(Boolean)));
+  proc.stdout?.on('data', (c: Buffer) => stdout.push(...c.toString().split('\n').filter(Boolean)));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const buf = Buffer.alloc(32);
   const n = fs.readSync(control, buf, 0, 32, null);
