@@ -9,7 +9,7 @@ import type { SupervisorMessage } from '../../shared/protocol.ts';
 import { NotifySocket } from '../systemd/notify-socket.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from './os.ts';
 import { tcpProbe } from '../readiness/tcp-probe.ts';
-import { strays } from './socket-holders.ts';
+import { strays, tcpPortHolders } from './socket-holders.ts';
 
 /** Lines of a generation's stderr kept for failure reports. */
 const STDERR_TAIL = 50;
@@ -52,7 +52,15 @@ export const realOs: Os = {
 
 function listen(address: Address, backlog: number, mode?: number): { fd: number; bound: Address } {
   if (address.kind === 'tcp') {
-    const fd = tcpListen(address.host, address.port, backlog, net.isIPv6(address.host) && address.host !== '::');
+    let fd: number;
+    try {
+      fd = tcpListen(address.host, address.port, backlog, net.isIPv6(address.host) && address.host !== '::');
+    } catch (err) {
+      // Name what keeps the port: often what an earlier generation left running.
+      const holders = (err as { code?: string }).code === 'EADDRINUSE' && address.port > 0 ? tcpPortHolders(address.port) : [];
+      if (holders.length > 0) (err as Error).message += `; held by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}`;
+      throw err;
+    }
     const name = sockName(fd);
     return { fd, bound: { kind: 'tcp', host: name.address, port: name.port } };
   }

@@ -98,3 +98,27 @@ export function strays(fds: number[], roots: number[]): Map<number, Holder[]> {
   }
   return out;
 }
+
+/**
+ * The processes (other than this one) holding a listening TCP socket on `port`, from
+ * /proc/net/tcp and tcp6: what keeps a port taken when bind fails with EADDRINUSE.
+ */
+export function tcpPortHolders(port: number): Holder[] {
+  const inodes = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      const local = cols[1] ?? '';
+      // st 0A is TCP_LISTEN; the local port is the hex after the colon.
+      if (cols[3] === '0A' && parseInt(local.slice(local.indexOf(':') + 1), 16) === port) inodes.add(Number(cols[9]));
+    }
+  }
+  const pids = new Set([...holdersOf(inodes).values()].flat());
+  return [...pids].map((pid) => ({ pid, command: commandOf(pid) }));
+}

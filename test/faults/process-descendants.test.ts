@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { controlRequest } from '../../supervisor/cli/control-client.ts';
 import { alive, BatonProcess, cleanupAll, httpConfig, NODE_FLAGS, ROOT, waitForGone } from '../helpers/baton.ts';
 import { freePort, get } from '../helpers/ports.ts';
 
@@ -105,8 +106,17 @@ describe('a generation\'s descendants', () => {
       .poll(async () => (await baton.status()).listeners[0]?.strays?.map((s) => s.pid), { timeout: 5_000 })
       .toContain(holder);
     const asked = Date.now();
-    const text = await baton.cli('status');
+    await controlRequest(baton.socketPath, 'GET', '/status', 2_000);
     expect(Date.now() - asked).toBeLessThan(2_000);
+    const text = await baton.cli('status');
     expect(String(text.stdout)).toMatch(new RegExp(`stray.*pid ${holder}`));
+
+    // It outlives the supervisor too; the next one says who keeps the port.
+    expect((await baton.cli('stop')).exitCode).toBe(0);
+    await baton.exited;
+    const next = new BatonProcess(config(port));
+    const exit = await next.exited;
+    expect(exit.exitCode).not.toBe(0);
+    expect(next.stderr.join('') + JSON.stringify(next.lines)).toMatch(new RegExp(`EADDRINUSE.*held by pid ${holder} `));
   }, 60_000);
 });
