@@ -42,7 +42,10 @@ function load(): Binding {
 
 const binding = load();
 
-/** Absolute path of the exec shim: `baton-exec EXPECTED_PPID CMD [ARGS...]` arms PR_SET_PDEATHSIG(SIGKILL), exits 1 if its parent is not EXPECTED_PPID, sets LISTEN_PID when LISTEN_FDS is set, then execvp's CMD (127/126 when that fails). */
+/**
+ * Absolute path of the exec shim: `baton-exec EXPECTED_PPID CMD [ARGS...]` arms PR_SET_PDEATHSIG(SIGKILL), exits 1 if its parent is not EXPECTED_PPID, sets LISTEN_PID when LISTEN_FDS is set, then execvp's CMD (127/126 when that fails).
+ * `baton-exec --reap CONTROL_FD GRACE_MS EXPECTED_PPID CMD [ARGS...]` stays as CMD's subreaper instead: it forks CMD (LISTEN_PID = CMD's pid, written as "PID\n" on CONTROL_FD), forwards signals, kills the whole tree on 'K' or end of file on CONTROL_FD, and when CMD exits ends every descendant (SIGTERM, SIGKILL GRACE_MS later) and exits as CMD did.
+ */
 export const execShimPath: string = join(release, 'baton-exec');
 
 /** Listening TCP socket on a numeric IPv4/IPv6 host (SO_REUSEADDR, SO_REUSEPORT when `reusePort`; IPV6_V6ONLY = ipv6Only for v6 hosts); returns a blocking, close-on-exec fd that is never accepted on. */

@@ -8,6 +8,7 @@ import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-c
 import { ControlServer } from '../control/server.ts';
 import { createLogger } from '../core/logger.ts';
 import { controlSocketPath } from '../os/paths.ts';
+import { controlRequest } from './control-client.ts';
 import { realOs } from '../os/real-os.ts';
 import { SegmentStats } from '../core/stats-sink.ts';
 import { memory, MEMORY_USAGE, profile } from './memory-commands.ts';
@@ -15,7 +16,8 @@ import { procMemoryProbe } from '../memory/proc.ts';
 import { Supervisor } from '../core/supervisor.ts';
 import { takeInheritedSockets } from '../sockets/inherited-sockets.ts';
 import { serviceManagerFrom } from '../systemd/service-manager.ts';
-import { announceSuccessor, Upgrader } from '../handover/predecessor.ts';
+import { Upgrader } from '../handover/predecessor.ts';
+import { followPredecessor } from '../handover/successor.ts';
 
 const USAGE = `Usage:
   baton run --config FILE [options]        run the supervisor in the foreground
@@ -39,6 +41,7 @@ Options of run (each is also a config key):
   --ready-timeout DUR        how long a new generation may take to become ready [10s]
   --drain-timeout DUR        how long an old generation may drain before it is asked to exit [30s]
   --shutdown-timeout DUR     how long after that before it is killed [5s]
+  --accept-grace DUR         how long the active generation may stop accepting before it is replaced [5s]
   --readiness MODE           auto | sdk | accepting | notify (READY=1) | tcp (accepts a connect) | http:/PATH (accepting + GET 2xx) [auto]
   --drain-signal SIG         sent to drain a program that does not use the SDK [SIGTERM]
   --control-socket PATH      control socket [$XDG_RUNTIME_DIR/baton/NAME.sock or /tmp/baton-UID/NAME.sock]
@@ -58,6 +61,7 @@ const RUN_OPTIONS = {
   'ready-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
+  'accept-grace': { type: 'string' },
   readiness: { type: 'string' },
   'drain-signal': { type: 'string' },
   'control-socket': { type: 'string' },
@@ -185,19 +189,34 @@ async function run(args: string[]): Promise<number> {
     // The successor is a whole Node process starting before its generation does.
     timeoutMs: config.readyTimeout + 30_000,
     releaseControl: () => control.close(),
+    reclaimControl: async () => {
+      control.close();
+      await control.takeOver();
+    },
+    answersAsPid: async (pid) => {
+      try {
+        return ((await controlRequest(socketPath, 'GET', '/status', 2_000)).body as { pid?: number }).pid === pid;
+      } catch {
+        return false;
+      }
+    },
   });
   // The control API drives this supervisor, and the upgrade that replaces it.
   const control = new ControlServer(socketPath, Object.assign(supervisor, { upgrade: () => upgrader.upgrade() }), log, config.controlGroup);
-  // A successor replaces the control socket once its predecessor agrees.
+  // A successor replaces the control socket once its predecessor agrees, or at once when it dies.
   let handedOver = upgrade === undefined;
   if (upgrade) {
-    supervisor.once('active', ({ generation }) => {
-      void announceSuccessor(generation, log, () => {
+    followPredecessor({
+      supervisor,
+      upgrade,
+      log,
+      takeOverControl: () => control.takeOver(),
+      onInCharge: (why) => {
         handedOver = true;
-        return control.takeOver();
-      })
-        .then(() => log.info({ predecessor: upgrade.from }, 'upgrade complete: this supervisor serves'))
-        .catch((err: unknown) => log.error({ err }, 'cannot bind the control socket after the upgrade; signals still work'));
+        // Nobody else will tell the service manager who the main process is now.
+        if (why === 'predecessor-died') serviceManager.mainPid(process.pid);
+      },
+      reclaimStats: () => stats.reclaimForeign(),
     });
   } else {
     try {

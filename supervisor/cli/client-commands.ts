@@ -65,7 +65,9 @@ export async function status(values: ClientValues): Promise<number> {
 /** The human-readable `baton status` table. */
 export function formatStatus(s: StatusSnapshot): string {
   const header = `instance ${s.instance} (supervisor pid ${s.pid}, up ${formatDuration(s.uptimeMs)})${s.stopping ? ', stopping' : ''}\n`;
-  const listeners = s.listeners.map((l) => `  ${l.name} ${l.address}${l.from ? ` (from ${l.from})` : ''}`).join('\n');
+  const listeners = s.listeners
+    .map((l) => `  ${l.name} ${l.address}${l.from ? ` (from ${l.from})` : ''}${(l.strays ?? []).map((h) => `\n    stray: pid ${h.pid} (${h.command}) holds it outside any generation`).join('')}`)
+    .join('\n');
   const rows = [['GEN', 'PID', 'STATE', 'UPTIME', 'CONNS', 'EXIT', 'STATUS']];
   for (const g of s.generations) {
     const exit = g.exit ? (g.exit.signal ?? `code ${g.exit.code}`) : '';

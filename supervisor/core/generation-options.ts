@@ -58,6 +58,7 @@ export function workerOptions(config: Config, listeners: Listener[], id: number,
     readyTimeout: config.readyTimeout,
     drainTimeout: config.drainTimeout,
     shutdownTimeout: config.shutdownTimeout,
+    ...(config.acceptGrace ? { acceptGrace: config.acceptGrace } : {}),
     drainSignal: config.drainSignal,
     statsLayout: LAYOUT_VERSION,
     requestListener: (address, gen) => {

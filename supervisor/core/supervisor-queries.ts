@@ -53,6 +53,8 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
 
   status(): StatusSnapshot {
     const now = this.deps.os.now();
+    // Processes that escaped an ended generation and keep its port (issue #11): named, not killed.
+    const strays = this.deps.os.strays?.(this.store.all().map((l) => l.fd));
     return {
       instance: this.config.name,
       pid: process.pid,
@@ -64,7 +66,10 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
         (id) => this.memory?.flag(id),
         (pid) => this.deps.memoryProbe?.read(pid)?.rss,
       ),
-      listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) })),
+      listeners: this.store.all().map((l) => {
+        const s = strays?.get(l.fd);
+        return { name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}), ...(s ? { strays: s } : {}) };
+      }),
     };
   }
 

@@ -136,6 +136,25 @@ export class Supervisor extends SupervisorQueries {
     return this.stop(`handed over to supervisor pid ${successor}`);
   }
 
+  /**
+   * The successor died after retire(), while this supervisor still drains: serve again, with a
+   * new generation (those draining carry on draining), numbered after `lastGeneration`, the
+   * successor's. False when it is too late (it has stopped).
+   */
+  takeBack(lastGeneration: number): boolean {
+    if (!this.mode.is('retiring') || this.live().length === 0) return false;
+    this.nextId = Math.max(this.nextId, lastGeneration + 1);
+    if (this.active?.state === 'draining') this.active = undefined;
+    this.mode.to('recovering');
+    this.stopped = undefined;
+    this.sink.takeBack?.();
+    this.sm.mainPid(process.pid);
+    this.log.warn('the successor died after the hand-over: this supervisor serves again');
+    this.restart();
+    this.reclaimAbandoned(20);
+    return true;
+  }
+
   private async doReload(cold: boolean): Promise<ReloadResult> {
     let next: Config;
     try {
@@ -232,6 +251,7 @@ export class Supervisor extends SupervisorQueries {
     });
     generation.on('crash-loop', (err) => this.emit('fatal', err));
     generation.on('exit', (exit) => this.reap(generation, exit));
+    generation.on('stopped-accepting', (fd, lostForMs) => this.stoppedAccepting(generation, fd, lostForMs));
     return generation;
   }
 
@@ -251,6 +271,26 @@ export class Supervisor extends SupervisorQueries {
       }
     }
     this.finishStopIfDone();
+  }
+
+  /**
+   * The active generation accepts no more on a listener it accepted on (issue #11): every request
+   * would time out while it looks healthy. Replaced like a crash: drained out, then a restart with
+   * backoff (so a program that always does this ends in the crash loop's exit).
+   */
+  private stoppedAccepting(generation: Generation, fd: number, lostForMs: number): void {
+    if (generation !== this.active || this.mode.ending) return;
+    const listener = this.store.all().find((l) => l.fd === fd)?.name ?? `fd ${fd}`;
+    const acceptGraceMs = this.config.acceptGrace ?? 0;
+    const err = new BatonError(
+      'ERR_STOPPED_ACCEPTING',
+      `active generation ${generation.id} (pid ${generation.pid}) stopped accepting on listener '${listener}' for ${formatDuration(lostForMs)} (accept-grace ${formatDuration(acceptGraceMs)})`,
+    );
+    this.log.error({ generation: generation.id, reason: 'stopped-accepting', listener, lostForMs, acceptGraceMs }, err.message);
+    this.active = undefined;
+    if (this.mode.is('serving')) this.mode.to('recovering');
+    generation.drain('it stopped accepting');
+    this.crashed(generation, err);
   }
 
   /** The serving generation died (or none could start): restart with backoff, or give up. */

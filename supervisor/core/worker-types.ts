@@ -30,6 +30,8 @@ export interface WorkerOptions {
   shutdownTimeout: number;
   /** Sent to a generation that does not speak the protocol to make it drain. */
   drainSignal: NodeJS.Signals;
+  /** While active, how long it may stop accepting on a listener it accepted on before 'stopped-accepting'. @default off */
+  acceptGrace?: number;
   /** The stats layout version the supervisor's segment has; a generation whose code writes another is refused. */
   statsLayout?: number;
   /** A further check once the generation accepts (readiness `http:`), or the whole check (`tcp`); ready when it resolves true for the generation's pid. */

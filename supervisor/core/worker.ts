@@ -15,6 +15,7 @@ import {
 import { formatDuration } from '../../shared/units.ts';
 import { NotifyReader } from '../systemd/notify-reader.ts';
 import type { ChildPort, Os, ProcessExit } from '../os/os.ts';
+import { AcceptWatch } from '../readiness/accept-watch.ts';
 import { checkTransition } from './state-table.ts';
 import { WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker-types.ts';
 import { describeCount, describeExit, stderrSuffix, statsLayoutMismatch } from './worker-messages.ts';
@@ -34,10 +35,13 @@ export { WORKER_TRANSITIONS, type Readiness, type WorkerInfo, type WorkerOptions
 interface WorkerEvents {
   state: [to: WorkerState, from: WorkerState];
   exit: [exit: ProcessExit];
+  /** The active worker no longer accepts on `fd`, which it did accept on, for `lostForMs` (over the accept grace). */
+  'stopped-accepting': [fd: number, lostForMs: number];
 }
 
 /** One process of a generation (its worker in one slot), moving through WORKER_TRANSITIONS. */
 export class Worker extends EventEmitter<WorkerEvents> {
+  private acceptWatch: AcceptWatch | undefined;
   readonly id: number;
   readonly worker: number;
   /** `generation 3`, or `generation 3 worker 1` when the generation has several. */
@@ -145,7 +149,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** ready → active: the generation now serves as the current one. */
   promote(): void {
-    if (this.state === 'ready') this.transition('active');
+    if (this.state !== 'ready') return;
+    this.transition('active');
+    const grace = this.options.acceptGrace;
+    if (grace !== undefined && grace > 0 && this.options.spawn.listenFds.length > 0) {
+      this.acceptWatch = new AcceptWatch({
+        timers: this.os,
+        listenFds: this.options.spawn.listenFds,
+        isAccepting: (fd) => this.proc.isAccepting([fd]),
+        graceMs: grace,
+        onStopped: (fd, lostForMs) => this.emit('stopped-accepting', fd, lostForMs),
+      });
+    }
   }
 
   /**
@@ -313,6 +328,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const from = this.state;
     if (!checkTransition(this.label, WORKER_TRANSITIONS, from, to, this.log)) return;
     this.state = to;
+    // Only while active: a draining worker stops accepting on purpose.
+    if (from === 'active') this.acceptWatch?.stop();
     const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
     this.log[level]({ from, to, ...fields }, `${this.label} ${from} → ${to}`);
     this.emit('state', to, from);
