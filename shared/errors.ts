@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'ERR_PEER_REJECTED'
   | 'ERR_BAD_REQUEST'
   | 'ERR_NATIVE_LOAD'
+  | 'ERR_PACKAGE'
   | 'ERR_INSTANCE_RUNNING'
   | 'ERR_CRASH_LOOP'
   | 'ERR_STATS'
