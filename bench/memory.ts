@@ -12,10 +12,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { controlRequest } from '../supervisor/control-client.ts';
-import type { StatusSnapshot } from '../supervisor/supervisor.ts';
+import { controlRequest } from '../supervisor/cli/control-client.ts';
+import type { StatusSnapshot } from '../supervisor/core/supervisor.ts';
 import { loadNative, sampleMemory } from '../child/memory-reporter.ts';
-import { procMemoryProbe } from '../supervisor/memory-proc.ts';
+import { procMemoryProbe } from '../supervisor/memory/proc.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { 'phase-seconds': { type: 'string' }, rounds: { type: 'string' }, clients: { type: 'string' } } });

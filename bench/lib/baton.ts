@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { controlRequest } from '../../supervisor/control-client.ts';
+import { controlRequest } from '../../supervisor/cli/control-client.ts';
 import { byBodyPid, waitForNewIdentity } from './probe.ts';
 import { alive, onCleanup, sleep, start, stderrOf, track } from './procs.ts';
 import type { ReloadSample, Target } from './target.ts';

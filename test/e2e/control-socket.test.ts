@@ -38,7 +38,7 @@ describe('control socket', () => {
   it('answers bad requests with a clear 4xx and changes nothing', async () => {
     const baton = new BatonProcess(httpConfig(fixture('http-app.ts')));
     await baton.active(1);
-    const { controlRequest } = await import('../../supervisor/control-client.ts');
+    const { controlRequest } = await import('../../supervisor/cli/control-client.ts');
     const unknown = await controlRequest(baton.socketPath, 'GET', '/nope');
     expect(unknown.status).toBe(404);
     expect(JSON.stringify(unknown.body)).toContain('endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, POST /stop');

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { controlRequest } from '../../supervisor/control-client.ts';
+import { controlRequest } from '../../supervisor/cli/control-client.ts';
 import { BatonProcess, cleanupAll, fixture, httpConfig, type LogLine } from '../helpers/baton.ts';
 import { describeCounts, startLoad } from '../helpers/load.ts';
 

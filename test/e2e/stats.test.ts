@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { controlRequest } from '../../supervisor/control-client.ts';
+import { controlRequest } from '../../supervisor/cli/control-client.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
 import { BatonProcess, BIN, cleanupAll, fixture, httpConfig, NODE_FLAGS, ROOT } from '../helpers/baton.ts';
 import { describeCounts, startLoad } from '../helpers/load.ts';

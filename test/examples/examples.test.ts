@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { validateProxyConfig } from '../../proxy/config-load.ts';
-import { loadConfig } from '../../supervisor/config.ts';
+import { loadConfig } from '../../supervisor/config/config.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const examples = path.join(root, 'examples');

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { controlRequest } from '../../supervisor/control-client.ts';
-import type { StatusSnapshot } from '../../supervisor/supervisor.ts';
+import { controlRequest } from '../../supervisor/cli/control-client.ts';
+import type { StatusSnapshot } from '../../supervisor/core/supervisor.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin/baton');

@@ -1,0 +1,254 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BatonError, isBatonError } from '../../shared/errors.ts';
+import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
+import { hotRestartVersion } from '../../shared/stats/index.ts';
+import { loadConfig, type Config } from '../config/config.ts';
+import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-commands.ts';
+import { ControlServer } from '../control/server.ts';
+import { createLogger } from '../core/logger.ts';
+import { controlSocketPath } from '../os/paths.ts';
+import { realOs } from '../os/real-os.ts';
+import { SegmentStats } from '../core/stats-sink.ts';
+import { memory, MEMORY_USAGE, profile } from './memory-commands.ts';
+import { procMemoryProbe } from '../memory/proc.ts';
+import { Supervisor } from '../core/supervisor.ts';
+import { takeInheritedSockets } from '../sockets/inherited-sockets.ts';
+import { serviceManagerFrom } from '../systemd/service-manager.ts';
+import { announceSuccessor, Upgrader } from '../handover/predecessor.ts';
+
+const USAGE = `Usage:
+  baton run --config FILE [options]        run the supervisor in the foreground
+  baton run [options] -- CMD [ARGS...]     ... for a command given on the command line
+  baton dev [options] APP [ARGS...]        develop: run APP, hot-restart it on every save (baton dev --help)
+  baton reload [--name N] [--cold]         start a new generation; waits for the outcome
+                                           (--cold: stats restart in a new segment, for a layout change)
+  baton status [--name N] [--json]         list generations
+  baton stop [--name N]                    drain every generation and exit
+  baton upgrade [--name N]                 replace the supervisor itself with the Baton installed now,
+                                           keeping sockets, stats and service (also: SIGUSR2)
+  baton stats [--name N] [--json|--prometheus] [--filter RE]
+                                           read the shared stats (works when the supervisor is wedged)
+${MEMORY_USAGE}  baton version [--hot-restart]            version; or the stats hot-restart compatibility string
+
+Options of run (each is also a config key):
+  -c, --config FILE          YAML config, re-read on every reload
+  --name NAME                instance name (control socket) [baton]
+  --listen ADDR              listener to hold: HOST:PORT, [V6]:PORT, PORT (loopback), unix:/path; repeatable
+  --ready-timeout DUR        how long a new generation may take to become ready [10s]
+  --drain-timeout DUR        how long an old generation may drain before it is asked to exit [30s]
+  --shutdown-timeout DUR     how long after that before it is killed [5s]
+  --readiness MODE           auto | sdk | accepting | notify (READY=1) | tcp (accepts a connect) | http:/PATH (accepting + GET 2xx) [auto]
+  --drain-signal SIG         sent to drain a program that does not use the SDK [SIGTERM]
+  --control-socket PATH      control socket [$XDG_RUNTIME_DIR/baton/NAME.sock or /tmp/baton-UID/NAME.sock]
+  --control-group GROUP      also admit this group (name or gid) to the control socket [owner and root only]
+  --runtime-listeners P      loopback | any | none: binds a generation may ask for [loopback]
+  --log-level LEVEL          trace | debug | info | warn | error [info]
+`;
+
+const RUN_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  name: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  'ready-timeout': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'shutdown-timeout': { type: 'string' },
+  readiness: { type: 'string' },
+  'drain-signal': { type: 'string' },
+  'control-socket': { type: 'string' },
+  'control-group': { type: 'string' },
+  'runtime-listeners': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+
+/** Runs the CLI; resolves to the exit code (0 ok, 1 failed, 2 bad usage or configuration). */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await run(rest);
+      case 'dev':
+        // Loaded only here: the watcher and the pretty-printer stay out of `baton run`.
+        return await (await import('../dev/runner.ts')).dev(rest);
+      case 'reload':
+        return await reload(parse(rest, CLIENT_OPTIONS).values);
+      case 'status':
+        return await status(parse(rest, CLIENT_OPTIONS).values);
+      case 'stop':
+        return await stop(parse(rest, CLIENT_OPTIONS).values);
+      case 'upgrade':
+        return await upgrade(parse(rest, CLIENT_OPTIONS).values);
+      case 'stats':
+        return stats(parse(rest, CLIENT_OPTIONS).values);
+      case 'memory':
+        return await memory(rest);
+      case 'heap-snapshot':
+      case 'heap-profile':
+        return await profile(command, rest);
+      case 'version':
+      case '--version':
+        return version(parse(rest, { 'hot-restart': { type: 'boolean' } }).values['hot-restart'] === true);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new BatonError('ERR_USAGE', `unknown command '${command}'`);
+    }
+  } catch (err) {
+    return report(err);
+  }
+}
+
+function report(err: unknown): number {
+  if (isBatonError(err)) {
+    process.stderr.write(`baton: ${err.message}\n`);
+    if (err.code === 'ERR_USAGE') process.stderr.write(`\n${USAGE}`);
+    return err.code === 'ERR_USAGE' || err.code === 'ERR_CONFIG' ? 2 : 1;
+  }
+  const e = err as { code?: string; message?: string };
+  if (typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`baton: ${e.message}\n\n${USAGE}`);
+    return 2;
+  }
+  process.stderr.write(`baton: ${(err as Error).stack ?? String(err)}\n`);
+  return 1;
+}
+
+function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, positionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
+  } catch (err) {
+    throw new BatonError('ERR_USAGE', (err as Error).message, { cause: err });
+  }
+}
+
+function overridesFrom(values: Record<string, unknown>, command: string[]): Record<string, unknown> {
+  const overrides: Record<string, unknown> = {};
+  for (const key of Object.keys(RUN_OPTIONS)) {
+    if (key === 'config' || key === 'listen' || values[key] === undefined) continue;
+    overrides[key] = values[key];
+  }
+  const listen = values.listen as string[] | undefined;
+  if (listen && listen.length > 0) overrides.listeners = listen.map((address) => ({ address }));
+  if (command.length > 0) overrides.command = command;
+  return overrides;
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, RUN_OPTIONS, true);
+  const separator = args.indexOf('--');
+  if (positionals.length > 0 && separator === -1) {
+    throw new BatonError('ERR_USAGE', `unexpected argument '${positionals[0]}': put the command after --`);
+  }
+  const file = values.config;
+  const overrides = overridesFrom(values, positionals);
+  const reread = (): Config => loadConfig(file, overrides);
+  const config = reread();
+
+  const log = await createLogger(config.logLevel, config.name);
+  // Both take their variables out of the environment, so no generation inherits them.
+  const { sockets, upgrade } = takeInheritedSockets(process.env);
+  const serviceManager = serviceManagerFrom(process.env, log);
+  const socketPath = controlSocketPath(config.name, config.controlSocket);
+  const stats = new SegmentStats(config.name, config.stats, log, upgrade !== undefined);
+  const supervisor = new Supervisor(config, {
+    os: realOs,
+    log,
+    loadConfig: reread,
+    stats,
+    memoryProbe: procMemoryProbe,
+    serviceManager,
+    inherited: sockets,
+    ...(upgrade ? { firstGeneration: upgrade.nextGeneration } : {}),
+  });
+  const upgrader = new Upgrader({
+    supervisor,
+    log,
+    serviceEnv: serviceManager.env,
+    // The successor is a whole Node process starting before its generation does.
+    timeoutMs: config.readyTimeout + 30_000,
+    releaseControl: () => control.close(),
+  });
+  // The control API drives this supervisor, and the upgrade that replaces it.
+  const control = new ControlServer(socketPath, Object.assign(supervisor, { upgrade: () => upgrader.upgrade() }), log, config.controlGroup);
+  // A successor replaces the control socket once its predecessor agrees.
+  let handedOver = upgrade === undefined;
+  if (upgrade) {
+    supervisor.once('active', ({ generation }) => {
+      void announceSuccessor(generation, log, () => {
+        handedOver = true;
+        return control.takeOver();
+      })
+        .then(() => log.info({ predecessor: upgrade.from }, 'upgrade complete: this supervisor serves'))
+        .catch((err: unknown) => log.error({ err }, 'cannot bind the control socket after the upgrade; signals still work'));
+    });
+  } else {
+    try {
+      await control.listen();
+    } catch (err) {
+      stats.close();
+      throw err;
+    }
+  }
+
+  return await new Promise<number>((resolve) => {
+    let interrupts = 0;
+    let exitCode = 0;
+    supervisor.once('stopped', () => {
+      control.close();
+      resolve(exitCode);
+    });
+    // Exit non-zero so a service manager sees the failure and can act on it.
+    supervisor.once('fatal', () => {
+      exitCode = 1;
+      void supervisor.stop('crash loop');
+      supervisor.forceStop();
+    });
+    // A successor that fails before taking over leaves sockets and segment to its predecessor.
+    const standDown = (why: string, err?: Error): void => {
+      log.error({ err, predecessor: upgrade?.from }, `upgrade abandoned: ${why}`);
+      exitCode = 1;
+      void supervisor.retire(upgrade?.from ?? process.pid);
+      supervisor.forceStop();
+    };
+    supervisor.once('start-failed', (err) => {
+      if (!handedOver) standDown('the first generation failed', err);
+    });
+    const interrupt = (signal: NodeJS.Signals): void => {
+      interrupts += 1;
+      if (!handedOver) standDown(`${signal} received`);
+      else if (interrupts === 1) void supervisor.stop(`${signal} received`);
+      else supervisor.forceStop();
+    };
+    process.on('SIGTERM', interrupt);
+    process.on('SIGINT', interrupt);
+    process.on('SIGHUP', () => {
+      supervisor.reload().catch(() => {});
+    });
+    process.on('SIGUSR2', () => {
+      upgrader.upgrade().catch(() => {});
+    });
+    try {
+      supervisor.start();
+    } catch (err) {
+      log.fatal({ err }, 'cannot start');
+      control.close();
+      stats.close();
+      resolve(report(err));
+    }
+  });
+}
+
+async function version(hotRestart: boolean): Promise<number> {
+  if (hotRestart) {
+    process.stdout.write(`${hotRestartVersion()}\n`);
+    return 0;
+  }
+  const { default: pkg } = await import('../../package.json', { with: { type: 'json' } });
+  process.stdout.write(`baton ${pkg.version} (protocol ${PROTOCOL_VERSION}, stats ${hotRestartVersion()})\n`);
+  return 0;
+}

@@ -1,0 +1,41 @@
+import http from 'node:http';
+import { BatonError } from '../../shared/errors.ts';
+
+export interface ControlResponse {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * One request to an instance's control socket; ERR_CONTROL_UNREACHABLE when nobody accepts it,
+ * ERR_TIMEOUT when a supervisor accepts but does not answer within `timeoutMs` (a wedged one).
+ */
+export function controlRequest(socketPath: string, method: string, path: string, timeoutMs = 10_000): Promise<ControlResponse> {
+  return new Promise((resolve, reject) => {
+    // A fresh connection each time: a pooled one could outlive the supervisor it reached (an upgrade).
+    const req = http.request({ socketPath, method, path, agent: false, headers: { accept: 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        } catch (err) {
+          reject(new BatonError('ERR_CONTROL', `unexpected reply from ${socketPath}: ${text.slice(0, 200)}`, { cause: err }));
+        }
+      });
+    });
+    req.setTimeout(timeoutMs, () => {
+      req.destroy(new BatonError('ERR_TIMEOUT', `the Baton instance at ${socketPath} did not answer ${method} ${path} within ${timeoutMs / 1000} s`));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof BatonError) return reject(err);
+      reject(
+        new BatonError('ERR_CONTROL_UNREACHABLE', `no Baton instance answers at ${socketPath} (${err.code ?? err.message}): is it running?`, {
+          cause: err,
+        }),
+      );
+    });
+    req.end();
+  });
+}

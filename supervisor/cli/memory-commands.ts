@@ -1,0 +1,155 @@
+/**
+ * `baton memory`, `baton heap-snapshot`, `baton heap-profile`: the memory commands of the CLI,
+ * talking to a running instance over its control socket.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BatonError, isBatonError } from '../../shared/errors.ts';
+import { childFiguresByWriter, MEMORY_FILTER, type ChildMemory } from '../../shared/memory-figures.ts';
+import { clientSocket, CLIENT_OPTIONS, openInstanceSegment } from './client-commands.ts';
+import { procMemoryProbe } from '../memory/proc.ts';
+import { controlRequest } from './control-client.ts';
+import { formatDuration } from '../../shared/units.ts';
+import type { GenerationMemory } from '../memory/monitor.ts';
+import type { Figure } from '../memory/history.ts';
+
+export const MEMORY_OPTIONS = { ...CLIENT_OPTIONS, seconds: { type: 'string' }, segment: { type: 'boolean' } } as const satisfies ParseArgsConfig['options'];
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof MEMORY_OPTIONS }>>['values'];
+
+export const MEMORY_USAGE = `  baton memory [GEN] [--json] [--segment]  per generation: now/min/max and growth slope of RSS, PSS, heap, malloc
+                                           (--json: the full series; --segment: the current figures from the
+                                           shared segment and /proc, without the supervisor)
+  baton heap-snapshot [GEN]                write a .heapsnapshot of GEN (default: the active one); prints its path
+  baton heap-profile [GEN] [--seconds N]   record a sampling .heapprofile for N seconds [10]; prints its path
+`;
+
+function parse(args: string[]): { values: Values; generation: number | undefined } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: MEMORY_OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new BatonError('ERR_USAGE', (err as Error).message, { cause: err });
+  }
+  const [gen, extra] = parsed.positionals;
+  if (extra !== undefined) throw new BatonError('ERR_USAGE', `unexpected argument '${extra}'`);
+  if (gen !== undefined && !/^\d+$/.test(gen)) throw new BatonError('ERR_USAGE', `expected a generation number, not '${gen}'`);
+  return { values: parsed.values, generation: gen === undefined ? undefined : Number(gen) };
+}
+
+const MiB = 1024 * 1024;
+const ROWS: [Figure, string][] = [
+  ['rss', 'RSS'],
+  ['pss', 'PSS'],
+  ['privateDirty', 'private dirty'],
+  ['anonymous', 'anonymous'],
+  ['swap', 'swap'],
+  ['heapUsed', 'V8 heap used'],
+  ['heapTotal', 'V8 heap total'],
+  ['external', 'external'],
+  ['mallocInUse', 'malloc in use'],
+  ['mallocFree', 'malloc free'],
+  ['mallocMmapped', 'malloc mmapped'],
+];
+
+/** `baton memory`. */
+export async function memory(args: string[]): Promise<number> {
+  const { values, generation } = parse(args);
+  if (values.segment) return fromSegment(values, generation);
+  const socket = clientSocket(values);
+  const query = generation === undefined ? '' : `?generation=${generation}`;
+  if (values.json) {
+    const reply = await controlRequest(socket, 'GET', `/memory/series${query}`);
+    process.stdout.write(`${JSON.stringify(reply.body)}\n`);
+    return reply.status === 200 ? 0 : 1;
+  }
+  let reply;
+  try {
+    reply = await controlRequest(socket, 'GET', '/memory');
+  } catch (err) {
+    if (!isBatonError(err, 'ERR_CONTROL_UNREACHABLE')) throw err;
+    process.stderr.write(`baton: ${err.message}; reading the shared segment instead\n`);
+    return fromSegment(values, generation);
+  }
+  if (reply.status !== 200) {
+    process.stderr.write(`baton: ${(reply.body as { error?: { message: string } }).error?.message ?? `HTTP ${reply.status}`}\n`);
+    return 1;
+  }
+  const body = reply.body as { interval: number; window: number; generations: GenerationMemory[] };
+  const gens = body.generations.filter((g) => generation === undefined || g.generation === generation);
+  process.stdout.write(formatMemory(gens, body.window));
+  return 0;
+}
+
+export function formatMemory(gens: GenerationMemory[], windowMs: number): string {
+  if (gens.length === 0) return 'no memory samples yet\n';
+  const out: string[] = [];
+  for (const g of gens) {
+    const state = g.exitedAt !== undefined ? 'exited' : g.growing ? 'GROWING' : 'live';
+    out.push(`generation ${g.generation} (pid ${g.pid}, ${state}) — window ${formatDuration(windowMs)}`);
+    const rows = [['', 'NOW', 'MIN', 'MAX', 'SLOPE MiB/min']];
+    for (const [f, label] of ROWS) {
+      const s = g.summary[f];
+      if (!s) continue;
+      rows.push([label, mib(s.now), mib(s.min), mib(s.max), (s.slopePerMin / MiB).toFixed(2)]);
+    }
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) out.push(`  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`);
+    const f = g.fragmentation;
+    const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)}%`);
+    out.push(`  fragmentation: V8 ${pct(f.v8)}, malloc ${pct(f.malloc)}, malloc scatter ${pct(f.mallocScatter)}`);
+    const a = g.allocator;
+    const opt = (v: number | null): string => (v === null ? '-' : mib(v));
+    out.push(`  allocator: allocated ${opt(a.allocated)}, heap size ${opt(a.heapSize)}, free in heap ${opt(a.freeInHeap)}, released ${mib(a.released)}`);
+    out.push('');
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / MiB).toFixed(1)}M`;
+}
+
+/** `baton heap-snapshot [GEN]` and `baton heap-profile [GEN] --seconds N`. */
+export async function profile(kind: 'heap-snapshot' | 'heap-profile', args: string[]): Promise<number> {
+  const { values, generation } = parse(args);
+  const params = new URLSearchParams();
+  if (generation !== undefined) params.set('generation', String(generation));
+  if (kind === 'heap-profile') params.set('seconds', values.seconds ?? '10');
+  // A profile takes its seconds, a snapshot of a large heap a while: wait well past either.
+  const reply = await controlRequest(clientSocket(values), 'POST', `/${kind}?${params}`, (Number(params.get('seconds') ?? 0) + 120) * 1000);
+  const body = reply.body as { ok: boolean; generation?: number; path?: string; bytes?: number; error?: { message: string } };
+  if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+  else if (body.ok) process.stdout.write(`${body.path}\n`);
+  else process.stderr.write(`baton: ${body.error?.message ?? `HTTP ${reply.status}`}\n`);
+  return body.ok ? 0 : 1;
+}
+
+/**
+ * `baton memory --segment`: the children's latest gauges from the shared segment and RSS/PSS read
+ * from /proc by this command itself, for each generation in the segment's table — no supervisor needed.
+ */
+function fromSegment(values: Values, generation: number | undefined): number {
+  const stats = openInstanceSegment(values);
+  const child = new Map<number, Partial<ChildMemory>>();
+  for (const m of childFiguresByWriter(stats.snapshot(MEMORY_FILTER)).values()) {
+    if (m.generation) child.set(m.generation, m);
+  }
+  const rows = [['GEN', 'PID', 'STATE', 'RSS', 'PSS', 'PRIV DIRTY', 'HEAP USED', 'MALLOC USED', 'MALLOC FREE', 'CHILD SAMPLE']];
+  const opt = (v: number | undefined): string => (v === undefined || v < 0 ? '-' : mib(v));
+  const entries = stats.generations().filter((g) => g.number > 0 && (generation === undefined || g.number === generation));
+  const out: Record<string, unknown>[] = [];
+  for (const g of entries) {
+    const proc = procMemoryProbe.read(g.pid);
+    const c = child.get(g.number) ?? {};
+    const age = c.sampledAt ? `${formatDuration(Date.now() - c.sampledAt)} ago` : '-';
+    out.push({ generation: g.number, pid: g.pid, state: g.state, ...proc, ...c });
+    rows.push([String(g.number), String(g.pid), g.state, opt(proc?.rss), opt(proc?.pss), opt(proc?.privateDirty), opt(c.heapUsed), opt(c.mallocInUse), opt(c.mallocFree), age]);
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ generations: out })}\n`);
+    return 0;
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  process.stdout.write(`${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`);
+  return 0;
+}

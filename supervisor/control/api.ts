@@ -1,0 +1,254 @@
+import { z } from 'zod';
+import { BatonError } from '../../shared/errors.ts';
+import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '../../shared/stats/index.ts';
+import type { ReplyBody } from '../../shared/protocol.ts';
+import { DASHBOARD_HTML } from './dashboard.ts';
+import { describeJsonError } from './json-position.ts';
+import type { ProfileResult } from '../core/generation-requests.ts';
+import type { ReloadResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
+import type { UpgradeResult } from '../handover/predecessor.ts';
+
+/** What the control API drives. */
+export interface ControlTarget {
+  status(): StatusSnapshot;
+  reload(options?: { cold?: boolean }): Promise<ReloadResult>;
+  stop(reason: string): unknown;
+  stats(filter?: RegExp): StatSample[];
+  /** Memory tracking (absent: the endpoints are not offered). */
+  memoryReport?(): ReturnType<Supervisor['memoryReport']>;
+  memorySeries?(generation?: number): ReturnType<Supervisor['memorySeries']>;
+  release?(generation?: number): Promise<ReplyBody>;
+  heapSnapshot?(generation?: number): Promise<ProfileResult>;
+  heapProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
+  /** Replaces the supervisor process (absent: the endpoint is not offered). */
+  upgrade?(): Promise<UpgradeResult>;
+}
+
+export interface ControlReply {
+  status: number;
+  /** JSON-encoded unless `contentType` says the body is text. */
+  body: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/** What a POST may say, in its JSON body or its query string (the body wins). */
+const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number() };
+type Params = { [K in keyof typeof FIELDS]?: z.infer<(typeof FIELDS)[K]> };
+
+type Route = {
+  method: 'GET' | 'POST';
+  memory?: true;
+  /** Offered only where the target can upgrade the supervisor. */
+  upgrade?: true;
+  /** The parameters a POST takes; a GET takes no body. */
+  fields?: (keyof typeof FIELDS)[];
+  run(target: ControlTarget, query: URLSearchParams, params: Params): Promise<ControlReply> | ControlReply;
+};
+
+const ROUTES: Record<string, Route> = {
+  '/status': { method: 'GET', run: (t) => ({ status: 200, body: t.status() }) },
+  '/stats': { method: 'GET', run: (t, q) => ({ status: 200, body: `${toJSON(t.stats(filterOf(q)))}\n`, contentType: 'application/json' }) },
+  '/metrics': {
+    method: 'GET',
+    run: (t, q) => ({ status: 200, body: toPrometheus(t.stats(filterOf(q))), contentType: PROMETHEUS_CONTENT_TYPE }),
+  },
+  '/reload': {
+    method: 'POST',
+    fields: ['cold'],
+    run: async (t, _q, p) => {
+      try {
+        return { status: 200, body: { ok: true, ...(await t.reload(p.cold ? { cold: true } : {})) } };
+      } catch (err) {
+        const e = err as BatonError;
+        return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code, message: e.message } } };
+      }
+    },
+  },
+  '/upgrade': {
+    method: 'POST',
+    upgrade: true,
+    fields: [],
+    run: async (t) => {
+      try {
+        return { status: 200, body: { ok: true, ...(await t.upgrade!()) } };
+      } catch (err) {
+        const e = err as BatonError;
+        return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code, message: e.message } } };
+      }
+    },
+  },
+  '/stop': {
+    method: 'POST',
+    fields: [],
+    run: (t) => {
+      void t.stop('baton stop');
+      return { status: 202, body: { ok: true } };
+    },
+  },
+  '/memory': {
+    method: 'GET',
+    memory: true,
+    run: (t) => ({ status: 200, body: memoryBody(t.memoryReport!()) }),
+  },
+  '/memory/series': {
+    method: 'GET',
+    memory: true,
+    run: (t, q) => ({ status: 200, body: { generations: t.memorySeries!(generationOf(q)) } }),
+  },
+  '/memory/release': {
+    method: 'POST',
+    memory: true,
+    fields: ['generation'],
+    run: async (t, _q, p) => answer(async () => t.release!(p.generation)),
+  },
+  '/heap-snapshot': {
+    method: 'POST',
+    memory: true,
+    fields: ['generation'],
+    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapSnapshot!(p.generation)) })),
+  },
+  '/heap-profile': {
+    method: 'POST',
+    memory: true,
+    fields: ['generation', 'seconds'],
+    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapProfile!(p.generation, p.seconds ?? 10)) })),
+  },
+  '/dashboard': {
+    method: 'GET',
+    memory: true,
+    run: () => ({ status: 200, body: DASHBOARD_HTML, contentType: 'text/html; charset=utf-8' }),
+  },
+};
+
+/** `/memory`: the report, with an Envoy-style summary (allocated, heap size, free in heap, released) over live generations. */
+function memoryBody(report: ReturnType<Supervisor['memoryReport']>): unknown {
+  const live = report.generations.filter((g) => g.exitedAt === undefined);
+  const sum = (pick: (g: (typeof live)[number]) => number | null): number | null =>
+    live.some((g) => pick(g) !== null) ? live.reduce((a, g) => a + (pick(g) ?? 0), 0) : null;
+  return {
+    allocated: sum((g) => g.allocator.allocated),
+    heap_size: sum((g) => g.allocator.heapSize),
+    free_in_heap: sum((g) => g.allocator.freeInHeap),
+    released: sum((g) => g.allocator.released),
+    rss: sum((g) => g.summary.rss?.now ?? null),
+    ...report,
+  };
+}
+
+async function answer(run: () => Promise<unknown>): Promise<ControlReply> {
+  try {
+    return { status: 200, body: await run() };
+  } catch (err) {
+    const e = err as BatonError;
+    return { status: e.code === 'ERR_USAGE' ? 400 : 409, body: { ok: false, error: { code: e.code ?? 'ERR_CONTROL', message: e.message } } };
+  }
+}
+
+/** `?generation=N` (absent: the active one). */
+function generationOf(query: URLSearchParams): number | undefined {
+  const text = query.get('generation');
+  if (text === null || text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new BatonError('ERR_USAGE', `invalid generation ${JSON.stringify(text)}: expected a number`);
+  return n;
+}
+
+/**
+ * Answers one control request; never throws, and a request refused with a 4xx reaches no handler.
+ * `body` is the request body as read (empty: none), `contentType` its content-type header.
+ */
+export async function handleControl(target: ControlTarget, method: string, url: string, body = '', contentType?: string): Promise<ControlReply> {
+  const parsed = new URL(url, 'http://baton');
+  const path = parsed.pathname;
+  const offered = (r: Route): boolean =>
+    (!r.memory || typeof target.memoryReport === 'function') && (!r.upgrade || typeof target.upgrade === 'function');
+  const route = Object.hasOwn(ROUTES, path) && offered(ROUTES[path]!) ? ROUTES[path] : undefined;
+  if (!route) {
+    const known = Object.entries(ROUTES).filter(([, r]) => offered(r)).map(([p, r]) => `${r.method} ${p}`).join(', ');
+    return error(404, `unknown endpoint ${method} ${path}; endpoints: ${known}`);
+  }
+  if (route.method !== method) return { ...error(405, `${path} takes ${route.method}, not ${method}`), headers: { allow: route.method } };
+  try {
+    const params = route.fields ? paramsOf(`${method} ${path}`, route.fields, parsed.searchParams, body, contentType) : noBody(`${method} ${path}`, body);
+    return await route.run(target, parsed.searchParams, params);
+  } catch (err) {
+    if (err instanceof BadRequest) return { status: err.status, body: { ok: false, error: { code: err.code, message: err.message } } };
+    const e = err as BatonError;
+    return e.code === 'ERR_USAGE'
+      ? error(400, e.message)
+      : { status: 500, body: { ok: false, error: { code: 'ERR_CONTROL', message: (err as Error).message } } };
+  }
+}
+
+/** A request refused before any handler runs; `status` is the 4xx it is answered with. */
+class BadRequest extends BatonError {
+  readonly status: number;
+
+  constructor(message: string, status = 400) {
+    super('ERR_BAD_REQUEST', message);
+    this.status = status;
+  }
+}
+
+function noBody(endpoint: string, body: string): Params {
+  if (body.trim() !== '') throw new BadRequest(`${endpoint} takes no request body (got ${Buffer.byteLength(body)} bytes)`);
+  return {};
+}
+
+/** A POST's parameters: its query string under its JSON body, checked against the fields it takes. */
+function paramsOf(endpoint: string, fields: (keyof typeof FIELDS)[], query: URLSearchParams, body: string, contentType?: string): Params {
+  let merged: Record<string, unknown> = {};
+  for (const name of fields) {
+    const text = query.get(name);
+    if (text !== null && text !== '') merged[name] = fromQuery(name, text);
+  }
+  if (body.trim() !== '') {
+    const type = contentType?.split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') {
+      throw new BadRequest(`${endpoint} takes a JSON body: expected content-type application/json, got ${contentType ?? 'none'}`, 415);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch (err) {
+      throw new BadRequest(`${endpoint}: the request body is not valid JSON: ${describeJsonError(body, err as Error)}`);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw new BadRequest(`${endpoint}: expected a JSON object as the request body, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
+    }
+    // Spread, not assign: a "__proto__" key must stay a field the schema refuses.
+    merged = { ...merged, ...json };
+  }
+  const schema = z.strictObject(Object.fromEntries(fields.map((f) => [f, FIELDS[f].optional()])));
+  const result = schema.safeParse(merged);
+  if (result.success) return result.data as Params;
+  const takes = fields.length > 0 ? `takes ${fields.join(', ')}` : 'takes no parameters';
+  const problems = result.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => `unknown field "${key}"`)
+      : [`field "${issue.path.join('.')}": ${issue.message.replace(/^Invalid input: /, '')}`],
+  );
+  throw new BadRequest(`${endpoint} ${takes}: ${problems.join('; ')}`);
+}
+
+/** A query-string value as the JSON value it stands for; anything unrecognisable is left a string for the schema to refuse. */
+function fromQuery(name: keyof typeof FIELDS, text: string): unknown {
+  if (name === 'cold') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
+  return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
+}
+
+/** `?filter=RE`: a regular expression on stat names. */
+function filterOf(query: URLSearchParams): RegExp | undefined {
+  const text = query.get('filter');
+  if (text === null) return undefined;
+  try {
+    return new RegExp(text);
+  } catch (err) {
+    throw new BatonError('ERR_USAGE', `invalid filter ${JSON.stringify(text)}: ${(err as Error).message}`);
+  }
+}
+
+function error(status: number, message: string): ControlReply {
+  return { status, body: { ok: false, error: { code: 'ERR_CONTROL', message } } };
+}

@@ -1,0 +1,67 @@
+import type { Logger } from 'pino';
+import { formatAddress } from '../../shared/address.ts';
+import { ENV } from '../../shared/launch-env.ts';
+import { LAYOUT_VERSION } from '../../shared/stats/index.ts';
+import type { Config } from '../config/config.ts';
+import type { FdStore, Listener } from '../sockets/fd-store.ts';
+import { allocatorEnv, generationEnv, notifySocketPath } from './generation-env.ts';
+import type { GenerationOptions } from './generation.ts';
+import type { Os } from '../os/os.ts';
+import type { StatsSink } from './stats-sink.ts';
+
+export interface LaunchContext {
+  os: Os;
+  log: Logger;
+  store: FdStore;
+  sink: StatsSink;
+  /** The supervisor samples memory: the generation reports its own figures at this interval. */
+  memoryInterval?: number;
+}
+
+/** Everything generation `id` is started with under `config`, on `listeners`. */
+export function generationOptions(config: Config, listeners: Listener[], id: number, ctx: LaunchContext): GenerationOptions {
+  const [command, ...args] = config.command as [string, ...string[]];
+  const notifySocket = notifySocketPath(config, id, ctx.log);
+  return {
+    id,
+    instance: config.name,
+    spawn: {
+      command,
+      args,
+      cwd: config.cwd,
+      env: {
+        ...generationEnv(config, listeners, id),
+        ...allocatorEnv(config, ctx.log),
+        ...(ctx.memoryInterval !== undefined ? { [ENV.memoryInterval]: String(ctx.memoryInterval) } : {}),
+        ...ctx.sink.attach(id),
+      },
+      listenFds: listeners.map((l) => l.fd),
+      ...(notifySocket !== undefined ? { notifySocket } : {}),
+    },
+    readiness: config.readiness.mode,
+    ...probe(config, listeners, ctx.os),
+    readyTimeout: config.readyTimeout,
+    drainTimeout: config.drainTimeout,
+    shutdownTimeout: config.shutdownTimeout,
+    drainSignal: config.drainSignal,
+    statsLayout: LAYOUT_VERSION,
+    requestListener: (address, gen) => {
+      const listener = ctx.store.request(address, config.runtimeListeners);
+      ctx.store.retain(gen, [listener]);
+      return { fd: listener.fd, name: listener.name, address: formatAddress(listener.bound) };
+    },
+  };
+}
+
+/** The readiness probe `http:` or `tcp` adds, through the listener it names. */
+function probe(config: Config, listeners: Listener[], os: Os): { probe?: (pid: number) => Promise<boolean> } {
+  const http = config.readiness.http;
+  if (http) {
+    const through = listeners.find((l) => l.name === (http.listener ?? config.listeners[0]?.name)) as Listener;
+    return { probe: () => os.httpProbe(through.bound, http.path) };
+  }
+  if (config.readiness.mode !== 'tcp') return {};
+  // validateConfig made sure there is one.
+  const through = listeners.find((l) => l.bound.kind === 'tcp') as Listener;
+  return { probe: (pid) => os.tcpProbe(through.bound, pid) };
+}

@@ -1,0 +1,280 @@
+/**
+ * Memory tracking of every generation, on the supervisor's side: each interval it reads
+ * /proc/<pid>/smaps_rollup (through a probe unit tests fake) and the child's own gauges from the
+ * shared segment, appends them to the generation's series, and acts: growth detection (logged once
+ * per change, shown in `baton status`), the soft limit (ask the generation to release memory) and
+ * the hard limit (a zero-downtime replacement through the supervisor's own reload, rate-limited).
+ */
+import type { Logger } from 'pino';
+import { childFiguresByWriter, MEMORY_FILTER, type ChildMemory } from '../../shared/memory-figures.ts';
+import type { ReplyBody } from '../../shared/protocol.ts';
+import type { StatSample } from '../../shared/stats/index.ts';
+import type { MemoryConfig, MemoryLimit } from '../config/config.ts';
+import { formatDuration } from '../../shared/units.ts';
+import { MemorySeries, summarize, type MemoryPoint } from './history.ts';
+import type { MemoryProbe } from './proc.ts';
+import { generationReport, type GenerationMemory, type MemoryFlag } from './report.ts';
+
+export type { GenerationMemory, MemoryFlag } from './report.ts';
+import type { Timers } from '../os/os.ts';
+
+/** What the monitor needs to know of a live generation. */
+export interface WatchedGeneration {
+  id: number;
+  pid: number;
+  state: string;
+  connections: number | null;
+  sdk: boolean;
+}
+
+export interface MemoryActions {
+  live(): WatchedGeneration[];
+  /** Child gauges, from the shared segment. */
+  snapshot(filter: RegExp): StatSample[];
+  /** Sends `release-memory` and resolves with the ack. */
+  release(generation: number): Promise<ReplyBody>;
+  /** Replaces the active generation (the supervisor's reload); resolves with the new one's number. */
+  replace(reason: string): Promise<number>;
+}
+
+const MiB = 1024 * 1024;
+/** Exited generations whose series are kept at most. */
+const EXITED_KEPT = 32;
+
+export class MemoryMonitor {
+  private readonly config: MemoryConfig;
+  private readonly timers: Timers;
+  private readonly probe: MemoryProbe;
+  private readonly actions: MemoryActions;
+  private readonly log: Logger;
+  private readonly series = new Map<number, MemorySeries>();
+  private readonly growing = new Set<number>();
+  private readonly released = new Map<number, number>();
+  private readonly softAskedAt = new Map<number, number>();
+  private readonly overHardLogged = new Set<number>();
+  private lastReplaceAt = -Infinity;
+  private replacing = false;
+  private timer: unknown;
+  private stopped = false;
+
+  constructor(config: MemoryConfig, timers: Timers, probe: MemoryProbe, actions: MemoryActions, log: Logger) {
+    this.config = config;
+    this.timers = timers;
+    this.probe = probe;
+    this.actions = actions;
+    this.log = log.child({ component: 'memory' });
+  }
+
+  start(): void {
+    if (this.config.interval <= 0) return;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timers.clearTimeout(this.timer);
+  }
+
+  /** Starts a generation's series (at launch, so events before its first sample are kept). */
+  track(generation: number, pid: number): void {
+    if (this.series.has(generation)) return;
+    this.series.set(generation, new MemorySeries(generation, pid, Math.ceil(this.config.history / this.config.interval)));
+    // Exited series are kept for `history`, but never more than EXITED_KEPT of them (fast reload loops).
+    const exited = [...this.series.values()].filter((s) => s.exitedAt !== undefined);
+    for (const s of exited.slice(0, Math.max(0, exited.length - EXITED_KEPT))) this.series.delete(s.generation);
+  }
+
+  /** Marks an event (reload, crash, exit) on a generation's series, for plots. */
+  mark(generation: number, kind: string, detail?: string): void {
+    this.series.get(generation)?.mark(this.timers.now(), kind, detail);
+  }
+
+  /** A generation released `bytes` of RSS (soft limit or on request): counted in `/memory`'s `released`. */
+  noteReleased(generation: number, bytes: number): void {
+    this.released.set(generation, (this.released.get(generation) ?? 0) + bytes);
+  }
+
+  /** The generation exited: its series is kept for `history`. */
+  exited(generation: number): void {
+    const s = this.series.get(generation);
+    if (s) {
+      s.exitedAt = this.timers.now();
+      s.mark(s.exitedAt, 'exit');
+    }
+    this.growing.delete(generation);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.timers.setTimeout(() => {
+      this.tick();
+      this.schedule();
+    }, this.config.interval);
+  }
+
+  /** One sampling round (public for tests). */
+  tick(): void {
+    const now = this.timers.now();
+    const children = this.readChildren(now);
+    for (const g of this.actions.live()) {
+      this.track(g.id, g.pid);
+      const s = this.series.get(g.id)!;
+      // The supervisor's own reading of RSS wins over the child's (it is fresh when the child is blocked).
+      const point: MemoryPoint = { t: now, ...(children.get(g.id) ?? {}), ...(this.probe.read(g.pid) ?? {}) };
+      if (g.connections !== null) point.connections = g.connections;
+      s.push(point);
+      this.watchGrowth(g, s);
+      this.watchLimits(g, point);
+    }
+    for (const [id, s] of this.series) {
+      if (s.exitedAt !== undefined && now - s.exitedAt > this.config.history) this.series.delete(id);
+    }
+  }
+
+  /** Child figures by generation, only those sampled recently (a blocked child's are stale). */
+  private readChildren(now: number): Map<number, Partial<ChildMemory>> {
+    const byGen = new Map<number, Partial<ChildMemory>>();
+    for (const m of childFiguresByWriter(this.actions.snapshot(MEMORY_FILTER)).values()) {
+      if (!m.generation || m.sampledAt === undefined || now - m.sampledAt > 3 * this.config.interval + 1000) continue;
+      const { sampledAt: _sampled, generation, ...figures } = m;
+      byGen.set(generation, figures);
+    }
+    return byGen;
+  }
+
+  private watchGrowth(g: WatchedGeneration, s: MemorySeries): void {
+    const { minSlope, minGrowth, minR2, loadTolerance } = this.config.growth;
+    const points = s.window(this.config.window);
+    const span = points.length > 1 ? points.at(-1)!.t - points[0]!.t : 0;
+    const rss = summarize(points, 'rss');
+    let growing = false;
+    if (rss && points.length >= 5 && span >= this.config.window / 2) {
+      // Flat load: the trend of open connections across the window (not their noise) stays within
+      // `loadTolerance` of their mean, or 2 connections.
+      const load = summarize(points, 'connections');
+      const mean = load ? points.reduce((a, p) => a + (p.connections ?? 0), 0) / points.length : 0;
+      const trend = load ? Math.abs(load.slopePerMin) * (span / 60_000) : 0;
+      const loadFlat = !load || trend <= Math.max(2, loadTolerance * mean);
+      const grown = rss.slopePerMin * (span / 60_000);
+      growing = loadFlat && rss.slopePerMin >= minSlope && grown >= minGrowth && rss.r2 >= minR2;
+    }
+    if (growing === this.growing.has(g.id)) return;
+    const slope = rss ? rss.slopePerMin / MiB : 0;
+    if (growing) {
+      this.growing.add(g.id);
+      s.mark(this.timers.now(), 'growing');
+      this.log.warn(
+        { generation: g.id, slopeMiBPerMin: round(slope), rss: rss?.now, r2: round(rss?.r2 ?? 0) },
+        `generation ${g.id} is growing: +${round(slope)} MiB/min over ${formatDuration(this.config.window)} while its load is flat`,
+      );
+    } else {
+      this.growing.delete(g.id);
+      this.log.info({ generation: g.id, slopeMiBPerMin: round(slope) }, `generation ${g.id} is no longer growing`);
+    }
+  }
+
+  private watchLimits(g: WatchedGeneration, p: MemoryPoint): void {
+    if (g.state === 'exited' || g.state === 'draining') return;
+    const soft = over(this.config.softLimit, p);
+    const hard = over(this.config.hardLimit, p);
+    const now = this.timers.now();
+    if (hard && g.state === 'active') return this.hardLimit(g, hard);
+    if (soft && g.sdk && now - (this.softAskedAt.get(g.id) ?? -Infinity) >= this.config.window) {
+      this.softAskedAt.set(g.id, now);
+      this.softLimit(g, soft);
+    }
+  }
+
+  private softLimit(g: WatchedGeneration, why: string): void {
+    this.log.info({ generation: g.id }, `generation ${g.id} is over the soft limit (${why}): asking it to release memory`);
+    this.mark(g.id, 'soft-limit', why);
+    this.actions.release(g.id).then(
+      (reply) => {
+        if (!reply.ok) {
+          this.log.warn({ generation: g.id, error: reply.error }, `generation ${g.id} could not release memory: ${reply.error.message}`);
+          return;
+        }
+        const released = Number(reply.released ?? 0);
+        this.log.info(
+          { generation: g.id, ...reply, released },
+          `generation ${g.id} released ${mib(released)} (RSS ${mib(Number(reply.rssBefore))} → ${mib(Number(reply.rssAfter))})`,
+        );
+      },
+      (err: Error) => this.log.warn({ generation: g.id, err }, `generation ${g.id} did not answer release-memory: ${err.message}`),
+    );
+  }
+
+  private hardLimit(g: WatchedGeneration, why: string): void {
+    const now = this.timers.now();
+    if (this.replacing) return;
+    if (now - this.lastReplaceAt < this.config.replaceCooldown) {
+      if (this.overHardLogged.has(g.id)) return;
+      this.overHardLogged.add(g.id);
+      this.log.error(
+        { generation: g.id, code: 'ERR_MEMORY_LIMIT' },
+        `generation ${g.id} is over the hard limit (${why}) but a generation was already replaced for memory ` +
+          `${formatDuration(now - this.lastReplaceAt)} ago: not replacing again within ${formatDuration(this.config.replaceCooldown)}; ` +
+          'this release may be over the limit from the start — raise memory.hard-limit or fix the release',
+      );
+      return;
+    }
+    this.replacing = true;
+    this.lastReplaceAt = now;
+    this.mark(g.id, 'hard-limit', why);
+    this.log.warn({ generation: g.id }, `generation ${g.id} is over the hard limit (${why}): starting a replacement and draining it`);
+    this.actions.replace(`generation ${g.id} over the memory hard limit`).then(
+      (next) => {
+        this.replacing = false;
+        this.log.info({ generation: g.id, replacement: next }, `generation ${g.id} replaced by generation ${next} (memory hard limit)`);
+      },
+      (err: Error) => {
+        this.replacing = false;
+        this.log.error({ generation: g.id, err }, `memory replacement of generation ${g.id} failed: ${err.message}`);
+      },
+    );
+  }
+
+  /** Per generation (live and recently exited), oldest first. */
+  report(): GenerationMemory[] {
+    return [...this.series.values()].map((s) =>
+      generationReport(s, this.config.window, this.growing.has(s.generation), this.released.get(s.generation) ?? 0),
+    );
+  }
+
+  /** The full series, per generation. */
+  seriesOf(generation?: number): { generation: number; pid: number; exitedAt?: number; events: MemorySeries['events']; points: MemoryPoint[] }[] {
+    return [...this.series.values()]
+      .filter((s) => generation === undefined || s.generation === generation)
+      .map((s) => ({
+        generation: s.generation,
+        pid: s.pid,
+        ...(s.exitedAt !== undefined ? { exitedAt: s.exitedAt } : {}),
+        events: s.events,
+        points: s.points(),
+      }));
+  }
+
+  /** What `baton status` shows of `generation`. */
+  flag(generation: number): MemoryFlag | undefined {
+    const s = this.series.get(generation);
+    if (!s) return undefined;
+    const rss = s.summary('rss', this.config.window);
+    return { rss: rss?.now ?? null, slopeMiBPerMin: rss ? round(rss.slopePerMin / MiB) : null, growing: this.growing.has(generation) };
+  }
+}
+
+/** The reason a point is over `limit`, or undefined. */
+function over(limit: MemoryLimit | undefined, p: MemoryPoint): string | undefined {
+  if (!limit) return undefined;
+  if (limit.rss !== undefined && p.rss !== undefined && p.rss > limit.rss) return `RSS ${mib(p.rss)} > ${mib(limit.rss)}`;
+  if (limit.heap !== undefined && p.heapUsed !== undefined && p.heapUsed > limit.heap) return `heap ${mib(p.heapUsed)} > ${mib(limit.heap)}`;
+  return undefined;
+}
+
+function mib(bytes: number): string {
+  return `${round(bytes / MiB)} MiB`;
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
