@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError, isBatonError } from '../../shared/errors.ts';
+import { packageVersion } from '../../shared/package-root.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { hotRestartVersion } from '../../shared/stats/index.ts';
 import { loadConfig, type Config } from '../config/config.ts';
@@ -248,7 +249,6 @@ async function version(hotRestart: boolean): Promise<number> {
     process.stdout.write(`${hotRestartVersion()}\n`);
     return 0;
   }
-  const { default: pkg } = await import('../../package.json', { with: { type: 'json' } });
-  process.stdout.write(`baton ${pkg.version} (protocol ${PROTOCOL_VERSION}, stats ${hotRestartVersion()})\n`);
+  process.stdout.write(`baton ${packageVersion()} (protocol ${PROTOCOL_VERSION}, stats ${hotRestartVersion()})\n`);
   return 0;
 }
