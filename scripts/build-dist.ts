@@ -16,7 +16,8 @@ const dist = path.join(root, 'dist');
 const prebuilds = path.join(root, 'prebuilds');
 
 function run(command: string, args: string[]): void {
-  const r = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  // Progress on stderr: `npm pack --json` must have nothing but its JSON on stdout.
+  const r = spawnSync(command, args, { cwd: root, stdio: ['inherit', 2, 2] });
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`})`);
 }
 

@@ -21,6 +21,7 @@ const runtimeDir = path.join(tmp, 'run');
 /** Only node, npm, npx and sh: the install must not need cc, make or python. */
 const noCompilerBin = path.join(tmp, 'bin');
 let tarball = '';
+const BUILD_TOOLS = /^(cc|c\+\+|cpp|gcc.*|g\+\+.*|clang.*|tcc|make|gmake|cmake|ninja|python.*|node-gyp.*|(x86_64|i686)-.*-(gcc|g\+\+|cc|ld|as).*)$/;
 const supervisors = new Set<ResultPromise>();
 const generationPids = new Set<number>();
 
@@ -33,8 +34,8 @@ function userEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { ...env, PATH: noCompilerBin, BATON_RUNTIME_DIR: runtimeDir, ...extra };
 }
 
-function run(command: string, args: string[], options: Options = {}) {
-  return execa(command, args, { cwd: app, env: userEnv(), extendEnv: false, reject: false, timeout: 120_000, ...options });
+function run(command: string, args: string[], options: Options = {}): ResultPromise<{ reject: false }> {
+  return execa(command, args, { cwd: app, env: userEnv(), extendEnv: false, reject: false, timeout: 120_000, ...options }) as unknown as ResultPromise<{ reject: false }>;
 }
 
 function which(name: string, pathVar: string): string | undefined {
@@ -64,22 +65,25 @@ beforeAll(async () => {
   expect(pack.exitCode, pack.stderr).toBe(0);
   tarball = path.join(tmp, (JSON.parse(pack.stdout) as { filename: string }[])[0]!.filename);
 
+  // Every command of this PATH except compilers and build tools, with the Node under test first.
   fs.mkdirSync(noCompilerBin);
-  const npm = which('npm', process.env.PATH ?? '');
-  const npx = which('npx', process.env.PATH ?? '');
-  expect(npm && npx, 'npm and npx on PATH').toBeTruthy();
-  const links: Record<string, string> = { node: process.execPath, npm: fs.realpathSync(npm!), npx: fs.realpathSync(npx!), sh: '/bin/sh' };
-  for (const [name, target] of Object.entries(links)) fs.symlinkSync(target, path.join(noCompilerBin, name));
+  for (const dir of (process.env.PATH ?? '').split(':').filter((d) => d !== '' && fs.existsSync(d))) {
+    for (const name of fs.readdirSync(dir)) {
+      const link = path.join(noCompilerBin, name);
+      if (BUILD_TOOLS.test(name) || fs.existsSync(link) || !which(name, dir)) continue;
+      fs.symlinkSync(name === 'node' ? process.execPath : path.join(dir, name), link);
+    }
+  }
 
   fs.mkdirSync(app);
-  write('package.json', JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2));
+  write('package.json', JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2));
   const typesNode = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies['@types/node']!;
   const install = await run('npm', ['install', '--no-audit', '--no-fund', tarball, `@types/node@${typesNode}`], { timeout: 240_000 });
   expect(install.exitCode, `${install.stdout}\n${install.stderr}`).toBe(0);
 }, 480_000);
 
 afterAll(async () => {
-  for (const s of supervisors) s.kill('SIGKILL');
+  for (const s of supervisors) killGroup(s);
   const left = await waitForGone([...generationPids], 5_000);
   for (const pid of left) process.kill(pid, 'SIGKILL');
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -98,10 +102,11 @@ describe('the packed tarball', () => {
     // attw's node16-from-CJS view predates, and node10 resolution knows no `exports`.
     const attw = await execa(process.execPath, [path.join(ROOT, 'node_modules/@arethetypeswrong/cli/dist/index.js'), tarball, '--profile', 'esm-only', '--format', 'ascii'], { reject: false });
     expect(attw.exitCode, attw.stdout + attw.stderr).toBe(0);
-  });
+  }, 120_000);
 
   it('installed with no compiler on PATH: the prebuilt addon was used, and neither tsx nor esbuild came along', () => {
     for (const tool of ['cc', 'gcc', 'g++', 'make', 'python3', 'python']) expect(which(tool, noCompilerBin), tool).toBeUndefined();
+    expect(which('node', noCompilerBin)).toBeDefined();
     const pkg = path.join(app, 'node_modules/baton-supervisor');
     expect(fs.existsSync(path.join(pkg, 'build'))).toBe(false);
     expect(fs.existsSync(path.join(app, 'node_modules/tsx'))).toBe(false);
@@ -129,7 +134,7 @@ describe('the SDK', () => {
       const port = await freePort();
       const proc = run('node', [file], { env: userEnv({ APP_PORT: String(port) }) });
       try {
-        const answer = await poll(() => get({ port }), 15_000);
+        const answer = await poll(() => within(get({ port }), 2_000), 15_000);
         expect(answer.body).toMatch(new RegExp(`^${kind} generation 0 pid ${proc.pid}`));
       } finally {
         proc.kill('SIGTERM');
@@ -139,7 +144,7 @@ describe('the SDK', () => {
   }
 
   it('baton-supervisor/testing and the SDK type-check under module nodenext, and a wrong call is an error', async () => {
-    write('tsconfig.json', JSON.stringify({ compilerOptions: { module: 'nodenext', strict: true, noEmit: true }, files: ['typed.ts'] }));
+    write('tsconfig.json', JSON.stringify({ compilerOptions: { module: 'nodenext', strict: true, noEmit: true, types: ['node'] }, files: ['typed.ts'] }));
     write('typed.ts', `import http from 'node:http';
 import { generation, listen, onDrain, ready, stats, type GenerationInfo } from 'baton-supervisor/child';
 import { StandaloneRuntime } from 'baton-supervisor/testing';
@@ -159,18 +164,26 @@ console.log(info.generation, server.listening, typeof StandaloneRuntime);
     expect(bad.exitCode).toBe(2);
     expect(bad.stdout).toMatch(/^typed\.ts\(2,\d+\): error TS2345: .*number/m);
     expect(bad.stdout).not.toMatch(/node_modules/);
-  });
+  }, 120_000);
 });
 
 describe('npx baton', () => {
   /** `npx baton run …` in the consumer project, with its generations tracked for cleanup. */
   async function supervise(name: string, port: number, command: string[], env: Record<string, string> = {}) {
+    // A process group of its own (npx, sh, the supervisor), so cleanup can end all of it.
     const proc = run('npx', ['baton', 'run', '--name', name, '--listen', `127.0.0.1:${port}`, '--drain-timeout', '5s', '--', ...command], {
       env: userEnv(env),
       timeout: 180_000,
+      detached: true,
     });
     supervisors.add(proc);
-    await poll(() => get({ port }), 20_000);
+    // Serving: a GET answered (a connect alone proves nothing: the supervisor's socket accepts it).
+    const served = await poll(() => within(get({ port }), 2_000), 30_000).catch((err: unknown) => err as Error);
+    if (served instanceof Error) {
+      killGroup(proc);
+      const r = await proc;
+      throw new Error(`npx baton run never served on ${port} (${served.message}):\n${String(r.stdout)}\n${String(r.stderr)}`);
+    }
     return proc;
   }
 
@@ -212,15 +225,15 @@ describe('npx baton', () => {
     expect(stop.exitCode, stop.stderr).toBe(0);
     expect((await sup).exitCode).toBe(0);
     expect(await waitForGone([...generationPids], 10_000)).toEqual([]);
-  });
+  }, 240_000);
 
   it('an unmodified app gets the held socket through --import baton-supervisor/child/register', async () => {
-    write('plain-app.js', `const http = require('node:http');
+    write('plain-app.cjs', `const http = require('node:http');
 http.createServer((req, res) => res.end('plain ' + process.pid + '\\n')).listen(Number(process.env.APP_PORT), '127.0.0.1');
 `);
     const port = await freePort();
     const name = `consumer-preload-${process.pid}`;
-    const sup = await supervise(name, port, ['node', '--import', 'baton-supervisor/child/register', 'plain-app.js'], { APP_PORT: String(port) });
+    const sup = await supervise(name, port, ['node', '--import', 'baton-supervisor/child/register', 'plain-app.cjs'], { APP_PORT: String(port) });
     const before = await status(name);
     const reload = await baton('reload', '--name', name);
     expect(reload.exitCode, reload.stderr).toBe(0);
@@ -231,7 +244,7 @@ http.createServer((req, res) => res.end('plain ' + process.pid + '\\n')).listen(
     expect(before.generations[0]!.pid).not.toBe(active.pid);
     expect((await baton('stop', '--name', name)).exitCode).toBe(0);
     expect((await sup).exitCode).toBe(0);
-  });
+  }, 180_000);
 
   it('a CommonJS SDK app runs supervised: it says hello and is generation 1', async () => {
     const port = await freePort();
@@ -241,7 +254,7 @@ http.createServer((req, res) => res.end('plain ' + process.pid + '\\n')).listen(
     await status(name);
     expect((await baton('stop', '--name', name)).exitCode).toBe(0);
     expect((await sup).exitCode).toBe(0);
-  });
+  }, 180_000);
 });
 
 describe('examples/kubernetes/Dockerfile', () => {
@@ -278,8 +291,22 @@ describe('examples/kubernetes/Dockerfile', () => {
     const main = config.command.find((a) => a.endsWith('/proxy/main.js'))!;
     expect(main.startsWith('/usr/local/')).toBe(true);
     expect(fs.existsSync(main.replace('/usr/local', prefix))).toBe(true);
-  });
+  }, 300_000);
 });
+
+/** SIGKILL to a detached child's whole group: the supervisor's generations die with it (PDEATHSIG). */
+function killGroup(proc: ResultPromise): void {
+  try {
+    if (proc.pid !== undefined) process.kill(-proc.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<T>((_r, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
 
 async function poll<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
