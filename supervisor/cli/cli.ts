@@ -269,7 +269,7 @@ async function refuseIfRunning(name: string, socketPath: string): Promise<void> 
   const pid = (reply.body as { pid?: unknown }).pid;
   throw new BatonError(
     'ERR_INSTANCE_RUNNING',
-    `instance "${name}" is already running (pid ${typeof pid === 'number' ? pid : 'unknown'}); stop it with baton stop --name ${name}, or give this one another --name`,
+    `instance "${name}" is already running (pid ${typeof pid === 'number' ? pid : 'unknown'}) with control socket ${socketPath}; stop it first, or give this one another --name`,
   );
 }
 

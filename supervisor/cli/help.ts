@@ -32,11 +32,12 @@ export function commandUsage(usage: string, command: string): string | undefined
   return `Usage:\n${out.join('\n')}\n`;
 }
 
-/** The known command closest to `typed` (edit distance at most 2, or a prefix of it), if any. */
+/** The known command closest to `typed` (edit distance at most 2, or it begins with `typed`), if any; the first of equals. */
 export function nearestCommand(typed: string, known: readonly string[]): string | undefined {
   let best: { name: string; distance: number } | undefined;
   for (const name of known) {
-    const distance = name.startsWith(typed) && typed.length >= 2 ? 1 : editDistance(typed, name);
+    // A prefix ("heap" of heap-snapshot) counts as two edits: a closer spelling wins over it.
+    const distance = Math.min(editDistance(typed, name), name.startsWith(typed) && typed.length >= 3 ? 2 : Infinity);
     if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name, distance };
   }
   return best?.name;
