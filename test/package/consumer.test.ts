@@ -184,7 +184,8 @@ describe('npx baton', () => {
       const r = await proc;
       throw new Error(`npx baton run never served on ${port} (${served.message}):\n${String(r.stdout)}\n${String(r.stderr)}`);
     }
-    return proc;
+    // Wrapped: returned bare, the subprocess (a thenable) would make this wait for its exit.
+    return { proc };
   }
 
   async function baton(...args: string[]) {
@@ -203,7 +204,7 @@ describe('npx baton', () => {
   it('run, reload under load with no failed request, status, stop', async () => {
     const port = await freePort();
     const name = `consumer-${process.pid}`;
-    const sup = await supervise(name, port, ['node', 'sdk-app.mjs'], { APP_PORT: String(port) });
+    const { proc: sup } = await supervise(name, port, ['node', 'sdk-app.mjs'], { APP_PORT: String(port) });
     const first = await status(name);
     expect(first.active).toBe(1);
 
@@ -233,7 +234,7 @@ http.createServer((req, res) => res.end('plain ' + process.pid + '\\n')).listen(
 `);
     const port = await freePort();
     const name = `consumer-preload-${process.pid}`;
-    const sup = await supervise(name, port, ['node', '--import', 'baton-supervisor/child/register', 'plain-app.cjs'], { APP_PORT: String(port) });
+    const { proc: sup } = await supervise(name, port, ['node', '--import', 'baton-supervisor/child/register', 'plain-app.cjs'], { APP_PORT: String(port) });
     const before = await status(name);
     const reload = await baton('reload', '--name', name);
     expect(reload.exitCode, reload.stderr).toBe(0);
@@ -249,7 +250,7 @@ http.createServer((req, res) => res.end('plain ' + process.pid + '\\n')).listen(
   it('a CommonJS SDK app runs supervised: it says hello and is generation 1', async () => {
     const port = await freePort();
     const name = `consumer-cjs-${process.pid}`;
-    const sup = await supervise(name, port, ['node', 'sdk-app.cjs'], { APP_PORT: String(port) });
+    const { proc: sup } = await supervise(name, port, ['node', 'sdk-app.cjs'], { APP_PORT: String(port) });
     expect((await get({ port })).body).toMatch(/^cjs generation 1 pid \d+\n$/);
     await status(name);
     expect((await baton('stop', '--name', name)).exitCode).toBe(0);
