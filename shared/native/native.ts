@@ -28,7 +28,8 @@ function load(): { binding: Binding; dir: string } {
   const root = packageRoot();
   const dirs = candidates(root);
   const dir = dirs.find((d) => existsSync(join(d, 'baton.node')));
-  const fix = 'reinstall the package (its install script builds the addon from source when no prebuild fits) or run npm ci in a checkout';
+  // npm runs the install script only once it is approved (npm install-scripts approve), so say how to run it by hand.
+  const fix = `build it from source with \`node scripts/install-native.cjs\` in ${root} (needs a C compiler, make and python for node-gyp), or run npm ci in a checkout`;
   if (dir === undefined) {
     throw new BatonError('ERR_NATIVE_LOAD', `no native addon for ${process.platform}-${process.arch} in ${dirs.join(' or ')}; ${fix}`);
   }

@@ -5,7 +5,7 @@
  * hot restarts under load, a TypeScript consumer under `module: nodenext`, and the global install
  * the Kubernetes Dockerfile does. The tarball's dependencies come from the registry (or npm's cache).
  */
-import { execa, type Options, type ResultPromise } from 'execa';
+import { execa, execaSync, type Options, type ResultPromise } from 'execa';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,8 +86,8 @@ afterAll(async () => {
   for (const s of supervisors) killGroup(s);
   const left = await waitForGone([...generationPids], 5_000);
   for (const pid of left) process.kill(pid, 'SIGKILL');
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+  await fs.promises.rm(tmp, { recursive: true, force: true });
+}, 120_000);
 
 describe('the packed tarball', () => {
   it('holds what a user needs and nothing of the checkout, and publint and arethetypeswrong pass it', async () => {
@@ -256,6 +256,30 @@ http.createServer((req, res) => res.end('plain ' + process.pid + '\\n')).listen(
     expect((await baton('stop', '--name', name)).exitCode).toBe(0);
     expect((await sup).exitCode).toBe(0);
   }, 180_000);
+});
+
+describe('the bin, on what a user may have', () => {
+  it('baton dev on a .ts app, with tsx not installed (an optional peer), says how to get it', async () => {
+    write('dev-app.ts', "const port: number = 0;\nconsole.log(port);\n");
+    const r = await run('npx', ['baton', 'dev', 'dev-app.ts']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe('baton: baton dev: dev-app.ts is TypeScript, which baton dev runs through tsx, and tsx is not installed: npm install --save-dev tsx');
+  }, 60_000);
+
+  // The machine's own node, when it is older than 22 (this project's machines ship Node 20).
+  const systemNode = (process.env.PATH ?? '')
+    .split(':')
+    .filter((d) => !d.includes(`${path.sep}.node${path.sep}`))
+    .map((d) => path.join(d, 'node'))
+    .find((p) => fs.existsSync(p));
+  const systemMajor = systemNode ? Number(execaSync(systemNode, ['-p', 'process.versions.node.split(".")[0]']).stdout) : 0;
+  it.skipIf(!systemNode || systemMajor >= 22)(`an old Node (${systemNode ?? 'none'}, major ${systemMajor}) gets one line and exit 2 (skipped without a Node < 22 on PATH)`, async () => {
+    const r = await execa(systemNode!, [path.join(app, 'node_modules/baton-supervisor/bin/baton'), 'version'], { reject: false });
+    const version = execaSync(systemNode!, ['-v']).stdout.trim();
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`Baton needs Node >= 22.12; this is ${version}`);
+  });
 });
 
 describe('examples/kubernetes/Dockerfile', () => {
