@@ -6,7 +6,16 @@
   "targets": [
     {
       "target_name": "baton",
-      "sources": ["shared/native/src/baton.c"],
+      "sources": [
+        "shared/native/src/module.c",
+        "shared/native/src/args.c",
+        "shared/native/src/errno-names.c",
+        "shared/native/src/sockets.c",
+        "shared/native/src/fd-passing.c",
+        "shared/native/src/notify.c",
+        "shared/native/src/process.c",
+        "shared/native/src/memory.c"
+      ],
       "defines": ["NAPI_VERSION=8"]
     },
     {

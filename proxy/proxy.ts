@@ -10,6 +10,7 @@ import { generation, listen, onDrain, ready } from '../child/index.ts';
 import { packageVersion } from '../shared/package-root.ts';
 import { createAccessLog, type AccessLog } from './access-log.ts';
 import { createAdminServer, type AdminTarget } from './admin.ts';
+import { adminAccess } from './admin-access.ts';
 import { Cluster } from './cluster.ts';
 import type { ProxyConfig } from './config-load.ts';
 import { HealthChecker } from './health-check.ts';
@@ -77,7 +78,7 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
 
   for (const spec of config.listeners) {
     let server: net.Server;
-    if (spec.protocol === 'admin') server = createAdminServer(admin);
+    if (spec.protocol === 'admin') server = createAdminServer(admin, adminAccess(spec.address, config.adminToken));
     else if (spec.protocol === 'http') {
       const cx = listenerStats(store, spec.name);
       server = createHttpServer(spec, {

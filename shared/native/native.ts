@@ -130,17 +130,17 @@ export function jemallocStats(): JemallocStats | null {
   return binding.jemallocStats();
 }
 
-/** glibc mallinfo2(): the allocator's own accounting, in bytes and chunk counts. */
-export function mallinfo2(): MallInfo2 {
+/** glibc mallinfo2(): the allocator's own accounting, in bytes and chunk counts; null where the libc has none (musl, glibc < 2.33). */
+export function mallinfo2(): MallInfo2 | null {
   return binding.mallinfo2();
 }
 
-/** glibc malloc_trim(pad): returns freed heap memory to the kernel; true when some was released. */
-export function mallocTrim(pad = 0): boolean {
+/** glibc malloc_trim(pad): returns freed heap memory to the kernel; true when some was released, null where the libc has none (musl). */
+export function mallocTrim(pad = 0): boolean | null {
   return binding.mallocTrim(pad);
 }
 
-/** glibc malloc_info(0) as its XML document (`<malloc version="1">…`). */
-export function mallocInfo(): string {
+/** glibc malloc_info(0) as its XML document (`<malloc version="1">…`); null where the libc has none (musl). */
+export function mallocInfo(): string | null {
   return binding.mallocInfo();
 }

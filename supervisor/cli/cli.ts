@@ -3,6 +3,7 @@ import { BatonError, isBatonError } from '../../shared/errors.ts';
 import { packageVersion } from '../../shared/package-root.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { hotRestartVersion } from '../../shared/stats/index.ts';
+import { hotRestartCompatibility } from '../../shared/hot-restart.ts';
 import { loadConfig, type Config } from '../config/config.ts';
 import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-commands.ts';
 import { ControlServer } from '../control/server.ts';
@@ -275,7 +276,7 @@ async function refuseIfRunning(name: string, socketPath: string): Promise<void> 
 
 async function version(hotRestart: boolean): Promise<number> {
   if (hotRestart) {
-    process.stdout.write(`${hotRestartVersion()}\n`);
+    process.stdout.write(`${hotRestartCompatibility()}\n`);
     return 0;
   }
   process.stdout.write(`baton ${packageVersion()} (protocol ${PROTOCOL_VERSION}, stats ${hotRestartVersion()})\n`);
