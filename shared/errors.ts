@@ -54,6 +54,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   ERR_PEER_REJECTED: true,
   ERR_BAD_REQUEST: true,
   ERR_NATIVE_LOAD: true,
+  ERR_PACKAGE: true,
   ERR_INSTANCE_RUNNING: true,
   ERR_CRASH_LOOP: true,
   ERR_STATS: true,
