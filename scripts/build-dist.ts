@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -54,13 +55,19 @@ for (const file of walk(dist).filter((f) => f.endsWith('.d.ts'))) {
 }
 
 if (process.platform === 'linux' && process.arch === 'x64') {
-  run('sh', [path.join(root, 'scripts/build-native.sh')]);
-  const target = path.join(prebuilds, 'linux-x64-glibc');
-  fs.mkdirSync(target, { recursive: true });
-  for (const name of ['baton.node', 'baton-exec']) {
-    fs.copyFileSync(path.join(root, 'build/Release', name), path.join(target, name));
+  // Built aside: tests of the checkout may be loading build/Release/ right now.
+  const aside = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-prebuild-'));
+  try {
+    run('sh', [path.join(root, 'scripts/build-native.sh'), aside]);
+    const target = path.join(prebuilds, 'linux-x64-glibc');
+    fs.mkdirSync(target, { recursive: true });
+    for (const name of ['baton.node', 'baton-exec']) {
+      fs.copyFileSync(path.join(aside, 'build/Release', name), path.join(target, name));
+    }
+    fs.chmodSync(path.join(target, 'baton-exec'), 0o755);
+  } finally {
+    fs.rmSync(aside, { recursive: true, force: true });
   }
-  fs.chmodSync(path.join(target, 'baton-exec'), 0o755);
 } else {
   process.stderr.write(`build: no prebuild made on ${process.platform}-${process.arch}; installs will build from source\n`);
 }
