@@ -2,7 +2,7 @@
 // npm's install hook, in plain CommonJS so any Node that runs npm can run it. An installed package
 // carries a prebuilt addon and exec shim for linux-x64 (glibc): when both work here, nothing is
 // compiled and no compiler is needed. Otherwise, and always in a checkout (its C sources may have
-// changed), scripts/build-native.sh builds them from source with node-gyp into build/Release/,
+// changed; a checkout is where the TypeScript sources are), scripts/build-native.sh builds them from source with node-gyp into build/Release/,
 // which shared/native/native.ts prefers.
 var cp = require('child_process');
 var fs = require('fs');
@@ -24,7 +24,8 @@ var env = process.env;
 if (/^(1|true)$/.test(env.npm_config_build_from_source || '') || env.BATON_BUILD_FROM_SOURCE === '1') {
   build('asked to build from source');
 }
-if (fs.existsSync(path.join(root, '.git'))) build();
+// A checkout (it has the TypeScript sources, which the package does not ship) builds from them.
+if (fs.existsSync(path.join(root, 'supervisor', 'cli', 'cli.ts'))) build();
 
 var dir = path.join(root, 'prebuilds', 'linux-x64-glibc');
 var addon = path.join(dir, 'baton.node');
