@@ -2,7 +2,7 @@
 // npm's install hook, in plain CommonJS so any Node that runs npm can run it. An installed package
 // carries a prebuilt addon and exec shim for linux-x64 (glibc): when both work here, nothing is
 // compiled and no compiler is needed. Otherwise, and always in a checkout (its C sources may have
-// changed; a checkout is where the TypeScript sources are), scripts/build-native.sh builds them from source with node-gyp into build/Release/,
+// changed), scripts/build-native.sh builds them from source with node-gyp into build/Release/,
 // which shared/native/native.ts prefers.
 var cp = require('child_process');
 var fs = require('fs');
