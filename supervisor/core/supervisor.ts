@@ -4,6 +4,7 @@ import { formatAddress } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
 import { Backoff } from './backoff.ts';
 import type { Config } from '../config/config.ts';
+import { restartOnlyChanges } from '../config/reload-rules.ts';
 import { formatDuration } from '../../shared/units.ts';
 import { FdStore, type Listener } from '../sockets/fd-store.ts';
 import { generationOptions } from './generation-options.ts';
@@ -286,9 +287,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     let next: Config;
     try {
       next = this.deps.loadConfig();
-      if (next.name !== this.config.name) {
-        throw new BatonError('ERR_CONFIG', `name cannot change on reload (from '${this.config.name}' to '${next.name}'): restart Baton instead`);
-      }
+      const restartOnly = restartOnlyChanges(this.config, next);
+      if (restartOnly) throw new BatonError('ERR_CONFIG', restartOnly);
       const version = hotRestartVersion(next.stats.capacities);
       if (cold) {
         this.sink.replace(next.stats);

@@ -140,7 +140,9 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
   // Also keeps a generation that exits while we write to it from taking the supervisor down.
   child.on('error', (err) => {
     if (child.pid !== undefined) return;
-    tail.push(`spawn failed: ${err.message}`);
+    // ENOENT names baton-exec even when what is missing is the working directory.
+    const noCwd = (err as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync(spec.cwd);
+    tail.push(noCwd ? `spawn failed: the working directory ${spec.cwd} (cwd) does not exist` : `spawn failed: ${err.message}`);
     finish({ code: 127, signal: null });
   });
 
