@@ -66,7 +66,7 @@ const RUN_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 
-const COMMANDS = ['run', 'dev', 'reload', 'status', 'stop', 'upgrade', 'stats', 'memory', 'heap-snapshot', 'heap-profile', 'version', 'help'] as const;
+const COMMANDS = ['run', 'check', 'dev', 'reload', 'status', 'stop', 'upgrade', 'stats', 'memory', 'heap-snapshot', 'heap-profile', 'version', 'help'] as const;
 
 /** Runs the CLI; resolves to the exit code (0 ok, 1 failed, 2 bad usage or configuration). */
 export async function main(argv: string[]): Promise<number> {

@@ -19,7 +19,7 @@ function baton(args: string[], env: Record<string, string> = {}) {
   return execa(process.execPath, [...NODE_FLAGS, BIN, ...args], { reject: false, env: { BATON_RUNTIME_DIR: runtime, ...env } });
 }
 
-const COMMANDS = ['run', 'reload', 'status', 'stop', 'upgrade', 'stats', 'memory', 'heap-snapshot', 'heap-profile', 'version'];
+const COMMANDS = ['run', 'check', 'reload', 'status', 'stop', 'upgrade', 'stats', 'memory', 'heap-snapshot', 'heap-profile', 'version'];
 
 describe('baton COMMAND --help', () => {
   for (const command of [...COMMANDS, 'dev']) {
