@@ -48,6 +48,10 @@ Options of run (each is also a config key):
   --control-group GROUP      also admit this group (name or gid) to the control socket [owner and root only]
   --runtime-listeners P      loopback | any | none: binds a generation may ask for [loopback]
   --log-level LEVEL          trace | debug | info | warn | error [info]
+  --workers N|auto           worker processes per generation; auto: the CPUs this process may use [1]
+  --balance B                reuseport (a socket per worker) | shared (one socket) [reuseport]
+  --rollout R                all-at-once | rolling (slot by slot, see --max-surge) [all-at-once]
+  --max-surge N              rolling: processes beyond --workers alive at once [1]
 `;
 
 const RUN_OPTIONS = {
@@ -63,6 +67,10 @@ const RUN_OPTIONS = {
   'control-group': { type: 'string' },
   'runtime-listeners': { type: 'string' },
   'log-level': { type: 'string' },
+  workers: { type: 'string' },
+  balance: { type: 'string' },
+  rollout: { type: 'string' },
+  'max-surge': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 

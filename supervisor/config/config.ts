@@ -8,6 +8,7 @@ import { BatonError } from '../../shared/errors.ts';
 import { DEFAULT_DIR, type StatsCapacities } from '../../shared/stats/index.ts';
 import { bytes, duration } from '../../shared/config-units.ts';
 import { resolveGroup } from '../control/access.ts';
+import { statsWriters, usableCpus } from './workers.ts';
 import { ConfigError, overlappingListener, type ConfigProblem } from './config-problems.ts';
 
 const address = z.string().transform((value, ctx) => {
@@ -32,6 +33,8 @@ const listener = z.strictObject({
   address,
   backlog: z.number().int().min(1).max(65535).default(511),
   mode: fileMode.optional(),
+  /** Overrides the top-level `balance` for this listener (an admin endpoint may want `shared`). */
+  balance: z.enum(['shared', 'reuseport']).optional(),
 });
 
 const signalName = z
@@ -122,6 +125,20 @@ export const configSchema = z.strictObject({
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   /** Opaque to the supervisor: read by the child (e.g. the proxy's routes and clusters). */
   app: z.unknown().optional(),
+  /** Worker processes per generation: a number, or `auto` (the CPUs this process may use). */
+  workers: z
+    .union([z.literal('auto'), z.number(), z.string().regex(/^\d+$/, 'expected a number of workers or auto').transform(Number)])
+    .pipe(z.union([z.literal('auto'), z.number().int().min(1).max(256)]))
+    .default(1),
+  /** How connections reach the workers of a TCP listener: one shared socket, or one SO_REUSEPORT socket per worker. */
+  balance: z.enum(['shared', 'reuseport']).default('reuseport'),
+  /** How a reload replaces the workers: all at once, or slot by slot. */
+  rollout: z.enum(['all-at-once', 'rolling']).default('all-at-once'),
+  /** `rollout: rolling`: how many processes beyond `workers` may be alive at once. */
+  'max-surge': z
+    .union([z.number(), z.string().regex(/^\d+$/, 'expected a number').transform(Number)])
+    .pipe(z.number().int().min(1))
+    .default(1),
 });
 
 export interface MemoryLimit {
@@ -160,6 +177,8 @@ export interface ListenerConfig {
   key: string;
   backlog: number;
   mode?: number;
+  /** One SO_REUSEPORT socket per worker slot (a TCP listener with `balance: reuseport` and several workers). */
+  reusePort?: boolean;
 }
 
 /** A validated configuration, resolved against the file it came from. */
@@ -187,6 +206,10 @@ export interface Config {
   logLevel: Parsed['log-level'];
   /** The config file, when there is one: re-read on every reload. */
   file?: string;
+  /** Worker processes per generation (`auto` resolved). @default 1 */
+  workers?: number;
+  /** How a reload replaces workers; `maxSurge`: extra processes a rolling one may have alive. @default all-at-once */
+  rollout?: { mode: 'all-at-once' | 'rolling'; maxSurge: number };
 }
 
 /** Where stats segments go without `stats.dir`: $BATON_STATS_DIR (tests, unusual hosts), else /dev/shm. */
@@ -208,6 +231,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
   const c = result.data;
   const problems: ConfigProblem[] = [];
   if (c.command === undefined) problems.push({ path: ['command'], message: 'required (or give it after --)' });
+  const workers = c.workers === 'auto' ? usableCpus() : c.workers;
   const names = new Set<string>();
   const keys = new Set<string>();
   const listeners: ListenerConfig[] = [];
@@ -221,7 +245,8 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     const overlap = overlappingListener(l.address, listeners);
     if (overlap) problems.push({ path: ['listeners', i, 'address'], message: `'${key}' overlaps ${overlap}` });
     if (l.mode !== undefined && l.address.kind !== 'unix') problems.push({ path: ['listeners', i, 'mode'], message: 'only Unix socket listeners have a mode' });
-    listeners.push({ name, address: l.address, key, backlog: l.backlog, ...(l.mode !== undefined ? { mode: l.mode } : {}) });
+    const reusePort = workers > 1 && l.address.kind === 'tcp' && (l.balance ?? c.balance) === 'reuseport';
+    listeners.push({ name, address: l.address, key, backlog: l.backlog, ...(l.mode !== undefined ? { mode: l.mode } : {}), ...(reusePort ? { reusePort } : {}) });
   });
   if (c.readiness.http) {
     const wanted = c.readiness.http.listener;
@@ -265,7 +290,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       maxBytes: c.stats['max-bytes'],
       maxNameLength: c.stats['max-name-length'],
       capacities: {
-        ...(c.stats.writers !== undefined ? { writers: c.stats.writers } : {}),
+        ...statsWriters(c.stats.writers, workers, where),
         ...(c.stats['stats-per-segment'] !== undefined ? { statsPerSegment: c.stats['stats-per-segment'] } : {}),
         ...(c.stats['arena-bytes'] !== undefined ? { arenaBytes: c.stats['arena-bytes'] } : {}),
       },
@@ -291,6 +316,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     runtimeListeners: c['runtime-listeners'],
     logLevel: c['log-level'],
     ...(file !== undefined ? { file } : {}),
+    ...(workers > 1 ? { workers, rollout: { mode: c.rollout, maxSurge: c['max-surge'] } } : {}),
   };
 }
 

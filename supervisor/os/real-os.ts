@@ -30,9 +30,9 @@ export const realOs: Os = {
   },
 };
 
-function listen(address: Address, backlog: number, mode?: number): { fd: number; bound: Address } {
+function listen(address: Address, backlog: number, mode?: number, reusePort = false): { fd: number; bound: Address } {
   if (address.kind === 'tcp') {
-    const fd = tcpListen(address.host, address.port, backlog, net.isIPv6(address.host) && address.host !== '::');
+    const fd = tcpListen(address.host, address.port, backlog, net.isIPv6(address.host) && address.host !== '::', reusePort);
     const name = sockName(fd);
     return { fd, bound: { kind: 'tcp', host: name.address, port: name.port } };
   }
