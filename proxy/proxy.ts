@@ -3,11 +3,11 @@
  * listeners on the sockets Baton holds, ready() once all of that is up, and a drain that lets
  * requests in flight finish before the upstream pools close.
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { generation, listen, onDrain, ready } from '../child/index.ts';
+import { packageVersion } from '../shared/package-root.ts';
 import { createAccessLog, type AccessLog } from './access-log.ts';
 import { createAdminServer, type AdminTarget } from './admin.ts';
 import { adminAccess } from './admin-access.ts';
@@ -31,7 +31,7 @@ export interface RunningProxy {
   drain(): Promise<void>;
 }
 
-const VERSION = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = packageVersion();
 
 export async function startProxy(config: ProxyConfig, log: Logger): Promise<RunningProxy> {
   const store = openStatsStore();

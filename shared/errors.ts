@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'ERR_PEER_REJECTED'
   | 'ERR_BAD_REQUEST'
   | 'ERR_NATIVE_LOAD'
+  | 'ERR_PACKAGE'
   | 'ERR_INSTANCE_RUNNING'
   | 'ERR_CRASH_LOOP'
   | 'ERR_STATS'
@@ -55,6 +56,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   ERR_PEER_REJECTED: true,
   ERR_BAD_REQUEST: true,
   ERR_NATIVE_LOAD: true,
+  ERR_PACKAGE: true,
   ERR_INSTANCE_RUNNING: true,
   ERR_CRASH_LOOP: true,
   ERR_STATS: true,

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError, isBatonError } from '../../shared/errors.ts';
+import { packageVersion } from '../../shared/package-root.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { hotRestartVersion } from '../../shared/stats/index.ts';
 import { hotRestartCompatibility } from '../../shared/hot-restart.ts';
@@ -8,13 +9,14 @@ import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-c
 import { ControlServer } from '../control/server.ts';
 import { createLogger } from '../core/logger.ts';
 import { controlSocketPath } from '../os/paths.ts';
+import { commandUsage, nearestCommand, wantsHelp } from './help.ts';
 import { controlRequest } from './control-client.ts';
 import { realOs } from '../os/real-os.ts';
 import { SegmentStats } from '../core/stats-sink.ts';
 import { memory, MEMORY_USAGE, profile } from './memory-commands.ts';
 import { procMemoryProbe } from '../memory/proc.ts';
 import { Supervisor } from '../core/supervisor.ts';
-import { takeInheritedSockets } from '../sockets/inherited-sockets.ts';
+import { takeInheritedSockets, UPGRADE_ENV } from '../sockets/inherited-sockets.ts';
 import { serviceManagerFrom } from '../systemd/service-manager.ts';
 import { Upgrader } from '../handover/predecessor.ts';
 import { followPredecessor } from '../handover/successor.ts';
@@ -75,10 +77,18 @@ const RUN_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 
+const COMMANDS = ['run', 'check', 'dev', 'reload', 'status', 'stop', 'upgrade', 'stats', 'memory', 'heap-snapshot', 'heap-profile', 'version', 'help'] as const;
+
 /** Runs the CLI; resolves to the exit code (0 ok, 1 failed, 2 bad usage or configuration). */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    // `baton dev --help` has options of its own, which dev prints.
+    const help = command !== 'dev' && wantsHelp(rest) ? commandUsage(USAGE, command ?? '') : undefined;
+    if (help !== undefined) {
+      process.stdout.write(help);
+      return 0;
+    }
     switch (command) {
       case 'run':
         return await run(rest);
@@ -111,8 +121,10 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
         process.stdout.write(USAGE);
         return command === undefined ? 2 : 0;
-      default:
-        throw new BatonError('ERR_USAGE', `unknown command '${command}'`);
+      default: {
+        const near = nearestCommand(command, COMMANDS);
+        throw new BatonError('ERR_USAGE', `unknown command '${command}'${near ? `; did you mean 'baton ${near}'?` : ''}`);
+      }
     }
   } catch (err) {
     return report(err);
@@ -166,11 +178,13 @@ async function run(args: string[]): Promise<number> {
   const reread = (): Config => loadConfig(file, overrides, { requireCwd: true });
   const config = reread();
 
+  const socketPath = controlSocketPath(config.name, config.controlSocket);
+  // An upgrade's successor starts beside its predecessor on purpose.
+  if (process.env[UPGRADE_ENV] === undefined) await refuseIfRunning(config.name, socketPath);
   const log = await createLogger(config.logLevel, config.name);
   // Both take their variables out of the environment, so no generation inherits them.
   const { sockets, upgrade } = takeInheritedSockets(process.env);
   const serviceManager = serviceManagerFrom(process.env, log);
-  const socketPath = controlSocketPath(config.name, config.controlSocket);
   const stats = new SegmentStats(config.name, config.stats, log, upgrade !== undefined);
   const supervisor = new Supervisor(config, {
     os: realOs,
@@ -275,12 +289,26 @@ async function run(args: string[]): Promise<number> {
   });
 }
 
+/** A second supervisor of one instance would fight the first over its socket and segment: name it. */
+async function refuseIfRunning(name: string, socketPath: string): Promise<void> {
+  let reply;
+  try {
+    reply = await controlRequest(socketPath, 'GET', '/status', 5_000);
+  } catch {
+    return; // nobody answers there: the instance is free (the stats segment checks once more)
+  }
+  const pid = (reply.body as { pid?: unknown }).pid;
+  throw new BatonError(
+    'ERR_INSTANCE_RUNNING',
+    `instance "${name}" is already running (pid ${typeof pid === 'number' ? pid : 'unknown'}) with control socket ${socketPath}; stop it first, or give this one another --name`,
+  );
+}
+
 async function version(hotRestart: boolean): Promise<number> {
   if (hotRestart) {
     process.stdout.write(`${hotRestartCompatibility()}\n`);
     return 0;
   }
-  const { default: pkg } = await import('../../package.json', { with: { type: 'json' } });
-  process.stdout.write(`baton ${pkg.version} (protocol ${PROTOCOL_VERSION}, stats ${hotRestartVersion()})\n`);
+  process.stdout.write(`baton ${packageVersion()} (protocol ${PROTOCOL_VERSION}, stats ${hotRestartVersion()})\n`);
   return 0;
 }

@@ -59,6 +59,8 @@ export async function memory(args: string[]): Promise<number> {
   const query = generation === undefined ? '' : `?generation=${generation}`;
   if (values.json) {
     const reply = await controlRequest(socket, 'GET', `/memory/series${query}`);
+    const found = (reply.body as { generations?: unknown[] }).generations;
+    if (reply.status === 200 && generation !== undefined && found?.length === 0) return noSuchGeneration(generation);
     process.stdout.write(`${JSON.stringify(reply.body)}\n`);
     return reply.status === 200 ? 0 : 1;
   }
@@ -76,8 +78,16 @@ export async function memory(args: string[]): Promise<number> {
   }
   const body = reply.body as { interval: number; window: number; generations: GenerationMemory[] };
   const gens = body.generations.filter((g) => generation === undefined || g.generation === generation);
+  if (generation !== undefined && gens.length === 0) return noSuchGeneration(generation, body.generations.map((g) => g.generation));
   process.stdout.write(formatMemory(gens, body.window));
   return 0;
+}
+
+/** `baton memory 9` when the supervisor knows no generation 9: say which it knows, exit 1. */
+function noSuchGeneration(generation: number, known?: number[]): number {
+  const list = known === undefined ? '' : known.length === 0 ? ' (none sampled yet)' : ` (known: ${known.join(', ')})`;
+  process.stderr.write(`baton: no generation ${generation}${list}\n`);
+  return 1;
 }
 
 export function formatMemory(gens: GenerationMemory[], windowMs: number): string {
@@ -137,6 +147,7 @@ function fromSegment(values: Values, generation: number | undefined): number {
   const rows = [['GEN', 'PID', 'STATE', 'RSS', 'PSS', 'PRIV DIRTY', 'HEAP USED', 'MALLOC USED', 'MALLOC FREE', 'CHILD SAMPLE']];
   const opt = (v: number | undefined): string => (v === undefined || v < 0 ? '-' : mib(v));
   const entries = stats.generations().filter((g) => g.number > 0 && (generation === undefined || g.number === generation));
+  if (generation !== undefined && entries.length === 0) return noSuchGeneration(generation, stats.generations().filter((g) => g.number > 0).map((g) => g.number));
   const out: Record<string, unknown>[] = [];
   for (const g of entries) {
     const proc = procMemoryProbe.read(g.pid);
