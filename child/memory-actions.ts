@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { loadNative } from './memory-reporter.ts';
+import { loadNative, sampleMemory } from './memory-reporter.ts';
 
 let gcFn: (() => void) | undefined;
 
@@ -30,18 +30,31 @@ export interface ReleaseResult {
   rssAfter: number;
   heapUsedBefore: number;
   heapUsedAfter: number;
-  mallocFreeBefore: number;
-  mallocFreeAfter: number;
+  /** Free-and-resident allocator bytes before and after (glibc: free chunks' resident pages; jemalloc: resident − allocated); null when unknown. */
+  mallocFreeBefore: number | null;
+  mallocFreeAfter: number | null;
   gc: boolean;
+  /** `malloc_trim` (glibc) or `purge` (jemalloc): which ran. */
+  allocator: 'glibc' | 'jemalloc' | null;
+  /** The allocator call ran and reported memory given back (glibc) / succeeded (jemalloc). */
   trimmed: boolean;
   released: number;
 }
 
-/** GC, then malloc_trim(0): what the soft limit asks for. */
+/** Free memory the allocator keeps resident: jemalloc's resident − allocated, glibc's free chunks' resident pages. */
+function residentFree(addon: Awaited<ReturnType<typeof loadNative>>): number | null {
+  if (!addon) return null;
+  const m = safe(() => sampleMemory(addon));
+  if (m === -1) return null;
+  if (m.jemallocResident >= 0) return Math.max(0, m.jemallocResident - m.jemallocAllocated);
+  if (m.mallocFreeResident >= 0) return m.mallocFreeResident;
+  return m.mallocFree >= 0 ? m.mallocFree : null;
+}
+
+/** GC, then give free allocator pages back: malloc_trim(0) under glibc, every arena's purge under jemalloc. */
 export async function releaseMemory(): Promise<ReleaseResult> {
   const addon = await loadNative();
   const before = process.memoryUsage();
-  const mallocBefore = addon ? safe(() => addon.mallinfo2()?.fordblks ?? -1) : -1;
   let gc = false;
   try {
     gc = collectGarbage();
@@ -51,18 +64,30 @@ export async function releaseMemory(): Promise<ReleaseResult> {
   } catch {
     gc = false;
   }
-  const mallocMid = addon ? safe(() => addon.mallinfo2()?.fordblks ?? -1) : -1;
-  const trimmed = addon ? safe(() => addon.mallocTrim(0)) === true : false;
+  const freeBefore = residentFree(addon);
+  let allocator: ReleaseResult['allocator'] = null;
+  let trimmed = false;
+  if (addon) {
+    const purged = addon.jemallocPurge();
+    if (purged !== null) {
+      allocator = 'jemalloc';
+      trimmed = purged;
+    } else {
+      const t = addon.mallocTrim(0);
+      if (t !== null) allocator = 'glibc';
+      trimmed = t === true;
+    }
+  }
   const after = process.memoryUsage();
-  const mallocAfter = addon ? safe(() => addon.mallinfo2()?.fordblks ?? -1) : -1;
   return {
     rssBefore: before.rss,
     rssAfter: after.rss,
     heapUsedBefore: before.heapUsed,
     heapUsedAfter: after.heapUsed,
-    mallocFreeBefore: mallocBefore === -1 ? mallocBefore : Number(mallocMid),
-    mallocFreeAfter: Number(mallocAfter),
+    mallocFreeBefore: freeBefore,
+    mallocFreeAfter: residentFree(addon),
     gc,
+    allocator,
     trimmed,
     released: Math.max(0, before.rss - after.rss),
   };

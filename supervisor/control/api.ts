@@ -130,6 +130,7 @@ function memoryBody(report: ReturnType<Supervisor['memoryReport']>): unknown {
     allocated: sum((g) => g.allocator.allocated),
     heap_size: sum((g) => g.allocator.heapSize),
     free_in_heap: sum((g) => g.allocator.freeInHeap),
+    returned: sum((g) => g.allocator.returned),
     released: sum((g) => g.allocator.released),
     rss: sum((g) => g.summary.rss?.now ?? null),
     ...report,
