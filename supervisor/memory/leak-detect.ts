@@ -138,7 +138,7 @@ function afterGc(points: readonly MemoryPoint[], key: keyof MemoryPoint): [numbe
     if (lastCount !== undefined || out.length === 0) out.push([known(p.gcAt) && p.gcAt! <= p.t ? p.gcAt! : p.t, v as number]);
     lastCount = count;
   }
-  return thin(out, 120);
+  return thin(out, 60);
 }
 
 /** The lower envelope: the lowest value in each `bucketMs` slice of time, at its own time. */
@@ -179,17 +179,20 @@ function medianStep(points: readonly MemoryPoint[]): number {
 
 /** The Theil–Sen estimator: the median of the slopes between every pair of points. */
 export function theilSen(xs: readonly number[], ys: readonly number[]): number {
-  const slopes: number[] = [];
-  for (let i = 0; i < xs.length; i++) {
-    for (let j = i + 1; j < xs.length; j++) {
+  const n = xs.length;
+  const slopes = new Float64Array((n * (n - 1)) / 2);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
       const dx = xs[j]! - xs[i]!;
-      if (dx !== 0) slopes.push((ys[j]! - ys[i]!) / dx);
+      if (dx !== 0) slopes[k++] = (ys[j]! - ys[i]!) / dx;
     }
   }
-  if (slopes.length === 0) return 0;
-  slopes.sort((a, b) => a - b);
-  const mid = slopes.length >> 1;
-  return slopes.length % 2 ? slopes[mid]! : (slopes[mid - 1]! + slopes[mid]!) / 2;
+  if (k === 0) return 0;
+  // A typed array sorts numerically without a comparator, several times faster.
+  const sorted = slopes.subarray(0, k).sort();
+  const mid = k >> 1;
+  return k % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function rSquared(xs: readonly number[], ys: readonly number[]): number {
