@@ -1,0 +1,52 @@
+// The leak watch on real processes, time scaled: a 1 s interval and a 40 s window (so the shortest
+// span judged is 20 s instead of the default 90 s) and a 30 MiB/min V8 heap leak instead of
+// 10 MiB/min (4 MiB of growth must fit into the shorter span). A leaking generation and a healthy
+// one run side by side under the same load; the leak must be named within 40 s, the healthy one
+// never flagged over the same time (warm-up included).
+import { afterEach, describe, expect, it } from 'vitest';
+import { BatonProcess, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
+import { startLoad } from '../helpers/load.ts';
+
+afterEach(cleanupAll);
+
+const app = fixture('memory-app.ts');
+const memory = { interval: '1s', window: '40s' };
+
+interface Flag {
+  growing: boolean;
+  finding?: string;
+}
+
+async function flag(baton: BatonProcess): Promise<Flag | undefined> {
+  return ((await baton.status()).generations.find((g) => g.generation === 1) as { memory?: Flag }).memory;
+}
+
+describe('memory leak watch', () => {
+  it('names a V8 heap leak within 40 s and never flags a healthy generation under the same load', async () => {
+    const leaking = new BatonProcess(httpConfig(app, { env: { MEMORY_MODE: 'heap-leak', LEAK_KIB: '50' }, memory }));
+    const healthy = new BatonProcess(httpConfig(app, { env: { MEMORY_MODE: 'healthy' }, memory }));
+    await Promise.all([leaking.active(1), healthy.active(1)]);
+    const started = Date.now();
+    const loads = [startLoad({ port: await leaking.port() }, { keepAlive: 2, newConnection: 0 }), startLoad({ port: await healthy.port() }, { keepAlive: 2, newConnection: 0 })];
+    let flaggedAt: number | undefined;
+    const healthyFindings: string[] = [];
+    try {
+      while (Date.now() - started < 45_000) {
+        const [l, h] = await Promise.all([flag(leaking), flag(healthy)]);
+        if (h?.growing) healthyFindings.push(h.finding ?? '');
+        if (l?.growing && flaggedAt === undefined) {
+          flaggedAt = Date.now() - started;
+          console.log(`leak flagged after ${(flaggedAt / 1000).toFixed(1)} s: ${l.finding}; healthy: ${h?.finding}`);
+          expect(l.finding).toMatch(/^growing: V8 heap after GC \+[\d.]+ MiB\/min/);
+        }
+        if (flaggedAt !== undefined && Date.now() - started > 40_000) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } finally {
+      await Promise.all(loads.map((l) => l.stop()));
+    }
+    expect(flaggedAt, 'the leak was never flagged').toBeDefined();
+    expect(flaggedAt!).toBeLessThan(40_000);
+    expect(healthyFindings).toEqual([]);
+  }, 90_000);
+});
