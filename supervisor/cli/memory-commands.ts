@@ -44,12 +44,21 @@ const ROWS: [Figure, string][] = [
   ['anonymous', 'anonymous'],
   ['swap', 'swap'],
   ['heapUsed', 'V8 heap used'],
-  ['heapTotal', 'V8 heap total'],
+  ['gcHeapUsed', 'V8 heap after GC'],
+  ['v8Committed', 'V8 committed'],
   ['external', 'external'],
   ['mallocInUse', 'malloc in use'],
-  ['mallocFree', 'malloc free'],
+  ['mallocFreeResident', 'malloc free (resident)'],
+  ['mallocReturned', 'malloc free (returned)'],
   ['mallocMmapped', 'malloc mmapped'],
+  ['jemallocAllocated', 'jemalloc allocated'],
+  ['jemallocActive', 'jemalloc active'],
+  ['jemallocResident', 'jemalloc resident'],
+  ['jemallocRetained', 'jemalloc retained'],
 ];
+
+/** A figure that cannot be had is shown as this, never as 0. */
+const UNKNOWN = '–';
 
 /** `baton memory`. */
 export async function memory(args: string[]): Promise<number> {
@@ -87,19 +96,32 @@ export function formatMemory(gens: GenerationMemory[], windowMs: number): string
     const state = g.exitedAt !== undefined ? 'exited' : g.growing ? 'GROWING' : 'live';
     out.push(`generation ${g.generation} (pid ${g.pid}, ${state}) — window ${formatDuration(windowMs)}`);
     const rows = [['', 'NOW', 'MIN', 'MAX', 'SLOPE MiB/min']];
+    const jemalloc = g.allocator.kind === 'jemalloc';
     for (const [f, label] of ROWS) {
+      // Under jemalloc glibc's figures describe almost nothing; without it jemalloc's do not exist.
+      if (jemalloc ? f.startsWith('malloc') : f.startsWith('jemalloc')) continue;
       const s = g.summary[f];
-      if (!s) continue;
+      if (!s) {
+        if (f.startsWith('malloc') || f.startsWith('jemalloc')) rows.push([label, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN]);
+        continue;
+      }
       rows.push([label, mib(s.now), mib(s.min), mib(s.max), (s.slopePerMin / MiB).toFixed(2)]);
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) out.push(`  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`);
     const f = g.fragmentation;
-    const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)}%`);
-    out.push(`  fragmentation: V8 ${pct(f.v8)}, malloc ${pct(f.malloc)}, malloc scatter ${pct(f.mallocScatter)}`);
+    const pct = (v: number | null): string => (v === null ? UNKNOWN : `${(v * 100).toFixed(1)}%`);
     const a = g.allocator;
-    const opt = (v: number | null): string => (v === null ? '-' : mib(v));
-    out.push(`  allocator: allocated ${opt(a.allocated)}, heap size ${opt(a.heapSize)}, free in heap ${opt(a.freeInHeap)}, released ${mib(a.released)}`);
+    const opt = (v: number | null): string => (v === null ? UNKNOWN : mib(v));
+    if (jemalloc && a.jemalloc) {
+      const je = a.jemalloc;
+      out.push(`  fragmentation: V8 ${pct(f.v8)}, jemalloc ${pct(je.active > 0 ? 1 - je.allocated / je.active : null)}`);
+    } else out.push(`  fragmentation: V8 ${pct(f.v8)}, malloc ${pct(f.malloc)}, malloc scatter ${pct(f.mallocScatter)}`);
+    out.push(
+      `  allocator (${a.kind ?? UNKNOWN}): allocated ${opt(a.allocated)}, heap size ${opt(a.heapSize)}, free resident ${opt(a.freeInHeap)}, ` +
+        `returned ${opt(a.returned)}, released ${mib(a.released)}`,
+    );
+    if (g.leak) out.push(`  leak watch: ${g.leak.message || 'nothing to judge yet'}`);
     out.push('');
   }
   return `${out.join('\n')}\n`;
@@ -134,16 +156,18 @@ function fromSegment(values: Values, generation: number | undefined): number {
   for (const m of childFiguresByWriter(stats.snapshot(MEMORY_FILTER)).values()) {
     if (m.generation) child.set(m.generation, m);
   }
-  const rows = [['GEN', 'PID', 'STATE', 'RSS', 'PSS', 'PRIV DIRTY', 'HEAP USED', 'MALLOC USED', 'MALLOC FREE', 'CHILD SAMPLE']];
-  const opt = (v: number | undefined): string => (v === undefined || v < 0 ? '-' : mib(v));
+  const rows = [['GEN', 'PID', 'STATE', 'RSS', 'PSS', 'PRIV DIRTY', 'HEAP USED', 'MALLOC USED', 'FREE RESIDENT', 'CHILD SAMPLE']];
+  const opt = (v: number | undefined): string => (v === undefined || v < 0 ? UNKNOWN : mib(v));
   const entries = stats.generations().filter((g) => g.number > 0 && (generation === undefined || g.number === generation));
   const out: Record<string, unknown>[] = [];
   for (const g of entries) {
     const proc = procMemoryProbe.read(g.pid);
     const c = child.get(g.number) ?? {};
-    const age = c.sampledAt ? `${formatDuration(Date.now() - c.sampledAt)} ago` : '-';
+    const age = c.sampledAt ? `${formatDuration(Date.now() - c.sampledAt)} ago` : UNKNOWN;
     out.push({ generation: g.number, pid: g.pid, state: g.state, ...proc, ...c });
-    rows.push([String(g.number), String(g.pid), g.state, opt(proc?.rss), opt(proc?.pss), opt(proc?.privateDirty), opt(c.heapUsed), opt(c.mallocInUse), opt(c.mallocFree), age]);
+    const used = (c.jemallocAllocated ?? -1) >= 0 ? c.jemallocAllocated : c.mallocInUse;
+    const free = (c.jemallocResident ?? -1) >= 0 ? c.jemallocResident! - c.jemallocAllocated! : c.mallocFreeResident;
+    rows.push([String(g.number), String(g.pid), g.state, opt(proc?.rss), opt(proc?.pss), opt(proc?.privateDirty), opt(c.heapUsed), opt(used), opt(free), age]);
   }
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ generations: out })}\n`);
