@@ -52,6 +52,8 @@ export type SupervisorMessage =
   | (Envelope & { type: 'heap-snapshot'; dir: string })
   /** Record a sampling heap profile for `seconds`, write it into `dir`; the ack carries its `path`. */
   | (Envelope & { type: 'heap-profile'; dir: string; seconds: number })
+  /** Record a CPU profile for `seconds`, write it into `dir`; the ack carries its `path`. */
+  | (Envelope & { type: 'cpu-profile'; dir: string; seconds: number })
   | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
   | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
 

@@ -86,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
         return await memory(rest);
       case 'heap-snapshot':
       case 'heap-profile':
+      case 'cpu-profile':
         return await profile(command, rest);
       case 'version':
       case '--version':

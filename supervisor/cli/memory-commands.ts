@@ -20,7 +20,9 @@ export const MEMORY_USAGE = `  baton memory [GEN] [--json] [--segment]  per gene
                                            (--json: the full series; --segment: the current figures from the
                                            shared segment and /proc, without the supervisor)
   baton heap-snapshot [GEN]                write a .heapsnapshot of GEN (default: the active one); prints its path
-  baton heap-profile [GEN] [--seconds N]   record a sampling .heapprofile for N seconds [10]; prints its path
+  baton heap-profile [GEN] [--seconds N]   record a sampling .heapprofile for N seconds [10], collected objects
+                                           included; prints its path
+  baton cpu-profile [GEN] [--seconds N]    record a .cpuprofile for N seconds [10]; prints its path
 `;
 
 function parse(args: string[]): { values: Values; generation: number | undefined } {
@@ -132,11 +134,11 @@ function mib(bytes: number): string {
 }
 
 /** `baton heap-snapshot [GEN]` and `baton heap-profile [GEN] --seconds N`. */
-export async function profile(kind: 'heap-snapshot' | 'heap-profile', args: string[]): Promise<number> {
+export async function profile(kind: 'heap-snapshot' | 'heap-profile' | 'cpu-profile', args: string[]): Promise<number> {
   const { values, generation } = parse(args);
   const params = new URLSearchParams();
   if (generation !== undefined) params.set('generation', String(generation));
-  if (kind === 'heap-profile') params.set('seconds', values.seconds ?? '10');
+  if (kind !== 'heap-snapshot') params.set('seconds', values.seconds ?? '10');
   // A profile takes its seconds, a snapshot of a large heap a while: wait well past either.
   const reply = await controlRequest(clientSocket(values), 'POST', `/${kind}?${params}`, (Number(params.get('seconds') ?? 0) + 120) * 1000);
   const body = reply.body as { ok: boolean; generation?: number; path?: string; bytes?: number; error?: { message: string } };

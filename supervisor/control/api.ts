@@ -20,6 +20,7 @@ export interface ControlTarget {
   release?(generation?: number): Promise<ReplyBody>;
   heapSnapshot?(generation?: number): Promise<ProfileResult>;
   heapProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
+  cpuProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
   /** Replaces the supervisor process (absent: the endpoint is not offered). */
   upgrade?(): Promise<UpgradeResult>;
 }
@@ -113,6 +114,12 @@ const ROUTES: Record<string, Route> = {
     memory: true,
     fields: ['generation', 'seconds'],
     run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapProfile!(p.generation, p.seconds ?? 10)) })),
+  },
+  '/cpu-profile': {
+    method: 'POST',
+    memory: true,
+    fields: ['generation', 'seconds'],
+    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.cpuProfile!(p.generation, p.seconds ?? 10)) })),
   },
   '/dashboard': {
     method: 'GET',

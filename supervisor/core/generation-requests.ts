@@ -37,6 +37,12 @@ export async function heapProfile(g: Generation, dir: string, seconds: number): 
   return profileResult(g.id, await g.request({ type: 'heap-profile', dir, seconds }, seconds * 1000 + 60_000));
 }
 
+/** Has `g` record a CPU profile for `seconds` into `dir`; resolves with its path. */
+export async function cpuProfile(g: Generation, dir: string, seconds: number): Promise<ProfileResult> {
+  checkProfileSeconds(seconds);
+  return profileResult(g.id, await g.request({ type: 'cpu-profile', dir, seconds }, seconds * 1000 + 60_000));
+}
+
 /** Where profiles go: `memory.profile-dir`, else `profiles/` beside the control socket (created 0700). */
 export function profileDir(config: Config): string {
   const dir = config.memory?.profileDir ?? path.join(path.dirname(controlSocketPath(config.name, config.controlSocket)), 'profiles');

@@ -7,7 +7,7 @@ import type { Config } from '../config/config.ts';
 import { formatDuration } from '../../shared/units.ts';
 import { FdStore, type Listener } from '../sockets/fd-store.ts';
 import { generationOptions } from './generation-options.ts';
-import { checkProfileSeconds, heapProfile, heapSnapshot, profileDir, releaseMemory, type ProfileResult } from './generation-requests.ts';
+import { checkProfileSeconds, cpuProfile, heapProfile, heapSnapshot, profileDir, releaseMemory, type ProfileResult } from './generation-requests.ts';
 import { describeExit, Generation, type GenerationInfo } from './generation.ts';
 import type { Os } from '../os/os.ts';
 import { hotRestartVersion, type StatSample } from '../../shared/stats/index.ts';
@@ -269,6 +269,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // A bad length is the caller's first mistake to hear about, before which generation or where.
     checkProfileSeconds(seconds);
     return heapProfile(this.target(generation), profileDir(this.config), seconds);
+  }
+
+  /** Has a generation record a CPU profile for `seconds`; resolves with its path. */
+  async cpuProfile(generation: number | undefined, seconds: number): Promise<ProfileResult> {
+    checkProfileSeconds(seconds);
+    return cpuProfile(this.target(generation), profileDir(this.config), seconds);
   }
 
   private target(generation?: number): Generation {

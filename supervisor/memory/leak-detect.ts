@@ -223,8 +223,9 @@ function isLoadFlat(points: readonly MemoryPoint[], tolerance: number): boolean 
 
 function describe(live: Trend[], committed: Trend[], growing: boolean, loadFlat: boolean): string {
   const rate = (t: Trend): string => `${t.slopePerMin >= 0 ? '+' : ''}${(t.slopePerMin / MiB).toFixed(1)} MiB/min`;
-  const span = (t: Trend): string => `over ${Math.max(1, Math.round(t.spanMs / 60_000))} min`;
-  const parts = live.map((t) => (t.growing ? `${t.label} ${rate(t)} ${span(t)}` : `${t.label} ${Math.abs(t.slopePerMin) < 0.5 * MiB ? 'flat' : rate(t)}`));
+  const span = (t: Trend): string => (t.spanMs < 90_000 ? `over ${Math.round(t.spanMs / 1000)} s` : `over ${Math.round(t.spanMs / 60_000)} min`);
+  // What grows first: the finding leads with it.
+  const parts = [...live].sort((a, b) => Number(b.growing) - Number(a.growing)).map((t) => (t.growing ? `${t.label} ${rate(t)} ${span(t)}` : `${t.label} ${Math.abs(t.slopePerMin) < 0.5 * MiB ? 'flat' : rate(t)}`));
   const held = committed.filter((t) => t.growing).map((t) => `${t.label} ${rate(t)} (held, not a leak)`);
   const lead = growing ? 'growing: ' : loadFlat ? '' : 'load not flat: ';
   return lead + [...parts, ...held].join('; ');

@@ -136,7 +136,16 @@ describe('memory', () => {
 
     const load = startLoad({ port: await baton.port() }, { keepAlive: 2, newConnection: 0 });
     const prof = await baton.cli('heap-profile', '1', '--seconds', '1');
+    const cpu = await baton.cli('cpu-profile', '1', '--seconds', '1');
     await load.stop();
+    expect(cpu.exitCode, cpu.stderr).toBe(0);
+    const cpuPath = cpu.stdout.trim();
+    expect(cpuPath).toMatch(/gen1-pid\d+-.*\.cpuprofile$/);
+    expect(fs.statSync(cpuPath).mode & 0o777).toBe(0o600);
+    const cpuProfile = JSON.parse(fs.readFileSync(cpuPath, 'utf8')) as { nodes: { callFrame: { functionName: string } }[]; startTime: number; endTime: number; samples: number[] };
+    expect(cpuProfile.nodes[0]!.callFrame.functionName).toBe('(root)');
+    expect(cpuProfile.endTime - cpuProfile.startTime).toBeGreaterThanOrEqual(900_000); // µs
+    expect(cpuProfile.samples.length).toBeGreaterThan(10);
     expect(prof.exitCode, prof.stderr).toBe(0);
     const profPath = prof.stdout.trim();
     expect(profPath).toMatch(/\.heapprofile$/);
