@@ -6,7 +6,10 @@
  * the hard limit (a zero-downtime replacement through the supervisor's own reload, rate-limited).
  */
 import type { Logger } from 'pino';
-import { childFiguresByWriter, MEMORY_FILTER, type ChildMemory } from '../../shared/memory-figures.ts';
+import { childFiguresByWriter, runtimeByWriter, type ChildMemory, type RuntimeHealth } from '../../shared/memory-figures.ts';
+
+/** The memory and runtime-health gauges children write. */
+const CHILD_FILTER = /^baton\.(memory|runtime)\./;
 import type { ReplyBody } from '../../shared/protocol.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
 import type { MemoryConfig, MemoryLimit } from '../config/config.ts';
@@ -165,12 +168,20 @@ export class MemoryMonitor {
   }
 
   /** Child figures by generation, only those sampled recently (a blocked child's are stale). */
-  private readChildren(now: number): Map<number, Partial<ChildMemory>> {
-    const byGen = new Map<number, Partial<ChildMemory>>();
-    for (const m of childFiguresByWriter(this.actions.snapshot(MEMORY_FILTER)).values()) {
-      if (!m.generation || m.sampledAt === undefined || now - m.sampledAt > 3 * this.config.interval + 1000) continue;
+  private readChildren(now: number): Map<number, Partial<ChildMemory> & Partial<RuntimeHealth>> {
+    const byGen = new Map<number, Partial<ChildMemory> & Partial<RuntimeHealth>>();
+    const samples = this.actions.snapshot(CHILD_FILTER);
+    const fresh = (m: { generation?: number; sampledAt?: number }): m is { generation: number; sampledAt: number } =>
+      !!m.generation && m.sampledAt !== undefined && now - m.sampledAt <= 3 * this.config.interval + 1000;
+    for (const m of childFiguresByWriter(samples).values()) {
+      if (!fresh(m)) continue;
       const { sampledAt: _sampled, generation, ...figures } = m;
       byGen.set(generation, figures);
+    }
+    for (const h of runtimeByWriter(samples).values()) {
+      if (!fresh(h)) continue;
+      const { sampledAt: _sampled, generation, ...figures } = h;
+      byGen.set(generation, { ...byGen.get(generation), ...figures });
     }
     return byGen;
   }
@@ -271,6 +282,7 @@ export class MemoryMonitor {
       .map((s) => ({
         generation: s.generation,
         pid: s.pid,
+        limits: { soft: this.config.softLimit ?? null, hard: this.config.hardLimit ?? null },
         ...(s.exitedAt !== undefined ? { exitedAt: s.exitedAt } : {}),
         events: s.events,
         points: s.points(),
@@ -289,8 +301,20 @@ export class MemoryMonitor {
       slopeMiBPerMin: lead ? round(lead.slopePerMin / MiB) : rss ? round(rss.slopePerMin / MiB) : null,
       growing: this.growing.has(generation),
       ...(finding ? { finding: finding.message } : {}),
+      ...runtimeOf(s.last()),
     };
   }
+}
+
+/** Event-loop delay and utilization of a point, for `baton status` (absent when the child reports none). */
+function runtimeOf(p: MemoryPoint | undefined): { loopDelayP50?: number; loopDelayP99?: number; loopUtilization?: number; cpuMs?: number } {
+  if (!p) return {};
+  const out: Record<string, number> = {};
+  for (const k of ['loopDelayP50', 'loopDelayP99', 'loopUtilization', 'cpuMs'] as const) {
+    const v = p[k];
+    if (typeof v === 'number' && v >= 0) out[k] = Math.round(v * 1000) / 1000;
+  }
+  return out;
 }
 
 /** The reason a point is over `limit`, or undefined. */

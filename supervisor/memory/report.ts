@@ -10,6 +10,11 @@ export interface MemoryFlag {
   growing: boolean;
   /** The leak watch's one-line finding: which figure grows, the others' state. */
   finding?: string;
+  /** Event-loop delay p50/p99 (ms) and utilization (0..1) over the last interval, CPU ms since start. */
+  loopDelayP50?: number;
+  loopDelayP99?: number;
+  loopUtilization?: number;
+  cpuMs?: number;
 }
 
 /** The allocator's figures, bytes; null when this allocator cannot tell (never 0 for unknown). */

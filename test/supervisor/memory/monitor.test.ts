@@ -248,7 +248,7 @@ describe('memory endpoints of the control API', () => {
     expect((await handleControl(base, 'GET', '/memory')).status).toBe(404);
     const withMemory: ControlTarget = { ...base, memoryReport: () => ({ interval: 5000, window: 600_000, generations: [] }), memorySeries: () => [] };
     const listing = await handleControl(withMemory, 'GET', '/nope');
-    expect(JSON.stringify(listing.body)).toContain('GET /memory, GET /memory/series, POST /memory/release, POST /heap-snapshot, POST /heap-profile, GET /dashboard');
+    expect(JSON.stringify(listing.body)).toContain('GET /memory, GET /memory/series, POST /memory/release, POST /heap-snapshot, POST /heap-profile, POST /cpu-profile, GET /dashboard');
     const page = await handleControl(withMemory, 'GET', '/dashboard');
     expect(page.contentType).toMatch(/^text\/html/);
     expect(String(page.body)).toContain('polyline');
