@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BatonError } from '../../shared/errors.ts';
 import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '../../shared/stats/index.ts';
 import type { ReplyBody } from '../../shared/protocol.ts';
-import { DASHBOARD_HTML } from './dashboard.ts';
+import { dashboardRoute } from './dashboard.ts';
 import { describeJsonError } from './json-position.ts';
 import type { ProfileResult } from '../core/generation-requests.ts';
 import type { ReloadResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
@@ -124,8 +124,11 @@ const ROUTES: Record<string, Route> = {
   '/dashboard': {
     method: 'GET',
     memory: true,
-    run: () => ({ status: 200, body: DASHBOARD_HTML, contentType: 'text/html; charset=utf-8' }),
+    run: () => dashboardRoute('/dashboard')!,
   },
+  '/dashboard/uplot.js': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/uplot.js')! },
+  '/dashboard/uplot.css': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/uplot.css')! },
+  '/dashboard/app.js': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/app.js')! },
 };
 
 /** `/memory`: the report, with an Envoy-style summary (allocated, heap size, free in heap, released) over live generations. */

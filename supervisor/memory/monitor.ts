@@ -307,10 +307,10 @@ export class MemoryMonitor {
 }
 
 /** Event-loop delay and utilization of a point, for `baton status` (absent when the child reports none). */
-function runtimeOf(p: MemoryPoint | undefined): { loopDelayP50?: number; loopDelayP99?: number; loopUtilization?: number; cpuMs?: number } {
+function runtimeOf(p: MemoryPoint | undefined): { loopDelayP50?: number; loopDelayP99?: number; loopUtilization?: number; cpuMs?: number; heapUsed?: number } {
   if (!p) return {};
   const out: Record<string, number> = {};
-  for (const k of ['loopDelayP50', 'loopDelayP99', 'loopUtilization', 'cpuMs'] as const) {
+  for (const k of ['loopDelayP50', 'loopDelayP99', 'loopUtilization', 'cpuMs', 'heapUsed'] as const) {
     const v = p[k];
     if (typeof v === 'number' && v >= 0) out[k] = Math.round(v * 1000) / 1000;
   }

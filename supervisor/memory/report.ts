@@ -15,6 +15,8 @@ export interface MemoryFlag {
   loopDelayP99?: number;
   loopUtilization?: number;
   cpuMs?: number;
+  /** V8 heap used at the last sample, bytes. */
+  heapUsed?: number;
 }
 
 /** The allocator's figures, bytes; null when this allocator cannot tell (never 0 for unknown). */

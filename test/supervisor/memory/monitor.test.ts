@@ -251,7 +251,10 @@ describe('memory endpoints of the control API', () => {
     expect(JSON.stringify(listing.body)).toContain('GET /memory, GET /memory/series, POST /memory/release, POST /heap-snapshot, POST /heap-profile, POST /cpu-profile, GET /dashboard');
     const page = await handleControl(withMemory, 'GET', '/dashboard');
     expect(page.contentType).toMatch(/^text\/html/);
-    expect(String(page.body)).toContain('polyline');
+    expect(String(page.body)).toContain('dashboard/uplot.js');
+    const lib = await handleControl(withMemory, 'GET', '/dashboard/uplot.js');
+    expect(lib.contentType).toMatch(/^text\/javascript/);
+    expect(String(lib.body)).toContain('uPlot');
   });
 
   it('/memory sums the Envoy-style summary over live generations only', async () => {
