@@ -17,6 +17,8 @@ export interface AfterGc {
 }
 
 const NS_PER_MS = 1e6;
+/** The delay monitor's sampling timer (ms): its own period is in every value it records, so it is taken off. */
+const RESOLUTION_MS = 10;
 
 export class RuntimeWatch {
   private readonly delay: ReturnType<typeof monitorEventLoopDelay>;
@@ -30,7 +32,7 @@ export class RuntimeWatch {
   /** `mallocInUse` reads the allocator's in-use bytes (-1 when unknown); called once per major GC. */
   constructor(mallocInUse: () => number) {
     this.mallocInUse = mallocInUse;
-    this.delay = monitorEventLoopDelay({ resolution: 10 });
+    this.delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     this.delay.enable();
     this.elu = performance.eventLoopUtilization();
     this.observer = new PerformanceObserver((list) => {
@@ -63,9 +65,9 @@ export class RuntimeWatch {
     this.elu = performance.eventLoopUtilization();
     const count = this.delay.count;
     const h: RuntimeHealth = {
-      loopDelayP50: count > 0 ? this.delay.percentile(50) / NS_PER_MS : -1,
-      loopDelayP99: count > 0 ? this.delay.percentile(99) / NS_PER_MS : -1,
-      loopDelayMax: count > 0 ? this.delay.max / NS_PER_MS : -1,
+      loopDelayP50: count > 0 ? excess(this.delay.percentile(50)) : -1,
+      loopDelayP99: count > 0 ? excess(this.delay.percentile(99)) : -1,
+      loopDelayMax: count > 0 ? excess(this.delay.max) : -1,
       loopUtilization: elu.utilization,
       gcMinorMs: this.pauses.minor,
       gcMajorMs: this.pauses.major,
@@ -86,4 +88,9 @@ export class RuntimeWatch {
     this.delay.disable();
     this.observer.disconnect();
   }
+}
+
+/** A recorded interval (ns) less the timer's own period, in ms: how late the loop was. */
+function excess(ns: number): number {
+  return Math.max(0, ns / NS_PER_MS - RESOLUTION_MS);
 }
