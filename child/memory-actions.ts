@@ -118,6 +118,28 @@ export function writeHeapSnapshot(dir: string, generation: number): { path: stri
 }
 
 /**
+ * A heap snapshot taken when this generation drains: after it stops accepting and its last
+ * connection has closed (so no request waits on the pause), before it exits — the SDK's drain
+ * waits for this callback.
+ */
+export async function writeHeapSnapshotOnDrain(dir: string, generation: number): Promise<{ path: string; bytes: number }> {
+  const { onDrain, openConnections } = await import('./sdk.ts');
+  return new Promise((resolve, reject) => {
+    onDrain(async () => {
+      // The drain deadline bounds this: past it Baton cuts the connections, and the count falls to 0.
+      while (openConnections() > 0) await new Promise((r) => setTimeout(r, 10));
+      try {
+        resolve(writeHeapSnapshot(dir, generation));
+      } catch (err) {
+        reject(err as Error);
+      }
+      // The reply goes out in the microtasks that follow; the process exits only after this returns.
+      await new Promise((r) => setImmediate(r));
+    });
+  });
+}
+
+/**
  * A sampling heap profile over `seconds`, written into `dir` as a .heapprofile (0600). Objects
  * collected by major and minor GCs stay in the profile, so it shows where memory is allocated
  * (churn included), not only what survives.

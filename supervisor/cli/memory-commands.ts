@@ -12,14 +12,25 @@ import { formatDuration } from '../../shared/units.ts';
 import type { GenerationMemory } from '../memory/monitor.ts';
 import type { Figure } from '../memory/history.ts';
 
-export const MEMORY_OPTIONS = { ...CLIENT_OPTIONS, seconds: { type: 'string' }, segment: { type: 'boolean' } } as const satisfies ParseArgsConfig['options'];
+export const MEMORY_OPTIONS = {
+  ...CLIENT_OPTIONS,
+  seconds: { type: 'string' },
+  segment: { type: 'boolean' },
+  retire: { type: 'boolean' },
+  'in-place': { type: 'boolean' },
+  compare: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof MEMORY_OPTIONS }>>['values'];
 
 export const MEMORY_USAGE = `  baton memory [GEN] [--json] [--segment]  per generation: now/min/max and growth slope of RSS, PSS, heap, malloc
                                            (--json: the full series; --segment: the current figures from the
                                            shared segment and /proc, without the supervisor)
-  baton heap-snapshot [GEN]                write a .heapsnapshot of GEN (default: the active one); prints its path
+  baton heap-snapshot [GEN] [--retire|--in-place] [--compare]
+                                           write a .heapsnapshot of GEN (default: the active one); prints its path.
+                                           The active one is retired by default: reloaded first, snapshotted once
+                                           drained, so no client waits; --in-place pauses it instead; --compare
+                                           also snapshots its replacement (second path)
   baton heap-profile [GEN] [--seconds N]   record a sampling .heapprofile for N seconds [10], collected objects
                                            included; prints its path
   baton cpu-profile [GEN] [--seconds N]    record a .cpuprofile for N seconds [10]; prints its path
@@ -139,11 +150,17 @@ export async function profile(kind: 'heap-snapshot' | 'heap-profile' | 'cpu-prof
   const params = new URLSearchParams();
   if (generation !== undefined) params.set('generation', String(generation));
   if (kind !== 'heap-snapshot') params.set('seconds', values.seconds ?? '10');
+  else {
+    if (values.retire && values['in-place']) throw new BatonError('ERR_USAGE', '--retire and --in-place exclude each other');
+    if (values.retire || values.compare) params.set('retire', 'true');
+    if (values['in-place']) params.set('retire', 'false');
+    if (values.compare) params.set('compare', 'true');
+  }
   // A profile takes its seconds, a snapshot of a large heap a while: wait well past either.
   const reply = await controlRequest(clientSocket(values), 'POST', `/${kind}?${params}`, (Number(params.get('seconds') ?? 0) + 120) * 1000);
-  const body = reply.body as { ok: boolean; generation?: number; path?: string; bytes?: number; error?: { message: string } };
+  const body = reply.body as { ok: boolean; generation?: number; path?: string; bytes?: number; compare?: { path: string }; error?: { message: string } };
   if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
-  else if (body.ok) process.stdout.write(`${body.path}\n`);
+  else if (body.ok) process.stdout.write(`${body.path}\n${body.compare ? `${body.compare.path}\n` : ''}`);
   else process.stderr.write(`baton: ${body.error?.message ?? `HTTP ${reply.status}`}\n`);
   return body.ok ? 0 : 1;
 }

@@ -18,7 +18,7 @@ export interface ControlTarget {
   memoryReport?(): ReturnType<Supervisor['memoryReport']>;
   memorySeries?(generation?: number): ReturnType<Supervisor['memorySeries']>;
   release?(generation?: number): Promise<ReplyBody>;
-  heapSnapshot?(generation?: number): Promise<ProfileResult>;
+  heapSnapshot?(generation?: number, options?: { retire?: boolean; compare?: boolean }): Promise<ProfileResult>;
   heapProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
   cpuProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
   /** Replaces the supervisor process (absent: the endpoint is not offered). */
@@ -34,7 +34,7 @@ export interface ControlReply {
 }
 
 /** What a POST may say, in its JSON body or its query string (the body wins). */
-const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number() };
+const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number(), retire: z.boolean(), compare: z.boolean() };
 type Params = { [K in keyof typeof FIELDS]?: z.infer<(typeof FIELDS)[K]> };
 
 type Route = {
@@ -106,8 +106,9 @@ const ROUTES: Record<string, Route> = {
   '/heap-snapshot': {
     method: 'POST',
     memory: true,
-    fields: ['generation'],
-    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapSnapshot!(p.generation)) })),
+    fields: ['generation', 'retire', 'compare'],
+    run: async (t, _q, p) =>
+      answer(async () => ({ ok: true, ...(await t.heapSnapshot!(p.generation, { ...(p.retire !== undefined ? { retire: p.retire } : {}), ...(p.compare ? { compare: true } : {}) })) })),
   },
   '/heap-profile': {
     method: 'POST',
@@ -245,7 +246,7 @@ function paramsOf(endpoint: string, fields: (keyof typeof FIELDS)[], query: URLS
 
 /** A query-string value as the JSON value it stands for; anything unrecognisable is left a string for the schema to refuse. */
 function fromQuery(name: keyof typeof FIELDS, text: string): unknown {
-  if (name === 'cold') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
+  if (name === 'cold' || name === 'retire' || name === 'compare') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
   return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
 }
 

@@ -22,8 +22,8 @@ export async function releaseMemory(g: Generation): Promise<ReplyBody & { releas
 }
 
 /** Has `g` write a heap snapshot into `dir`; resolves with its path. */
-export async function heapSnapshot(g: Generation, dir: string): Promise<ProfileResult> {
-  return profileResult(g.id, await g.request({ type: 'heap-snapshot', dir }, 120_000));
+export async function heapSnapshot(g: Generation, dir: string, onDrain = false, waitMs = 120_000): Promise<ProfileResult> {
+  return profileResult(g.id, await g.request({ type: 'heap-snapshot', dir, ...(onDrain ? { onDrain } : {}) }, waitMs));
 }
 
 /** Throws ERR_USAGE unless `seconds` is a profile length Baton accepts. */

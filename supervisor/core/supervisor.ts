@@ -14,6 +14,8 @@ import { hotRestartVersion, type StatSample } from '../../shared/stats/index.ts'
 import { NoStats, type StatsSink } from './stats-sink.ts';
 import type { ReplyBody } from '../../shared/protocol.ts';
 import { MemoryMonitor, type GenerationMemory, type MemoryFlag } from '../memory/monitor.ts';
+import { checkSnapshotSpace, pruneProfiles } from '../memory/profiles.ts';
+import { retireSnapshot } from '../memory/retire.ts';
 import type { MemoryProbe } from '../memory/proc.ts';
 import type { InheritedSocket, SocketOrigin } from '../sockets/inherited-sockets.ts';
 import { NoServiceManager, type ServiceManager } from '../systemd/service-manager.ts';
@@ -260,8 +262,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** Has a generation (the active one by default) write a heap snapshot; resolves with its path. */
-  async heapSnapshot(generation?: number): Promise<ProfileResult> {
-    return heapSnapshot(this.target(generation), profileDir(this.config));
+  async heapSnapshot(generation?: number, options: { retire?: boolean; compare?: boolean } = {}): Promise<ProfileResult> {
+    const g = this.target(generation);
+    const dir = profileDir(this.config);
+    checkSnapshotSpace(dir, this.memory?.heapOf(g.id) ?? 0);
+    const retire = options.retire ?? g === this.active;
+    const wait = this.config.drainTimeout + 120_000;
+    const result = !retire ? await heapSnapshot(g, dir) : await retireSnapshot({ snapshotOnDrain: () => heapSnapshot(g, dir, true, wait), reload: async () => (await this.reload()).generation, snapshotNew: (n) => heapSnapshot(this.target(n), dir) }, options.compare === true);
+    pruneProfiles(dir);
+    return result;
   }
 
   /** Has a generation record a sampling heap profile for `seconds`; resolves with its path. */

@@ -289,6 +289,11 @@ export class MemoryMonitor {
       }));
   }
 
+  /** V8 heap size (committed) of `generation` at its last sample, bytes; undefined when unknown. */
+  heapOf(generation: number): number | undefined {
+    return this.series.get(generation)?.points().findLast((p) => p.heapTotal !== undefined)?.heapTotal;
+  }
+
   /** What `baton status` shows of `generation`. */
   flag(generation: number): MemoryFlag | undefined {
     const s = this.series.get(generation);

@@ -124,7 +124,7 @@ describe('memory', () => {
   it('writes a heap snapshot and a sampling heap profile, owner-only, as the JSON DevTools opens', async () => {
     const baton = new BatonProcess(httpConfig(app, { memory: { interval: '1s' } }));
     await baton.active(1);
-    const snap = await baton.cli('heap-snapshot');
+    const snap = await baton.cli('heap-snapshot', '--in-place');
     expect(snap.exitCode, snap.stderr).toBe(0);
     const snapPath = snap.stdout.trim();
     expect(snapPath).toMatch(/gen1-pid\d+-.*\.heapsnapshot$/);
