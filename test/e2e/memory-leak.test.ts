@@ -30,11 +30,13 @@ describe('memory leak watch', () => {
     const started = Date.now();
     const loads = [startLoad({ port: await leaking.port() }, { keepAlive: 2, newConnection: 0 }), startLoad({ port: await healthy.port() }, { keepAlive: 2, newConnection: 0 })];
     let flaggedAt: number | undefined;
+    let lastFinding = '';
     const healthyFindings: string[] = [];
     try {
       while (Date.now() - started < 45_000) {
         const [l, h] = await Promise.all([flag(leaking), flag(healthy)]);
         if (h?.growing) healthyFindings.push(h.finding ?? '');
+        lastFinding = l?.finding ?? lastFinding;
         if (l?.growing && flaggedAt === undefined) {
           flaggedAt = Date.now() - started;
           console.log(`leak flagged after ${(flaggedAt / 1000).toFixed(1)} s: ${l.finding}; healthy: ${h?.finding}`);
@@ -46,7 +48,7 @@ describe('memory leak watch', () => {
     } finally {
       await Promise.all(loads.map((l) => l.stop()));
     }
-    expect(flaggedAt, 'the leak was never flagged').toBeDefined();
+    expect(flaggedAt, `the leak was never flagged; its last finding: ${lastFinding}`).toBeDefined();
     expect(flaggedAt!).toBeLessThan(40_000);
     expect(healthyFindings).toEqual([]);
   }, 90_000);
