@@ -12,7 +12,7 @@ import {
   type SupervisorMessage,
 } from '../shared/protocol.ts';
 import { LAYOUT_VERSION, openSegment, type Stats } from '../shared/stats/index.ts';
-import { releaseMemory, writeHeapProfile, writeHeapSnapshot } from './memory-actions.ts';
+import { releaseMemory, writeCpuProfile, writeHeapProfile, writeHeapSnapshot, writeHeapSnapshotOnDrain } from './memory-actions.ts';
 import { MemoryReporter } from './memory-reporter.ts';
 import { matchInherited } from './inherited.ts';
 import { privateStats } from './standalone.ts';
@@ -51,8 +51,9 @@ export class SupervisedRuntime implements Runtime {
         return { ok: true };
       },
       'release-memory': async () => ({ ok: true, ...(await releaseMemory()) }),
-      'heap-snapshot': (m) => ({ ok: true, ...writeHeapSnapshot(m.dir, this.generationInfo.generation) }),
+      'heap-snapshot': async (m) => ({ ok: true, ...(m.onDrain ? await writeHeapSnapshotOnDrain(m.dir, this.generationInfo.generation) : writeHeapSnapshot(m.dir, this.generationInfo.generation)) }),
       'heap-profile': async (m) => ({ ok: true, ...(await writeHeapProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
+      'cpu-profile': async (m) => ({ ok: true, ...(await writeCpuProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
       ack: (m) => {
         this.correlator.settle(m.ack, m as ReplyBody);
         return undefined;

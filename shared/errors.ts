@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'ERR_STATS_INCOMPATIBLE'
   | 'ERR_TIMEOUT'
   | 'ERR_MEMORY_LIMIT'
+  | 'ERR_DISK_SPACE'
   | 'ERR_UPGRADING'
   | 'ERR_UPGRADE_FAILED'
   | 'ERR_ILLEGAL_TRANSITION'
@@ -63,6 +64,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   ERR_STATS_INCOMPATIBLE: true,
   ERR_TIMEOUT: true,
   ERR_MEMORY_LIMIT: true,
+  ERR_DISK_SPACE: true,
   ERR_UPGRADING: true,
   ERR_UPGRADE_FAILED: true,
   ERR_ILLEGAL_TRANSITION: true,

@@ -48,10 +48,12 @@ export type SupervisorMessage =
   | (Envelope & { type: 'drain'; deadline: number })
   /** Release what memory it can (GC, malloc_trim); the ack reports what was released. */
   | (Envelope & { type: 'release-memory' })
-  /** Write a heap snapshot into `dir`; the ack carries its `path`. */
-  | (Envelope & { type: 'heap-snapshot'; dir: string })
+  /** Write a heap snapshot into `dir` (`onDrain`: once this generation has drained, just before it exits); the ack carries its `path`. */
+  | (Envelope & { type: 'heap-snapshot'; dir: string; onDrain?: boolean })
   /** Record a sampling heap profile for `seconds`, write it into `dir`; the ack carries its `path`. */
   | (Envelope & { type: 'heap-profile'; dir: string; seconds: number })
+  /** Record a CPU profile for `seconds`, write it into `dir`; the ack carries its `path`. */
+  | (Envelope & { type: 'cpu-profile'; dir: string; seconds: number })
   | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
   | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
 

@@ -157,3 +157,13 @@ export function mallocTrim(pad = 0): boolean | null {
 export function mallocInfo(): string | null {
   return binding.mallocInfo();
 }
+
+/** jemalloc's purge of every arena (`arena.<MALLCTL_ARENAS_ALL>.purge`): unused dirty and muzzy pages go back to the kernel; null unless jemalloc is this process's malloc. */
+export function jemallocPurge(): boolean | null {
+  return binding.jemallocPurge();
+}
+
+/** Bytes of the address range [start, start + length) resident in RAM (mincore), whole pages; throws ENOMEM for a range not mapped. */
+export function residentBytes(start: number, length: number): number {
+  return binding.residentBytes(start, length);
+}

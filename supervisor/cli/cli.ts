@@ -14,6 +14,7 @@ import { controlRequest } from './control-client.ts';
 import { realOs } from '../os/real-os.ts';
 import { SegmentStats } from '../core/stats-sink.ts';
 import { memory, MEMORY_USAGE, profile } from './memory-commands.ts';
+import { top, TOP_USAGE } from './top.ts';
 import { procMemoryProbe } from '../memory/proc.ts';
 import { Supervisor } from '../core/supervisor.ts';
 import { takeInheritedSockets, UPGRADE_ENV } from '../sockets/inherited-sockets.ts';
@@ -34,7 +35,7 @@ const USAGE = `Usage:
                                            keeping sockets, stats and service (also: SIGUSR2)
   baton stats [--name N] [--json|--prometheus] [--filter RE]
                                            read the shared stats (works when the supervisor is wedged)
-${MEMORY_USAGE}  baton version [--hot-restart]            version; or the stats hot-restart compatibility string
+${MEMORY_USAGE}${TOP_USAGE}  baton version [--hot-restart]            version; or the stats hot-restart compatibility string
 
 Options of run (each is also a config key):
   -c, --config FILE          YAML config, re-read on every reload
@@ -109,8 +110,11 @@ export async function main(argv: string[]): Promise<number> {
         return stats(parse(rest, CLIENT_OPTIONS).values);
       case 'memory':
         return await memory(rest);
+      case 'top':
+        return await top(rest);
       case 'heap-snapshot':
       case 'heap-profile':
+      case 'cpu-profile':
         return await profile(command, rest);
       case 'version':
       case '--version':

@@ -83,9 +83,13 @@ export function formatStatus(s: StatusSnapshot): string {
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
   const growing = s.generations
     .filter((g) => g.memory?.growing)
-    .map((g) => `memory: generation ${g.generation} is growing, +${g.memory?.slopeMiBPerMin} MiB/min (RSS ${((g.memory?.rss ?? 0) / 1048576).toFixed(1)} MiB)\n`)
+    .map((g) => `memory: generation ${g.generation} is growing, +${g.memory?.slopeMiBPerMin} MiB/min (RSS ${((g.memory?.rss ?? 0) / 1048576).toFixed(1)} MiB)${g.memory?.finding ? ` — ${g.memory.finding}` : ''}\n`)
     .join('');
-  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}`;
+  const health = s.generations
+    .filter((g) => g.memory?.loopDelayP99 !== undefined)
+    .map((g) => `health: generation ${g.generation} event-loop delay p50 ${g.memory!.loopDelayP50} ms, p99 ${g.memory!.loopDelayP99} ms, utilization ${Math.round((g.memory!.loopUtilization ?? 0) * 100)}%\n`)
+    .join('');
+  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}${health}`;
 }
 
 /** `baton stop`. */

@@ -34,7 +34,8 @@ export class Supervisor extends SupervisorQueries {
 
   constructor(config: Config, deps: SupervisorDeps) {
     const sm = deps.serviceManager ?? new NoServiceManager();
-    super(config, deps, new FdStore(deps.os, (l) => sm.removeFds(l.name)), async () => (await this.reload()).generation);
+    // A replacement for memory's sake runs the release and config in force: a leak must not deploy a half-edited file.
+    super(config, deps, new FdStore(deps.os, (l) => sm.removeFds(l.name)), async () => (await this.reload({ sameConfig: true })).generation);
     this.sm = sm;
     this.nextId = deps.firstGeneration ?? 1;
     this.backoff = new Backoff(config.restart, deps.os);
@@ -60,13 +61,13 @@ export class Supervisor extends SupervisorQueries {
    * and its predecessors are draining. Rejects with ERR_RELOAD_FAILED (the serving generation is
    * untouched). A reload asked for while one is starting shares that one's outcome.
    */
-  reload(options: { cold?: boolean } = {}): Promise<ReloadResult> {
+  reload(options: { cold?: boolean; sameConfig?: boolean } = {}): Promise<ReloadResult> {
     if (this.mode.ending) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
     if (this.mode.is('upgrading')) return Promise.reject(new BatonError('ERR_UPGRADING', 'cannot reload: the supervisor is being upgraded'));
     if (!this.reloading) {
       const from = this.mode.to('reloading');
       this.sm.reloading();
-      this.reloading = this.doReload(options.cold === true).finally(() => {
+      this.reloading = this.doReload(options.cold === true, options.sameConfig === true).finally(() => {
         this.reloading = undefined;
         if (this.mode.is('reloading')) this.mode.settle(from, this.active !== undefined);
         // READY ends the reload for systemd whatever came of it: a failed one leaves the old generation serving.
@@ -155,10 +156,10 @@ export class Supervisor extends SupervisorQueries {
     return true;
   }
 
-  private async doReload(cold: boolean): Promise<ReloadResult> {
+  private async doReload(cold: boolean, sameConfig: boolean): Promise<ReloadResult> {
     let next: Config;
     try {
-      next = this.deps.loadConfig();
+      next = sameConfig ? this.config : this.deps.loadConfig();
       checkReloadConfig(this.config, next, this.sink, cold, this.log);
     } catch (err) {
       throw this.reloadFailed(err);

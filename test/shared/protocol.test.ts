@@ -27,6 +27,7 @@ function handlers(drain: Handlers<SupervisorMessage, string>['drain']) {
     'release-memory': () => ({ ok: true }),
     'heap-snapshot': () => ({ ok: true }),
     'heap-profile': () => ({ ok: true }),
+    'cpu-profile': () => ({ ok: true }),
     ack: (m) => {
       seen.push(['ack', m.ack]);
       return undefined;
