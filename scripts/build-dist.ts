@@ -40,9 +40,10 @@ fs.rmSync(prebuilds, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
 const config = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
-// Hand-written declarations (the addon's binding.d.ts) are inputs tsc does not copy.
+// Hand-written declarations (the addon's binding.d.ts) and plain browser scripts (the dashboard's
+// app) are inputs tsc does not copy.
 for (const top of config.include) {
-  for (const file of walk(path.join(root, top)).filter((f) => f.endsWith('.d.ts'))) {
+  for (const file of walk(path.join(root, top)).filter((f) => f.endsWith('.d.ts') || f.endsWith('-app.js'))) {
     const target = path.join(dist, path.relative(root, file));
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.copyFileSync(file, target);
