@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { isLocal, parseAddress } from '../shared/address.ts';
 import { fileSchema, type AppConfig, type ClusterConfig, type HttpListenerConfig, type TcpListenerConfig } from './config-schema.ts';
 import { parseEndpoint, type Endpoint } from './endpoint.ts';
+import { loadTls, type TlsMaterial } from './tls/tls-load.ts';
 
 /** A configuration error: `message` lists each problem as `path: problem`. Exit code 2. */
 export class ConfigError extends Error {
@@ -28,6 +29,8 @@ export interface ProxyConfig {
   listeners: ListenerSpec[];
   clusters: ClusterSpec[];
   accessLog: AppConfig['access_log'];
+  /** Certificates, keys and TLS options, read and checked with the file. */
+  tls: TlsMaterial;
   /** The file's `app:` as written, for /config_dump. */
   raw: unknown;
 }
@@ -103,10 +106,11 @@ export function validateProxyConfig(raw: unknown, file: string): ProxyConfig {
       });
     }
   }
-  if (problems.length > 0) throw new ConfigError(`invalid proxy configuration in ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  const tls = problems.length > 0 ? undefined : loadTls(app.tls, listeners.filter((l) => l.protocol !== 'admin'), clusters, file, problems);
+  if (problems.length > 0 || !tls) throw new ConfigError(`invalid proxy configuration in ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   const accessLog = { ...app.access_log };
   if (!['stdout', 'stderr'].includes(accessLog.path)) accessLog.path = path.resolve(path.dirname(file), accessLog.path);
-  return { file, listeners, clusters, accessLog, raw: (raw as { app?: unknown }).app };
+  return { file, listeners, clusters, accessLog, tls, raw: (raw as { app?: unknown }).app };
 }
 
 function describe(file: string, issues: z.core.$ZodIssue[]): string {

@@ -8,12 +8,17 @@ import { allocatorEnv, generationEnv, notifySocketPath } from './generation-env.
 import type { GenerationOptions } from './generation.ts';
 import type { Os } from '../os/os.ts';
 import type { StatsSink } from './stats-sink.ts';
+import type { TicketKeys } from './ticket-keys.ts';
 
 export interface LaunchContext {
   os: Os;
   log: Logger;
   store: FdStore;
   sink: StatsSink;
+  /** The shared TLS session ticket key. */
+  ticketKeys: TicketKeys;
+  /** Reloads the program (a generation asked). */
+  reload(): Promise<number>;
   /** The supervisor samples memory: the generation reports its own figures at this interval. */
   memoryInterval?: number;
 }
@@ -45,6 +50,8 @@ export function generationOptions(config: Config, listeners: Listener[], id: num
     shutdownTimeout: config.shutdownTimeout,
     drainSignal: config.drainSignal,
     statsLayout: LAYOUT_VERSION,
+    ticketKey: (rotateEvery) => ctx.ticketKeys.current(rotateEvery),
+    reload: () => ctx.reload(),
     requestListener: (address, gen) => {
       const listener = ctx.store.request(address, config.runtimeListeners);
       ctx.store.retain(gen, [listener]);

@@ -10,6 +10,7 @@ import {
   type Outgoing,
   type ReplyBody,
   type SupervisorMessage,
+  unrecognized,
 } from '../../shared/protocol.ts';
 import { formatDuration } from '../../shared/units.ts';
 import { NotifyReader } from '../systemd/notify-reader.ts';
@@ -40,6 +41,10 @@ export interface GenerationOptions {
   statsLayout?: number;
   /** A further check once the generation accepts (readiness `http:`), or the whole check (`tcp`); ready when it resolves true for the generation's pid. */
   probe?: (pid: number) => Promise<boolean>;
+  /** The shared TLS session ticket key (base64) and its expiry. */
+  ticketKey?(rotateEvery: number): { key: string; expiresAt: number };
+  /** A reload the generation asked for (certificate files changed); resolves with the new generation. */
+  reload?(reason: string, generation: number): Promise<number>;
   /** Binds (or finds) a listener a generation asks for at run time. */
   requestListener(address: string, generation: number): { fd: number; name: string; address: string };
 }
@@ -132,6 +137,14 @@ export class Generation extends EventEmitter<GenerationEvents> {
       drained: () => {
         this.log.info('generation drained its connections');
         return undefined;
+      },
+      'ticket-key': (m) => (options.ticketKey ? { ok: true, ...options.ticketKey(Number(m.rotateEvery)) } : unrecognized(m.type)),
+      reload: async (m) => {
+        if (!options.reload) return unrecognized(m.type);
+        if (this.state !== 'active') throw new BatonError('ERR_RELOAD_FAILED', `generation ${this.id} is ${this.state}: only the active generation may ask for a reload`);
+        const reason = String(m.reason).slice(0, 200);
+        this.log.info({ reason }, `generation ${this.id} asks for a reload: ${reason}`);
+        return { ok: true, generation: await options.reload(reason, this.id) };
       },
       ack: (m) => {
         this.correlator.settle(m.ack, m);

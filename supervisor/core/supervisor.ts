@@ -17,6 +17,7 @@ import { MemoryMonitor, type GenerationMemory, type MemoryFlag } from '../memory
 import type { MemoryProbe } from '../memory/proc.ts';
 import type { InheritedSocket, SocketOrigin } from '../sockets/inherited-sockets.ts';
 import { NoServiceManager, type ServiceManager } from '../systemd/service-manager.ts';
+import { TicketKeys } from './ticket-keys.ts';
 
 /** How many exited generations `status` still shows. */
 const EXITED_KEPT = 8;
@@ -96,6 +97,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private announcedReady = false;
   private handingOver = false;
   private retiring = false;
+  private readonly ticketKeys: TicketKeys;
 
   constructor(config: Config, deps: SupervisorDeps) {
     super();
@@ -107,6 +109,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.store = new FdStore(deps.os, (l) => this.sm.removeFds(l.name));
     this.nextId = deps.firstGeneration ?? 1;
     this.startedAt = deps.os.now();
+    this.ticketKeys = new TicketKeys(() => deps.os.now());
     this.backoff = new Backoff(config.restart, deps.os);
     if (deps.memoryProbe && config.memory && config.memory.interval > 0) {
       this.memory = new MemoryMonitor(
@@ -371,6 +374,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       log: this.log,
       store: this.store,
       sink: this.sink,
+      ticketKeys: this.ticketKeys,
+      reload: async () => (await this.reload()).generation,
       ...(memoryInterval !== undefined ? { memoryInterval } : {}),
     });
     const generation = new Generation(options, this.deps.os, this.log);
