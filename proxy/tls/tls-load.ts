@@ -132,7 +132,7 @@ function loadDownstream(l: ListenerInput, configFile: string, now: number, warnW
     cert: main.certPem,
     key: main.keyPem,
     requestCert: t.client_auth !== undefined,
-    rejectUnauthorized: t.client_auth?.required ?? false,
+    rejectUnauthorized: false,
     handshakeTimeout: t.handshake_timeout,
     ...(alpn.length > 0 ? { ALPNProtocols: alpn } : {}),
   };

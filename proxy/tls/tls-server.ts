@@ -26,18 +26,23 @@ const subjects = new WeakMap<tls.TLSSocket, string>();
 /** SNI selection, handshake stats and the client-certificate rule, on any TLS server. */
 function instrument(server: tls.Server, material: DownstreamTls, stats: TlsStats): void {
   const clientAuth = material.config.client_auth;
-  server.on('secureConnection', (socket: tls.TLSSocket) => {
+  // Before the server's own listener: a refused client is gone before its first byte is read.
+  server.prependListener('secureConnection', (socket: tls.TLSSocket) => {
     stats.handshake.inc();
     if (socket.isSessionReused()) stats.sessionReused.inc();
     const version = socket.getProtocol();
     if (version) stats.versions[version]?.inc();
     (stats.alpn[socket.alpnProtocol || 'none'] ?? stats.alpn.none)?.inc();
     if (!clientAuth) return;
+    // Node checks client certificates here, after the handshake (rejectUnauthorized would close
+    // the socket without a word): the rule and its counting live in one place.
     const peer = socket.getPeerX509Certificate();
     if (socket.authorized && peer) subjects.set(socket, oneLine(peer.subject));
     else if (peer) {
-      // Not required, but presented and not trusted: refuse rather than forward it as anonymous.
       stats.errors.bad_client_cert.inc();
+      socket.destroy();
+    } else if (clientAuth.required) {
+      stats.errors.no_client_cert.inc();
       socket.destroy();
     }
   });
@@ -91,8 +96,7 @@ export function createTlsHttpServer(config: HttpListenerConfig, material: Downst
   instrument(server as unknown as tls.Server, material, stats);
   // Runs before the handler createHttpServer installed: the forwarding code then sees HTTP/1.1-shaped requests.
   server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = tlsSocketOf(req);
-    adaptRequest(req, res, identity ? { subjectHeader: identity, subject: socket ? subjects.get(socket) : undefined } satisfies ClientIdentity : undefined);
+    adaptRequest(req, res, identity ? ({ subjectHeader: identity, subject: subjectOf(req) } satisfies ClientIdentity) : undefined);
   });
   if (h2) {
     const hs = http2Stats(store, ctx.listener);
@@ -122,11 +126,22 @@ export function createTlsHttpServer(config: HttpListenerConfig, material: Downst
   };
 }
 
-/** The TLS socket under a request (HTTP/1.1: the request's socket; HTTP/2: its session's). */
-function tlsSocketOf(req: http.IncomingMessage): tls.TLSSocket | undefined {
-  const stream = (req as unknown as http2.Http2ServerRequest).stream;
-  const socket = stream ? stream.session?.socket : req.socket;
-  return socket instanceof tls.TLSSocket ? socket : undefined;
+/** An HTTP/2 session's verified client subject ('' for none), read once from its socket. */
+const sessionSubjects = new WeakMap<http2.Http2Session, string>();
+
+/** The verified client subject of a request's connection (HTTP/1.1: its socket; HTTP/2: its session's). */
+function subjectOf(req: http.IncomingMessage): string | undefined {
+  const session = (req as unknown as http2.Http2ServerRequest).stream?.session;
+  if (!session) return req.socket instanceof tls.TLSSocket ? subjects.get(req.socket) : undefined;
+  let subject = sessionSubjects.get(session);
+  if (subject === undefined) {
+    // session.socket is a proxy of the TLS socket: the same methods, another identity.
+    const socket = session.socket as tls.TLSSocket;
+    const peer = socket.authorized ? socket.getPeerX509Certificate() : undefined;
+    subject = peer ? oneLine(peer.subject) : '';
+    sessionSubjects.set(session, subject);
+  }
+  return subject === '' ? undefined : subject;
 }
 
 /** The server of a `tcp` listener with `tls`: `onStream` gets each decrypted connection. */
