@@ -7,6 +7,9 @@ import tls from 'node:tls';
 
 export interface TlsAnswer {
   status: number;
+  /** HTTP/2: the stream's id and the code it was closed with. */
+  streamId?: number;
+  rstCode?: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
 }
@@ -40,7 +43,7 @@ export function h2Request(session: http2.ClientHttp2Session, path: string, optio
       headers = h as Record<string, string | string[] | undefined>;
     });
     stream.on('data', (c: string) => (text += c));
-    stream.on('end', () => resolve({ status, headers, body: text }));
+    stream.on('end', () => resolve({ status, headers, streamId: stream.id, rstCode: stream.rstCode, body: status === 0 ? `no response: stream ${stream.id} closed with code ${stream.rstCode}` : text }));
     stream.on('error', reject);
     if (options.body !== undefined) stream.end(options.body);
   });
@@ -104,15 +107,25 @@ export interface TlsLoadCounts {
   failures: string[];
   /** HTTP/2 sessions opened (a GOAWAY makes the client open another). */
   h2Sessions: number;
+  /**
+   * Request ids of HTTP/2 streams that were not processed, retried as RFC 9113 §8.7 allows:
+   * refused (REFUSED_STREAM), or never sent — Node's client closes its session on a GOAWAY and
+   * puts its own GOAWAY ahead of HEADERS it had queued, then ends those streams without a
+   * response or a reset code. The tests check the proxy's access log saw none of them.
+   */
+  h2Unsent: string[];
 }
 
 /** HTTPS keep-alive, HTTPS new-connection and HTTP/2 clients looping on `/` until stopped. */
 export function startTlsLoad(port: number, ca: Buffer, options: { keepAlive: number; newConnection: number; h2: number; h2Concurrency?: number; maxMs?: number }) {
-  const counts: TlsLoadCounts = { requests: 0, ok: 0, failed: 0, failures: [], h2Sessions: 0 };
+  const counts: TlsLoadCounts = { requests: 0, ok: 0, failed: 0, failures: [], h2Sessions: 0, h2Unsent: [] };
   const deadline = Date.now() + (options.maxMs ?? 60_000);
   let stopped = false;
   const agents: https.Agent[] = [];
   const sessions = new Set<http2.ClientHttp2Session>();
+  const goneAway = new WeakSet<http2.ClientHttp2Session>();
+  const lastProcessed = new WeakMap<http2.ClientHttp2Session, number>();
+  let sequence = 0;
   const fail = (what: string): void => {
     counts.failed += 1;
     if (counts.failures.length < 20) counts.failures.push(what);
@@ -134,16 +147,21 @@ export function startTlsLoad(port: number, ca: Buffer, options: { keepAlive: num
     let session: http2.ClientHttp2Session | undefined;
     const worker = async (): Promise<void> => {
       while (running()) {
-        if (!session || session.closed || session.destroyed) {
+        if (!session || session.closed || session.destroyed || goneAway.has(session)) {
           try {
             const s = await h2Connect(port, ca);
             // Another worker may have connected meanwhile; keep the first.
-            if (session && !session.closed && !session.destroyed) s.close();
+            if (session && !session.closed && !session.destroyed && !goneAway.has(session)) s.close();
             else {
               session = s;
               sessions.add(s);
               counts.h2Sessions += 1;
               s.on('error', () => {});
+              // RFC 9113 §6.8: no new stream after a GOAWAY (Node's client leaves that to its user).
+              s.on('goaway', (_code, last) => {
+                goneAway.add(s);
+                lastProcessed.set(s, last);
+              });
               s.once('close', () => sessions.delete(s));
             }
           } catch (err) {
@@ -152,15 +170,23 @@ export function startTlsLoad(port: number, ca: Buffer, options: { keepAlive: num
           }
         }
         counts.requests += 1;
+        const id = `h2-${(sequence += 1)}`;
         try {
-          const r = await h2Request(session, '/');
+          const r = await h2Request(session, '/', { headers: { 'x-request-id': id } });
           if (r.status === 200) counts.ok += 1;
-          else fail(`h2 status ${r.status}`);
+          else if (r.status === 0 && r.rstCode === 0 && goneAway.has(session)) {
+            counts.requests -= 1;
+            counts.h2Unsent.push(id);
+          } else fail(`h2 status ${r.status} ${r.status === 0 ? `${r.body}, last processed ${lastProcessed.get(session)}` : ''}`);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code ?? '';
           // The session received GOAWAY before this stream was sent: nothing reached the server, try on a new session.
           if (code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION') counts.requests -= 1;
-          else fail(`h2 ${code} ${(err as Error).message}`);
+          else if (/NGHTTP2_REFUSED_STREAM/.test((err as Error).message)) {
+            // RFC 9113 §8.7: a refused stream was not processed and may be retried.
+            counts.requests -= 1;
+            counts.h2Unsent.push(id);
+          } else fail(`h2 ${code} ${(err as Error).message}`);
         }
       }
     };
