@@ -19,7 +19,7 @@ export interface ClientIdentity {
 }
 
 /** Rewrites `req`/`res` in place before the request handler sees them. */
-export function adaptRequest(req: AnyRequest, res: AnyResponse, identity: ClientIdentity | undefined): void {
+export function adaptRequest(req: AnyRequest, res: AnyResponse | undefined, identity: ClientIdentity | undefined): void {
   const h2 = (req as http2.Http2ServerRequest).stream !== undefined;
   if (!h2 && !identity) return;
   const raw = req.rawHeaders;
@@ -55,7 +55,7 @@ export function adaptRequest(req: AnyRequest, res: AnyResponse, identity: Client
     if (cookies) out.push('cookie', cookies.join('; '));
     const r2 = req as http2.Http2ServerRequest;
     if (!r2.stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
-    adaptResponse(res as http2.Http2ServerResponse);
+    if (res) adaptResponse(res as http2.Http2ServerResponse);
   }
   Object.defineProperty(req, 'rawHeaders', { value: out, configurable: true, writable: true });
 }

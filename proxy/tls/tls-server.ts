@@ -95,9 +95,10 @@ export function createTlsHttpServer(config: HttpListenerConfig, material: Downst
   });
   instrument(server as unknown as tls.Server, material, stats);
   // Runs before the handler createHttpServer installed: the forwarding code then sees HTTP/1.1-shaped requests.
-  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    adaptRequest(req, res, identity ? ({ subjectHeader: identity, subject: subjectOf(req) } satisfies ClientIdentity) : undefined);
-  });
+  const identify = (req: http.IncomingMessage): ClientIdentity | undefined => (identity ? { subjectHeader: identity, subject: subjectOf(req) } : undefined);
+  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => adaptRequest(req, res, identify(req)));
+  // A WebSocket handshake (HTTP/1.1 only) carries the client's subject too.
+  server.prependListener('upgrade', (req: http.IncomingMessage) => adaptRequest(req, undefined, identify(req)));
   if (h2) {
     const hs = http2Stats(store, ctx.listener);
     h2stats = hs;
