@@ -151,17 +151,24 @@ describe('proxy: TLS across reloads', () => {
     await baton.active(1);
     const port = l.web!.port;
     const session: http2.ClientHttp2Session = await h2Connect(port, pki.ca());
-    let goaway: { code: number; lastStreamID: number } | undefined;
-    session.on('goaway', (code, lastStreamID) => (goaway ??= { code, lastStreamID }));
+    let goaway: { code: number; lastStreamID: number; at: number } | undefined;
+    session.on('goaway', (code, lastStreamID) => (goaway ??= { code, lastStreamID, at: Date.now() }));
     const seen = a.requests;
-    const streams = Array.from({ length: 100 }, () => h2Request(session, '/slow?ms=1500').catch((err: Error) => ({ status: 0, headers: {}, body: err.message })));
+    let firstAnswer = Infinity;
+    const streams = Array.from({ length: 100 }, () =>
+      h2Request(session, '/slow?ms=6000')
+        .catch((err: Error) => ({ status: 0, headers: {}, body: err.message }))
+        .finally(() => (firstAnswer = Math.min(firstAnswer, Date.now()))),
+    );
     // Every stream has reached the upstream: they are all open through the proxy.
     await expect.poll(() => a.requests - seen, { timeout: 10_000, interval: 20 }).toBe(100);
     expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 2 });
+    await expect.poll(() => goaway?.code, { timeout: 10_000 }).toBe(0);
     const answers = await Promise.all(streams);
     expect(answers.filter((r) => r.status !== 200).map((r) => r.body)).toEqual([]);
     expect(answers.every((r) => r.body === 'upstream a slow\n')).toBe(true);
-    expect(goaway?.code).toBe(0);
+    // The GOAWAY came while all 100 streams were still open, and named them all as taken.
+    expect(goaway!.at).toBeLessThan(firstAnswer);
     await expect.poll(() => session.closed).toBe(true);
     const next = await h2Connect(port, pki.ca());
     expect((await h2Request(next, '/')).status).toBe(200);
