@@ -4,7 +4,7 @@ const major = process.versions.node.split('.')[0];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     // Real processes under real load on a 2-core machine: two files at a time keeps timings honest.
     maxWorkers: 2,
     pool: 'forks',

@@ -41,7 +41,7 @@ export interface ReleaseResult {
 export async function releaseMemory(): Promise<ReleaseResult> {
   const addon = await loadNative();
   const before = process.memoryUsage();
-  const mallocBefore = addon ? safe(() => addon.mallinfo2().fordblks) : -1;
+  const mallocBefore = addon ? safe(() => addon.mallinfo2()?.fordblks ?? -1) : -1;
   let gc = false;
   try {
     gc = collectGarbage();
@@ -51,10 +51,10 @@ export async function releaseMemory(): Promise<ReleaseResult> {
   } catch {
     gc = false;
   }
-  const mallocMid = addon ? safe(() => addon.mallinfo2().fordblks) : -1;
+  const mallocMid = addon ? safe(() => addon.mallinfo2()?.fordblks ?? -1) : -1;
   const trimmed = addon ? safe(() => addon.mallocTrim(0)) === true : false;
   const after = process.memoryUsage();
-  const mallocAfter = addon ? safe(() => addon.mallinfo2().fordblks) : -1;
+  const mallocAfter = addon ? safe(() => addon.mallinfo2()?.fordblks ?? -1) : -1;
   return {
     rssBefore: before.rss,
     rssAfter: after.rss,

@@ -56,15 +56,19 @@ export function sampleMemory(addon: Native | null): ChildMemory {
   };
   if (addon) {
     try {
+      // null where the libc lacks them (musl): those figures stay unknown
       const mi = addon.mallinfo2();
-      m.mallocArena = mi.arena;
-      m.mallocInUse = mi.uordblks;
-      m.mallocFree = mi.fordblks;
-      m.mallocFreeChunks = mi.ordblks;
-      m.mallocMmapped = mi.hblkhd;
-      m.mallocLargestFree = largestFreeFromMallocInfo(addon.mallocInfo());
+      if (mi) {
+        m.mallocArena = mi.arena;
+        m.mallocInUse = mi.uordblks;
+        m.mallocFree = mi.fordblks;
+        m.mallocFreeChunks = mi.ordblks;
+        m.mallocMmapped = mi.hblkhd;
+      }
+      const xml = addon.mallocInfo();
+      if (xml !== null) m.mallocLargestFree = largestFreeFromMallocInfo(xml);
     } catch {
-      // not glibc (musl) or the addon lacks it: malloc figures stay unknown
+      // malloc_info failed: the figures not yet set stay unknown
     }
     const je = addon.jemallocStats();
     if (je) {

@@ -45,4 +45,6 @@ export interface Runtime {
   requestReload(reason: string): Promise<number>;
   /** Installs the hooks the runtime calls: drain (stop accepting, finish) and terminate (cut and exit). */
   start(hooks: { drain(): void; terminate(): void }): void;
+  /** Ends the process once drained or terminated. @default process.exit */
+  exit?(code: number): void;
 }

@@ -1,6 +1,8 @@
 import net from 'node:net';
 import { parseAddress } from '../shared/address.ts';
+import { BatonError } from '../shared/errors.ts';
 import { ENV } from '../shared/launch-env.ts';
+import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import { DrainController } from './drain.ts';
 import type { Counter, Gauge, Histogram, StatSample } from '../shared/stats/index.ts';
 import type { GenerationInfo, ListenerRequest, Runtime, TicketKey } from './runtime.ts';
@@ -14,19 +16,25 @@ interface State {
   draining: boolean;
 }
 
-let state: State | undefined;
+/**
+ * The process's one SDK state, kept on a global symbol rather than in this module: two resolved
+ * copies of the SDK (two installed versions, or an ESM import beside a CommonJS require) would
+ * otherwise each open the IPC channel and settle each other's acks.
+ */
+const STATE = Symbol.for('baton.sdk.state');
+const slot = globalThis as unknown as { [STATE]?: State };
 
 /** Installs `runtime` (the SDK picks one itself on first use: supervised under Baton, standalone otherwise). */
 export function useRuntime(runtime: Runtime): void {
   const controller = new DrainController();
   const current: State = { runtime, controller, drainCallbacks: [], draining: false };
-  state = current;
+  slot[STATE] = current;
   controller.onCount((open) => runtime.reportConnections(open));
   runtime.start({
     drain: () => void drainAndExit(current),
     terminate: () => {
       controller.cut();
-      process.exit(0);
+      exit(current, 0);
     },
   });
 }
@@ -37,8 +45,26 @@ export function launchedByBaton(): boolean {
 }
 
 function current(): State {
-  if (!state) useRuntime(launchedByBaton() ? new SupervisedRuntime() : new StandaloneRuntime());
-  return state as State;
+  if (!slot[STATE]) useRuntime(launchedByBaton() ? supervisedRuntime() : new StandaloneRuntime());
+  return slot[STATE] as State;
+}
+
+/** The supervised runtime, once the supervisor's protocol is known to be this SDK's (checked here, once). */
+function supervisedRuntime(): Runtime {
+  const theirs = process.env[ENV.protocol];
+  if (theirs !== String(PROTOCOL_VERSION)) {
+    throw new BatonError(
+      'ERR_PROTOCOL_VERSION',
+      `this program's Baton SDK speaks protocol ${PROTOCOL_VERSION} but its supervisor speaks ${theirs}: ` +
+        'install the same Baton release for both, or upgrade the supervisor first (baton upgrade)',
+    );
+  }
+  return new SupervisedRuntime();
+}
+
+function exit(s: State, code: number): void {
+  if (s.runtime.exit) s.runtime.exit(code);
+  else process.exit(code);
 }
 
 async function drainAndExit(s: State): Promise<void> {
@@ -47,7 +73,7 @@ async function drainAndExit(s: State): Promise<void> {
   const callbacks = s.drainCallbacks.map(async (cb) => cb());
   await Promise.allSettled([s.controller.drain(), ...callbacks]);
   s.runtime.drained();
-  process.exit(0);
+  exit(s, 0);
 }
 
 /**

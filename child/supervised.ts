@@ -4,6 +4,7 @@ import {
   Correlator,
   dispatch,
   isEnvelope,
+  replyError,
   type ChildMessage,
   type Handlers,
   type Outgoing,
@@ -57,7 +58,7 @@ export class SupervisedRuntime implements Runtime {
       },
     };
     process.on('message', (m: unknown) => void this.receive(m));
-    process.on('disconnect', () => this.correlator.failAll(new BatonError('ERR_NOT_SUPERVISED', 'the supervisor closed the channel')));
+    process.on('disconnect', () => this.correlator.failAll(new BatonError('ERR_SUPERVISOR_GONE', 'the supervisor closed the channel')));
     // The channel must not keep a finished program alive; Baton's messages still arrive while it runs.
     process.channel?.unref();
     this.hello = this.request({ type: 'hello', pid: process.pid, runtime: `node ${process.version}`, statsLayout: LAYOUT_VERSION });
@@ -89,7 +90,8 @@ export class SupervisedRuntime implements Runtime {
       throw new BatonError('ERR_LISTENER', `no inherited listener named '${request.name}' (inherited: ${names})`);
     }
     const reply = await this.request({ type: 'listen', address: request.address });
-    if (!reply.ok) throw new BatonError('ERR_LISTENER', reply.error.message);
+    // The supervisor's code and errno (EADDRINUSE, EACCES…) come through, so a program can tell them apart.
+    if (!reply.ok) throw new BatonError('ERR_LISTENER', reply.error.message, { cause: replyError(reply.error) });
     const { recvFds } = await import('../shared/native/native.ts');
     const received = recvFds(Number(process.env[ENV.fdChannel]));
     const fd = received.fds[0];
@@ -152,7 +154,7 @@ export class SupervisedRuntime implements Runtime {
   private async receive(raw: unknown): Promise<void> {
     if (!isEnvelope(raw)) return;
     const reply = await dispatch(this.handlers, raw, undefined);
-    if (reply !== undefined) this.notify({ type: 'ack', ack: raw.seq, ...reply } as Outgoing<ChildMessage>);
+    if (reply !== undefined) this.send(this.correlator.reply<ChildMessage>(raw.seq, reply));
   }
 
   private request(body: Outgoing<ChildMessage>): Promise<ReplyBody> {

@@ -1,6 +1,8 @@
-/** The admin listener (loopback by default): stats, memory, server info, readiness, health-check and drain controls, config dump. */
+/** The admin listener (loopback or a Unix socket; see admin-access.ts for who may use it): stats, memory, server info, readiness, health-check and drain controls, config dump. */
 import http from 'node:http';
-import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus } from '../shared/stats/index.ts';
+import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '../shared/stats/index.ts';
+import { refusal, type AdminAccess } from './admin-access.ts';
+import { parseStatFilter } from './stat-filter.ts';
 import type { StatsStore } from './stats-store.ts';
 
 export interface AdminTarget {
@@ -18,8 +20,8 @@ export interface AdminTarget {
 
 const ENDPOINTS: Record<string, { method: 'GET' | 'POST'; help: string }> = {
   '/': { method: 'GET', help: 'this list' },
-  '/stats': { method: 'GET', help: 'every stat as JSON (?filter=REGEX)' },
-  '/stats/prometheus': { method: 'GET', help: 'every stat in Prometheus text format (?filter=REGEX)' },
+  '/stats': { method: 'GET', help: 'every stat as JSON (?filter=GLOB)' },
+  '/stats/prometheus': { method: 'GET', help: 'every stat in Prometheus text format (?filter=GLOB)' },
   '/memory': { method: 'GET', help: 'process memory (bytes)' },
   '/server_info': { method: 'GET', help: 'version, generation, state, uptime, hot-restart version' },
   '/ready': { method: 'GET', help: '200 LIVE when serving, else 503 with the state' },
@@ -29,7 +31,8 @@ const ENDPOINTS: Record<string, { method: 'GET' | 'POST'; help: string }> = {
   '/config_dump': { method: 'GET', help: 'the configuration in effect, as JSON' },
 };
 
-export function createAdminServer(target: AdminTarget): http.Server {
+/** The admin HTTP server; `access` decides who is answered (POSTs change behaviour, GETs read). */
+export function createAdminServer(target: AdminTarget, access: AdminAccess): http.Server {
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const endpoint = ENDPOINTS[url.pathname];
@@ -43,23 +46,28 @@ export function createAdminServer(target: AdminTarget): http.Server {
       res.setHeader('allow', endpoint.method);
       return json(405, { error: `${url.pathname} takes ${endpoint.method}` });
     }
-    let filter: RegExp | undefined;
-    try {
-      const f = url.searchParams.get('filter');
-      filter = f ? new RegExp(f) : undefined;
-    } catch (err) {
-      return json(400, { error: `bad filter: ${(err as Error).message}` });
+    const refused = refusal(access, req, endpoint.method === 'POST');
+    if (refused) return json(refused.status, { error: refused.error });
+    let filter: ((name: string) => boolean) | undefined;
+    const f = url.searchParams.get('filter');
+    if (f) {
+      const parsed = parseStatFilter(f);
+      if ('error' in parsed) return json(400, { error: `bad filter: ${parsed.error}` });
+      filter = parsed.match;
     }
+    const snapshot = (): StatSample[] => {
+      target.refreshStats?.();
+      const all = target.store.snapshot();
+      return filter ? all.filter((s) => filter(s.name)) : all;
+    };
     const info = target.info();
     switch (url.pathname) {
       case '/':
         return json(200, ENDPOINTS);
       case '/stats':
-        target.refreshStats?.();
-        return send(200, 'application/json', toJSON(target.store.snapshot(filter), 2));
+        return send(200, 'application/json', toJSON(snapshot(), 2));
       case '/stats/prometheus':
-        target.refreshStats?.();
-        return send(200, PROMETHEUS_CONTENT_TYPE, toPrometheus(target.store.snapshot(filter)));
+        return send(200, PROMETHEUS_CONTENT_TYPE, toPrometheus(snapshot()));
       case '/memory':
         return json(200, { ...process.memoryUsage(), heap: process.memoryUsage().heapUsed });
       case '/server_info':

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { isLocal, parseAddress } from '../shared/address.ts';
+import { readTokenFile } from './admin-access.ts';
 import { fileSchema, type AppConfig, type ClusterConfig, type HttpListenerConfig, type TcpListenerConfig } from './config-schema.ts';
 import { parseEndpoint, type Endpoint } from './endpoint.ts';
 import { loadTls, type TlsMaterial } from './tls/tls-load.ts';
@@ -33,6 +34,8 @@ export interface ProxyConfig {
   tls: TlsMaterial;
   /** The file's `app:` as written, for /config_dump. */
   raw: unknown;
+  /** The admin listener's bearer token (from `app.admin.token_file`); never dumped. */
+  adminToken?: Buffer;
 }
 
 /** Reads `file` and validates it; throws ConfigError. */
@@ -60,6 +63,7 @@ export function validateProxyConfig(raw: unknown, file: string): ProxyConfig {
   for (const l of declared) if (l.name !== undefined) addresses.set(l.name, l.address);
 
   const listeners: ListenerSpec[] = [];
+  let adminToken: Buffer | undefined;
   for (const [name, l] of Object.entries(app.listeners)) {
     const address = addresses.get(name);
     if (address === undefined) problems.push(`app.listeners.${name}: no listener named '${name}' in listeners`);
@@ -80,6 +84,13 @@ export function validateProxyConfig(raw: unknown, file: string): ProxyConfig {
         problems.push(`app.admin.listener: '${address}' is not loopback (set app.admin.allow_non_loopback: true to allow it)`);
       }
       listeners.push({ name: app.admin.listener, address, protocol: 'admin' });
+    }
+    if (app.admin.token_file !== undefined) {
+      try {
+        adminToken = readTokenFile(path.resolve(path.dirname(file), app.admin.token_file));
+      } catch (err) {
+        problems.push(`app.admin.token_file: ${(err as Error).message}`);
+      }
     }
   }
 
@@ -110,7 +121,7 @@ export function validateProxyConfig(raw: unknown, file: string): ProxyConfig {
   if (problems.length > 0 || !tls) throw new ConfigError(`invalid proxy configuration in ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   const accessLog = { ...app.access_log };
   if (!['stdout', 'stderr'].includes(accessLog.path)) accessLog.path = path.resolve(path.dirname(file), accessLog.path);
-  return { file, listeners, clusters, accessLog, tls, raw: (raw as { app?: unknown }).app };
+  return { file, listeners, clusters, accessLog, tls, raw: (raw as { app?: unknown }).app, ...(adminToken ? { adminToken } : {}) };
 }
 
 function describe(file: string, issues: z.core.$ZodIssue[]): string {

@@ -103,6 +103,8 @@ export const appSchema = z.strictObject({
       listener: name,
       /** The admin listener must be a loopback or Unix address unless this is true. */
       allow_non_loopback: z.boolean().default(false),
+      /** A file (owner-only, mode 0600) whose token a TCP admin listener's POSTs must carry as `Authorization: Bearer`. */
+      token_file: z.string().min(1).optional(),
     })
     .optional(),
   access_log: z

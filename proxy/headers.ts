@@ -29,6 +29,8 @@ export interface ForwardInfo {
   requestId: string;
   /** Keep Upgrade and `Connection: upgrade` (a WebSocket handshake). */
   upgrade?: boolean;
+  /** Send this Host instead of the client's (the authority of an absolute-form target). */
+  host?: string;
 }
 
 /** The request id: the client's x-request-id when it sent a sane one, else a new UUID. */
@@ -46,7 +48,7 @@ export function requestIdOf(raw: readonly string[]): string {
 /** Flat `[name, value, …]` request headers for the upstream. */
 export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo): string[] {
   const listed = connectionListed(raw);
-  const out: string[] = [];
+  const out: string[] = info.host !== undefined ? ['host', info.host] : [];
   let xff: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -55,7 +57,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
       xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
       continue;
     }
-    if (REPLACED.has(lower)) continue;
+    if (REPLACED.has(lower) || (info.host !== undefined && lower === 'host')) continue;
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) {
       if (info.upgrade && lower === 'upgrade') out.push(name, raw[i + 1]!);
       continue;

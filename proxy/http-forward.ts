@@ -10,6 +10,7 @@ import type { AccessLog } from './access-log.ts';
 import type { Cluster, Release, UpstreamHost } from './cluster.ts';
 import { downstreamResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts';
 import { statusClass, type HttpStats } from './proxy-stats.ts';
+import { requestTarget } from './request-target.ts';
 import { isConnectFailure, isResetBeforeResponse, reply, upstreamErrorReply } from './responses.ts';
 import type { Route, Router } from './router.ts';
 
@@ -69,15 +70,22 @@ export function createRequestHandler(ctx: HttpContext): (req: http.IncomingMessa
         ...(outcome.error !== undefined ? { error: outcome.error } : !finished ? { error: 'downstream closed before the response ended' } : {}),
       });
     });
-    const url = req.url ?? '/';
+    const target = requestTarget(req);
+    if ('error' in target) {
+      stats.rqRejected.inc();
+      outcome.error = target.error;
+      // What follows a request this wrong is not trusted to be the next request.
+      return reply(res, 400, `bad request: ${target.error}`, { connection: 'close' });
+    }
+    const url = target.path;
     if (ctx.healthPath !== undefined && url === ctx.healthPath) {
       if (ctx.healthFailing()) return reply(res, 503, 'failing (/healthcheck/fail)');
       return reply(res, 200, 'ok');
     }
-    const route = ctx.router.match(req.headers.host, url);
+    const route = ctx.router.match(target.host, url);
     if (!route) {
       stats.noRoute.inc();
-      return reply(res, 404, `no route for ${req.headers.host ?? ''}${url}`);
+      return reply(res, 404, `no route for ${target.host ?? ''}${url}`);
     }
     if (route.direct) {
       const { status, body, headers } = route.direct;
@@ -88,11 +96,11 @@ export function createRequestHandler(ctx: HttpContext): (req: http.IncomingMessa
     }
     const cluster = ctx.clusters.get(route.cluster as string) as Cluster;
     outcome.cluster = cluster.name;
-    void forward(ctx, cluster, route, req, res, outcome);
+    void forward(ctx, cluster, route, req, res, outcome, url, target.rewriteHost);
   };
 }
 
-async function forward(ctx: HttpContext, cluster: Cluster, route: Route, req: http.IncomingMessage, res: http.ServerResponse, outcome: Outcome): Promise<void> {
+async function forward(ctx: HttpContext, cluster: Cluster, route: Route, req: http.IncomingMessage, res: http.ServerResponse, outcome: Outcome, url: string, rewriteHost: string | undefined): Promise<void> {
   const slot = cluster.acquire();
   let release: Release | undefined;
   if (typeof slot === 'function' || slot === undefined) release = slot;
@@ -111,12 +119,11 @@ async function forward(ctx: HttpContext, cluster: Cluster, route: Route, req: ht
     return reply(res, 503, `no healthy upstream: every endpoint of cluster ${cluster.name} is failing its health checks`);
   }
   const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-  const url = req.url ?? '/';
   const path = route.prefixRewrite !== undefined ? route.prefixRewrite + url.slice(route.prefix.length) : url;
   const request: Dispatcher.DispatchOptions = {
     path,
     method: req.method ?? 'GET',
-    headers: upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId: outcome.requestId }),
+    headers: upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId: outcome.requestId, ...(rewriteHost !== undefined ? { host: rewriteHost } : {}) }),
     body: hasBody ? req : null,
     headersTimeout: route.timeout ?? cluster.spec.timeout,
     bodyTimeout: ctx.streamIdleTimeout,

@@ -1,4 +1,4 @@
-/** An HTTP listener's server: timeouts against slow clients, parser errors as 400/431 answers, requests and upgrades. */
+/** An HTTP listener's server: timeouts against slow clients, parser errors as 400/431 answers, CONNECT refused (405), requests and upgrades. */
 import http from 'node:http';
 import type net from 'node:net';
 import type { HttpListenerConfig } from './config-schema.ts';
@@ -27,11 +27,24 @@ export function createHttpServer<S extends net.Server = http.Server>(
   server.on('request', createRequestHandler(ctx));
   server.on('upgrade', createUpgradeHandler(ctx));
   server.on('connection', (socket: net.Socket) => countConnection(cx, socket));
+  // Without a listener Node drops a CONNECT without a word; other proxies refuse it.
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
+    ctx.stats.rqTotal.inc();
+    ctx.stats.rqClass[4]!.inc();
+    ctx.accessLog.log({ listener: ctx.listener, method: req.method, path: req.url, status: 405, bytes: 0, duration_ms: 0, error: 'CONNECT is not supported' });
+    socket.on('error', () => {});
+    replyRaw(socket, 405, 'CONNECT is not supported by this proxy');
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+    // A parse error inside a body comes with the request's response pending: while none of it is
+    // written the client can still be told (as other proxies do), and the upstream exchange is
+    // cut by closing the connection once the answer is out.
+    const pending = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
       socket.destroy();
       return;
     }
+    if (pending) socket.once('finish', () => socket.destroy());
     const status = clientErrorStatus(err);
     ctx.stats.rqRejected.inc();
     ctx.stats.rqClass[4]!.inc();

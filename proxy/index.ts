@@ -1,6 +1,7 @@
 /** The proxy's modules, re-exported. The program is main.ts. */
 export { createAccessLog, type AccessEntry, type AccessLog } from './access-log.ts';
 export { createAdminServer, type AdminTarget } from './admin.ts';
+export { adminAccess, readTokenFile, refusal, type AdminAccess, type Refusal } from './admin-access.ts';
 export { Cluster, UpstreamHost, type Release } from './cluster.ts';
 export { ConfigError, formatPath, loadConfig, validateProxyConfig, type ClusterSpec, type ListenerSpec, type ProxyConfig } from './config-load.ts';
 export { appSchema, fileSchema, type AppConfig, type ClusterConfig, type HealthCheckConfig, type HttpListenerConfig, type RouteConfig, type TcpListenerConfig } from './config-schema.ts';
@@ -12,8 +13,10 @@ export { countConnection, createHttpServer } from './http-listener.ts';
 export { LoadBalancer, type Balanced, type LbPolicy } from './load-balancer.ts';
 export { clusterStats, httpStats, listenerStats, statSegment, statusClass, type ClusterStats, type HttpStats, type ListenerStats } from './proxy-stats.ts';
 export { isHttpServer, startProxy, type RunningProxy } from './proxy.ts';
+export { requestTarget, type RequestHead, type Target } from './request-target.ts';
 export { clientErrorStatus, isConnectFailure, reply, replyRaw, upstreamErrorReply } from './responses.ts';
 export { hostName, Router, type Route } from './router.ts';
+export { globMatch, MAX_FILTER_LENGTH, parseStatFilter } from './stat-filter.ts';
 export { openStatsStore, TIME_BOUNDS_MS, type StatsStore } from './stats-store.ts';
 export { handleTcpConnection, type TcpContext } from './tcp-proxy.ts';
 export { createUpgradeHandler } from './upgrade.ts';

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { generation, listen, onDrain, ready } from '../child/index.ts';
 import { createAccessLog, type AccessLog } from './access-log.ts';
 import { createAdminServer, type AdminTarget } from './admin.ts';
+import { adminAccess } from './admin-access.ts';
 import { Cluster } from './cluster.ts';
 import type { ProxyConfig } from './config-load.ts';
 import { HealthChecker } from './health-check.ts';
@@ -87,7 +88,7 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
 
   for (const spec of config.listeners) {
     let server: net.Server;
-    if (spec.protocol === 'admin') server = createAdminServer(admin);
+    if (spec.protocol === 'admin') server = createAdminServer(admin, adminAccess(spec.address, config.adminToken));
     else if (spec.protocol === 'http') {
       const cx = listenerStats(store, spec.name);
       const material = config.tls.listeners.get(spec.name);

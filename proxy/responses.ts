@@ -37,7 +37,10 @@ export function replyRaw(socket: net.Socket, status: number, body: string): void
 export function upstreamErrorReply(err: NodeJS.ErrnoException): { status: number; body: string; timeout: boolean } {
   const code = err.code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return { status: 504, body: 'upstream timeout: no response headers in time', timeout: true };
-  if (code.startsWith('HPE_') || code === 'UND_ERR_INFO') return { status: 502, body: `bad upstream response: ${err.message}`, timeout: false };
+  // undici's HTTPParserError has no code for some refusals (a response not starting with HTTP/).
+  if (err.name === 'HTTPParserError' || code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_HEADERS_OVERFLOW') return { status: 502, body: `bad upstream response: ${err.message}`, timeout: false };
+  // undici refused to send the request as the client sent it: the client's fault, not the upstream's.
+  if (code === 'UND_ERR_INVALID_ARG') return { status: 400, body: `bad request: cannot be forwarded: ${err.message}`, timeout: false };
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return { status: 503, body: 'upstream connect error: connect timeout', timeout: false };
   if (isConnectFailure(err)) return { status: 503, body: `upstream connect error: ${code || err.message}`, timeout: false };
   return { status: 503, body: `upstream reset before response: ${code || err.message}`, timeout: false };

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Cluster } from './cluster.ts';
 import type { HttpContext } from './http-forward.ts';
 import { requestHead, requestIdOf, upstreamRequestHeaders } from './headers.ts';
+import { requestTarget } from './request-target.ts';
 import { replyRaw } from './responses.ts';
 
 export function createUpgradeHandler(ctx: HttpContext): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
@@ -17,12 +18,19 @@ export function createUpgradeHandler(ctx: HttpContext): (req: http.IncomingMessa
     const start = performance.now();
     const requestId = requestIdOf(req.rawHeaders);
     ctx.stats.rqTotal.inc();
-    const url = req.url ?? '/';
-    const route = ctx.router.match(req.headers.host, url);
+    const target = requestTarget(req);
+    const url = 'error' in target ? (req.url ?? '/') : target.path;
     const log = (status: number, extra: { upstream?: string; cluster?: string; error?: string; bytes?: number }): void => {
       ctx.stats.rqClass[Math.floor(status / 100)]?.inc();
       ctx.accessLog.log({ listener: ctx.listener, method: req.method, path: url, status, bytes: extra.bytes ?? 0, duration_ms: Math.round(performance.now() - start), request_id: requestId, ...extra });
     };
+    if ('error' in target) {
+      ctx.stats.rqRejected.inc();
+      log(400, { error: target.error });
+      replyRaw(downstream as net.Socket, 400, `bad request: ${target.error}`);
+      return;
+    }
+    const route = ctx.router.match(target.host, url);
     if (!route || !route.cluster) {
       ctx.stats.noRoute.inc();
       log(404, { error: 'no route for upgrade' });
@@ -48,7 +56,7 @@ export function createUpgradeHandler(ctx: HttpContext): (req: http.IncomingMessa
       cluster.stats.cxTotal.inc();
       cluster.stats.cxActive.inc();
       const path = route.prefixRewrite !== undefined ? route.prefixRewrite + url.slice(route.prefix.length) : url;
-      const headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId, upgrade: true });
+      const headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId, upgrade: true, ...(target.rewriteHost !== undefined ? { host: target.rewriteHost } : {}) });
       upstream.write(requestHead(req.method ?? 'GET', path, headers));
       if (head.length > 0) upstream.write(head);
       downstream.pipe(upstream);

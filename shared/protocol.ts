@@ -5,8 +5,17 @@
  * descriptors were sent just before it on the generation's SCM_RIGHTS channel.
  */
 
-/** Bumped on any incompatible change; a generation speaking another version is refused at hello. */
+import { BatonError, isErrorCode, type ErrorCode } from './errors.ts';
+
+/**
+ * Bumped on any incompatible change. Checked once, at `hello` (and by the SDK against the
+ * BATON_PROTOCOL it was launched with): a generation speaking another version is refused there,
+ * so no later message needs a check, and two versions never trade error replies.
+ */
 export const PROTOCOL_VERSION = 1;
+
+/** Bumped on any incompatible change to the state a supervisor hands its successor (BATON_UPGRADE). */
+export const HANDOVER_VERSION = 1;
 
 interface Envelope {
   /** Protocol version; also what tells Baton's messages apart from an app's own `process.send`. */
@@ -18,8 +27,10 @@ interface Envelope {
 }
 
 export interface ErrorBody {
-  code: string;
+  code: ErrorCode;
   message: string;
+  /** The errno name (`EADDRINUSE`) when a system call failed on the other side. */
+  errno?: string;
 }
 
 /** Child → supervisor. */
@@ -91,37 +102,48 @@ export function unrecognized(type: string): ReplyBody {
   return { ok: false, error: { code: 'ERR_PROTOCOL', message: `unrecognized message type '${type}'` } };
 }
 
+/** What a thrown error becomes on the wire: its code if it is one of Baton's, its errno kept. */
+export function errorBody(err: unknown): ErrorBody {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; errno?: unknown; message?: unknown };
+  const errno = typeof e.errno === 'string' ? e.errno : typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) ? e.code : undefined;
+  return {
+    code: isErrorCode(e.code) ? e.code : 'ERR_INTERNAL',
+    message: typeof e.message === 'string' ? e.message : String(err),
+    ...(errno !== undefined ? { errno } : {}),
+  };
+}
+
+/** The error an `ok: false` reply stands for, with the code (and errno) the other side gave it. */
+export function replyError(error: ErrorBody): BatonError {
+  const code = isErrorCode(error.code) ? error.code : 'ERR_PROTOCOL';
+  return new BatonError(code, error.message, error.errno !== undefined ? { errno: error.errno } : undefined);
+}
+
 /**
  * Runs the handler for `message` and returns the reply owed to the sender (if any): the handler's,
- * an "unrecognized" one for an unknown type, or an error reply when the handler throws.
+ * an "unrecognized" one for an unknown type, or an error reply when the handler throws. An `ack`
+ * is never answered, whatever it says: two peers that disagree must not trade replies forever.
+ * The version is checked at `hello` only (see PROTOCOL_VERSION).
  */
 export async function dispatch<M extends Message, C>(
   handlers: Handlers<M, C>,
   message: Envelope & { type: string },
   context: C,
 ): Promise<ReplyBody | undefined> {
-  if (message.baton !== PROTOCOL_VERSION) {
+  const isAck = message.type === 'ack';
+  if (message.type === 'hello' && message.baton !== PROTOCOL_VERSION) {
     return {
       ok: false,
-      error: {
-        code: 'ERR_PROTOCOL_VERSION',
-        message: `protocol version ${message.baton} is not supported: expected ${PROTOCOL_VERSION}`,
-      },
+      error: { code: 'ERR_PROTOCOL_VERSION', message: `protocol version ${message.baton} is not supported: expected ${PROTOCOL_VERSION}` },
     };
   }
-  if (!Object.hasOwn(handlers, message.type)) return unrecognized(message.type);
+  if (!Object.hasOwn(handlers, message.type)) return isAck ? undefined : unrecognized(message.type);
   const handler = handlers[message.type as M['type']] as (m: unknown, c: C) => ReturnType<Handlers<M, C>[M['type']]>;
   try {
-    return await handler(message, context);
+    const reply = await handler(message, context);
+    return isAck ? undefined : reply;
   } catch (err) {
-    const e = err as { code?: unknown; message?: unknown };
-    return {
-      ok: false,
-      error: {
-        code: typeof e.code === 'string' ? e.code : 'ERR_PROTOCOL',
-        message: typeof e.message === 'string' ? e.message : String(err),
-      },
-    };
+    return isAck ? undefined : { ok: false, error: errorBody(err) };
   }
 }
 
@@ -133,6 +155,11 @@ export class Correlator {
   /** Stamps `body` with the version and a fresh seq. */
   stamp<M extends Message>(body: Outgoing<M>): M {
     return { ...body, baton: PROTOCOL_VERSION, seq: this.nextSeq++ } as unknown as M;
+  }
+
+  /** The ack that answers message `seq` with `reply`: the one way every channel replies. */
+  reply<M extends Message>(seq: number, reply: ReplyBody): M {
+    return this.stamp<M>({ type: 'ack', ack: seq, ...reply } as unknown as Outgoing<M>);
   }
 
   /** Registers a wait for the ack of `seq`; settle it with `settle` or `failAll`. */

@@ -1,7 +1,8 @@
 /**
- * Types of the Node-API addon built from `shared/native/src/baton.c` (build/Release/baton.node).
+ * Types of the Node-API addon built from `shared/native/src/*.c` (build/Release/baton.node).
  * Only `shared/native/native.ts` loads it. Every function throws an Error whose `code` is the errno
- * name (`EADDRINUSE`, `EAGAIN`, …), `errno` the number and `syscall` the failing call.
+ * name (`EADDRINUSE`, `EAGAIN`, …), `errno` the number and `syscall` the failing call. The glibc
+ * malloc extras return null where the libc lacks them (musl, old glibc): the addon loads anyway.
  */
 
 export interface SockName {
@@ -79,12 +80,14 @@ export interface Binding {
   dgramRecv(fd: number): Datagram | null;
   /** mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of length bytes at offset; munmap when the buffer is collected. */
   mmap(fd: number, length: number, offset: number): ArrayBuffer;
-  /** glibc mallinfo2(). */
-  mallinfo2(): MallInfo2;
+  /** How many SIGBUS faults inside a mapping made by mmap were absorbed (the file had been cut short). */
+  busFaults(): number;
+  /** glibc mallinfo2(); null where the libc has none (musl, glibc < 2.33). */
+  mallinfo2(): MallInfo2 | null;
   /** jemalloc's stats.{allocated,active,resident,mapped,retained} via mallctl; null when jemalloc is not the malloc. */
   jemallocStats(): JemallocStats | null;
-  /** glibc malloc_trim(pad); true when memory was released. */
-  mallocTrim(pad: number): boolean;
-  /** glibc malloc_info(0) XML. */
-  mallocInfo(): string;
+  /** glibc malloc_trim(pad); true when memory was released; null where the libc has none (musl). */
+  mallocTrim(pad: number): boolean | null;
+  /** glibc malloc_info(0) XML; null where the libc has none (musl). */
+  mallocInfo(): string | null;
 }

@@ -118,9 +118,19 @@ export function dgramRecv(fd: number): Datagram | null {
   return binding.dgramRecv(fd);
 }
 
-/** Shared read/write mapping of length bytes of fd at offset (a page multiple); unmapped when the ArrayBuffer is garbage-collected, and the fd may be closed right away. */
+/**
+ * Shared read/write mapping of length bytes of fd at offset (a page multiple); unmapped when the
+ * ArrayBuffer is garbage-collected, and the fd may be closed right away. Should another process
+ * cut the file short, the pages past its end read as private zeros instead of raising SIGBUS
+ * (counted by busFaults).
+ */
 export function mmap(fd: number, length: number, offset = 0): ArrayBuffer {
   return binding.mmap(fd, length, offset);
+}
+
+/** SIGBUS faults absorbed so far in mappings made by mmap: accesses past the end of a file someone cut short. */
+export function busFaults(): number {
+  return binding.busFaults();
 }
 
 /** jemalloc's own accounting (bytes allocated, active, resident, mapped, retained); null unless jemalloc is this process's malloc. */
@@ -128,17 +138,17 @@ export function jemallocStats(): JemallocStats | null {
   return binding.jemallocStats();
 }
 
-/** glibc mallinfo2(): the allocator's own accounting, in bytes and chunk counts. */
-export function mallinfo2(): MallInfo2 {
+/** glibc mallinfo2(): the allocator's own accounting, in bytes and chunk counts; null where the libc has none (musl, glibc < 2.33). */
+export function mallinfo2(): MallInfo2 | null {
   return binding.mallinfo2();
 }
 
-/** glibc malloc_trim(pad): returns freed heap memory to the kernel; true when some was released. */
-export function mallocTrim(pad = 0): boolean {
+/** glibc malloc_trim(pad): returns freed heap memory to the kernel; true when some was released, null where the libc has none (musl). */
+export function mallocTrim(pad = 0): boolean | null {
   return binding.mallocTrim(pad);
 }
 
-/** glibc malloc_info(0) as its XML document (`<malloc version="1">…`). */
-export function mallocInfo(): string {
+/** glibc malloc_info(0) as its XML document (`<malloc version="1">…`); null where the libc has none (musl). */
+export function mallocInfo(): string | null {
   return binding.mallocInfo();
 }

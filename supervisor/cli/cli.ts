@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError, isBatonError } from '../../shared/errors.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { hotRestartVersion } from '../../shared/stats/index.ts';
+import { hotRestartCompatibility } from '../../shared/hot-restart.ts';
 import { loadConfig, type Config } from '../config/config.ts';
 import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-commands.ts';
 import { ControlServer } from '../control/server.ts';
@@ -245,7 +246,7 @@ async function run(args: string[]): Promise<number> {
 
 async function version(hotRestart: boolean): Promise<number> {
   if (hotRestart) {
-    process.stdout.write(`${hotRestartVersion()}\n`);
+    process.stdout.write(`${hotRestartCompatibility()}\n`);
     return 0;
   }
   const { default: pkg } = await import('../../package.json', { with: { type: 'json' } });

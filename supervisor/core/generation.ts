@@ -5,6 +5,7 @@ import {
   Correlator,
   dispatch,
   isEnvelope,
+  replyError,
   type ChildMessage,
   type Handlers,
   type Outgoing,
@@ -233,13 +234,13 @@ export class Generation extends EventEmitter<GenerationEvents> {
   }
 
   /**
-   * Sends `body` and resolves with the generation's ack; rejects with ERR_NOT_SUPERVISED when the
+   * Sends `body` and resolves with the generation's ack; rejects with ERR_NO_PROTOCOL when the
    * generation does not speak the protocol, ERR_TIMEOUT after `timeoutMs`, ERR_GENERATION_EXITED
    * when it exits first.
    */
   request(body: Outgoing<SupervisorMessage>, timeoutMs: number): Promise<ReplyBody> {
     if (!this.sdk || this.state === 'exited') {
-      return Promise.reject(new BatonError('ERR_NOT_SUPERVISED', `generation ${this.id} does not speak Baton's protocol (it does not use the SDK)`));
+      return Promise.reject(new BatonError('ERR_NO_PROTOCOL', `generation ${this.id} does not speak Baton's protocol (it does not use the SDK)`));
     }
     const message = this.stamp(body);
     const reply = this.correlator.expect(message.seq);
@@ -282,11 +283,9 @@ export class Generation extends EventEmitter<GenerationEvents> {
     if (!isEnvelope(raw)) return;
     const reply = await dispatch(this.handlers, raw, undefined);
     if (reply === undefined) return;
-    this.proc.send(this.ack(raw.seq, reply));
-  }
-
-  private ack(seq: number, reply: ReplyBody): SupervisorMessage {
-    return this.stamp({ type: 'ack', ack: seq, ...reply } as Outgoing<SupervisorMessage>);
+    // The one version check: a generation of another protocol is refused before it can do anything.
+    if (raw.type === 'hello' && !reply.ok) this.settleReady(replyError(reply.error));
+    this.proc.send(this.correlator.reply<SupervisorMessage>(raw.seq, reply));
   }
 
   private stamp(body: Outgoing<SupervisorMessage>): SupervisorMessage {

@@ -1,3 +1,4 @@
+import { HANDOVER_VERSION } from '../../shared/protocol.ts';
 import type { Address } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
 import { LISTEN_FDS_START } from '../../shared/launch-env.ts';
@@ -30,7 +31,7 @@ export const FD_STORE_PREFIX = 'baton.';
 export const UPGRADE_ENV = 'BATON_UPGRADE';
 
 /** Bumped when UpgradeState changes incompatibly: a successor refuses a state it cannot read. */
-export const UPGRADE_VERSION = 1;
+export const UPGRADE_VERSION = HANDOVER_VERSION;
 
 /** What a supervisor hands its successor besides the sockets themselves. */
 export interface UpgradeState {

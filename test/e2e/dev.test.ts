@@ -182,19 +182,25 @@ describe('baton dev', () => {
   it('ten saves within 200 ms make one reload; r reloads; a save during a reload is not lost', async () => {
     const dev = new DevProcess(await freePort());
     await dev.started();
-    const began = performance.now();
+    // The premise is a burst: every gap between two saves shorter than the 100 ms debounce. A
+    // stalled machine can stretch a 15 ms sleep past it, and then the test says so instead of
+    // judging the runner by its own sleeps.
+    let last = performance.now();
+    let widest = 0;
     for (let i = 0; i < 10; i++) {
       dev.write('message.ts', message(`burst${i}`));
+      const now = performance.now();
+      widest = Math.max(widest, now - last);
+      last = now;
       if (i < 9) await new Promise((r) => setTimeout(r, 15));
     }
-    const spent = performance.now() - began;
     await dev.waitFor(/✔ reload 1 → gen 2 ready .* message\.ts changed/);
     expect(await dev.get()).toMatch(/^burst9 from dev/);
     // A reload asked for now is numbered 2 only if the burst made exactly one.
     dev.key('r');
     await dev.waitFor(/✔ reload 2 → gen 3 ready .* r pressed/);
-    console.log(`10 saves in ${Math.round(spent)} ms: ${dev.count(/↻ reload \d+ · message/)} reload`);
-    expect(spent).toBeLessThan(200);
+    console.log(`10 saves, widest gap ${Math.round(widest)} ms: ${dev.count(/↻ reload \d+ · message/)} reload`);
+    expect(widest, 'the saves were not a burst: this machine stalled past the debounce between two of them').toBeLessThan(100);
     expect(dev.count(/↻ reload \d+ · message\.ts changed/)).toBe(1);
     expect(dev.count(/✔ reload \d+ →/)).toBe(2);
 

@@ -10,12 +10,14 @@ afterEach(() => {
   for (const p of started.splice(0)) p.kill('SIGKILL');
 });
 
-/** Polls until the program answers: it is up. */
-async function answers(port: number): Promise<string> {
+/** Polls until the program answers (it is up), for at most `timeoutMs`. */
+async function answers(port: number, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       return (await get({ port })).body;
-    } catch {
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`nothing answered on 127.0.0.1:${port} within ${timeoutMs} ms`, { cause: err });
       await new Promise((r) => setTimeout(r, 20));
     }
   }

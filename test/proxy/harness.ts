@@ -6,7 +6,7 @@ import { freePort } from '../helpers/ports.ts';
 import { proxyCommand } from './upstreams.ts';
 
 export interface ProxyFile {
-  listeners: { name: string; address: string }[];
+  listeners: { name: string; address: string; mode?: string }[];
   app: Record<string, unknown>;
   [key: string]: unknown;
 }
@@ -72,7 +72,8 @@ export function rawExchange(port: number, raw: string | Buffer, timeoutMs = 10_0
 
 /** A stat's value from the admin listener's /stats. */
 export async function statValue(adminPort: number, name: string): Promise<number> {
-  const r = await request(adminPort, { path: `/stats?filter=${encodeURIComponent(`^${name.replace(/\./g, '\\.')}$`)}` });
+  // A filter without wildcards matches that name only.
+  const r = await request(adminPort, { path: `/stats?filter=${encodeURIComponent(name)}` });
   const parsed = JSON.parse(r.body.toString()) as { stats: { name: string; value?: number; count?: number }[] };
   const s = parsed.stats.find((x) => x.name === name);
   return s?.value ?? s?.count ?? NaN;

@@ -1,6 +1,9 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { closeFd, sockName, tcpListen } from '../../shared/native/native.ts';
@@ -19,15 +22,24 @@ let raw: number;
 /** A listening socket nobody accepts on, its queue full: connects to it hang until they time out. */
 let blackhole: number;
 const queued: net.Socket[] = [];
+/** An upstream that answers every request with bytes that are not HTTP. */
+let garbage: net.Server;
+/** The admin listener's bearer token (its POSTs need it: the admin listener is TCP). */
+const token = crypto.randomBytes(24).toString('hex');
+const tokenDir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-proxy-http-'));
+const auth = { authorization: `Bearer ${token}` };
 
 beforeAll(async () => {
   [a, b, sick] = await Promise.all([startUpstream('a'), startUpstream('b'), startUpstream('sick')]);
   sick.healthy = false;
   const dead = await freePort();
+  garbage = net.createServer((s) => s.once('data', () => s.end('NOT HTTP AT ALL\r\n\r\n')).on('error', () => {}));
+  await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
   blackhole = tcpListen('127.0.0.1', 0, 0, false);
   const blackholePort = sockName(blackhole).port;
   // Backlog 0 queues one connection; once it is full the kernel drops further SYNs.
   for (let i = 0; i < 2; i++) queued.push(net.connect(blackholePort, '127.0.0.1').on('error', () => {}));
+  fs.writeFileSync(path.join(tokenDir, 'admin.token'), token, { mode: 0o600 });
   const l = await addresses('web', 'admin', 'raw');
   web = l.web!.port;
   admin = l.admin!.port;
@@ -48,6 +60,7 @@ beforeAll(async () => {
             { match: { prefix: '/refused/' }, cluster: 'dead' },
             { match: { prefix: '/blackhole/' }, cluster: 'blackhole' },
             { match: { prefix: '/down/' }, cluster: 'down' },
+            { match: { prefix: '/garbage/' }, cluster: 'garbage' },
             { match: { host: 'b.example', prefix: '/' }, cluster: 'only-b' },
             { match: { prefix: '/' }, cluster: 'main' },
           ],
@@ -60,9 +73,10 @@ beforeAll(async () => {
         slow: { endpoints: [a.address] },
         dead: { endpoints: [`127.0.0.1:${dead}`], connect_timeout: '1s' },
         blackhole: { endpoints: [`127.0.0.1:${blackholePort}`], connect_timeout: '300ms' },
+        garbage: { endpoints: [`127.0.0.1:${(garbage.address() as net.AddressInfo).port}`] },
         down: { endpoints: [sick.address], health_check: { path: '/healthz', interval: '200ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 } },
       },
-      admin: { listener: 'admin' },
+      admin: { listener: 'admin', token_file: path.join(tokenDir, 'admin.token') },
     },
   });
   await baton.active(1).catch((err: unknown) => {
@@ -74,7 +88,9 @@ afterAll(async () => {
   await baton?.cleanup();
   await Promise.all([a, b, sick].map((u) => u?.close()));
   for (const s of queued) s.destroy();
+  garbage?.close();
   if (blackhole !== undefined) closeFd(blackhole);
+  fs.rmSync(tokenDir, { recursive: true, force: true });
 });
 
 describe('proxy: HTTP forwarding', () => {
@@ -216,6 +232,35 @@ describe('proxy: HTTP forwarding', () => {
     expect(await statValue(admin, 'http.web.downstream_rq_rejected')).toBeGreaterThanOrEqual(2);
   });
 
+  it('answers like other proxies: a bad chunk size 400, a duplicate or invalid Host 400, an absolute-form target routed by its authority, HTTP/2.0 on HTTP/1 400, CONNECT 405', async () => {
+    // The body's first chunk size is not hex: the request was already on its way upstream.
+    const chunk = await rawExchange(web, 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n');
+    expect(chunk).toMatch(/^HTTP\/1\.1 400 /);
+    const twoHosts = await rawExchange(web, 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n');
+    expect(twoHosts).toMatch(/^HTTP\/1\.1 400 [^]*duplicate Host/);
+    const badHost = await rawExchange(web, 'GET / HTTP/1.1\r\nHost: a b@c\r\nConnection: close\r\n\r\n');
+    expect(badHost).toMatch(/^HTTP\/1\.1 400 [^]*invalid Host/);
+    // RFC 9112 §3.2.2: the authority of an absolute-form target wins over the Host header.
+    const absolute = await rawExchange(web, 'GET http://b.example/headers HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n');
+    expect(absolute).toMatch(/^HTTP\/1\.1 200 /);
+    const seen = JSON.parse(absolute.slice(absolute.indexOf('\r\n\r\n') + 4)) as Record<string, string>;
+    expect(seen.host).toBe('b.example');
+    expect(b.last?.host).toBe('b.example');
+    const notATarget = await rawExchange(web, 'GET nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(notATarget).toMatch(/^HTTP\/1\.1 400 /);
+    const version = await rawExchange(web, 'GET / HTTP/2.0\r\nHost: x\r\n\r\n');
+    expect(version).toMatch(/^HTTP\/1\.1 400 [^]*unsupported HTTP version 2\.0/);
+    const connect = await rawExchange(web, 'CONNECT b.example:443 HTTP/1.1\r\nHost: b.example:443\r\n\r\n');
+    expect(connect).toMatch(/^HTTP\/1\.1 405 /);
+    expect((await request(web, { path: '/' })).status).toBe(200);
+  });
+
+  it('answers 502 when the upstream sends something that is not an HTTP response', async () => {
+    const r = await request(web, { path: '/garbage/x' });
+    expect(r.status).toBe(502);
+    expect(r.body.toString()).toMatch(/^bad upstream response/);
+  });
+
   it('cuts a client that is too slow to send its headers (headers_timeout)', async () => {
     const started = Date.now();
     const answer = await rawExchange(web, 'GET / HTTP/1.1\r\nHost: x\r\n', 10_000);
@@ -290,16 +335,44 @@ describe('proxy: admin listener', () => {
     expect((await request(admin, { path: '/healthcheck/fail' })).status).toBe(405);
   });
 
+  it('?filter= is a glob answered at once: a backtracking regex is refused with 400, so is a filter over 256 characters; the proxy keeps serving', async () => {
+    const names = async (filter: string): Promise<string[]> => {
+      const r = await request(admin, { path: `/stats?filter=${encodeURIComponent(filter)}` });
+      expect(r.status, r.body.toString()).toBe(200);
+      return (JSON.parse(r.body.toString()) as { stats: { name: string }[] }).stats.map((x) => x.name);
+    };
+    expect(await names('http.web.downstream_rq_?xx')).toEqual(expect.arrayContaining(['http.web.downstream_rq_2xx', 'http.web.downstream_rq_5xx']));
+    expect((await names('cluster.*.upstream_rq_total')).sort()).toEqual(['blackhole', 'dead', 'down', 'garbage', 'main', 'only_b', 'slow'].map((c) => `cluster.${c}.upstream_rq_total`));
+    expect(await names('listener.web.downstream_cx_total')).toEqual(['listener.web.downstream_cx_total']);
+
+    // Answered within a second each (it once held the event loop ~100 s), the web listener answering alongside.
+    const timed = async (filter: string): Promise<{ status: number; body: string; ms: number }> => {
+      const t0 = performance.now();
+      const [r, w] = await Promise.all([request(admin, { path: `/stats?filter=${encodeURIComponent(filter)}` }), request(web, { path: '/direct' })]);
+      expect(w.status).toBe(200);
+      return { status: r.status, body: r.body.toString(), ms: performance.now() - t0 };
+    };
+    const evil = await timed('(.*){1,7}X');
+    expect(evil).toMatchObject({ status: 400, body: expect.stringMatching(/filter is a glob on stat names/) });
+    expect(evil.ms).toBeLessThan(1000);
+    // The glob's own worst case: many stars that almost match every name, at the length limit.
+    const stars = await timed(`${'*_'.repeat(127)}Q`);
+    expect(stars.status).toBe(200);
+    expect(stars.ms).toBeLessThan(1000);
+    const long = await timed('x'.repeat(257));
+    expect(long).toMatchObject({ status: 400, body: expect.stringMatching(/filter is 257 characters long; at most 256 are accepted/) });
+  });
+
   it('/healthcheck/fail and /healthcheck/ok switch the health path', async () => {
     expect((await request(web, { path: '/healthz' })).status).toBe(200);
-    expect((await request(admin, { path: '/healthcheck/fail', method: 'POST' })).status).toBe(200);
+    expect((await request(admin, { path: '/healthcheck/fail', method: 'POST', headers: auth })).status).toBe(200);
     expect((await request(web, { path: '/healthz' })).status).toBe(503);
-    await request(admin, { path: '/healthcheck/ok', method: 'POST' });
+    await request(admin, { path: '/healthcheck/ok', method: 'POST', headers: auth });
     expect((await request(web, { path: '/healthz' })).status).toBe(200);
   });
 
   it('/drain_listeners stops this generation accepting; the held socket keeps the connection for the next one', async () => {
-    expect((await request(admin, { path: '/drain_listeners', method: 'POST' })).status).toBe(200);
+    expect((await request(admin, { path: '/drain_listeners', method: 'POST', headers: auth })).status).toBe(200);
     // Nobody accepts now: the request waits in the kernel backlog of the socket Baton holds,
     // and the next generation answers it.
     const answer = request(web, { path: '/direct', headers: { 'x-request-id': 'after-drain-listeners' } });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { downstreamResponseHeaders, LoadBalancer, parseEndpoint, requestIdOf, Router, upstreamRequestHeaders } from '../../proxy/index.ts';
+import { downstreamResponseHeaders, globMatch, LoadBalancer, parseEndpoint, parseStatFilter, requestIdOf, requestTarget, Router, upstreamRequestHeaders } from '../../proxy/index.ts';
 
 describe('router', () => {
   const router = new Router([
@@ -63,5 +63,58 @@ describe('load balancing', () => {
     expect(parseEndpoint('[::1]:80')).toMatchObject({ kind: 'tcp', host: '::1', port: 80 });
     expect(parseEndpoint('backend.internal:8080')).toMatchObject({ kind: 'tcp', host: 'backend.internal', port: 8080 });
     expect(() => parseEndpoint('x:0')).toThrow(/port 1-65535/);
+  });
+});
+
+describe('stat filter', () => {
+  it('a glob matches the whole name: * any run, ? one character, nothing else special', () => {
+    expect(globMatch('http.*.downstream_rq_?xx', 'http.web.downstream_rq_2xx')).toBe(true);
+    expect(globMatch('http.*', 'cluster.http.x')).toBe(false);
+    expect(globMatch('*rq*', 'upstream_rq_total')).toBe(true);
+    expect(globMatch('a.b', 'a.b')).toBe(true);
+    expect(globMatch('a.b', 'axb')).toBe(false);
+    expect(globMatch('*', '')).toBe(true);
+    expect(globMatch('?', '')).toBe(false);
+  });
+
+  it('refuses regular expressions and filters over 256 characters with a reason', () => {
+    expect(parseStatFilter('(.*){1,7}X')).toEqual({ error: expect.stringMatching(/regular expressions are not accepted/) });
+    expect(parseStatFilter('^http\\.')).toEqual({ error: expect.stringMatching(/glob/) });
+    expect(parseStatFilter('a'.repeat(257))).toEqual({ error: 'filter is 257 characters long; at most 256 are accepted' });
+    expect('match' in parseStatFilter('a'.repeat(256))).toBe(true);
+  });
+
+  it('its worst case stays linear in practice: 256 characters of stars against a long name in well under 5 ms each', () => {
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) globMatch(`${'*a'.repeat(127)}Q`, 'a'.repeat(200));
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+});
+
+describe('request target', () => {
+  const head = (url: string, headers: string[], version = [1, 1], method = 'GET') => requestTarget({ method, url, rawHeaders: headers, httpVersionMajor: version[0]!, httpVersionMinor: version[1]! });
+  it('origin-form by Host, absolute-form by its authority (which replaces Host), OPTIONS *', () => {
+    expect(head('/a?b', ['Host', 'x.example'])).toEqual({ host: 'x.example', path: '/a?b' });
+    expect(head('http://y.example:81/p?q', ['Host', 'x.example'])).toEqual({ host: 'y.example:81', path: '/p?q', rewriteHost: 'y.example:81' });
+    expect(head('HTTPS://y.example?q', [])).toEqual({ host: 'y.example', path: '/?q', rewriteHost: 'y.example' });
+    expect(head('*', ['Host', 'x'], [1, 1], 'OPTIONS')).toEqual({ host: 'x', path: '*' });
+    expect(head('/', ['Host', '[::1]:8080'])).toEqual({ host: '[::1]:8080', path: '/' });
+  });
+
+  it('refuses two Host lines, an invalid Host or authority, other targets, other HTTP versions', () => {
+    expect(head('/', ['Host', 'a', 'host', 'a'])).toEqual({ error: 'duplicate Host header' });
+    expect(head('/', ['Host', 'a b'])).toEqual({ error: "invalid Host header 'a b'" });
+    expect(head('http://u@h/', [])).toMatchObject({ error: expect.stringMatching(/invalid authority/) });
+    expect(head('http:///p', [])).toMatchObject({ error: expect.stringMatching(/invalid authority/) });
+    expect(head('nowhere', [])).toMatchObject({ error: expect.stringMatching(/neither a path/) });
+    expect(head('*', [])).toMatchObject({ error: expect.stringMatching(/neither a path/) });
+    expect(head('/', ['Host', 'a'], [2, 0])).toMatchObject({ error: expect.stringMatching(/unsupported HTTP version 2\.0/) });
+    expect(head('/', [], [0, 9])).toMatchObject({ error: expect.stringMatching(/unsupported HTTP version 0\.9/) });
+  });
+
+  it('sends the authority upstream as the only Host', () => {
+    const out = upstreamRequestHeaders(['Host', 'x.example', 'Accept', '*/*'], { remoteAddress: '127.0.0.1', proto: 'http', requestId: 'r', host: 'y.example' });
+    expect(out.filter((_, i) => i % 2 === 0 && out[i]!.toLowerCase() === 'host').length).toBe(1);
+    expect(out.slice(0, 2)).toEqual(['host', 'y.example']);
   });
 });

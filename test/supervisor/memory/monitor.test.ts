@@ -218,7 +218,7 @@ describe('Generation.request', () => {
 
   it('answers ERR_TIMEOUT when the generation does not reply, and refuses a generation without the SDK', async () => {
     const { g, child, os } = sdkGeneration();
-    await expect(g.request({ type: 'release-memory' }, 1000)).rejects.toMatchObject({ code: 'ERR_NOT_SUPERVISED' });
+    await expect(g.request({ type: 'release-memory' }, 1000)).rejects.toMatchObject({ code: 'ERR_NO_PROTOCOL' });
     await child.sayReady();
     const reply = observe(g.request({ type: 'heap-snapshot', dir: '/tmp' }, 1000));
     await os.advance(1000);
