@@ -56,6 +56,8 @@ export function adaptRequest(req: AnyRequest, res: AnyResponse | undefined, iden
     const r2 = req as http2.Http2ServerRequest;
     if (!r2.stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
     if (res) adaptResponse(res as http2.Http2ServerResponse);
+    // From here on it is the HTTP/1.1 request that goes upstream (the checks for HTTP/1 requests apply).
+    Object.defineProperties(req, { httpVersionMajor: { value: 1, configurable: true }, httpVersionMinor: { value: 1, configurable: true } });
   }
   Object.defineProperty(req, 'rawHeaders', { value: out, configurable: true, writable: true });
 }
@@ -65,9 +67,16 @@ function adaptResponse(res: http2.Http2ServerResponse): void {
   Object.defineProperty(res, 'destroyed', { get: () => res.stream.destroyed, configurable: true });
   // HTTP/2 has no reason phrase (Node warns when given one); trailers always travel.
   const writeHead = res.writeHead.bind(res) as (status: number, headers?: http.OutgoingHttpHeaders) => unknown;
+  // `Connection` (the proxy's own answers set `close`) is refused by HTTP/2: the session's GOAWAY does its job.
+  const h2Headers = (h: http.OutgoingHttpHeaders | undefined): http.OutgoingHttpHeaders | undefined => {
+    if (!h) return h;
+    const out: http.OutgoingHttpHeaders = {};
+    for (const k in h) if (k.toLowerCase() !== 'connection') out[k] = h[k];
+    return out;
+  };
   Object.assign(res, {
     chunkedEncoding: true,
     writeHead: (status: number, message?: string | http.OutgoingHttpHeaders, headers?: http.OutgoingHttpHeaders) =>
-      writeHead(status, typeof message === 'string' ? headers : message),
+      writeHead(status, h2Headers(typeof message === 'string' ? headers : message)),
   });
 }
