@@ -1,4 +1,4 @@
-import { BatonError } from '../shared/errors.ts';
+import { BatonError, type ErrorCode } from '../shared/errors.ts';
 import { ENV, readInheritedListeners, type InheritedListener } from '../shared/launch-env.ts';
 import {
   Correlator,
@@ -16,7 +16,7 @@ import { releaseMemory, writeCpuProfile, writeHeapProfile, writeHeapSnapshot, wr
 import { MemoryReporter } from './memory-reporter.ts';
 import { matchInherited } from './inherited.ts';
 import { privateStats } from './standalone.ts';
-import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime } from './runtime.ts';
+import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, TicketKey } from './runtime.ts';
 
 /** Connection counts are reported at most this often. */
 const REPORT_INTERVAL_MS = 100;
@@ -99,6 +99,20 @@ export class SupervisedRuntime implements Runtime {
     const fd = received.fds[0];
     if (fd === undefined) throw new BatonError('ERR_PROTOCOL', `the supervisor announced a descriptor for ${request.address} but none came`);
     return { fd };
+  }
+
+  async ticketKey(rotateEvery: number): Promise<TicketKey> {
+    const reply = await this.request({ type: 'ticket-key', rotateEvery });
+    if (!reply.ok) throw new BatonError(reply.error.code as ErrorCode, reply.error.message);
+    const key = Buffer.from(String(reply.key), 'base64');
+    if (key.length !== 48) throw new BatonError('ERR_PROTOCOL', `the supervisor sent a ticket key of ${key.length} bytes, not 48`);
+    return { key, expiresAt: Number(reply.expiresAt) };
+  }
+
+  async requestReload(reason: string): Promise<number> {
+    const reply = await this.request({ type: 'reload', reason });
+    if (!reply.ok) throw new BatonError(reply.error.code as ErrorCode, reply.error.message);
+    return Number(reply.generation);
   }
 
   stats(): Stats {

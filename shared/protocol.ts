@@ -40,6 +40,10 @@ export type ChildMessage =
   | (Envelope & { type: 'connections'; open: number })
   | (Envelope & { type: 'listen'; address: string })
   | (Envelope & { type: 'drained' })
+  /** The shared TLS session ticket key; the ack carries `key` (48 bytes, base64) and `expiresAt` (epoch ms). */
+  | (Envelope & { type: 'ticket-key'; /** A new key is made once the current one is this old (ms). */ rotateEvery: number })
+  /** Reload the program (the active generation only); the ack comes with the outcome: `generation`, or the error. */
+  | (Envelope & { type: 'reload'; reason: string })
   | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
   | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
 

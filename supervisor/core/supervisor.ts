@@ -7,6 +7,7 @@ import { NoServiceManager, type ServiceManager } from '../systemd/service-manage
 import { Backoff } from './backoff.ts';
 import { describeExit, type Generation } from './generation.ts';
 import { launchGeneration } from './launch.ts';
+import { TicketKeys } from './ticket-keys.ts';
 import { allExited, rollOut } from './rollout.ts';
 import { checkReloadConfig } from './reload-config.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
@@ -31,6 +32,8 @@ export class Supervisor extends SupervisorQueries {
   private restartTimer: unknown;
   private readonly backoff: Backoff;
   private readonly sm: ServiceManager;
+  /** Kept in memory only, handed to each generation on request: sessions resume across reloads. */
+  private readonly ticketKeys: TicketKeys;
 
   constructor(config: Config, deps: SupervisorDeps) {
     const sm = deps.serviceManager ?? new NoServiceManager();
@@ -39,6 +42,7 @@ export class Supervisor extends SupervisorQueries {
     this.sm = sm;
     this.nextId = deps.firstGeneration ?? 1;
     this.backoff = new Backoff(config.restart, deps.os);
+    this.ticketKeys = new TicketKeys(() => deps.os.now());
   }
 
   /** Binds the configured listeners (throws ERR_LISTENER) and launches the first generation. */
@@ -232,7 +236,7 @@ export class Supervisor extends SupervisorQueries {
 
   private launch(config: Config, slots: Listener[][], initial?: number): Generation {
     const id = this.nextId++;
-    const deps = { os: this.deps.os, log: this.log, store: this.store, sink: this.sink, memory: this.memory };
+    const deps = { os: this.deps.os, log: this.log, store: this.store, sink: this.sink, memory: this.memory, ticketKeys: this.ticketKeys, reload: async () => (await this.reload()).generation };
     const generation = launchGeneration(config, slots, id, deps, initial);
     this.generations.add(generation);
     generation.on('state', () => {

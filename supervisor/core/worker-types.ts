@@ -38,6 +38,10 @@ export interface WorkerOptions {
   probe?: (pid: number) => Promise<boolean>;
   /** Binds (or finds) a listener a generation asks for at run time. */
   requestListener(address: string, generation: number): { fd: number; name: string; address: string };
+  /** The shared TLS session ticket key (base64) and its expiry. */
+  ticketKey?(rotateEvery: number): { key: string; expiresAt: number };
+  /** A reload the generation asked for (its certificate files changed); resolves with the new generation. */
+  reload?(reason: string, generation: number): Promise<number>;
 }
 
 export interface WorkerInfo {

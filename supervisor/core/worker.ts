@@ -11,6 +11,7 @@ import {
   type Outgoing,
   type ReplyBody,
   type SupervisorMessage,
+  unrecognized,
 } from '../../shared/protocol.ts';
 import { formatDuration } from '../../shared/units.ts';
 import { NotifyReader } from '../systemd/notify-reader.ts';
@@ -108,6 +109,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
       drained: () => {
         this.log.info('generation drained its connections');
         return undefined;
+      },
+      'ticket-key': (m) => (options.ticketKey ? { ok: true, ...options.ticketKey(Number(m.rotateEvery)) } : unrecognized(m.type)),
+      reload: async (m) => {
+        if (!options.reload) return unrecognized(m.type);
+        if (this.state !== 'active') throw new BatonError('ERR_RELOAD_FAILED', `${this.label} is ${this.state}: only the active generation may ask for a reload`);
+        const reason = String(m.reason).slice(0, 200);
+        this.log.info({ reason }, `${this.label} asks for a reload: ${reason}`);
+        return { ok: true, generation: await options.reload(reason, this.id) };
       },
       ack: (m) => {
         this.correlator.settle(m.ack, m);

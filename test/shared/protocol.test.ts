@@ -72,6 +72,8 @@ describe('dispatch', () => {
       connections: () => undefined,
       listen: () => undefined,
       drained: () => undefined,
+      'ticket-key': () => undefined,
+      reload: () => undefined,
       ack: () => undefined,
     };
     expect(await dispatch(table, { baton: 2, seq: 1, type: 'hello', pid: 1, runtime: 'x' } as never, undefined)).toEqual({
