@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { formatAddress, parseAddress, type Address } from '../../shared/address.ts';
+import { formatAddress, isLocal, parseAddress, type Address } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
 import { DEFAULT_DIR, type StatsCapacities } from '../../shared/stats/index.ts';
 import { bytes, duration } from '../../shared/config-units.ts';
@@ -104,6 +104,15 @@ export const configSchema = z.strictObject({
       'profile-dir': z.string().optional(),
     })
     .prefault({}),
+  /** The Prometheus listener: the supervisor's /metrics over TCP (off without `listen`). */
+  metrics: z
+    .strictObject({
+      /** HOST:PORT to serve GET /metrics on; loopback only unless allow-remote. */
+      listen: z.string().optional(),
+      /** Lets `listen` be an address other hosts reach (the metrics are readable by anyone who can connect). */
+      'allow-remote': z.boolean().default(false),
+    })
+    .prefault({}),
   'control-socket': z.string().optional(),
   /** A group (name or gid) whose members may use the control socket besides its owner. */
   'control-group': z.union([z.string().min(1), z.number().int().min(0)]).optional(),
@@ -167,6 +176,8 @@ export interface Config {
   stats: { dir: string; maxBytes: number; maxNameLength: number; capacities: StatsCapacities };
   /** Memory tracking; absent (hand-built configs in unit tests): off. */
   memory?: MemoryConfig;
+  /** The TCP metrics listener; absent: off. */
+  metrics?: { listen: Address & { kind: 'tcp' } };
   controlSocket?: string;
   /** The gid admitted to the control socket besides its owner and root. */
   controlGroup?: number;
@@ -231,6 +242,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  readiness: tcp needs a TCP listener to connect through`);
   }
   const command = typeof c.command === 'string' ? c.command.split(/\s+/).filter(Boolean) : c.command;
+  const metrics = metricsListen(c.metrics.listen, c.metrics['allow-remote'], where);
   return {
     name: c.name,
     command,
@@ -274,12 +286,32 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       allocator: c.memory.allocator,
       ...(c.memory['profile-dir'] !== undefined ? { profileDir: path.resolve(baseDir, c.memory['profile-dir']) } : {}),
     },
+    ...(metrics ? { metrics: { listen: metrics } } : {}),
     ...(c['control-socket'] !== undefined ? { controlSocket: path.resolve(baseDir, c['control-socket']) } : {}),
     ...(controlGroup !== undefined ? { controlGroup } : {}),
     runtimeListeners: c['runtime-listeners'],
     logLevel: c['log-level'],
     ...(file !== undefined ? { file } : {}),
   };
+}
+
+/** The metrics listener's address: TCP, and loopback unless other hosts are explicitly allowed. */
+function metricsListen(text: string | undefined, allowRemote: boolean, where: string): (Address & { kind: 'tcp' }) | undefined {
+  if (text === undefined) return undefined;
+  const bad = (why: string): never => {
+    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  metrics.listen: ${why}`);
+  };
+  let address: Address;
+  try {
+    address = parseAddress(text);
+  } catch (err) {
+    return bad((err as Error).message);
+  }
+  if (address.kind !== 'tcp') return bad(`'${text}' is a Unix socket: the metrics listener is for TCP scrapers (the control socket already serves /metrics)`);
+  if (!isLocal(address) && !allowRemote) {
+    return bad(`'${text}' is not a loopback address: set metrics.allow-remote: true to let other hosts read the metrics`);
+  }
+  return address;
 }
 
 /** Reads and parses a YAML (or JSON) config file; YAML errors carry line and column. */
