@@ -5,7 +5,7 @@ import { ENV } from '../shared/launch-env.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import { DrainController } from './drain.ts';
 import { StatsFront, type Family, type HistogramOptions, type StatOptions } from './stats-api.ts';
-import type { Counter, Gauge, Histogram, StatSample } from '../shared/stats/index.ts';
+import type { Counter, Gauge, GenerationEntry, Histogram, StatSample } from '../shared/stats/index.ts';
 import type { GenerationInfo, ListenerRequest, Runtime } from './runtime.ts';
 import { StandaloneRuntime } from './standalone.ts';
 import { SupervisedRuntime } from './supervised.ts';
@@ -160,6 +160,8 @@ export interface SdkStats {
   snapshot(filter?: RegExp): StatSample[];
   /** Prometheus text of every stat in the segment (all generations, summed; per-generation series labelled `generation`), for an app to serve on its own port. */
   metrics(filter?: RegExp): string;
+  /** The segment's generation table: which writer slot each live generation writes (for labelling per-generation series). */
+  generations(): GenerationEntry[];
   /** The segment's hot-restart compatibility string (`baton version --hot-restart`). */
   version(): string;
 }
@@ -182,6 +184,9 @@ export const stats: SdkStats = {
   },
   metrics(filter?: RegExp): string {
     return front.metrics(filter);
+  },
+  generations(): GenerationEntry[] {
+    return current().runtime.stats().generations();
   },
   version(): string {
     return current().runtime.stats().version;
