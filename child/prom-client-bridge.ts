@@ -19,11 +19,12 @@ export interface PromClientRegistry {
   getSingleMetricAsString(name: string): Promise<string>;
 }
 
+/** prom-client's MetricObjectWithValues, loosely: its `type` is declared as an enum but holds 'counter', 'histogram', … */
 interface PromMetric {
   name: string;
   help: string;
-  type: string;
-  values: { value: number; labels: Record<string, string | number>; metricName?: string }[];
+  type: unknown;
+  values: readonly { value: number; labels: object; metricName?: string }[];
 }
 
 /** Options of bridgePromClient. */
@@ -46,9 +47,9 @@ export interface PromClientBridge {
 
 type LabelValues = Record<string, string>;
 
-function labelsOf(raw: Record<string, string | number>, without?: string): LabelValues {
+function labelsOf(raw: object, without?: string): LabelValues {
   const out: LabelValues = {};
-  for (const k of Object.keys(raw)) if (k !== without) out[k] = String(raw[k]);
+  for (const [k, v] of Object.entries(raw)) if (k !== without && v !== undefined) out[k] = String(v);
   return out;
 }
 
@@ -63,7 +64,8 @@ export function bridgePromClient(registry: PromClientRegistry, options: BridgeOp
 
   const syncOnce = async (): Promise<void> => {
     for (const metric of await registry.getMetricsAsJSON()) {
-      if (metric.type === 'counter') {
+      const type = String(metric.type);
+      if (type === 'counter') {
         bridged.set(metric.name, metric.help);
         for (const v of metric.values) {
           const labels = labelsOf(v.labels);
@@ -75,7 +77,7 @@ export function bridgePromClient(registry: PromClientRegistry, options: BridgeOp
           const counter = stats.counter(metric.name, labels);
           if (delta > 0) counter.inc(delta);
         }
-      } else if (metric.type === 'histogram') {
+      } else if (type === 'histogram') {
         bridged.set(metric.name, metric.help);
         syncHistogram(metric, seen);
       }
@@ -106,8 +108,9 @@ export function bridgePromClient(registry: PromClientRegistry, options: BridgeOp
           parts.push(await registry.getSingleMetricAsString(metric.name));
           continue;
         }
-        for (const s of all) if (s.name === metric.name && s.kind === metric.type) samples.push(s);
-        help.set(metric.type === 'counter' && !metric.name.endsWith('_total') ? `${metric.name}_total` : metric.name, metric.help);
+        const type = String(metric.type);
+        for (const s of all) if (s.name === metric.name && s.kind === type) samples.push(s);
+        help.set(type === 'counter' && !metric.name.endsWith('_total') ? `${metric.name}_total` : metric.name, metric.help);
       }
       const text = toPrometheus(samples, { help: (f) => help.get(f) });
       return [text.trimEnd(), ...parts].filter((p) => p !== '').join('\n') + '\n';
@@ -127,7 +130,7 @@ function syncHistogram(metric: PromMetric, seen: Map<string, number[]>): void {
     let s = series.get(key);
     if (!s) series.set(key, (s = { labels, bounds: [], cumulative: [], sum: 0 }));
     if (bucket) {
-      const le = v.labels.le;
+      const le = (v.labels as { le?: unknown }).le;
       if (le !== '+Inf') s.bounds.push(Number(le));
       s.cumulative.push(v.value);
     } else if (v.metricName === `${metric.name}_sum`) s.sum = v.value;

@@ -79,7 +79,7 @@ describe('SDK registration', () => {
     expect(() => stats.counter('names_test.dup', { labels: ['a', 'a'] })).toThrow(/label names \["a","a"\] repeat/);
     expect(() => stats.counter('cluster.app.names_test', { labels: ['cluster_name'] })).toThrow(/label cluster_name is already taken by the name itself/);
     expect(() => stats.counter('names_test.help', { help: '' })).toThrow(/help must be a non-empty string/);
-    expect(() => stats.histogram('names_test.nobounds', { help: 'x' })).toThrow(/needs its bucket bounds/);
+    expect(() => stats.histogram('names_test.nobounds', { help: 'x' } as never)).toThrow(/needs its bucket bounds/);
     expect(() => stats.histogram('names_test.le', { buckets: [1], labels: ['le'] })).toThrow(/cannot have a label named "le"/);
     stats.gauge('names_test.clash');
     expect(() => stats.histogram('names_test_clash', [1])).toThrow(
