@@ -30,7 +30,8 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_MEMORY_LIMIT'
   | 'ERR_UPGRADING'
-  | 'ERR_UPGRADE_FAILED';
+  | 'ERR_UPGRADE_FAILED'
+  | 'ERR_ILLEGAL_TRANSITION';
 
 /** Every published code, for checking one that came over the wire (the compiler keeps it complete). */
 const ERROR_CODES: Record<ErrorCode, true> = {
@@ -61,6 +62,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   ERR_MEMORY_LIMIT: true,
   ERR_UPGRADING: true,
   ERR_UPGRADE_FAILED: true,
+  ERR_ILLEGAL_TRANSITION: true,
 };
 
 /**

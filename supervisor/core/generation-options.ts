@@ -8,6 +8,7 @@ import { allocatorEnv, generationEnv, notifySocketPath } from './generation-env.
 import type { GenerationOptions } from './generation.ts';
 import type { Os } from '../os/os.ts';
 import type { StatsSink } from './stats-sink.ts';
+import type { WorkerOptions } from './worker.ts';
 
 export interface LaunchContext {
   os: Os;
@@ -18,22 +19,36 @@ export interface LaunchContext {
   memoryInterval?: number;
 }
 
-/** Everything generation `id` is started with under `config`, on `listeners`. */
-export function generationOptions(config: Config, listeners: Listener[], id: number, ctx: LaunchContext): GenerationOptions {
-  const [command, ...args] = config.command as [string, ...string[]];
-  const notifySocket = notifySocketPath(config, id, ctx.log);
+/** Everything generation `id` is started with under `config`; `slots[i]` are worker i's listeners. */
+export function generationOptions(config: Config, slots: Listener[][], id: number, ctx: LaunchContext, initial?: number): GenerationOptions {
+  const workers = slots.length;
   return {
     id,
+    workers,
+    ...(initial !== undefined ? { initial } : {}),
+    restart: config.restart,
+    worker: (slot) => workerOptions(config, slots[slot] as Listener[], id, slot, workers, ctx),
+  };
+}
+
+/** What worker `slot` of generation `id` is started with, on `listeners` (its own, for reuseport). */
+export function workerOptions(config: Config, listeners: Listener[], id: number, slot: number, workers: number, ctx: LaunchContext): WorkerOptions {
+  const [command, ...args] = config.command as [string, ...string[]];
+  const notifySocket = notifySocketPath(config, id, ctx.log, slot);
+  return {
+    id,
+    worker: slot,
+    workers,
     instance: config.name,
     spawn: {
       command,
       args,
       cwd: config.cwd,
       env: {
-        ...generationEnv(config, listeners, id),
+        ...generationEnv(config, listeners, id, slot),
         ...allocatorEnv(config, ctx.log),
         ...(ctx.memoryInterval !== undefined ? { [ENV.memoryInterval]: String(ctx.memoryInterval) } : {}),
-        ...ctx.sink.attach(id),
+        ...ctx.sink.attach(id, slot),
       },
       listenFds: listeners.map((l) => l.fd),
       ...(notifySocket !== undefined ? { notifySocket } : {}),
