@@ -28,7 +28,7 @@ const NEEDS_ESCAPE = /[\\"\n]/;
 /** Options of toPrometheus. */
 export interface PrometheusOptions {
   /**
-   * The segment's generation table: a `writer` label (a slot index) becomes `generation`, a
+   * The segment's generation table: a `writer` label (a slot index) becomes `generation` and `worker`, a
    * series of a writer no live generation holds is left out, and each generation's start time
    * is exposed as baton_generation_start_time_seconds. Without it `writer` labels stay.
    */
@@ -100,16 +100,16 @@ function helpLine(text: string): string {
  */
 export function toPrometheus(samples: readonly StatSample[], options: PrometheusOptions = {}): string {
   const { generations } = options;
-  const genByWriter = generations && new Map(generations.filter((g) => g.writer >= 0).map((g) => [String(g.writer), g.number]));
+  const genByWriter = generations && new Map(generations.filter((g) => g.writer >= 0).map((g) => [String(g.writer), g]));
   const families = new Map<string, Family>();
   for (const sample of samples) {
     const m = mapped(sample.kind, sample.name);
     let own = sample.labels;
     if (genByWriter && own.writer !== undefined) {
-      const generation = genByWriter.get(own.writer);
-      if (generation === undefined) continue;
+      const g = genByWriter.get(own.writer);
+      if (g === undefined) continue;
       const { writer: _, ...rest } = own;
-      own = { ...rest, generation: String(generation) };
+      own = { ...rest, generation: String(g.number), worker: String(g.worker) };
     }
     let family = families.get(m.family);
     if (family === undefined) families.set(m.family, (family = { kind: sample.kind, dotted: sample.name, divisor: m.divisor, series: new Map() }));
@@ -145,8 +145,8 @@ export function toPrometheus(samples: readonly StatSample[], options: Prometheus
   }
   if (generations && generations.length > 0) {
     lines.push(`# HELP ${GENERATION_START_FAMILY} ${helpOf(GENERATION_START_FAMILY, 'gauge', '')}`, `# TYPE ${GENERATION_START_FAMILY} gauge`);
-    for (const g of [...generations].sort((a, b) => a.number - b.number)) {
-      lines.push(`${GENERATION_START_FAMILY}{generation="${g.number}"} ${formatValue(g.startedAt / 1000)}`);
+    for (const g of [...generations].sort((a, b) => a.number - b.number || a.worker - b.worker)) {
+      lines.push(`${GENERATION_START_FAMILY}{generation="${g.number}",worker="${g.worker}"} ${formatValue(g.startedAt / 1000)}`);
     }
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;

@@ -57,7 +57,7 @@ const DOTTED: readonly [StatKind, string, readonly string[], string][] = [
   ['gauge', 'baton.generations_live', [], 'Generations running (serving, starting or draining).'],
   ['gauge', 'baton.generations_draining', [], 'Generations draining.'],
   ['counter', 'baton.stats.overflow', [], 'Stat registrations that did not fit the segment (not recorded).'],
-  ...CHILD_FIGURES.map((f) => ['gauge', gaugeName(f), ['generation'], MEMORY_HELP[f]] as [StatKind, string, string[], string]),
+  ...CHILD_FIGURES.map((f) => ['gauge', gaugeName(f), ['generation', 'worker'], MEMORY_HELP[f]] as [StatKind, string, string[], string]),
   ['counter', 'listener.<l>.downstream_cx_total', L, 'Connections the proxy accepted on the listener.'],
   ['gauge', 'listener.<l>.downstream_cx_active', L, 'Connections open on the listener.'],
   ['counter', 'http.<l>.downstream_rq_total', L, 'HTTP requests the listener received.'],
@@ -86,7 +86,7 @@ const DOTTED: readonly [StatKind, string, readonly string[], string][] = [
 /** Every family Baton documents, in README order. */
 export const BATON_FAMILIES: readonly FamilyDoc[] = Object.freeze([
   ...DOTTED.map(([type, dotted, labels, help]) => ({ family: promName(type, dotted).family, type, labels, help })),
-  { family: GENERATION_START_FAMILY, type: 'gauge' as const, labels: ['generation'], help: 'Start time of each generation the supervisor is running (Unix time).' },
+  { family: GENERATION_START_FAMILY, type: 'gauge' as const, labels: ['generation', 'worker'], help: 'Start time of each generation (each of its workers) the supervisor is running (Unix time).' },
 ]);
 
 const byFamily = new Map(BATON_FAMILIES.map((d) => [d.family, d.help]));

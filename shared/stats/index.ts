@@ -14,7 +14,7 @@ export {
 export { DEFAULT_DIR, segmentPath } from './files.ts';
 export { isAlive } from './locks.ts';
 export { OWNER_LOCK_WAIT_MS, type ShrunkSegment, type StatsLimits, type StatsLogger } from './segment.ts';
-export type { GenerationEntry } from './generations.ts';
+export type { GenerationEntry, GenerationUpdate } from './generations.ts';
 export { OVERFLOW_STAT, type Counter, type Gauge, type Histogram } from './registry.ts';
 export type { HistogramSample, ScalarSample, StatSample } from './snapshot.ts';
 export type { Labels } from './table.ts';

@@ -159,7 +159,7 @@ export class SegmentStats implements StatsSink {
     const slot = this.writers.get(`${generation}/${worker}`);
     if (slot === undefined) return;
     this.guard('record the generation', undefined, () =>
-      slot.owner.setGeneration(slot.writer - 1, { number: generation, pid, state, startedAt, writer: slot.writer }),
+      slot.owner.setGeneration(slot.writer - 1, { number: generation, pid, state, startedAt, writer: slot.writer, worker }),
     );
   }
 

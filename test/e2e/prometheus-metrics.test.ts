@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../supervisor/config/config.ts';
-import { cleanupAll } from '../helpers/baton.ts';
+import { BatonProcess, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
 import { freePort, get } from '../helpers/ports.ts';
 import { addresses, startProxyBaton } from '../proxy/harness.ts';
 
@@ -73,7 +73,7 @@ describe('promtool check metrics', () => {
     await baton.active(3);
     for (let i = 0; i < 5; i++) expect((await get(web, '/x')).status).toBe(200);
     // Memory gauges of the serving generation, labelled by its number (not a writer slot).
-    await expect.poll(async () => (await get({ port: metricsPort }, '/metrics')).body, { timeout: 10_000 }).toMatch(/baton_memory_rss_bytes\{generation="3"\}/);
+    await expect.poll(async () => (await get({ port: metricsPort }, '/metrics')).body, { timeout: 10_000 }).toMatch(/baton_memory_rss_bytes\{generation="3",worker="0"\}/);
 
     const surfaces = {
       control: (await get({ socketPath: baton.socketPath }, '/metrics')).body,
@@ -91,13 +91,27 @@ describe('promtool check metrics', () => {
       // Registered at 0 from the start, not when the first failure happens.
       expect(text, where).toMatch(/^baton_reloads_failed_total 0$/m);
       expect(text, where).toMatch(/^baton_drain_kills_total 0$/m);
-      expect(text, where).toMatch(/^baton_generation_start_time_seconds\{generation="3"\} \d+(\.\d+)?$/m);
+      expect(text, where).toMatch(/^baton_generation_start_time_seconds\{generation="3",worker="0"\} \d+(\.\d+)?$/m);
     }
     // The TCP listener is read-only: nothing else is served, nothing mutates.
     const post = await requestRaw(metricsPort, 'POST', '/metrics');
     expect(post).toMatchObject({ status: 405, allow: 'GET, HEAD' });
     for (const path of ['/reload', '/stop', '/status', '/stats']) expect((await requestRaw(metricsPort, 'POST', path)).status).toBe(404);
     expect((await baton.status()).generations.filter((g) => g.state === 'active').map((g) => g.generation)).toEqual([3]);
+  });
+
+  it.runIf(hasPromtool)('labels each worker of a generation apart (workers: 2), and promtool still passes', async () => {
+    const metricsPort = await freePort();
+    const baton = new BatonProcess(
+      httpConfig(fixture('http-app.ts'), { workers: 2, listeners: [{ name: 'http', address: `127.0.0.1:${await freePort()}` }], metrics: { listen: `127.0.0.1:${metricsPort}` }, memory: { interval: '200ms' } }),
+    );
+    await baton.active(1);
+    const both = /baton_memory_rss_bytes\{generation="1",worker="0"\} [1-9][\s\S]*baton_memory_rss_bytes\{generation="1",worker="1"\} [1-9]/;
+    await expect.poll(async () => (await get({ port: metricsPort }, '/metrics')).body, { timeout: 10_000 }).toMatch(both);
+    const text = (await get({ port: metricsPort }, '/metrics')).body;
+    expect(text).toMatch(/^baton_generation_start_time_seconds\{generation="1",worker="1"\} /m);
+    const result = await promtool(text);
+    expect(result, result.out).toEqual({ code: 0, out: '' });
   });
 
   it('metrics.listen: loopback unless metrics.allow-remote, TCP only, off by default', () => {

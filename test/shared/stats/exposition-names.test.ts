@@ -34,10 +34,18 @@ describe('Prometheus names', () => {
     owner.counter('cluster.app.upstream_rq_2xx').inc(2);
     owner.histogram('cluster.app.upstream_rq_time', [0.5, 1, 25]).record(3);
     owner.gauge('baton.memory.rss', { writer: '1' }).set(1 << 20);
-    const text = toPrometheus(owner.snapshot(), { generations: [{ slot: 0, number: 4, pid: 1, state: 'active', startedAt: 1_700_000_000_000, writer: 1 }] });
+    owner.gauge('baton.memory.rss', { writer: '2' }).set(2 << 20);
+    // A writer slot no generation holds (retired, zeroed): left out.
+    owner.gauge('baton.memory.rss', { writer: '3' }).set(0);
+    const text = toPrometheus(owner.snapshot(), {
+      generations: [
+        { slot: 0, number: 4, pid: 1, state: 'active', startedAt: 1_700_000_000_000, writer: 1, worker: 0 },
+        { slot: 1, number: 4, pid: 2, state: 'active', startedAt: 1_700_000_000_500, writer: 2, worker: 1 },
+      ],
+    });
     owner.destroy();
-    expect(text).toContain('baton_memory_rss_bytes{generation="4"} 1048576\n');
-    expect(text).toContain('baton_generation_start_time_seconds{generation="4"} 1700000000\n');
+    expect(text).toContain('baton_memory_rss_bytes{generation="4",worker="0"} 1048576\nbaton_memory_rss_bytes{generation="4",worker="1"} 2097152\n# HELP');
+    expect(text).toContain('baton_generation_start_time_seconds{generation="4",worker="0"} 1700000000\nbaton_generation_start_time_seconds{generation="4",worker="1"} 1700000000.5\n');
     expect(text).toContain('baton_cluster_upstream_rq_time_seconds_bucket{cluster_name="app",le="0.0005"} 0\n');
     expect(text).toContain('baton_cluster_upstream_rq_time_seconds_sum{cluster_name="app"} 0.003\n');
     for (const family of text.match(/^# TYPE (\S+)/gm)!.map((l) => l.slice(7))) expect(text).toContain(`# HELP ${family} `);
