@@ -80,13 +80,22 @@ interface Family {
   series: Map<string, StatSample>;
 }
 
-function add(into: StatSample, s: StatSample): void {
-  if (into.kind !== 'histogram') (into as { value: number }).value += (s as { value: number }).value;
-  else if (s.kind === 'histogram' && s.bounds.length === into.bounds.length && s.bounds.every((b, i) => b === into.bounds[i])) {
-    s.buckets.forEach((c, i) => (into.buckets[i]! += c));
-    into.sum += s.sum;
-    into.count += s.count;
-  }
+/** Two samples of one series summed, in a new object (the snapshot's samples are the caller's). */
+function merged(a: StatSample, b: StatSample): StatSample {
+  if (a.kind !== 'histogram') return { ...a, value: a.value + (b as { value: number }).value };
+  if (b.kind !== 'histogram' || b.bounds.length !== a.bounds.length || !b.bounds.every((x, i) => x === a.bounds[i])) return a;
+  return { ...a, buckets: a.buckets.map((c, i) => c + b.buckets[i]!), sum: a.sum + b.sum, count: a.count + b.count };
+}
+
+/** Extracted plus own label pairs of a sample, cached on its (frozen, per-stat) labels object. */
+const fullCache = new WeakMap<object, { name: string; pairs: string }>();
+function fullPairs(m: { pairs: string }, sample: StatSample): string {
+  if (Object.keys(sample.labels).length === 0) return m.pairs;
+  const hit = fullCache.get(sample.labels);
+  if (hit !== undefined && hit.name === sample.name) return hit.pairs;
+  const pairs = join(m.pairs, pairsOf(sample.labels));
+  if (Object.isFrozen(sample.labels)) fullCache.set(sample.labels, { name: sample.name, pairs });
+  return pairs;
 }
 
 function helpLine(text: string): string {
@@ -104,21 +113,20 @@ export function toPrometheus(samples: readonly StatSample[], options: Prometheus
   const families = new Map<string, Family>();
   for (const sample of samples) {
     const m = mapped(sample.kind, sample.name);
-    let own = sample.labels;
-    if (genByWriter && own.writer !== undefined) {
-      const g = genByWriter.get(own.writer);
+    let pairs: string;
+    if (genByWriter && sample.labels.writer !== undefined) {
+      const g = genByWriter.get(sample.labels.writer);
       if (g === undefined) continue;
-      const { writer: _, ...rest } = own;
-      own = { ...rest, generation: String(g.number), worker: String(g.worker) };
-    }
+      const { writer: _, ...rest } = sample.labels;
+      pairs = join(m.pairs, pairsOf(Object.freeze({ ...rest, generation: String(g.number), worker: String(g.worker) })));
+    } else pairs = fullPairs(m, sample);
     let family = families.get(m.family);
     if (family === undefined) families.set(m.family, (family = { kind: sample.kind, dotted: sample.name, divisor: m.divisor, series: new Map() }));
     // Another kind already owns this family name: Prometheus cannot hold both, the first one stays.
     if (family.kind !== sample.kind) continue;
-    const pairs = join(m.pairs, own === sample.labels ? pairsOf(own) : pairsOf(Object.freeze(own)));
     const seen = family.series.get(pairs);
-    if (seen) add(seen, sample);
-    else family.series.set(pairs, sample.kind === 'histogram' ? { ...sample, buckets: [...sample.buckets] } : { ...sample });
+    if (seen === undefined) family.series.set(pairs, sample);
+    else family.series.set(pairs, merged(seen, sample));
   }
   const lines: string[] = [];
   for (const [name, f] of families) {
