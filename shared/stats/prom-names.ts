@@ -39,7 +39,6 @@ export const MEMORY_NOT_BYTES: Readonly<Record<string, { suffix: string; divisor
 });
 
 const STATUS_CLASS = /^(.*)_([1-5])xx$/;
-const UNIT_SUFFIX = /_(seconds|bytes|ratio|celsius|volts|amperes|joules|grams|meters|info)$/;
 /** A valid Prometheus metric name. */
 export const PROM_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
@@ -86,7 +85,3 @@ export function promName(kind: StatKind, name: string): PromName {
   return { family, extracted: Object.freeze(extracted), divisor };
 }
 
-/** Whether a family name already carries a base unit suffix (used by registration checks). */
-export function hasUnitSuffix(family: string): boolean {
-  return UNIT_SUFFIX.test(family.replace(/_total$/, ''));
-}
