@@ -6,7 +6,7 @@ import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import { DrainController } from './drain.ts';
 import { StatsFront, type Family, type HistogramOptions, type StatOptions } from './stats-api.ts';
 import type { Counter, Gauge, GenerationEntry, Histogram, StatSample } from '../shared/stats/index.ts';
-import type { GenerationInfo, ListenerRequest, Runtime } from './runtime.ts';
+import type { GenerationInfo, ListenerRequest, Runtime, TicketKey } from './runtime.ts';
 import { StandaloneRuntime } from './standalone.ts';
 import { SupervisedRuntime } from './supervised.ts';
 
@@ -136,6 +136,24 @@ export function onDrain(callback: () => unknown): void {
 /** This generation's number, instance and start time (`supervised: false` without Baton). */
 export function generation(): GenerationInfo {
   return current().runtime.info();
+}
+
+/**
+ * The TLS session ticket key every generation shares (48 bytes, for `tls.Server#setTicketKeys`),
+ * so a session made with one generation resumes on the next. The supervisor keeps it in memory
+ * only and makes a new one once `rotateEvery` ms have passed; ask again at `expiresAt`.
+ * Without Baton: a key of this process, on the same schedule.
+ */
+export function ticketKey(rotateEvery: number): Promise<TicketKey> {
+  return current().runtime.ticketKey(rotateEvery);
+}
+
+/**
+ * Asks Baton to reload the program, as `baton reload` does (only the active generation may);
+ * resolves with the new generation's number, rejects with the cause when the reload failed.
+ */
+export function requestReload(reason: string): Promise<number> {
+  return current().runtime.requestReload(reason);
 }
 
 /** Open connections across the servers this generation serves. */

@@ -36,6 +36,8 @@ export const MEMORY_NOT_BYTES: Readonly<Record<string, { suffix: string; divisor
   malloc_free_chunks: { suffix: '', divisor: 1 },
   generation: { suffix: '', divisor: 1 },
   sampled_at: { suffix: '_timestamp_seconds', divisor: 1000 },
+  gc_major_count: { suffix: '', divisor: 1 },
+  gc_at: { suffix: '_timestamp_seconds', divisor: 1000 },
 });
 
 const STATUS_CLASS = /^(.*)_([1-5])xx$/;

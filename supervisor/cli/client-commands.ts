@@ -1,3 +1,4 @@
+import { statFilter } from '../control/stat-filter.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError } from '../../shared/errors.ts';
 import { openSegment, toJSON, toPrometheus, type Stats } from '../../shared/stats/index.ts';
@@ -65,7 +66,9 @@ export async function status(values: ClientValues): Promise<number> {
 /** The human-readable `baton status` table. */
 export function formatStatus(s: StatusSnapshot): string {
   const header = `instance ${s.instance} (supervisor pid ${s.pid}, up ${formatDuration(s.uptimeMs)})${s.stopping ? ', stopping' : ''}\n`;
-  const listeners = s.listeners.map((l) => `  ${l.name} ${l.address}${l.from ? ` (from ${l.from})` : ''}`).join('\n');
+  const listeners = s.listeners
+    .map((l) => `  ${l.name} ${l.address}${l.from ? ` (from ${l.from})` : ''}${(l.strays ?? []).map((h) => `\n    stray: pid ${h.pid} (${h.command}) holds it outside any generation`).join('')}`)
+    .join('\n');
   const rows = [['GEN', 'PID', 'STATE', 'UPTIME', 'CONNS', 'EXIT', 'STATUS']];
   for (const g of s.generations) {
     const exit = g.exit ? (g.exit.signal ?? `code ${g.exit.code}`) : '';
@@ -81,9 +84,13 @@ export function formatStatus(s: StatusSnapshot): string {
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
   const growing = s.generations
     .filter((g) => g.memory?.growing)
-    .map((g) => `memory: generation ${g.generation} is growing, +${g.memory?.slopeMiBPerMin} MiB/min (RSS ${((g.memory?.rss ?? 0) / 1048576).toFixed(1)} MiB)\n`)
+    .map((g) => `memory: generation ${g.generation} is growing, +${g.memory?.slopeMiBPerMin} MiB/min (RSS ${((g.memory?.rss ?? 0) / 1048576).toFixed(1)} MiB)${g.memory?.finding ? ` — ${g.memory.finding}` : ''}\n`)
     .join('');
-  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}`;
+  const health = s.generations
+    .filter((g) => g.memory?.loopDelayP99 !== undefined)
+    .map((g) => `health: generation ${g.generation} event-loop delay p50 ${g.memory!.loopDelayP50} ms, p99 ${g.memory!.loopDelayP99} ms, utilization ${Math.round((g.memory!.loopUtilization ?? 0) * 100)}%\n`)
+    .join('');
+  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}${health}`;
 }
 
 /** `baton stop`. */
@@ -107,7 +114,7 @@ export function openInstanceSegment(values: { config?: string; name?: string }):
 export function stats(values: ClientValues): number {
   let filter: RegExp | undefined;
   try {
-    filter = values.filter === undefined ? undefined : new RegExp(values.filter);
+    filter = values.filter === undefined ? undefined : statFilter(values.filter);
   } catch (err) {
     throw new BatonError('ERR_USAGE', `invalid --filter ${JSON.stringify(values.filter)}: ${(err as Error).message}`);
   }

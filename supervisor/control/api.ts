@@ -1,8 +1,9 @@
+import { statFilter } from './stat-filter.ts';
 import { z } from 'zod';
 import { BatonError } from '../../shared/errors.ts';
 import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type GenerationEntry, type StatSample } from '../../shared/stats/index.ts';
 import type { ReplyBody } from '../../shared/protocol.ts';
-import { DASHBOARD_HTML } from './dashboard.ts';
+import { dashboardRoute } from './dashboard.ts';
 import { describeJsonError } from './json-position.ts';
 import type { ProfileResult } from '../core/generation-requests.ts';
 import type { ReloadResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
@@ -20,8 +21,9 @@ export interface ControlTarget {
   memoryReport?(): ReturnType<Supervisor['memoryReport']>;
   memorySeries?(generation?: number): ReturnType<Supervisor['memorySeries']>;
   release?(generation?: number): Promise<ReplyBody>;
-  heapSnapshot?(generation?: number): Promise<ProfileResult>;
+  heapSnapshot?(generation?: number, options?: { retire?: boolean; compare?: boolean }): Promise<ProfileResult>;
   heapProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
+  cpuProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
   /** Replaces the supervisor process (absent: the endpoint is not offered). */
   upgrade?(): Promise<UpgradeResult>;
 }
@@ -35,7 +37,7 @@ export interface ControlReply {
 }
 
 /** What a POST may say, in its JSON body or its query string (the body wins). */
-const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number() };
+const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number(), retire: z.boolean(), compare: z.boolean() };
 type Params = { [K in keyof typeof FIELDS]?: z.infer<(typeof FIELDS)[K]> };
 
 type Route = {
@@ -107,8 +109,9 @@ const ROUTES: Record<string, Route> = {
   '/heap-snapshot': {
     method: 'POST',
     memory: true,
-    fields: ['generation'],
-    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapSnapshot!(p.generation)) })),
+    fields: ['generation', 'retire', 'compare'],
+    run: async (t, _q, p) =>
+      answer(async () => ({ ok: true, ...(await t.heapSnapshot!(p.generation, { ...(p.retire !== undefined ? { retire: p.retire } : {}), ...(p.compare ? { compare: true } : {}) })) })),
   },
   '/heap-profile': {
     method: 'POST',
@@ -116,11 +119,20 @@ const ROUTES: Record<string, Route> = {
     fields: ['generation', 'seconds'],
     run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapProfile!(p.generation, p.seconds ?? 10)) })),
   },
+  '/cpu-profile': {
+    method: 'POST',
+    memory: true,
+    fields: ['generation', 'seconds'],
+    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.cpuProfile!(p.generation, p.seconds ?? 10)) })),
+  },
   '/dashboard': {
     method: 'GET',
     memory: true,
-    run: () => ({ status: 200, body: DASHBOARD_HTML, contentType: 'text/html; charset=utf-8' }),
+    run: () => dashboardRoute('/dashboard')!,
   },
+  '/dashboard/uplot.js': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/uplot.js')! },
+  '/dashboard/uplot.css': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/uplot.css')! },
+  '/dashboard/app.js': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/app.js')! },
 };
 
 /** The supervisor's Prometheus text: every generation's stats and Baton's own, per-generation series labelled by generation number. */
@@ -138,6 +150,7 @@ function memoryBody(report: ReturnType<Supervisor['memoryReport']>): unknown {
     allocated: sum((g) => g.allocator.allocated),
     heap_size: sum((g) => g.allocator.heapSize),
     free_in_heap: sum((g) => g.allocator.freeInHeap),
+    returned: sum((g) => g.allocator.returned),
     released: sum((g) => g.allocator.released),
     rss: sum((g) => g.summary.rss?.now ?? null),
     ...report,
@@ -247,19 +260,14 @@ function paramsOf(endpoint: string, fields: (keyof typeof FIELDS)[], query: URLS
 
 /** A query-string value as the JSON value it stands for; anything unrecognisable is left a string for the schema to refuse. */
 function fromQuery(name: keyof typeof FIELDS, text: string): unknown {
-  if (name === 'cold') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
+  if (name === 'cold' || name === 'retire' || name === 'compare') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
   return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
 }
 
-/** `?filter=RE`: a regular expression on stat names. */
+/** `?filter=RE`: a regular expression on stat names, matched in linear time. */
 function filterOf(query: URLSearchParams): RegExp | undefined {
   const text = query.get('filter');
-  if (text === null) return undefined;
-  try {
-    return new RegExp(text);
-  } catch (err) {
-    throw new BatonError('ERR_USAGE', `invalid filter ${JSON.stringify(text)}: ${(err as Error).message}`);
-  }
+  return text === null ? undefined : statFilter(text);
 }
 
 function error(status: number, message: string): ControlReply {

@@ -1,3 +1,4 @@
+import type { Holder } from '../os/socket-holders.ts';
 import type { Logger } from 'pino';
 import type { BatonError } from '../../shared/errors.ts';
 import type { Config } from '../config/config.ts';
@@ -27,7 +28,7 @@ export interface StatusSnapshot {
   mode?: SupervisorMode;
   generations: (GenerationInfo & { memory?: MemoryFlag })[];
   /** `from`: where a socket this supervisor did not bind came from. */
-  listeners: { name: string; address: string; fd: number; from?: SocketOrigin }[];
+  listeners: { name: string; address: string; fd: number; from?: SocketOrigin; strays?: Holder[] }[];
 }
 
 export interface SupervisorEvents {

@@ -27,6 +27,7 @@ function handlers(drain: Handlers<SupervisorMessage, string>['drain']) {
     'release-memory': () => ({ ok: true }),
     'heap-snapshot': () => ({ ok: true }),
     'heap-profile': () => ({ ok: true }),
+    'cpu-profile': () => ({ ok: true }),
     ack: (m) => {
       seen.push(['ack', m.ack]);
       return undefined;
@@ -71,6 +72,8 @@ describe('dispatch', () => {
       connections: () => undefined,
       listen: () => undefined,
       drained: () => undefined,
+      'ticket-key': () => undefined,
+      reload: () => undefined,
       ack: () => undefined,
     };
     expect(await dispatch(table, { baton: 2, seq: 1, type: 'hello', pid: 1, runtime: 'x' } as never, undefined)).toEqual({
