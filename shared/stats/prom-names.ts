@@ -10,7 +10,8 @@
  *    `…_bytes` (except the counts and stamps listed in MEMORY_NOT_BYTES).
  * 4. The Envoy namespaces and Baton's own stats are prefixed `baton_`; an app's other names keep theirs.
  * 5. Counters end in `_total` (appended when missing); a non-counter whose name ends in `_total`
- *    with no unit after it ends in `_all` instead (Prometheus keeps `_total` for counters).
+ *    with no unit after it ends in `_all` instead (Prometheus keeps `_total` for counters), and
+ *    one ending in `_count`, `_sum` or `_bucket` gets `_value` (those are a histogram's).
  * 6. Every other character a Prometheus name cannot hold (the dots) becomes `_`.
  *
  * Labels the stat was registered with are kept; a `writer` label (a slot index, which
@@ -82,6 +83,9 @@ export function promName(kind: StatKind, name: string): PromName {
     if (!family.endsWith('_total')) family += '_total';
   } else if (family.endsWith('_total')) {
     family = `${family.slice(0, -6)}_all`;
+  } else if (/_(count|sum|bucket)$/.test(family)) {
+    // Reserved for a histogram's series: a gauge named so would read as part of one.
+    family += '_value';
   }
   if (!/^[a-zA-Z_:]/.test(family)) family = `_${family}`;
   return { family, extracted: Object.freeze(extracted), divisor };

@@ -21,6 +21,7 @@ describe('Prometheus names', () => {
     ['histogram', 'app.db.query_ms', 'app_db_query_seconds', {}, 1000],
     ['gauge', 'app.runtime.event_loop_delay_ms', 'app_runtime_event_loop_delay_seconds', {}, 1000],
     ['gauge', 'app.queue_total', 'app_queue_all', {}, 1],
+    ['gauge', 'baton.memory.gc_major_count', 'baton_memory_gc_major_count_value', {}, 1],
     ['counter', 'app.requests', 'app_requests_total', {}, 1],
     ['counter', 'app_hits_total', 'app_hits_total', {}, 1],
     // Two segments only: no instance name to extract, nothing Envoy-style about it.
