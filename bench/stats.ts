@@ -120,6 +120,32 @@ function runPlain(n: number): void {
 function runCounter(c: Counter, n: number): void {
   for (let i = 0; i < n; i++) c.inc();
 }
+// The same increments with a little work between them (an xorshift step, as a request handler
+// does something between two counts): the tight loops above measure one memory-carried
+// dependency chain (load, add, store the same cell back to back), which V8 shortens for a JS
+// field by keeping it in a register but cannot for a typed-array element; with work in between,
+// out-of-order execution overlaps the chain and what is left is the cost an app sees.
+let sink = 1;
+function workPlain(n: number): void {
+  let x = sink;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    plain.n += 1;
+  }
+  sink = x;
+}
+function workCounter(c: Counter, n: number): void {
+  let x = sink;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    c.inc();
+  }
+  sink = x;
+}
 
 async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
@@ -149,12 +175,37 @@ async function main(): Promise<void> {
     }
     const total = owner.sample('bench.single');
     if (!total || total.kind === 'histogram' || total.value !== (SAMPLES + 3) * OPS) throw new Error('single-process total wrong');
+    console.log(`  load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(`\nincrement, one process (${OPS.toLocaleString('en')} ops per sample, ${SAMPLES} samples, ns/op):`);
     console.log(line('plain obj.n += 1', 'ns/op', plainNs, 3));
     console.log(line('stats counter.inc()', 'ns/op', counterNs, 3));
     const ratios = plainNs.map((p, i) => counterNs[i]! / p);
     console.log(line('ratio inc()/plain (per sample)', '×', ratios));
     console.log(`  ratio of medians: ${(stats(counterNs).median / stats(plainNs).median).toFixed(2)}×`);
+
+    // 1b. the same, with work between increments
+    for (let i = 0; i < 3; i++) {
+      workPlain(OPS);
+      workCounter(counter, OPS);
+    }
+    const workPlainNs: number[] = [];
+    const workCounterNs: number[] = [];
+    for (let s = 0; s < SAMPLES; s++) {
+      const order = s % 2 === 0 ? ['plain', 'counter'] : ['counter', 'plain'];
+      for (const which of order) {
+        const t0 = now();
+        if (which === 'plain') workPlain(OPS);
+        else workCounter(counter, OPS);
+        (which === 'plain' ? workPlainNs : workCounterNs).push(((now() - t0) * 1e6) / OPS);
+      }
+    }
+    console.log(`\nincrement between other work (an xorshift step per iteration), same samples:`);
+    console.log(line('work + plain obj.n += 1', 'ns/op', workPlainNs, 3));
+    console.log(line('work + stats counter.inc()', 'ns/op', workCounterNs, 3));
+    const workRatios = workPlainNs.map((p, i) => workCounterNs[i]! / p);
+    console.log(line('ratio (per sample)', '×', workRatios));
+    console.log(`  ratio of medians: ${(stats(workCounterNs).median / stats(workPlainNs).median).toFixed(2)}×`);
+    console.log(`  load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     owner.destroy();
 
     // 2. two processes at once

@@ -1,4 +1,6 @@
 export { generation, listen, onDrain, openConnections, ready, requestReload, serve, stats, ticketKey } from './sdk.ts';
 export type { GenerationInfo, ListenerRequest, TicketKey } from './runtime.ts';
+export type { SdkStats } from './sdk.ts';
+export type { Family, HistogramOptions, StatOptions } from './stats-api.ts';
 export type { Counter, Gauge, Histogram } from '../shared/stats/index.ts';
 export { BatonError, isBatonError, type ErrorCode } from '../shared/errors.ts';

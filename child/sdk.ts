@@ -4,7 +4,8 @@ import { BatonError } from '../shared/errors.ts';
 import { ENV } from '../shared/launch-env.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import { DrainController } from './drain.ts';
-import type { Counter, Gauge, Histogram, StatSample } from '../shared/stats/index.ts';
+import { StatsFront, type Family, type HistogramOptions, type StatOptions } from './stats-api.ts';
+import type { Counter, Gauge, GenerationEntry, Histogram, StatSample } from '../shared/stats/index.ts';
 import type { GenerationInfo, ListenerRequest, Runtime, TicketKey } from './runtime.ts';
 import { StandaloneRuntime } from './standalone.ts';
 import { SupervisedRuntime } from './supervised.ts';
@@ -160,29 +161,51 @@ export function openConnections(): number {
   return current().controller.open;
 }
 
+/** The SDK's stats API (see `stats`). */
+export interface SdkStats {
+  /** The counter `name` (dotted, e.g. `http.ingress.downstream_rq_total`); with label names, a family (`.labels(...values)`). */
+  counter(name: string, options: StatOptions & { labels: readonly string[] }): Family<Counter>;
+  counter(name: string, labelsOrOptions?: Record<string, string> | (StatOptions & { labels?: Record<string, string> })): Counter;
+  /** The gauge `name`: this generation's contribution, summed over live generations. */
+  gauge(name: string, options: StatOptions & { labels: readonly string[] }): Family<Gauge>;
+  gauge(name: string, labelsOrOptions?: Record<string, string> | (StatOptions & { labels?: Record<string, string> })): Gauge;
+  /** The histogram `name` with fixed, increasing bucket upper bounds (+Inf implied), positionally or as `buckets`. */
+  histogram(name: string, options: HistogramOptions & { buckets: readonly number[]; labels: readonly string[] }): Family<Histogram>;
+  histogram(name: string, options: HistogramOptions & { buckets: readonly number[]; labels?: Record<string, string> }): Histogram;
+  histogram(name: string, bounds: readonly number[], options: StatOptions & { labels: readonly string[] }): Family<Histogram>;
+  histogram(name: string, bounds: readonly number[], labelsOrOptions?: Record<string, string> | (StatOptions & { labels?: Record<string, string> })): Histogram;
+  /** Every stat whose name matches `filter`, summed over the generations writing it (for an admin endpoint). */
+  snapshot(filter?: RegExp): StatSample[];
+  /** Prometheus text of every stat in the segment (all generations, summed; per-generation series labelled `generation`), for an app to serve on its own port. */
+  metrics(filter?: RegExp): string;
+  /** The segment's generation table: which writer slot each live generation writes (for labelling per-generation series). */
+  generations(): GenerationEntry[];
+  /** The segment's hot-restart compatibility string (`baton version --hot-restart`). */
+  version(): string;
+}
+
+const front = new StatsFront(() => current().runtime.stats());
+
 /**
  * Counters, gauges and histograms in Baton's shared segment: counters continue across
  * generations, gauges count while this generation lives. Register once, keep the handle:
- * `inc()`/`set()`/`record()` are plain typed-array stores.
+ * `inc()`/`set()`/`record()` are plain typed-array stores. Names are checked at registration
+ * against their Prometheus mapping (README "Metrics"); an object whose keys are only `help`,
+ * `labels` and `buckets` is options, any other object is fixed label values (the old form).
  */
-export const stats = {
-  /** The counter `name` (dotted, e.g. `http.ingress.downstream_rq_total`) with optional labels. */
-  counter(name: string, labels?: Record<string, string>): Counter {
-    return current().runtime.stats().counter(name, labels);
-  },
-  /** The gauge `name`: this generation's contribution, summed over live generations. */
-  gauge(name: string, labels?: Record<string, string>): Gauge {
-    return current().runtime.stats().gauge(name, labels);
-  },
-  /** The histogram `name` with fixed, increasing bucket upper bounds (+Inf implied). */
-  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>): Histogram {
-    return current().runtime.stats().histogram(name, bounds, labels);
-  },
-  /** Every stat whose name matches `filter`, summed over the generations writing it (for an admin endpoint). */
+export const stats: SdkStats = {
+  counter: ((name: string, arg?: Record<string, string> | StatOptions) => front.counter(name, arg)) as SdkStats['counter'],
+  gauge: ((name: string, arg?: Record<string, string> | StatOptions) => front.gauge(name, arg)) as SdkStats['gauge'],
+  histogram: ((name: string, a?: readonly number[] | HistogramOptions, b?: Record<string, string> | StatOptions) => front.histogram(name, a, b)) as SdkStats['histogram'],
   snapshot(filter?: RegExp): StatSample[] {
     return current().runtime.stats().snapshot(filter);
   },
-  /** The segment's hot-restart compatibility string (`baton version --hot-restart`). */
+  metrics(filter?: RegExp): string {
+    return front.metrics(filter);
+  },
+  generations(): GenerationEntry[] {
+    return current().runtime.stats().generations();
+  },
   version(): string {
     return current().runtime.stats().version;
   },

@@ -1,6 +1,6 @@
 /** The admin listener (loopback or a Unix socket; see admin-access.ts for who may use it): stats, memory, server info, readiness, health-check and drain controls, config dump. */
 import http from 'node:http';
-import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '../shared/stats/index.ts';
+import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type PrometheusOptions, type StatSample } from '../shared/stats/index.ts';
 import { refusal, type AdminAccess } from './admin-access.ts';
 import { parseStatFilter } from './stat-filter.ts';
 import type { StatsStore } from './stats-store.ts';
@@ -67,7 +67,7 @@ export function createAdminServer(target: AdminTarget, access: AdminAccess): htt
       case '/stats':
         return send(200, 'application/json', toJSON(snapshot(), 2));
       case '/stats/prometheus':
-        return send(200, PROMETHEUS_CONTENT_TYPE, toPrometheus(snapshot()));
+        return send(200, PROMETHEUS_CONTENT_TYPE, toPrometheus(snapshot(), prometheusOptions(target.store)));
       case '/memory':
         return json(200, { ...process.memoryUsage(), heap: process.memoryUsage().heapUsed });
       case '/server_info':
@@ -101,4 +101,10 @@ export function createAdminServer(target: AdminTarget, access: AdminAccess): htt
         return json(200, target.configDump());
     }
   });
+}
+
+/** The generation table, when the store has one, so memory gauges are labelled by generation rather than writer slot. */
+function prometheusOptions(store: StatsStore): PrometheusOptions {
+  const generations = store.generations?.() ?? [];
+  return generations.length > 0 ? { generations } : {};
 }

@@ -2,7 +2,10 @@
  * Snapshots as JSON and as Prometheus text exposition format 0.0.4
  * (https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format).
  */
-import { familyName } from './table.ts';
+import type { GenerationEntry } from './generations.ts';
+import { GENERATION_START_FAMILY, helpOf } from './help.ts';
+import type { StatKind } from './layout.ts';
+import { promName, type PromName } from './prom-names.ts';
 import type { StatSample } from './snapshot.ts';
 
 /** Content-Type of toPrometheus's output. */
@@ -21,12 +24,25 @@ export function escapeLabelValue(value: string): string {
 }
 
 const NEEDS_ESCAPE = /[\\"\n]/;
-/** Prometheus family of each stat name seen (bounded by the names registered). */
-const familyCache = new Map<string, string>();
+
+/** Options of toPrometheus. */
+export interface PrometheusOptions {
+  /**
+   * The segment's generation table: a `writer` label (a slot index) becomes `generation` and `worker`, a
+   * series of a writer no live generation holds is left out, and each generation's start time
+   * is exposed as baton_generation_start_time_seconds. Without it `writer` labels stay.
+   */
+  generations?: readonly GenerationEntry[];
+  /** HELP text the caller knows for a family (an app's registrations); Baton's own and a generated line otherwise. */
+  help?: (family: string) => string | undefined;
+}
+
+/** Prometheus name of each (kind, dotted name) seen (bounded by the names registered). */
+const nameCache = new Map<string, PromName & { pairs: string }>();
 /** `k="v",…` of a labels object; snapshots share frozen labels objects, so this is computed once per stat. */
 const pairsCache = new WeakMap<object, string>();
 
-function labelPairs(labels: Readonly<Record<string, string>>): string {
+function pairsOf(labels: Readonly<Record<string, string>>): string {
   let pairs = pairsCache.get(labels);
   if (pairs === undefined) {
     pairs = Object.entries(labels)
@@ -37,41 +53,108 @@ function labelPairs(labels: Readonly<Record<string, string>>): string {
   return pairs;
 }
 
-function labelText(labels: Readonly<Record<string, string>>, le?: string): string {
-  const pairs = labelPairs(labels);
-  if (le === undefined) return pairs === '' ? '' : `{${pairs}}`;
-  return pairs === '' ? `{le="${le}"}` : `{${pairs},le="${le}"}`;
+function mapped(kind: StatKind, name: string): PromName & { pairs: string } {
+  const key = `${kind}\0${name}`;
+  let m = nameCache.get(key);
+  if (m === undefined) {
+    const p = promName(kind, name);
+    nameCache.set(key, (m = { ...p, pairs: pairsOf(p.extracted) }));
+  }
+  return m;
 }
 
-/** Prometheus text exposition of a snapshot: one `# TYPE` per family (dots in names become underscores), cumulative histogram buckets ending in +Inf, then _sum and _count (= the +Inf bucket). */
-export function toPrometheus(samples: readonly StatSample[]): string {
-  const families = new Map<string, StatSample[]>();
+function join(a: string, b: string): string {
+  return a === '' ? b : b === '' ? a : `${a},${b}`;
+}
+
+function braces(pairs: string, le?: string): string {
+  if (le !== undefined) pairs = join(pairs, `le="${le}"`);
+  return pairs === '' ? '' : `{${pairs}}`;
+}
+
+interface Family {
+  kind: StatKind;
+  dotted: string;
+  divisor: number;
+  /** Label text → the sample (summed when two dotted stats map to the same series). */
+  series: Map<string, StatSample>;
+}
+
+/** Two samples of one series summed, in a new object (the snapshot's samples are the caller's). */
+function merged(a: StatSample, b: StatSample): StatSample {
+  if (a.kind !== 'histogram') return { ...a, value: a.value + (b as { value: number }).value };
+  if (b.kind !== 'histogram' || b.bounds.length !== a.bounds.length || !b.bounds.every((x, i) => x === a.bounds[i])) return a;
+  return { ...a, buckets: a.buckets.map((c, i) => c + b.buckets[i]!), sum: a.sum + b.sum, count: a.count + b.count };
+}
+
+/** Extracted plus own label pairs of a sample, cached on its (frozen, per-stat) labels object. */
+const fullCache = new WeakMap<object, { name: string; pairs: string }>();
+function fullPairs(m: { pairs: string }, sample: StatSample): string {
+  if (Object.keys(sample.labels).length === 0) return m.pairs;
+  const hit = fullCache.get(sample.labels);
+  if (hit !== undefined && hit.name === sample.name) return hit.pairs;
+  const pairs = join(m.pairs, pairsOf(sample.labels));
+  if (Object.isFrozen(sample.labels)) fullCache.set(sample.labels, { name: sample.name, pairs });
+  return pairs;
+}
+
+function helpLine(text: string): string {
+  return text.replace(/[\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\\\'));
+}
+
+/**
+ * Prometheus text exposition of a snapshot: dotted names mapped to families and labels by the
+ * rules of prom-names.ts, `# HELP` and `# TYPE` for every family, values in base units,
+ * cumulative histogram buckets ending in +Inf, then _sum and _count (= the +Inf bucket).
+ */
+export function toPrometheus(samples: readonly StatSample[], options: PrometheusOptions = {}): string {
+  const { generations } = options;
+  const genByWriter = generations && new Map(generations.filter((g) => g.writer >= 0).map((g) => [String(g.writer), g]));
+  const families = new Map<string, Family>();
   for (const sample of samples) {
-    let family = familyCache.get(sample.name);
-    if (family === undefined) familyCache.set(sample.name, (family = familyName(sample.name)));
-    const members = families.get(family);
-    if (members) members.push(sample);
-    else families.set(family, [sample]);
+    const m = mapped(sample.kind, sample.name);
+    let pairs: string;
+    if (genByWriter && sample.labels.writer !== undefined) {
+      const g = genByWriter.get(sample.labels.writer);
+      if (g === undefined) continue;
+      const { writer: _, ...rest } = sample.labels;
+      pairs = join(m.pairs, pairsOf(Object.freeze({ ...rest, generation: String(g.number), worker: String(g.worker) })));
+    } else pairs = fullPairs(m, sample);
+    let family = families.get(m.family);
+    if (family === undefined) families.set(m.family, (family = { kind: sample.kind, dotted: sample.name, divisor: m.divisor, series: new Map() }));
+    // Another kind already owns this family name: Prometheus cannot hold both, the first one stays.
+    if (family.kind !== sample.kind) continue;
+    const seen = family.series.get(pairs);
+    if (seen === undefined) family.series.set(pairs, sample);
+    else family.series.set(pairs, merged(seen, sample));
   }
   const lines: string[] = [];
-  for (const [family, members] of families) {
-    lines.push(`# TYPE ${family} ${members[0]!.kind}`);
-    for (const s of members) {
+  for (const [name, f] of families) {
+    const help = options.help?.(name) ?? helpOf(name, f.kind, f.dotted);
+    lines.push(`# HELP ${name} ${helpLine(help)}`, `# TYPE ${name} ${f.kind}`);
+    const d = f.divisor;
+    for (const [pairs, s] of f.series) {
       if (s.kind !== 'histogram') {
-        lines.push(`${family}${labelText(s.labels)} ${formatValue(s.value)}`);
+        lines.push(`${name}${braces(pairs)} ${formatValue(s.value / d)}`);
         continue;
       }
       let cumulative = 0;
       s.bounds.forEach((bound, i) => {
         cumulative += s.buckets[i]!;
-        lines.push(`${family}_bucket${labelText(s.labels, formatValue(bound))} ${formatValue(cumulative)}`);
+        lines.push(`${name}_bucket${braces(pairs, formatValue(bound / d))} ${formatValue(cumulative)}`);
       });
       // +Inf and _count from the buckets themselves: a reading taken between a writer's bucket and
       // count stores would otherwise expose a non-monotonic histogram.
       cumulative += s.buckets[s.bounds.length]!;
-      lines.push(`${family}_bucket${labelText(s.labels, '+Inf')} ${formatValue(cumulative)}`);
-      lines.push(`${family}_sum${labelText(s.labels)} ${formatValue(s.sum)}`);
-      lines.push(`${family}_count${labelText(s.labels)} ${formatValue(cumulative)}`);
+      lines.push(`${name}_bucket${braces(pairs, '+Inf')} ${formatValue(cumulative)}`);
+      lines.push(`${name}_sum${braces(pairs)} ${formatValue(s.sum / d)}`);
+      lines.push(`${name}_count${braces(pairs)} ${formatValue(cumulative)}`);
+    }
+  }
+  if (generations && generations.length > 0) {
+    lines.push(`# HELP ${GENERATION_START_FAMILY} ${helpOf(GENERATION_START_FAMILY, 'gauge', '')}`, `# TYPE ${GENERATION_START_FAMILY} gauge`);
+    for (const g of [...generations].sort((a, b) => a.number - b.number || a.worker - b.worker)) {
+      lines.push(`${GENERATION_START_FAMILY}{generation="${g.number}",worker="${g.worker}"} ${formatValue(g.startedAt / 1000)}`);
     }
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;

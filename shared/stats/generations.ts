@@ -13,12 +13,19 @@ export interface GenerationEntry {
   startedAt: number;
   /** Writer index of the generation, -1 when it has none. */
   writer: number;
+  /** Which of the generation's workers (BATON_WORKER, 0 without `workers:`); written as 0 by layouts before it was kept. */
+  worker: number;
 }
+
+/** What setGeneration stores: an entry without its slot, the worker 0 unless given. */
+export type GenerationUpdate = Omit<GenerationEntry, 'slot' | 'worker'> & { worker?: number };
 
 /** Int32 offsets of pid, state and writer, Float64 offsets of number and startedAt, in an entry. */
 const I_PID = 4;
 const I_STATE = 5;
 const I_WRITER = 6;
+/** In the entry's last 4 bytes, which older supervisors left zero: worker 0 reads right either way. */
+const I_WORKER = 7;
 const F_NUMBER = 0;
 const F_STARTED = 1;
 
@@ -36,6 +43,7 @@ export function readGenerations(i32: Int32Array, f64: Float64Array, layout: Layo
       startedAt: f64[byte / 8 + F_STARTED]!,
       pid: i32[byte / 4 + I_PID]!,
       writer: i32[byte / 4 + I_WRITER]!,
+      worker: i32[byte / 4 + I_WORKER]!,
     };
     const why =
       state === undefined
@@ -48,7 +56,9 @@ export function readGenerations(i32: Int32Array, f64: Float64Array, layout: Layo
               ? `writer ${entry.writer} (there are ${layout.writers})`
               : !Number.isFinite(entry.startedAt)
                 ? `start time ${entry.startedAt}`
-                : undefined;
+                : entry.worker < 0
+                  ? `worker ${entry.worker}`
+                  : undefined;
     if (why !== undefined || state === undefined) {
       damaged(`slot ${slot} (offset ${byte}): ${why ?? ''}`);
       continue;
@@ -64,7 +74,7 @@ export function generationWriter(
   f64: Float64Array,
   layout: Layout,
   slot: number,
-  entry: Omit<GenerationEntry, 'slot'>,
+  entry: GenerationUpdate,
 ): () => void {
   if (!Number.isInteger(slot) || slot < 0 || slot >= layout.generations) {
     invalid(`generation slot must be an integer from 0 to ${layout.generations - 1}, got ${slot}`);
@@ -74,6 +84,8 @@ export function generationWriter(
   for (const key of ['number', 'startedAt', 'pid', 'writer'] as const) {
     if (typeof entry[key] !== 'number' || !Number.isFinite(entry[key])) invalid(`generation ${key} must be a finite number`);
   }
+  const worker = entry.worker ?? 0;
+  if (!Number.isInteger(worker) || worker < 0 || worker > 0x7fffffff) invalid(`generation worker must be a non-negative integer, got ${worker}`);
   const byte = GENERATION_TABLE_OFFSET + slot * GENERATION_BYTES;
   return () => {
     f64[byte / 8 + F_NUMBER] = entry.number;
@@ -81,5 +93,6 @@ export function generationWriter(
     i32[byte / 4 + I_PID] = entry.pid;
     i32[byte / 4 + I_STATE] = code;
     i32[byte / 4 + I_WRITER] = entry.writer;
+    i32[byte / 4 + I_WORKER] = worker;
   };
 }

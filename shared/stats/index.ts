@@ -14,11 +14,13 @@ export {
 export { DEFAULT_DIR, segmentPath } from './files.ts';
 export { isAlive } from './locks.ts';
 export { OWNER_LOCK_WAIT_MS, type ShrunkSegment, type StatsLimits, type StatsLogger } from './segment.ts';
-export type { GenerationEntry } from './generations.ts';
+export type { GenerationEntry, GenerationUpdate } from './generations.ts';
 export { OVERFLOW_STAT, type Counter, type Gauge, type Histogram } from './registry.ts';
 export type { HistogramSample, ScalarSample, StatSample } from './snapshot.ts';
 export type { Labels } from './table.ts';
-export { PROMETHEUS_CONTENT_TYPE, escapeLabelValue, formatValue, toJSON, toPrometheus } from './exposition.ts';
+export { PROMETHEUS_CONTENT_TYPE, escapeLabelValue, formatValue, toJSON, toPrometheus, type PrometheusOptions } from './exposition.ts';
+export { PROM_NAME, promName, type PromName } from './prom-names.ts';
+export { BATON_FAMILIES, GENERATION_START_FAMILY, helpOf, type FamilyDoc } from './help.ts';
 export {
   OwnerStats,
   Stats,

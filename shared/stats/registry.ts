@@ -25,6 +25,8 @@ export interface Gauge {
 export interface Histogram {
   /** Counts v in the first bucket whose bound is ≥ v (else +Inf) and adds it to the sum. */
   record(v: number): void;
+  /** Adds pre-aggregated observations: `buckets[i]` more in bucket i (bounds.length + 1 of them, +Inf last, not cumulative) and `sum` to the sum (a bridge from another metrics library). */
+  merge(buckets: readonly number[], sum: number): void;
 }
 
 /** Name of the counter of registrations that did not fit (maxBytes, maxNameLength). */
@@ -88,6 +90,22 @@ class HistogramHandle implements Histogram {
     values[base + i]! += 1;
     values[base + n + 1]! += v;
     values[base + n + 2]! += 1;
+  }
+  merge(buckets: readonly number[], sum: number): void {
+    const values = this.#values;
+    const base = this.#index;
+    const n = this.#bounds.length;
+    let count = 0;
+    for (let i = 0; i <= n; i++) {
+      const c = buckets[i] ?? 0;
+      if (c > 0) {
+        values[base + i]! += c;
+        count += c;
+      }
+    }
+    if (count === 0) return;
+    values[base + n + 1]! += sum;
+    values[base + n + 2]! += count;
   }
 }
 

@@ -20,7 +20,7 @@ import {
   waitForOwner,
   type Segment,
 } from './files.ts';
-import { generationWriter, readGenerations, type GenerationEntry } from './generations.ts';
+import { generationWriter, readGenerations, type GenerationEntry, type GenerationUpdate } from './generations.ts';
 import { H, HF, STATS_ERR, computeLayout, invalid, type Layout, type StatsCapacities } from './layout.ts';
 import { findShrunk, type ShrunkSegment } from './shrink.ts';
 import { LockTimeout, acquireLock, isAlive, mapsInode, releaseLock, seqRead, seqWrite } from './locks.ts';
@@ -336,7 +336,7 @@ export class SegmentSet {
   }
 
   /** Writes generation-table entry `slot` under the seqlock (owner only); state `free` clears it. */
-  setGeneration(slot: number, entry: Omit<GenerationEntry, 'slot'>): void {
+  setGeneration(slot: number, entry: GenerationUpdate): void {
     const { i32, f64 } = this.segments[0]!;
     this.exclusive(generationWriter(i32, f64, this.layout, slot, entry));
   }

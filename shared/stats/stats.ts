@@ -5,7 +5,7 @@
  */
 import { H, invalid, type StatsCapacities } from './layout.ts';
 import { OVERFLOW_STAT, Registry, type Counter, type Gauge, type Histogram } from './registry.ts';
-import type { GenerationEntry } from './generations.ts';
+import type { GenerationEntry, GenerationUpdate } from './generations.ts';
 import { SegmentSet, type ShrunkSegment, type StatsLimits, type StatsLogger } from './segment.ts';
 import { readSample, readSnapshot, type StatSample } from './snapshot.ts';
 import { Catalog, statKey } from './table.ts';
@@ -154,7 +154,7 @@ export class OwnerStats extends Stats {
   }
 
   /** Writes generation-table entry `slot` (0 to generations - 1); state `free` clears it. */
-  setGeneration(slot: number, entry: Omit<GenerationEntry, 'slot'>): void {
+  setGeneration(slot: number, entry: GenerationUpdate): void {
     this.internals.set.setGeneration(slot, entry);
   }
 

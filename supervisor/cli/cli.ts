@@ -7,6 +7,7 @@ import { hotRestartCompatibility } from '../../shared/hot-restart.ts';
 import { loadConfig, type Config } from '../config/config.ts';
 import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-commands.ts';
 import { ControlServer } from '../control/server.ts';
+import { MetricsListener } from '../control/metrics-listener.ts';
 import { createLogger } from '../core/logger.ts';
 import { controlSocketPath } from '../os/paths.ts';
 import { commandUsage, nearestCommand, wantsHelp } from './help.ts';
@@ -206,10 +207,14 @@ async function run(args: string[]): Promise<number> {
     serviceEnv: serviceManager.env,
     // The successor is a whole Node process starting before its generation does.
     timeoutMs: config.readyTimeout + 30_000,
-    releaseControl: () => control.close(),
+    releaseControl: () => {
+      control.close();
+      metrics?.close();
+    },
     reclaimControl: async () => {
       control.close();
       await control.takeOver();
+      await listenMetrics();
     },
     answersAsPid: async (pid) => {
       try {
@@ -220,7 +225,14 @@ async function run(args: string[]): Promise<number> {
     },
   });
   // The control API drives this supervisor, and the upgrade that replaces it.
-  const control = new ControlServer(socketPath, Object.assign(supervisor, { upgrade: () => upgrader.upgrade() }), log, config.controlGroup);
+  const target = Object.assign(supervisor, { upgrade: () => upgrader.upgrade(), statsGenerations: () => stats.generations() });
+  const control = new ControlServer(socketPath, target, log, config.controlGroup);
+  // The TCP metrics listener (metrics.listen; read at start, not on reload): bound once this
+  // supervisor serves, since during an upgrade the predecessor holds the port until it hands over.
+  const metrics = config.metrics ? new MetricsListener(config.metrics.listen, target, log) : undefined;
+  const listenMetrics = async (): Promise<void> => {
+    await metrics?.listen().catch((err: unknown) => log.error({ err }, `${(err as Error).message}; the supervisor runs on without it`));
+  };
   // A successor replaces the control socket once its predecessor agrees, or at once when it dies.
   let handedOver = upgrade === undefined;
   if (upgrade) {
@@ -228,7 +240,7 @@ async function run(args: string[]): Promise<number> {
       supervisor,
       upgrade,
       log,
-      takeOverControl: () => control.takeOver(),
+      takeOverControl: () => control.takeOver().then(listenMetrics),
       onInCharge: (why) => {
         handedOver = true;
         // Nobody else will tell the service manager who the main process is now.
@@ -239,7 +251,10 @@ async function run(args: string[]): Promise<number> {
   } else {
     try {
       await control.listen();
+      // At a cold start a port in use is the operator's to fix: refuse, as for the control socket.
+      await metrics?.listen();
     } catch (err) {
+      control.close();
       stats.close();
       throw err;
     }
@@ -250,6 +265,7 @@ async function run(args: string[]): Promise<number> {
     let exitCode = 0;
     supervisor.once('stopped', () => {
       control.close();
+      metrics?.close();
       resolve(exitCode);
     });
     // Exit non-zero so a service manager sees the failure and can act on it.

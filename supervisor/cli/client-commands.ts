@@ -122,7 +122,7 @@ export function stats(values: ClientValues): number {
   const samples = segment.snapshot(filter);
   // The segment's own generation table: who is alive, even when the supervisor does not answer.
   const generations = segment.generations().map(({ number, pid, state, startedAt }) => ({ generation: number, pid, state, startedAt }));
-  if (values.prometheus) process.stdout.write(toPrometheus(samples));
+  if (values.prometheus) process.stdout.write(toPrometheus(samples, { generations: segment.generations() }));
   else if (values.json) process.stdout.write(`${JSON.stringify({ ...(JSON.parse(toJSON(samples)) as object), generations }, null, 2)}\n`);
   else {
     for (const g of generations) {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { formatAddress, parseAddress, type Address } from '../../shared/address.ts';
+import { formatAddress, isLocal, parseAddress, type Address } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
 import { DEFAULT_DIR, type StatsCapacities } from '../../shared/stats/index.ts';
 import { bytes, duration } from '../../shared/config-units.ts';
@@ -119,6 +119,15 @@ export const configSchema = z.strictObject({
       'profile-dir': z.string().optional(),
     })
     .prefault({}),
+  /** The Prometheus listener: the supervisor's /metrics over TCP (off without `listen`). */
+  metrics: z
+    .strictObject({
+      /** HOST:PORT to serve GET /metrics on; loopback only unless allow-remote. */
+      listen: z.string().optional(),
+      /** Lets `listen` be an address other hosts reach (the metrics are readable by anyone who can connect). */
+      'allow-remote': z.boolean().default(false),
+    })
+    .prefault({}),
   'control-socket': z.string().optional(),
   /** A group (name or gid) whose members may use the control socket besides its owner. */
   'control-group': z.union([z.string().min(1), z.number().int().min(0)]).optional(),
@@ -202,6 +211,8 @@ export interface Config {
   stats: { dir: string; maxBytes: number; maxNameLength: number; capacities: StatsCapacities };
   /** Memory tracking; absent (hand-built configs in unit tests): off. */
   memory?: MemoryConfig;
+  /** The TCP metrics listener; absent: off. */
+  metrics?: { listen: Address & { kind: 'tcp' } };
   controlSocket?: string;
   /** The gid admitted to the control socket besides its owner and root. */
   controlGroup?: number;
@@ -266,6 +277,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
   if (c.readiness.mode === 'tcp' && !listeners.some((l) => l.address.kind === 'tcp')) {
     problems.push({ path: ['readiness'], message: 'tcp needs a TCP listener to connect through' });
   }
+  const metrics = metricsListen(c.metrics.listen, c.metrics['allow-remote'], problems);
   const cwd = path.resolve(baseDir, c.cwd ?? '.');
   if (problems.length > 0 || c.command === undefined) throw new ConfigError(where, problems);
   const split = (v: string | string[]): string[] => (typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : v);
@@ -315,6 +327,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       allocator: c.memory.allocator,
       ...(c.memory['profile-dir'] !== undefined ? { profileDir: path.resolve(baseDir, c.memory['profile-dir']) } : {}),
     },
+    ...(metrics ? { metrics: { listen: metrics } } : {}),
     ...(c['control-socket'] !== undefined ? { controlSocket: path.resolve(baseDir, c['control-socket']) } : {}),
     ...(controlGroup !== undefined ? { controlGroup } : {}),
     runtimeListeners: c['runtime-listeners'],
@@ -322,6 +335,26 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     ...(file !== undefined ? { file } : {}),
     ...(workers > 1 ? { workers, rollout: { mode: c.rollout, maxSurge: c['max-surge'] } } : {}),
   };
+}
+
+/** The metrics listener's address: TCP, and loopback unless other hosts are explicitly allowed. */
+function metricsListen(text: string | undefined, allowRemote: boolean, problems: ConfigProblem[]): (Address & { kind: 'tcp' }) | undefined {
+  if (text === undefined) return undefined;
+  const bad = (why: string): undefined => {
+    problems.push({ path: ['metrics', 'listen'], message: why });
+    return undefined;
+  };
+  let address: Address;
+  try {
+    address = parseAddress(text);
+  } catch (err) {
+    return bad((err as Error).message);
+  }
+  if (address.kind !== 'tcp') return bad(`'${text}' is a Unix socket: the metrics listener is for TCP scrapers (the control socket already serves /metrics)`);
+  if (!isLocal(address) && !allowRemote) {
+    return bad(`'${text}' is not a loopback address: set metrics.allow-remote: true to let other hosts read the metrics`);
+  }
+  return address;
 }
 
 /** Reads and parses a YAML (or JSON) config file; YAML errors carry line and column. */

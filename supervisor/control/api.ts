@@ -1,7 +1,7 @@
 import { statFilter } from './stat-filter.ts';
 import { z } from 'zod';
 import { BatonError } from '../../shared/errors.ts';
-import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '../../shared/stats/index.ts';
+import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type GenerationEntry, type StatSample } from '../../shared/stats/index.ts';
 import type { ReplyBody } from '../../shared/protocol.ts';
 import { dashboardRoute } from './dashboard.ts';
 import { describeJsonError } from './json-position.ts';
@@ -15,6 +15,8 @@ export interface ControlTarget {
   reload(options?: { cold?: boolean }): Promise<ReloadResult>;
   stop(reason: string): unknown;
   stats(filter?: RegExp): StatSample[];
+  /** The stats segment's generation table (absent: /metrics keeps `writer` labels as slot numbers). */
+  statsGenerations?(): GenerationEntry[];
   /** Memory tracking (absent: the endpoints are not offered). */
   memoryReport?(): ReturnType<Supervisor['memoryReport']>;
   memorySeries?(generation?: number): ReturnType<Supervisor['memorySeries']>;
@@ -53,7 +55,7 @@ const ROUTES: Record<string, Route> = {
   '/stats': { method: 'GET', run: (t, q) => ({ status: 200, body: `${toJSON(t.stats(filterOf(q)))}\n`, contentType: 'application/json' }) },
   '/metrics': {
     method: 'GET',
-    run: (t, q) => ({ status: 200, body: toPrometheus(t.stats(filterOf(q))), contentType: PROMETHEUS_CONTENT_TYPE }),
+    run: (t, q) => ({ status: 200, body: metricsText(t, filterOf(q)), contentType: PROMETHEUS_CONTENT_TYPE }),
   },
   '/reload': {
     method: 'POST',
@@ -132,6 +134,12 @@ const ROUTES: Record<string, Route> = {
   '/dashboard/uplot.css': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/uplot.css')! },
   '/dashboard/app.js': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/app.js')! },
 };
+
+/** The supervisor's Prometheus text: every generation's stats and Baton's own, per-generation series labelled by generation number. */
+export function metricsText(t: Pick<ControlTarget, 'stats' | 'statsGenerations'>, filter?: RegExp): string {
+  const generations = t.statsGenerations?.();
+  return toPrometheus(t.stats(filter), generations ? { generations } : {});
+}
 
 /** `/memory`: the report, with an Envoy-style summary (allocated, heap size, free in heap, released) over live generations. */
 function memoryBody(report: ReturnType<Supervisor['memoryReport']>): unknown {

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import { ENV } from '../../shared/launch-env.ts';
-import { OWNER_LOCK_WAIT_MS, adoptSegment, createSegment, hotRestartVersion, isAlive, type Counter, type Gauge, type OwnerStats, type StatSample, type StatsCapacities } from '../../shared/stats/index.ts';
+import { OWNER_LOCK_WAIT_MS, adoptSegment, createSegment, hotRestartVersion, isAlive, type Counter, type Gauge, type GenerationEntry, type OwnerStats, type StatSample, type StatsCapacities } from '../../shared/stats/index.ts';
 import type { GenerationState } from './generation.ts';
 
-/** Supervisor events counted in the shared segment. */
-export type SupervisorEvent = 'generations_started' | 'reloads_ok' | 'reloads_failed' | 'crashes' | 'drain_kills';
+/** Supervisor events counted in the shared segment (as `baton.<event>`, registered at 0 when the segment is made). */
+export const SUPERVISOR_EVENTS = ['generations_started', 'reloads_ok', 'reloads_failed', 'crashes', 'drain_kills'] as const;
+export type SupervisorEvent = (typeof SUPERVISOR_EVENTS)[number];
 
 /** What the supervisor tells the stats segment; `NoStats` is the implementation without one. */
 export interface StatsSink {
@@ -20,6 +21,8 @@ export interface StatsSink {
   /** Generations alive and draining, as gauges. */
   population(live: number, draining: number): void;
   snapshot(filter?: RegExp): StatSample[];
+  /** The live entries of the segment's generation table (which writer slot is which generation). */
+  generations(): GenerationEntry[];
   /** Removes the segments (clean stop). */
   close(): void;
   /**
@@ -95,6 +98,9 @@ export class SegmentStats implements StatsSink {
     });
     this.live = this.owner.gauge('baton.generations_live');
     this.draining = this.owner.gauge('baton.generations_draining');
+    // Registered now, at 0: a scraper sees reloads_failed before the first failure, so rate() and
+    // increase() have a starting point.
+    for (const event of SUPERVISOR_EVENTS) this.events.set(event, this.owner.counter(`baton.${event}`));
     this.log.info({ version: this.owner.version, files: this.owner.files }, 'stats segment ready');
   }
 
@@ -155,7 +161,7 @@ export class SegmentStats implements StatsSink {
     const slot = this.writers.get(`${generation}/${worker}`);
     if (slot === undefined) return;
     this.guard('record the generation', undefined, () =>
-      slot.owner.setGeneration(slot.writer - 1, { number: generation, pid, state, startedAt, writer: slot.writer }),
+      slot.owner.setGeneration(slot.writer - 1, { number: generation, pid, state, startedAt, writer: slot.writer, worker }),
     );
   }
 
@@ -192,6 +198,10 @@ export class SegmentStats implements StatsSink {
 
   snapshot(filter?: RegExp): StatSample[] {
     return this.guard('read the stats', [], () => this.owner.snapshot(filter));
+  }
+
+  generations(): GenerationEntry[] {
+    return this.guard('read the generation table', [], () => this.owner.generations());
   }
 
   close(): void {
@@ -236,6 +246,9 @@ export class NoStats implements StatsSink {
   count(): void {}
   population(): void {}
   snapshot(): StatSample[] {
+    return [];
+  }
+  generations(): GenerationEntry[] {
     return [];
   }
   close(): void {}

@@ -59,7 +59,7 @@ describe('shared-memory stats', () => {
     const { default: parse } = (await import(parser)) as { default: (t: string) => { name: string; type: string; metrics: { value?: string }[] }[] };
     const families = parse(reply);
     const byName = new Map(families.map((f) => [f.name, f]));
-    expect(byName.get('baton_generations_started')?.type).toBe('COUNTER');
+    expect(byName.get('baton_generations_started_total')?.type).toBe('COUNTER');
     expect(byName.get('baton_generations_live')?.type).toBe('GAUGE');
     expect(byName.get('baton_generations_live')?.metrics[0]?.value).toBe('1');
   });
@@ -76,7 +76,7 @@ describe('shared-memory stats', () => {
       const active = (await baton.waitForLog((l) => l.msg === 'generation 1 ready → active')).childPid;
       expect(read.generations).toEqual([expect.objectContaining({ generation: 1, pid: active, state: 'active' })]);
       const prom = await baton.cli('stats', '--name', 'test', '--prometheus', '--filter', '^baton\\.generations');
-      expect(prom.stdout).toContain('# TYPE baton_generations_started counter');
+      expect(prom.stdout).toContain('# TYPE baton_generations_started_total counter');
       expect(prom.stdout).not.toContain('app_requests');
     } finally {
       process.kill(baton.pid, 'SIGCONT');

@@ -99,15 +99,21 @@ describe('examples/kubernetes', () => {
     expect(kinds('deployment.yaml')).toEqual(['v1 ConfigMap', 'apps/v1 Deployment', 'v1 Service']);
   });
 
-  it('prometheus.yaml holds a PodMonitor and a scrape config, both for /stats/prometheus on the admin port', () => {
+  it('prometheus.yaml holds a PodMonitor and a scrape config, both for /metrics on the metrics listener the Deployment opens', () => {
     const docs = parseDocs(path.join(k8sDir, 'prometheus.yaml'));
     expect(docs.map((d) => `${d.apiVersion} ${d.kind}`)).toEqual(['monitoring.coreos.com/v1 PodMonitor', 'v1 ConfigMap']);
     const endpoint = (docs[0]!.spec as { podMetricsEndpoints: { port: string; path: string }[] }).podMetricsEndpoints[0];
-    expect(endpoint).toMatchObject({ port: 'admin', path: '/stats/prometheus' });
+    expect(endpoint).toMatchObject({ port: 'metrics', path: '/metrics' });
     const prom = parseDocs(writeTemp('prometheus.yml', (docs[1]!.data as Record<string, string>)['prometheus.yml']!))[0] as {
       scrape_configs: { metrics_path: string }[];
     };
-    expect(prom.scrape_configs[0]!.metrics_path).toBe('/stats/prometheus');
+    expect(prom.scrape_configs[0]!.metrics_path).toBe('/metrics');
+    const [configMap, deployment] = parseDocs(path.join(k8sDir, 'deployment.yaml')) as any[];
+    const config = loadConfig(writeTemp('baton.yaml', configMap.data['baton.yaml']), {});
+    expect(config.metrics?.listen).toEqual({ kind: 'tcp', host: '0.0.0.0', port: 9464 });
+    const template = deployment.spec.template;
+    expect(template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9464', 'prometheus.io/path': '/metrics' });
+    expect(template.spec.containers[0].ports).toContainEqual({ name: 'metrics', containerPort: 9464 });
   });
 
   it('the Deployment runs Baton as the entrypoint with the probes, preStop and grace period the README describes', () => {
@@ -116,7 +122,7 @@ describe('examples/kubernetes', () => {
     const c = pod.containers[0];
     expect(c.command).toEqual(['baton', 'run', '--config', '/etc/baton/baton.yaml']);
     const ports = Object.fromEntries(c.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]));
-    expect(ports).toEqual({ web: 8080, admin: 9901 });
+    expect(ports).toEqual({ web: 8080, admin: 9901, metrics: 9464 });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/ready', port: 'admin' });
     expect(c.livenessProbe.httpGet.port).toBe('admin');
     expect(c.lifecycle.preStop.sleep.seconds).toBe(5);

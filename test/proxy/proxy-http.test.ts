@@ -319,8 +319,8 @@ describe('proxy: admin listener', () => {
     const parser = 'parse-prometheus-text-format';
     const { default: parse } = (await import(parser)) as { default: (t: string) => { name: string; type: string }[] };
     const families = parse(prom.body.toString());
-    expect(families.find((f) => f.name === 'http_web_downstream_rq_time')?.type).toBe('HISTOGRAM');
-    expect(families.map((f) => f.name)).toContain('http_web_downstream_rq_total');
+    expect(families.find((f) => f.name === 'baton_http_downstream_rq_time_seconds')?.type).toBe('HISTOGRAM');
+    expect(families.map((f) => f.name)).toContain('baton_http_downstream_rq_total');
     const memory = JSON.parse((await request(admin, { path: '/memory' })).body.toString()) as Record<string, number>;
     expect(memory.rss).toBeGreaterThan(0);
     const info = JSON.parse((await request(admin, { path: '/server_info' })).body.toString()) as Record<string, unknown>;

@@ -20,13 +20,17 @@ function sampleSnapshot(): StatSample[] {
   return snapshot;
 }
 
-const EXPECTED = `# TYPE http_ingress_downstream_rq_total counter
-http_ingress_downstream_rq_total{code="200"} 1027
-http_ingress_downstream_rq_total{code="500",path="C:\\\\DIR\\\\\\"FILE\\"\\nnext"} 3
-# TYPE http_ingress_downstream_cx_active gauge
-http_ingress_downstream_cx_active -2.5
+const EXPECTED = `# HELP baton_http_downstream_rq_total HTTP requests the listener received.
+# TYPE baton_http_downstream_rq_total counter
+baton_http_downstream_rq_total{listener="ingress",code="200"} 1027
+baton_http_downstream_rq_total{listener="ingress",code="500",path="C:\\\\DIR\\\\\\"FILE\\"\\nnext"} 3
+# HELP baton_http_downstream_cx_active Gauge http.ingress.downstream_cx_active (no help text registered).
+# TYPE baton_http_downstream_cx_active gauge
+baton_http_downstream_cx_active{listener="ingress"} -2.5
+# HELP weird Gauge weird (no help text registered).
 # TYPE weird gauge
 weird +Inf
+# HELP http_rq_time_seconds Histogram http.rq_time_seconds (no help text registered).
 # TYPE http_rq_time_seconds histogram
 http_rq_time_seconds_bucket{le="0.05"} 2
 http_rq_time_seconds_bucket{le="0.1"} 3
@@ -34,6 +38,7 @@ http_rq_time_seconds_bucket{le="1"} 4
 http_rq_time_seconds_bucket{le="+Inf"} 5
 http_rq_time_seconds_sum 3.63
 http_rq_time_seconds_count 5
+# HELP db_query_seconds Histogram db.query_seconds (no help text registered).
 # TYPE db_query_seconds histogram
 db_query_seconds_bucket{db="main",le="0.5"} 1
 db_query_seconds_bucket{db="main",le="+Inf"} 2
@@ -66,19 +71,24 @@ describe('stats exposition', () => {
     const text = toPrometheus(sampleSnapshot().filter((s) => s.name !== 'db.query_seconds'));
     expect(parse(text)).toEqual([
       {
-        name: 'http_ingress_downstream_rq_total',
-        help: '',
+        name: 'baton_http_downstream_rq_total',
+        help: 'HTTP requests the listener received.',
         type: 'COUNTER',
         metrics: [
-          { value: '1027', labels: { code: '200' } },
-          { value: '3', labels: { code: '500', path: 'C:\\DIR\\"FILE"\nnext' } },
+          { value: '1027', labels: { listener: 'ingress', code: '200' } },
+          { value: '3', labels: { listener: 'ingress', code: '500', path: 'C:\\DIR\\"FILE"\nnext' } },
         ],
       },
-      { name: 'http_ingress_downstream_cx_active', help: '', type: 'GAUGE', metrics: [{ value: '-2.5' }] },
-      { name: 'weird', help: '', type: 'GAUGE', metrics: [{ value: '+Inf' }] },
+      {
+        name: 'baton_http_downstream_cx_active',
+        help: 'Gauge http.ingress.downstream_cx_active (no help text registered).',
+        type: 'GAUGE',
+        metrics: [{ value: '-2.5', labels: { listener: 'ingress' } }],
+      },
+      { name: 'weird', help: 'Gauge weird (no help text registered).', type: 'GAUGE', metrics: [{ value: '+Inf' }] },
       {
         name: 'http_rq_time_seconds',
-        help: '',
+        help: 'Histogram http.rq_time_seconds (no help text registered).',
         type: 'HISTOGRAM',
         metrics: [{ buckets: { '0.05': '2', '0.1': '3', '1': '4', '+Inf': '5' }, sum: '3.63', count: '5' }],
       },

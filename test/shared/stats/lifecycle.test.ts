@@ -142,10 +142,10 @@ describe('stats segment lifecycle', () => {
     const reader = openSegment({ dir, instance, generations: 4 });
     expect(reader.generations()).toEqual([]);
     owner.setGeneration(2, { number: 7, pid: 1234, state: 'active', startedAt: 1_700_000_000_123.5, writer: 3 });
-    owner.setGeneration(0, { number: 8, pid: 1235, state: 'starting', startedAt: 1_700_000_001_000, writer: -1 });
+    owner.setGeneration(0, { number: 8, pid: 1235, state: 'starting', startedAt: 1_700_000_001_000, writer: -1, worker: 2 });
     expect(reader.generations()).toEqual([
-      { slot: 0, number: 8, pid: 1235, state: 'starting', startedAt: 1_700_000_001_000, writer: -1 },
-      { slot: 2, number: 7, pid: 1234, state: 'active', startedAt: 1_700_000_000_123.5, writer: 3 },
+      { slot: 0, number: 8, pid: 1235, state: 'starting', startedAt: 1_700_000_001_000, writer: -1, worker: 2 },
+      { slot: 2, number: 7, pid: 1234, state: 'active', startedAt: 1_700_000_000_123.5, writer: 3, worker: 0 },
     ]);
     owner.setGeneration(2, { number: 7, pid: 1234, state: 'free', startedAt: 0, writer: -1 });
     expect(reader.generations().map((g) => g.slot)).toEqual([0]);

@@ -122,8 +122,8 @@ describe('handleControl', () => {
     const reply = await handleControl(t, 'GET', '/metrics');
     expect(reply.status).toBe(200);
     expect(reply.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(reply.body).toContain('# TYPE baton_reloads_ok counter\nbaton_reloads_ok 3\n');
-    expect(reply.body).toContain('http_requests{code="200"} 12');
+    expect(reply.body).toContain('# TYPE baton_reloads_ok_total counter\nbaton_reloads_ok_total 3\n');
+    expect(reply.body).toContain('http_requests_total{code="200"} 12');
   });
 
   it('a filter that is not a regular expression answers 400 and reads nothing', async () => {

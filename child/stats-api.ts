@@ -1,0 +1,138 @@
+/**
+ * The SDK's registration front: help text and label names with a stat, checked at registration
+ * against the Prometheus mapping (shared/stats/prom-names.ts) so a bad name fails where it is
+ * registered rather than in a scrape, and the help kept for this process's metrics() text.
+ */
+import { BatonError } from '../shared/errors.ts';
+import { promName, toPrometheus, type Counter, type Gauge, type Histogram, type Stats } from '../shared/stats/index.ts';
+import type { StatKind } from '../shared/stats/layout.ts';
+
+/** Options of a counter or gauge. */
+export interface StatOptions {
+  /** HELP text for the Prometheus family. @default a generated line naming the stat */
+  help?: string;
+  /** Label names (the handle is then a family: `.labels(...values)`), or fixed label values. @default no labels */
+  labels?: readonly string[] | Record<string, string>;
+}
+
+/** Options of a histogram. */
+export interface HistogramOptions extends StatOptions {
+  /** Strictly increasing bucket upper bounds (+Inf implied); required unless given positionally. */
+  buckets?: readonly number[];
+}
+
+/** A labelled family: one handle per combination of label values, registered on first use. */
+export interface Family<H> {
+  /** The handle for these values, in the order of the label names (or as an object of them). */
+  labels(...values: string[]): H;
+  labels(values: Record<string, string>): H;
+}
+
+const OPTION_KEYS = new Set(['help', 'labels', 'buckets']);
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** True when the argument is an options object rather than old-style fixed labels (an object of strings whose keys are not all option names). */
+export function isOptions(arg: unknown): arg is HistogramOptions {
+  if (typeof arg !== 'object' || arg === null || Array.isArray(arg)) return false;
+  const keys = Object.keys(arg);
+  return keys.length > 0 && keys.every((k) => OPTION_KEYS.has(k));
+}
+
+function fail(name: string, why: string): never {
+  throw new BatonError('ERR_STATS', `stat ${JSON.stringify(name)}: ${why}`);
+}
+
+/** What this process registered: help by Prometheus family, and which kind owns each family. */
+export class StatsFront {
+  readonly #stats: () => Stats;
+  readonly #help = new Map<string, string>();
+  readonly #kinds = new Map<string, { kind: StatKind; name: string }>();
+
+  constructor(stats: () => Stats) {
+    this.#stats = stats;
+  }
+
+  counter(name: string, arg?: Record<string, string> | StatOptions): Counter | Family<Counter> {
+    return this.#register('counter', name, arg, (labels) => this.#stats().counter(name, labels));
+  }
+
+  gauge(name: string, arg?: Record<string, string> | StatOptions): Gauge | Family<Gauge> {
+    return this.#register('gauge', name, arg, (labels) => this.#stats().gauge(name, labels));
+  }
+
+  histogram(name: string, a?: readonly number[] | HistogramOptions, b?: Record<string, string> | StatOptions): Histogram | Family<Histogram> {
+    const rest: StatOptions = isOptions(b) ? b : b ? { labels: b as Record<string, string> } : {};
+    const options: HistogramOptions = Array.isArray(a) ? { ...rest, buckets: a } : ((a ?? {}) as HistogramOptions);
+    const bounds = options.buckets;
+    if (!Array.isArray(bounds)) fail(name, 'a histogram needs its bucket bounds: histogram(name, [0.01, 0.1, 1]) or { buckets: [...] }');
+    return this.#register('histogram', name, options, (labels) => this.#stats().histogram(name, bounds, labels));
+  }
+
+  /** Prometheus text of every stat in the segment (every generation's, summed), with the help registered here. */
+  metrics(filter?: RegExp): string {
+    const stats = this.#stats();
+    const generations = stats.generations();
+    return toPrometheus(stats.snapshot(filter), { ...(generations.length > 0 ? { generations } : {}), help: (f) => this.#help.get(f) });
+  }
+
+  #register<H>(kind: StatKind, name: string, arg: Record<string, string> | StatOptions | undefined, make: (labels?: Record<string, string>) => H): H | Family<H> {
+    const options: StatOptions = isOptions(arg) ? arg : arg === undefined ? {} : { labels: arg as Record<string, string> };
+    if (typeof name !== 'string') fail(String(name), 'the name must be a string');
+    const { family, extracted } = promName(kind, name);
+    const owner = this.#kinds.get(family);
+    if (owner && owner.kind !== kind) {
+      fail(name, `as a ${kind} it maps to Prometheus family ${family}, which the ${owner.kind} ${JSON.stringify(owner.name)} already maps to; rename one of them`);
+    }
+    if (options.help !== undefined) {
+      if (typeof options.help !== 'string' || options.help.trim() === '') fail(name, 'help must be a non-empty string');
+      const known = this.#help.get(family);
+      if (known !== undefined && known !== options.help) fail(name, `family ${family} was registered with other help text (${JSON.stringify(known)})`);
+    }
+    const { labels } = options;
+    if (Array.isArray(labels)) {
+      const names = labels as readonly string[];
+      for (const l of names) {
+        if (typeof l !== 'string' || !LABEL_NAME.test(l) || l.startsWith('__')) fail(name, `label name ${JSON.stringify(l)} must match ${LABEL_NAME.source} and not start with "__"`);
+        if (l in extracted) fail(name, `label ${l} is already taken by the name itself (${family}{${l}="${extracted[l]}"})`);
+      }
+      if (new Set(names).size !== names.length) fail(name, `label names ${JSON.stringify(names)} repeat`);
+      if (kind === 'histogram' && names.includes('le')) fail(name, 'a histogram cannot have a label named "le"');
+      this.#remember(kind, name, family, options.help);
+      return family_(name, names, make);
+    }
+    for (const l of Object.keys(labels ?? {})) if (l in extracted) fail(name, `label ${l} is already taken by the name itself (${family}{${l}="${extracted[l]}"})`);
+    const handle = make(labels as Record<string, string> | undefined);
+    this.#remember(kind, name, family, options.help);
+    return handle;
+  }
+
+  #remember(kind: StatKind, name: string, family: string, help: string | undefined): void {
+    if (!this.#kinds.has(family)) this.#kinds.set(family, { kind, name });
+    if (help !== undefined) this.#help.set(family, help);
+  }
+}
+
+function family_<H>(name: string, names: readonly string[], make: (labels: Record<string, string>) => H): Family<H> {
+  const handles = new Map<string, H>();
+  return {
+    labels(...args: (string | Record<string, string>)[]): H {
+      let values: string[];
+      if (args.length === 1 && typeof args[0] === 'object' && args[0] !== null) {
+        const given = args[0];
+        const extra = Object.keys(given).filter((k) => !names.includes(k));
+        if (extra.length > 0) fail(name, `unknown label ${extra.join(', ')} (its labels are ${names.join(', ')})`);
+        values = names.map((n) => given[n] ?? '');
+      } else {
+        if (args.length !== names.length) fail(name, `${args.length} label values given for ${names.length} labels (${names.join(', ')})`);
+        values = args.map(String);
+      }
+      const key = values.join('\u0000');
+      let handle = handles.get(key);
+      if (handle === undefined) {
+        handle = make(Object.fromEntries(names.map((n, i) => [n, values[i]!])));
+        handles.set(key, handle);
+      }
+      return handle;
+    },
+  } as Family<H>;
+}
