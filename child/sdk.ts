@@ -4,6 +4,7 @@ import { BatonError } from '../shared/errors.ts';
 import { ENV } from '../shared/launch-env.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import { DrainController } from './drain.ts';
+import { RequestStats, requestLabels } from './request-stats.ts';
 import type { Counter, Gauge, Histogram, StatSample } from '../shared/stats/index.ts';
 import type { GenerationInfo, ListenerRequest, Runtime } from './runtime.ts';
 import { StandaloneRuntime } from './standalone.ts';
@@ -26,7 +27,8 @@ const slot = globalThis as unknown as { [STATE]?: State };
 
 /** Installs `runtime` (the SDK picks one itself on first use: supervised under Baton, standalone otherwise). */
 export function useRuntime(runtime: Runtime): void {
-  const controller = new DrainController();
+  // Every HTTP response counted per generation, for the canary window: no code in the app.
+  const controller = new DrainController(new RequestStats(() => runtime.stats(), requestLabels(runtime.info().generation)));
   const current: State = { runtime, controller, drainCallbacks: [], draining: false };
   slot[STATE] = current;
   controller.onCount((open) => runtime.reportConnections(open));
@@ -36,6 +38,9 @@ export function useRuntime(runtime: Runtime): void {
       controller.cut();
       exit(current, 0);
     },
+    park: () => controller.park().length,
+    unpark: (acquire) => controller.unpark(acquire),
+    hurry: () => controller.hurry(),
   });
 }
 
