@@ -30,7 +30,10 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_MEMORY_LIMIT'
   | 'ERR_UPGRADING'
-  | 'ERR_UPGRADE_FAILED';
+  | 'ERR_UPGRADE_FAILED'
+  /** A canary window rolled the reload back (or `baton rollback`/`promote` found none to act on). */
+  | 'ERR_ROLLED_BACK'
+  | 'ERR_NO_CANARY';
 
 /** Every published code, for checking one that came over the wire (the compiler keeps it complete). */
 const ERROR_CODES: Record<ErrorCode, true> = {
@@ -61,6 +64,8 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   ERR_MEMORY_LIMIT: true,
   ERR_UPGRADING: true,
   ERR_UPGRADE_FAILED: true,
+  ERR_ROLLED_BACK: true,
+  ERR_NO_CANARY: true,
 };
 
 /**

@@ -7,6 +7,8 @@ import { BatonError } from '../../shared/errors.ts';
 import { DEFAULT_DIR, type StatsCapacities } from '../../shared/stats/index.ts';
 import { bytes, duration } from '../../shared/config-units.ts';
 import { resolveGroup } from '../control/access.ts';
+import { canarySchema, maxDrainingSchema, toCanaryConfig } from '../canary/config.ts';
+import type { CanaryConfig } from '../canary/evaluate.ts';
 
 const address = z.string().transform((value, ctx) => {
   try {
@@ -111,6 +113,11 @@ export const configSchema = z.strictObject({
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   /** Opaque to the supervisor: read by the child (e.g. the proxy's routes and clusters). */
   app: z.unknown().optional(),
+  /** A canary window after each reload (supervisor/canary); absent: off. */
+  canary: canarySchema.optional(),
+  'max-draining': maxDrainingSchema,
+  /** Whether a `node` command gets Baton's preload (safe drain without the SDK). */
+  preload: z.enum(['auto', 'off']).default('auto'),
 });
 
 export interface MemoryLimit {
@@ -174,6 +181,12 @@ export interface Config {
   logLevel: Parsed['log-level'];
   /** The config file, when there is one: re-read on every reload. */
   file?: string;
+  /** The canary window after a reload; absent: off. */
+  canary?: CanaryConfig;
+  /** At most this many generations drain at once. @default 3 */
+  maxDraining?: number;
+  /** `auto`: a `node` command gets Baton's preload. @default 'auto' */
+  preload?: 'auto' | 'off';
 }
 
 /** Where stats segments go without `stats.dir`: $BATON_STATS_DIR (tests, unusual hosts), else /dev/shm. */
@@ -279,6 +292,9 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     runtimeListeners: c['runtime-listeners'],
     logLevel: c['log-level'],
     ...(file !== undefined ? { file } : {}),
+    ...(c.canary ? { canary: toCanaryConfig(c.canary) } : {}),
+    maxDraining: c['max-draining'],
+    preload: c.preload,
   };
 }
 

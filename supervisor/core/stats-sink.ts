@@ -4,7 +4,7 @@ import { adoptSegment, createSegment, hotRestartVersion, isAlive, type Counter, 
 import type { GenerationState } from './generation.ts';
 
 /** Supervisor events counted in the shared segment. */
-export type SupervisorEvent = 'generations_started' | 'reloads_ok' | 'reloads_failed' | 'crashes' | 'drain_kills';
+export type SupervisorEvent = 'generations_started' | 'reloads_ok' | 'reloads_failed' | 'crashes' | 'drain_kills' | 'reloads_rolled_back';
 
 /** What the supervisor tells the stats segment; `NoStats` is the implementation without one. */
 export interface StatsSink {
