@@ -17,6 +17,8 @@ import { MemoryMonitor, type GenerationMemory, type MemoryFlag } from '../memory
 import type { MemoryProbe } from '../memory/proc.ts';
 import type { InheritedSocket, SocketOrigin } from '../sockets/inherited-sockets.ts';
 import { NoServiceManager, type ServiceManager } from '../systemd/service-manager.ts';
+import { Canary } from '../canary/index.ts';
+import { promoteOptions } from '../canary/promote-options.ts';
 
 /** How many exited generations `status` still shows. */
 const EXITED_KEPT = 8;
@@ -36,6 +38,8 @@ export interface StatusSnapshot {
   generations: (GenerationInfo & { memory?: MemoryFlag })[];
   /** `from`: where a socket this supervisor did not bind came from. */
   listeners: { name: string; address: string; fd: number; from?: SocketOrigin }[];
+  /** The open canary window, if a reload is on probation. */
+  canary?: ReturnType<Canary['status']>['canary'];
 }
 
 interface SupervisorEvents {
@@ -96,6 +100,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private announcedReady = false;
   private handingOver = false;
   private retiring = false;
+  /** The canary window after a reload, rollback and max-draining (supervisor/canary). */
+  readonly canary: Canary;
 
   constructor(config: Config, deps: SupervisorDeps) {
     super();
@@ -108,6 +114,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.nextId = deps.firstGeneration ?? 1;
     this.startedAt = deps.os.now();
     this.backoff = new Backoff(config.restart, deps.os);
+    this.canary = new Canary({
+      os: deps.os,
+      log: deps.log,
+      snapshot: (filter) => this.sink.snapshot(filter),
+      rolledBack: () => this.sink.count('reloads_rolled_back'),
+      status: (text) => this.sm.status(text),
+      activate: (g) => (this.active = g as Generation),
+      live: () => this.live(),
+    });
     if (deps.memoryProbe && config.memory && config.memory.interval > 0) {
       this.memory = new MemoryMonitor(
         config.memory,
@@ -188,6 +203,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         const memory = this.memory?.flag(g.id);
         return { ...g.info(), ...(memory ? { memory } : {}) };
       }),
+      ...this.canary.status(),
       listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) })),
     };
   }
@@ -348,7 +364,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.active = generation;
     this.config = config;
     this.store.pin(listeners);
-    for (const g of previous) g.drain(`replaced by generation ${generation.id}`);
+    this.canary.afterPromote(generation, previous, promoteOptions(config, listeners, this.deps.os));
     this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
@@ -394,6 +410,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.sink.detach(generation.id);
     this.memory?.exited(generation.id);
     if (generation.killedAtShutdown) this.sink.count('drain_kills');
+    this.canary.exited(generation, describeExit(exit));
     const exited = this.generations.filter((g) => g.state === 'exited');
     for (const old of exited.slice(0, Math.max(0, exited.length - EXITED_KEPT))) {
       this.generations.splice(this.generations.indexOf(old), 1);

@@ -54,6 +54,8 @@ describe('validateConfig', () => {
       runtimeListeners: 'loopback',
       logLevel: 'info',
       stats: { dir: '/dev/shm', maxBytes: 64 * 1024 * 1024, maxNameLength: 1024, capacities: {} },
+      maxDraining: 3,
+      preload: 'auto',
     });
   });
 
