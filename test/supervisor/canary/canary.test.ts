@@ -11,15 +11,17 @@ class FakeGeneration implements CanaryGeneration {
   connections: number | null = 0;
   readonly sent: string[] = [];
   readonly drained: string[] = [];
-  constructor(
-    readonly id: number,
-    readonly sdk = true,
-  ) {}
+  readonly id: number;
+  readonly sdk: boolean;
+  constructor(id: number, sdk = true) {
+    this.id = id;
+    this.sdk = sdk;
+  }
   get pid(): number {
     return 1000 + this.id;
   }
   request(body: Outgoing<SupervisorMessage>): Promise<ReplyBody> {
-    this.sent.push(body.type);
+    this.sent.push(String(body.type));
     return Promise.resolve({ ok: true, cut: 2 });
   }
   drain(reason: string): void {
@@ -48,7 +50,7 @@ function setup() {
         timers.push(t);
         return t.id;
       },
-      clearTimeout: (id) => {
+      clearTimeout: (id: unknown) => {
         const i = timers.findIndex((t) => t.id === id);
         if (i >= 0) timers.splice(i, 1);
       },
