@@ -14,7 +14,7 @@ export const canarySchema = z.strictObject({
   'max-error-rate': share.default(0.01),
   'max-p99-ratio': z.number().min(1).default(2),
   /** A p99 rise below this is noise, whatever the ratio. */
-  'p99-floor': duration.default(5),
+  'p99-floor': duration.default(20),
   'min-requests': z.number().int().min(1).default(100),
 });
 

@@ -8,7 +8,7 @@ export interface CanaryConfig {
   maxErrorRate: number;
   /** Rolled back when p99 latency exceeds this many times the old generation's p99… */
   maxP99Ratio: number;
-  /** …and exceeds it by more than this many milliseconds (a 1 ms p99 tripling is noise). */
+  /** …and exceeds it by more than this many milliseconds (a 1 ms p99 tripling is noise). Judged at the window's end. */
   p99Floor: number;
   /** Nothing is judged on fewer answered requests than this. */
   minRequests: number;
@@ -33,7 +33,9 @@ export function evaluate(current: Figures, baseline: Figures, c: CanaryConfig, f
       const limit = baseRate > c.maxErrorRate ? `${percent(baseRate)} (the previous generation's)` : percent(c.maxErrorRate);
       return { kind: 'breach', reason: `5xx ${percent(rate)} > ${limit} over ${n} requests` };
     }
-    if (baseline.requests >= c.minRequests) {
+    // p99 only over the whole window: a generation's first requests run cold (JIT, caches), and
+    // an early p99 would roll back every release for its first second.
+    if (final && baseline.requests >= c.minRequests) {
       const p99 = quantile(current, 0.99);
       const base = quantile(baseline, 0.99);
       if (p99 > base * c.maxP99Ratio && p99 - base > c.p99Floor) {
