@@ -14,7 +14,8 @@
         "shared/native/src/fd-passing.c",
         "shared/native/src/notify.c",
         "shared/native/src/process.c",
-        "shared/native/src/memory.c"
+        "shared/native/src/memory.c",
+        "shared/native/src/bus-guard.c"
       ],
       "defines": ["NAPI_VERSION=8"]
     },

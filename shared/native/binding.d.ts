@@ -80,6 +80,8 @@ export interface Binding {
   dgramRecv(fd: number): Datagram | null;
   /** mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of length bytes at offset; munmap when the buffer is collected. */
   mmap(fd: number, length: number, offset: number): ArrayBuffer;
+  /** How many SIGBUS faults inside a mapping made by mmap were absorbed (the file had been cut short). */
+  busFaults(): number;
   /** glibc mallinfo2(); null where the libc has none (musl, glibc < 2.33). */
   mallinfo2(): MallInfo2 | null;
   /** jemalloc's stats.{allocated,active,resident,mapped,retained} via mallctl; null when jemalloc is not the malloc. */

@@ -118,9 +118,19 @@ export function dgramRecv(fd: number): Datagram | null {
   return binding.dgramRecv(fd);
 }
 
-/** Shared read/write mapping of length bytes of fd at offset (a page multiple); unmapped when the ArrayBuffer is garbage-collected, and the fd may be closed right away. */
+/**
+ * Shared read/write mapping of length bytes of fd at offset (a page multiple); unmapped when the
+ * ArrayBuffer is garbage-collected, and the fd may be closed right away. Should another process
+ * cut the file short, the pages past its end read as private zeros instead of raising SIGBUS
+ * (counted by busFaults).
+ */
 export function mmap(fd: number, length: number, offset = 0): ArrayBuffer {
   return binding.mmap(fd, length, offset);
+}
+
+/** SIGBUS faults absorbed so far in mappings made by mmap: accesses past the end of a file someone cut short. */
+export function busFaults(): number {
+  return binding.busFaults();
 }
 
 /** jemalloc's own accounting (bytes allocated, active, resident, mapped, retained); null unless jemalloc is this process's malloc. */

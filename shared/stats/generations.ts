@@ -22,21 +22,38 @@ const I_WRITER = 6;
 const F_NUMBER = 0;
 const F_STARTED = 1;
 
-/** The non-free entries (call under the seqlock). */
-export function readGenerations(i32: Int32Array, f64: Float64Array, layout: Layout): GenerationEntry[] {
+/** The non-free entries (call under the seqlock); an entry whose fields cannot be real is skipped and told to `damaged`. */
+export function readGenerations(i32: Int32Array, f64: Float64Array, layout: Layout, damaged: (why: string) => void = () => {}): GenerationEntry[] {
   const out: GenerationEntry[] = [];
   for (let slot = 0; slot < layout.generations; slot++) {
     const byte = GENERATION_TABLE_OFFSET + slot * GENERATION_BYTES;
-    const state = GENERATION_STATES[i32[byte / 4 + I_STATE]!] ?? 'free';
-    if (state === 'free') continue;
-    out.push({
+    const code = i32[byte / 4 + I_STATE]!;
+    if (code === 0) continue;
+    const state = GENERATION_STATES[code];
+    const entry = {
       slot,
       number: f64[byte / 8 + F_NUMBER]!,
       startedAt: f64[byte / 8 + F_STARTED]!,
       pid: i32[byte / 4 + I_PID]!,
-      state,
       writer: i32[byte / 4 + I_WRITER]!,
-    });
+    };
+    const why =
+      state === undefined
+        ? `state code ${code}`
+        : !Number.isSafeInteger(entry.number) || entry.number < 0
+          ? `generation number ${entry.number}`
+          : entry.pid < 0
+            ? `pid ${entry.pid}`
+            : entry.writer < -1 || entry.writer >= layout.writers
+              ? `writer ${entry.writer} (there are ${layout.writers})`
+              : !Number.isFinite(entry.startedAt)
+                ? `start time ${entry.startedAt}`
+                : undefined;
+    if (why !== undefined || state === undefined) {
+      damaged(`slot ${slot} (offset ${byte}): ${why ?? ''}`);
+      continue;
+    }
+    out.push({ ...entry, state });
   }
   return out;
 }

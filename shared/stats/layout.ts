@@ -134,6 +134,13 @@ function roundUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
+/** A segment that cannot be trusted: damaged contents, or a file at a segment's name Baton did not create. */
+export class SegmentDamage extends BatonError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(STATS_ERR.invalid, message, options);
+  }
+}
+
 /** Throws the stats library's invalid-argument error. */
 export function invalid(message: string): never {
   throw new BatonError(STATS_ERR.invalid, `stats: ${message}`);

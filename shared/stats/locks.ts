@@ -42,11 +42,32 @@ export class LockTimeout extends Error {
 }
 
 /**
- * Takes the lock word `words[index]` (0 = free, else the holder's pid) for this process. A holder
- * seen for LOCK_STEAL_AFTER_MS that is no longer alive loses the lock; its pid is returned (else 0).
- * Throws LockTimeout after timeoutMs of waiting on live holders.
+ * False only when /proc says `pid` has no mapping of the file with inode `ino`: a process that
+ * never mapped the segment cannot be in the middle of registering in it, whatever pid the lock
+ * word holds. True when it cannot tell (another user's process, /proc unreadable).
  */
-export function acquireLock(words: Int32Array, index: number, timeoutMs: number): number {
+export function mapsInode(pid: number, ino: number): boolean {
+  let maps: string;
+  try {
+    maps = fs.readFileSync(`/proc/${pid}/maps`, 'latin1');
+  } catch {
+    return true;
+  }
+  const needle = ` ${ino} `;
+  for (const line of maps.split('\n')) {
+    // "start-end perms offset dev inode path": the inode is the fifth field.
+    const fields = line.split(/\s+/, 6);
+    if (fields[4] !== undefined && ` ${fields[4]} ` === needle && fields[5]) return true;
+  }
+  return false;
+}
+
+/**
+ * Takes the lock word `words[index]` (0 = free, else the holder's pid) for this process. A holder
+ * seen for LOCK_STEAL_AFTER_MS that is no longer alive, or that `canHold` rejects, loses the lock;
+ * its pid is returned (else 0). Throws LockTimeout after timeoutMs of waiting on live holders.
+ */
+export function acquireLock(words: Int32Array, index: number, timeoutMs: number, canHold: (pid: number) => boolean = () => true): number {
   const me = process.pid;
   const start = performance.now();
   let holder = 0;
@@ -58,7 +79,7 @@ export function acquireLock(words: Int32Array, index: number, timeoutMs: number)
     if (previous !== holder) {
       holder = previous;
       holderSince = now;
-    } else if (now - holderSince >= LOCK_STEAL_AFTER_MS && !isAlive(holder)) {
+    } else if (now - holderSince >= LOCK_STEAL_AFTER_MS && (!isAlive(holder) || !canHold(holder))) {
       if (Atomics.compareExchange(words, index, holder, me) === holder) return holder;
     }
     if (now - start > timeoutMs) throw new LockTimeout(holder, timeoutMs);
@@ -81,14 +102,34 @@ export function seqWrite(words: Int32Array, index: number, write: () => void): v
   }
 }
 
-/** Runs `read` until it ran entirely while the sequence was even and unchanged; after 100 ms on an odd sequence whose writer is dead, reads anyway. */
-export function seqRead<T>(words: Int32Array, index: number, writerPid: () => number, read: () => T): T {
+/** How long a seqlock reader retries before it reads anyway: an owner's write takes microseconds. */
+export const SEQ_READ_DEADLINE_MS = 100;
+
+/**
+ * Runs `read` until it ran entirely while the sequence was even and unchanged. The sequence lives
+ * in memory any process mapping the segment can scribble on, so the wait is bounded: after
+ * deadlineMs (or 100 ms on an odd sequence whose writer is dead) it reads anyway and calls
+ * `stuck` with the sequence value it gave up on.
+ */
+export function seqRead<T>(
+  words: Int32Array,
+  index: number,
+  writerPid: () => number,
+  read: () => T,
+  stuck: (sequence: number) => void = () => {},
+  deadlineMs = SEQ_READ_DEADLINE_MS,
+): T {
   const start = performance.now();
   for (let spins = 0; ; spins++) {
     const before = Atomics.load(words, index);
-    if ((before & 1) === 0 || (performance.now() - start > 100 && !isAlive(writerPid()))) {
+    const waited = performance.now() - start;
+    if ((before & 1) === 0 || (waited > 100 && !isAlive(writerPid()))) {
       const result = read();
       if (Atomics.load(words, index) === before) return result;
+    }
+    if (waited > deadlineMs) {
+      stuck(before);
+      return read();
     }
     if (spins > 1000) sleepSync(1);
   }

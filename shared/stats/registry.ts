@@ -2,7 +2,7 @@
  * Registration and the handles it returns. A handle writes only this process's writer slot of
  * its cells with plain Float64Array stores: no atomics, no syscalls, no allocation per operation.
  */
-import { H, invalid, type StatKind } from './layout.ts';
+import { H, SegmentDamage, invalid, type StatKind } from './layout.ts';
 import { Catalog, checkBounds, statKey, type Descriptor, type Labels } from './table.ts';
 
 /** A monotonic counter. */
@@ -97,7 +97,7 @@ type Handle = Counter | Gauge | Histogram;
 export interface RegistryOptions {
   /** This process's writer index; without one, handles are no-ops. */
   writer: number | undefined;
-  /** How long registration waits for the lock held by a live process before throwing. @default 10000 */
+  /** How long registration waits for the lock held by a live process before giving up (the stat is then not recorded, as an overflow). @default 1000 */
   lockTimeoutMs?: number;
 }
 
@@ -112,7 +112,7 @@ export class Registry {
   constructor(catalog: Catalog, options: RegistryOptions) {
     this.catalog = catalog;
     this.writer = options.writer;
-    this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? 1_000;
   }
 
   /** The counter `name` with `labels`, registered on first use in any process. */
@@ -170,7 +170,14 @@ export class Registry {
       this.#overflow(`stats: "${name}" with its labels takes ${length} bytes, over maxNameLength ${maxNameLength}`);
       return undefined;
     }
-    catalog.set.lock(this.#lockTimeoutMs);
+    try {
+      catalog.set.lock(this.#lockTimeoutMs);
+    } catch (err) {
+      // A registration holds the lock for microseconds: a process sitting on it is wedged, and
+      // stats are not worth stopping the program for. Said once, counted as overflow.
+      this.#overflow(`stats: no room for "${name}": ${(err as Error).message}`);
+      return undefined;
+    }
     try {
       catalog.sync();
       descriptor = catalog.get(key);
@@ -179,7 +186,14 @@ export class Registry {
       if (family && family !== kind) {
         invalid(`${name} cannot be a ${kind}: the name is already registered as a ${family}`);
       }
-      descriptor = catalog.append(kind, name, labels, key, bounds);
+      try {
+        descriptor = catalog.append(kind, name, labels, key, bounds);
+      } catch (err) {
+        // A damaged segment or a file planted at the next segment's name: no room, said why.
+        if (!(err instanceof SegmentDamage)) throw err;
+        this.#overflow(err.message);
+        return undefined;
+      }
     } finally {
       catalog.set.unlock();
     }

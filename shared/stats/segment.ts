@@ -8,17 +8,30 @@ import { BatonError } from '../errors.ts';
 import {
   DEFAULT_DIR,
   checkInstance,
+  closeSegment,
   createFile,
   listSegmentFiles,
   mapFile,
   sameSet,
   segmentPath,
+  removeOwn,
+  untrusted,
+  untrustedError,
   waitForOwner,
   type Segment,
 } from './files.ts';
 import { generationWriter, readGenerations, type GenerationEntry } from './generations.ts';
 import { H, HF, STATS_ERR, computeLayout, invalid, type Layout, type StatsCapacities } from './layout.ts';
-import { LockTimeout, acquireLock, isAlive, releaseLock, seqRead, seqWrite } from './locks.ts';
+import { findShrunk, type ShrunkSegment } from './shrink.ts';
+import { LockTimeout, acquireLock, isAlive, mapsInode, releaseLock, seqRead, seqWrite } from './locks.ts';
+
+/** How long the owner's seqlock writes wait for a registration lock a live process holds before writing without it. */
+export const OWNER_LOCK_WAIT_MS = 100;
+export type { ShrunkSegment } from './shrink.ts';
+/** Most segment files a set may have, whatever segment 0's header claims. */
+const MAX_SEGMENTS = 4096;
+
+
 
 /** Receives notes (a stale segment re-initialised, a lock stolen) and the overflow warning; pino loggers fit. */
 export interface StatsLogger {
@@ -52,6 +65,11 @@ export class SegmentSet {
   readonly segments: Segment[];
   readonly logger: StatsLogger;
   #lockHeld = false;
+  #closed = false;
+  /** Pid that held the lock when the owner last gave up waiting: the owner does not wait on it again. */
+  #wedgedBy = 0;
+  /** Damage already reported, so a damaged segment warns once, not at every read. */
+  readonly #reported = new Set<string>();
 
   private constructor(dir: string, instance: string, layout: Layout, first: Segment, logger: StatsLogger) {
     this.dir = dir;
@@ -98,6 +116,14 @@ export class SegmentSet {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
+      let existing: fs.Stats | undefined;
+      try {
+        existing = fs.lstatSync(file);
+      } catch {
+        existing = undefined; // removed since: try again
+      }
+      const why = existing && untrusted(existing);
+      if (why !== undefined) throw untrustedError(file, why);
       const owner = waitForOwner(file);
       const alive = owner !== undefined && isAlive(owner);
       if (alive || attempt >= 2) {
@@ -107,7 +133,7 @@ export class SegmentSet {
         );
       }
       stalePid = owner ?? 0;
-      for (const stale of listSegmentFiles(dir, options.instance)) fs.rmSync(stale, { force: true });
+      for (const stale of listSegmentFiles(dir, options.instance)) removeOwn(stale);
     }
   }
 
@@ -146,20 +172,41 @@ export class SegmentSet {
    * new owner): what is mapped keeps working.
    */
   refresh(): boolean {
-    const count = Atomics.load(this.header, H.segmentCount);
+    const claimed = Atomics.load(this.header, H.segmentCount);
+    const count = Math.min(claimed, MAX_SEGMENTS);
+    if (claimed !== count) this.report('count', `stats: segment 0 of ${this.instance} claims ${claimed} segments, over ${MAX_SEGMENTS}: mapping at most ${MAX_SEGMENTS}`);
     const before = this.segments.length;
     for (let k = before; k < count; k++) {
       let segment: Segment;
+      const file = segmentPath(this.dir, this.instance, k);
       try {
-        segment = mapFile(segmentPath(this.dir, this.instance, k), k, this.layout).segment;
+        segment = mapFile(file, k, this.layout).segment;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT' || !this.#stillOurs()) break;
-        throw err;
+        // A damaged or planted file: what is mapped keeps working, the rest of the set is skipped.
+        this.report(`map ${k}`, `stats: skipped segments ${k} to ${count - 1} of ${this.instance}: ${(err as Error).message}`);
+        break;
       }
-      if (!sameSet(this.segments[0]!, segment)) break;
+      if (!sameSet(this.segments[0]!, segment)) {
+        closeSegment(segment);
+        break;
+      }
       this.segments.push(segment);
     }
     return this.segments.length > before;
+  }
+
+  /** Warns about a kind of damage once (keyed by `what`), so a damaged segment does not flood the log. */
+  report(what: string, message: string): void {
+    if (this.#reported.has(what)) return;
+    this.#reported.add(what);
+    this.logger.warn(message);
+  }
+
+  /** Segment files found shorter than their mappings; the owner (`restore`) sets their size back. See shrink.ts. */
+  checkSizes(restore: boolean): ShrunkSegment[] {
+    if (this.#closed) return [];
+    return findShrunk(this.segments, this.layout, (k) => segmentPath(this.dir, this.instance, k), restore, this.logger);
   }
 
   /** Adds segment k+1 (the caller holds the registration lock); undefined when maxBytes allows no more or the set was destroyed or replaced. */
@@ -169,7 +216,7 @@ export class SegmentSet {
     if (k !== Atomics.load(this.header, H.segmentCount) || k >= this.header[H.maxSegments]! || !this.#stillOurs()) return undefined;
     const file = segmentPath(this.dir, this.instance, k);
     // A file here was left by a holder that died between creating it and publishing the count.
-    fs.rmSync(file, { force: true });
+    removeOwn(file);
     const first = this.segments[0]!;
     const segment = createFile(file, this.layout, k, (s) => {
       s.i32[H.ownerPid] = first.i32[H.ownerPid]!;
@@ -191,16 +238,33 @@ export class SegmentSet {
     }
   }
 
-  /** Takes the registration lock, stealing it from a dead holder (noted in the log); throws after timeoutMs on a live one. */
-  lock(timeoutMs = 10_000): void {
+  /**
+   * Takes the registration lock, stealing it from a holder that is dead or does not map the
+   * segment (noted in the log); throws after timeoutMs on a live one that maps it, and at once
+   * when the holder it last gave up on still holds it.
+   */
+  lock(timeoutMs = 1_000): void {
     let stolenFrom: number;
+    const ino = this.segments[0]!.ino;
+    const holder = Atomics.load(this.header, H.lock);
+    if (holder !== 0 && holder === this.#wedgedBy && isAlive(holder)) {
+      throw new BatonError(STATS_ERR.invalid, `stats: the registration lock of ${this.instance} is still held by live pid ${holder}, which sat on it before`);
+    }
     try {
-      stolenFrom = acquireLock(this.header, H.lock, timeoutMs);
+      stolenFrom = acquireLock(this.header, H.lock, timeoutMs, (pid) => pid !== process.pid && mapsInode(pid, ino));
+      this.#wedgedBy = 0;
     } catch (err) {
       if (!(err instanceof LockTimeout)) throw err;
+      this.#wedgedBy = err.holder;
       throw new BatonError(STATS_ERR.invalid, `stats: the registration lock of ${this.instance} is ${err.message}`);
     }
-    if (stolenFrom !== 0) this.logger.info(`stats: took the registration lock of ${this.instance} from dead pid ${stolenFrom}`);
+    if (stolenFrom !== 0) {
+      this.logger.info(
+        isAlive(stolenFrom)
+          ? `stats: took the registration lock of ${this.instance} from live pid ${stolenFrom}, which does not map the segment`
+          : `stats: took the registration lock of ${this.instance} from dead pid ${stolenFrom}`,
+      );
+    }
     this.#lockHeld = true;
   }
 
@@ -216,9 +280,25 @@ export class SegmentSet {
    * during an upgrade two supervisors own the segment, and seqlock writers must not overlap.
    */
   exclusive(write: () => void): void {
-    const take = !this.#lockHeld;
-    if (take) this.lock();
+    let take = !this.#lockHeld;
+    if (take) {
+      try {
+        this.lock(OWNER_LOCK_WAIT_MS);
+      } catch {
+        // A live process that maps the segment sits on the lock: the owner's own writes must not
+        // wait on it (they run on the supervisor's event loop). Only another owner mid-upgrade
+        // could overlap, and that costs a torn read at worst.
+        take = false;
+        this.report(`wedged ${this.#wedgedBy}`, `stats: the registration lock of ${this.instance} is held by live pid ${this.#wedgedBy} for over ${OWNER_LOCK_WAIT_MS} ms; the owner writes without it`);
+      }
+    }
     try {
+      const seq = Atomics.load(this.header, H.seq);
+      // Only owners write the seqlock, and always under the lock: odd here is damage, not a write in progress.
+      if ((seq & 1) !== 0 && take) {
+        this.logger.warn(`stats: the seqlock of ${this.instance} was odd (${seq}) with no write in progress; reset it`);
+        Atomics.compareExchange(this.header, H.seq, seq, seq + 1);
+      }
       seqWrite(this.header, H.seq, write);
     } finally {
       if (take) this.unlock();
@@ -232,13 +312,27 @@ export class SegmentSet {
 
   /** Runs `read` until it ran while no owner write was in progress (see seqRead). */
   consistent<T>(read: () => T): T {
-    return seqRead(this.header, H.seq, () => this.header[H.ownerPid]!, read);
+    return seqRead(this.header, H.seq, () => this.header[H.ownerPid]!, read, (seq) => {
+      const owner = this.header[H.ownerPid] === process.pid;
+      // No owner write takes anywhere near the deadline: the owner mends a sequence stuck odd.
+      const mended = owner && (seq & 1) !== 0 && Atomics.compareExchange(this.header, H.seq, seq, seq + 1) === seq;
+      this.report(
+        `seq ${seq}`,
+        `stats: the seqlock of ${this.instance} stayed at ${seq} (a write in progress) for over 100 ms; read anyway, values may be torn${mended ? '; reset it' : ''}`,
+      );
+    });
   }
 
   /** The non-free entries of the generation table. */
   generations(): GenerationEntry[] {
     const { i32, f64 } = this.segments[0]!;
-    return this.consistent(() => readGenerations(i32, f64, this.layout));
+    const damaged: string[] = [];
+    const entries = this.consistent(() => {
+      damaged.length = 0;
+      return readGenerations(i32, f64, this.layout, (why) => damaged.push(why));
+    });
+    for (const why of damaged) this.report(`generation ${why}`, `stats: skipped a damaged generation-table entry of ${this.instance}: ${why}`);
+    return entries;
   }
 
   /** Writes generation-table entry `slot` under the seqlock (owner only); state `free` clears it. */
@@ -251,12 +345,20 @@ export class SegmentSet {
   destroy(): void {
     let locked = true;
     try {
-      this.lock(1000);
+      this.lock(2 * OWNER_LOCK_WAIT_MS);
     } catch {
       locked = false; // a live process wedged in registration: remove the files anyway
     }
     Atomics.store(this.header, H.maxSegments, 0);
     if (locked) this.unlock();
-    for (const file of listSegmentFiles(this.dir, this.instance)) fs.rmSync(file, { force: true });
+    for (const file of listSegmentFiles(this.dir, this.instance)) {
+      try {
+        removeOwn(file);
+      } catch (err) {
+        this.logger.warn((err as Error).message); // another user's file: left alone, the rest removed
+      }
+    }
+    this.#closed = true;
+    for (const s of this.segments) closeSegment(s);
   }
 }

@@ -6,7 +6,7 @@
 import { H, invalid, type StatsCapacities } from './layout.ts';
 import { OVERFLOW_STAT, Registry, type Counter, type Gauge, type Histogram } from './registry.ts';
 import type { GenerationEntry } from './generations.ts';
-import { SegmentSet, type StatsLimits, type StatsLogger } from './segment.ts';
+import { SegmentSet, type ShrunkSegment, type StatsLimits, type StatsLogger } from './segment.ts';
 import { readSample, readSnapshot, type StatSample } from './snapshot.ts';
 import { Catalog, statKey } from './table.ts';
 
@@ -18,7 +18,7 @@ export interface SegmentOptions extends StatsCapacities {
   dir?: string;
   /** Gets notes (stale segment re-initialised, lock stolen) and the one overflow warning. @default warnings via process.emitWarning, notes dropped */
   logger?: StatsLogger;
-  /** How long a registration waits for the lock held by a live process before throwing. @default 10000 */
+  /** How long a registration waits for the lock held by a live process that maps the segment before giving up on that stat (not recorded, counted in baton.stats.overflow); the same holder is not waited on again. @default 1000 */
   lockTimeoutMs?: number;
 }
 
@@ -156,6 +156,15 @@ export class OwnerStats extends Stats {
   /** Writes generation-table entry `slot` (0 to generations - 1); state `free` clears it. */
   setGeneration(slot: number, entry: Omit<GenerationEntry, 'slot'>): void {
     this.internals.set.setGeneration(slot, entry);
+  }
+
+  /**
+   * Checks every segment file is still as long as its mapping and, if another process cut one
+   * short, sets its size back (what lay past the cut is lost: it reads as zero). Call before
+   * each pass over the segments; returns the segments that were short.
+   */
+  checkSizes(): ShrunkSegment[] {
+    return this.internals.set.checkSizes(true);
   }
 
   /** Unlinks every segment file (clean stop); handles keep working on the unlinked memory. */

@@ -2,8 +2,7 @@
  * The stat table: names and labels checked and encoded, descriptors appended (under the
  * registration lock) and decoded into a per-process catalog that follows what others publish.
  */
-import { BatonError } from '../errors.ts';
-import { CELL_BYTES, E, ENTRY_BYTES, H, KIND_CODES, STATS_ERR, invalid, kindName, type StatKind } from './layout.ts';
+import { CELL_BYTES, E, ENTRY_BYTES, H, KIND_CODES, SegmentDamage, invalid, kindName, type StatKind } from './layout.ts';
 import type { Segment } from './files.ts';
 import type { SegmentSet } from './segment.ts';
 
@@ -87,10 +86,22 @@ export class Catalog {
   /** Maps new segments and decodes newly published descriptors. */
   sync(): void {
     this.set.refresh();
+    const { statsPerSegment } = this.set.layout;
     for (const segment of this.set.segments) {
-      const count = Atomics.load(segment.i32, H.statCount);
-      for (let i = this.#seen[segment.index] ?? 0; i < count; i++) this.#add(this.#decode(segment, i));
-      this.#seen[segment.index] = count;
+      const claimed = Atomics.load(segment.i32, H.statCount);
+      const count = Math.max(0, Math.min(claimed, statsPerSegment));
+      if (count !== claimed) {
+        this.set.report(`count ${segment.index}`, `stats: segment ${segment.index} of ${this.set.instance} claims ${claimed} stats, the table holds ${statsPerSegment}: reading ${count}`);
+      }
+      for (let i = this.#seen[segment.index] ?? 0; i < count; i++) {
+        const decoded = this.#decode(segment, i);
+        if (typeof decoded !== 'string') this.#add(decoded);
+        else {
+          const offset = this.set.layout.tableOffset + i * ENTRY_BYTES;
+          this.set.report(`entry ${segment.index} ${i}`, `stats: skipped segment ${segment.index} entry ${i} (byte offset ${offset}) of ${this.set.instance}: ${decoded}`);
+        }
+      }
+      this.#seen[segment.index] = Math.max(count, this.#seen[segment.index] ?? 0);
     }
   }
 
@@ -118,6 +129,14 @@ export class Catalog {
     const cells = kind === 'histogram' ? bounds.length + 3 : 1;
     if (arenaNeeded > layout.arenaBytes || cells > layout.cellsPerSegment) {
       invalid(`${name} needs ${arenaNeeded} arena bytes and ${cells} cells; a segment has ${layout.arenaBytes} and ${layout.cellsPerSegment}`);
+    }
+    for (const s of [this.set.segments[this.set.segments.length - 1]!]) {
+      const used = [s.i32[H.statCount]!, s.i32[H.arenaUsed]!, s.i32[H.cellsUsed]!];
+      if (used[0]! < 0 || used[0]! > layout.statsPerSegment || used[1]! < 0 || used[1]! > layout.arenaBytes || used[1]! % 8 !== 0 || used[2]! < 0 || used[2]! > layout.cellsPerSegment) {
+        throw new SegmentDamage(
+          `stats: segment ${s.index} of ${this.set.instance} is damaged (stats ${used[0]}, arena bytes ${used[1]}, cells ${used[2]} in its header): nothing more is registered in it`,
+        );
+      }
     }
     const fits = (s: Segment) =>
       s.i32[H.statCount]! < layout.statsPerSegment &&
@@ -150,27 +169,46 @@ export class Catalog {
     return this.#byKey.get(key);
   }
 
-  #decode(segment: Segment, index: number): Descriptor {
+  /** The descriptor of table entry `index`, or why it cannot be one: every offset is checked, the memory is untrusted. */
+  #decode(segment: Segment, index: number): Descriptor | string {
     const layout = this.set.layout;
     const { i32, f64, u8 } = segment;
     const entry = (layout.tableOffset + index * ENTRY_BYTES) / 4;
-    const kind = kindName(i32[entry + E.kind]!);
-    const keyOffset = layout.arenaOffset + i32[entry + E.keyOffset]!;
-    const key = decoder.decode(u8.subarray(keyOffset, keyOffset + i32[entry + E.keyLength]!));
-    if (!kind) throw new BatonError(STATS_ERR.invalid, `stats: segment ${segment.index} entry ${index} is damaged`);
-    const [name, labels] = JSON.parse(key) as [string, Record<string, string>];
-    const boundsStart = (layout.arenaOffset + i32[entry + E.boundsOffset]!) / CELL_BYTES;
-    const bounds = Object.freeze(Array.from(f64.subarray(boundsStart, boundsStart + i32[entry + E.boundsCount]!)));
-    return Object.freeze({
-      kind,
-      name,
-      labels: Object.freeze(labels),
-      key,
-      bounds,
-      segment: segment.index,
-      cell: i32[entry + E.cell]!,
-      cells: kind === 'histogram' ? bounds.length + 3 : 1,
-    });
+    const code = i32[entry + E.kind]!;
+    const kind = kindName(code);
+    if (!kind) return `unknown kind ${code}`;
+    const keyOffset = i32[entry + E.keyOffset]!;
+    const keyLength = i32[entry + E.keyLength]!;
+    if (keyOffset < 0 || keyLength <= 0 || keyOffset + keyLength > layout.arenaBytes) {
+      return `key at arena offset ${keyOffset}, ${keyLength} bytes, is outside the ${layout.arenaBytes}-byte arena`;
+    }
+    const boundsOffset = i32[entry + E.boundsOffset]!;
+    const boundsCount = i32[entry + E.boundsCount]!;
+    if ((kind === 'histogram') !== boundsCount > 0 || boundsCount < 0 || boundsCount > MAX_BOUNDS) return `${kind} with ${boundsCount} bounds`;
+    if (boundsOffset < 0 || boundsOffset % CELL_BYTES !== 0 || boundsOffset + boundsCount * CELL_BYTES > layout.arenaBytes) {
+      return `bounds at arena offset ${boundsOffset} are outside the arena`;
+    }
+    const cell = i32[entry + E.cell]!;
+    const cells = kind === 'histogram' ? boundsCount + 3 : 1;
+    if (cell < 0 || cell + cells > layout.cellsPerSegment) return `cells ${cell} to ${cell + cells - 1} are outside the ${layout.cellsPerSegment} of a segment`;
+    const start = layout.arenaOffset + keyOffset;
+    const key = decoder.decode(u8.subarray(start, start + keyLength));
+    let name: string;
+    let labels: Labels;
+    let bounds: readonly number[];
+    try {
+      const parsed = JSON.parse(key) as unknown;
+      if (!Array.isArray(parsed) || parsed.length !== 2) throw new Error('not [name, labels]');
+      const canonical = statKey(kind, parsed[0] as string, parsed[1] as Record<string, string>);
+      if (canonical.key !== key) throw new Error('not in canonical form');
+      name = parsed[0] as string;
+      labels = canonical.labels;
+      const boundsStart = (layout.arenaOffset + boundsOffset) / CELL_BYTES;
+      bounds = kind === 'histogram' ? Object.freeze(checkBounds(name, Array.from(f64.subarray(boundsStart, boundsStart + boundsCount)))) : [];
+    } catch (err) {
+      return `its key at arena offset ${keyOffset} is not a stat name with labels (${(err as Error).message})`;
+    }
+    return Object.freeze({ kind, name, labels, key, bounds: Object.freeze(bounds), segment: segment.index, cell, cells });
   }
 
   #add(d: Descriptor): void {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { ENV } from '../../shared/launch-env.ts';
-import { adoptSegment, createSegment, hotRestartVersion, isAlive, type Counter, type Gauge, type OwnerStats, type StatSample, type StatsCapacities } from '../../shared/stats/index.ts';
+import { OWNER_LOCK_WAIT_MS, adoptSegment, createSegment, hotRestartVersion, isAlive, type Counter, type Gauge, type OwnerStats, type StatSample, type StatsCapacities } from '../../shared/stats/index.ts';
 import type { GenerationState } from './generation.ts';
 
 /** Supervisor events counted in the shared segment. */
@@ -56,6 +56,7 @@ export class SegmentStats implements StatsSink {
   private live!: Gauge;
   private draining!: Gauge;
   private handedOver = false;
+  private options: SegmentConfig | undefined;
 
   /**
    * Creates the instance's segments (throws ERR_INSTANCE_RUNNING when a live supervisor owns
@@ -68,24 +69,70 @@ export class SegmentStats implements StatsSink {
   }
 
   replace(options: SegmentConfig): void {
-    this.owner.destroy();
+    try {
+      this.owner.destroy();
+    } catch (err) {
+      this.log.warn({ err, stats: 'skipped', op: 'destroy' }, `stats: removing the old segment failed: ${(err as Error).message}`);
+    }
     this.events.clear();
     this.create(options);
   }
 
   private create(options: SegmentConfig, adopt = false): void {
     this.dir = options.dir;
+    this.options = options;
     this.owner = (adopt ? adoptSegment : createSegment)({
       instance: this.instance,
       dir: options.dir,
       maxBytes: options.maxBytes,
       maxNameLength: options.maxNameLength,
       ...options.capacities,
-      logger: { info: (m) => this.log.info(m), warn: (m) => this.log.warn(m) },
+      // The supervisor's registrations run on its event loop: a wedged lock must not hold it for long.
+      lockTimeoutMs: OWNER_LOCK_WAIT_MS,
+      logger: { info: (m) => this.log.info(m), warn: (m) => this.log.warn({ stats: 'damaged' }, m) },
     });
     this.live = this.owner.gauge('baton.generations_live');
     this.draining = this.owner.gauge('baton.generations_draining');
     this.log.info({ version: this.owner.version, files: this.owner.files }, 'stats segment ready');
+  }
+
+  /**
+   * Every generation maps the segment read-write, so its contents are untrusted: each pass first
+   * checks no file was cut short, and whatever damage the stats library still throws on is logged
+   * and the stats step skipped — a damaged segment must never stop the supervisor.
+   */
+  private guard<T>(op: string, fallback: T, run: () => T): T {
+    try {
+      this.checkSizes();
+      return run();
+    } catch (err) {
+      this.log.warn({ err, stats: 'skipped', op }, `stats: ${op} skipped: ${(err as Error).message}`);
+      return fallback;
+    }
+  }
+
+  /**
+   * A segment file cut short by another process: its size is set back at once (see
+   * OwnerStats.checkSizes), but what lay past the cut — the header, the table, values — is gone,
+   * so the current set cannot be trusted to describe itself: the supervisor starts over in a new
+   * one, as a cold reload does. Generations already running keep the old mapping until replaced.
+   */
+  private checkSizes(): void {
+    const owners = new Set([this.owner, ...[...this.writers.values()].map((w) => w.owner)]);
+    let current = false;
+    for (const owner of owners) {
+      for (const s of owner.checkSizes()) {
+        current ||= owner === this.owner;
+        this.log.warn(
+          { stats: 'shrunk', segment: s.segment, file: s.file, size: s.size, expected: s.expected },
+          `stats: ${s.file} was cut to ${s.size} of its ${s.expected} bytes by another process; set its size back, the stats past byte ${s.size} are lost`,
+        );
+      }
+    }
+    if (current && this.options && !this.handedOver) {
+      this.replace(this.options);
+      this.log.warn({ stats: 'restarted', files: this.owner.files }, 'stats: started over in a new segment after the damage; new generations use it');
+    }
   }
 
   get version(): string {
@@ -93,9 +140,9 @@ export class SegmentStats implements StatsSink {
   }
 
   attach(generation: number): Record<string, string> {
-    const writer = this.owner.allocateWriter();
+    const writer = this.guard('allocate a writer', undefined, () => this.owner.allocateWriter());
     if (writer === undefined) {
-      this.log.warn({ generation }, 'every stats writer slot is in use: this generation gets read-only stats');
+      this.log.warn({ generation }, 'no stats writer slot for this generation: it gets read-only stats');
       return { [ENV.statsDir]: this.dir };
     }
     this.writers.set(generation, { owner: this.owner, writer });
@@ -105,39 +152,47 @@ export class SegmentStats implements StatsSink {
   update(generation: number, pid: number, state: GenerationState, startedAt: number): void {
     const slot = this.writers.get(generation);
     if (slot === undefined) return;
-    slot.owner.setGeneration(slot.writer - 1, { number: generation, pid, state, startedAt, writer: slot.writer });
+    this.guard('record the generation', undefined, () =>
+      slot.owner.setGeneration(slot.writer - 1, { number: generation, pid, state, startedAt, writer: slot.writer }),
+    );
   }
 
   detach(generation: number): void {
     const slot = this.writers.get(generation);
     if (slot === undefined) return;
     this.writers.delete(generation);
-    slot.owner.retireWriter(slot.writer);
-    slot.owner.setGeneration(slot.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 });
+    this.guard('retire the writer', undefined, () => slot.owner.retireWriter(slot.writer));
+    this.guard('free the generation entry', undefined, () =>
+      slot.owner.setGeneration(slot.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 }),
+    );
   }
 
   count(event: SupervisorEvent): void {
     if (this.handedOver) return;
-    let counter = this.events.get(event);
-    if (!counter) {
-      counter = this.owner.counter(`baton.${event}`);
-      this.events.set(event, counter);
-    }
-    counter.inc();
+    this.guard(`count ${event}`, undefined, () => {
+      let counter = this.events.get(event);
+      if (!counter) {
+        counter = this.owner.counter(`baton.${event}`);
+        this.events.set(event, counter);
+      }
+      counter.inc();
+    });
   }
 
   population(live: number, draining: number): void {
     if (this.handedOver) return;
-    this.live.set(live);
-    this.draining.set(draining);
+    this.guard('set the population gauges', undefined, () => {
+      this.live.set(live);
+      this.draining.set(draining);
+    });
   }
 
   snapshot(filter?: RegExp): StatSample[] {
-    return this.owner.snapshot(filter);
+    return this.guard('read the stats', [], () => this.owner.snapshot(filter));
   }
 
   close(): void {
-    if (!this.handedOver) this.owner.destroy();
+    if (!this.handedOver) this.guard('remove the segment', undefined, () => this.owner.destroy());
   }
 
   handOver(): void {
@@ -145,19 +200,21 @@ export class SegmentStats implements StatsSink {
   }
 
   reclaimForeign(): number {
-    const mine = new Set([...this.writers.values()].filter((s) => s.owner === this.owner).map((s) => s.writer));
-    let alive = 0;
-    for (const g of this.owner.generations()) {
-      if (g.writer <= 0 || mine.has(g.writer)) continue;
-      if (isAlive(g.pid)) {
-        alive += 1;
-        continue;
+    return this.guard('reclaim foreign generations', 0, () => {
+      const mine = new Set([...this.writers.values()].filter((s) => s.owner === this.owner).map((s) => s.writer));
+      let alive = 0;
+      for (const g of this.owner.generations()) {
+        if (g.writer <= 0 || mine.has(g.writer)) continue;
+        if (isAlive(g.pid)) {
+          alive += 1;
+          continue;
+        }
+        this.owner.retireWriter(g.writer);
+        this.owner.setGeneration(g.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 });
+        this.log.info({ generation: g.number, pid: g.pid, writer: g.writer }, 'stats: freed the writer of a generation its supervisor left behind');
       }
-      this.owner.retireWriter(g.writer);
-      this.owner.setGeneration(g.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 });
-      this.log.info({ generation: g.number, pid: g.pid, writer: g.writer }, 'stats: freed the writer of a generation its supervisor left behind');
-    }
-    return alive;
+      return alive;
+    });
   }
 }
 

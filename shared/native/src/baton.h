@@ -105,6 +105,11 @@ typedef struct {
  * the payload length, or -1 with errno set (then nothing was received). */
 ssize_t recv_message(int sock, void *data, size_t size, size_t max_fds, received *out);
 
+/* Registers [addr, addr + length) with the SIGBUS guard (installed on first use); 0 or an errno. */
+int guard_mapping(void *addr, size_t length); /* bus-guard.c */
+/* Forgets a mapping registered by guard_mapping, before it is unmapped. */
+void unguard_mapping(void *addr);
+
 /* The JS functions, one group per file. */
 napi_value js_tcp_listen(napi_env env, napi_callback_info info);    /* sockets.c */
 napi_value js_unix_listen(napi_env env, napi_callback_info info);
@@ -120,6 +125,7 @@ napi_value js_dgram_bind(napi_env env, napi_callback_info info);
 napi_value js_dgram_recv(napi_env env, napi_callback_info info);
 napi_value js_set_pdeathsig(napi_env env, napi_callback_info info); /* process.c */
 napi_value js_mmap(napi_env env, napi_callback_info info);          /* memory.c */
+napi_value js_bus_faults(napi_env env, napi_callback_info info);    /* bus-guard.c */
 napi_value js_mallinfo2(napi_env env, napi_callback_info info);
 napi_value js_jemalloc_stats(napi_env env, napi_callback_info info);
 napi_value js_malloc_trim(napi_env env, napi_callback_info info);

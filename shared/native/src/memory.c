@@ -1,5 +1,6 @@
 /*
- * Memory Node cannot see: shared mappings for the stats segment, and the allocator's own
+ * Memory Node cannot see: shared mappings for the stats segment (guarded against SIGBUS by
+ * bus-guard.c), and the allocator's own
  * accounting. The glibc malloc calls are weak references (see OPTIONAL in baton.h), declared here
  * rather than taken from <malloc.h> because musl has none of them; where one is missing its
  * function returns null. mallinfo2 needs glibc 2.33, malloc_info 2.10.
@@ -24,6 +25,7 @@ extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, si
 
 static void unmap(napi_env env, void *data, void *length) {
   (void)env;
+  unguard_mapping(data);
   munmap(data, (size_t)(uintptr_t)length);
 }
 
@@ -34,6 +36,7 @@ napi_value js_mmap(napi_env env, napi_callback_info info) {
   int64_t length, offset;
   void *addr;
   napi_status status;
+  int guard_errno;
 
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (!get_fd(env, argv[0], "fd", &fd) || !get_integer(env, argv[1], "length", 1, MAX_SAFE_INTEGER, &length) ||
@@ -43,8 +46,13 @@ napi_value js_mmap(napi_env env, napi_callback_info info) {
   if (addr == MAP_FAILED)
     return throw_errno(env, errno, "mmap", "mmap fd %d length %lld offset %lld", fd, (long long)length,
                        (long long)offset);
+  if ((guard_errno = guard_mapping(addr, (size_t)length)) != 0) {
+    munmap(addr, (size_t)length);
+    return throw_errno(env, guard_errno, "sigaction", "mmap: cannot guard the mapping against SIGBUS");
+  }
   status = napi_create_external_arraybuffer(env, addr, (size_t)length, unmap, (void *)(uintptr_t)length, &result);
   if (status == napi_ok) return result;
+  unguard_mapping(addr);
   munmap(addr, (size_t)length);
   if (status == napi_no_external_buffers_allowed) {
     napi_throw_error(env, "ERR_NO_EXTERNAL_BUFFERS",

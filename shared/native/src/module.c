@@ -99,6 +99,7 @@ NAPI_MODULE_INIT() {
       FUNCTION("dgramBind", js_dgram_bind),
       FUNCTION("dgramRecv", js_dgram_recv),
       FUNCTION("mmap", js_mmap),
+      FUNCTION("busFaults", js_bus_faults),
       FUNCTION("mallinfo2", js_mallinfo2),
       FUNCTION("jemallocStats", js_jemalloc_stats),
       FUNCTION("mallocTrim", js_malloc_trim),
