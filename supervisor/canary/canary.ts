@@ -5,6 +5,7 @@ import type { StatSample } from '../../shared/stats/index.ts';
 import { evaluate, type CanaryConfig } from './evaluate.ts';
 import { figuresOf, quantile, REQUEST_STATS_FILTER, since, type Figures } from './figures.ts';
 import { DrainingBound } from './draining-bound.ts';
+import { BaselineSampler } from './baseline.ts';
 
 /** What the canary needs of a generation (supervisor/core's Generation is one). */
 export interface CanaryGeneration {
@@ -13,6 +14,8 @@ export interface CanaryGeneration {
   readonly sdk: boolean;
   readonly state: string;
   readonly connections: number | null;
+  /** When it was started (the supervisor's clock). */
+  readonly startedAt: number;
   request(body: Outgoing<SupervisorMessage>, timeoutMs: number): Promise<ReplyBody>;
   drain(reason: string): void;
   kill(): void;
@@ -77,12 +80,14 @@ const OUTCOMES_KEPT = 8;
 export class Canary {
   private readonly deps: CanaryDeps;
   private readonly bound: DrainingBound;
+  private readonly sampler: BaselineSampler;
   private window: Window | undefined;
   private readonly outcomes = new Map<number, Promise<CanaryOutcome>>();
 
   constructor(deps: CanaryDeps) {
     this.deps = deps;
     this.bound = new DrainingBound(deps);
+    this.sampler = new BaselineSampler(deps);
   }
 
   /** `next` was promoted over `previous`: park them for a window, or drain them now (within max-draining). */
@@ -92,6 +97,7 @@ export class Canary {
     const config = options.canary;
     if (!config || waiting.length === 0) {
       this.bound.retire(waiting, `replaced by generation ${next.id}`, options);
+      if (config) this.sampler.watch(next, config.window);
       return;
     }
     const snapshot = this.deps.snapshot(REQUEST_STATS_FILTER);
@@ -101,7 +107,7 @@ export class Canary {
     this.window = {
       next,
       parked: waiting,
-      baseline: figuresOf(snapshot, old.id),
+      baseline: this.sampler.baseline(old, next.startedAt, snapshot),
       start: figuresOf(snapshot, next.id),
       config,
       endsAt: this.deps.os.now() + config.window,
@@ -202,6 +208,7 @@ export class Canary {
     if (!restored) return this.promote(`${reason}, but no parked generation is left to roll back to`);
     const why = reason.startsWith('rolled back') ? reason : `rolled back: ${reason}`;
     this.deps.activate(restored);
+    this.sampler.watch(restored, w.config.window);
     this.deps.rolledBack();
     const figures = this.current(w);
     this.deps.log.warn(
@@ -219,6 +226,7 @@ export class Canary {
     const w = this.window!;
     this.deps.log.info({ event: 'canary-promote', generation: w.next.id, reason, draining: w.parked.map((g) => g.id) }, `generation ${w.next.id} promoted: ${reason}`);
     const outcome = this.close(w, { result: 'promoted', reason });
+    this.sampler.watch(w.next, w.config.window);
     this.bound.retire(w.parked, `replaced by generation ${w.next.id} (canary: ${reason})`, this.retireOptions);
     return outcome;
   }

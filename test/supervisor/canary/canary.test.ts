@@ -8,6 +8,7 @@ const log = pino({ level: 'silent' });
 
 class FakeGeneration implements CanaryGeneration {
   state = 'active';
+  startedAt = 0;
   connections: number | null = 0;
   readonly sent: string[] = [];
   readonly drained: string[] = [];
