@@ -156,12 +156,15 @@ export class Canary {
   }
 
   /** The open window for `baton status`, if any. */
-  status(): { canary?: { generation: number; parked: number[]; endsInMs: number; requests: number; errors: number; p99Ms: number | null } } {
+  status(): { canary?: { generation: number; parked: number[]; endsInMs: number; requests: number; errors: number; p99Ms: number | null }; hurried?: number[] } {
+    const hurrying = this.bound.hurrying;
+    const hurried = hurrying.length > 0 ? { hurried: hurrying } : {};
     const w = this.window;
-    if (!w) return {};
+    if (!w) return hurried;
     const current = this.current(w);
     const p99 = quantile(current, 0.99);
     return {
+      ...hurried,
       canary: {
         generation: w.next.id,
         parked: w.parked.map((g) => g.id),

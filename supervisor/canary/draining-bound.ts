@@ -20,6 +20,11 @@ export class DrainingBound {
     this.deps = deps;
   }
 
+  /** The generations hurried and not yet exited. */
+  get hurrying(): number[] {
+    return [...this.hurried].filter((g) => g.state !== 'exited').map((g) => g.id);
+  }
+
   /** Drains `generations` (the reason given), first hurrying the oldest draining ones beyond `maxDraining`. */
   retire(generations: CanaryGeneration[], reason: string, options: { maxDraining: number; shutdownTimeout: number }): void {
     for (const h of [...this.hurried]) if (h.state === 'exited') this.hurried.delete(h);

@@ -40,6 +40,8 @@ export interface StatusSnapshot {
   listeners: { name: string; address: string; fd: number; from?: SocketOrigin }[];
   /** The open canary window, if a reload is on probation. */
   canary?: ReturnType<Canary['status']>['canary'];
+  /** Draining generations hurried by max-draining, not yet exited. */
+  hurried?: number[];
 }
 
 interface SupervisorEvents {
