@@ -141,25 +141,6 @@ export class DrainController {
     return n;
   }
 
-  /**
-   * Closes the open connections spread over `spanMs` (each at a random moment within it), so
-   * long-lived clients — WebSockets, TCP streams — do not all reconnect in the same second.
-   * `close` ends one connection (by default it is destroyed). Resolves when all are closed.
-   */
-  pacedClose(spanMs: number, close: (socket: net.Socket) => void = (s) => s.destroy()): Promise<void> {
-    const all = [...this.sockets];
-    return new Promise((resolve) => {
-      if (all.length === 0) return resolve();
-      let left = all.length;
-      for (const socket of all) {
-        setTimeout(() => {
-          if (!socket.destroyed) close(socket);
-          if (--left === 0) resolve();
-        }, Math.random() * spanMs);
-      }
-    });
-  }
-
   /** Destroys every open connection (the drain deadline has passed); returns how many. */
   cut(): number {
     const n = this.sockets.size;

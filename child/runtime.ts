@@ -41,7 +41,8 @@ export interface Runtime {
 
 /** What a runtime asks of the SDK on its supervisor's behalf. */
 export interface RuntimeHooks {
-  drain(): void;
+  /** `deadline`: when Baton cuts what is left (epoch ms), if it said. */
+  drain(deadline?: number): void;
   terminate(): void;
   /** Stop accepting, keep running (returns how many servers stopped). */
   park?(): number;

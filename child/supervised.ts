@@ -45,8 +45,8 @@ export class SupervisedRuntime implements Runtime {
       startedAt: Date.now(),
     };
     this.handlers = {
-      drain: () => {
-        this.hooks?.drain();
+      drain: (m) => {
+        this.hooks?.drain(m.deadline);
         return { ok: true };
       },
       park: () => ({ ok: true, listeners: this.hooks?.park?.() ?? 0 }),

@@ -50,6 +50,8 @@ export interface PromoteOptions {
   maxDraining: number;
   shutdownTimeout: number;
   probe?: () => Promise<boolean>;
+  /** The generation was launched with Baton's preload (a `node` command, `preload: auto`). */
+  preload?: boolean;
 }
 
 interface Window {
@@ -92,6 +94,7 @@ export class Canary {
 
   /** `next` was promoted over `previous`: park them for a window, or drain them now (within max-draining). */
   afterPromote(next: CanaryGeneration, previous: CanaryGeneration[], options: PromoteOptions): void {
+    this.preload = options.preload === true;
     if (this.window) this.promote(`superseded by generation ${next.id}`);
     const waiting = previous.filter((g) => g.state !== 'draining' && g.state !== 'exited');
     const config = options.canary;
@@ -156,9 +159,9 @@ export class Canary {
   }
 
   /** The open window for `baton status`, if any. */
-  status(): { canary?: { generation: number; parked: number[]; endsInMs: number; requests: number; errors: number; p99Ms: number | null }; hurried?: number[] } {
+  status(): { canary?: { generation: number; parked: number[]; endsInMs: number; requests: number; errors: number; p99Ms: number | null }; hurried?: number[]; preload?: true } {
     const hurrying = this.bound.hurrying;
-    const hurried = hurrying.length > 0 ? { hurried: hurrying } : {};
+    const hurried = { ...(hurrying.length > 0 ? { hurried: hurrying } : {}), ...(this.preload ? { preload: true as const } : {}) };
     const w = this.window;
     if (!w) return hurried;
     const current = this.current(w);
@@ -176,6 +179,7 @@ export class Canary {
     };
   }
 
+  private preload = false;
   private retireOptions: PromoteOptions = { maxDraining: Infinity, shutdownTimeout: 5_000 };
 
   private current(w: Window): Figures {

@@ -31,3 +31,6 @@ export function toCanaryConfig(c: z.output<typeof canarySchema>): CanaryConfig {
     minRequests: c['min-requests'],
   };
 }
+
+/** `paced-close`: the last share of drain-timeout over which long-lived connections are closed (0: all at the deadline). */
+export const pacedCloseSchema = share.default(0.5);

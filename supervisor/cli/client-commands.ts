@@ -82,7 +82,11 @@ export function formatStatus(s: StatusSnapshot): string {
     .filter((g) => g.memory?.growing)
     .map((g) => `memory: generation ${g.generation} is growing, +${g.memory?.slopeMiBPerMin} MiB/min (RSS ${((g.memory?.rss ?? 0) / 1048576).toFixed(1)} MiB)\n`)
     .join('');
-  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}`;
+  const canary = s.canary
+    ? `canary: generation ${s.canary.generation} on probation for ${formatDuration(s.canary.endsInMs)} more (${s.canary.requests} requests, ${s.canary.errors} 5xx); generation ${s.canary.parked.join(', ')} parked\n`
+    : '';
+  const preload = s.preload ? "drain: Baton's preload is loaded (node command, preload: auto): plain server.listen() drains safely\n" : '';
+  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}${canary}${preload}`;
 }
 
 /** `baton stop`. */

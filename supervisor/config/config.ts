@@ -7,7 +7,7 @@ import { BatonError } from '../../shared/errors.ts';
 import { DEFAULT_DIR, type StatsCapacities } from '../../shared/stats/index.ts';
 import { bytes, duration } from '../../shared/config-units.ts';
 import { resolveGroup } from '../control/access.ts';
-import { canarySchema, maxDrainingSchema, toCanaryConfig } from '../canary/config.ts';
+import { canarySchema, maxDrainingSchema, pacedCloseSchema, toCanaryConfig } from '../canary/config.ts';
 import type { CanaryConfig } from '../canary/evaluate.ts';
 
 const address = z.string().transform((value, ctx) => {
@@ -118,6 +118,8 @@ export const configSchema = z.strictObject({
   'max-draining': maxDrainingSchema,
   /** Whether a `node` command gets Baton's preload (safe drain without the SDK). */
   preload: z.enum(['auto', 'off']).default('auto'),
+  /** The last share of drain-timeout over which the SDK's pacedClose() spreads long-lived connections' closes. */
+  'paced-close': pacedCloseSchema,
 });
 
 export interface MemoryLimit {
@@ -187,6 +189,8 @@ export interface Config {
   maxDraining?: number;
   /** `auto`: a `node` command gets Baton's preload. @default 'auto' */
   preload?: 'auto' | 'off';
+  /** Share of drain-timeout for paced closes. @default 0.5 */
+  pacedClose?: number;
 }
 
 /** Where stats segments go without `stats.dir`: $BATON_STATS_DIR (tests, unusual hosts), else /dev/shm. */
@@ -295,6 +299,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     ...(c.canary ? { canary: toCanaryConfig(c.canary) } : {}),
     maxDraining: c['max-draining'],
     preload: c.preload,
+    pacedClose: c['paced-close'],
   };
 }
 

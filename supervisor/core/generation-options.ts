@@ -8,6 +8,7 @@ import { allocatorEnv, generationEnv, notifySocketPath } from './generation-env.
 import type { GenerationOptions } from './generation.ts';
 import type { Os } from '../os/os.ts';
 import type { StatsSink } from './stats-sink.ts';
+import { drainLaunch } from '../canary/drain-launch.ts';
 
 export interface LaunchContext {
   os: Os;
@@ -20,7 +21,10 @@ export interface LaunchContext {
 
 /** Everything generation `id` is started with under `config`, on `listeners`. */
 export function generationOptions(config: Config, listeners: Listener[], id: number, ctx: LaunchContext): GenerationOptions {
-  const [command, ...args] = config.command as [string, ...string[]];
+  const [given, ...givenArgs] = config.command as [string, ...string[]];
+  // The preload and the paced-close span (supervisor/canary): a safe drain without the SDK.
+  const launch = drainLaunch(config, given, givenArgs);
+  const { command, args } = launch;
   const notifySocket = notifySocketPath(config, id, ctx.log);
   return {
     id,
@@ -33,6 +37,7 @@ export function generationOptions(config: Config, listeners: Listener[], id: num
         ...generationEnv(config, listeners, id),
         ...allocatorEnv(config, ctx.log),
         ...(ctx.memoryInterval !== undefined ? { [ENV.memoryInterval]: String(ctx.memoryInterval) } : {}),
+        ...launch.env,
         ...ctx.sink.attach(id),
       },
       listenFds: listeners.map((l) => l.fd),

@@ -42,6 +42,8 @@ export interface StatusSnapshot {
   canary?: ReturnType<Canary['status']>['canary'];
   /** Draining generations hurried by max-draining, not yet exited. */
   hurried?: number[];
+  /** The active generation runs with Baton's preload (it drains safely without the SDK). */
+  preload?: true;
 }
 
 interface SupervisorEvents {

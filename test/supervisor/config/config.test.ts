@@ -56,6 +56,7 @@ describe('validateConfig', () => {
       stats: { dir: '/dev/shm', maxBytes: 64 * 1024 * 1024, maxNameLength: 1024, capacities: {} },
       maxDraining: 3,
       preload: 'auto',
+      pacedClose: 0.5,
     });
   });
 
