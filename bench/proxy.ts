@@ -8,7 +8,7 @@
 //
 // Every process is tracked by pid and killed by pid at the end (also on error, Ctrl-C, or the
 // --max-seconds limit).
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { haproxyVersion } from './lib/haproxy.ts';
-import { cleanupAll, installGuards, onCleanup, start, stderrOf } from './lib/procs.ts';
+import { cleanupAll, installGuards, onCleanup, sleep, start, stderrOf, track } from './lib/procs.ts';
 import { boxTable, loadLine, machineLine } from './lib/report.ts';
 import { machine } from './lib/stats.ts';
 import { freePort } from '../test/helpers/ports.ts';
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
     systems: { type: 'string', default: 'direct,baton,http-proxy,haproxy' },
+    /** Given: the proxy runs under `baton run` with this many workers, HAProxy with as many threads, nginx with as many worker processes. */
+    workers: { type: 'string' },
     'max-seconds': { type: 'string', default: '600' },
   },
 });
@@ -124,8 +126,13 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const wanted = new Set(values.systems.split(','));
+  const workers = values.workers === undefined ? undefined : Number(values.workers);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new Error('--workers must be an integer from 1 to 64');
+  const threads = workers ?? 1;
   const haproxy = haproxyVersion();
   if (!haproxy) wanted.delete('haproxy');
+  const nginx = nginxVersion();
+  if (!nginx) wanted.delete('nginx');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-bench-'));
   onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -148,9 +155,36 @@ async function main(): Promise<void> {
         },
       }));
       // The proxy's shipped command line (examples/proxy.yaml), semi-space flag included.
-      const child = start('baton proxy', process.execPath, [...NODE.slice(1), ...PROXY_NODE_FLAGS, path.join(ROOT, 'proxy/main.ts'), '--config', file]);
-      child.on('exit', (code) => code && process.stderr.write(`baton proxy exited ${code}: ${stderrOf(child)}\n`));
+      const proxyCommand = [process.execPath, ...NODE.slice(1), ...PROXY_NODE_FLAGS, path.join(ROOT, 'proxy/main.ts'), '--config', file];
+      if (workers === undefined) {
+        const child = start('baton proxy', proxyCommand[0]!, proxyCommand.slice(1));
+        child.on('exit', (code) => code && process.stderr.write(`baton proxy exited ${code}: ${stderrOf(child)}\n`));
+      } else {
+        // Under the supervisor, as examples/proxy.yaml runs it: `workers` processes on one SO_REUSEPORT socket each.
+        const sup = path.join(dir, 'baton.yaml');
+        fs.writeFileSync(sup, stringify({ name: 'bench-proxy', command: proxyCommand, listeners: [{ name: 'web', address: `127.0.0.1:${port}` }], workers, 'log-level': 'warn' }));
+        const child = start('baton supervisor', process.execPath, [...NODE.slice(1), path.join(ROOT, 'bin/baton'), 'run', '--config', sup], {
+          env: { ...process.env, BATON_RUNTIME_DIR: path.join(dir, 'run') },
+          onLine: (line) => {
+            const pid = /"childPid":(\d+)/.exec(line)?.[1];
+            if (pid) track(Number(pid), 'baton proxy worker');
+          },
+        });
+        child.on('exit', (code) => code && process.stderr.write(`baton supervisor exited ${code}: ${stderrOf(child)}\n`));
+        onCleanup(async () => {
+          if (child.exitCode === null) child.kill('SIGTERM');
+          for (let i = 0; i < 100 && child.exitCode === null; i++) await sleep(50);
+        });
+      }
       ports.baton = port;
+      if (workers !== undefined && wanted.has('baton-node')) {
+        // The same proxy as a plain node process beside it: what running under the supervisor costs or gains.
+        const plain = await freePort();
+        const plainFile = path.join(dir, 'proxy-plain.yaml');
+        fs.writeFileSync(plainFile, fs.readFileSync(file, 'utf8').replace(`127.0.0.1:${port}`, `127.0.0.1:${plain}`));
+        start('baton proxy (plain node)', proxyCommand[0]!, [...proxyCommand.slice(1, -1), plainFile]);
+        ports['baton-node'] = plain;
+      }
     }
     if (wanted.has('http-proxy')) {
       const port = await freePort();
@@ -161,7 +195,7 @@ async function main(): Promise<void> {
       const port = await freePort();
       const cfg = path.join(dir, 'haproxy.cfg');
       fs.writeFileSync(cfg, [
-        'global', '  nbthread 1', '  maxconn 4096',
+        'global', `  nbthread ${threads}`, '  maxconn 4096',
         'defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  option http-keep-alive', '  http-reuse always',
         `frontend web`, `  bind 127.0.0.1:${port}`, '  default_backend up',
         'backend up', `  server u1 127.0.0.1:${upstreamPort}`, '',
@@ -169,7 +203,22 @@ async function main(): Promise<void> {
       start('haproxy', 'haproxy', ['-f', cfg, '-db']);
       ports.haproxy = port;
     }
-    const systems = ['direct', 'baton', 'http-proxy', 'haproxy'].filter((s) => ports[s] !== undefined);
+    if (wanted.has('nginx')) {
+      const port = await freePort();
+      const prefix = path.join(dir, 'nginx');
+      fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+      const cfg = path.join(prefix, 'nginx.conf');
+      // A keep-alive upstream pool, as HAProxy's http-reuse always: nginx's default opens a connection per request.
+      fs.writeFileSync(cfg, [
+        `worker_processes ${threads};`, 'daemon off;', 'master_process on;', `pid ${path.join(prefix, 'nginx.pid')};`, 'error_log stderr warn;',
+        'events { worker_connections 4096; }',
+        'http {', '  access_log off;', `  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 256; }`,
+        `  server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`, '}', '',
+      ].join('\n'));
+      start('nginx', 'nginx', ['-p', prefix, '-c', cfg]);
+      ports.nginx = port;
+    }
+    const systems = ['direct', 'baton', 'baton-node', 'http-proxy', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);
     for (const s of systems) await waitFor(ports[s]!);
 
     const m = machine(haproxy);
@@ -209,7 +258,15 @@ function table(systems: string[], results: Map<string, Figures[]>, haproxy: stri
   });
   const get = (s: string) => summary.find((x) => x.system === s);
   const baton = get('baton');
-  const label: Record<string, string> = { direct: 'straight to the upstream', baton: 'Baton proxy', 'http-proxy': 'http-proxy 1.18 (Node)', haproxy: `HAProxy ${haproxy ?? ''} (1 thread)` };
+  const n = values.workers === undefined ? 1 : Number(values.workers);
+  const label: Record<string, string> = {
+    direct: 'straight to the upstream',
+    baton: values.workers === undefined ? 'Baton proxy' : `Baton proxy (baton run, ${n} worker${n > 1 ? 's' : ''})`,
+    'baton-node': 'Baton proxy (plain node, no supervisor)',
+    'http-proxy': 'http-proxy 1.18 (Node)',
+    haproxy: `HAProxy ${haproxy ?? ''} (nbthread ${n})`,
+    nginx: `nginx (worker_processes ${n})`,
+  };
   // Ratios are paired within a round (the same moment of a noisy machine), then the median taken.
   const paired = (s: string, key: 'rps' | 'p99Ms'): string => {
     const mine = results.get('baton');
@@ -231,4 +288,14 @@ function table(systems: string[], results: Map<string, Figures[]>, haproxy: stri
   process.stdout.write(`${boxTable(headers, rows)}\n\n`);
   process.stdout.write(`| ${headers.join(' | ')} |\n| ${headers.map(() => '---').join(' | ')} |\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`);
   return summary;
+}
+
+/** `nginx -v`'s version, or undefined when nginx is not installed. */
+function nginxVersion(): string | undefined {
+  try {
+    const r = spawnSync('nginx', ['-v'], { encoding: 'utf8', timeout: 5_000 });
+    return /nginx\/([\d.]+)/.exec(`${r.stderr}${r.stdout}`)?.[1];
+  } catch {
+    return undefined;
+  }
 }

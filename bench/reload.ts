@@ -7,12 +7,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startBaton } from './lib/baton.ts';
 import { haproxyVersion, startHaproxy } from './lib/haproxy.ts';
+import { startPm2 } from './lib/pm2.ts';
 import { startLoad, type Kind } from './lib/load.ts';
 import { currentIdentity } from './lib/probe.ts';
 import { alive, cleanupAll, installGuards, sleep, trackedPids } from './lib/procs.ts';
 import { errorsTable, figuresTable, kindResult, latencyTable, loadLine, machineLine, markdownTable, type KindResult } from './lib/report.ts';
 import { machine } from './lib/stats.ts';
-import type { ReloadSample, System, Target } from './lib/target.ts';
+import { SYSTEM_LABEL, type ReloadSample, type System, type Target } from './lib/target.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -21,6 +22,8 @@ const { values: opts } = parseArgs({
     'baseline-seconds': { type: 'string', default: '6' },
     'gap-ms': { type: 'string', default: '250' },
     systems: { type: 'string', default: 'baton,haproxy' },
+    workers: { type: 'string', default: '1' },
+    balance: { type: 'string', default: 'reuseport' },
     'max-seconds': { type: 'string', default: '900' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -33,7 +36,9 @@ if (opts.help) {
   --clients N        concurrent clients of each kind (keep-alive, new-connection)
   --baseline-seconds total time without reloads: half before the reloads, half after
   --gap-ms N         pause after each reload has been seen serving
-  --systems LIST     baton (reloads the app), baton-upgrade (replaces the supervisor: baton upgrade), haproxy
+  --systems LIST     baton (reloads the app), baton-upgrade (replaces the supervisor: baton upgrade), haproxy, pm2 (cluster mode)
+  --workers N        Baton's workers per generation, PM2's cluster instances [1]
+  --balance B        Baton with several workers: reuseport | shared [reuseport]
   --max-seconds N    hard limit: stop every process and exit 2
 `);
   process.exit(0);
@@ -94,8 +99,11 @@ async function main(): Promise<void> {
   const problems: Record<string, string[]> = {};
   const describe: Record<string, string> = {};
   const systems: { name: System; start: () => Promise<Target> }[] = [];
-  if (wanted.includes('baton')) systems.push({ name: 'baton', start: () => startBaton('reload') });
-  if (wanted.includes('baton-upgrade')) systems.push({ name: 'baton-upgrade', start: () => startBaton('upgrade') });
+  const workers = num('workers', 1, 64);
+  const balance = opts.balance === 'shared' ? 'shared' : 'reuseport';
+  if (wanted.includes('baton')) systems.push({ name: 'baton', start: () => startBaton('reload', { workers, balance }) });
+  if (wanted.includes('baton-upgrade')) systems.push({ name: 'baton-upgrade', start: () => startBaton('upgrade', { workers, balance }) });
+  if (wanted.includes('pm2')) systems.push({ name: 'pm2', start: () => startPm2(workers) });
   if (wanted.includes('haproxy')) {
     if (hv) systems.push({ name: 'haproxy', start: startHaproxy });
     else skipped.haproxy = 'haproxy is not installed (`command -v haproxy` finds nothing): HAProxy figures skipped';
@@ -160,7 +168,7 @@ function print(
   console.log(`\n# Reload under load — ${RELOADS} reloads per system and client kind\n`);
   console.log(`Machine: ${machineLine(m)}`);
   console.log(loadLine(m));
-  for (const [sys, d] of Object.entries(describe)) console.log(`${sys === 'baton' ? 'Baton' : 'HAProxy'}: ${d}`);
+  for (const [sys, d] of Object.entries(describe)) console.log(`${SYSTEM_LABEL[sys as System]}: ${d}`);
   if (describe.baton && describe.haproxy) console.log('The scenarios differ: HAProxy reloads the proxy in front of an app that keeps running; Baton replaces the app itself. Compare each against its own baseline.');
   for (const [sys, why] of Object.entries(skipped)) console.log(`SKIPPED ${sys}: ${why}`);
   console.log(`\n${method.map((s) => `- ${s}`).join('\n')}\n`);

@@ -7,6 +7,8 @@ export interface GenerationInfo {
   supervised: boolean;
   /** 1 for the first generation; 0 when unsupervised. */
   generation: number;
+  /** This process's slot among its generation's workers (`workers: N`): 0..N-1; 0 when unsupervised. */
+  worker: number;
   instance: string;
   /** Epoch milliseconds. */
   startedAt: number;

@@ -20,7 +20,7 @@ export class StandaloneRuntime implements Runtime {
   }
 
   info(): GenerationInfo {
-    return { supervised: false, generation: 0, instance: '', startedAt: this.startedAt };
+    return { supervised: false, generation: 0, worker: 0, instance: '', startedAt: this.startedAt };
   }
 
   async resolve(request: ListenerRequest): Promise<ListenPlace> {

@@ -41,6 +41,7 @@ export class SupervisedRuntime implements Runtime {
     this.generationInfo = {
       supervised: true,
       generation: Number(process.env[ENV.generation] ?? 0),
+      worker: Number(process.env[ENV.worker] ?? 0),
       instance: process.env[ENV.instance] ?? '',
       startedAt: Date.now(),
     };

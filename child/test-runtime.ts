@@ -12,6 +12,8 @@ import { privateStats } from './standalone.ts';
 export interface TestRuntimeOptions {
   /** The generation number `generation()` reports. @default 1 */
   generation?: number;
+  /** The worker index `generation()` reports. @default 0 */
+  worker?: number;
   /** Called instead of process.exit once the app has drained or was terminated. @default records the code */
   exit?: (code: number) => void;
 }
@@ -44,7 +46,7 @@ export function createTestRuntime(options: TestRuntimeOptions = {}): TestRuntime
     return hooks;
   };
   return {
-    info: (): GenerationInfo => ({ supervised: true, generation: options.generation ?? 1, instance: 'test', startedAt }),
+    info: (): GenerationInfo => ({ supervised: true, generation: options.generation ?? 1, worker: options.worker ?? 0, instance: 'test', startedAt }),
     async resolve(request: ListenerRequest): Promise<ListenPlace> {
       if (request.address === undefined) return { host: '127.0.0.1', port: 0 };
       const address = parseAddress(request.address);

@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'ERR_UPGRADE_FAILED'
   /** A canary window rolled the reload back (or `baton rollback`/`promote` found none to act on). */
   | 'ERR_ROLLED_BACK'
-  | 'ERR_NO_CANARY';
+  | 'ERR_NO_CANARY'
+  | 'ERR_ILLEGAL_TRANSITION';
 
 /** Every published code, for checking one that came over the wire (the compiler keeps it complete). */
 const ERROR_CODES: Record<ErrorCode, true> = {
@@ -66,6 +67,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   ERR_UPGRADE_FAILED: true,
   ERR_ROLLED_BACK: true,
   ERR_NO_CANARY: true,
+  ERR_ILLEGAL_TRANSITION: true,
 };
 
 /**

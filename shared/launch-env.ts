@@ -16,6 +16,10 @@ export const ENV = {
   /** JSON array of InheritedListener, one per inherited fd, in fd order. */
   listeners: 'BATON_LISTENERS',
   generation: 'BATON_GENERATION',
+  /** The process's slot among its generation's workers, 0..N-1 (`workers: N`). */
+  worker: 'BATON_WORKER',
+  /** How many workers the generation has. */
+  workers: 'BATON_WORKERS',
   instance: 'BATON_INSTANCE',
   protocol: 'BATON_PROTOCOL',
   /** Descriptor number of the SCM_RIGHTS channel (SOCK_SEQPACKET) to the supervisor. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { controlRequest } from '../../supervisor/cli/control-client.ts';
-import { byBodyPid, waitForNewIdentity } from './probe.ts';
+import { byBodyGeneration, byBodyPid, waitForNewIdentity } from './probe.ts';
 import { alive, onCleanup, sleep, start, stderrOf, track } from './procs.ts';
 import type { ReloadSample, Target } from './target.ts';
 
@@ -20,7 +20,14 @@ interface LogLine {
   [key: string]: unknown;
 }
 
-export async function startBaton(mode: 'reload' | 'upgrade'): Promise<Target> {
+/** Workers per generation and how the kernel hands them connections (`npm run bench:reload -- --workers 2`). */
+export interface BatonBenchOptions {
+  workers?: number;
+  balance?: 'shared' | 'reuseport';
+}
+
+export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBenchOptions = {}): Promise<Target> {
+  const workers = options.workers ?? 1;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-'));
   fs.chmodSync(dir, 0o700);
   const configPath = path.join(dir, 'baton.yaml');
@@ -34,6 +41,7 @@ export async function startBaton(mode: 'reload' | 'upgrade'): Promise<Target> {
       'ready-timeout': '20s',
       'drain-timeout': '10s',
       'shutdown-timeout': '2s',
+      ...(workers > 1 ? { workers, balance: options.balance ?? 'reuseport' } : {}),
     }),
   );
   const lines: LogLine[] = [];
@@ -92,13 +100,13 @@ export async function startBaton(mode: 'reload' | 'upgrade'): Promise<Target> {
     system: upgrade ? 'baton-upgrade' : 'baton',
     describe: upgrade
       ? 'Baton replaces its supervisor process (POST /upgrade): a new supervisor takes the held socket and the stats segment and starts a generation; the old one drains its generation and exits'
-      : 'Baton reloads the app: a new generation of test/fixtures/http-app.ts (SDK) takes the held socket, the old one drains',
+      : `Baton reloads the app: a new generation of test/fixtures/http-app.ts (SDK)${workers > 1 ? `, ${workers} workers (balance: ${options.balance ?? 'reuseport'})` : ''} takes the held socket, the old one drains`,
     port,
-    identify: byBodyPid,
+    identify: workers > 1 ? byBodyGeneration : byBodyPid,
     async reload(old: string): Promise<ReloadSample> {
       const t0 = performance.now();
       const post = controlRequest(socketPath, 'POST', upgrade ? '/upgrade' : '/reload', 60_000).then((r) => ({ r, ms: performance.now() - t0 }));
-      const seen = waitForNewIdentity(port, byBodyPid, old, t0, 30_000);
+      const seen = waitForNewIdentity(port, workers > 1 ? byBodyGeneration : byBodyPid, old, t0, 30_000);
       const [{ r, ms }, probe] = await Promise.all([post, seen]);
       const body = r.body as { ok: boolean; pid?: number; readyMs?: number; error?: { message: string } };
       if (!body.ok) throw new Error(`${mode} failed: ${body.error?.message ?? JSON.stringify(body)}`);
@@ -107,7 +115,7 @@ export async function startBaton(mode: 'reload' | 'upgrade'): Promise<Target> {
         track(supervisorPid, 'baton supervisor (upgraded)');
       } else {
         track(body.pid, 'baton generation');
-        if (String(body.pid) !== probe.identity) problems.push(`probe saw pid ${probe.identity} but POST /reload reported pid ${body.pid}`);
+        if (workers === 1 && String(body.pid) !== probe.identity) problems.push(`probe saw pid ${probe.identity} but POST /reload reported pid ${body.pid}`);
       }
       return {
         probeMs: probe.ms,

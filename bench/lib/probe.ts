@@ -6,6 +6,8 @@ import http from 'node:http';
 export type Identify = (res: http.IncomingMessage, body: string) => string | undefined;
 
 export const byBodyPid: Identify = (_res, body) => /\bpid (\d+)/.exec(body)?.[1];
+/** The generation (or release) a body names: with several workers, any of them is the new one. */
+export const byBodyGeneration: Identify = (_res, body) => /\b(?:generation|release) (\d+)/.exec(body)?.[1];
 export const byHeader =
   (name: string): Identify =>
   (res) => {

@@ -1,10 +1,10 @@
 import type { Identify } from './probe.ts';
 
 /** `baton-upgrade`: Baton replacing its supervisor process (`POST /upgrade`) instead of the app. */
-export type System = 'baton' | 'baton-upgrade' | 'haproxy';
+export type System = 'baton' | 'baton-upgrade' | 'haproxy' | 'pm2';
 
 /** How a system is named in the tables. */
-export const SYSTEM_LABEL: Record<System, string> = { baton: 'Baton', 'baton-upgrade': 'Baton upgrade', haproxy: 'HAProxy' };
+export const SYSTEM_LABEL: Record<System, string> = { baton: 'Baton', 'baton-upgrade': 'Baton upgrade', haproxy: 'HAProxy', pm2: 'PM2 cluster' };
 
 /** One reload as seen by the bench. */
 export interface ReloadSample {

@@ -53,7 +53,7 @@ export interface JemallocStats {
 
 export interface Binding {
   /** socket+SO_REUSEADDR(+IPV6_V6ONLY)+bind+listen; never accepts. Returns a CLOEXEC, blocking fd. */
-  tcpListen(host: string, port: number, backlog: number, ipv6Only: boolean): number;
+  tcpListen(host: string, port: number, backlog: number, ipv6Only: boolean, reusePort?: boolean): number;
   /** socket+bind+listen on a filesystem path (the caller unlinks stale files and sets the mode). */
   unixListen(path: string, backlog: number): number;
   /** getsockname of a socket fd. */

@@ -45,9 +45,9 @@ const binding = load();
 /** Absolute path of the exec shim: `baton-exec EXPECTED_PPID CMD [ARGS...]` arms PR_SET_PDEATHSIG(SIGKILL), exits 1 if its parent is not EXPECTED_PPID, sets LISTEN_PID when LISTEN_FDS is set, then execvp's CMD (127/126 when that fails). */
 export const execShimPath: string = join(release, 'baton-exec');
 
-/** Listening TCP socket on a numeric IPv4/IPv6 host (SO_REUSEADDR; IPV6_V6ONLY = ipv6Only for v6 hosts); returns a blocking, close-on-exec fd that is never accepted on. */
-export function tcpListen(host: string, port: number, backlog: number, ipv6Only: boolean): number {
-  return binding.tcpListen(host, port, backlog, ipv6Only);
+/** Listening TCP socket on a numeric IPv4/IPv6 host (SO_REUSEADDR, SO_REUSEPORT when `reusePort`; IPV6_V6ONLY = ipv6Only for v6 hosts); returns a blocking, close-on-exec fd that is never accepted on. */
+export function tcpListen(host: string, port: number, backlog: number, ipv6Only: boolean, reusePort = false): number {
+  return reusePort ? binding.tcpListen(host, port, backlog, ipv6Only, true) : binding.tcpListen(host, port, backlog, ipv6Only);
 }
 
 /** Listening AF_UNIX stream socket bound to a filesystem path; the caller unlinks stale files and sets the mode. */

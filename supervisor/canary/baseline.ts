@@ -1,5 +1,6 @@
 import { figuresOf, REQUEST_STATS_FILTER, since, type Figures } from './figures.ts';
-import type { CanaryDeps, CanaryGeneration } from './canary.ts';
+import type { CanaryDeps } from './canary.ts';
+import type { CanaryGeneration } from './generation-port.ts';
 
 /** How often the serving generation's figures are sampled (at most; a short window samples faster). */
 const SAMPLE_MS = 1_000;

@@ -1,25 +1,13 @@
 import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
-import type { Outgoing, ReplyBody, SupervisorMessage } from '../../shared/protocol.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
 import { evaluate, type CanaryConfig } from './evaluate.ts';
 import { figuresOf, quantile, REQUEST_STATS_FILTER, since, type Figures } from './figures.ts';
 import { DrainingBound } from './draining-bound.ts';
-import { BaselineSampler } from './baseline.ts';
+import { everyWorker, type CanaryGeneration } from './generation-port.ts';
 
-/** What the canary needs of a generation (supervisor/core's Generation is one). */
-export interface CanaryGeneration {
-  readonly id: number;
-  readonly pid: number;
-  readonly sdk: boolean;
-  readonly state: string;
-  readonly connections: number | null;
-  /** When it was started (the supervisor's clock). */
-  readonly startedAt: number;
-  request(body: Outgoing<SupervisorMessage>, timeoutMs: number): Promise<ReplyBody>;
-  drain(reason: string): void;
-  kill(): void;
-}
+export type { CanaryGeneration } from './generation-port.ts';
+import { BaselineSampler } from './baseline.ts';
 
 /** What the canary needs of the supervisor. */
 export interface CanaryDeps {
@@ -249,17 +237,19 @@ export class Canary {
   private park(g: CanaryGeneration): void {
     // A program without the SDK cannot stop accepting and resume: it shares the queue during the window.
     if (!g.sdk) return void this.deps.log.warn({ generation: g.id }, `generation ${g.id} does not use the SDK: it keeps accepting during the canary window`);
-    g.request({ type: 'park' }, PARK_TIMEOUT_MS).then(
-      (r) => this.deps.log.info({ generation: g.id, ok: r.ok }, `generation ${g.id} parked`),
-      (err: Error) => this.deps.log.warn({ generation: g.id, err }, `generation ${g.id} could not be parked`),
-    );
+    void everyWorker(g, { type: 'park' }, PARK_TIMEOUT_MS).then((replies) => {
+      const failed = replies.filter((r) => !r.ok);
+      if (failed.length === 0) this.deps.log.info({ generation: g.id }, `generation ${g.id} parked`);
+      else this.deps.log.warn({ generation: g.id, errors: failed }, `generation ${g.id} could not be parked`);
+    });
   }
 
   private async unpark(g: CanaryGeneration): Promise<void> {
     if (!g.sdk) return;
-    const r = await g.request({ type: 'unpark' }, UNPARK_TIMEOUT_MS).catch((err: Error) => ({ ok: false as const, error: { code: 'ERR_TIMEOUT' as const, message: err.message } }));
-    if (r.ok) this.deps.log.info({ generation: g.id, listeners: r.listeners }, `generation ${g.id} accepts again`);
-    else this.deps.log.error({ generation: g.id, error: r.error }, `generation ${g.id} could not take its sockets back`);
+    const replies = await everyWorker(g, { type: 'unpark' }, UNPARK_TIMEOUT_MS);
+    const failed = replies.filter((r) => !r.ok);
+    if (failed.length === 0) this.deps.log.info({ generation: g.id }, `generation ${g.id} accepts again`);
+    else this.deps.log.error({ generation: g.id, errors: failed }, `generation ${g.id} could not take its sockets back`);
   }
 
   private remember(id: number, outcome: Promise<CanaryOutcome>): void {

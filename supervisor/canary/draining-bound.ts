@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { CanaryGeneration } from './canary.ts';
+import { everyWorker, type CanaryGeneration } from './generation-port.ts';
 
 interface BoundDeps {
   os: { setTimeout(fn: () => void, ms: number): unknown };
@@ -49,9 +49,8 @@ export class DrainingBound {
       );
     };
     if (g.sdk) {
-      g.request({ type: 'hurry' }, 2_000).then(
-        (r) => report(r.ok ? Number(r.cut ?? 0) : g.connections),
-        () => report(g.connections),
+      void everyWorker(g, { type: 'hurry' }, 2_000).then((replies) =>
+        report(replies.every((r) => r.ok) ? replies.reduce((n, r) => n + Number((r.ok && r.cut) || 0), 0) : g.connections),
       );
     } else report(g.connections);
     this.deps.os.setTimeout(() => {

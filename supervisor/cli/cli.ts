@@ -22,6 +22,7 @@ const USAGE = `Usage:
   baton run --config FILE [options]        run the supervisor in the foreground
   baton run [options] -- CMD [ARGS...]     ... for a command given on the command line
   baton dev [options] APP [ARGS...]        develop: run APP, hot-restart it on every save (baton dev --help)
+  baton check --config FILE                validate the file, command, listeners and the child's own config; exit 0 or 2
   baton reload [--name N] [--cold]         start a new generation; waits for the outcome
                                            (--cold: stats restart in a new segment, for a layout change;
                                            --wait-canary: also for its canary window, 1 if rolled back)
@@ -48,6 +49,10 @@ Options of run (each is also a config key):
   --control-group GROUP      also admit this group (name or gid) to the control socket [owner and root only]
   --runtime-listeners P      loopback | any | none: binds a generation may ask for [loopback]
   --log-level LEVEL          trace | debug | info | warn | error [info]
+  --workers N|auto           worker processes per generation; auto: the CPUs this process may use [1]
+  --balance B                reuseport (a socket per worker) | shared (one socket) [reuseport]
+  --rollout R                all-at-once | rolling (slot by slot, see --max-surge) [all-at-once]
+  --max-surge N              rolling: processes beyond --workers alive at once [1]
 `;
 
 const RUN_OPTIONS = {
@@ -63,6 +68,10 @@ const RUN_OPTIONS = {
   'control-group': { type: 'string' },
   'runtime-listeners': { type: 'string' },
   'log-level': { type: 'string' },
+  workers: { type: 'string' },
+  balance: { type: 'string' },
+  rollout: { type: 'string' },
+  'max-surge': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 
@@ -73,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'run':
         return await run(rest);
+      case 'check':
+        return await (await import('./check.ts')).check(rest);
       case 'dev':
         // Loaded only here: the watcher and the pretty-printer stay out of `baton run`.
         return await (await import('../dev/runner.ts')).dev(rest);
@@ -115,7 +126,8 @@ function report(err: unknown): number {
   if (isBatonError(err)) {
     process.stderr.write(`baton: ${err.message}\n`);
     if (err.code === 'ERR_USAGE') process.stderr.write(`\n${USAGE}`);
-    return err.code === 'ERR_USAGE' || err.code === 'ERR_CONFIG' ? 2 : 1;
+    // A listener that cannot be bound is a configuration problem too (taken, or not this host's address).
+    return err.code === 'ERR_USAGE' || err.code === 'ERR_CONFIG' || err.code === 'ERR_LISTENER' ? 2 : 1;
   }
   const e = err as { code?: string; message?: string };
   if (typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) {
@@ -154,7 +166,7 @@ async function run(args: string[]): Promise<number> {
   }
   const file = values.config;
   const overrides = overridesFrom(values, positionals);
-  const reread = (): Config => loadConfig(file, overrides);
+  const reread = (): Config => loadConfig(file, overrides, { requireCwd: true });
   const config = reread();
 
   const log = await createLogger(config.logLevel, config.name);

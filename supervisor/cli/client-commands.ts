@@ -74,7 +74,13 @@ export function formatStatus(s: StatusSnapshot): string {
   const rows = [['GEN', 'PID', 'STATE', 'UPTIME', 'CONNS', 'EXIT', 'STATUS']];
   for (const g of s.generations) {
     const exit = g.exit ? (g.exit.signal ?? `code ${g.exit.code}`) : '';
-    rows.push([String(g.generation), String(g.pid), g.state, formatDuration(g.uptimeMs), g.connections === null ? '-' : String(g.connections), exit, g.status ?? '']);
+    rows.push([String(g.generation), g.workers ? `${g.workers.length} workers` : String(g.pid), g.state, formatDuration(g.uptimeMs), g.connections === null ? '-' : String(g.connections), exit, g.status ?? '']);
+    // Each worker under its generation: slot, pid, state, connections, RSS.
+    for (const w of g.workers ?? []) {
+      const wexit = w.exit ? (w.exit.signal ?? `code ${w.exit.code}`) : '';
+      const rss = w.rss !== undefined ? `rss ${(w.rss / 1048576).toFixed(1)} MiB` : '';
+      rows.push([`  w${w.worker}`, String(w.pid), w.state, formatDuration(w.uptimeMs), w.connections === null ? '-' : String(w.connections), wexit, [rss, w.status ?? ''].filter(Boolean).join(' ')]);
+    }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');

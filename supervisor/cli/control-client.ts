@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { BatonError } from '../../shared/errors.ts';
+import { checkControlSocketPath } from '../os/paths.ts';
 
 export interface ControlResponse {
   status: number;
@@ -12,6 +13,8 @@ export interface ControlResponse {
  */
 export function controlRequest(socketPath: string, method: string, path: string, timeoutMs = 10_000): Promise<ControlResponse> {
   return new Promise((resolve, reject) => {
+    // A socket another user could have put there would answer for an instance that is not ours.
+    checkControlSocketPath(socketPath);
     // A fresh connection each time: a pooled one could outlive the supervisor it reached (an upgrade).
     const req = http.request({ socketPath, method, path, agent: false, headers: { accept: 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -9,6 +10,8 @@ import { bytes, duration } from '../../shared/config-units.ts';
 import { resolveGroup } from '../control/access.ts';
 import { canarySchema, maxDrainingSchema, pacedCloseSchema, toCanaryConfig } from '../canary/config.ts';
 import type { CanaryConfig } from '../canary/evaluate.ts';
+import { statsWriters, usableCpus } from './workers.ts';
+import { ConfigError, overlappingListener, type ConfigProblem } from './config-problems.ts';
 
 const address = z.string().transform((value, ctx) => {
   try {
@@ -32,9 +35,16 @@ const listener = z.strictObject({
   address,
   backlog: z.number().int().min(1).max(65535).default(511),
   mode: fileMode.optional(),
+  /** Overrides the top-level `balance` for this listener (an admin endpoint may want `shared`). */
+  balance: z.enum(['shared', 'reuseport']).optional(),
 });
 
-const signalName = z.string().regex(/^SIG[A-Z0-9]+$/, 'expected a signal name such as "SIGTERM"');
+const signalName = z
+  .string()
+  .regex(/^SIG[A-Z0-9]+$/, 'expected a signal name such as "SIGTERM"')
+  .refine((name) => Object.hasOwn(os.constants.signals, name), {
+    error: (issue) => `unknown signal '${String(issue.input)}': expected one of ${Object.keys(os.constants.signals).join(', ')}`,
+  });
 
 export const configSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"').default('baton'),
@@ -42,6 +52,10 @@ export const configSchema = z.strictObject({
     .union([z.string().min(1), z.array(z.string()).min(1)], { error: 'expected a command string or a non-empty list of strings' })
     .optional(),
   cwd: z.string().optional(),
+  /** Validates the child's own configuration for `baton check` (exit 0: valid); never run by `baton run`. */
+  'check-command': z
+    .union([z.string().min(1), z.array(z.string()).min(1)], { error: 'expected a command string or a non-empty list of strings' })
+    .optional(),
   env: z.record(z.string(), z.string()).default({}),
   listeners: z.array(listener).default([]),
   'ready-timeout': duration.default(10_000),
@@ -120,6 +134,20 @@ export const configSchema = z.strictObject({
   preload: z.enum(['auto', 'off']).default('auto'),
   /** The last share of drain-timeout over which the SDK's pacedClose() spreads long-lived connections' closes. */
   'paced-close': pacedCloseSchema,
+  /** Worker processes per generation: a number, or `auto` (the CPUs this process may use). */
+  workers: z
+    .union([z.literal('auto'), z.number(), z.string().regex(/^\d+$/, 'expected a number of workers or auto').transform(Number)])
+    .pipe(z.union([z.literal('auto'), z.number().int().min(1).max(256)]))
+    .default(1),
+  /** How connections reach the workers of a TCP listener: one shared socket, or one SO_REUSEPORT socket per worker. */
+  balance: z.enum(['shared', 'reuseport']).default('reuseport'),
+  /** How a reload replaces the workers: all at once, or slot by slot. */
+  rollout: z.enum(['all-at-once', 'rolling']).default('all-at-once'),
+  /** `rollout: rolling`: how many processes beyond `workers` may be alive at once. */
+  'max-surge': z
+    .union([z.number(), z.string().regex(/^\d+$/, 'expected a number').transform(Number)])
+    .pipe(z.number().int().min(1))
+    .default(1),
 });
 
 export interface MemoryLimit {
@@ -158,12 +186,16 @@ export interface ListenerConfig {
   key: string;
   backlog: number;
   mode?: number;
+  /** One SO_REUSEPORT socket per worker slot (a TCP listener with `balance: reuseport` and several workers). */
+  reusePort?: boolean;
 }
 
 /** A validated configuration, resolved against the file it came from. */
 export interface Config {
   name: string;
   command: string[];
+  /** What `baton check` runs to validate the child's own section (`check-command`). */
+  checkCommand?: string[];
   cwd: string;
   env: Record<string, string>;
   listeners: ListenerConfig[];
@@ -191,6 +223,10 @@ export interface Config {
   preload?: 'auto' | 'off';
   /** Share of drain-timeout for paced closes. @default 0.5 */
   pacedClose?: number;
+  /** Worker processes per generation (`auto` resolved). @default 1 */
+  workers?: number;
+  /** How a reload replaces workers; `maxSurge`: extra processes a rolling one may have alive. @default all-at-once */
+  rollout?: { mode: 'all-at-once' | 'rolling'; maxSurge: number };
 }
 
 /** Where stats segments go without `stats.dir`: $BATON_STATS_DIR (tests, unusual hosts), else /dev/shm. */
@@ -198,60 +234,61 @@ export function defaultStatsDir(): string {
   return process.env.BATON_STATS_DIR ?? DEFAULT_DIR;
 }
 
-/** Validates `raw` (already merged from file and flags); `where` names the source in errors. */
+/** Validates `raw` (already merged from file and flags); `where` names the source in errors. Throws a ConfigError listing every problem. */
 export function validateConfig(raw: unknown, where: string, baseDir: string, file?: string): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
-    const lines = result.error.issues.flatMap((issue) =>
+    const problems = result.error.issues.flatMap((issue): ConfigProblem[] =>
       issue.code === 'unrecognized_keys'
-        ? issue.keys.map((key) => `  ${formatPath([...issue.path, key])}: unknown key`)
-        : [`  ${formatPath(issue.path)}: ${issue.message}`],
+        ? issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown key', key: true }))
+        : [{ path: issue.path, message: issue.message }],
     );
-    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n${lines.join('\n')}`);
+    throw new ConfigError(where, problems);
   }
   const c = result.data;
-  if (c.command === undefined) {
-    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  command: required (or give it after --)`);
-  }
+  const problems: ConfigProblem[] = [];
+  if (c.command === undefined) problems.push({ path: ['command'], message: 'required (or give it after --)' });
+  const workers = c.workers === 'auto' ? usableCpus() : c.workers;
   const names = new Set<string>();
   const keys = new Set<string>();
-  const listeners = c.listeners.map((l, i): ListenerConfig => {
+  const listeners: ListenerConfig[] = [];
+  c.listeners.forEach((l, i) => {
     const key = formatAddress(l.address);
     const name = l.name ?? defaultName(l.address, names);
     for (const [set, value, what] of [[names, name, 'name'], [keys, key, 'address']] as const) {
-      if (set.has(value)) {
-        throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  listeners[${i}].${what}: '${value}' is used twice`);
-      }
+      if (set.has(value)) problems.push({ path: ['listeners', i, what], message: `'${value}' is used twice` });
       set.add(value);
     }
-    if (l.mode !== undefined && l.address.kind !== 'unix') {
-      throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  listeners[${i}].mode: only Unix socket listeners have a mode`);
-    }
-    return { name, address: l.address, key, backlog: l.backlog, ...(l.mode !== undefined ? { mode: l.mode } : {}) };
+    const overlap = overlappingListener(l.address, listeners);
+    if (overlap) problems.push({ path: ['listeners', i, 'address'], message: `'${key}' overlaps ${overlap}` });
+    if (l.mode !== undefined && l.address.kind !== 'unix') problems.push({ path: ['listeners', i, 'mode'], message: 'only Unix socket listeners have a mode' });
+    const reusePort = workers > 1 && l.address.kind === 'tcp' && (l.balance ?? c.balance) === 'reuseport';
+    listeners.push({ name, address: l.address, key, backlog: l.backlog, ...(l.mode !== undefined ? { mode: l.mode } : {}), ...(reusePort ? { reusePort } : {}) });
   });
   if (c.readiness.http) {
     const wanted = c.readiness.http.listener;
     if (wanted !== undefined ? !names.has(wanted) : listeners.length === 0) {
-      throw new BatonError(
-        'ERR_CONFIG',
-        `invalid configuration in ${where}:\n  readiness.http: ${wanted !== undefined ? `no listener named '${wanted}'` : 'needs a listener to send the probe through'}`,
-      );
+      problems.push({ path: ['readiness'], message: wanted !== undefined ? `no listener named '${wanted}'` : 'needs a listener to send the probe through', label: 'readiness.http' });
     }
   }
   let controlGroup: number | undefined;
   try {
     if (c['control-group'] !== undefined) controlGroup = resolveGroup(c['control-group']);
   } catch (err) {
-    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  control-group: ${(err as Error).message}`, { cause: err });
+    problems.push({ path: ['control-group'], message: (err as Error).message });
   }
   if (c.readiness.mode === 'tcp' && !listeners.some((l) => l.address.kind === 'tcp')) {
-    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  readiness: tcp needs a TCP listener to connect through`);
+    problems.push({ path: ['readiness'], message: 'tcp needs a TCP listener to connect through' });
   }
-  const command = typeof c.command === 'string' ? c.command.split(/\s+/).filter(Boolean) : c.command;
+  const cwd = path.resolve(baseDir, c.cwd ?? '.');
+  if (problems.length > 0 || c.command === undefined) throw new ConfigError(where, problems);
+  const split = (v: string | string[]): string[] => (typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : v);
+  const command = split(c.command);
   return {
     name: c.name,
     command,
-    cwd: path.resolve(baseDir, c.cwd ?? '.'),
+    ...(c['check-command'] !== undefined ? { checkCommand: split(c['check-command']) } : {}),
+    cwd,
     env: c.env,
     listeners,
     readyTimeout: c['ready-timeout'],
@@ -270,7 +307,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       maxBytes: c.stats['max-bytes'],
       maxNameLength: c.stats['max-name-length'],
       capacities: {
-        ...(c.stats.writers !== undefined ? { writers: c.stats.writers } : {}),
+        ...statsWriters(c.stats.writers, workers, where),
         ...(c.stats['stats-per-segment'] !== undefined ? { statsPerSegment: c.stats['stats-per-segment'] } : {}),
         ...(c.stats['arena-bytes'] !== undefined ? { arenaBytes: c.stats['arena-bytes'] } : {}),
       },
@@ -300,6 +337,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     maxDraining: c['max-draining'],
     preload: c.preload,
     pacedClose: c['paced-close'],
+    ...(workers > 1 ? { workers, rollout: { mode: c.rollout, maxSurge: c['max-surge'] } } : {}),
   };
 }
 
@@ -324,11 +362,19 @@ export function readConfigFile(file: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+export interface LoadOptions {
+  /**
+   * The working directory must exist now: for what starts generations (run, reload, check), not
+   * for a client that only reads the name, nor a config meant for another host. @default false
+   */
+  requireCwd?: boolean;
+}
+
 /**
  * Loads the effective configuration: the file (if any) under the command-line overrides.
  * Called again on every reload so a new release or config on disk is picked up.
  */
-export function loadConfig(file: string | undefined, overrides: Record<string, unknown>): Config {
+export function loadConfig(file: string | undefined, overrides: Record<string, unknown>, options: LoadOptions = {}): Config {
   const fromFile = file ? readConfigFile(file) : {};
   const merged: Record<string, unknown> = { ...fromFile };
   for (const [key, value] of Object.entries(overrides)) {
@@ -338,7 +384,20 @@ export function loadConfig(file: string | undefined, overrides: Record<string, u
   }
   const where = file ? `${file}${Object.keys(overrides).length > 0 ? ' and the command line' : ''}` : 'the command line';
   const resolved = file ? path.resolve(file) : undefined;
-  return validateConfig(merged, where, resolved ? path.dirname(resolved) : process.cwd(), resolved);
+  const baseDir = resolved ? path.dirname(resolved) : process.cwd();
+  // Checked here, where the file system is real: a missing cwd would otherwise surface as the
+  // spawn of baton-exec failing with ENOENT, naming the wrong file.
+  const cwd = path.resolve(baseDir, typeof merged.cwd === 'string' ? merged.cwd : '.');
+  const stat = fs.statSync(cwd, { throwIfNoEntry: false });
+  const missing: ConfigProblem[] = !options.requireCwd || stat?.isDirectory() ? [] : [{ path: ['cwd'], message: `the working directory ${cwd} ${stat ? 'is not a directory' : 'does not exist'}` }];
+  try {
+    const config = validateConfig(merged, where, baseDir, resolved);
+    if (missing.length > 0) throw new ConfigError(where, missing);
+    return config;
+  } catch (err) {
+    if (err instanceof ConfigError && missing.length > 0 && !err.problems.some((p) => p.path[0] === 'cwd')) throw new ConfigError(where, [...err.problems, ...missing]);
+    throw err;
+  }
 }
 
 /** `tcp8080` or the socket file's name (made safe for LISTEN_FDNAMES), suffixed when taken. */
@@ -347,11 +406,4 @@ function defaultName(address: Address, taken: Set<string>): string {
   let name = base;
   for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
   return name;
-}
-
-function formatPath(p: readonly PropertyKey[]): string {
-  if (p.length === 0) return '(top level)';
-  return p
-    .map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`))
-    .join('');
 }

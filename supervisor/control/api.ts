@@ -165,7 +165,12 @@ function generationOf(query: URLSearchParams): number | undefined {
  * `body` is the request body as read (empty: none), `contentType` its content-type header.
  */
 export async function handleControl(target: ControlTarget, method: string, url: string, body = '', contentType?: string): Promise<ControlReply> {
-  const parsed = new URL(url, 'http://baton');
+  let parsed: URL;
+  try {
+    parsed = new URL(url, 'http://baton');
+  } catch {
+    return { status: 400, body: { ok: false, error: { code: 'ERR_BAD_REQUEST', message: `invalid request target ${JSON.stringify(url.slice(0, 200))}` } } };
+  }
   const path = parsed.pathname;
   const offered = (r: Route): boolean =>
     (!r.memory || typeof target.memoryReport === 'function') && (!r.upgrade || typeof target.upgrade === 'function');

@@ -12,8 +12,8 @@ import { controlSocketPath } from '../os/paths.ts';
 /** Where Debian puts jemalloc (`allocator: jemalloc`). */
 export const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
 
-/** What generation `id` finds in its environment: the supervisor's own, the config's, and the launch contract (docs/protocol.md). */
-export function generationEnv(config: Config, listeners: Listener[], id: number): Record<string, string> {
+/** What worker `worker` of generation `id` finds in its environment: the supervisor's own, the config's, and the launch contract (docs/protocol.md). */
+export function generationEnv(config: Config, listeners: Listener[], id: number, worker = 0): Record<string, string> {
   const inherited: InheritedListener[] = listeners.map((l, i) => ({
     fd: LISTEN_FDS_START + i,
     name: l.name,
@@ -29,6 +29,8 @@ export function generationEnv(config: Config, listeners: Listener[], id: number)
     [ENV.listenFdNames]: listeners.map((l) => l.name).join(':'),
     [ENV.listeners]: JSON.stringify(inherited),
     [ENV.generation]: String(id),
+    [ENV.worker]: String(worker),
+    [ENV.workers]: String(config.workers ?? 1),
     [ENV.instance]: config.name,
     [ENV.protocol]: String(PROTOCOL_VERSION),
   };
@@ -42,8 +44,8 @@ const SUN_PATH_MAX = 107;
  * control socket. Too long a path is an error for `readiness: notify`, which cannot work without
  * it, and otherwise a warning and no NOTIFY_SOCKET.
  */
-export function notifySocketPath(config: Config, id: number, log: Logger): string | undefined {
-  const file = path.join(path.dirname(controlSocketPath(config.name, config.controlSocket)), 'notify', `${config.name}-${id}.sock`);
+export function notifySocketPath(config: Config, id: number, log: Logger, worker = 0): string | undefined {
+  const file = path.join(path.dirname(controlSocketPath(config.name, config.controlSocket)), 'notify', `${config.name}-${id}${worker > 0 ? `-${worker}` : ''}.sock`);
   const length = Buffer.byteLength(file);
   if (length <= SUN_PATH_MAX) return file;
   const why = `its path ${file} is ${length} bytes, and a Unix socket path holds at most ${SUN_PATH_MAX}: set BATON_RUNTIME_DIR or control-socket to a shorter directory`;

@@ -8,6 +8,7 @@ import { allocatorEnv, generationEnv, notifySocketPath } from './generation-env.
 import type { GenerationOptions } from './generation.ts';
 import type { Os } from '../os/os.ts';
 import type { StatsSink } from './stats-sink.ts';
+import type { WorkerOptions } from './worker.ts';
 import { drainLaunch } from '../canary/drain-launch.ts';
 
 export interface LaunchContext {
@@ -19,26 +20,40 @@ export interface LaunchContext {
   memoryInterval?: number;
 }
 
-/** Everything generation `id` is started with under `config`, on `listeners`. */
-export function generationOptions(config: Config, listeners: Listener[], id: number, ctx: LaunchContext): GenerationOptions {
+/** Everything generation `id` is started with under `config`; `slots[i]` are worker i's listeners. */
+export function generationOptions(config: Config, slots: Listener[][], id: number, ctx: LaunchContext, initial?: number): GenerationOptions {
+  const workers = slots.length;
+  return {
+    id,
+    workers,
+    ...(initial !== undefined ? { initial } : {}),
+    restart: config.restart,
+    worker: (slot) => workerOptions(config, slots[slot] as Listener[], id, slot, workers, ctx),
+  };
+}
+
+/** What worker `slot` of generation `id` is started with, on `listeners` (its own, for reuseport). */
+export function workerOptions(config: Config, listeners: Listener[], id: number, slot: number, workers: number, ctx: LaunchContext): WorkerOptions {
   const [given, ...givenArgs] = config.command as [string, ...string[]];
   // The preload and the paced-close span (supervisor/canary): a safe drain without the SDK.
   const launch = drainLaunch(config, given, givenArgs);
   const { command, args } = launch;
-  const notifySocket = notifySocketPath(config, id, ctx.log);
+  const notifySocket = notifySocketPath(config, id, ctx.log, slot);
   return {
     id,
+    worker: slot,
+    workers,
     instance: config.name,
     spawn: {
       command,
       args,
       cwd: config.cwd,
       env: {
-        ...generationEnv(config, listeners, id),
+        ...generationEnv(config, listeners, id, slot),
         ...allocatorEnv(config, ctx.log),
         ...(ctx.memoryInterval !== undefined ? { [ENV.memoryInterval]: String(ctx.memoryInterval) } : {}),
         ...launch.env,
-        ...ctx.sink.attach(id),
+        ...ctx.sink.attach(id, slot),
       },
       listenFds: listeners.map((l) => l.fd),
       ...(notifySocket !== undefined ? { notifySocket } : {}),

@@ -48,3 +48,15 @@ function profileResult(generation: number, reply: ReplyBody): ProfileResult {
   if (!reply.ok) throw new BatonError('ERR_CONTROL', `${reply.error.code}: generation ${generation}: ${reply.error.message}`);
   return { generation, path: String(reply.path), bytes: Number(reply.bytes) };
 }
+
+/** The generation a request is for: `generation` among `live`, or the active one; throws ERR_USAGE when there is none. */
+export function requestTarget(live: Generation[], active: Generation | undefined, generation?: number): Generation {
+  const g = generation === undefined ? active : live.find((x) => x.id === generation);
+  if (!g) {
+    throw new BatonError(
+      'ERR_USAGE',
+      generation === undefined ? 'no generation is active' : `no live generation ${generation} (live: ${live.map((x) => x.id).join(', ') || 'none'})`,
+    );
+  }
+  return g;
+}

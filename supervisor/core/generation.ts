@@ -1,373 +1,287 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
-import {
-  Correlator,
-  dispatch,
-  isEnvelope,
-  replyError,
-  type ChildMessage,
-  type Handlers,
-  type Outgoing,
-  type ReplyBody,
-  type SupervisorMessage,
-} from '../../shared/protocol.ts';
+import type { Outgoing, ReplyBody, SupervisorMessage } from '../../shared/protocol.ts';
 import { formatDuration } from '../../shared/units.ts';
-import { NotifyReader } from '../systemd/notify-reader.ts';
-import type { ChildPort, Os, ProcessExit, SpawnSpec } from '../os/os.ts';
+import type { Os, ProcessExit } from '../os/os.ts';
+import { Backoff, type BackoffPolicy } from './backoff.ts';
+import { checkTransition } from './state-table.ts';
+import { describeExit, Worker, WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker.ts';
 
-export type GenerationState = 'starting' | 'ready' | 'active' | 'draining' | 'exited';
-export type Readiness = 'auto' | 'sdk' | 'accepting' | 'notify' | 'tcp';
+export { describeExit };
+export type { Readiness } from './worker.ts';
 
-/** How often a starting generation that does not speak the protocol is checked for accepting (and its NOTIFY_SOCKET read). */
-const ACCEPT_POLL_MS = 20;
-/**
- * How often NOTIFY_SOCKET is read once the generation is ready: STATUS= keeps changing, and an
- * unread queue would fill and stall a child whose sd_notify() blocks on send (libsystemd's does).
- */
-const NOTIFY_POLL_MS = 1000;
+/** A generation's state: that of its workers taken together (ready once every one is). */
+export type GenerationState = WorkerState;
+
+/** A generation moves as a worker does. */
+export const GENERATION_TRANSITIONS = WORKER_TRANSITIONS;
 
 export interface GenerationOptions {
   id: number;
-  instance: string;
-  spawn: SpawnSpec;
-  readiness: Readiness;
-  readyTimeout: number;
-  drainTimeout: number;
-  shutdownTimeout: number;
-  /** Sent to a generation that does not speak the protocol to make it drain. */
-  drainSignal: NodeJS.Signals;
-  /** The stats layout version the supervisor's segment has; a generation whose code writes another is refused. */
-  statsLayout?: number;
-  /** A further check once the generation accepts (readiness `http:`), or the whole check (`tcp`); ready when it resolves true for the generation's pid. */
-  probe?: (pid: number) => Promise<boolean>;
-  /** Binds (or finds) a listener a generation asks for at run time. */
-  requestListener(address: string, generation: number): { fd: number; name: string; address: string };
+  /** Worker processes of the same command. @default 1 */
+  workers?: number;
+  /** What the worker in `slot` is started with; called again for each restart of that slot. */
+  worker(slot: number): WorkerOptions;
+  /** A crashed worker of a serving generation restarts alone with this backoff (per slot); too many crashes across the generation give up. */
+  restart: BackoffPolicy;
+  /** Slots started at once; a rolling rollout starts the rest with startSlot(). @default workers */
+  initial?: number;
 }
 
-export interface GenerationInfo {
-  generation: number;
-  pid: number;
-  state: GenerationState;
-  startedAt: number;
-  uptimeMs: number;
-  connections: number | null;
-  sdk: boolean;
-  /** The last STATUS= the generation sent to its NOTIFY_SOCKET. */
-  status?: string;
-  exit?: ProcessExit;
+export interface GenerationInfo extends Omit<WorkerInfo, 'worker'> {
+  /** Each worker's own figures, when the generation has more than one. */
+  workers?: WorkerInfo[];
 }
 
 interface GenerationEvents {
   state: [to: GenerationState, from: GenerationState];
+  /** Every worker has exited; `exit` is the last one's. */
   exit: [exit: ProcessExit];
+  /** A worker process was spawned (at launch or to restart its slot). */
+  'worker-start': [worker: Worker];
+  'worker-state': [worker: Worker, to: WorkerState];
+  'worker-exit': [worker: Worker, exit: ProcessExit];
+  /** A worker restarted in its slot is ready and serves. */
+  'worker-restarted': [worker: Worker];
+  /** Workers of this serving generation crashed too often: give up. */
+  'crash-loop': [error: BatonError];
 }
 
 /**
- * One generation of the served program: starting → ready → active → draining → exited
- * (a generation may also go from any state straight to exited, or from starting/ready to draining).
+ * One generation of the served program: `workers` processes of the same command, one per slot.
+ * It is ready when every worker is; any worker failing fails the generation. While it serves, a
+ * worker that dies is restarted alone in its slot.
  */
 export class Generation extends EventEmitter<GenerationEvents> {
   readonly id: number;
-  readonly pid: number;
   readonly startedAt: number;
+  readonly size: number;
   state: GenerationState = 'starting';
-  /** Open connections as last reported by the child; null when it does not report. */
-  connections: number | null = null;
-  /** True once the child has said hello (it uses the SDK or the preload). */
-  sdk = false;
   exitInfo?: ProcessExit;
-  /** Set when the shutdown timeout had to kill the generation. */
-  killedAtShutdown = false;
 
-  private readonly proc: ChildPort;
   private readonly options: GenerationOptions;
   private readonly os: Os;
   private readonly log: Logger;
-  private readonly correlator = new Correlator();
-  private readonly timers = new Set<unknown>();
+  /** The current worker of each slot (a restarted slot's replaces its predecessor here). */
+  private readonly slots: Worker[] = [];
+  private readonly restarts = new Map<number, unknown>();
+  /** Slots handed over to the next generation in a rolling rollout: their exit is no crash. */
+  private readonly retired = new Set<number>();
+  /** Slots started for the generation's own readiness (not restarts) that are ready. */
+  private readonly readySlots = new Set<number>();
+  private readonly slotBackoff: Backoff[];
+  private readonly crashes: Backoff;
   private readonly ready: Promise<void>;
   private settleReady!: (err?: Error) => void;
-  private acceptingStreak = 0;
-  private readonly handlers: Handlers<ChildMessage, void>;
-  private readonly notify: NotifyReader;
+  private lastExited: Worker | undefined;
+  private exitedAt = 0;
 
   constructor(options: GenerationOptions, os: Os, log: Logger) {
     super();
     this.options = options;
     this.os = os;
+    this.log = log;
     this.id = options.id;
+    this.size = Math.max(1, options.workers ?? 1);
     this.startedAt = os.now();
+    this.crashes = new Backoff(options.restart, os);
+    this.slotBackoff = Array.from({ length: this.size }, () => new Backoff({ ...options.restart, maxFailures: Number.POSITIVE_INFINITY }, os));
     this.ready = new Promise<void>((resolve, reject) => {
       this.settleReady = (err) => (err ? reject(err) : resolve());
     });
     this.ready.catch(() => {});
-    this.handlers = {
-      hello: (m) => {
-        this.sdk = true;
-        this.log.debug({ runtime: m.runtime }, 'generation said hello');
-        if (m.statsLayout !== undefined && options.statsLayout !== undefined && m.statsLayout !== options.statsLayout) {
-          const err = new BatonError(
-            'ERR_STATS_INCOMPATIBLE',
-            `generation ${this.id} writes stats layout version ${m.statsLayout} but this supervisor's segment is version ${options.statsLayout}: ` +
-              'sharing it would corrupt it; upgrade the supervisor to the release first',
-          );
-          this.settleReady(err);
-          throw err;
-        }
-        return { ok: true, generation: this.id, instance: options.instance, startedAt: this.startedAt };
-      },
-      ready: () => {
-        this.becomeReady('sdk');
-        return { ok: true };
-      },
-      connections: (m) => {
-        this.connections = m.open;
-        return undefined;
-      },
-      listen: (m) => {
-        const listener = options.requestListener(m.address, this.id);
-        this.proc.sendFds([listener.fd], listener.name);
-        return { ok: true, fds: 1, name: listener.name, address: listener.address };
-      },
-      drained: () => {
-        this.log.info('generation drained its connections');
-        return undefined;
-      },
-      ack: (m) => {
-        this.correlator.settle(m.ack, m);
-        return undefined;
-      },
-    };
-    this.proc = os.spawn(options.spawn);
-    this.pid = this.proc.pid;
-    this.log = log.child({ generation: this.id, childPid: this.pid });
-    this.proc.onMessage((m) => void this.receive(m));
-    this.proc.onExit((exit) => this.exited(exit));
-    this.notify = new NotifyReader(this.proc, this.log, () => {
-      // A program that speaks sd_notify knows when it is ready, so `auto` takes its word too.
-      if (options.readiness === 'notify' || options.readiness === 'auto') this.becomeReady('notify');
-      else if (this.state === 'starting') this.log.debug({ readiness: options.readiness }, 'READY=1 does not count for this readiness');
-    });
-    if (options.spawn.notifySocket !== undefined) this.pollNotify();
-    this.after(options.readyTimeout, () => {
-      if (this.state !== 'starting') return;
-      this.settleReady(
-        new BatonError(
-          'ERR_READY_TIMEOUT',
-          `generation ${this.id} (pid ${this.pid}) did not become ready within ${formatDuration(options.readyTimeout)}` +
-            stderrSuffix(this.proc.stderrTail()),
-        ),
-      );
-    });
-    const waitsForMessage = options.readiness === 'sdk' || options.readiness === 'notify';
-    if (!waitsForMessage && !(options.readiness === 'auto' && options.spawn.listenFds.length === 0)) {
-      this.pollAccepting();
-    }
-    this.log.info({ command: [options.spawn.command, ...options.spawn.args].join(' ') }, 'generation starting');
+    for (let slot = 0; slot < Math.min(this.size, options.initial ?? this.size); slot++) this.startSlot(slot);
   }
 
-  /** Resolves when the generation is ready; rejects with ERR_READY_TIMEOUT or ERR_GENERATION_EXITED. */
+  /** Starts slot `slot`'s first worker; the generation is ready once every slot's is. Resolves when this one is ready. */
+  startSlot(slot: number): Promise<void> {
+    const worker = this.spawn(slot);
+    const ready = worker.whenReady();
+    ready.then(
+      () => {
+        this.readySlots.add(slot);
+        if (this.state === 'starting' && this.readySlots.size === this.size) this.transition('ready');
+      },
+      (err: Error) => this.settleReady(err),
+    );
+    return ready;
+  }
+
+  /** Drains slot `slot`'s worker for good (a rolling rollout moved the slot on); resolves once it has exited. */
+  retireSlot(slot: number, reason: string): Promise<void> {
+    const worker = this.slots[slot];
+    this.retired.add(slot);
+    this.os.clearTimeout(this.restarts.get(slot));
+    this.restarts.delete(slot);
+    if (!worker || worker.state === 'exited') return Promise.resolve();
+    return new Promise((resolve) => {
+      worker.once('exit', () => resolve());
+      worker.drain(reason);
+    });
+  }
+
+  /** Starts a retired slot again (rolling back a rollout); resolves when its worker is ready and serves. */
+  async restoreSlot(slot: number): Promise<void> {
+    this.retired.delete(slot);
+    const worker = this.spawn(slot);
+    await worker.whenReady();
+    if (this.state === 'active') worker.promote();
+  }
+
+  /** The first slot's pid (the only one with one worker). */
+  get pid(): number {
+    return (this.slots[0] as Worker).pid;
+  }
+
+  /** Every worker's pid, slot by slot. */
+  get pids(): number[] {
+    return this.slots.map((w) => w.pid);
+  }
+
+  get workers(): readonly Worker[] {
+    return this.slots;
+  }
+
+  /** Open connections summed over the workers; null when none reports. */
+  get connections(): number | null {
+    const reported = this.slots.filter((w) => w.state !== 'exited' && w.connections !== null);
+    return reported.length === 0 ? null : reported.reduce((n, w) => n + (w.connections ?? 0), 0);
+  }
+
+  /** True when every worker speaks the protocol. */
+  get sdk(): boolean {
+    return this.slots.every((w) => w.sdk);
+  }
+
+  /** Set when the shutdown timeout had to kill a worker. */
+  get killedAtShutdown(): boolean {
+    return this.slots.some((w) => w.killedAtShutdown);
+  }
+
+  /** Resolves when every worker is ready; rejects with the first worker's failure. */
   whenReady(): Promise<void> {
     return this.ready;
   }
 
-  /** ready → active: the generation now serves as the current one. */
+  /** ready → active: every worker serves as the current generation. */
   promote(): void {
-    if (this.state === 'ready') this.transition('active');
+    if (this.state !== 'ready') return;
+    for (const w of this.slots) w.promote();
+    this.transition('active');
   }
 
-  /**
-   * Stops the generation gracefully: asks it to drain (or sends the drain signal), then at the drain
-   * timeout asks it to exit (SIGTERM), then at the shutdown timeout kills it (SIGKILL).
-   */
+  /** Drains every worker (drain message or signal, then SIGTERM, then SIGKILL, each on its own timers). */
   drain(reason: string): void {
     if (this.state === 'exited' || this.state === 'draining') return;
+    for (const t of this.restarts.values()) this.os.clearTimeout(t);
+    this.restarts.clear();
     this.transition('draining', { reason });
     this.settleReady(new BatonError('ERR_RELOAD_SUPERSEDED', `generation ${this.id} was drained before it was ready (${reason})`));
-    const deadline = this.os.now() + this.options.drainTimeout;
-    if (!(this.sdk && this.proc.send(this.stamp({ type: 'drain', deadline })))) this.signal(this.options.drainSignal);
-    this.after(this.options.drainTimeout, () => {
-      this.log.warn({ connections: this.connections }, `drain timeout (${formatDuration(this.options.drainTimeout)}) reached: asking generation to exit`);
-      this.signal('SIGTERM');
-      this.after(this.options.shutdownTimeout, () => {
-        this.killedAtShutdown = true;
-        this.log.error(
-          { connections: this.connections },
-          `shutdown timeout (${formatDuration(this.options.shutdownTimeout)}) reached: killing generation, cutting ${describeCount(this.connections)}`,
-        );
-        this.signal('SIGKILL');
-      });
-    });
+    for (const w of this.slots) w.drain(reason);
+    this.exitIfDone();
   }
 
-  /** Kills the generation at once (forced stop). */
+  /** Kills every worker at once (forced stop). */
   kill(): void {
-    if (this.state !== 'exited') this.signal('SIGKILL');
+    for (const t of this.restarts.values()) this.os.clearTimeout(t);
+    this.restarts.clear();
+    for (const w of this.slots) w.kill();
   }
 
   info(): GenerationInfo {
+    const { worker: _worker, ...first } = (this.slots[0] as Worker).info();
     return {
-      generation: this.id,
-      pid: this.pid,
+      ...first,
       state: this.state,
       startedAt: this.startedAt,
       uptimeMs: (this.exitInfo ? this.exitedAt : this.os.now()) - this.startedAt,
       connections: this.connections,
       sdk: this.sdk,
-      ...(this.notify.status !== undefined ? { status: this.notify.status } : {}),
       ...(this.exitInfo ? { exit: this.exitInfo } : {}),
+      ...(this.size > 1 ? { workers: this.slots.map((w) => w.info()) } : {}),
     };
   }
 
-  /**
-   * Sends `body` and resolves with the generation's ack; rejects with ERR_NO_PROTOCOL when the
-   * generation does not speak the protocol, ERR_TIMEOUT after `timeoutMs`, ERR_GENERATION_EXITED
-   * when it exits first.
-   */
-  request(body: Outgoing<SupervisorMessage>, timeoutMs: number): Promise<ReplyBody> {
-    if (!this.sdk || this.state === 'exited') {
-      return Promise.reject(new BatonError('ERR_NO_PROTOCOL', `generation ${this.id} does not speak Baton's protocol (it does not use the SDK)`));
-    }
-    const message = this.stamp(body);
-    const reply = this.correlator.expect(message.seq);
-    if (!this.proc.send(message)) {
-      this.correlator.settle(message.seq, { ok: false, error: { code: 'ERR_GENERATION_EXITED', message: `generation ${this.id} closed its channel` } });
-      return reply;
-    }
-    return new Promise<ReplyBody>((resolve, reject) => {
-      const timer = this.os.setTimeout(() => {
-        this.timers.delete(timer);
-        this.correlator.settle(message.seq, {
-          ok: false,
-          error: { code: 'ERR_TIMEOUT', message: `generation ${this.id} did not answer '${body.type}' within ${formatDuration(timeoutMs)}` },
-        });
-      }, timeoutMs);
-      this.timers.add(timer);
-      reply.then(
-        (r) => {
-          this.os.clearTimeout(timer);
-          this.timers.delete(timer);
-          resolve(r);
-        },
-        (err: Error) => {
-          this.os.clearTimeout(timer);
-          this.timers.delete(timer);
-          reject(err);
-        },
-      );
-    });
+  /** Sends `body` to one worker (slot 0 by default) and resolves with its ack (see Worker.request). */
+  request(body: Outgoing<SupervisorMessage>, timeoutMs: number, slot = 0): Promise<ReplyBody> {
+    const worker = this.slots[slot];
+    if (!worker) return Promise.reject(new BatonError('ERR_USAGE', `generation ${this.id} has no worker ${slot} (workers: ${this.size})`));
+    return worker.request(body, timeoutMs);
   }
 
-  /** The last lines the generation wrote to stderr. */
+  /** The last lines on stderr of the worker that exited last, else of the first. */
   stderrTail(): string[] {
-    return this.proc.stderrTail();
+    return (this.lastExited ?? (this.slots[0] as Worker)).stderrTail();
   }
 
-  private exitedAt = 0;
-
-  private async receive(raw: unknown): Promise<void> {
-    if (!isEnvelope(raw)) return;
-    const reply = await dispatch(this.handlers, raw, undefined);
-    if (reply === undefined) return;
-    // The one version check: a generation of another protocol is refused before it can do anything.
-    if (raw.type === 'hello' && !reply.ok) this.settleReady(replyError(reply.error));
-    this.proc.send(this.correlator.reply<SupervisorMessage>(raw.seq, reply));
+  private spawn(slot: number): Worker {
+    const worker = new Worker(this.options.worker(slot), this.os, this.log);
+    this.slots[slot] = worker;
+    worker.on('state', (to) => this.emit('worker-state', worker, to));
+    worker.on('exit', (exit) => this.workerExited(worker, exit));
+    this.emit('worker-start', worker);
+    return worker;
   }
 
-  private stamp(body: Outgoing<SupervisorMessage>): SupervisorMessage {
-    return this.correlator.stamp<SupervisorMessage>(body);
+  private workerExited(worker: Worker, exit: ProcessExit): void {
+    this.lastExited = worker;
+    this.emit('worker-exit', worker, exit);
+    if (this.slots[worker.worker] !== worker) return;
+    if (this.retired.has(worker.worker)) return this.exitIfDone(exit);
+    const serving = this.state === 'active' || this.state === 'ready';
+    if (serving && this.size > 1) return this.restartSlot(worker, exit);
+    // A lone worker is the generation: its exit is the generation's (the supervisor restarts a new one).
+    if (serving) for (const w of this.slots) w.drain(`${worker.label} ${describeExit(exit)}`);
+    this.exitIfDone(exit);
   }
 
-  private becomeReady(via: string): void {
-    if (this.state !== 'starting') return;
-    this.transition('ready', { via, readyMs: Math.round(this.os.now() - this.startedAt) });
-    this.settleReady();
-  }
-
-  private pollAccepting(): void {
-    this.after(ACCEPT_POLL_MS, () => {
-      if (this.state !== 'starting') return;
-      if (this.options.readiness === 'tcp') return this.probe('tcp');
-      const counts = this.options.readiness === 'accepting' || !this.sdk;
-      this.acceptingStreak = counts && this.proc.isAccepting(this.options.spawn.listenFds) ? this.acceptingStreak + 1 : 0;
-      // Two polls in a row, so a hello already written by an SDK child is read in between.
-      if (this.acceptingStreak < 2) return this.pollAccepting();
-      if (!this.options.probe) return this.becomeReady('accepting');
-      this.probe('accepting+http');
-    });
-  }
-
-  private probe(via: string): void {
-    void this.options.probe?.(this.pid).then(
-      (ok) => (ok ? this.becomeReady(via) : this.pollAccepting()),
-      () => this.pollAccepting(),
+  private restartSlot(worker: Worker, exit: ProcessExit): void {
+    const slot = worker.worker;
+    const why = `${worker.label} (pid ${worker.pid}) ${describeExit(exit)}`;
+    if (this.crashes.failure() === null) {
+      const { maxFailures, window } = this.options.restart;
+      const error = new BatonError('ERR_CRASH_LOOP', `${why}; ${maxFailures} worker failures of generation ${this.id} within ${formatDuration(window)}: giving up`);
+      this.log.fatal({ err: error, stderr: worker.stderrTail() }, 'crash loop: giving up');
+      this.emit('crash-loop', error);
+      return;
+    }
+    const delay = this.slotBackoff[slot]?.failure() ?? 0;
+    this.log.error({ generation: this.id, worker: slot, stderr: worker.stderrTail(), restartInMs: delay }, `${why}; restarting its slot in ${formatDuration(delay)}`);
+    this.restarts.set(
+      slot,
+      this.os.setTimeout(() => {
+        this.restarts.delete(slot);
+        if (this.state !== 'active' && this.state !== 'ready') return;
+        const next = this.spawn(slot);
+        next.whenReady().then(
+          () => {
+            if (this.state === 'active') next.promote();
+            if (this.state === 'active' || this.state === 'ready') this.emit('worker-restarted', next);
+          },
+          () => {},
+        );
+      }, delay),
     );
   }
 
-  private pollNotify(): void {
-    this.after(this.state === 'starting' ? ACCEPT_POLL_MS : NOTIFY_POLL_MS, () => {
-      this.notify.read();
-      this.pollNotify();
-    });
-  }
-
-  private exited(exit: ProcessExit): void {
-    const wasStarting = this.state === 'starting';
-    this.exitInfo = exit;
+  private exitIfDone(exit?: ProcessExit): void {
+    if (this.state === 'exited' || this.restarts.size > 0 || this.slots.some((w) => w.state !== 'exited')) return;
+    this.exitInfo = exit ?? (this.lastExited?.exitInfo as ProcessExit) ?? { code: null, signal: null };
     this.exitedAt = this.os.now();
-    for (const t of this.timers) this.os.clearTimeout(t);
-    this.timers.clear();
-    this.correlator.failAll(new BatonError('ERR_GENERATION_EXITED', `generation ${this.id} exited`));
-    if (wasStarting) {
-      this.settleReady(
-        new BatonError(
-          'ERR_GENERATION_EXITED',
-          `generation ${this.id} (pid ${this.pid}) ${describeExit(exit)} before it was ready` + stderrSuffix(this.proc.stderrTail()),
-        ),
-      );
-    }
-    this.transition('exited', { code: exit.code, signal: exit.signal });
-    this.emit('exit', exit);
-  }
-
-  private signal(signal: NodeJS.Signals): void {
-    if (this.state === 'exited') return;
-    try {
-      this.proc.kill(signal);
-    } catch (err) {
-      this.log.warn({ err, signal }, 'could not signal generation');
-    }
-  }
-
-  private after(ms: number, fn: () => void): void {
-    const handle = this.os.setTimeout(() => {
-      this.timers.delete(handle);
-      fn();
-    }, ms);
-    this.timers.add(handle);
+    this.transition('exited', { code: this.exitInfo.code, signal: this.exitInfo.signal });
+    this.emit('exit', this.exitInfo);
   }
 
   private transition(to: GenerationState, fields: Record<string, unknown> = {}): void {
     const from = this.state;
-    if (from === to) return;
+    if (!checkTransition(`generation ${this.id}`, GENERATION_TRANSITIONS, from, to, this.log)) return;
     this.state = to;
-    const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
-    this.log[level]({ from, to, ...fields }, `generation ${this.id} ${from} → ${to}`);
+    if (this.size > 1) {
+      const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
+      this.log[level]({ generation: this.id, workers: this.size, from, to, ...fields }, `generation ${this.id} (${this.size} workers) ${from} → ${to}`);
+    }
+    if (to === 'ready') this.settleReady();
     this.emit('state', to, from);
   }
-}
-
-/** "exited with code 1" / "was killed by SIGKILL". */
-export function describeExit(exit: ProcessExit): string {
-  return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-}
-
-function describeCount(connections: number | null): string {
-  if (connections === null) return 'an unknown number of connections (the program does not report them)';
-  return connections === 1 ? '1 connection' : `${connections} connections`;
-}
-
-function stderrSuffix(lines: string[]): string {
-  return lines.length > 0 ? `; last stderr lines:\n${lines.map((l) => `  | ${l}`).join('\n')}` : '';
 }

@@ -10,12 +10,12 @@ export type SupervisorEvent = 'generations_started' | 'reloads_ok' | 'reloads_fa
 export interface StatsSink {
   /** The hot-restart compatibility string generations must match. */
   readonly version: string;
-  /** Reserves a writer slot for a generation about to start; returns the environment it needs. */
-  attach(generation: number): Record<string, string>;
-  /** Records a generation's pid, state and start in the segment's generation table. */
-  update(generation: number, pid: number, state: GenerationState, startedAt: number): void;
-  /** The generation was reaped: its counters are kept, its gauges dropped, its slot freed. */
-  detach(generation: number): void;
+  /** Reserves a writer slot for a generation's worker (0 by default) about to start; returns the environment it needs. */
+  attach(generation: number, worker?: number): Record<string, string>;
+  /** Records a generation's (worker's) pid, state and start in the segment's generation table. */
+  update(generation: number, pid: number, state: GenerationState, startedAt: number, worker?: number): void;
+  /** The generation's worker was reaped: its counters are kept, its gauges dropped, its slot freed. */
+  detach(generation: number, worker?: number): void;
   count(event: SupervisorEvent): void;
   /** Generations alive and draining, as gauges. */
   population(live: number, draining: number): void;
@@ -50,8 +50,8 @@ export class SegmentStats implements StatsSink {
   private readonly log: Logger;
   private owner!: OwnerStats;
   private dir!: string;
-  /** Each generation's writer slot, in the segment it was started with (a cold reload starts another). */
-  private readonly writers = new Map<number, { owner: OwnerStats; writer: number }>();
+  /** Each generation worker's writer slot (key: generation/worker), in the segment it was started with (a cold reload starts another). */
+  private readonly writers = new Map<string, { owner: OwnerStats; writer: number }>();
   private readonly events = new Map<SupervisorEvent, Counter>();
   private live!: Gauge;
   private draining!: Gauge;
@@ -139,28 +139,29 @@ export class SegmentStats implements StatsSink {
     return this.owner.version;
   }
 
-  attach(generation: number): Record<string, string> {
+  attach(generation: number, worker = 0): Record<string, string> {
     const writer = this.guard('allocate a writer', undefined, () => this.owner.allocateWriter());
     if (writer === undefined) {
-      this.log.warn({ generation }, 'no stats writer slot for this generation: it gets read-only stats');
+      this.log.warn({ generation, worker }, 'no stats writer slot for this worker: it gets read-only stats (raise stats.writers)');
       return { [ENV.statsDir]: this.dir };
     }
-    this.writers.set(generation, { owner: this.owner, writer });
+    this.writers.set(`${generation}/${worker}`, { owner: this.owner, writer });
     return { [ENV.statsDir]: this.dir, [ENV.statsWriter]: String(writer) };
   }
 
-  update(generation: number, pid: number, state: GenerationState, startedAt: number): void {
-    const slot = this.writers.get(generation);
+  update(generation: number, pid: number, state: GenerationState, startedAt: number, worker = 0): void {
+    const slot = this.writers.get(`${generation}/${worker}`);
     if (slot === undefined) return;
     this.guard('record the generation', undefined, () =>
       slot.owner.setGeneration(slot.writer - 1, { number: generation, pid, state, startedAt, writer: slot.writer }),
     );
   }
 
-  detach(generation: number): void {
-    const slot = this.writers.get(generation);
+  detach(generation: number, worker = 0): void {
+    const key = `${generation}/${worker}`;
+    const slot = this.writers.get(key);
     if (slot === undefined) return;
-    this.writers.delete(generation);
+    this.writers.delete(key);
     this.guard('retire the writer', undefined, () => slot.owner.retireWriter(slot.writer));
     this.guard('free the generation entry', undefined, () =>
       slot.owner.setGeneration(slot.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 }),

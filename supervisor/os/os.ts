@@ -60,7 +60,7 @@ export interface Timers {
 
 /** Listening sockets, bound by the supervisor and never accepted on. */
 export interface SocketOps {
-  listen(address: Address, backlog: number, mode?: number): { fd: number; bound: Address };
+  listen(address: Address, backlog: number, mode?: number, reusePort?: boolean): { fd: number; bound: Address };
   close(fd: number, address: Address): void;
 }
 

@@ -30,9 +30,9 @@ export const realOs: Os = {
   },
 };
 
-function listen(address: Address, backlog: number, mode?: number): { fd: number; bound: Address } {
+function listen(address: Address, backlog: number, mode?: number, reusePort = false): { fd: number; bound: Address } {
   if (address.kind === 'tcp') {
-    const fd = tcpListen(address.host, address.port, backlog, net.isIPv6(address.host) && address.host !== '::');
+    const fd = tcpListen(address.host, address.port, backlog, net.isIPv6(address.host) && address.host !== '::', reusePort);
     const name = sockName(fd);
     return { fd, bound: { kind: 'tcp', host: name.address, port: name.port } };
   }
@@ -140,7 +140,9 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
   // Also keeps a generation that exits while we write to it from taking the supervisor down.
   child.on('error', (err) => {
     if (child.pid !== undefined) return;
-    tail.push(`spawn failed: ${err.message}`);
+    // ENOENT names baton-exec even when what is missing is the working directory.
+    const noCwd = (err as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync(spec.cwd);
+    tail.push(noCwd ? `spawn failed: the working directory ${spec.cwd} (cwd) does not exist` : `spawn failed: ${err.message}`);
     finish({ code: 127, signal: null });
   });
 

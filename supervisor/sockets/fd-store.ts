@@ -76,7 +76,7 @@ export class FdStore {
           taken.add(existing.key);
           return existing.name === c.name ? existing : { ...existing, name: c.name };
         }
-        const listener = this.bind(c.name, c.address, c.backlog, c.mode);
+        const listener = this.bind(c.name, c.address, c.backlog, c.mode, c.reusePort);
         fresh.push(listener);
         return listener;
       });
@@ -98,6 +98,46 @@ export class FdStore {
     this.pinned = new Set(listeners.map((l) => l.key));
     for (const key of this.pinned) this.unclaimed.delete(key);
     this.collect();
+  }
+
+  /**
+   * The listeners of each of `workers` slots: slot 0 has `base` (what provide returned); a
+   * listener configured with `reusePort` has, in each further slot, a socket of its own bound
+   * with SO_REUSEPORT to the same port (key `<key>#<slot>`), held like any other, so the kernel
+   * spreads connections across the slots and queues a restarting slot's. Others are shared.
+   */
+  slots(base: Listener[], configs: ListenerConfig[], workers: number): Listener[][] {
+    const reuse = new Set(configs.filter((c) => c.reusePort).map((c) => c.name));
+    const fresh: Listener[] = [];
+    try {
+      const slots = [base];
+      for (let slot = 1; slot < workers; slot++) {
+        slots.push(
+          base.map((l) => {
+            if (!reuse.has(l.name) || l.bound.kind !== 'tcp') return l;
+            const key = `${l.key}#${slot}`;
+            const held = this.listeners.get(key);
+            if (held) return held;
+            const listener = { ...this.bind(l.name, l.bound, l.backlog || 511, undefined, true), key };
+            fresh.push(listener);
+            return listener;
+          }),
+        );
+      }
+      for (const l of fresh) this.listeners.set(l.key, l);
+      return slots;
+    } catch (err) {
+      for (const l of fresh) this.sockets.close(l.fd, l.bound);
+      if ((err as { cause?: { code?: string } }).cause?.code === 'EADDRINUSE') {
+        throw new BatonError(
+          'ERR_LISTENER',
+          `${(err as Error).message}\n(balance: reuseport needs every socket on the port bound with SO_REUSEPORT; one bound without it — ` +
+            'by workers: 1, balance: shared or a socket unit — holds it: restart Baton, or keep balance: shared for this listener)',
+          { cause: err },
+        );
+      }
+      throw err;
+    }
   }
 
   /** Records that `generation` uses these listeners until `release(generation)`. */
@@ -177,10 +217,10 @@ export class FdStore {
     return undefined;
   }
 
-  private bind(name: string, address: Address, backlog: number, mode?: number): Listener {
+  private bind(name: string, address: Address, backlog: number, mode?: number, reusePort?: boolean): Listener {
     const key = formatAddress(address);
     try {
-      const { fd, bound } = this.sockets.listen(address, backlog, mode);
+      const { fd, bound } = reusePort ? this.sockets.listen(address, backlog, mode, true) : this.sockets.listen(address, backlog, mode);
       return { name, key, bound, fd, backlog, ...(mode !== undefined ? { mode } : {}) };
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'unknown error';

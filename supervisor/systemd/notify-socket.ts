@@ -8,6 +8,7 @@ import path from 'node:path';
 import { BatonError } from '../../shared/errors.ts';
 import { closeFd, dgramBind, dgramRecv } from '../../shared/native/native.ts';
 import type { Notification } from '../os/os.ts';
+import { ensurePrivateSubdir } from '../os/paths.ts';
 
 export class NotifySocket {
   readonly path: string;
@@ -16,7 +17,8 @@ export class NotifySocket {
   /** Binds at `file` (mode 0600, its directory created 0700): only this user can notify. */
   constructor(file: string) {
     this.path = file;
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // A directory others could write to would let them swap the socket for theirs.
+    ensurePrivateSubdir(path.dirname(path.dirname(file)), path.basename(path.dirname(file)));
     // A file left by a supervisor that was killed; the path is per instance and generation.
     fs.rmSync(file, { force: true });
     try {

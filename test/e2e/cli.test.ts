@@ -62,12 +62,12 @@ describe('baton run: bad input is refused with exit code 2 and a message naming 
     expect(result.stderr).toContain('put the command after --');
   });
 
-  it('a listener that cannot be bound exits 1 naming it and the errno', async () => {
+  it('a listener that cannot be bound exits 2 naming it and the errno', async () => {
     const first = new BatonProcess(httpConfig(fixture('http-app.ts')));
     await first.active(1);
     const port = await first.port();
     const result = await baton('run', '--listen', `127.0.0.1:${port}`, '--', ...fixture('http-app.ts'));
-    expect(result.exitCode).toBe(1);
+    expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain(`cannot listen on 127.0.0.1:${port} (listener 'tcp${port}'): EADDRINUSE`);
   });
 });

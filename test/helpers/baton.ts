@@ -149,7 +149,8 @@ export class BatonProcess {
     } catch {
       return;
     }
-    if (typeof line.childPid === 'number') this.childPids.add(line.childPid);
+    // A spawn that failed logs pid 0: kill(0) would hit the test runner's own process group.
+    if (typeof line.childPid === 'number' && line.childPid > 0) this.childPids.add(line.childPid);
     if (typeof line.instance === 'string' && typeof line.pid === 'number' && line.pid !== this.pid) this.successors.add(line.pid);
     this.lines.push(line);
     for (const w of [...this.waiters]) {

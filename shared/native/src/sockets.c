@@ -32,12 +32,12 @@ static napi_value bind_and_listen(napi_env env, int fd, const struct sockaddr *a
 }
 
 napi_value js_tcp_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   char host[INET6_ADDRSTRLEN], target[INET6_ADDRSTRLEN + 8];
   size_t host_len;
   int port, backlog, fd, one = 1;
-  bool v6only;
+  bool v6only, reuse_port = false;
   union {
     struct sockaddr sa;
     struct sockaddr_in in;
@@ -50,7 +50,8 @@ napi_value js_tcp_listen(napi_env env, napi_callback_info info) {
   if (!get_string(env, argv[0], "host", host, sizeof host, &host_len) ||
       !get_int(env, argv[1], "port", 0, 65535, &port) ||
       !get_int(env, argv[2], "backlog", 0, INT_MAX, &backlog) ||
-      !get_bool(env, argv[3], "ipv6Only", &v6only))
+      !get_bool(env, argv[3], "ipv6Only", &v6only) ||
+      (argc > 4 && !get_bool(env, argv[4], "reusePort", &reuse_port)))
     return NULL;
 
   memset(&addr, 0, sizeof addr);
@@ -73,6 +74,9 @@ napi_value js_tcp_listen(napi_env env, napi_callback_info info) {
   fd = socket(addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket", "tcpListen socket %s", target);
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+    failed = "setsockopt";
+  /* One socket per worker on the same port: the kernel spreads connections across them. */
+  else if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
     failed = "setsockopt";
   /* Set either way: the default comes from the net.ipv6.bindv6only sysctl. */
   else if (addr.sa.sa_family == AF_INET6 &&

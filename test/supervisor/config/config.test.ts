@@ -112,6 +112,7 @@ describe('validateConfig', () => {
     expect(problem({ restart: { 'max-failures': 0 } })).toMatch(/\n {2}restart\.max-failures: .*>=1/);
     expect(problem({ readiness: 'soon' })).toContain('readiness: expected auto, sdk, accepting, notify, tcp or http:/PATH');
     expect(problem({ 'drain-signal': 'TERM' })).toContain('drain-signal: expected a signal name such as "SIGTERM"');
+    expect(problem({ 'drain-signal': 'SIGFOO' })).toContain("drain-signal: unknown signal 'SIGFOO': expected one of SIGHUP, SIGINT");
     expect(problem({ listeners: [{ address: '/run/a.sock', mode: '999' }] })).toContain('listeners[0].mode: expected an octal mode such as "0660"');
   });
 
@@ -135,6 +136,17 @@ describe('validateConfig', () => {
     );
   });
 
+  it('refuses listeners whose sockets would take the same port: a wildcard beside a host of its family', () => {
+    const overlap = (a: string, b: string): string => problem({ listeners: [{ address: a }, { address: b }] });
+    expect(overlap('0.0.0.0:8080', '127.0.0.1:8080')).toContain(
+      "listeners[1].address: '127.0.0.1:8080' overlaps listener 'tcp8080' (0.0.0.0:8080): 0.0.0.0:8080 takes port 8080 on every IPv4 address, so binding both fails (EADDRINUSE); keep one",
+    );
+    expect(overlap('127.0.0.1:8080', '[::]:8080')).toContain("listeners[1].address: '[::]:8080' overlaps listener 'tcp8080' (127.0.0.1:8080)");
+    for (const [a, b] of [['127.0.0.1:8080', '127.0.0.2:8080'], ['0.0.0.0:8080', '[::1]:8080'], ['0.0.0.0:0', '127.0.0.1:0'], ['0.0.0.0:8080', '127.0.0.1:8081']]) {
+      expect(() => validateConfig({ command: 'x', listeners: [{ address: a }, { address: b }] }, 'f', '/')).not.toThrow();
+    }
+  });
+
   it('refuses a mode on a TCP listener', () => {
     expect(problem({ listeners: [{ address: '8080', mode: '0600' }] })).toBe(
       `invalid configuration in ${where}:\n  listeners[0].mode: only Unix socket listeners have a mode`,
@@ -154,6 +166,14 @@ describe('loadConfig', () => {
     expect(c.controlSocket).toBe(path.join(dir, 'app/run/ctl.sock'));
     expect(c.file).toBe(f);
     expect(loadConfig(file('abs.yaml', 'command: x\ncwd: /srv/x\n'), {}).cwd).toBe('/srv/x');
+  });
+
+  it('names a working directory that does not exist, at load, beside the other problems', () => {
+    const f = file('nocwd.yaml', 'command: x\ncwd: /nonexistent/release\ndrain-signal: SIGFOO\n');
+    expect(() => loadConfig(f, {}, { requireCwd: true })).toThrow('cwd: the working directory /nonexistent/release does not exist');
+    expect(() => loadConfig(f, {}, { requireCwd: true })).toThrow("drain-signal: unknown signal 'SIGFOO'");
+    // A client reading the name, or a config meant for another host, does not need it.
+    expect(() => loadConfig(file('nocwd2.yaml', 'command: x\ncwd: /nonexistent/release\n'), {})).not.toThrow();
   });
 
   it('lets command-line values override the file, except an empty listener list', () => {

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BatonError } from '../../../shared/errors.ts';
 import { handleControl, type ControlTarget } from '../../../supervisor/control/api.ts';
-import { readBody } from '../../../supervisor/control/server.ts';
+import { readBody } from '../../../supervisor/control/request-body.ts';
 import { jsonErrorOffset } from '../../../supervisor/control/json-position.ts';
 import type { StatSample } from '../../../shared/stats/index.ts';
 import type { ReloadResult, StatusSnapshot } from '../../../supervisor/core/supervisor.ts';
@@ -248,18 +248,18 @@ function body(chunks: Buffer[], headers: Record<string, string> = {}) {
 describe('readBody', () => {
   it('reads a body within the limit', async () => {
     const { req } = body([Buffer.from('{"cold"'), Buffer.from(': true}')]);
-    expect(await readBody(req, 64)).toBe('{"cold": true}');
+    expect(await readBody(req, 64)).toEqual({ kind: 'read', text: '{"cold": true}' });
   });
 
   it('refuses a body whose content-length is over the limit without reading any of it', async () => {
     const { req, pulled } = body([Buffer.alloc(100)], { 'content-length': '100' });
-    expect(await readBody(req, 64)).toBeNull();
+    expect(await readBody(req, 64)).toEqual({ kind: 'too-large' });
     expect(pulled()).toBe(0);
   });
 
   it('stops reading a body with no content-length as soon as it passes the limit', async () => {
     const { req, pulled } = body(Array.from({ length: 50 }, () => Buffer.alloc(30)));
-    expect(await readBody(req, 64)).toBeNull();
+    expect(await readBody(req, 64)).toEqual({ kind: 'too-large' });
     expect(pulled()).toBeLessThan(10);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fragmentation, gaugeName, largestFreeFromMallocInfo } from '../../../shared/memory-figures.ts';
 import { validateConfig, type MemoryConfig } from '../../../supervisor/config/config.ts';
-import { Generation } from '../../../supervisor/core/generation.ts';
+import { Worker as Generation } from '../../../supervisor/core/worker.ts';
 import { leastSquares, MemorySeries } from '../../../supervisor/memory/history.ts';
 import { MemoryMonitor, type MemoryActions, type WatchedGeneration } from '../../../supervisor/memory/monitor.ts';
 import { parseSmapsRollup, type ProcMemory } from '../../../supervisor/memory/proc.ts';

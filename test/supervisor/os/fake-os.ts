@@ -142,6 +142,7 @@ export interface ListenCall {
   backlog: number;
   mode?: number;
   fd: number;
+  reusePort?: boolean;
 }
 
 export class FakeOs implements Os {
@@ -199,12 +200,12 @@ export class FakeOs implements Os {
     await flush();
   }
 
-  listen(address: Address, backlog: number, mode?: number): { fd: number; bound: Address } {
+  listen(address: Address, backlog: number, mode?: number, reusePort?: boolean): { fd: number; bound: Address } {
     if (this.busy.has(formatAddress(address))) {
       throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${formatAddress(address)}`), { code: 'EADDRINUSE' });
     }
     const bound: Address = address.kind === 'tcp' && address.port === 0 ? { ...address, port: this.nextPort++ } : address;
-    const call: ListenCall = { address, bound, backlog, fd: this.nextFd++, ...(mode !== undefined ? { mode } : {}) };
+    const call: ListenCall = { address, bound, backlog, fd: this.nextFd++, ...(mode !== undefined ? { mode } : {}), ...(reusePort ? { reusePort } : {}) };
     this.listens.push(call);
     return { fd: call.fd, bound };
   }

@@ -1,0 +1,320 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { BatonError } from '../../shared/errors.ts';
+import {
+  Correlator,
+  dispatch,
+  isEnvelope,
+  replyError,
+  type ChildMessage,
+  type Handlers,
+  type Outgoing,
+  type ReplyBody,
+  type SupervisorMessage,
+} from '../../shared/protocol.ts';
+import { formatDuration } from '../../shared/units.ts';
+import { NotifyReader } from '../systemd/notify-reader.ts';
+import type { ChildPort, Os, ProcessExit } from '../os/os.ts';
+import { checkTransition } from './state-table.ts';
+import { WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker-types.ts';
+import { describeCount, describeExit, stderrSuffix, statsLayoutMismatch } from './worker-messages.ts';
+
+export { describeExit };
+
+/** How often a starting generation that does not speak the protocol is checked for accepting (and its NOTIFY_SOCKET read). */
+const ACCEPT_POLL_MS = 20;
+/**
+ * How often NOTIFY_SOCKET is read once the generation is ready: STATUS= keeps changing, and an
+ * unread queue would fill and stall a child whose sd_notify() blocks on send (libsystemd's does).
+ */
+const NOTIFY_POLL_MS = 1000;
+
+export { WORKER_TRANSITIONS, type Readiness, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker-types.ts';
+
+interface WorkerEvents {
+  state: [to: WorkerState, from: WorkerState];
+  exit: [exit: ProcessExit];
+}
+
+/** One process of a generation (its worker in one slot), moving through WORKER_TRANSITIONS. */
+export class Worker extends EventEmitter<WorkerEvents> {
+  readonly id: number;
+  readonly worker: number;
+  /** `generation 3`, or `generation 3 worker 1` when the generation has several. */
+  readonly label: string;
+  readonly pid: number;
+  readonly startedAt: number;
+  state: WorkerState = 'starting';
+  /** Open connections as last reported by the child; null when it does not report. */
+  connections: number | null = null;
+  /** True once the child has said hello (it uses the SDK or the preload). */
+  sdk = false;
+  exitInfo?: ProcessExit;
+  /** Set when the shutdown timeout had to kill the generation. */
+  killedAtShutdown = false;
+
+  private readonly proc: ChildPort;
+  private readonly options: WorkerOptions;
+  private readonly os: Os;
+  private readonly log: Logger;
+  private readonly correlator = new Correlator();
+  private readonly timers = new Set<unknown>();
+  private readonly ready: Promise<void>;
+  private settleReady!: (err?: Error) => void;
+  private acceptingStreak = 0;
+  private readonly handlers: Handlers<ChildMessage, void>;
+  private readonly notify: NotifyReader;
+
+  constructor(options: WorkerOptions, os: Os, log: Logger) {
+    super();
+    this.options = options;
+    this.os = os;
+    this.id = options.id;
+    this.worker = options.worker ?? 0;
+    this.label = (options.workers ?? 1) > 1 ? `generation ${this.id} worker ${this.worker}` : `generation ${this.id}`;
+    this.startedAt = os.now();
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.settleReady = (err) => (err ? reject(err) : resolve());
+    });
+    this.ready.catch(() => {});
+    this.handlers = {
+      hello: (m) => {
+        this.sdk = true;
+        this.log.debug({ runtime: m.runtime }, 'generation said hello');
+        const err = statsLayoutMismatch(this.label, m.statsLayout, options.statsLayout);
+        if (err) {
+          this.settleReady(err);
+          throw err;
+        }
+        return { ok: true, generation: this.id, worker: this.worker, instance: options.instance, startedAt: this.startedAt };
+      },
+      ready: () => {
+        this.becomeReady('sdk');
+        return { ok: true };
+      },
+      connections: (m) => {
+        this.connections = m.open;
+        return undefined;
+      },
+      listen: (m) => {
+        const listener = options.requestListener(m.address, this.id);
+        this.proc.sendFds([listener.fd], listener.name);
+        return { ok: true, fds: 1, name: listener.name, address: listener.address };
+      },
+      drained: () => {
+        this.log.info('generation drained its connections');
+        return undefined;
+      },
+      ack: (m) => {
+        this.correlator.settle(m.ack, m);
+        return undefined;
+      },
+    };
+    this.proc = os.spawn(options.spawn);
+    this.pid = this.proc.pid;
+    this.log = log.child({ generation: this.id, ...((options.workers ?? 1) > 1 ? { worker: this.worker } : {}), childPid: this.pid });
+    this.proc.onMessage((m) => void this.receive(m));
+    this.proc.onExit((exit) => this.exited(exit));
+    this.notify = new NotifyReader(this.proc, this.log, () => {
+      // A program that speaks sd_notify knows when it is ready, so `auto` takes its word too.
+      if (options.readiness === 'notify' || options.readiness === 'auto') this.becomeReady('notify');
+      else if (this.state === 'starting') this.log.debug({ readiness: options.readiness }, 'READY=1 does not count for this readiness');
+    });
+    if (options.spawn.notifySocket !== undefined) this.pollNotify();
+    this.after(options.readyTimeout, () => {
+      if (this.state !== 'starting') return;
+      this.settleReady(
+        new BatonError(
+          'ERR_READY_TIMEOUT',
+          `${this.label} (pid ${this.pid}) did not become ready within ${formatDuration(options.readyTimeout)}` +
+            stderrSuffix(this.proc.stderrTail()),
+        ),
+      );
+    });
+    const waitsForMessage = options.readiness === 'sdk' || options.readiness === 'notify';
+    if (!waitsForMessage && !(options.readiness === 'auto' && options.spawn.listenFds.length === 0)) {
+      this.pollAccepting();
+    }
+    this.log.info({ command: [options.spawn.command, ...options.spawn.args].join(' ') }, 'generation starting');
+  }
+
+  /** Resolves when the generation is ready; rejects with ERR_READY_TIMEOUT or ERR_GENERATION_EXITED. */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  /** ready → active: the generation now serves as the current one. */
+  promote(): void {
+    if (this.state === 'ready') this.transition('active');
+  }
+
+  /**
+   * Stops the generation gracefully: asks it to drain (or sends the drain signal), then at the drain
+   * timeout asks it to exit (SIGTERM), then at the shutdown timeout kills it (SIGKILL).
+   */
+  drain(reason: string): void {
+    if (this.state === 'exited' || this.state === 'draining') return;
+    this.transition('draining', { reason });
+    this.settleReady(new BatonError('ERR_RELOAD_SUPERSEDED', `${this.label} was drained before it was ready (${reason})`));
+    const deadline = this.os.now() + this.options.drainTimeout;
+    if (!(this.sdk && this.proc.send(this.stamp({ type: 'drain', deadline })))) this.signal(this.options.drainSignal);
+    this.after(this.options.drainTimeout, () => {
+      this.log.warn({ connections: this.connections }, `drain timeout (${formatDuration(this.options.drainTimeout)}) reached: asking generation to exit`);
+      this.signal('SIGTERM');
+      this.after(this.options.shutdownTimeout, () => {
+        this.killedAtShutdown = true;
+        this.log.error(
+          { connections: this.connections },
+          `shutdown timeout (${formatDuration(this.options.shutdownTimeout)}) reached: killing generation, cutting ${describeCount(this.connections)}`,
+        );
+        this.signal('SIGKILL');
+      });
+    });
+  }
+
+  /** Kills the generation at once (forced stop). */
+  kill(): void {
+    if (this.state !== 'exited') this.signal('SIGKILL');
+  }
+
+  info(): WorkerInfo {
+    return {
+      generation: this.id,
+      worker: this.worker,
+      pid: this.pid,
+      state: this.state,
+      startedAt: this.startedAt,
+      uptimeMs: (this.exitInfo ? this.exitedAt : this.os.now()) - this.startedAt,
+      connections: this.connections,
+      sdk: this.sdk,
+      ...(this.notify.status !== undefined ? { status: this.notify.status } : {}),
+      ...(this.exitInfo ? { exit: this.exitInfo } : {}),
+    };
+  }
+
+  /**
+   * Sends `body` and resolves with the generation's ack; rejects with ERR_NO_PROTOCOL when the
+   * generation does not speak the protocol, ERR_TIMEOUT after `timeoutMs`, ERR_GENERATION_EXITED
+   * when it exits first.
+   */
+  request(body: Outgoing<SupervisorMessage>, timeoutMs: number): Promise<ReplyBody> {
+    if (!this.sdk || this.state === 'exited') {
+      return Promise.reject(new BatonError('ERR_NO_PROTOCOL', `${this.label} does not speak Baton's protocol (it does not use the SDK)`));
+    }
+    const message = this.stamp(body);
+    const reply = this.correlator.expect(message.seq);
+    if (!this.proc.send(message)) {
+      this.correlator.settle(message.seq, { ok: false, error: { code: 'ERR_GENERATION_EXITED', message: `${this.label} closed its channel` } });
+      return reply;
+    }
+    const timer = this.after(timeoutMs, () =>
+      this.correlator.settle(message.seq, {
+        ok: false,
+        error: { code: 'ERR_TIMEOUT', message: `${this.label} did not answer '${body.type}' within ${formatDuration(timeoutMs)}` },
+      }),
+    );
+    return reply.finally(() => {
+      this.os.clearTimeout(timer);
+      this.timers.delete(timer);
+    });
+  }
+
+  /** The last lines the generation wrote to stderr. */
+  stderrTail(): string[] {
+    return this.proc.stderrTail();
+  }
+
+  private exitedAt = 0;
+
+  private async receive(raw: unknown): Promise<void> {
+    if (!isEnvelope(raw)) return;
+    const reply = await dispatch(this.handlers, raw, undefined);
+    if (reply === undefined) return;
+    // The one version check: a generation of another protocol is refused before it can do anything.
+    if (raw.type === 'hello' && !reply.ok) this.settleReady(replyError(reply.error));
+    this.proc.send(this.correlator.reply<SupervisorMessage>(raw.seq, reply));
+  }
+
+  private stamp(body: Outgoing<SupervisorMessage>): SupervisorMessage {
+    return this.correlator.stamp<SupervisorMessage>(body);
+  }
+
+  private becomeReady(via: string): void {
+    if (this.state !== 'starting') return;
+    this.transition('ready', { via, readyMs: Math.round(this.os.now() - this.startedAt) });
+    this.settleReady();
+  }
+
+  private pollAccepting(): void {
+    this.after(ACCEPT_POLL_MS, () => {
+      if (this.state !== 'starting') return;
+      if (this.options.readiness === 'tcp') return this.probe('tcp');
+      const counts = this.options.readiness === 'accepting' || !this.sdk;
+      this.acceptingStreak = counts && this.proc.isAccepting(this.options.spawn.listenFds) ? this.acceptingStreak + 1 : 0;
+      // Two polls in a row, so a hello already written by an SDK child is read in between.
+      if (this.acceptingStreak < 2) return this.pollAccepting();
+      if (!this.options.probe) return this.becomeReady('accepting');
+      this.probe('accepting+http');
+    });
+  }
+
+  private probe(via: string): void {
+    void this.options.probe?.(this.pid).then(
+      (ok) => (ok ? this.becomeReady(via) : this.pollAccepting()),
+      () => this.pollAccepting(),
+    );
+  }
+
+  private pollNotify(): void {
+    this.after(this.state === 'starting' ? ACCEPT_POLL_MS : NOTIFY_POLL_MS, () => {
+      this.notify.read();
+      this.pollNotify();
+    });
+  }
+
+  private exited(exit: ProcessExit): void {
+    const wasStarting = this.state === 'starting';
+    this.exitInfo = exit;
+    this.exitedAt = this.os.now();
+    for (const t of this.timers) this.os.clearTimeout(t);
+    this.timers.clear();
+    this.correlator.failAll(new BatonError('ERR_GENERATION_EXITED', `${this.label} exited`));
+    if (wasStarting) {
+      this.settleReady(
+        new BatonError(
+          'ERR_GENERATION_EXITED',
+          `${this.label} (pid ${this.pid}) ${describeExit(exit)} before it was ready` + stderrSuffix(this.proc.stderrTail()),
+        ),
+      );
+    }
+    this.transition('exited', { code: exit.code, signal: exit.signal });
+    this.emit('exit', exit);
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    if (this.state === 'exited') return;
+    try {
+      this.proc.kill(signal);
+    } catch (err) {
+      this.log.warn({ err, signal }, 'could not signal generation');
+    }
+  }
+
+  private after(ms: number, fn: () => void): unknown {
+    const handle = this.os.setTimeout(() => {
+      this.timers.delete(handle);
+      fn();
+    }, ms);
+    this.timers.add(handle);
+    return handle;
+  }
+
+  private transition(to: WorkerState, fields: Record<string, unknown> = {}): void {
+    const from = this.state;
+    if (!checkTransition(this.label, WORKER_TRANSITIONS, from, to, this.log)) return;
+    this.state = to;
+    const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
+    this.log[level]({ from, to, ...fields }, `${this.label} ${from} → ${to}`);
+    this.emit('state', to, from);
+  }
+}
