@@ -32,8 +32,8 @@ export class BaselineSampler {
 
   /**
    * `g`'s figures over the last window before `before` (the new generation's start: its start-up
-   * competes for the CPU and would inflate the old one's latency); its whole life when it has no
-   * two samples from before then.
+   * competes for the CPU and would inflate the old one's latency); its life up to the one sample
+   * before then, or its whole life when there is none.
    */
   baseline(g: CanaryGeneration, before: number, snapshot = this.deps.snapshot(REQUEST_STATS_FILTER)): Figures {
     const now = figuresOf(snapshot, g.id);
@@ -41,8 +41,9 @@ export class BaselineSampler {
     const prior = this.samples.filter((s) => s.at <= before);
     const first = prior[0];
     const last = prior[prior.length - 1];
-    if (!first || !last || first === last) return first ? since(first.figures, now) : now;
-    return since(first.figures, last.figures);
+    if (!first || !last) return now;
+    // One sample only: the generation's life up to it, cold start included, the reload's contention not.
+    return first === last ? first.figures : since(first.figures, last.figures);
   }
 
   private schedule(): void {

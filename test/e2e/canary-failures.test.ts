@@ -24,7 +24,8 @@ describe('canary window: slow and crashing releases', () => {
     const port = await baton.port();
     const oldPid = await servingPid(port);
     const load = startLoad({ port }, { keepAlive: 6, newConnection: 2, maxMs: 60_000 });
-    await load.progress(40);
+    // Long enough for a baseline of a few warm seconds (sampled each second).
+    await load.progress(150);
     baton.writeConfig(config({ DELAY_MS: '60' }, '4s'));
     const cli = await baton.cli('reload', '--wait-canary');
     const opened = await baton.waitForLog((l) => l.event === 'canary-open');
