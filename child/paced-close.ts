@@ -5,8 +5,12 @@ export interface Closable {
   readonly destroyed?: boolean;
 }
 
-/** Closes left before the drain deadline: the SIGTERM that follows it must find nothing to cut. */
-const MARGIN_MS = 100;
+/**
+ * The closes end this long before the drain deadline (or a tenth of the span, if longer): each
+ * close still takes a FIN round trip and the drain callbacks after the last one, and the SIGTERM
+ * at the deadline must find nothing to cut.
+ */
+const MARGIN_MS = 300;
 
 /**
  * Ends `items` one by one at random moments spread over the last `spanMs` before `deadline`
@@ -16,7 +20,7 @@ const MARGIN_MS = 100;
  */
 export function pacedClose(items: Iterable<Closable>, deadline: number, spanMs: number, now = Date.now()): Promise<void> {
   const all = [...items];
-  const last = Math.max(now, deadline - MARGIN_MS);
+  const last = Math.max(now, deadline - Math.max(MARGIN_MS, spanMs / 10));
   const first = Math.max(now, last - spanMs);
   return new Promise((resolve) => {
     if (all.length === 0) return resolve();
