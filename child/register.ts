@@ -60,5 +60,7 @@ function describe(args: unknown[]): { address: string; callback?: () => void } |
 }
 
 net.Server.prototype.listen = patchedListen as typeof net.Server.prototype.listen;
-// Say hello at once, so Baton waits for this generation's ready() rather than guessing.
-if (launchedByBaton()) generation();
+// Say hello at once, so Baton waits for this generation's ready() rather than guessing — unless
+// Baton added the preload itself: the program may bring its own SDK (another release's), whose
+// hello must be the one Baton checks; a plain program says hello at its first listen.
+if (launchedByBaton() && process.env.BATON_PRELOAD !== 'auto') generation();

@@ -18,5 +18,5 @@ export function drainLaunch(config: Config, command: string, args: string[]): { 
   const preloaded = withPreload(full);
   if (preloaded === full && full[0] === command) return { command, args, env, preload: false };
   const [first, ...rest] = preloaded as [string, ...string[]];
-  return { command: first, args: rest, env, preload: true };
+  return { command: first, args: rest, env: { ...env, BATON_PRELOAD: 'auto' }, preload: true };
 }

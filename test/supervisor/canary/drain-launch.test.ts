@@ -21,6 +21,7 @@ describe('drainLaunch', () => {
     expect(drainLaunch({ ...base, preload: 'off' }, 'node', ['app.js'])).toMatchObject({ command: 'node', args: ['app.js'], preload: false });
     const once = drainLaunch(base, 'node', ['app.js']);
     expect(drainLaunch(base, once.command, once.args).args).toEqual(once.args);
-    expect(drainLaunch(base, 'node', []).env).toEqual({ BATON_PACED_CLOSE_MS: '15000' });
+    expect(drainLaunch(base, 'node', []).env).toEqual({ BATON_PACED_CLOSE_MS: '15000', BATON_PRELOAD: 'auto' });
+    expect(drainLaunch(base, 'gunicorn', []).env).toEqual({ BATON_PACED_CLOSE_MS: '15000' });
   });
 });
