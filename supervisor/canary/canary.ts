@@ -40,6 +40,8 @@ export interface PromoteOptions {
   probe?: () => Promise<boolean>;
   /** The generation was launched with Baton's preload (a `node` command, `preload: auto`). */
   preload?: boolean;
+  /** Called on a rollback, after the previous generation is active again (the supervisor restores its config). */
+  restore?: () => void;
 }
 
 interface Window {
@@ -52,6 +54,7 @@ interface Window {
   timer: unknown;
   probe?: () => Promise<boolean>;
   probeFailures: number;
+  restore?: () => void;
   settle(outcome: CanaryOutcome): void;
 }
 
@@ -105,6 +108,7 @@ export class Canary {
       timer: undefined,
       ...(options.probe ? { probe: options.probe } : {}),
       probeFailures: 0,
+      ...(options.restore ? { restore: options.restore } : {}),
       settle,
     };
     this.retireOptions = options;
@@ -203,6 +207,7 @@ export class Canary {
     if (!restored) return this.promote(`${reason}, but no parked generation is left to roll back to`);
     const why = reason.startsWith('rolled back') ? reason : `rolled back: ${reason}`;
     this.deps.activate(restored);
+    w.restore?.();
     this.sampler.watch(restored, w.config.window);
     this.deps.rolledBack();
     const figures = this.current(w);

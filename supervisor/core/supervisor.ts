@@ -212,9 +212,11 @@ export class Supervisor extends SupervisorQueries {
     const previous = this.live().filter((g) => g !== generation && (g.state === 'active' || g.state === 'ready'));
     generation.promote();
     this.active = generation;
+    const before = this.config;
     this.config = config;
     this.store.pin([...new Set(slots.flat())]);
-    this.canary.afterPromote(generation, previous, promoteOptions(config, listeners, this.deps.os));
+    // A rollback puts the previous config back too: a crash restart must not relaunch the rolled-back release.
+    this.canary.afterPromote(generation, previous, { ...promoteOptions(config, listeners, this.deps.os), restore: () => (this.config = before) });
     this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);

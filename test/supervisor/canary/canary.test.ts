@@ -97,13 +97,15 @@ describe('Canary', () => {
     const s = setup();
     const old = s.gen(1);
     const next = s.gen(2);
-    s.canary.afterPromote(next, [old], options);
+    let restored = 0;
+    s.canary.afterPromote(next, [old], { ...options, restore: () => restored++ });
     expect(old.sent).toEqual(['park']);
     expect(old.state).toBe('active');
     s.answered(2, '2xx', 80);
     s.answered(2, '5xx', 20);
     await s.advance(300);
     expect(s.active()).toBe(old);
+    expect(restored).toBe(1);
     expect(old.sent).toEqual(['park', 'unpark']);
     expect(next.drained).toEqual(['rolled back: 5xx 20% > 1% over 100 requests']);
     expect(s.events).toContain('rolled back');
