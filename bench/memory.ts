@@ -16,6 +16,8 @@ import { controlRequest } from '../supervisor/cli/control-client.ts';
 import type { StatusSnapshot } from '../supervisor/core/supervisor.ts';
 import { loadNative, sampleMemory } from '../child/memory-reporter.ts';
 import { procMemoryProbe } from '../supervisor/memory/proc.ts';
+import { summarize, type MemoryPoint } from '../supervisor/memory/history.ts';
+import { detectLeak } from '../supervisor/memory/leak-detect.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { 'phase-seconds': { type: 'string' }, rounds: { type: 'string' }, clients: { type: 'string' } } });
@@ -141,6 +143,29 @@ function micro(fn: () => void, n: number): number {
 const addon = await loadNative();
 const childSampleUs = micro(() => sampleMemory(addon), 2000);
 const procReadUs = micro(() => procMemoryProbe.read(process.pid), 2000);
+const statmReadUs = micro(() => procMemoryProbe.rss!(process.pid), 2000);
+// The leak watch on a full default window (10 min at 5 s: 120 points, a major GC every sample)
+// against the least-squares RSS fit it replaced, in the same run.
+const MiB = 1024 * 1024;
+const windowPoints: MemoryPoint[] = Array.from({ length: 120 }, (_, i) => ({
+  t: i * 5000,
+  rss: (100 + i * 0.1 + (i % 3)) * MiB,
+  heapUsed: (40 + (i % 7) * 3) * MiB,
+  external: 8 * MiB,
+  mallocInUse: 30 * MiB,
+  v8Used: 40 * MiB,
+  v8Committed: 60 * MiB,
+  mallocFree: 10 * MiB,
+  gcMajorCount: i + 1,
+  gcAt: i * 5000,
+  gcHeapUsed: (40 + i * 0.05) * MiB,
+  gcExternal: 8 * MiB,
+  gcMallocInUse: 30 * MiB,
+  connections: 50,
+}));
+const settings = { minSlope: MiB, minGrowth: 4 * MiB, minR2: 0.8, loadTolerance: 0.5, window: 600_000 };
+const leakWatchUs = micro(() => detectLeak(windowPoints, settings), 200);
+const rssFitUs = micro(() => summarize(windowPoints, 'rss'), 2000);
 
 const results: PhaseResult[] = [];
 for (let round = 0; round < ROUNDS; round++) {
@@ -158,6 +183,8 @@ const median = (xs: number[]): number => {
 console.log(`memory sampling overhead — ${os.cpus().length} CPUs, node ${process.version}, ${CLIENTS} keep-alive clients, ${ROUNDS} rounds × ${PHASE_MS / 1000}s per phase (medians over rounds)`);
 console.log(`one child sample (memoryUsage + heap spaces + mallinfo2 + malloc_info, this process): ${childSampleUs.toFixed(1)} µs`);
 console.log(`one supervisor read of /proc/PID/smaps_rollup (this process): ${procReadUs.toFixed(1)} µs`);
+console.log(`one limit-watch read of /proc/PID/statm: ${statmReadUs.toFixed(1)} µs (${(statmReadUs / procReadUs).toFixed(3)}× smaps_rollup)`);
+console.log(`leak watch on a 120-point window: ${leakWatchUs.toFixed(1)} µs (${(leakWatchUs / rssFitUs).toFixed(1)}× the least-squares RSS fit it replaced, ${rssFitUs.toFixed(1)} µs)`);
 console.log('| interval | supervisor CPU ms/s | generation CPU ms/s | requests/s | p50 ms | p99 ms | p99.9 ms |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const [label] of INTERVALS) {

@@ -1,4 +1,6 @@
 import http from 'node:http';
+import type http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
 import type { RequestStats } from './request-stats.ts';
 
@@ -8,12 +10,15 @@ export interface ParkedListener {
   /** `host:port` or a Unix socket path, as the supervisor's store knows it. */
   address: string;
 }
+import { drainSession, isHttp2Server } from './http2-drain.ts';
 
 /**
  * Tracks the connections of the servers a generation serves and drains them without racing
  * clients: listeners stop accepting (the supervisor's sockets stay open for the next generation),
  * every response from then on carries `Connection: close`, and an idle keep-alive connection is
- * left alone until it has answered one more request or the drain deadline cuts it.
+ * left alone until it has answered one more request or the drain deadline cuts it. HTTPS
+ * servers get the same; an HTTP/2 server's sessions get a graceful GOAWAY (their streams finish,
+ * the client opens new ones on the next generation), and its HTTP/1.1 requests `Connection: close`.
  * A *parked* generation (a canary window after a reload) stops accepting the same way but keeps
  * running, so it can take its sockets back (`unpark`) if the new generation is rolled back.
  */
@@ -23,6 +28,7 @@ export class DrainController {
   private readonly pending = new Set<http.ServerResponse>();
   /** Sockets with a request in flight (an HTTP server's); the others are idle keep-alive connections. */
   private readonly busy = new Map<net.Socket, number>();
+  private readonly sessions = new Set<http2.Http2Session>();
   private readonly countListeners = new Set<(open: number) => void>();
   private readonly idleListeners = new Set<() => void>();
   private readonly requests: RequestStats | undefined;
@@ -54,10 +60,13 @@ export class DrainController {
         this.changed();
       });
     });
-    if (server instanceof http.Server) {
-      server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const h2 = isHttp2Server(server);
+    if (server instanceof http.Server || server instanceof https.Server || h2) {
+      server.prependListener('request', (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+        // An HTTP/2 response has no Connection header: its session's GOAWAY does that job.
+        if (!(res instanceof http.ServerResponse)) return;
         this.pending.add(res);
-        const socket = req.socket;
+        const socket = (req as http.IncomingMessage).socket;
         this.busy.set(socket, (this.busy.get(socket) ?? 0) + 1);
         if (this.draining || this.parked) res.setHeader('Connection', 'close');
         this.requests?.track(res);
@@ -69,6 +78,13 @@ export class DrainController {
           // Hurried: the connection goes once it has answered what it was serving.
           if (this.hurried && left <= 0) socket.destroy();
         });
+      });
+    }
+    if (h2) {
+      server.on('session', (session: http2.Http2Session) => {
+        this.sessions.add(session);
+        session.once('close', () => this.sessions.delete(session));
+        if (this.draining) drainSession(session);
       });
     }
   }
@@ -90,6 +106,7 @@ export class DrainController {
       this.stopKeepAlive();
       this.parkedListeners = [];
       for (const res of this.pending) if (!res.headersSent) res.setHeader('Connection', 'close');
+      for (const session of this.sessions) drainSession(session);
       this.stopAccepting();
     }
     if (this.sockets.size === 0) return Promise.resolve();

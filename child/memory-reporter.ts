@@ -4,8 +4,21 @@
  * of the shared stats segment, where the supervisor (and `baton memory` when the supervisor is
  * wedged) reads them.
  */
+import fs from 'node:fs';
 import v8 from 'node:v8';
-import { CHILD_FIGURES, gaugeName, largestFreeFromMallocInfo, type ChildMemory } from '../shared/memory-figures.ts';
+import {
+  arenaMappings,
+  CHILD_FIGURES,
+  gaugeName,
+  largestFreeFromMallocInfo,
+  RUNTIME_FIGURES,
+  runtimeGaugeName,
+  splitFree,
+  threadArenaSystem,
+  type ChildMemory,
+  type RuntimeHealth,
+} from '../shared/memory-figures.ts';
+import { RuntimeWatch, type AfterGc } from './runtime-health.ts';
 import type { Gauge, Stats } from '../shared/stats/index.ts';
 
 type Native = typeof import('../shared/native/native.ts');
@@ -24,8 +37,31 @@ export async function loadNative(): Promise<Native | null> {
   return native;
 }
 
-/** One sample of this process's memory. */
-export function sampleMemory(addon: Native | null): ChildMemory {
+/** Bytes the allocator has handed out (jemalloc's allocated, or glibc's in-use + mmapped chunks); -1 when unknown. */
+export function allocatorInUse(addon: Native | null): number {
+  try {
+    const je = addon?.jemallocStats();
+    if (je) return je.allocated;
+    const mi = addon?.mallinfo2();
+    return mi ? mi.uordblks + mi.hblkhd : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * The arenas' resident bytes (mincore over `[heap]` and the thread arenas' heaps in /proc/self/maps),
+ * or -1 when the thread heaps found do not add up to what malloc_info says the thread arenas hold.
+ */
+function residentArena(addon: Native, xml: string): number {
+  const maps = arenaMappings(fs.readFileSync('/proc/self/maps', 'utf8'));
+  const threads = maps.filter((m) => !m.main).reduce((a, m) => a + m.length, 0);
+  if (threads !== threadArenaSystem(xml)) return -1;
+  return maps.reduce((a, m) => a + addon.residentBytes(m.start, m.length), 0);
+}
+
+/** One sample of this process's memory (`afterGc`: the figures read right after the latest major GC). */
+export function sampleMemory(addon: Native | null, afterGc?: AfterGc): ChildMemory {
   const usage = process.memoryUsage();
   let v8Committed = 0;
   let v8Used = 0;
@@ -47,6 +83,13 @@ export function sampleMemory(addon: Native | null): ChildMemory {
     mallocFreeChunks: -1,
     mallocMmapped: -1,
     mallocLargestFree: -1,
+    mallocFreeResident: -1,
+    mallocReturned: -1,
+    gcMajorCount: afterGc?.count ?? -1,
+    gcAt: afterGc?.at ?? -1,
+    gcHeapUsed: afterGc?.heapUsed ?? -1,
+    gcExternal: afterGc?.external ?? -1,
+    gcMallocInUse: afterGc?.mallocInUse ?? -1,
     jemallocAllocated: -1,
     jemallocActive: -1,
     jemallocResident: -1,
@@ -67,6 +110,14 @@ export function sampleMemory(addon: Native | null): ChildMemory {
       }
       const xml = addon.mallocInfo();
       if (xml !== null) m.mallocLargestFree = largestFreeFromMallocInfo(xml);
+      if (mi && xml !== null && !addon.jemallocStats()) {
+        const resident = residentArena(addon, xml);
+        if (resident >= 0) {
+          const split = splitFree(mi.fordblks, mi.uordblks, resident);
+          m.mallocFreeResident = split.resident;
+          m.mallocReturned = split.returned;
+        }
+      }
     } catch {
       // malloc_info failed: the figures not yet set stay unknown
     }
@@ -84,6 +135,8 @@ export function sampleMemory(addon: Native | null): ChildMemory {
 /** Writes a sample every `intervalMs` into `stats`; the timer never keeps the process alive. */
 export class MemoryReporter {
   private readonly gauges: Record<keyof ChildMemory, Gauge>;
+  private readonly runtimeGauges: Record<keyof RuntimeHealth, Gauge>;
+  private watch: RuntimeWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   private readonly generation: number;
@@ -93,7 +146,9 @@ export class MemoryReporter {
     // Labelled by writer slot, not generation: slots are reused, so reloads add no new stats.
     const labels = { writer: String(stats.writer ?? -1) };
     this.gauges = Object.fromEntries(CHILD_FIGURES.map((f) => [f, stats.gauge(gaugeName(f), labels)])) as Record<keyof ChildMemory, Gauge>;
+    this.runtimeGauges = Object.fromEntries(RUNTIME_FIGURES.map((f) => [f, stats.gauge(runtimeGaugeName(f), labels)])) as Record<keyof RuntimeHealth, Gauge>;
     void loadNative().then((addon) => {
+      this.watch = new RuntimeWatch(() => allocatorInUse(addon));
       this.write(addon);
       this.timer = setInterval(() => this.write(addon), intervalMs).unref();
     });
@@ -101,10 +156,15 @@ export class MemoryReporter {
 
   stop(): void {
     clearInterval(this.timer);
+    this.watch?.stop();
   }
 
   private write(addon: Native | null): void {
-    const m = { ...sampleMemory(addon), generation: this.generation };
+    const m = { ...sampleMemory(addon, this.watch?.afterGc), generation: this.generation };
     for (const f of CHILD_FIGURES) this.gauges[f].set(m[f]);
+    if (this.watch) {
+      const h = this.watch.sample(this.generation);
+      for (const f of RUNTIME_FIGURES) this.runtimeGauges[f].set(h[f]);
+    }
   }
 }

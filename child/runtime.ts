@@ -23,6 +23,12 @@ export interface ListenerRequest {
 /** Where to listen: an inherited or handed-over descriptor, or an address to bind. */
 export type ListenPlace = { fd: number } | net.ListenOptions;
 
+/** A 48-byte session ticket key (for tls.Server#setTicketKeys) and the epoch ms it is replaced at. */
+export interface TicketKey {
+  key: Buffer;
+  expiresAt: number;
+}
+
 /** What the SDK needs from its environment; the supervised and standalone runtimes implement it. */
 export interface Runtime {
   info(): GenerationInfo;
@@ -35,6 +41,10 @@ export interface Runtime {
   drained(): void;
   /** This process's view of the stats (opened on first use). */
   stats(): Stats;
+  /** The TLS session ticket key every generation shares, and when it expires (epoch ms). */
+  ticketKey(rotateEvery: number): Promise<TicketKey>;
+  /** Asks for a reload of the whole program; resolves with the new generation's number. */
+  requestReload(reason: string): Promise<number>;
   /** Installs the hooks the runtime calls: drain (stop accepting, finish) and terminate (cut and exit), and the optional ones below. */
   start(hooks: RuntimeHooks): void;
   /** Ends the process once drained or terminated. @default process.exit */

@@ -7,7 +7,7 @@ import { DrainController } from './drain.ts';
 import { RequestStats, requestLabels } from './request-stats.ts';
 import { pacedClose as closeSpread, type Closable } from './paced-close.ts';
 import type { Counter, Gauge, Histogram, StatSample } from '../shared/stats/index.ts';
-import type { GenerationInfo, ListenerRequest, Runtime } from './runtime.ts';
+import type { GenerationInfo, ListenerRequest, Runtime, TicketKey } from './runtime.ts';
 import { StandaloneRuntime } from './standalone.ts';
 import { SupervisedRuntime } from './supervised.ts';
 
@@ -162,6 +162,24 @@ export function pacedClose(connections: Iterable<Closable>): Promise<void> {
   const deadline = current().deadline;
   const span = Number(process.env.BATON_PACED_CLOSE_MS ?? 0);
   return closeSpread(connections, deadline ?? Date.now(), deadline === undefined ? 0 : span);
+}
+
+/**
+ * The TLS session ticket key every generation shares (48 bytes, for `tls.Server#setTicketKeys`),
+ * so a session made with one generation resumes on the next. The supervisor keeps it in memory
+ * only and makes a new one once `rotateEvery` ms have passed; ask again at `expiresAt`.
+ * Without Baton: a key of this process, on the same schedule.
+ */
+export function ticketKey(rotateEvery: number): Promise<TicketKey> {
+  return current().runtime.ticketKey(rotateEvery);
+}
+
+/**
+ * Asks Baton to reload the program, as `baton reload` does (only the active generation may);
+ * resolves with the new generation's number, rejects with the cause when the reload failed.
+ */
+export function requestReload(reason: string): Promise<number> {
+  return current().runtime.requestReload(reason);
 }
 
 /** Open connections across the servers this generation serves. */

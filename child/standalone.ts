@@ -1,7 +1,8 @@
 import { parseAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
 import { createSegment, type Stats } from '../shared/stats/index.ts';
-import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime } from './runtime.ts';
+import { randomBytes } from 'node:crypto';
+import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, TicketKey } from './runtime.ts';
 
 /** How long a standalone program drains on SIGTERM/SIGINT before it cuts connections. @default 10 s */
 const STANDALONE_DRAIN_MS = 10_000;
@@ -14,6 +15,7 @@ export class StandaloneRuntime implements Runtime {
   private readonly drainMs: number;
   private readonly startedAt = Date.now();
   private mapped: Stats | undefined;
+  private key: TicketKey | undefined;
 
   constructor(options: { drainMs?: number } = {}) {
     this.drainMs = options.drainMs ?? STANDALONE_DRAIN_MS;
@@ -40,6 +42,16 @@ export class StandaloneRuntime implements Runtime {
   }
 
   ready(): void {}
+
+  async ticketKey(rotateEvery: number): Promise<TicketKey> {
+    // Alone, this process is every generation there is: its own key, rotated on the same schedule.
+    if (!this.key || Date.now() >= this.key.expiresAt - 1000) this.key = { key: randomBytes(48), expiresAt: Date.now() + rotateEvery };
+    return this.key;
+  }
+
+  async requestReload(): Promise<number> {
+    throw new BatonError('ERR_NOT_SUPERVISED', 'cannot reload: this program was not started by Baton');
+  }
 
   reportConnections(): void {}
 

@@ -1,4 +1,4 @@
-import { BatonError } from '../shared/errors.ts';
+import { BatonError, type ErrorCode } from '../shared/errors.ts';
 import { ENV, readInheritedListeners, type InheritedListener } from '../shared/launch-env.ts';
 import {
   Correlator,
@@ -12,11 +12,11 @@ import {
   type SupervisorMessage,
 } from '../shared/protocol.ts';
 import { LAYOUT_VERSION, openSegment, type Stats } from '../shared/stats/index.ts';
-import { releaseMemory, writeHeapProfile, writeHeapSnapshot } from './memory-actions.ts';
+import { releaseMemory, writeCpuProfile, writeHeapProfile, writeHeapSnapshot, writeHeapSnapshotOnDrain } from './memory-actions.ts';
 import { MemoryReporter } from './memory-reporter.ts';
 import { matchInherited } from './inherited.ts';
 import { privateStats } from './standalone.ts';
-import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks } from './runtime.ts';
+import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks, TicketKey } from './runtime.ts';
 
 /** Connection counts are reported at most this often. */
 const REPORT_INTERVAL_MS = 100;
@@ -54,8 +54,9 @@ export class SupervisedRuntime implements Runtime {
       unpark: async () => ({ ok: true, listeners: (await this.hooks?.unpark?.((address) => this.acquire(address))) ?? 0 }),
       hurry: () => ({ ok: true, cut: this.hooks?.hurry?.() ?? 0 }),
       'release-memory': async () => ({ ok: true, ...(await releaseMemory()) }),
-      'heap-snapshot': (m) => ({ ok: true, ...writeHeapSnapshot(m.dir, this.generationInfo.generation) }),
+      'heap-snapshot': async (m) => ({ ok: true, ...(m.onDrain ? await writeHeapSnapshotOnDrain(m.dir, this.generationInfo.generation) : writeHeapSnapshot(m.dir, this.generationInfo.generation)) }),
       'heap-profile': async (m) => ({ ok: true, ...(await writeHeapProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
+      'cpu-profile': async (m) => ({ ok: true, ...(await writeCpuProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
       ack: (m) => {
         this.correlator.settle(m.ack, m as ReplyBody);
         return undefined;
@@ -107,6 +108,20 @@ export class SupervisedRuntime implements Runtime {
     const fd = received.fds[0];
     if (fd === undefined) throw new BatonError('ERR_PROTOCOL', `the supervisor announced a descriptor for ${request.address} but none came`);
     return fd;
+  }
+
+  async ticketKey(rotateEvery: number): Promise<TicketKey> {
+    const reply = await this.request({ type: 'ticket-key', rotateEvery });
+    if (!reply.ok) throw new BatonError(reply.error.code as ErrorCode, reply.error.message);
+    const key = Buffer.from(String(reply.key), 'base64');
+    if (key.length !== 48) throw new BatonError('ERR_PROTOCOL', `the supervisor sent a ticket key of ${key.length} bytes, not 48`);
+    return { key, expiresAt: Number(reply.expiresAt) };
+  }
+
+  async requestReload(reason: string): Promise<number> {
+    const reply = await this.request({ type: 'reload', reason });
+    if (!reply.ok) throw new BatonError(reply.error.code as ErrorCode, reply.error.message);
+    return Number(reply.generation);
   }
 
   stats(): Stats {

@@ -6,7 +6,9 @@
  */
 import { parseAddress } from '../shared/address.ts';
 import type { Stats } from '../shared/stats/index.ts';
-import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime } from './runtime.ts';
+import { randomBytes } from 'node:crypto';
+import { BatonError } from '../shared/errors.ts';
+import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, TicketKey } from './runtime.ts';
 import { privateStats } from './standalone.ts';
 
 export interface TestRuntimeOptions {
@@ -40,6 +42,7 @@ export function createTestRuntime(options: TestRuntimeOptions = {}): TestRuntime
   let isReady = false;
   let connections = 0;
   let exitCode: number | undefined;
+  let key: TicketKey | undefined;
   const exited: ((code: number) => void)[] = [];
   const started = (): { drain(): void; terminate(): void } => {
     if (!hooks) throw new Error('the test runtime is not installed: call useRuntime(runtime) first');
@@ -62,6 +65,14 @@ export function createTestRuntime(options: TestRuntimeOptions = {}): TestRuntime
       connections = 0;
     },
     stats: () => (stats ??= privateStats()),
+    // A test is the only generation: a key of its own, on the schedule asked for.
+    async ticketKey(rotateEvery) {
+      if (!key || Date.now() >= key.expiresAt - 1000) key = { key: randomBytes(48), expiresAt: Date.now() + rotateEvery };
+      return key;
+    },
+    async requestReload() {
+      throw new BatonError('ERR_NOT_SUPERVISED', 'cannot reload: the test runtime has no supervisor to ask');
+    },
     start: (h) => {
       hooks = h;
     },

@@ -1,7 +1,7 @@
 // A program that knows nothing of Baton: socket activation the systemd way, as any language does it.
 // Baton passes the listening socket as fd 3 (LISTEN_FDS=1, LISTEN_PID = this pid), sees the program
 // is ready once it accepts on it, and drains it with SIGTERM. Run it with:
-//   node bin/baton run --listen 127.0.0.1:8081 -- node examples/plain-server.js
+//   npm run baton -- run --listen 127.0.0.1:8081 -- node examples/plain-server.js
 import http from 'node:http';
 import net from 'node:net';
 

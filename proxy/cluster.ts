@@ -7,6 +7,7 @@ import type { ClusterSpec } from './config-load.ts';
 import { originOf, type Endpoint } from './endpoint.ts';
 import { LoadBalancer } from './load-balancer.ts';
 import type { ClusterStats } from './proxy-stats.ts';
+import type { UpstreamTls } from './tls/tls-load.ts';
 
 export class UpstreamHost {
   readonly endpoint: Endpoint;
@@ -14,16 +15,16 @@ export class UpstreamHost {
   healthy = true;
   active = 0;
 
-  constructor(endpoint: Endpoint, spec: ClusterSpec, stats: ClusterStats) {
+  constructor(endpoint: Endpoint, spec: ClusterSpec, stats: ClusterStats, tls?: UpstreamTls) {
     this.endpoint = endpoint;
-    this.pool = new Pool(originOf(endpoint), {
+    this.pool = new Pool(tls ? originOf(endpoint).replace(/^http:/, 'https:') : originOf(endpoint), {
       connections: spec.max_connections,
       pipelining: 1,
       keepAliveTimeout: spec.idle_timeout,
       keepAliveMaxTimeout: Math.max(spec.idle_timeout, 1000),
       headersTimeout: spec.timeout,
       bodyTimeout: 0,
-      connect: { timeout: spec.connect_timeout, ...(endpoint.kind === 'unix' ? { socketPath: endpoint.path } : {}) },
+      connect: { timeout: spec.connect_timeout, ...(endpoint.kind === 'unix' ? { socketPath: endpoint.path } : {}), ...tls?.connect },
     });
     this.pool.on('connect', () => {
       stats.cxTotal.inc();
@@ -51,11 +52,11 @@ export class Cluster {
   private readonly waiting: ((release: Release | undefined) => void)[] = [];
   private closed = false;
 
-  constructor(spec: ClusterSpec, stats: ClusterStats) {
+  constructor(spec: ClusterSpec, stats: ClusterStats, tls?: UpstreamTls) {
     this.name = spec.name;
     this.spec = spec;
     this.stats = stats;
-    this.hosts = spec.parsedEndpoints.map((e) => new UpstreamHost(e, spec, stats));
+    this.hosts = spec.parsedEndpoints.map((e) => new UpstreamHost(e, spec, stats, tls));
     this.lb = new LoadBalancer(spec.lb_policy, this.hosts);
     stats.hcHealthy.set(this.hosts.length);
   }

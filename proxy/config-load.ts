@@ -7,6 +7,7 @@ import { isLocal, parseAddress } from '../shared/address.ts';
 import { readTokenFile } from './admin-access.ts';
 import { fileSchema, type AppConfig, type ClusterConfig, type HttpListenerConfig, type TcpListenerConfig } from './config-schema.ts';
 import { parseEndpoint, type Endpoint } from './endpoint.ts';
+import { loadTls, type TlsMaterial } from './tls/tls-load.ts';
 
 /** A configuration error: `message` lists each problem as `path: problem`. Exit code 2. */
 export class ConfigError extends Error {
@@ -29,6 +30,8 @@ export interface ProxyConfig {
   listeners: ListenerSpec[];
   clusters: ClusterSpec[];
   accessLog: AppConfig['access_log'];
+  /** Certificates, keys and TLS options, read and checked with the file. */
+  tls: TlsMaterial;
   /** The file's `app:` as written, for /config_dump. */
   raw: unknown;
   /** The admin listener's bearer token (from `app.admin.token_file`); never dumped. */
@@ -114,10 +117,11 @@ export function validateProxyConfig(raw: unknown, file: string): ProxyConfig {
       });
     }
   }
-  if (problems.length > 0) throw new ConfigError(`invalid proxy configuration in ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  const tls = problems.length > 0 ? undefined : loadTls(app.tls, listeners.filter((l) => l.protocol !== 'admin'), clusters, file, problems);
+  if (problems.length > 0 || !tls) throw new ConfigError(`invalid proxy configuration in ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   const accessLog = { ...app.access_log };
   if (!['stdout', 'stderr'].includes(accessLog.path)) accessLog.path = path.resolve(path.dirname(file), accessLog.path);
-  return { file, listeners, clusters, accessLog, raw: (raw as { app?: unknown }).app, ...(adminToken ? { adminToken } : {}) };
+  return { file, listeners, clusters, accessLog, tls, raw: (raw as { app?: unknown }).app, ...(adminToken ? { adminToken } : {}) };
 }
 
 function describe(file: string, issues: z.core.$ZodIssue[]): string {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { bytes as size, duration } from '../shared/config-units.ts';
+import { appTls, downstreamTls, http2Options, upstreamTls } from './tls/tls-schema.ts';
 
 const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"');
 
@@ -50,6 +51,9 @@ const httpListener = z.strictObject({
   max_header_size: size.default(16 * 1024),
   /** A path the proxy answers itself: 200, or 503 after /healthcheck/fail on the admin listener. */
   health_path: z.string().regex(/^\//).optional(),
+  /** Downstream TLS (HTTPS, and HTTP/2 by ALPN). */
+  tls: downstreamTls.optional(),
+  http2: http2Options.optional(),
 });
 
 const tcpListener = z.strictObject({
@@ -57,6 +61,8 @@ const tcpListener = z.strictObject({
   cluster: name,
   /** A stream that moves no byte for this long is closed. */
   idle_timeout: duration.default(3_600_000),
+  /** Downstream TLS: terminated here, the cleartext goes to the cluster. */
+  tls: downstreamTls.optional(),
 });
 
 const healthCheck = z.strictObject({
@@ -83,6 +89,8 @@ const cluster = z.strictObject({
   /** Requests waiting for one of those connections; beyond this: 503. */
   max_pending_requests: z.number().int().min(0).default(1024),
   health_check: healthCheck.optional(),
+  /** TLS to the endpoints. */
+  tls: upstreamTls.optional(),
 });
 
 export const appSchema = z.strictObject({
@@ -106,6 +114,7 @@ export const appSchema = z.strictObject({
       path: z.string().default('stdout'),
     })
     .prefault({}),
+  tls: appTls.prefault({}),
 });
 
 /** What the proxy reads of the whole file: the listener names and addresses, and `app:`. */

@@ -24,6 +24,8 @@ export interface HttpContext {
   healthPath?: string;
   /** True after /healthcheck/fail: the health path answers 503. */
   healthFailing(): boolean;
+  /** X-Forwarded-Proto: `https` on a TLS listener. @default http */
+  proto?: 'http' | 'https';
 }
 
 /** What the access log line of a request says. */
@@ -121,7 +123,7 @@ async function forward(ctx: HttpContext, cluster: Cluster, route: Route, req: ht
   const request: Dispatcher.DispatchOptions = {
     path,
     method: req.method ?? 'GET',
-    headers: upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: 'http', requestId: outcome.requestId, ...(rewriteHost !== undefined ? { host: rewriteHost } : {}) }),
+    headers: upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId: outcome.requestId, ...(rewriteHost !== undefined ? { host: rewriteHost } : {}) }),
     body: hasBody ? req : null,
     headersTimeout: route.timeout ?? cluster.spec.timeout,
     bodyTimeout: ctx.streamIdleTimeout,

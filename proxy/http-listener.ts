@@ -7,8 +7,14 @@ import type { ListenerStats } from './proxy-stats.ts';
 import { clientErrorStatus, replyRaw } from './responses.ts';
 import { createUpgradeHandler } from './upgrade.ts';
 
-export function createHttpServer(config: HttpListenerConfig, ctx: HttpContext, cx: ListenerStats): http.Server {
-  const server = http.createServer({
+/** `make` builds the server from the HTTP options (an HTTPS or HTTP/2 server for a TLS listener). */
+export function createHttpServer<S extends net.Server = http.Server>(
+  config: HttpListenerConfig,
+  ctx: HttpContext,
+  cx: ListenerStats,
+  make: (options: http.ServerOptions) => S = http.createServer as unknown as (options: http.ServerOptions) => S,
+): S {
+  const server = make({
     keepAliveTimeout: config.idle_timeout,
     headersTimeout: config.headers_timeout,
     requestTimeout: config.request_timeout,
@@ -17,7 +23,7 @@ export function createHttpServer(config: HttpListenerConfig, ctx: HttpContext, c
     maxHeaderSize: config.max_header_size,
     noDelay: true,
   });
-  server.timeout = config.stream_idle_timeout;
+  (server as unknown as http.Server).timeout = config.stream_idle_timeout;
   server.on('request', createRequestHandler(ctx));
   server.on('upgrade', createUpgradeHandler(ctx));
   server.on('connection', (socket: net.Socket) => countConnection(cx, socket));

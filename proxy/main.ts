@@ -36,6 +36,7 @@ try {
   throw err;
 }
 if (values.check) {
+  for (const warning of config.tls.warnings) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(`${file}: ok\n`);
   process.exit(0);
 }

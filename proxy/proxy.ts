@@ -3,11 +3,12 @@
  * listeners on the sockets Baton holds, ready() once all of that is up, and a drain that lets
  * requests in flight finish before the upstream pools close.
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import { generation, listen, onDrain, pacedClose, ready } from '../child/index.ts';
+import { packageVersion } from '../shared/package-root.ts';
 import { createAccessLog, type AccessLog } from './access-log.ts';
 import { createAdminServer, type AdminTarget } from './admin.ts';
 import { adminAccess } from './admin-access.ts';
@@ -19,6 +20,9 @@ import { clusterStats, httpStats, listenerStats } from './proxy-stats.ts';
 import { Router } from './router.ts';
 import { openStatsStore, type StatsStore } from './stats-store.ts';
 import { handleTcpConnection } from './tcp-proxy.ts';
+import { watchCertificates, type CertWatch } from './tls/cert-watch.ts';
+import { shareTicketKeys, type TicketKeeper } from './tls/ticket-keys.ts';
+import { createTlsHttpServer, createTlsTcpServer, type TlsHttpServer } from './tls/tls-server.ts';
 
 export interface RunningProxy {
   config: ProxyConfig;
@@ -31,14 +35,20 @@ export interface RunningProxy {
   drain(): Promise<void>;
 }
 
-const VERSION = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = packageVersion();
 
 export async function startProxy(config: ProxyConfig, log: Logger): Promise<RunningProxy> {
   const store = openStatsStore();
   const info = generation();
   const accessLog = createAccessLog(config.accessLog, info.generation);
   const clusters = new Map<string, Cluster>();
-  for (const spec of config.clusters) clusters.set(spec.name, new Cluster(spec, clusterStats(store, spec.name)));
+  for (const spec of config.clusters) clusters.set(spec.name, new Cluster(spec, clusterStats(store, spec.name), config.tls.clusters.get(spec.name)));
+  for (const warning of config.tls.warnings) log.warn({ event: 'tls.certificate_warning' }, warning);
+  // The shared ticket key is in place before the first handshake, so every session can resume on the next generation.
+  const tickets: TicketKeeper | undefined = [...config.tls.listeners.values()].some((t) => t.config.session_tickets)
+    ? await shareTicketKeys(config.tls.app.ticket_key_rotation, log)
+    : undefined;
+  const tlsServers: TlsHttpServer[] = [];
 
   const checkers: HealthChecker[] = [];
   for (const cluster of clusters.values()) {
@@ -89,7 +99,8 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
     if (spec.protocol === 'admin') server = createAdminServer(admin, adminAccess(spec.address, config.adminToken));
     else if (spec.protocol === 'http') {
       const cx = listenerStats(store, spec.name);
-      server = createHttpServer(spec, {
+      const material = config.tls.listeners.get(spec.name);
+      const ctx = {
         listener: spec.name,
         router: new Router(spec.routes),
         clusters,
@@ -98,18 +109,35 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
         streamIdleTimeout: spec.stream_idle_timeout,
         ...(spec.health_path !== undefined ? { healthPath: spec.health_path } : {}),
         healthFailing: () => admin.healthFailing,
-      }, cx);
+      };
+      if (material) {
+        const t = createTlsHttpServer(spec, material, ctx, cx, store);
+        tlsServers.push(t);
+        server = t.server;
+        if (material.config.session_tickets) tickets?.add(server as tls.Server);
+      } else server = createHttpServer(spec, ctx, cx);
       server.on('connection', track);
       server.on('upgrade', (_req: unknown, socket: net.Socket) => stream(socket));
     } else {
       const cx = listenerStats(store, spec.name);
       const ctx = { listener: spec.name, cluster: clusters.get(spec.cluster) as Cluster, accessLog, idleTimeout: spec.idle_timeout };
-      server = net.createServer((socket) => {
-        countConnection(cx, socket);
-        track(socket);
-        stream(socket);
-        handleTcpConnection(ctx, socket);
-      });
+      const material = config.tls.listeners.get(spec.name);
+      if (material) {
+        server = createTlsTcpServer(spec.name, material, store, (socket) => handleTcpConnection(ctx, socket));
+        server.on('connection', (socket: net.Socket) => {
+          countConnection(cx, socket);
+          track(socket);
+          stream(socket);
+        });
+        if (material.config.session_tickets) tickets?.add(server as tls.Server);
+      } else {
+        server = net.createServer((socket) => {
+          countConnection(cx, socket);
+          track(socket);
+          stream(socket);
+          handleTcpConnection(ctx, socket);
+        });
+      }
     }
     await listen({ name: spec.name, address: spec.address }, server);
     servers.set(spec.name, server);
@@ -120,6 +148,9 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
   const drain = async (): Promise<void> => {
     if (draining) return;
     draining = true;
+    watch?.stop();
+    tickets?.stop();
+    for (const t of tlsServers) t.draining();
     for (const c of checkers) c.stop();
     // The serving generation's view of its clusters is the one that counts; a gauge sums over generations.
     for (const c of clusters.values()) c.stats.hcHealthy.set(0);
@@ -131,6 +162,8 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
   onDrain(drain);
   ready();
   log.info({ listeners: config.listeners.length, clusters: clusters.size }, 'proxy ready');
+  const watched = config.tls.watched;
+  const watch: CertWatch | undefined = watched.files.length > 0 && info.supervised ? watchCertificates(watched.files, watched.digest, config.tls.app.watch_debounce, log) : undefined;
   return { config, store, clusters, servers, accessLog, admin, drain };
 }
 

@@ -56,7 +56,7 @@ export function createUpgradeHandler(ctx: HttpContext): (req: http.IncomingMessa
       cluster.stats.cxTotal.inc();
       cluster.stats.cxActive.inc();
       const path = route.prefixRewrite !== undefined ? route.prefixRewrite + url.slice(route.prefix.length) : url;
-      const headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: 'http', requestId, upgrade: true, ...(target.rewriteHost !== undefined ? { host: target.rewriteHost } : {}) });
+      const headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId, upgrade: true, ...(target.rewriteHost !== undefined ? { host: target.rewriteHost } : {}) });
       upstream.write(requestHead(req.method ?? 'GET', path, headers));
       if (head.length > 0) upstream.write(head);
       downstream.pipe(upstream);

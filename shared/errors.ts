@@ -23,18 +23,21 @@ export type ErrorCode =
   | 'ERR_PEER_REJECTED'
   | 'ERR_BAD_REQUEST'
   | 'ERR_NATIVE_LOAD'
+  | 'ERR_PACKAGE'
   | 'ERR_INSTANCE_RUNNING'
   | 'ERR_CRASH_LOOP'
   | 'ERR_STATS'
   | 'ERR_STATS_INCOMPATIBLE'
   | 'ERR_TIMEOUT'
   | 'ERR_MEMORY_LIMIT'
+  | 'ERR_DISK_SPACE'
   | 'ERR_UPGRADING'
   | 'ERR_UPGRADE_FAILED'
   /** A canary window rolled the reload back (or `baton rollback`/`promote` found none to act on). */
   | 'ERR_ROLLED_BACK'
   | 'ERR_NO_CANARY'
-  | 'ERR_ILLEGAL_TRANSITION';
+  | 'ERR_ILLEGAL_TRANSITION'
+  | 'ERR_STOPPED_ACCEPTING';
 
 /** Every published code, for checking one that came over the wire (the compiler keeps it complete). */
 const ERROR_CODES: Record<ErrorCode, true> = {
@@ -57,17 +60,20 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   ERR_PEER_REJECTED: true,
   ERR_BAD_REQUEST: true,
   ERR_NATIVE_LOAD: true,
+  ERR_PACKAGE: true,
   ERR_INSTANCE_RUNNING: true,
   ERR_CRASH_LOOP: true,
   ERR_STATS: true,
   ERR_STATS_INCOMPATIBLE: true,
   ERR_TIMEOUT: true,
   ERR_MEMORY_LIMIT: true,
+  ERR_DISK_SPACE: true,
   ERR_UPGRADING: true,
   ERR_UPGRADE_FAILED: true,
   ERR_ROLLED_BACK: true,
   ERR_NO_CANARY: true,
   ERR_ILLEGAL_TRANSITION: true,
+  ERR_STOPPED_ACCEPTING: true,
 };
 
 /**

@@ -27,6 +27,15 @@ export interface ChildMemory {
   mallocMmapped: number;
   /** Upper bound of the largest non-empty free bin malloc_info lists (bytes); -1 when unknown. */
   mallocLargestFree: number;
+  /** Of `mallocFree`: bytes whose pages are resident (count in RSS), and bytes whose pages are not (trimmed with madvise, or never touched). */
+  mallocFreeResident: number;
+  mallocReturned: number;
+  /** Major GCs seen so far, epoch ms of the last, and V8 heap used / external / malloc in use right after it. */
+  gcMajorCount: number;
+  gcAt: number;
+  gcHeapUsed: number;
+  gcExternal: number;
+  gcMallocInUse: number;
   /** jemalloc (allocator: jemalloc): bytes allocated by the app, in active pages, resident, retained; -1 without it. */
   jemallocAllocated: number;
   jemallocActive: number;
@@ -52,6 +61,13 @@ export const CHILD_FIGURES = [
   'mallocFreeChunks',
   'mallocMmapped',
   'mallocLargestFree',
+  'mallocFreeResident',
+  'mallocReturned',
+  'gcMajorCount',
+  'gcAt',
+  'gcHeapUsed',
+  'gcExternal',
+  'gcMallocInUse',
   'jemallocAllocated',
   'jemallocActive',
   'jemallocResident',
@@ -62,7 +78,109 @@ export const CHILD_FIGURES = [
 
 /** `heapUsed` → `baton.memory.heap_used`. */
 export function gaugeName(figure: keyof ChildMemory): string {
-  return MEMORY_PREFIX + figure.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return MEMORY_PREFIX + snake(figure);
+}
+
+function snake(name: string): string {
+  return name.replace(/[A-Z0-9]+/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** Prefix of the runtime-health gauges a child writes (event loop, GC). */
+export const RUNTIME_PREFIX = 'baton.runtime.';
+export const RUNTIME_FILTER = /^baton\.runtime\./;
+
+/** A generation's runtime health over the last reporting interval; -1 when unknown. */
+export interface RuntimeHealth {
+  /** Event-loop delay percentiles and maximum over the interval, ms (perf_hooks.monitorEventLoopDelay). */
+  loopDelayP50: number;
+  loopDelayP99: number;
+  loopDelayMax: number;
+  /** Event-loop utilization over the interval, 0..1. */
+  loopUtilization: number;
+  /** Cumulative GC pause time by kind since start, ms. */
+  gcMinorMs: number;
+  gcMajorMs: number;
+  gcIncrementalMs: number;
+  gcWeakcbMs: number;
+  /** CPU time (user + system) since start, ms. */
+  cpuMs: number;
+  sampledAt: number;
+  generation: number;
+}
+
+export const RUNTIME_FIGURES = [
+  'loopDelayP50',
+  'loopDelayP99',
+  'loopDelayMax',
+  'loopUtilization',
+  'gcMinorMs',
+  'gcMajorMs',
+  'gcIncrementalMs',
+  'gcWeakcbMs',
+  'cpuMs',
+  'sampledAt',
+  'generation',
+] as const satisfies readonly (keyof RuntimeHealth)[];
+
+/** `loopDelayP99` → `baton.runtime.loop_delay_p99`. */
+export function runtimeGaugeName(figure: keyof RuntimeHealth): string {
+  return RUNTIME_PREFIX + snake(figure);
+}
+
+/** The children's runtime health from a stats snapshot, by writer slot. */
+export function runtimeByWriter(samples: readonly { name: string; kind: string; labels: Record<string, string>; value?: number }[]): Map<string, Partial<RuntimeHealth>> {
+  const names = new Map(RUNTIME_FIGURES.map((f) => [runtimeGaugeName(f), f]));
+  const byWriter = new Map<string, Partial<RuntimeHealth>>();
+  for (const s of samples) {
+    const figure = names.get(s.name);
+    const writer = s.labels.writer;
+    if (s.kind !== 'gauge' || !figure || writer === undefined || s.value === undefined) continue;
+    byWriter.set(writer, { ...byWriter.get(writer), [figure]: s.value });
+  }
+  return byWriter;
+}
+
+/**
+ * glibc's free memory split by residency: `free` (fordblks) is memory in free chunks, but
+ * malloc_trim gives the whole pages inside them back with madvise(DONTNEED) while the chunks stay
+ * on the free lists — so free is resident only up to what the arenas hold resident beyond the
+ * bytes in use. `residentArena` is the arenas' resident bytes (mincore over their mappings).
+ */
+export function splitFree(free: number, inUse: number, residentArena: number): { resident: number; returned: number } {
+  const resident = Math.max(0, Math.min(free, residentArena - inUse));
+  return { resident, returned: Math.max(0, free - resident) };
+}
+
+/** glibc arena heaps in /proc/self/maps: the main arena's `[heap]` and the 64 MiB-aligned heaps of thread arenas. */
+export function arenaMappings(maps: string): { start: number; length: number; main: boolean }[] {
+  const HEAP_MAX = 64 * 1024 * 1024;
+  const rows = maps.split('\n').flatMap((line) => {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    return m ? [{ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16), perms: m[3]!, name: m[4]!.trim() }] : [];
+  });
+  const out: { start: number; length: number; main: boolean }[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    if (r.name === '[heap]') out.push({ start: r.start, length: r.end - r.start, main: true });
+    else if (r.name === '' && r.perms === 'rw-p' && r.start % HEAP_MAX === 0) {
+      // A thread arena's heap: read-write from an aligned start, the rest of its 64 MiB reserved (---p).
+      const next = rows[i + 1];
+      const end = next && next.name === '' && next.perms === '---p' && next.start === r.end ? next.end : r.end;
+      if (end === r.start + HEAP_MAX) out.push({ start: r.start, length: r.end - r.start, main: false });
+    }
+  }
+  return out;
+}
+
+/** Σ `<system type="current">` of malloc_info's heaps other than the main arena (nr 0): what thread arenas hold. */
+export function threadArenaSystem(xml: string): number {
+  let total = 0;
+  for (const h of xml.matchAll(/<heap nr="(\d+)">([\s\S]*?)<\/heap>/g)) {
+    if (h[1] === '0') continue;
+    const m = /<system type="current" size="(\d+)"\/>/.exec(h[2]!);
+    if (m) total += Number(m[1]);
+  }
+  return total;
 }
 
 export interface Fragmentation {

@@ -40,6 +40,10 @@ export type ChildMessage =
   | (Envelope & { type: 'connections'; open: number })
   | (Envelope & { type: 'listen'; address: string })
   | (Envelope & { type: 'drained' })
+  /** The shared TLS session ticket key; the ack carries `key` (48 bytes, base64) and `expiresAt` (epoch ms). */
+  | (Envelope & { type: 'ticket-key'; /** A new key is made once the current one is this old (ms). */ rotateEvery: number })
+  /** Reload the program (the active generation only); the ack comes with the outcome: `generation`, or the error. */
+  | (Envelope & { type: 'reload'; reason: string })
   | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
   | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
 
@@ -54,10 +58,12 @@ export type SupervisorMessage =
   | (Envelope & { type: 'hurry' })
   /** Release what memory it can (GC, malloc_trim); the ack reports what was released. */
   | (Envelope & { type: 'release-memory' })
-  /** Write a heap snapshot into `dir`; the ack carries its `path`. */
-  | (Envelope & { type: 'heap-snapshot'; dir: string })
+  /** Write a heap snapshot into `dir` (`onDrain`: once this generation has drained, just before it exits); the ack carries its `path`. */
+  | (Envelope & { type: 'heap-snapshot'; dir: string; onDrain?: boolean })
   /** Record a sampling heap profile for `seconds`, write it into `dir`; the ack carries its `path`. */
   | (Envelope & { type: 'heap-profile'; dir: string; seconds: number })
+  /** Record a CPU profile for `seconds`, write it into `dir`; the ack carries its `path`. */
+  | (Envelope & { type: 'cpu-profile'; dir: string; seconds: number })
   | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
   | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
 

@@ -90,4 +90,8 @@ export interface Binding {
   mallocTrim(pad: number): boolean | null;
   /** glibc malloc_info(0) XML; null where the libc has none (musl). */
   mallocInfo(): string | null;
+  /** jemalloc mallctl arena.<ALL>.purge; true, or null when jemalloc is not the malloc. */
+  jemallocPurge(): boolean | null;
+  /** Bytes of [start, start + length) resident in RAM (mincore). */
+  residentBytes(start: number, length: number): number;
 }

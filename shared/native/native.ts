@@ -1,49 +1,54 @@
 /**
- * The only loader of the Node-API addon (build/Release/baton.node, built from shared/native/src by
- * `npm ci`). System failures throw an Error whose `code` is the errno name, `errno` the (positive)
- * errno number and `syscall` the failing call; bad arguments throw TypeError/RangeError with
- * `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`.
+ * The only loader of the Node-API addon and the exec shim, which sit side by side: a source build
+ * (build/Release/, made by `npm ci` in a checkout, or by the install script when no prebuild fits)
+ * wins over the prebuild the package ships (prebuilds/linux-x64-glibc/). System failures throw an
+ * Error whose `code` is the errno name, `errno` the (positive) errno number and `syscall` the
+ * failing call; bad arguments throw TypeError/RangeError with `ERR_INVALID_ARG_TYPE` /
+ * `ERR_INVALID_ARG_VALUE`.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { BatonError } from '../errors.ts';
+import { packageRoot } from '../package-root.ts';
 import type { Binding, Datagram, JemallocStats, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
 
 export type { Datagram, JemallocStats, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
 
-function packageRoot(): string {
-  const start = dirname(fileURLToPath(import.meta.url));
-  for (let dir = start; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'binding.gyp'))) return dir;
-    if (dirname(dir) === dir) {
-      throw new BatonError('ERR_NATIVE_LOAD', `no binding.gyp found above ${start}; run npm ci (it builds the addon with node-gyp)`);
-    }
-  }
+/** Directories that may hold baton.node and baton-exec, best first. */
+function candidates(root: string): string[] {
+  const dirs = [join(root, 'build', 'Release')];
+  // One prebuild: Node-API is ABI-stable, so it serves every Node >= 22 on linux-x64 with glibc.
+  if (process.platform === 'linux' && process.arch === 'x64') dirs.push(join(root, 'prebuilds', 'linux-x64-glibc'));
+  return dirs;
 }
 
-const release = join(packageRoot(), 'build', 'Release');
-
-function load(): Binding {
-  const path = join(release, 'baton.node');
+function load(): { binding: Binding; dir: string } {
+  const root = packageRoot();
+  const dirs = candidates(root);
+  const dir = dirs.find((d) => existsSync(join(d, 'baton.node')));
+  // npm runs the install script only once it is approved (npm install-scripts approve), so say how to run it by hand.
+  const fix = `build it from source with \`node scripts/install-native.cjs\` in ${root} (needs a C compiler, make and python for node-gyp), or run npm ci in a checkout`;
+  if (dir === undefined) {
+    throw new BatonError('ERR_NATIVE_LOAD', `no native addon for ${process.platform}-${process.arch} in ${dirs.join(' or ')}; ${fix}`);
+  }
+  const path = join(dir, 'baton.node');
   try {
-    return createRequire(import.meta.url)(path) as Binding;
+    return { binding: createRequire(import.meta.url)(path) as Binding, dir };
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new BatonError(
-      'ERR_NATIVE_LOAD',
-      `cannot load the native addon ${path} (${reason}); run npm ci (it builds the addon with node-gyp)`,
-      { cause },
-    );
+    throw new BatonError('ERR_NATIVE_LOAD', `cannot load the native addon ${path} (${reason}); ${fix}`, { cause });
   }
 }
 
-const binding = load();
+const { binding, dir: addonDir } = load();
 
-/** Absolute path of the exec shim: `baton-exec EXPECTED_PPID CMD [ARGS...]` arms PR_SET_PDEATHSIG(SIGKILL), exits 1 if its parent is not EXPECTED_PPID, sets LISTEN_PID when LISTEN_FDS is set, then execvp's CMD (127/126 when that fails). */
-export const execShimPath: string = join(release, 'baton-exec');
+/**
+ * Absolute path of the exec shim: `baton-exec EXPECTED_PPID CMD [ARGS...]` arms PR_SET_PDEATHSIG(SIGKILL), exits 1 if its parent is not EXPECTED_PPID, sets LISTEN_PID when LISTEN_FDS is set, then execvp's CMD (127/126 when that fails).
+ * `baton-exec --reap CONTROL_FD GRACE_MS EXPECTED_PPID CMD [ARGS...]` stays as CMD's subreaper instead: it forks CMD (LISTEN_PID = CMD's pid, written as "PID\n" on CONTROL_FD), forwards signals, kills the whole tree on 'K' or end of file on CONTROL_FD, and when CMD exits ends every descendant (SIGTERM, SIGKILL GRACE_MS later) and exits as CMD did.
+ */
+export const execShimPath: string = join(addonDir, 'baton-exec');
 
 /** Listening TCP socket on a numeric IPv4/IPv6 host (SO_REUSEADDR, SO_REUSEPORT when `reusePort`; IPV6_V6ONLY = ipv6Only for v6 hosts); returns a blocking, close-on-exec fd that is never accepted on. */
 export function tcpListen(host: string, port: number, backlog: number, ipv6Only: boolean, reusePort = false): number {
@@ -151,4 +156,14 @@ export function mallocTrim(pad = 0): boolean | null {
 /** glibc malloc_info(0) as its XML document (`<malloc version="1">…`); null where the libc has none (musl). */
 export function mallocInfo(): string | null {
   return binding.mallocInfo();
+}
+
+/** jemalloc's purge of every arena (`arena.<MALLCTL_ARENAS_ALL>.purge`): unused dirty and muzzy pages go back to the kernel; null unless jemalloc is this process's malloc. */
+export function jemallocPurge(): boolean | null {
+  return binding.jemallocPurge();
+}
+
+/** Bytes of the address range [start, start + length) resident in RAM (mincore), whole pages; throws ENOMEM for a range not mapped. */
+export function residentBytes(start: number, length: number): number {
+  return binding.residentBytes(start, length);
 }

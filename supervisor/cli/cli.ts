@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError, isBatonError } from '../../shared/errors.ts';
+import { packageVersion } from '../../shared/package-root.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { hotRestartVersion } from '../../shared/stats/index.ts';
 import { hotRestartCompatibility } from '../../shared/hot-restart.ts';
@@ -9,14 +10,18 @@ import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-c
 import { ControlServer } from '../control/server.ts';
 import { createLogger } from '../core/logger.ts';
 import { controlSocketPath } from '../os/paths.ts';
+import { commandUsage, nearestCommand, wantsHelp } from './help.ts';
+import { controlRequest } from './control-client.ts';
 import { realOs } from '../os/real-os.ts';
 import { SegmentStats } from '../core/stats-sink.ts';
 import { memory, MEMORY_USAGE, profile } from './memory-commands.ts';
+import { top, TOP_USAGE } from './top.ts';
 import { procMemoryProbe } from '../memory/proc.ts';
 import { Supervisor } from '../core/supervisor.ts';
-import { takeInheritedSockets } from '../sockets/inherited-sockets.ts';
+import { takeInheritedSockets, UPGRADE_ENV } from '../sockets/inherited-sockets.ts';
 import { serviceManagerFrom } from '../systemd/service-manager.ts';
-import { announceSuccessor, Upgrader } from '../handover/predecessor.ts';
+import { Upgrader } from '../handover/predecessor.ts';
+import { followPredecessor } from '../handover/successor.ts';
 
 const USAGE = `Usage:
   baton run --config FILE [options]        run the supervisor in the foreground
@@ -34,7 +39,7 @@ const USAGE = `Usage:
                                            keeping sockets, stats and service (also: SIGUSR2)
   baton stats [--name N] [--json|--prometheus] [--filter RE]
                                            read the shared stats (works when the supervisor is wedged)
-${MEMORY_USAGE}  baton version [--hot-restart]            version; or the stats hot-restart compatibility string
+${MEMORY_USAGE}${TOP_USAGE}  baton version [--hot-restart]            version; or the stats hot-restart compatibility string
 
 Options of run (each is also a config key):
   -c, --config FILE          YAML config, re-read on every reload
@@ -43,6 +48,7 @@ Options of run (each is also a config key):
   --ready-timeout DUR        how long a new generation may take to become ready [10s]
   --drain-timeout DUR        how long an old generation may drain before it is asked to exit [30s]
   --shutdown-timeout DUR     how long after that before it is killed [5s]
+  --accept-grace DUR         how long the active generation may stop accepting before it is replaced [5s]
   --readiness MODE           auto | sdk | accepting | notify (READY=1) | tcp (accepts a connect) | http:/PATH (accepting + GET 2xx) [auto]
   --drain-signal SIG         sent to drain a program that does not use the SDK [SIGTERM]
   --control-socket PATH      control socket [$XDG_RUNTIME_DIR/baton/NAME.sock or /tmp/baton-UID/NAME.sock]
@@ -62,6 +68,7 @@ const RUN_OPTIONS = {
   'ready-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
+  'accept-grace': { type: 'string' },
   readiness: { type: 'string' },
   'drain-signal': { type: 'string' },
   'control-socket': { type: 'string' },
@@ -75,10 +82,18 @@ const RUN_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 
+const COMMANDS = ['run', 'check', 'dev', 'reload', 'status', 'stop', 'upgrade', 'stats', 'memory', 'heap-snapshot', 'heap-profile', 'version', 'help'] as const;
+
 /** Runs the CLI; resolves to the exit code (0 ok, 1 failed, 2 bad usage or configuration). */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    // `baton dev --help` has options of its own, which dev prints.
+    const help = command !== 'dev' && wantsHelp(rest) ? commandUsage(USAGE, command ?? '') : undefined;
+    if (help !== undefined) {
+      process.stdout.write(help);
+      return 0;
+    }
     switch (command) {
       case 'run':
         return await run(rest);
@@ -102,8 +117,11 @@ export async function main(argv: string[]): Promise<number> {
         return stats(parse(rest, CLIENT_OPTIONS).values);
       case 'memory':
         return await memory(rest);
+      case 'top':
+        return await top(rest);
       case 'heap-snapshot':
       case 'heap-profile':
+      case 'cpu-profile':
         return await profile(command, rest);
       case 'version':
       case '--version':
@@ -114,8 +132,10 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
         process.stdout.write(USAGE);
         return command === undefined ? 2 : 0;
-      default:
-        throw new BatonError('ERR_USAGE', `unknown command '${command}'`);
+      default: {
+        const near = nearestCommand(command, COMMANDS);
+        throw new BatonError('ERR_USAGE', `unknown command '${command}'${near ? `; did you mean 'baton ${near}'?` : ''}`);
+      }
     }
   } catch (err) {
     return report(err);
@@ -169,11 +189,13 @@ async function run(args: string[]): Promise<number> {
   const reread = (): Config => loadConfig(file, overrides, { requireCwd: true });
   const config = reread();
 
+  const socketPath = controlSocketPath(config.name, config.controlSocket);
+  // An upgrade's successor starts beside its predecessor on purpose.
+  if (process.env[UPGRADE_ENV] === undefined) await refuseIfRunning(config.name, socketPath);
   const log = await createLogger(config.logLevel, config.name);
   // Both take their variables out of the environment, so no generation inherits them.
   const { sockets, upgrade } = takeInheritedSockets(process.env);
   const serviceManager = serviceManagerFrom(process.env, log);
-  const socketPath = controlSocketPath(config.name, config.controlSocket);
   const stats = new SegmentStats(config.name, config.stats, log, upgrade !== undefined);
   const supervisor = new Supervisor(config, {
     os: realOs,
@@ -192,19 +214,34 @@ async function run(args: string[]): Promise<number> {
     // The successor is a whole Node process starting before its generation does.
     timeoutMs: config.readyTimeout + 30_000,
     releaseControl: () => control.close(),
+    reclaimControl: async () => {
+      control.close();
+      await control.takeOver();
+    },
+    answersAsPid: async (pid) => {
+      try {
+        return ((await controlRequest(socketPath, 'GET', '/status', 2_000)).body as { pid?: number }).pid === pid;
+      } catch {
+        return false;
+      }
+    },
   });
   // The control API drives this supervisor, and the upgrade that replaces it.
   const control = new ControlServer(socketPath, Object.assign(supervisor, { upgrade: () => upgrader.upgrade() }), log, config.controlGroup);
-  // A successor replaces the control socket once its predecessor agrees.
+  // A successor replaces the control socket once its predecessor agrees, or at once when it dies.
   let handedOver = upgrade === undefined;
   if (upgrade) {
-    supervisor.once('active', ({ generation }) => {
-      void announceSuccessor(generation, log, () => {
+    followPredecessor({
+      supervisor,
+      upgrade,
+      log,
+      takeOverControl: () => control.takeOver(),
+      onInCharge: (why) => {
         handedOver = true;
-        return control.takeOver();
-      })
-        .then(() => log.info({ predecessor: upgrade.from }, 'upgrade complete: this supervisor serves'))
-        .catch((err: unknown) => log.error({ err }, 'cannot bind the control socket after the upgrade; signals still work'));
+        // Nobody else will tell the service manager who the main process is now.
+        if (why === 'predecessor-died') serviceManager.mainPid(process.pid);
+      },
+      reclaimStats: () => stats.reclaimForeign(),
     });
   } else {
     try {
@@ -263,12 +300,26 @@ async function run(args: string[]): Promise<number> {
   });
 }
 
+/** A second supervisor of one instance would fight the first over its socket and segment: name it. */
+async function refuseIfRunning(name: string, socketPath: string): Promise<void> {
+  let reply;
+  try {
+    reply = await controlRequest(socketPath, 'GET', '/status', 5_000);
+  } catch {
+    return; // nobody answers there: the instance is free (the stats segment checks once more)
+  }
+  const pid = (reply.body as { pid?: unknown }).pid;
+  throw new BatonError(
+    'ERR_INSTANCE_RUNNING',
+    `instance "${name}" is already running (pid ${typeof pid === 'number' ? pid : 'unknown'}) with control socket ${socketPath}; stop it first, or give this one another --name`,
+  );
+}
+
 async function version(hotRestart: boolean): Promise<number> {
   if (hotRestart) {
     process.stdout.write(`${hotRestartCompatibility()}\n`);
     return 0;
   }
-  const { default: pkg } = await import('../../package.json', { with: { type: 'json' } });
-  process.stdout.write(`baton ${pkg.version} (protocol ${PROTOCOL_VERSION}, stats ${hotRestartVersion()})\n`);
+  process.stdout.write(`baton ${packageVersion()} (protocol ${PROTOCOL_VERSION}, stats ${hotRestartVersion()})\n`);
   return 0;
 }

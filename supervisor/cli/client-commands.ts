@@ -70,7 +70,9 @@ export async function status(values: ClientValues): Promise<number> {
 /** The human-readable `baton status` table. */
 export function formatStatus(s: StatusSnapshot): string {
   const header = `instance ${s.instance} (supervisor pid ${s.pid}, up ${formatDuration(s.uptimeMs)})${s.stopping ? ', stopping' : ''}\n`;
-  const listeners = s.listeners.map((l) => `  ${l.name} ${l.address}${l.from ? ` (from ${l.from})` : ''}`).join('\n');
+  const listeners = s.listeners
+    .map((l) => `  ${l.name} ${l.address}${l.from ? ` (from ${l.from})` : ''}${(l.strays ?? []).map((h) => `\n    stray: pid ${h.pid} (${h.command}) holds it outside any generation`).join('')}`)
+    .join('\n');
   const rows = [['GEN', 'PID', 'STATE', 'UPTIME', 'CONNS', 'EXIT', 'STATUS']];
   for (const g of s.generations) {
     const exit = g.exit ? (g.exit.signal ?? `code ${g.exit.code}`) : '';
@@ -86,13 +88,17 @@ export function formatStatus(s: StatusSnapshot): string {
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
   const growing = s.generations
     .filter((g) => g.memory?.growing)
-    .map((g) => `memory: generation ${g.generation} is growing, +${g.memory?.slopeMiBPerMin} MiB/min (RSS ${((g.memory?.rss ?? 0) / 1048576).toFixed(1)} MiB)\n`)
+    .map((g) => `memory: generation ${g.generation} is growing, +${g.memory?.slopeMiBPerMin} MiB/min (RSS ${((g.memory?.rss ?? 0) / 1048576).toFixed(1)} MiB)${g.memory?.finding ? ` — ${g.memory.finding}` : ''}\n`)
+    .join('');
+  const health = s.generations
+    .filter((g) => g.memory?.loopDelayP99 !== undefined)
+    .map((g) => `health: generation ${g.generation} event-loop delay p50 ${g.memory!.loopDelayP50} ms, p99 ${g.memory!.loopDelayP99} ms, utilization ${Math.round((g.memory!.loopUtilization ?? 0) * 100)}%\n`)
     .join('');
   const canary = s.canary
     ? `canary: generation ${s.canary.generation} on probation for ${formatDuration(s.canary.endsInMs)} more (${s.canary.requests} requests, ${s.canary.errors} 5xx); generation ${s.canary.parked.join(', ')} parked\n`
     : '';
   const preload = s.preload ? "drain: Baton's preload is loaded (node command, preload: auto): plain server.listen() drains safely\n" : '';
-  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}${canary}${preload}`;
+  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}${health}${canary}${preload}`;
 }
 
 /** `baton stop`. */

@@ -61,6 +61,7 @@ export const configSchema = z.strictObject({
   'ready-timeout': duration.default(10_000),
   'drain-timeout': duration.default(30_000),
   'shutdown-timeout': duration.default(5_000),
+  'accept-grace': duration.default(5_000),
   readiness: z
     .union([
       z.enum(['auto', 'sdk', 'accepting', 'notify', 'tcp']),
@@ -202,6 +203,8 @@ export interface Config {
   readyTimeout: number;
   drainTimeout: number;
   shutdownTimeout: number;
+  /** How long the active generation may stop accepting on a listener it accepted on before it is replaced; 0 or absent: never. */
+  acceptGrace?: number;
   readiness: ReadinessConfig;
   drainSignal: NodeJS.Signals;
   restart: { maxFailures: number; window: number; backoffInitial: number; backoffMax: number };
@@ -294,6 +297,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     readyTimeout: c['ready-timeout'],
     drainTimeout: c['drain-timeout'],
     shutdownTimeout: c['shutdown-timeout'],
+    acceptGrace: c['accept-grace'],
     readiness: c.readiness,
     drainSignal: c['drain-signal'] as NodeJS.Signals,
     restart: {

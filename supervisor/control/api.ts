@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BatonError } from '../../shared/errors.ts';
 import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type StatSample } from '../../shared/stats/index.ts';
 import type { ReplyBody } from '../../shared/protocol.ts';
-import { DASHBOARD_HTML } from './dashboard.ts';
+import { dashboardRoute } from './dashboard.ts';
 import { describeJsonError } from './json-position.ts';
 import type { ProfileResult } from '../core/generation-requests.ts';
 import type { ReloadResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
@@ -19,8 +19,9 @@ export interface ControlTarget {
   memoryReport?(): ReturnType<Supervisor['memoryReport']>;
   memorySeries?(generation?: number): ReturnType<Supervisor['memorySeries']>;
   release?(generation?: number): Promise<ReplyBody>;
-  heapSnapshot?(generation?: number): Promise<ProfileResult>;
+  heapSnapshot?(generation?: number, options?: { retire?: boolean; compare?: boolean }): Promise<ProfileResult>;
   heapProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
+  cpuProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
   /** Replaces the supervisor process (absent: the endpoint is not offered). */
   upgrade?(): Promise<UpgradeResult>;
   /** The canary window (absent: /rollback and /promote answer 409). */
@@ -36,7 +37,7 @@ export interface ControlReply {
 }
 
 /** What a POST may say, in its JSON body or its query string (the body wins). */
-const FIELDS = { cold: z.boolean(), 'wait-canary': z.boolean(), generation: z.int().min(1), seconds: z.number() };
+const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number(), retire: z.boolean(), 'wait-canary': z.boolean(), compare: z.boolean() };
 type Params = { [K in keyof typeof FIELDS]?: z.infer<(typeof FIELDS)[K]> };
 
 type Route = {
@@ -111,8 +112,9 @@ const ROUTES: Record<string, Route> = {
   '/heap-snapshot': {
     method: 'POST',
     memory: true,
-    fields: ['generation'],
-    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapSnapshot!(p.generation)) })),
+    fields: ['generation', 'retire', 'compare'],
+    run: async (t, _q, p) =>
+      answer(async () => ({ ok: true, ...(await t.heapSnapshot!(p.generation, { ...(p.retire !== undefined ? { retire: p.retire } : {}), ...(p.compare ? { compare: true } : {}) })) })),
   },
   '/heap-profile': {
     method: 'POST',
@@ -120,11 +122,20 @@ const ROUTES: Record<string, Route> = {
     fields: ['generation', 'seconds'],
     run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.heapProfile!(p.generation, p.seconds ?? 10)) })),
   },
+  '/cpu-profile': {
+    method: 'POST',
+    memory: true,
+    fields: ['generation', 'seconds'],
+    run: async (t, _q, p) => answer(async () => ({ ok: true, ...(await t.cpuProfile!(p.generation, p.seconds ?? 10)) })),
+  },
   '/dashboard': {
     method: 'GET',
     memory: true,
-    run: () => ({ status: 200, body: DASHBOARD_HTML, contentType: 'text/html; charset=utf-8' }),
+    run: () => dashboardRoute('/dashboard')!,
   },
+  '/dashboard/uplot.js': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/uplot.js')! },
+  '/dashboard/uplot.css': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/uplot.css')! },
+  '/dashboard/app.js': { method: 'GET', memory: true, run: () => dashboardRoute('/dashboard/app.js')! },
 };
 
 /** `/memory`: the report, with an Envoy-style summary (allocated, heap size, free in heap, released) over live generations. */
@@ -136,6 +147,7 @@ function memoryBody(report: ReturnType<Supervisor['memoryReport']>): unknown {
     allocated: sum((g) => g.allocator.allocated),
     heap_size: sum((g) => g.allocator.heapSize),
     free_in_heap: sum((g) => g.allocator.freeInHeap),
+    returned: sum((g) => g.allocator.returned),
     released: sum((g) => g.allocator.released),
     rss: sum((g) => g.summary.rss?.now ?? null),
     ...report,
@@ -245,7 +257,7 @@ function paramsOf(endpoint: string, fields: (keyof typeof FIELDS)[], query: URLS
 
 /** A query-string value as the JSON value it stands for; anything unrecognisable is left a string for the schema to refuse. */
 function fromQuery(name: keyof typeof FIELDS, text: string): unknown {
-  if (name === 'cold' || name === 'wait-canary') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
+  if (name === 'cold' || name === 'retire' || name === 'compare' || name === 'wait-canary') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
   return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
 }
 

@@ -8,6 +8,7 @@ import { allocatorEnv, generationEnv, notifySocketPath } from './generation-env.
 import type { GenerationOptions } from './generation.ts';
 import type { Os } from '../os/os.ts';
 import type { StatsSink } from './stats-sink.ts';
+import type { TicketKeys } from './ticket-keys.ts';
 import type { WorkerOptions } from './worker.ts';
 import { drainLaunch } from '../canary/drain-launch.ts';
 
@@ -16,6 +17,10 @@ export interface LaunchContext {
   log: Logger;
   store: FdStore;
   sink: StatsSink;
+  /** The shared TLS session ticket key. */
+  ticketKeys?: TicketKeys;
+  /** Reloads the program (a generation asked). */
+  reload?(): Promise<number>;
   /** The supervisor samples memory: the generation reports its own figures at this interval. */
   memoryInterval?: number;
 }
@@ -63,8 +68,11 @@ export function workerOptions(config: Config, listeners: Listener[], id: number,
     readyTimeout: config.readyTimeout,
     drainTimeout: config.drainTimeout,
     shutdownTimeout: config.shutdownTimeout,
+    ...(config.acceptGrace ? { acceptGrace: config.acceptGrace } : {}),
     drainSignal: config.drainSignal,
     statsLayout: LAYOUT_VERSION,
+    ...(ctx.ticketKeys ? { ticketKey: (rotateEvery: number) => (ctx.ticketKeys as TicketKeys).current(rotateEvery) } : {}),
+    ...(ctx.reload ? { reload: () => (ctx.reload as () => Promise<number>)() } : {}),
     requestListener: (address, gen) => {
       const listener = ctx.store.request(address, config.runtimeListeners);
       ctx.store.retain(gen, [listener]);

@@ -22,8 +22,8 @@ export async function releaseMemory(g: Generation): Promise<ReplyBody & { releas
 }
 
 /** Has `g` write a heap snapshot into `dir`; resolves with its path. */
-export async function heapSnapshot(g: Generation, dir: string): Promise<ProfileResult> {
-  return profileResult(g.id, await g.request({ type: 'heap-snapshot', dir }, 120_000));
+export async function heapSnapshot(g: Generation, dir: string, onDrain = false, waitMs = 120_000): Promise<ProfileResult> {
+  return profileResult(g.id, await g.request({ type: 'heap-snapshot', dir, ...(onDrain ? { onDrain } : {}) }, waitMs));
 }
 
 /** Throws ERR_USAGE unless `seconds` is a profile length Baton accepts. */
@@ -35,6 +35,12 @@ export function checkProfileSeconds(seconds: number): void {
 export async function heapProfile(g: Generation, dir: string, seconds: number): Promise<ProfileResult> {
   checkProfileSeconds(seconds);
   return profileResult(g.id, await g.request({ type: 'heap-profile', dir, seconds }, seconds * 1000 + 60_000));
+}
+
+/** Has `g` record a CPU profile for `seconds` into `dir`; resolves with its path. */
+export async function cpuProfile(g: Generation, dir: string, seconds: number): Promise<ProfileResult> {
+  checkProfileSeconds(seconds);
+  return profileResult(g.id, await g.request({ type: 'cpu-profile', dir, seconds }, seconds * 1000 + 60_000));
 }
 
 /** Where profiles go: `memory.profile-dir`, else `profiles/` beside the control socket (created 0700). */

@@ -46,6 +46,8 @@ interface GenerationEvents {
   'worker-restarted': [worker: Worker];
   /** Workers of this serving generation crashed too often: give up. */
   'crash-loop': [error: BatonError];
+  /** A lone worker, active, stopped accepting on `fd` past the accept grace (one of several restarts alone). */
+  'stopped-accepting': [fd: number, lostForMs: number];
 }
 
 /**
@@ -220,6 +222,11 @@ export class Generation extends EventEmitter<GenerationEvents> {
     this.slots[slot] = worker;
     worker.on('state', (to) => this.emit('worker-state', worker, to));
     worker.on('exit', (exit) => this.workerExited(worker, exit));
+    worker.on('stopped-accepting', (fd, lostForMs) => {
+      // One of several: drained out, and its exit restarts the slot. A lone worker is the generation: the supervisor replaces it.
+      if (this.size > 1) worker.drain(`it stopped accepting for ${lostForMs} ms`);
+      else this.emit('stopped-accepting', fd, lostForMs);
+    });
     this.emit('worker-start', worker);
     return worker;
   }

@@ -6,6 +6,7 @@ import type { FdStore, Listener } from '../sockets/fd-store.ts';
 import { generationOptions } from './generation-options.ts';
 import { Generation } from './generation.ts';
 import type { StatsSink } from './stats-sink.ts';
+import type { TicketKeys } from './ticket-keys.ts';
 
 export interface LaunchDeps {
   os: Os;
@@ -13,6 +14,10 @@ export interface LaunchDeps {
   store: FdStore;
   sink: StatsSink;
   memory: MemoryMonitor | undefined;
+  /** The TLS session ticket key every generation shares. */
+  ticketKeys?: TicketKeys;
+  /** A reload a generation asked for. */
+  reload?(): Promise<number>;
 }
 
 /**
@@ -26,6 +31,8 @@ export function launchGeneration(config: Config, slots: Listener[][], id: number
     log: deps.log,
     store: deps.store,
     sink: deps.sink,
+    ...(deps.ticketKeys ? { ticketKeys: deps.ticketKeys } : {}),
+    ...(deps.reload ? { reload: deps.reload } : {}),
     ...(memoryInterval !== undefined ? { memoryInterval } : {}),
   }, initial);
   deps.store.retain(id, [...new Set(slots.flat())]);

@@ -27,6 +27,8 @@ export interface StatsSink {
    * generations it still drains, counts nothing more, and leaves the segment in place.
    */
   handOver(): void;
+  /** The successor died after handOver(): this supervisor owns the segment again. */
+  takeBack?(): void;
   /**
    * Frees what generations of another owner left in the generation table once their processes are
    * gone (a successor killed in the middle of an upgrade); returns how many are still alive.
@@ -198,6 +200,10 @@ export class SegmentStats implements StatsSink {
 
   handOver(): void {
     this.handedOver = true;
+  }
+
+  takeBack(): void {
+    this.handedOver = false;
   }
 
   reclaimForeign(): number {

@@ -27,7 +27,8 @@ export const SUPERVISOR_TRANSITIONS: TransitionTable<SupervisorMode> = {
   upgrading: ['serving', 'starting', 'recovering', ...ENDING],
   // A stop that turns into a hand-over (a successor that gave up before taking over) retires.
   stopping: ['retiring', 'stopped'],
-  retiring: ['stopped'],
+  // A successor that died after the hand-over: the retiring supervisor serves again (takeBack).
+  retiring: ['stopped', 'recovering'],
   stopped: [],
 };
 

@@ -7,7 +7,9 @@ import type { Config } from '../config/config.ts';
 import { MemoryMonitor, type GenerationMemory } from '../memory/monitor.ts';
 import type { MemoryProbe, ProcMemory } from '../memory/proc.ts';
 import type { FdStore } from '../sockets/fd-store.ts';
-import { checkProfileSeconds, heapProfile, heapSnapshot, profileDir, releaseMemory, requestTarget, type ProfileResult } from './generation-requests.ts';
+import { checkProfileSeconds, cpuProfile, heapProfile, heapSnapshot, profileDir, releaseMemory, requestTarget, type ProfileResult } from './generation-requests.ts';
+import { checkSnapshotSpace, pruneProfiles } from '../memory/profiles.ts';
+import { retireSnapshot } from '../memory/retire.ts';
 import { GenerationTable } from './generation-table.ts';
 import type { Generation } from './generation.ts';
 import { NoStats, type StatsSink } from './stats-sink.ts';
@@ -30,9 +32,13 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
   protected readonly sink: StatsSink;
   protected readonly memory: MemoryMonitor | undefined;
 
-  /** `replace` is what the memory monitor calls to replace a generation over its limit. */
+  /** Hot-restarts the active generation with the release and config in force; resolves with the new one's number. */
+  protected readonly replace: () => Promise<number>;
+
+  /** `replace` is what the memory monitor calls to replace a generation over its limit (and a retiring snapshot). */
   constructor(config: Config, deps: SupervisorDeps, store: FdStore, replace: () => Promise<number>) {
     super();
+    this.replace = replace;
     this.config = config;
     this.deps = deps;
     this.log = deps.log;
@@ -53,6 +59,8 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
 
   status(): StatusSnapshot {
     const now = this.deps.os.now();
+    // Processes that escaped an ended generation and keep its port (issue #11): named, not killed.
+    const strays = this.deps.os.strays?.(this.store.all().map((l) => l.fd));
     return {
       instance: this.config.name,
       pid: process.pid,
@@ -64,7 +72,10 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
         (id) => this.memory?.flag(id),
         (pid) => this.deps.memoryProbe?.read(pid)?.rss,
       ),
-      listeners: this.store.all().map((l) => ({ name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) })),
+      listeners: this.store.all().map((l) => {
+        const s = strays?.get(l.fd);
+        return { name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}), ...(s ? { strays: s } : {}) };
+      }),
     };
   }
 
@@ -97,9 +108,31 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
     return reply;
   }
 
-  /** Has a generation (the active one by default) write a heap snapshot; resolves with its path. */
-  async heapSnapshot(generation?: number): Promise<ProfileResult> {
-    return heapSnapshot(this.target(generation), profileDir(this.config));
+  /**
+   * Has a generation (the active one by default) write a heap snapshot; resolves with its path.
+   * `retire` (the default for the active generation) hot-restarts it first and snapshots the old
+   * one once it no longer serves, so no client waits on the snapshot; `compare` also snapshots the new one.
+   */
+  async heapSnapshot(generation?: number, options: { retire?: boolean; compare?: boolean } = {}): Promise<ProfileResult> {
+    const g = this.target(generation);
+    const dir = profileDir(this.config);
+    checkSnapshotSpace(dir, this.memory?.heapOf(g.id) ?? 0);
+    const retire = options.retire ?? g === this.active;
+    const wait = this.config.drainTimeout + 120_000;
+    const result = !retire
+      ? await heapSnapshot(g, dir)
+      : await retireSnapshot(
+          { snapshotOnDrain: () => heapSnapshot(g, dir, true, wait), reload: this.replace, snapshotNew: (n) => heapSnapshot(this.target(n), dir) },
+          options.compare === true,
+        );
+    pruneProfiles(dir);
+    return result;
+  }
+
+  /** Has a generation record a CPU profile for `seconds`; resolves with its path. */
+  async cpuProfile(generation: number | undefined, seconds: number): Promise<ProfileResult> {
+    checkProfileSeconds(seconds);
+    return cpuProfile(this.target(generation), profileDir(this.config), seconds);
   }
 
   /** Has a generation record a sampling heap profile for `seconds`; resolves with its path. */

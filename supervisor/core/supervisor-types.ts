@@ -1,4 +1,5 @@
 import type { Canary } from '../canary/index.ts';
+import type { Holder } from '../os/socket-holders.ts';
 import type { Logger } from 'pino';
 import type { BatonError } from '../../shared/errors.ts';
 import type { Config } from '../config/config.ts';
@@ -31,7 +32,7 @@ export interface StatusSnapshot {
   mode?: SupervisorMode;
   generations: (GenerationInfo & { memory?: MemoryFlag })[];
   /** `from`: where a socket this supervisor did not bind came from. */
-  listeners: { name: string; address: string; fd: number; from?: SocketOrigin }[];
+  listeners: { name: string; address: string; fd: number; from?: SocketOrigin; strays?: Holder[] }[];
   /** The open canary window, hurried draining generations, whether the preload is on (supervisor/canary). */
   canary?: CanaryStatus['canary'];
   hurried?: number[];

@@ -7,6 +7,7 @@ import { NoServiceManager, type ServiceManager } from '../systemd/service-manage
 import { Backoff } from './backoff.ts';
 import { describeExit, type Generation } from './generation.ts';
 import { launchGeneration } from './launch.ts';
+import { TicketKeys } from './ticket-keys.ts';
 import { allExited, rollOut } from './rollout.ts';
 import { checkReloadConfig } from './reload-config.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
@@ -35,13 +36,17 @@ export class Supervisor extends SupervisorQueries {
   private readonly sm: ServiceManager;
   /** The canary window after a reload, rollback and max-draining (supervisor/canary). */
   readonly canary: Canary;
+  /** Kept in memory only, handed to each generation on request: sessions resume across reloads. */
+  private readonly ticketKeys: TicketKeys;
 
   constructor(config: Config, deps: SupervisorDeps) {
     const sm = deps.serviceManager ?? new NoServiceManager();
-    super(config, deps, new FdStore(deps.os, (l) => sm.removeFds(l.name)), async () => (await this.reload()).generation);
+    // A replacement for memory's sake runs the release and config in force: a leak must not deploy a half-edited file.
+    super(config, deps, new FdStore(deps.os, (l) => sm.removeFds(l.name)), async () => (await this.reload({ sameConfig: true })).generation);
     this.sm = sm;
     this.nextId = deps.firstGeneration ?? 1;
     this.backoff = new Backoff(config.restart, deps.os);
+    this.ticketKeys = new TicketKeys(() => deps.os.now());
     this.canary = new Canary({
       os: deps.os,
       log: deps.log,
@@ -78,13 +83,13 @@ export class Supervisor extends SupervisorQueries {
    * and its predecessors are draining. Rejects with ERR_RELOAD_FAILED (the serving generation is
    * untouched). A reload asked for while one is starting shares that one's outcome.
    */
-  reload(options: { cold?: boolean } = {}): Promise<ReloadResult> {
+  reload(options: { cold?: boolean; sameConfig?: boolean } = {}): Promise<ReloadResult> {
     if (this.mode.ending) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
     if (this.mode.is('upgrading')) return Promise.reject(new BatonError('ERR_UPGRADING', 'cannot reload: the supervisor is being upgraded'));
     if (!this.reloading) {
       const from = this.mode.to('reloading');
       this.sm.reloading();
-      this.reloading = this.doReload(options.cold === true).finally(() => {
+      this.reloading = this.doReload(options.cold === true, options.sameConfig === true).finally(() => {
         this.reloading = undefined;
         if (this.mode.is('reloading')) this.mode.settle(from, this.active !== undefined);
         // READY ends the reload for systemd whatever came of it: a failed one leaves the old generation serving.
@@ -154,10 +159,29 @@ export class Supervisor extends SupervisorQueries {
     return this.stop(`handed over to supervisor pid ${successor}`);
   }
 
-  private async doReload(cold: boolean): Promise<ReloadResult> {
+  /**
+   * The successor died after retire(), while this supervisor still drains: serve again, with a
+   * new generation (those draining carry on draining), numbered after `lastGeneration`, the
+   * successor's. False when it is too late (it has stopped).
+   */
+  takeBack(lastGeneration: number): boolean {
+    if (!this.mode.is('retiring') || this.live().length === 0) return false;
+    this.nextId = Math.max(this.nextId, lastGeneration + 1);
+    if (this.active?.state === 'draining') this.active = undefined;
+    this.mode.to('recovering');
+    this.stopped = undefined;
+    this.sink.takeBack?.();
+    this.sm.mainPid(process.pid);
+    this.log.warn('the successor died after the hand-over: this supervisor serves again');
+    this.restart();
+    this.reclaimAbandoned(20);
+    return true;
+  }
+
+  private async doReload(cold: boolean, sameConfig: boolean): Promise<ReloadResult> {
     let next: Config;
     try {
-      next = this.deps.loadConfig();
+      next = sameConfig ? this.config : this.deps.loadConfig();
       checkReloadConfig(this.config, next, this.sink, cold, this.log);
     } catch (err) {
       throw this.reloadFailed(err);
@@ -232,7 +256,7 @@ export class Supervisor extends SupervisorQueries {
 
   private launch(config: Config, slots: Listener[][], initial?: number): Generation {
     const id = this.nextId++;
-    const deps = { os: this.deps.os, log: this.log, store: this.store, sink: this.sink, memory: this.memory };
+    const deps = { os: this.deps.os, log: this.log, store: this.store, sink: this.sink, memory: this.memory, ticketKeys: this.ticketKeys, reload: async () => (await this.reload()).generation };
     const generation = launchGeneration(config, slots, id, deps, initial);
     this.generations.add(generation);
     generation.on('state', () => {
@@ -252,6 +276,7 @@ export class Supervisor extends SupervisorQueries {
     });
     generation.on('crash-loop', (err) => this.emit('fatal', err));
     generation.on('exit', (exit) => this.reap(generation, exit));
+    generation.on('stopped-accepting', (fd, lostForMs) => this.stoppedAccepting(generation, fd, lostForMs));
     return generation;
   }
 
@@ -272,6 +297,26 @@ export class Supervisor extends SupervisorQueries {
       }
     }
     this.finishStopIfDone();
+  }
+
+  /**
+   * The active generation accepts no more on a listener it accepted on (issue #11): every request
+   * would time out while it looks healthy. Replaced like a crash: drained out, then a restart with
+   * backoff (so a program that always does this ends in the crash loop's exit).
+   */
+  private stoppedAccepting(generation: Generation, fd: number, lostForMs: number): void {
+    if (generation !== this.active || this.mode.ending) return;
+    const listener = this.store.all().find((l) => l.fd === fd)?.name ?? `fd ${fd}`;
+    const acceptGraceMs = this.config.acceptGrace ?? 0;
+    const err = new BatonError(
+      'ERR_STOPPED_ACCEPTING',
+      `active generation ${generation.id} (pid ${generation.pid}) stopped accepting on listener '${listener}' for ${formatDuration(lostForMs)} (accept-grace ${formatDuration(acceptGraceMs)})`,
+    );
+    this.log.error({ generation: generation.id, reason: 'stopped-accepting', listener, lostForMs, acceptGraceMs }, err.message);
+    this.active = undefined;
+    if (this.mode.is('serving')) this.mode.to('recovering');
+    generation.drain('it stopped accepting');
+    this.crashed(generation, err);
   }
 
   /** The serving generation died (or none could start): restart with backoff, or give up. */

@@ -30,12 +30,18 @@ export interface WorkerOptions {
   shutdownTimeout: number;
   /** Sent to a generation that does not speak the protocol to make it drain. */
   drainSignal: NodeJS.Signals;
+  /** While active, how long it may stop accepting on a listener it accepted on before 'stopped-accepting'. @default off */
+  acceptGrace?: number;
   /** The stats layout version the supervisor's segment has; a generation whose code writes another is refused. */
   statsLayout?: number;
   /** A further check once the generation accepts (readiness `http:`), or the whole check (`tcp`); ready when it resolves true for the generation's pid. */
   probe?: (pid: number) => Promise<boolean>;
   /** Binds (or finds) a listener a generation asks for at run time. */
   requestListener(address: string, generation: number): { fd: number; name: string; address: string };
+  /** The shared TLS session ticket key (base64) and its expiry. */
+  ticketKey?(rotateEvery: number): { key: string; expiresAt: number };
+  /** A reload the generation asked for (its certificate files changed); resolves with the new generation. */
+  reload?(reason: string, generation: number): Promise<number>;
 }
 
 export interface WorkerInfo {

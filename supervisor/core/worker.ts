@@ -11,10 +11,12 @@ import {
   type Outgoing,
   type ReplyBody,
   type SupervisorMessage,
+  unrecognized,
 } from '../../shared/protocol.ts';
 import { formatDuration } from '../../shared/units.ts';
 import { NotifyReader } from '../systemd/notify-reader.ts';
 import type { ChildPort, Os, ProcessExit } from '../os/os.ts';
+import { AcceptWatch } from '../readiness/accept-watch.ts';
 import { checkTransition } from './state-table.ts';
 import { WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker-types.ts';
 import { describeCount, describeExit, stderrSuffix, statsLayoutMismatch } from './worker-messages.ts';
@@ -34,10 +36,13 @@ export { WORKER_TRANSITIONS, type Readiness, type WorkerInfo, type WorkerOptions
 interface WorkerEvents {
   state: [to: WorkerState, from: WorkerState];
   exit: [exit: ProcessExit];
+  /** The active worker no longer accepts on `fd`, which it did accept on, for `lostForMs` (over the accept grace). */
+  'stopped-accepting': [fd: number, lostForMs: number];
 }
 
 /** One process of a generation (its worker in one slot), moving through WORKER_TRANSITIONS. */
 export class Worker extends EventEmitter<WorkerEvents> {
+  private acceptWatch: AcceptWatch | undefined;
   readonly id: number;
   readonly worker: number;
   /** `generation 3`, or `generation 3 worker 1` when the generation has several. */
@@ -105,6 +110,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.log.info('generation drained its connections');
         return undefined;
       },
+      'ticket-key': (m) => (options.ticketKey ? { ok: true, ...options.ticketKey(Number(m.rotateEvery)) } : unrecognized(m.type)),
+      reload: async (m) => {
+        if (!options.reload) return unrecognized(m.type);
+        if (this.state !== 'active') throw new BatonError('ERR_RELOAD_FAILED', `${this.label} is ${this.state}: only the active generation may ask for a reload`);
+        const reason = String(m.reason).slice(0, 200);
+        this.log.info({ reason }, `${this.label} asks for a reload: ${reason}`);
+        return { ok: true, generation: await options.reload(reason, this.id) };
+      },
       ack: (m) => {
         this.correlator.settle(m.ack, m);
         return undefined;
@@ -145,7 +158,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** ready → active: the generation now serves as the current one. */
   promote(): void {
-    if (this.state === 'ready') this.transition('active');
+    if (this.state !== 'ready') return;
+    this.transition('active');
+    const grace = this.options.acceptGrace;
+    if (grace !== undefined && grace > 0 && this.options.spawn.listenFds.length > 0) {
+      this.acceptWatch = new AcceptWatch({
+        timers: this.os,
+        listenFds: this.options.spawn.listenFds,
+        isAccepting: (fd) => this.proc.isAccepting([fd]),
+        graceMs: grace,
+        onStopped: (fd, lostForMs) => this.emit('stopped-accepting', fd, lostForMs),
+      });
+    }
   }
 
   /**
@@ -313,6 +337,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const from = this.state;
     if (!checkTransition(this.label, WORKER_TRANSITIONS, from, to, this.log)) return;
     this.state = to;
+    // Only while active: a draining worker stops accepting on purpose.
+    if (from === 'active') this.acceptWatch?.stop();
     const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
     this.log[level]({ from, to, ...fields }, `${this.label} ${from} → ${to}`);
     this.emit('state', to, from);

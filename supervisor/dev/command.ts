@@ -4,7 +4,9 @@
  * the socket Baton holds.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError } from '../../shared/errors.ts';
 import { DEFAULT_EXTENSIONS } from './watch.ts';
@@ -87,7 +89,7 @@ export function parseDevArgs(args: string[]): DevArgs {
 
 /** `node [--import tsx] --import register ENTRY ARGS`, with the Node that runs Baton. */
 export function nodeCommand(entry: string, args: string[]): string[] {
-  const loaders = TS.test(entry) ? ['--import', import.meta.resolve('tsx')] : [];
+  const loaders = TS.test(entry) ? ['--import', tsxLoader(entry)] : [];
   return [process.execPath, ...loaders, '--import', registerUrl(), entry, ...args];
 }
 
@@ -99,6 +101,19 @@ export function withPreload(command: string[]): string[] {
   return [first, '--import', registerUrl(), ...rest];
 }
 
+/** tsx, an optional peer dependency: the app's own first, else one installed beside Baton. */
+function tsxLoader(entry: string): string {
+  for (const from of [entry, fileURLToPath(import.meta.url)]) {
+    try {
+      return pathToFileURL(createRequire(from).resolve('tsx')).href;
+    } catch {
+      // not from here
+    }
+  }
+  throw new BatonError('ERR_USAGE', `baton dev: ${path.basename(entry)} is TypeScript, which baton dev runs through tsx, and tsx is not installed: npm install --save-dev tsx`);
+}
+
 function registerUrl(): string {
-  return new URL('../../child/register.ts', import.meta.url).href;
+  // .ts in a checkout, .js in the compiled dist/ of an install: the extension this module has.
+  return new URL(`../../child/register${path.extname(import.meta.url)}`, import.meta.url).href;
 }

@@ -22,6 +22,10 @@ export interface UpgraderOptions {
   timeoutMs: number;
   /** Stops answering on the control socket (the successor's has replaced it). */
   releaseControl(): void;
+  /** Binds the control socket over the path again (a successor that died had renamed its own over it). */
+  reclaimControl(): Promise<void>;
+  /** True when the control socket's path answers, and from the supervisor with this pid. */
+  answersAsPid(pid: number): Promise<boolean>;
 }
 
 /**
@@ -80,7 +84,7 @@ export class Upgrader {
       const ready = await this.successorReady(child);
       log.info({ successor: child.pid, generation: ready.message.generation }, 'upgrade: the new supervisor serves; handing over');
       // After the reply to `baton upgrade` has gone out on the control socket this releases.
-      setImmediate(() => this.handOff(child, ready.reply));
+      setImmediate(() => this.handOff(child, ready.reply, ready.message.generation));
       return { pid: child.pid as number, generation: ready.message.generation };
     } catch (err) {
       supervisor.resumeAfterHandOver();
@@ -90,20 +94,40 @@ export class Upgrader {
     }
   }
 
-  private handOff(child: ChildProcess, reply: (body: ReplyBody) => void): void {
+  private handOff(child: ChildProcess, reply: (body: ReplyBody) => void, generation: number): void {
     const { supervisor, log } = this.options;
-    // The successor lets go of the channel once its control socket has replaced ours.
-    child.once('disconnect', () => {
-      this.options.releaseControl();
-      if (child.exitCode !== null || child.signalCode !== null) {
+    // The successor lets go of the channel once its control socket has replaced ours, and also by
+    // dying: the channel can close before its exit is seen, so ask the control socket who answers.
+    const onGone = async (): Promise<void> => {
+      const serves = child.exitCode === null && child.signalCode === null && (await this.options.answersAsPid(child.pid as number));
+      if (!serves) {
         log.error({ successor: child.pid }, 'the new supervisor exited during the hand-over; this supervisor keeps serving');
         supervisor.resumeAfterHandOver();
+        // It may have died between renaming its socket over ours and letting go of the channel.
+        if (!(await this.options.answersAsPid(process.pid))) await this.reclaim();
         return;
       }
+      this.options.releaseControl();
       child.unref();
+      // Until this supervisor has finished draining, a successor that dies is taken over from.
+      child.once('exit', (code, signal) => {
+        if (!supervisor.takeBack(generation)) return;
+        log.error({ successor: child.pid, code, signal }, 'the new supervisor died after the hand-over; this supervisor takes the service back');
+        void this.reclaim();
+      });
       void supervisor.retire(child.pid as number);
-    });
+    };
+    if (child.connected) child.once('disconnect', () => void onGone());
+    else void onGone();
     reply({ ok: true });
+  }
+
+  private async reclaim(): Promise<void> {
+    try {
+      await this.options.reclaimControl();
+    } catch (err) {
+      this.options.log.error({ err }, 'cannot bind the control socket again; signals still work');
+    }
   }
 
   /** Waits for the successor's `successor-ready`; rejects when it exits, disconnects or times out first. */

@@ -3,11 +3,11 @@
  * the most recent `window` (now / min / max / slope), kept for a while after the generation exits
  * so releases can be compared side by side.
  */
-import type { ChildMemory } from '../../shared/memory-figures.ts';
+import type { ChildMemory, RuntimeHealth } from '../../shared/memory-figures.ts';
 import type { ProcMemory } from './proc.ts';
 
 /** One sample: supervisor-side figures always (when the process exists), the child's when it reports. */
-export interface MemoryPoint extends Partial<ProcMemory>, Partial<Omit<ChildMemory, 'sampledAt'>> {
+export interface MemoryPoint extends Partial<ProcMemory>, Partial<Omit<ChildMemory, 'sampledAt'>>, Partial<Omit<RuntimeHealth, 'sampledAt' | 'generation'>> {
   /** Epoch ms. */
   t: number;
   /** Open connections the generation reported (its load), when it reports them. */

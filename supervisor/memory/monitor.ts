@@ -6,12 +6,16 @@
  * the hard limit (a zero-downtime replacement through the supervisor's own reload, rate-limited).
  */
 import type { Logger } from 'pino';
-import { childFiguresByWriter, MEMORY_FILTER, type ChildMemory } from '../../shared/memory-figures.ts';
+import { childFiguresByWriter, runtimeByWriter, type ChildMemory, type RuntimeHealth } from '../../shared/memory-figures.ts';
+
+/** The memory and runtime-health gauges children write. */
+const CHILD_FILTER = /^baton\.(memory|runtime)\./;
 import type { ReplyBody } from '../../shared/protocol.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
 import type { MemoryConfig, MemoryLimit } from '../config/config.ts';
 import { formatDuration } from '../../shared/units.ts';
-import { MemorySeries, summarize, type MemoryPoint } from './history.ts';
+import { MemorySeries, type MemoryPoint } from './history.ts';
+import { detectLeak, type LeakFinding } from './leak-detect.ts';
 import type { MemoryProbe } from './proc.ts';
 import { generationReport, type GenerationMemory, type MemoryFlag } from './report.ts';
 
@@ -38,6 +42,8 @@ export interface MemoryActions {
 }
 
 const MiB = 1024 * 1024;
+/** How often the limit watch reads each generation's RSS between samples (ms). */
+export const LIMIT_WATCH_MS = 250;
 /** Exited generations whose series are kept at most. */
 const EXITED_KEPT = 32;
 
@@ -49,6 +55,8 @@ export class MemoryMonitor {
   private readonly log: Logger;
   private readonly series = new Map<number, MemorySeries>();
   private readonly growing = new Set<number>();
+  private readonly findings = new Map<number, LeakFinding>();
+  private limitTimer: unknown;
   private readonly released = new Map<number, number>();
   private readonly softAskedAt = new Map<number, number>();
   private readonly overHardLogged = new Set<number>();
@@ -68,11 +76,38 @@ export class MemoryMonitor {
   start(): void {
     if (this.config.interval <= 0) return;
     this.schedule();
+    if ((this.config.hardLimit?.rss !== undefined || this.config.softLimit?.rss !== undefined) && this.probe.rss) this.scheduleLimitWatch();
   }
 
   stop(): void {
     this.stopped = true;
     this.timers.clearTimeout(this.timer);
+    this.timers.clearTimeout(this.limitTimer);
+  }
+
+  /**
+   * Between samples, RSS alone from statm every LIMIT_WATCH_MS: a fast leak meets the limit
+   * within a quarter second of crossing it, not up to an interval later.
+   */
+  private scheduleLimitWatch(): void {
+    if (this.stopped) return;
+    this.limitTimer = this.timers.setTimeout(() => {
+      this.limitWatch();
+      this.scheduleLimitWatch();
+    }, Math.min(LIMIT_WATCH_MS, this.config.interval));
+  }
+
+  /** One round of the limit watch (public for tests). */
+  limitWatch(): void {
+    for (const g of this.actions.live()) {
+      const rss = this.probe.rss?.(g.pid);
+      if (rss === undefined) continue;
+      const point: MemoryPoint = { t: this.timers.now(), rss };
+      if (over(this.config.hardLimit, point) || over(this.config.softLimit, point)) {
+        this.track(g.id, g.pid);
+        this.watchLimits(g, point);
+      }
+    }
   }
 
   /** Starts a generation's series (at launch, so events before its first sample are kept). */
@@ -102,6 +137,7 @@ export class MemoryMonitor {
       s.mark(s.exitedAt, 'exit');
     }
     this.growing.delete(generation);
+    this.findings.delete(generation);
   }
 
   private schedule(): void {
@@ -132,44 +168,42 @@ export class MemoryMonitor {
   }
 
   /** Child figures by generation, only those sampled recently (a blocked child's are stale). */
-  private readChildren(now: number): Map<number, Partial<ChildMemory>> {
-    const byGen = new Map<number, Partial<ChildMemory>>();
-    for (const m of childFiguresByWriter(this.actions.snapshot(MEMORY_FILTER)).values()) {
-      if (!m.generation || m.sampledAt === undefined || now - m.sampledAt > 3 * this.config.interval + 1000) continue;
+  private readChildren(now: number): Map<number, Partial<ChildMemory> & Partial<RuntimeHealth>> {
+    const byGen = new Map<number, Partial<ChildMemory> & Partial<RuntimeHealth>>();
+    const samples = this.actions.snapshot(CHILD_FILTER);
+    const fresh = (m: { generation?: number; sampledAt?: number }): m is { generation: number; sampledAt: number } =>
+      !!m.generation && m.sampledAt !== undefined && now - m.sampledAt <= 3 * this.config.interval + 1000;
+    for (const m of childFiguresByWriter(samples).values()) {
+      if (!fresh(m)) continue;
       const { sampledAt: _sampled, generation, ...figures } = m;
       byGen.set(generation, figures);
+    }
+    for (const h of runtimeByWriter(samples).values()) {
+      if (!fresh(h)) continue;
+      const { sampledAt: _sampled, generation, ...figures } = h;
+      byGen.set(generation, { ...byGen.get(generation), ...figures });
     }
     return byGen;
   }
 
   private watchGrowth(g: WatchedGeneration, s: MemorySeries): void {
     const { minSlope, minGrowth, minR2, loadTolerance } = this.config.growth;
-    const points = s.window(this.config.window);
-    const span = points.length > 1 ? points.at(-1)!.t - points[0]!.t : 0;
-    const rss = summarize(points, 'rss');
-    let growing = false;
-    if (rss && points.length >= 5 && span >= this.config.window / 2) {
-      // Flat load: the trend of open connections across the window (not their noise) stays within
-      // `loadTolerance` of their mean, or 2 connections.
-      const load = summarize(points, 'connections');
-      const mean = load ? points.reduce((a, p) => a + (p.connections ?? 0), 0) / points.length : 0;
-      const trend = load ? Math.abs(load.slopePerMin) * (span / 60_000) : 0;
-      const loadFlat = !load || trend <= Math.max(2, loadTolerance * mean);
-      const grown = rss.slopePerMin * (span / 60_000);
-      growing = loadFlat && rss.slopePerMin >= minSlope && grown >= minGrowth && rss.r2 >= minR2;
-    }
+    const finding = detectLeak(s.window(this.config.window), { minSlope, minGrowth, minR2, loadTolerance, window: this.config.window });
+    this.findings.set(g.id, finding);
+    const growing = finding.growing;
     if (growing === this.growing.has(g.id)) return;
-    const slope = rss ? rss.slopePerMin / MiB : 0;
+    const lead = finding.live.find((t) => t.growing);
+    const slope = lead ? lead.slopePerMin / MiB : 0;
     if (growing) {
       this.growing.add(g.id);
-      s.mark(this.timers.now(), 'growing');
+      s.mark(this.timers.now(), 'growing', finding.message);
       this.log.warn(
-        { generation: g.id, slopeMiBPerMin: round(slope), rss: rss?.now, r2: round(rss?.r2 ?? 0) },
-        `generation ${g.id} is growing: +${round(slope)} MiB/min over ${formatDuration(this.config.window)} while its load is flat`,
+        { generation: g.id, figure: lead?.figure, slopeMiBPerMin: round(slope), rss: s.last()?.rss, finding: finding.message },
+        `generation ${g.id} is ${finding.message}`,
       );
     } else {
       this.growing.delete(g.id);
-      this.log.info({ generation: g.id, slopeMiBPerMin: round(slope) }, `generation ${g.id} is no longer growing`);
+      this.log.info({ generation: g.id, finding: finding.message }, `generation ${g.id} is no longer growing: ${finding.message}`);
     }
   }
 
@@ -237,7 +271,7 @@ export class MemoryMonitor {
   /** Per generation (live and recently exited), oldest first. */
   report(): GenerationMemory[] {
     return [...this.series.values()].map((s) =>
-      generationReport(s, this.config.window, this.growing.has(s.generation), this.released.get(s.generation) ?? 0),
+      generationReport(s, this.config.window, this.growing.has(s.generation), this.released.get(s.generation) ?? 0, this.findings.get(s.generation)),
     );
   }
 
@@ -248,10 +282,16 @@ export class MemoryMonitor {
       .map((s) => ({
         generation: s.generation,
         pid: s.pid,
+        limits: { soft: this.config.softLimit ?? null, hard: this.config.hardLimit ?? null },
         ...(s.exitedAt !== undefined ? { exitedAt: s.exitedAt } : {}),
         events: s.events,
         points: s.points(),
       }));
+  }
+
+  /** V8 heap size (committed) of `generation` at its last sample, bytes; undefined when unknown. */
+  heapOf(generation: number): number | undefined {
+    return this.series.get(generation)?.points().findLast((p) => p.heapTotal !== undefined)?.heapTotal;
   }
 
   /** What `baton status` shows of `generation`. */
@@ -259,8 +299,27 @@ export class MemoryMonitor {
     const s = this.series.get(generation);
     if (!s) return undefined;
     const rss = s.summary('rss', this.config.window);
-    return { rss: rss?.now ?? null, slopeMiBPerMin: rss ? round(rss.slopePerMin / MiB) : null, growing: this.growing.has(generation) };
+    const finding = this.findings.get(generation);
+    const lead = finding?.live.find((t) => t.growing);
+    return {
+      rss: rss?.now ?? null,
+      slopeMiBPerMin: lead ? round(lead.slopePerMin / MiB) : rss ? round(rss.slopePerMin / MiB) : null,
+      growing: this.growing.has(generation),
+      ...(finding ? { finding: finding.message } : {}),
+      ...runtimeOf(s.last()),
+    };
   }
+}
+
+/** Event-loop delay and utilization of a point, for `baton status` (absent when the child reports none). */
+function runtimeOf(p: MemoryPoint | undefined): { loopDelayP50?: number; loopDelayP99?: number; loopUtilization?: number; cpuMs?: number; heapUsed?: number } {
+  if (!p) return {};
+  const out: Record<string, number> = {};
+  for (const k of ['loopDelayP50', 'loopDelayP99', 'loopUtilization', 'cpuMs', 'heapUsed'] as const) {
+    const v = p[k];
+    if (typeof v === 'number' && v >= 0) out[k] = Math.round(v * 1000) / 1000;
+  }
+  return out;
 }
 
 /** The reason a point is over `limit`, or undefined. */

@@ -16,7 +16,11 @@ export interface ProcMemory {
 /** Reads a process's memory; undefined when it is gone or unreadable. The seam unit tests fake. */
 export interface MemoryProbe {
   read(pid: number): ProcMemory | undefined;
+  /** RSS alone, cheaply (/proc/<pid>/statm), for the limit watch between samples; absent: no fast watch. */
+  rss?(pid: number): number | undefined;
 }
+
+const PAGE = 4096;
 
 const FIELDS: Record<string, keyof ProcMemory> = {
   Rss: 'rss',
@@ -41,6 +45,15 @@ export const procMemoryProbe: MemoryProbe = {
   read(pid) {
     try {
       return parseSmapsRollup(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    } catch {
+      return undefined;
+    }
+  },
+  rss(pid) {
+    try {
+      // statm: size resident shared … in pages; one short read, no page-table walk like smaps.
+      const resident = Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+      return Number.isFinite(resident) ? resident * PAGE : undefined;
     } catch {
       return undefined;
     }

@@ -4,6 +4,7 @@
  */
 import type { Address } from '../../shared/address.ts';
 import type { SupervisorMessage } from '../../shared/protocol.ts';
+import type { Holder } from './socket-holders.ts';
 
 export interface SpawnSpec {
   command: string;
@@ -70,4 +71,6 @@ export interface Os extends Timers, SocketOps {
   httpProbe(address: Address, path: string): Promise<boolean>;
   /** Connects through `address`; true when `pid` or a descendant accepts that very connection within a second. */
   tcpProbe(address: Address, pid: number): Promise<boolean>;
+  /** Per listening descriptor, the processes outside every live generation that hold its socket (escaped descendants); absent in fakes. */
+  strays?(fds: number[]): Map<number, Holder[]>;
 }

@@ -9,11 +9,30 @@ import type { SupervisorMessage } from '../../shared/protocol.ts';
 import { NotifySocket } from '../systemd/notify-socket.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from './os.ts';
 import { tcpProbe } from '../readiness/tcp-probe.ts';
+import { strays, tcpPortHolders } from './socket-holders.ts';
 
 /** Lines of a generation's stderr kept for failure reports. */
 const STDERR_TAIL = 50;
 /** How long to wait, after a process has exited, for its stderr to be read to the end. */
 const STDERR_GRACE_MS = 250;
+/**
+ * How long what a generation started may outlive it after SIGTERM before the generation's reaper
+ * (baton-exec --reap) kills it: short, because a crashed generation's restart waits for it.
+ */
+export const DESCENDANT_GRACE_MS = 1000;
+
+/** Each live generation's command pid → the pid of its reaper, the shim every descendant re-parents to. */
+const reapers = new Map<number, number>();
+
+/** The reaper of the generation whose command runs as `pid` (the root of all it started), else `pid` itself. */
+export function reaperOf(pid: number): number {
+  return reapers.get(pid) ?? pid;
+}
+
+/** The pids of every live generation's reaper. */
+export function liveReapers(): number[] {
+  return [...reapers.values()];
+}
 
 /** The operating system as the supervisor uses it: real processes, real sockets. */
 export const realOs: Os = {
@@ -23,7 +42,8 @@ export const realOs: Os = {
   spawn: spawnGeneration,
   listen,
   httpProbe,
-  tcpProbe: (address, pid) => tcpProbe(address, () => [pid, ...descendants(pid)]),
+  tcpProbe: (address, pid) => tcpProbe(address, () => [pid, ...descendants(reaperOf(pid))]),
+  strays: (fds) => strays(fds, liveReapers()),
   close(fd, address) {
     closeFd(fd);
     if (address.kind === 'unix') fs.rmSync(address.path, { force: true });
@@ -32,7 +52,15 @@ export const realOs: Os = {
 
 function listen(address: Address, backlog: number, mode?: number, reusePort = false): { fd: number; bound: Address } {
   if (address.kind === 'tcp') {
-    const fd = tcpListen(address.host, address.port, backlog, net.isIPv6(address.host) && address.host !== '::', reusePort);
+    let fd: number;
+    try {
+      fd = tcpListen(address.host, address.port, backlog, net.isIPv6(address.host) && address.host !== '::', reusePort);
+    } catch (err) {
+      // Name what keeps the port: often what an earlier generation left running.
+      const holders = (err as { code?: string }).code === 'EADDRINUSE' && address.port > 0 ? tcpPortHolders(address.port) : [];
+      if (holders.length > 0) (err as Error).message += `; held by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}`;
+      throw err;
+    }
     const name = sockName(fd);
     return { fd, bound: { kind: 'tcp', host: name.address, port: name.port } };
   }
@@ -82,15 +110,25 @@ function removeStaleSocket(path: string): void {
 function spawnGeneration(spec: SpawnSpec): ChildPort {
   const notify = spec.notifySocket !== undefined ? new NotifySocket(spec.notifySocket) : undefined;
   const [parentEnd, childEnd] = socketPair();
+  // The reaper's control channel: it reports the command's pid, hears 'K' (kill everything), and
+  // takes end of file as the supervisor's death.
+  const [reaperEnd, shimEnd] = socketPair();
   const channelFd = 3 + spec.listenFds.length;
-  const child = spawn(execShimPath, [String(process.pid), spec.command, ...spec.args], {
+  const controlFd = channelFd + 2;
+  const args = ['--reap', String(controlFd), String(DESCENDANT_GRACE_MS), String(process.pid), spec.command, ...spec.args];
+  const child = spawn(execShimPath, args, {
     cwd: spec.cwd,
     env: { ...spec.env, [ENV.fdChannel]: String(channelFd), ...(notify ? { [ENV.notifySocket]: notify.path } : {}) },
-    stdio: ['ignore', spec.onLine ? 'pipe' : 'inherit', 'pipe', ...spec.listenFds, childEnd, 'ipc'],
+    stdio: ['ignore', spec.onLine ? 'pipe' : 'inherit', 'pipe', ...spec.listenFds, childEnd, 'ipc', shimEnd],
     // Its own session: a terminal's Ctrl-C reaches only the supervisor, which drains in order.
     detached: true,
   });
   closeFd(childEnd);
+  closeFd(shimEnd);
+  const reaperPid = child.pid ?? 0;
+  // The generation is the command, not its reaper: LISTEN_PID, status, memory and signals name it.
+  const pid = reaperPid > 0 ? (commandPid(reaperEnd) ?? reaperPid) : 0;
+  if (reaperPid > 0) reapers.set(pid, reaperPid);
 
   const onLine = spec.onLine;
   if (onLine) forwardLines(child.stdout, (line) => onLine('stdout', line));
@@ -120,7 +158,9 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
   const finish = (exit: ProcessExit): void => {
     if (exited) return;
     exited = true;
+    reapers.delete(pid);
     closeFd(parentEnd);
+    closeFd(reaperEnd);
     notify?.close();
     const deliver = (): void => {
       if (partial.length > 0) tail.push(partial);
@@ -147,7 +187,7 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
   });
 
   return {
-    pid: child.pid ?? 0,
+    pid,
     send(message: SupervisorMessage) {
       if (!child.connected) return false;
       // A failed write means the generation is exiting; its exit is reported separately.
@@ -158,7 +198,17 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
       sendFds(parentEnd, fds, Buffer.from(payload));
     },
     kill(signal) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      // The reaper forwards what it can catch; SIGKILL it cannot, so it is asked to deal it to the whole tree.
+      if (signal === 'SIGKILL' && reaperPid !== pid) {
+        try {
+          fs.writeSync(reaperEnd, 'K');
+          return;
+        } catch {
+          // the reaper is gone or wedged: kill it, and the command with it (PR_SET_PDEATHSIG)
+        }
+      }
+      child.kill(signal);
     },
     onMessage(listener) {
       child.on('message', listener);
@@ -167,9 +217,26 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
       exitListeners.push(listener);
     },
     stderrTail: () => [...tail, ...(partial ? [partial] : [])],
-    isAccepting: (fds) => isAccepting(child.pid ?? 0, fds),
-    readNotifications: () => notify?.read(child.pid ?? 0) ?? [],
+    // The reaper is the root: an orphan that re-parented to it is still the generation's.
+    isAccepting: (fds) => isAccepting(reaperPid, fds),
+    readNotifications: () => notify?.read(reaperPid) ?? [],
   };
+}
+
+/**
+ * The command's pid as the reaper reports it right after its fork. Read blocking, as libuv's spawn
+ * itself waits for the exec: the reaper writes it before anything else; end of file (it exited
+ * first, e.g. its parent check failed) leaves the reaper's own pid.
+ */
+function commandPid(fd: number): number | undefined {
+  const buf = Buffer.alloc(32);
+  try {
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    const pid = Number(buf.toString('utf8', 0, n).trim());
+    return n > 0 && Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Hands each complete line of `stream` to `onLine` (and what is left at its end). */
@@ -224,20 +291,29 @@ function polledInodes(pid: number): number[] {
   return out;
 }
 
-function descendants(pid: number): number[] {
+/** Every descendant of `pid`, through the children lists of all its threads (a Go program forks from any). */
+export function descendants(pid: number): number[] {
   const out: number[] = [];
   const queue = [pid];
   while (queue.length > 0) {
     const p = queue.shift() as number;
-    let children: string;
+    let tasks: string[];
     try {
-      children = fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8');
+      tasks = fs.readdirSync(`/proc/${p}/task`);
     } catch {
       continue;
     }
-    for (const c of children.trim().split(/\s+/).filter(Boolean)) {
-      out.push(Number(c));
-      queue.push(Number(c));
+    for (const task of tasks) {
+      let children: string;
+      try {
+        children = fs.readFileSync(`/proc/${p}/task/${task}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const c of children.trim().split(/\s+/).filter(Boolean)) {
+        out.push(Number(c));
+        queue.push(Number(c));
+      }
     }
   }
   return out;

@@ -4,23 +4,25 @@ import { describeCounts, startLoad } from '../helpers/load.ts';
 
 afterEach(cleanupAll);
 
+// Only the release that never becomes ready runs under a short ready-timeout: that deadline is
+// what it tests. The others must fail for their own reason, however slowly a loaded machine starts Node.
 const cases = [
-  { fixture: 'exits-at-start.ts', code: 'ERR_GENERATION_EXITED', says: ['exited with code 3', 'fixture: cannot start'] },
-  { fixture: 'never-ready.ts', code: 'ERR_READY_TIMEOUT', says: ['did not become ready within 1.5s', 'warming up forever'] },
-  { fixture: 'throws-at-import.ts', code: 'ERR_GENERATION_EXITED', says: ['exited with code 1', 'broken release, thrown at import'] },
+  { fixture: 'exits-at-start.ts', readyTimeout: '30s', says: ['exited with code 3', 'fixture: cannot start'] },
+  { fixture: 'never-ready.ts', readyTimeout: '1.5s', says: ['did not become ready within 1.5s', 'warming up forever'] },
+  { fixture: 'throws-at-import.ts', readyTimeout: '30s', says: ['exited with code 1', 'broken release, thrown at import'] },
 ];
 
 describe('a bad new generation', () => {
   for (const bad of cases) {
     it(`${bad.fixture}: the reload fails with the cause and the old generation keeps serving`, async () => {
-      const good = httpConfig(fixture('http-app.ts'), { 'ready-timeout': '1.5s' });
+      const good = httpConfig(fixture('http-app.ts'), { 'ready-timeout': '30s' });
       const baton = new BatonProcess(good);
       await baton.active(1);
       const port = await baton.port();
       const load = startLoad({ port }, { keepAlive: 2, newConnection: 2 });
       await load.progress(5);
 
-      baton.writeConfig({ ...good, command: fixture(bad.fixture) });
+      baton.writeConfig({ ...good, command: fixture(bad.fixture), 'ready-timeout': bad.readyTimeout });
       const reply = await baton.reload();
       expect(reply.status).toBe(409);
       expect(reply.body.ok).toBe(false);

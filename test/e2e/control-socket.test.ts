@@ -55,7 +55,7 @@ describe('control socket', () => {
       cwd: path.resolve(import.meta.dirname, '../..'),
     });
     expect(second.exitCode).toBe(1);
-    expect(second.stderr).toContain(`another Baton instance is already running with control socket ${first.socketPath}`);
+    expect(second.stderr).toContain(`is already running (pid ${first.proc.pid}) with control socket ${first.socketPath}`);
     expect((await first.status()).active).toBe(1);
   });
 });

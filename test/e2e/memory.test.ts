@@ -46,7 +46,7 @@ describe('memory', () => {
     await baton.active(1);
     const load = startLoad({ port: await baton.port() }, { keepAlive: 0, newConnection: 4 });
     await load.progress(5);
-    const growing = await baton.waitForLog(msg(/^generation 1 is growing: \+[\d.]+ MiB\/min/));
+    const growing = await baton.waitForLog(msg(/^generation 1 is growing: (external|malloc in use) \+[\d.]+ MiB\/min/));
     expect(growing.slopeMiBPerMin as number).toBeGreaterThan(10);
     // Polled: on a busy machine one noisy sample can clear the flag for an interval.
     await expect
@@ -124,7 +124,7 @@ describe('memory', () => {
   it('writes a heap snapshot and a sampling heap profile, owner-only, as the JSON DevTools opens', async () => {
     const baton = new BatonProcess(httpConfig(app, { memory: { interval: '1s' } }));
     await baton.active(1);
-    const snap = await baton.cli('heap-snapshot');
+    const snap = await baton.cli('heap-snapshot', '--in-place');
     expect(snap.exitCode, snap.stderr).toBe(0);
     const snapPath = snap.stdout.trim();
     expect(snapPath).toMatch(/gen1-pid\d+-.*\.heapsnapshot$/);
@@ -136,7 +136,16 @@ describe('memory', () => {
 
     const load = startLoad({ port: await baton.port() }, { keepAlive: 2, newConnection: 0 });
     const prof = await baton.cli('heap-profile', '1', '--seconds', '1');
+    const cpu = await baton.cli('cpu-profile', '1', '--seconds', '1');
     await load.stop();
+    expect(cpu.exitCode, cpu.stderr).toBe(0);
+    const cpuPath = cpu.stdout.trim();
+    expect(cpuPath).toMatch(/gen1-pid\d+-.*\.cpuprofile$/);
+    expect(fs.statSync(cpuPath).mode & 0o777).toBe(0o600);
+    const cpuProfile = JSON.parse(fs.readFileSync(cpuPath, 'utf8')) as { nodes: { callFrame: { functionName: string } }[]; startTime: number; endTime: number; samples: number[] };
+    expect(cpuProfile.nodes[0]!.callFrame.functionName).toBe('(root)');
+    expect(cpuProfile.endTime - cpuProfile.startTime).toBeGreaterThanOrEqual(900_000); // µs
+    expect(cpuProfile.samples.length).toBeGreaterThan(10);
     expect(prof.exitCode, prof.stderr).toBe(0);
     const profPath = prof.stdout.trim();
     expect(profPath).toMatch(/\.heapprofile$/);

@@ -30,6 +30,7 @@ function handlers(drain: Handlers<SupervisorMessage, string>['drain']) {
     park: () => ({ ok: true }),
     unpark: () => ({ ok: true }),
     hurry: () => ({ ok: true }),
+    'cpu-profile': () => ({ ok: true }),
     ack: (m) => {
       seen.push(['ack', m.ack]);
       return undefined;
@@ -74,6 +75,8 @@ describe('dispatch', () => {
       connections: () => undefined,
       listen: () => undefined,
       drained: () => undefined,
+      'ticket-key': () => undefined,
+      reload: () => undefined,
       ack: () => undefined,
     };
     expect(await dispatch(table, { baton: 2, seq: 1, type: 'hello', pid: 1, runtime: 'x' } as never, undefined)).toEqual({

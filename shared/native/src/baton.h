@@ -130,6 +130,8 @@ napi_value js_mallinfo2(napi_env env, napi_callback_info info);
 napi_value js_jemalloc_stats(napi_env env, napi_callback_info info);
 napi_value js_malloc_trim(napi_env env, napi_callback_info info);
 napi_value js_malloc_info(napi_env env, napi_callback_info info);
+napi_value js_jemalloc_purge(napi_env env, napi_callback_info info);
+napi_value js_resident_bytes(napi_env env, napi_callback_info info);
 #ifdef BATON_TEST_NO_GLIBC_EXTRAS
 napi_value js_errno_name(napi_env env, napi_callback_info info);    /* module.c, test build only */
 #endif

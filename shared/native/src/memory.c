@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "baton.h"
 
@@ -148,5 +149,49 @@ napi_value js_malloc_info(napi_env env, napi_callback_info info) {
   status = napi_create_string_utf8(env, xml, size, &result);
   free(xml);
   CHECK(status);
+  return result;
+}
+
+/* jemalloc's MALLCTL_ARENAS_ALL: the pseudo-arena index that addresses every arena at once. */
+#define BATON_MALLCTL_ARENAS_ALL 4096
+
+/* Returns every arena's unused dirty and muzzy pages to the kernel; null without jemalloc. */
+napi_value js_jemalloc_purge(napi_env env, napi_callback_info info) {
+  int (*jemalloc_mallctl)(const char *, void *, size_t *, void *, size_t) = &mallctl;
+  char name[64];
+  napi_value result;
+  (void)info;
+  if (!jemalloc_mallctl) return null_value(env);
+  snprintf(name, sizeof name, "arena.%d.purge", BATON_MALLCTL_ARENAS_ALL);
+  int err = jemalloc_mallctl(name, NULL, NULL, NULL, 0);
+  if (err) return throw_errno(env, err, "mallctl", "jemallocPurge mallctl %s", name);
+  CHECK(napi_get_boolean(env, true, &result));
+  return result;
+}
+
+/* Bytes of [start, start + length) resident in RAM (mincore); the range is widened to whole pages. */
+napi_value js_resident_bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  int64_t start, length;
+  long page = sysconf(_SC_PAGESIZE);
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_integer(env, argv[0], "start", 0, MAX_SAFE_INTEGER, &start) ||
+      !get_integer(env, argv[1], "length", 0, 1LL << 40, &length))
+    return NULL;
+  uintptr_t first = (uintptr_t)start & ~((uintptr_t)page - 1);
+  size_t span = (size_t)((uintptr_t)start + (uintptr_t)length - first);
+  size_t pages = (span + (size_t)page - 1) / (size_t)page;
+  unsigned char *vec = malloc(pages ? pages : 1);
+  if (!vec) return throw_errno(env, ENOMEM, "malloc", "residentBytes malloc %zu", pages);
+  if (pages && mincore((void *)first, span, vec) != 0) {
+    int err = errno;
+    free(vec);
+    return throw_errno(env, err, "mincore", "residentBytes mincore 0x%lx length %zu", (unsigned long)first, span);
+  }
+  size_t resident = 0;
+  for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
+  free(vec);
+  CHECK(napi_create_double(env, (double)resident * (double)page, &result));
   return result;
 }

@@ -104,6 +104,8 @@ NAPI_MODULE_INIT() {
       FUNCTION("jemallocStats", js_jemalloc_stats),
       FUNCTION("mallocTrim", js_malloc_trim),
       FUNCTION("mallocInfo", js_malloc_info),
+      FUNCTION("jemallocPurge", js_jemalloc_purge),
+      FUNCTION("residentBytes", js_resident_bytes),
 #ifdef BATON_TEST_NO_GLIBC_EXTRAS
       FUNCTION("errnoName", js_errno_name),
 #endif

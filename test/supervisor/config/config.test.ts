@@ -48,6 +48,7 @@ describe('validateConfig', () => {
       readyTimeout: 10_000,
       drainTimeout: 30_000,
       shutdownTimeout: 5_000,
+      acceptGrace: 5_000,
       readiness: { mode: 'auto' },
       drainSignal: 'SIGTERM',
       restart: { maxFailures: 5, window: 60_000, backoffInitial: 100, backoffMax: 10_000 },

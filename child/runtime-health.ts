@@ -1,0 +1,96 @@
+/**
+ * A generation's runtime health, seen from inside: event-loop delay (perf_hooks'
+ * monitorEventLoopDelay histogram, reset each interval), event-loop utilization, GC pause time by
+ * kind, and — for leak detection on what is live — V8 heap used, external memory and malloc in
+ * use read right after each major GC (a PerformanceObserver on 'gc' entries).
+ */
+import { constants, monitorEventLoopDelay, performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
+import type { RuntimeHealth } from '../shared/memory-figures.ts';
+
+/** Figures read right after the latest major GC; `count` is how many major GCs were seen. */
+export interface AfterGc {
+  count: number;
+  at: number;
+  heapUsed: number;
+  external: number;
+  mallocInUse: number;
+}
+
+const NS_PER_MS = 1e6;
+/** The delay monitor's sampling timer (ms): its own period is in every value it records, so it is taken off. */
+const RESOLUTION_MS = 10;
+
+export class RuntimeWatch {
+  private readonly delay: ReturnType<typeof monitorEventLoopDelay>;
+  private readonly mallocInUse: () => number;
+  private readonly observer: PerformanceObserver;
+  private elu: EventLoopUtilization;
+  private readonly pauses = { minor: 0, major: 0, incremental: 0, weakcb: 0 };
+  /** Undefined until the first major GC. */
+  afterGc: AfterGc | undefined;
+
+  /** `mallocInUse` reads the allocator's in-use bytes (-1 when unknown); called once per major GC. */
+  constructor(mallocInUse: () => number) {
+    this.mallocInUse = mallocInUse;
+    this.delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+    this.delay.enable();
+    this.elu = performance.eventLoopUtilization();
+    this.observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) this.onGc(e as PerformanceEntry & { detail?: { kind?: number } });
+    });
+    this.observer.observe({ entryTypes: ['gc'] });
+  }
+
+  private onGc(e: PerformanceEntry & { detail?: { kind?: number } }): void {
+    const kind = e.detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      this.pauses.major += e.duration;
+      // The observer runs soon after the GC, before much new garbage: the closest JS gets to "live".
+      const usage = process.memoryUsage();
+      this.afterGc = {
+        count: (this.afterGc?.count ?? 0) + 1,
+        at: Date.now(),
+        heapUsed: usage.heapUsed,
+        external: usage.external,
+        mallocInUse: this.mallocInUse(),
+      };
+    } else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) this.pauses.minor += e.duration;
+    else if (kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL) this.pauses.incremental += e.duration;
+    else if (kind === constants.NODE_PERFORMANCE_GC_WEAKCB) this.pauses.weakcb += e.duration;
+  }
+
+  /** The health since the previous call (delay and utilization), cumulative GC pauses and CPU. */
+  sample(generation: number): RuntimeHealth {
+    const elu = performance.eventLoopUtilization(this.elu);
+    this.elu = performance.eventLoopUtilization();
+    const count = this.delay.count;
+    const h: RuntimeHealth = {
+      loopDelayP50: count > 0 ? excess(this.delay.percentile(50)) : -1,
+      loopDelayP99: count > 0 ? excess(this.delay.percentile(99)) : -1,
+      loopDelayMax: count > 0 ? excess(this.delay.max) : -1,
+      loopUtilization: elu.utilization,
+      gcMinorMs: this.pauses.minor,
+      gcMajorMs: this.pauses.major,
+      gcIncrementalMs: this.pauses.incremental,
+      gcWeakcbMs: this.pauses.weakcb,
+      cpuMs: (() => {
+        const c = process.cpuUsage();
+        return (c.user + c.system) / 1000;
+      })(),
+      sampledAt: Date.now(),
+      generation,
+    };
+    this.delay.reset();
+    return h;
+  }
+
+  stop(): void {
+    this.delay.disable();
+    this.observer.disconnect();
+  }
+}
+
+/** A recorded interval (ns) less the timer's own period, in ms: how late the loop was. */
+function excess(ns: number): number {
+  return Math.max(0, ns / NS_PER_MS - RESOLUTION_MS);
+}

@@ -1,0 +1,74 @@
+/**
+ * `npm run build` (and `prepack`): what the package ships that a checkout does not need.
+ * - dist/: JavaScript, declarations and source maps of supervisor/, child/, shared/ and proxy/
+ *   (tsconfig.build.json), since Node strips no types under node_modules;
+ * - prebuilds/linux-x64-glibc/: the native addon and the exec shim, built here from source, so an
+ *   install on linux-x64 with glibc needs no compiler.
+ * Both are made anew each time: a module renamed in the sources must not linger in dist/.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const dist = path.join(root, 'dist');
+const prebuilds = path.join(root, 'prebuilds');
+
+function run(command: string, args: string[]): void {
+  // Progress on stderr: `npm pack --json` must have nothing but its JSON on stdout.
+  const r = spawnSync(command, args, { cwd: root, stdio: ['inherit', 2, 2] });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`})`);
+}
+
+function walk(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? walk(p) : [p];
+  });
+}
+
+/** `./x.ts` → `./x.js`, `./x.d.ts` → `./x.js`: tsc rewrites relative `.ts` imports in JavaScript, not in declarations. */
+function rewriteSpecifiers(text: string): string {
+  return text.replace(/((?:from|import)\s*\(?\s*)(['"])(\.\.?\/[^'"]*?)(\.d)?\.([cm]?)ts\2/g, (_m, pre: string, q: string, spec: string, _d, k: string) => `${pre}${q}${spec}.${k}js${q}`);
+}
+
+fs.rmSync(dist, { recursive: true, force: true });
+fs.rmSync(prebuilds, { recursive: true, force: true });
+
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
+const config = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+// Hand-written declarations (the addon's binding.d.ts) and plain browser scripts (the dashboard's
+// app) are inputs tsc does not copy.
+for (const top of config.include) {
+  for (const file of walk(path.join(root, top)).filter((f) => f.endsWith('.d.ts') || f.endsWith('-app.js'))) {
+    const target = path.join(dist, path.relative(root, file));
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.copyFileSync(file, target);
+  }
+}
+for (const file of walk(dist).filter((f) => f.endsWith('.d.ts'))) {
+  const text = fs.readFileSync(file, 'utf8');
+  const fixed = rewriteSpecifiers(text);
+  if (fixed !== text) fs.writeFileSync(file, fixed);
+}
+
+if (process.platform === 'linux' && process.arch === 'x64') {
+  // Built aside: tests of the checkout may be loading build/Release/ right now.
+  const aside = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-prebuild-'));
+  try {
+    run('sh', [path.join(root, 'scripts/build-native.sh'), aside]);
+    const target = path.join(prebuilds, 'linux-x64-glibc');
+    fs.mkdirSync(target, { recursive: true });
+    for (const name of ['baton.node', 'baton-exec']) {
+      fs.copyFileSync(path.join(aside, 'build/Release', name), path.join(target, name));
+    }
+    fs.chmodSync(path.join(target, 'baton-exec'), 0o755);
+  } finally {
+    fs.rmSync(aside, { recursive: true, force: true });
+  }
+} else {
+  process.stderr.write(`build: no prebuild made on ${process.platform}-${process.arch}; installs will build from source\n`);
+}

@@ -1,0 +1,81 @@
+// The leak watch on real processes, time scaled: a 1 s interval and a 40 s window (so the shortest
+// span judged is 20 s instead of the default 90 s) and a 30 MiB/min V8 heap leak instead of
+// 10 MiB/min (4 MiB of growth must fit into the shorter span). A leaking generation and a healthy
+// one run side by side under the same load; the leak must be named within 40 s, the healthy one
+// never flagged over the same time (warm-up included).
+import fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BatonProcess, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
+import { startLoad } from '../helpers/load.ts';
+
+afterEach(cleanupAll);
+
+const app = fixture('memory-app.ts');
+const memory = { interval: '1s', window: '40s' };
+
+interface Flag {
+  growing: boolean;
+  finding?: string;
+}
+
+async function flag(baton: BatonProcess): Promise<Flag | undefined> {
+  return ((await baton.status()).generations.find((g) => g.generation === 1) as { memory?: Flag }).memory;
+}
+
+describe('memory leak watch', () => {
+  it('names a V8 heap leak within 40 s and never flags a healthy generation under the same load', async () => {
+    const leaking = new BatonProcess(httpConfig(app, { env: { MEMORY_MODE: 'heap-leak', LEAK_KIB: '50' }, memory }));
+    const healthy = new BatonProcess(httpConfig(app, { env: { MEMORY_MODE: 'healthy' }, memory }));
+    await Promise.all([leaking.active(1), healthy.active(1)]);
+    const started = Date.now();
+    const loads = [startLoad({ port: await leaking.port() }, { keepAlive: 2, newConnection: 0 }), startLoad({ port: await healthy.port() }, { keepAlive: 2, newConnection: 0 })];
+    let flaggedAt: number | undefined;
+    let lastFinding = '';
+    const healthyFindings: string[] = [];
+    try {
+      while (Date.now() - started < 45_000) {
+        const [l, h] = await Promise.all([flag(leaking), flag(healthy)]);
+        if (h?.growing) healthyFindings.push(h.finding ?? '');
+        lastFinding = l?.finding ?? lastFinding;
+        if (l?.growing && flaggedAt === undefined) {
+          flaggedAt = Date.now() - started;
+          console.log(`leak flagged after ${(flaggedAt / 1000).toFixed(1)} s: ${l.finding}; healthy: ${h?.finding}`);
+          expect(l.finding).toMatch(/^growing: V8 heap after GC \+[\d.]+ MiB\/min/);
+        }
+        if (flaggedAt !== undefined && Date.now() - started > 40_000) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } finally {
+      await Promise.all(loads.map((l) => l.stop()));
+    }
+    expect(flaggedAt, `the leak was never flagged; its last finding: ${lastFinding}`).toBeDefined();
+    expect(flaggedAt!).toBeLessThan(40_000);
+    expect(healthyFindings).toEqual([]);
+  }, 90_000);
+
+  it('a fast leak meets the hard limit within 10% of it, though the sampling interval is 5 s', async () => {
+    const MiB = 1024 * 1024;
+    const config = (mode: string) => httpConfig(app, { env: { MEMORY_MODE: mode, FAST_MIB: '8' }, memory: { interval: '5s', 'hard-limit': '400MiB' } });
+    const baton = new BatonProcess(config('fast-leak'));
+    await baton.active(1);
+    baton.writeConfig(config('')); // the replacement is the fixed release
+    const pid = (await baton.status()).generations[0]!.pid;
+    let peak = 0;
+    const watch = setInterval(() => {
+      try {
+        peak = Math.max(peak, Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096);
+      } catch {
+        clearInterval(watch);
+      }
+    }, 20);
+    const over = await baton.waitForLog((l) => /^generation 1 is over the hard limit \(RSS [\d.]+ MiB > 400 MiB\)/.test(l.msg));
+    const seen = Number(/RSS ([\d.]+) MiB/.exec(over.msg)![1]);
+    console.log(`fast leak (80 MiB/s) caught at RSS ${seen} MiB against a 400 MiB hard limit`);
+    expect(seen).toBeLessThanOrEqual(440);
+    await baton.waitForLog((l) => l.msg === 'generation 1 replaced by generation 2 (memory hard limit)');
+    clearInterval(watch);
+    // Until the replacement is ready the bloated generation serves on and keeps leaking: reported, not bounded here.
+    console.log(`peak RSS of generation 1 before it was replaced: ${(peak / MiB).toFixed(0)} MiB`);
+    expect(seen * MiB).toBeGreaterThan(400 * MiB);
+  }, 60_000);
+});
