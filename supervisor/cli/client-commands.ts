@@ -1,3 +1,4 @@
+import { statFilter } from '../control/stat-filter.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError } from '../../shared/errors.ts';
 import { openSegment, toJSON, toPrometheus, type Stats } from '../../shared/stats/index.ts';
@@ -122,7 +123,7 @@ export function openInstanceSegment(values: { config?: string; name?: string }):
 export function stats(values: ClientValues): number {
   let filter: RegExp | undefined;
   try {
-    filter = values.filter === undefined ? undefined : new RegExp(values.filter);
+    filter = values.filter === undefined ? undefined : statFilter(values.filter);
   } catch (err) {
     throw new BatonError('ERR_USAGE', `invalid --filter ${JSON.stringify(values.filter)}: ${(err as Error).message}`);
   }
