@@ -1,4 +1,4 @@
-export { generation, listen, onDrain, openConnections, ready, requestReload, serve, stats, ticketKey } from './sdk.ts';
+export { generation, listen, onDrain, openConnections, pacedClose, ready, requestReload, serve, stats, ticketKey } from './sdk.ts';
 export type { GenerationInfo, ListenerRequest, TicketKey } from './runtime.ts';
 export type { SdkStats } from './sdk.ts';
 export type { Family, HistogramOptions, StatOptions } from './stats-api.ts';

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { targetAddress } from './inherited.ts';
-import { generation, launchedByBaton, listen, ready } from './sdk.ts';
+import { generation, launchedByBaton, listen, ready, SDK_LISTEN, serve } from './sdk.ts';
 
 const originalListen = net.Server.prototype.listen;
 let readySent = false;
@@ -14,19 +14,30 @@ let readySent = false;
 function patchedListen(this: net.Server, ...args: unknown[]): net.Server {
   const target = describe(args);
   if (target === undefined || !launchedByBaton()) {
-    return (originalListen as (...a: unknown[]) => net.Server).apply(this, args);
+    const result = (originalListen as (...a: unknown[]) => net.Server).apply(this, args);
+    // A program that takes its socket the systemd way (`listen({ fd: 3 })`) on its own: the preload
+    // said hello for it, so it must say ready too, and its server drains the SDK's way.
+    if (launchedByBaton() && inheritedFd(args) && !(this as { [SDK_LISTEN]?: true })[SDK_LISTEN]) {
+      serve(this);
+      this.once('listening', sendReady);
+    }
+    return result;
   }
   if (target.callback) this.once('listening', target.callback);
-  listen({ address: target.address }, this).then(
-    () => {
-      if (readySent) return;
-      readySent = true;
-      // A program that listens on several addresses usually does so in one go.
-      setImmediate(ready);
-    },
-    (err: Error) => this.emit('error', err),
-  );
+  listen({ address: target.address }, this).then(sendReady, (err: Error) => this.emit('error', err));
   return this;
+}
+
+function sendReady(): void {
+  if (readySent) return;
+  readySent = true;
+  // A program that listens on several addresses usually does so in one go.
+  setImmediate(ready);
+}
+
+function inheritedFd(args: unknown[]): boolean {
+  const first = args[0];
+  return typeof first === 'object' && first !== null && typeof (first as { fd?: unknown }).fd === 'number' && (first as { fd: number }).fd >= 3;
 }
 
 function describe(args: unknown[]): { address: string; callback?: () => void } | undefined {
@@ -49,5 +60,7 @@ function describe(args: unknown[]): { address: string; callback?: () => void } |
 }
 
 net.Server.prototype.listen = patchedListen as typeof net.Server.prototype.listen;
-// Say hello at once, so Baton waits for this generation's ready() rather than guessing.
-if (launchedByBaton()) generation();
+// Say hello at once, so Baton waits for this generation's ready() rather than guessing — unless
+// Baton added the preload itself: the program may bring its own SDK (another release's), whose
+// hello must be the one Baton checks; a plain program says hello at its first listen.
+if (launchedByBaton() && process.env.BATON_PRELOAD !== 'auto') generation();

@@ -45,8 +45,21 @@ export interface Runtime {
   ticketKey(rotateEvery: number): Promise<TicketKey>;
   /** Asks for a reload of the whole program; resolves with the new generation's number. */
   requestReload(reason: string): Promise<number>;
-  /** Installs the hooks the runtime calls: drain (stop accepting, finish) and terminate (cut and exit). */
-  start(hooks: { drain(): void; terminate(): void }): void;
+  /** Installs the hooks the runtime calls: drain (stop accepting, finish) and terminate (cut and exit), and the optional ones below. */
+  start(hooks: RuntimeHooks): void;
   /** Ends the process once drained or terminated. @default process.exit */
   exit?(code: number): void;
+}
+
+/** What a runtime asks of the SDK on its supervisor's behalf. */
+export interface RuntimeHooks {
+  /** `deadline`: when Baton cuts what is left (epoch ms), if it said. */
+  drain(deadline?: number): void;
+  terminate(): void;
+  /** Stop accepting, keep running (returns how many servers stopped). */
+  park?(): number;
+  /** Accept again, on descriptors `acquire` obtains by address; resolves with how many servers listen again. */
+  unpark?(acquire: (address: string) => Promise<number>): Promise<number>;
+  /** Close idle connections now and busy ones after their response; returns the open connections. */
+  hurry?(): number;
 }

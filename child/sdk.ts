@@ -5,6 +5,8 @@ import { ENV } from '../shared/launch-env.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import { DrainController } from './drain.ts';
 import { StatsFront, type Family, type HistogramOptions, type StatOptions } from './stats-api.ts';
+import { RequestStats, requestLabels } from './request-stats.ts';
+import { pacedClose as closeSpread, type Closable } from './paced-close.ts';
 import type { Counter, Gauge, GenerationEntry, Histogram, StatSample } from '../shared/stats/index.ts';
 import type { GenerationInfo, ListenerRequest, Runtime, TicketKey } from './runtime.ts';
 import { StandaloneRuntime } from './standalone.ts';
@@ -15,6 +17,8 @@ interface State {
   controller: DrainController;
   drainCallbacks: (() => unknown)[];
   draining: boolean;
+  /** When Baton cuts what is left of the drain (epoch ms), once it has said. */
+  deadline?: number;
 }
 
 /**
@@ -27,16 +31,23 @@ const slot = globalThis as unknown as { [STATE]?: State };
 
 /** Installs `runtime` (the SDK picks one itself on first use: supervised under Baton, standalone otherwise). */
 export function useRuntime(runtime: Runtime): void {
-  const controller = new DrainController();
+  // Every HTTP response counted per generation, for the canary window: no code in the app.
+  const controller = new DrainController(new RequestStats(() => runtime.stats(), requestLabels(runtime.info().generation)));
   const current: State = { runtime, controller, drainCallbacks: [], draining: false };
   slot[STATE] = current;
   controller.onCount((open) => runtime.reportConnections(open));
   runtime.start({
-    drain: () => void drainAndExit(current),
+    drain: (deadline) => {
+      if (deadline !== undefined) current.deadline = deadline;
+      void drainAndExit(current);
+    },
     terminate: () => {
       controller.cut();
       exit(current, 0);
     },
+    park: () => controller.park().length,
+    unpark: (acquire) => controller.unpark(acquire),
+    hurry: () => controller.hurry(),
   });
 }
 
@@ -90,6 +101,7 @@ export async function listen<S extends net.Server = net.Server>(
   const request = typeof target === 'string' ? toRequest(target) : target;
   const options = await s.runtime.resolve(request);
   serve(server);
+  (server as { [SDK_LISTEN]?: true })[SDK_LISTEN] = true;
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
@@ -100,6 +112,9 @@ export async function listen<S extends net.Server = net.Server>(
   });
   return server;
 }
+
+/** Marks a server the SDK listens for, so the preload leaves its `listen({ fd })` alone. */
+export const SDK_LISTEN = Symbol.for('baton.sdk.listen');
 
 function toRequest(target: string): ListenerRequest {
   try {
@@ -136,6 +151,18 @@ export function onDrain(callback: () => unknown): void {
 /** This generation's number, instance and start time (`supervised: false` without Baton). */
 export function generation(): GenerationInfo {
   return current().runtime.info();
+}
+
+/**
+ * Ends long-lived connections (WebSockets, TCP streams) spread over the last part of the drain
+ * (`paced-close` in Baton's config: half the drain timeout by default), each at a random moment,
+ * so their clients do not all reconnect at once. Call it from an onDrain callback; resolves once
+ * all are ended. Without a drain deadline (no Baton, or not draining) they are ended now.
+ */
+export function pacedClose(connections: Iterable<Closable>): Promise<void> {
+  const deadline = current().deadline;
+  const span = Number(process.env.BATON_PACED_CLOSE_MS ?? 0);
+  return closeSpread(connections, deadline ?? Date.now(), deadline === undefined ? 0 : span);
 }
 
 /**

@@ -16,7 +16,7 @@ import { releaseMemory, writeCpuProfile, writeHeapProfile, writeHeapSnapshot, wr
 import { MemoryReporter } from './memory-reporter.ts';
 import { matchInherited } from './inherited.ts';
 import { privateStats } from './standalone.ts';
-import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, TicketKey } from './runtime.ts';
+import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks, TicketKey } from './runtime.ts';
 
 /** Connection counts are reported at most this often. */
 const REPORT_INTERVAL_MS = 100;
@@ -28,7 +28,7 @@ export class SupervisedRuntime implements Runtime {
   private readonly handlers: Handlers<SupervisorMessage, void>;
   private readonly hello: Promise<ReplyBody>;
   private generationInfo: GenerationInfo;
-  private hooks: { drain(): void; terminate(): void } | undefined;
+  private hooks: RuntimeHooks | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private lastReported = -1;
   private open = 0;
@@ -46,10 +46,13 @@ export class SupervisedRuntime implements Runtime {
       startedAt: Date.now(),
     };
     this.handlers = {
-      drain: () => {
-        this.hooks?.drain();
+      drain: (m) => {
+        this.hooks?.drain(m.deadline);
         return { ok: true };
       },
+      park: () => ({ ok: true, listeners: this.hooks?.park?.() ?? 0 }),
+      unpark: async () => ({ ok: true, listeners: (await this.hooks?.unpark?.((address) => this.acquire(address))) ?? 0 }),
+      hurry: () => ({ ok: true, cut: this.hooks?.hurry?.() ?? 0 }),
       'release-memory': async () => ({ ok: true, ...(await releaseMemory()) }),
       'heap-snapshot': async (m) => ({ ok: true, ...(m.onDrain ? await writeHeapSnapshotOnDrain(m.dir, this.generationInfo.generation) : writeHeapSnapshot(m.dir, this.generationInfo.generation)) }),
       'heap-profile': async (m) => ({ ok: true, ...(await writeHeapProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
@@ -91,6 +94,12 @@ export class SupervisedRuntime implements Runtime {
       const names = this.listeners.map((l) => l.name).join(', ') || 'none';
       throw new BatonError('ERR_LISTENER', `no inherited listener named '${request.name}' (inherited: ${names})`);
     }
+    return { fd: await this.acquire(request.address) };
+  }
+
+  /** A descriptor for `address` from the supervisor (SCM_RIGHTS), even where one was inherited: unpark needs a fresh one. */
+  private async acquire(address: string): Promise<number> {
+    const request = { address };
     const reply = await this.request({ type: 'listen', address: request.address });
     // The supervisor's code and errno (EADDRINUSE, EACCES…) come through, so a program can tell them apart.
     if (!reply.ok) throw new BatonError('ERR_LISTENER', reply.error.message, { cause: replyError(reply.error) });
@@ -98,7 +107,7 @@ export class SupervisedRuntime implements Runtime {
     const received = recvFds(Number(process.env[ENV.fdChannel]));
     const fd = received.fds[0];
     if (fd === undefined) throw new BatonError('ERR_PROTOCOL', `the supervisor announced a descriptor for ${request.address} but none came`);
-    return { fd };
+    return fd;
   }
 
   async ticketKey(rotateEvery: number): Promise<TicketKey> {
@@ -147,7 +156,7 @@ export class SupervisedRuntime implements Runtime {
     this.notify({ type: 'drained' });
   }
 
-  start(hooks: { drain(): void; terminate(): void }): void {
+  start(hooks: RuntimeHooks): void {
     this.hooks = hooks;
     // Baton sends SIGTERM only once the drain deadline has passed: cut what is left and go.
     process.on('SIGTERM', () => hooks.terminate());

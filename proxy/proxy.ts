@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import { generation, listen, onDrain, ready } from '../child/index.ts';
+import { generation, listen, onDrain, pacedClose, ready } from '../child/index.ts';
 import { packageVersion } from '../shared/package-root.ts';
 import { createAccessLog, type AccessLog } from './access-log.ts';
 import { createAdminServer, type AdminTarget } from './admin.ts';
@@ -70,6 +70,14 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
     });
   };
 
+  // WebSocket and TCP streams: at drain they are closed paced (spread over the last part of the
+  // drain timeout) rather than all cut at its end, so their clients do not reconnect in one burst.
+  const streams = new Set<net.Socket>();
+  const stream = (socket: net.Socket): void => {
+    streams.add(socket);
+    socket.once('close', () => streams.delete(socket));
+  };
+
   const servers = new Map<string, net.Server>();
   const admin: AdminTarget = {
     store,
@@ -109,6 +117,7 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
         if (material.config.session_tickets) tickets?.add(server as tls.Server);
       } else server = createHttpServer(spec, ctx, cx);
       server.on('connection', track);
+      server.on('upgrade', (_req: unknown, socket: net.Socket) => stream(socket));
     } else {
       const cx = listenerStats(store, spec.name);
       const ctx = { listener: spec.name, cluster: clusters.get(spec.cluster) as Cluster, accessLog, idleTimeout: spec.idle_timeout };
@@ -118,12 +127,14 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
         server.on('connection', (socket: net.Socket) => {
           countConnection(cx, socket);
           track(socket);
+          stream(socket);
         });
         if (material.config.session_tickets) tickets?.add(server as tls.Server);
       } else {
         server = net.createServer((socket) => {
           countConnection(cx, socket);
           track(socket);
+          stream(socket);
           handleTcpConnection(ctx, socket);
         });
       }
@@ -143,6 +154,7 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
     for (const c of checkers) c.stop();
     // The serving generation's view of its clusters is the one that counts; a gauge sums over generations.
     for (const c of clusters.values()) c.stats.hcHealthy.set(0);
+    void pacedClose(streams);
     if (open > 0) await new Promise<void>((resolve) => (idle = resolve));
     await Promise.all([...clusters.values()].map((c) => c.close()));
     accessLog.flush();

@@ -33,6 +33,9 @@ export type ErrorCode =
   | 'ERR_DISK_SPACE'
   | 'ERR_UPGRADING'
   | 'ERR_UPGRADE_FAILED'
+  /** A canary window rolled the reload back (or `baton rollback`/`promote` found none to act on). */
+  | 'ERR_ROLLED_BACK'
+  | 'ERR_NO_CANARY'
   | 'ERR_ILLEGAL_TRANSITION'
   | 'ERR_STOPPED_ACCEPTING';
 
@@ -67,6 +70,8 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   ERR_DISK_SPACE: true,
   ERR_UPGRADING: true,
   ERR_UPGRADE_FAILED: true,
+  ERR_ROLLED_BACK: true,
+  ERR_NO_CANARY: true,
   ERR_ILLEGAL_TRANSITION: true,
   ERR_STOPPED_ACCEPTING: true,
 };

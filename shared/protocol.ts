@@ -50,6 +50,12 @@ export type ChildMessage =
 /** Supervisor → child. */
 export type SupervisorMessage =
   | (Envelope & { type: 'drain'; deadline: number })
+  /** Stop accepting but keep running (a canary window): the ack carries `listeners`, how many servers stopped. */
+  | (Envelope & { type: 'park' })
+  /** Accept again (a rollback): the generation asks for each socket with `listen`; the ack comes once all listen. */
+  | (Envelope & { type: 'unpark' })
+  /** Too many generations drain: close idle connections now, busy ones after their response; the ack carries `cut`. */
+  | (Envelope & { type: 'hurry' })
   /** Release what memory it can (GC, malloc_trim); the ack reports what was released. */
   | (Envelope & { type: 'release-memory' })
   /** Write a heap snapshot into `dir` (`onDrain`: once this generation has drained, just before it exits); the ack carries its `path`. */

@@ -5,6 +5,7 @@ import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { hotRestartVersion } from '../../shared/stats/index.ts';
 import { hotRestartCompatibility } from '../../shared/hot-restart.ts';
 import { loadConfig, type Config } from '../config/config.ts';
+import { canaryCommand } from './canary-commands.ts';
 import { CLIENT_OPTIONS, reload, stats, status, stop, upgrade } from './client-commands.ts';
 import { ControlServer } from '../control/server.ts';
 import { MetricsListener } from '../control/metrics-listener.ts';
@@ -29,7 +30,10 @@ const USAGE = `Usage:
   baton dev [options] APP [ARGS...]        develop: run APP, hot-restart it on every save (baton dev --help)
   baton check --config FILE                validate the file, command, listeners and the child's own config; exit 0 or 2
   baton reload [--name N] [--cold]         start a new generation; waits for the outcome
-                                           (--cold: stats restart in a new segment, for a layout change)
+                                           (--cold: stats restart in a new segment, for a layout change;
+                                           --wait-canary: also for its canary window, 1 if rolled back)
+  baton rollback | promote [--name N]      end the open canary window: the parked generation serves
+                                           again, or the new one is promoted now
   baton status [--name N] [--json]         list generations
   baton stop [--name N]                    drain every generation and exit
   baton upgrade [--name N]                 replace the supervisor itself with the Baton installed now,
@@ -101,6 +105,9 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('../dev/runner.ts')).dev(rest);
       case 'reload':
         return await reload(parse(rest, CLIENT_OPTIONS).values);
+      case 'rollback':
+      case 'promote':
+        return await canaryCommand(command, parse(rest, CLIENT_OPTIONS).values);
       case 'status':
         return await status(parse(rest, CLIENT_OPTIONS).values);
       case 'stop':

@@ -12,6 +12,7 @@ import type { StatusSnapshot } from '../core/supervisor.ts';
 export const CLIENT_OPTIONS = {
   prometheus: { type: 'boolean' },
   cold: { type: 'boolean' },
+  'wait-canary': { type: 'boolean' },
   filter: { type: 'string' },
   name: { type: 'string' },
   'control-socket': { type: 'string' },
@@ -19,7 +20,7 @@ export const CLIENT_OPTIONS = {
   json: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
-type ClientValues = ReturnType<typeof parseArgs<{ options: typeof CLIENT_OPTIONS }>>['values'];
+export type ClientValues = ReturnType<typeof parseArgs<{ options: typeof CLIENT_OPTIONS }>>['values'];
 
 export function clientSocket(values: Pick<ClientValues, 'control-socket' | 'config' | 'name'>): string {
   if (values['control-socket']) return values['control-socket'];
@@ -33,10 +34,14 @@ export function clientSocket(values: Pick<ClientValues, 'control-socket' | 'conf
 /** `baton reload`: waits for the outcome; 1 with the cause when it failed. */
 export async function reload(values: ClientValues): Promise<number> {
   // A reload lasts as long as the new generation's ready-timeout: wait for its outcome.
-  const reply = await controlRequest(clientSocket(values), 'POST', values.cold ? '/reload?cold=1' : '/reload', 3_600_000);
-  const body = reply.body as { ok: boolean; generation?: number; pid?: number; readyMs?: number; error?: { message: string } };
+  const query = [values.cold ? 'cold=1' : '', values['wait-canary'] ? 'wait-canary=1' : ''].filter(Boolean).join('&');
+  const reply = await controlRequest(clientSocket(values), 'POST', query ? `/reload?${query}` : '/reload', 3_600_000);
+  const body = reply.body as { ok: boolean; generation?: number; pid?: number; readyMs?: number; canary?: { reason: string }; error?: { message: string } };
   if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
-  else if (body.ok) process.stdout.write(`reloaded: generation ${body.generation} (pid ${body.pid}) ready in ${formatDuration(body.readyMs ?? 0)}\n`);
+  else if (body.ok) {
+    process.stdout.write(`reloaded: generation ${body.generation} (pid ${body.pid}) ready in ${formatDuration(body.readyMs ?? 0)}\n`);
+    if (body.canary) process.stdout.write(`canary passed: ${body.canary.reason}\n`);
+  }
   else process.stderr.write(`baton: ${body.error?.message ?? `reload failed (HTTP ${reply.status})`}\n`);
   return body.ok ? 0 : 1;
 }
@@ -90,7 +95,11 @@ export function formatStatus(s: StatusSnapshot): string {
     .filter((g) => g.memory?.loopDelayP99 !== undefined)
     .map((g) => `health: generation ${g.generation} event-loop delay p50 ${g.memory!.loopDelayP50} ms, p99 ${g.memory!.loopDelayP99} ms, utilization ${Math.round((g.memory!.loopUtilization ?? 0) * 100)}%\n`)
     .join('');
-  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}${health}`;
+  const canary = s.canary
+    ? `canary: generation ${s.canary.generation} on probation for ${formatDuration(s.canary.endsInMs)} more (${s.canary.requests} requests, ${s.canary.errors} 5xx); generation ${s.canary.parked.join(', ')} parked\n`
+    : '';
+  const preload = s.preload ? "drain: Baton's preload is loaded (node command, preload: auto): plain server.listen() drains safely\n" : '';
+  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}${health}${canary}${preload}`;
 }
 
 /** `baton stop`. */

@@ -8,6 +8,8 @@ import { BatonError } from '../../shared/errors.ts';
 import { DEFAULT_DIR, type StatsCapacities } from '../../shared/stats/index.ts';
 import { bytes, duration } from '../../shared/config-units.ts';
 import { resolveGroup } from '../control/access.ts';
+import { canarySchema, maxDrainingSchema, pacedCloseSchema, toCanaryConfig } from '../canary/config.ts';
+import type { CanaryConfig } from '../canary/evaluate.ts';
 import { statsWriters, usableCpus } from './workers.ts';
 import { ConfigError, overlappingListener, type ConfigProblem } from './config-problems.ts';
 
@@ -135,6 +137,13 @@ export const configSchema = z.strictObject({
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   /** Opaque to the supervisor: read by the child (e.g. the proxy's routes and clusters). */
   app: z.unknown().optional(),
+  /** A canary window after each reload (supervisor/canary); absent: off. */
+  canary: canarySchema.optional(),
+  'max-draining': maxDrainingSchema,
+  /** Whether a `node` command gets Baton's preload (safe drain without the SDK). */
+  preload: z.enum(['auto', 'off']).default('auto'),
+  /** The last share of drain-timeout over which the SDK's pacedClose() spreads long-lived connections' closes. */
+  'paced-close': pacedCloseSchema,
   /** Worker processes per generation: a number, or `auto` (the CPUs this process may use). */
   workers: z
     .union([z.literal('auto'), z.number(), z.string().regex(/^\d+$/, 'expected a number of workers or auto').transform(Number)])
@@ -220,6 +229,14 @@ export interface Config {
   logLevel: Parsed['log-level'];
   /** The config file, when there is one: re-read on every reload. */
   file?: string;
+  /** The canary window after a reload; absent: off. */
+  canary?: CanaryConfig;
+  /** At most this many generations drain at once. @default 3 */
+  maxDraining?: number;
+  /** `auto`: a `node` command gets Baton's preload. @default 'auto' */
+  preload?: 'auto' | 'off';
+  /** Share of drain-timeout for paced closes. @default 0.5 */
+  pacedClose?: number;
   /** Worker processes per generation (`auto` resolved). @default 1 */
   workers?: number;
   /** How a reload replaces workers; `maxSurge`: extra processes a rolling one may have alive. @default all-at-once */
@@ -333,6 +350,10 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     runtimeListeners: c['runtime-listeners'],
     logLevel: c['log-level'],
     ...(file !== undefined ? { file } : {}),
+    ...(c.canary ? { canary: toCanaryConfig(c.canary) } : {}),
+    maxDraining: c['max-draining'],
+    preload: c.preload,
+    pacedClose: c['paced-close'],
     ...(workers > 1 ? { workers, rollout: { mode: c.rollout, maxSurge: c['max-surge'] } } : {}),
   };
 }

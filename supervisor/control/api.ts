@@ -8,6 +8,7 @@ import { describeJsonError } from './json-position.ts';
 import type { ProfileResult } from '../core/generation-requests.ts';
 import type { ReloadResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
 import type { UpgradeResult } from '../handover/predecessor.ts';
+import { canaryAction, waitCanary, type CanaryControl } from '../canary/control.ts';
 
 /** What the control API drives. */
 export interface ControlTarget {
@@ -26,6 +27,8 @@ export interface ControlTarget {
   cpuProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
   /** Replaces the supervisor process (absent: the endpoint is not offered). */
   upgrade?(): Promise<UpgradeResult>;
+  /** The canary window (absent: /rollback and /promote answer 409). */
+  canary?: CanaryControl;
 }
 
 export interface ControlReply {
@@ -37,7 +40,7 @@ export interface ControlReply {
 }
 
 /** What a POST may say, in its JSON body or its query string (the body wins). */
-const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number(), retire: z.boolean(), compare: z.boolean() };
+const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number(), retire: z.boolean(), 'wait-canary': z.boolean(), compare: z.boolean() };
 type Params = { [K in keyof typeof FIELDS]?: z.infer<(typeof FIELDS)[K]> };
 
 type Route = {
@@ -59,10 +62,11 @@ const ROUTES: Record<string, Route> = {
   },
   '/reload': {
     method: 'POST',
-    fields: ['cold'],
+    fields: ['cold', 'wait-canary'],
     run: async (t, _q, p) => {
       try {
-        return { status: 200, body: { ok: true, ...(await t.reload(p.cold ? { cold: true } : {})) } };
+        const result = await t.reload(p.cold ? { cold: true } : {});
+        return { status: 200, body: { ok: true, ...result, ...(p['wait-canary'] ? await waitCanary(t.canary, result.generation) : {}) } };
       } catch (err) {
         const e = err as BatonError;
         return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code, message: e.message } } };
@@ -82,6 +86,8 @@ const ROUTES: Record<string, Route> = {
       }
     },
   },
+  '/rollback': { method: 'POST', fields: [], run: (t) => canaryAction(t.canary, 'rollback') },
+  '/promote': { method: 'POST', fields: [], run: (t) => canaryAction(t.canary, 'promote') },
   '/stop': {
     method: 'POST',
     fields: [],
@@ -260,7 +266,7 @@ function paramsOf(endpoint: string, fields: (keyof typeof FIELDS)[], query: URLS
 
 /** A query-string value as the JSON value it stands for; anything unrecognisable is left a string for the schema to refuse. */
 function fromQuery(name: keyof typeof FIELDS, text: string): unknown {
-  if (name === 'cold' || name === 'retire' || name === 'compare') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
+  if (name === 'cold' || name === 'retire' || name === 'compare' || name === 'wait-canary') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
   return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
 }
 

@@ -10,6 +10,7 @@ import type { Os } from '../os/os.ts';
 import type { StatsSink } from './stats-sink.ts';
 import type { TicketKeys } from './ticket-keys.ts';
 import type { WorkerOptions } from './worker.ts';
+import { drainLaunch } from '../canary/drain-launch.ts';
 
 export interface LaunchContext {
   os: Os;
@@ -38,7 +39,10 @@ export function generationOptions(config: Config, slots: Listener[][], id: numbe
 
 /** What worker `slot` of generation `id` is started with, on `listeners` (its own, for reuseport). */
 export function workerOptions(config: Config, listeners: Listener[], id: number, slot: number, workers: number, ctx: LaunchContext): WorkerOptions {
-  const [command, ...args] = config.command as [string, ...string[]];
+  const [given, ...givenArgs] = config.command as [string, ...string[]];
+  // The preload and the paced-close span (supervisor/canary): a safe drain without the SDK.
+  const launch = drainLaunch(config, given, givenArgs);
+  const { command, args } = launch;
   const notifySocket = notifySocketPath(config, id, ctx.log, slot);
   return {
     id,
@@ -53,6 +57,7 @@ export function workerOptions(config: Config, listeners: Listener[], id: number,
         ...generationEnv(config, listeners, id, slot),
         ...allocatorEnv(config, ctx.log),
         ...(ctx.memoryInterval !== undefined ? { [ENV.memoryInterval]: String(ctx.memoryInterval) } : {}),
+        ...launch.env,
         ...ctx.sink.attach(id, slot),
       },
       listenFds: listeners.map((l) => l.fd),

@@ -4,7 +4,7 @@ import { OWNER_LOCK_WAIT_MS, adoptSegment, createSegment, hotRestartVersion, isA
 import type { GenerationState } from './generation.ts';
 
 /** Supervisor events counted in the shared segment (as `baton.<event>`, registered at 0 when the segment is made). */
-export const SUPERVISOR_EVENTS = ['generations_started', 'reloads_ok', 'reloads_failed', 'crashes', 'drain_kills'] as const;
+export const SUPERVISOR_EVENTS = ['generations_started', 'reloads_ok', 'reloads_failed', 'reloads_rolled_back', 'crashes', 'drain_kills'] as const;
 export type SupervisorEvent = (typeof SUPERVISOR_EVENTS)[number];
 
 /** What the supervisor tells the stats segment; `NoStats` is the implementation without one. */

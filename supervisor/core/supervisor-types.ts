@@ -1,3 +1,4 @@
+import type { Canary } from '../canary/index.ts';
 import type { Holder } from '../os/socket-holders.ts';
 import type { Logger } from 'pino';
 import type { BatonError } from '../../shared/errors.ts';
@@ -18,6 +19,9 @@ export interface ReloadResult {
   readyMs: number;
 }
 
+/** What supervisor/canary adds to the status. */
+type CanaryStatus = ReturnType<Canary['status']>;
+
 export interface StatusSnapshot {
   instance: string;
   pid: number;
@@ -29,6 +33,10 @@ export interface StatusSnapshot {
   generations: (GenerationInfo & { memory?: MemoryFlag })[];
   /** `from`: where a socket this supervisor did not bind came from. */
   listeners: { name: string; address: string; fd: number; from?: SocketOrigin; strays?: Holder[] }[];
+  /** The open canary window, hurried draining generations, whether the preload is on (supervisor/canary). */
+  canary?: CanaryStatus['canary'];
+  hurried?: number[];
+  preload?: true;
 }
 
 export interface SupervisorEvents {

@@ -12,7 +12,9 @@ import { allExited, rollOut } from './rollout.ts';
 import { checkReloadConfig } from './reload-config.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
 import { SupervisorQueries } from './supervisor-queries.ts';
-import type { HandOver, ReloadResult, SupervisorDeps } from './supervisor-types.ts';
+import type { HandOver, ReloadResult, StatusSnapshot, SupervisorDeps } from './supervisor-types.ts';
+import { Canary } from '../canary/index.ts';
+import { promoteOptions } from '../canary/promote-options.ts';
 
 export type { HandOver, ReloadResult, StatusSnapshot, SupervisorDeps, SupervisorEvents } from './supervisor-types.ts';
 
@@ -32,6 +34,8 @@ export class Supervisor extends SupervisorQueries {
   private restartTimer: unknown;
   private readonly backoff: Backoff;
   private readonly sm: ServiceManager;
+  /** The canary window after a reload, rollback and max-draining (supervisor/canary). */
+  readonly canary: Canary;
   /** Kept in memory only, handed to each generation on request: sessions resume across reloads. */
   private readonly ticketKeys: TicketKeys;
 
@@ -43,6 +47,20 @@ export class Supervisor extends SupervisorQueries {
     this.nextId = deps.firstGeneration ?? 1;
     this.backoff = new Backoff(config.restart, deps.os);
     this.ticketKeys = new TicketKeys(() => deps.os.now());
+    this.canary = new Canary({
+      os: deps.os,
+      log: deps.log,
+      snapshot: (filter) => this.sink.snapshot(filter),
+      rolledBack: () => this.sink.count('reloads_rolled_back'),
+      status: (text) => this.sm.status(text),
+      activate: (g) => (this.active = g as Generation),
+      live: () => this.live(),
+    });
+  }
+
+  /** The generations and listeners, and the open canary window (if any). */
+  override status(): StatusSnapshot {
+    return { ...super.status(), ...this.canary.status() };
   }
 
   /** Binds the configured listeners (throws ERR_LISTENER) and launches the first generation. */
@@ -218,9 +236,11 @@ export class Supervisor extends SupervisorQueries {
     const previous = this.live().filter((g) => g !== generation && (g.state === 'active' || g.state === 'ready'));
     generation.promote();
     this.active = generation;
+    const before = this.config;
     this.config = config;
     this.store.pin([...new Set(slots.flat())]);
-    for (const g of previous) g.drain(`replaced by generation ${generation.id}`);
+    // A rollback puts the previous config back too: a crash restart must not relaunch the rolled-back release.
+    this.canary.afterPromote(generation, previous, { ...promoteOptions(config, listeners, this.deps.os), restore: () => (this.config = before) });
     this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
@@ -264,6 +284,7 @@ export class Supervisor extends SupervisorQueries {
     this.store.release(generation.id);
     this.memory?.exited(generation.id);
     if (generation.killedAtShutdown) this.sink.count('drain_kills');
+    this.canary.exited(generation, describeExit(exit));
     this.generations.trim();
     if (generation === this.active) {
       this.active = undefined;

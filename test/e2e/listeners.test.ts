@@ -78,7 +78,8 @@ describe('listeners', () => {
   });
 
   it('a program that knows nothing of Baton is ready once it accepts, with LISTEN_PID its own pid', async () => {
-    const baton = new BatonProcess(httpConfig(fixture('plain-server.js')));
+    // preload: off, or Baton's preload would make this node program speak the protocol.
+    const baton = new BatonProcess(httpConfig(fixture('plain-server.js'), { preload: 'off' }));
     await baton.active(1);
     const ready = await baton.waitForLog((l) => l.msg === 'generation 1 starting → ready');
     expect(ready.via).toBe('accepting');
@@ -87,7 +88,7 @@ describe('listeners', () => {
   });
 
   it('with readiness http:/PATH, waits until the program also answers 2xx there', async () => {
-    const baton = new BatonProcess(httpConfig(fixture('plain-server.js'), { readiness: 'http:/healthz', env: { HEALTHZ_503_MS: '600' } }));
+    const baton = new BatonProcess(httpConfig(fixture('plain-server.js'), { preload: 'off', readiness: 'http:/healthz', env: { HEALTHZ_503_MS: '600' } }));
     await baton.active(1);
     const ready = await baton.waitForLog((l) => l.msg === 'generation 1 starting → ready');
     expect(ready.via).toBe('accepting+http');

@@ -27,6 +27,9 @@ function handlers(drain: Handlers<SupervisorMessage, string>['drain']) {
     'release-memory': () => ({ ok: true }),
     'heap-snapshot': () => ({ ok: true }),
     'heap-profile': () => ({ ok: true }),
+    park: () => ({ ok: true }),
+    unpark: () => ({ ok: true }),
+    hurry: () => ({ ok: true }),
     'cpu-profile': () => ({ ok: true }),
     ack: (m) => {
       seen.push(['ack', m.ack]);

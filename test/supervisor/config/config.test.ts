@@ -55,6 +55,9 @@ describe('validateConfig', () => {
       runtimeListeners: 'loopback',
       logLevel: 'info',
       stats: { dir: '/dev/shm', maxBytes: 64 * 1024 * 1024, maxNameLength: 1024, capacities: {} },
+      maxDraining: 3,
+      preload: 'auto',
+      pacedClose: 0.5,
     });
   });
 

@@ -89,7 +89,7 @@ describe('handleControl', () => {
       status: 404,
       body: {
         ok: false,
-        error: { code: 'ERR_CONTROL', message: 'unknown endpoint GET /restart; endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /stop' },
+        error: { code: 'ERR_CONTROL', message: 'unknown endpoint GET /restart; endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /rollback, POST /promote, POST /stop' },
       },
     });
     expect(calls).toEqual([]);
@@ -194,12 +194,12 @@ describe('handleControl: request bodies', () => {
     expect(refusal(await handleControl(t, 'POST', '/reload', '{"cold": true, "force": 1, "__proto__": {}}', JSON_TYPE))).toEqual({
       status: 400,
       code: 'ERR_BAD_REQUEST',
-      message: 'POST /reload takes cold: unknown field "force"; unknown field "__proto__"',
+      message: 'POST /reload takes cold, wait-canary: unknown field "force"; unknown field "__proto__"',
     });
     expect(refusal(await handleControl(t, 'POST', '/reload', '{"cold": "yes"}', JSON_TYPE)).message).toBe(
-      'POST /reload takes cold: field "cold": expected boolean, received string',
+      'POST /reload takes cold, wait-canary: field "cold": expected boolean, received string',
     );
-    expect(refusal(await handleControl(t, 'POST', '/reload?cold=maybe')).message).toBe('POST /reload takes cold: field "cold": expected boolean, received string');
+    expect(refusal(await handleControl(t, 'POST', '/reload?cold=maybe')).message).toBe('POST /reload takes cold, wait-canary: field "cold": expected boolean, received string');
     expect(refusal(await handleControl(t, 'POST', '/stop', '{"force": true}', JSON_TYPE))).toEqual({
       status: 400,
       code: 'ERR_BAD_REQUEST',
