@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import type net from 'node:net';
 import { parseAddress } from '../shared/address.ts';
-import { peerCred, type PeerCred } from '../shared/native/native.ts';
+import { socketPeerCred, type PeerCred } from '../shared/native/native.ts';
 
 /** How the admin listener admits peers. */
 export interface AdminAccess {
@@ -65,13 +65,8 @@ const peers = new WeakMap<net.Socket, PeerCred>();
 function peerOf(socket: net.Socket): PeerCred {
   let peer = peers.get(socket);
   if (peer) return peer;
-  peer = { pid: -1, uid: -1, gid: -1 };
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  try {
-    if (fd !== undefined && fd >= 0) peer = peerCred(fd);
-  } catch {
-    // An unreadable peer is an unknown one: refused below.
-  }
+  // An unreadable peer is an unknown one (uid -1): refused below.
+  peer = socketPeerCred(socket as unknown as { _handle?: unknown });
   peers.set(socket, peer);
   return peer;
 }

@@ -95,6 +95,22 @@ export function peerCred(fd: number): PeerCred {
   return binding.peerCred(fd);
 }
 
+/**
+ * SO_PEERCRED of an accepted net.Socket; uid -1 when it cannot be read (refuse such a peer).
+ * Node has no public API for an accepted socket's descriptor, so this is the one place that reads
+ * libuv's handle: should a Node release drop `_handle.fd`, every peer reads as unknown and is
+ * refused, never admitted.
+ */
+export function socketPeerCred(socket: { readonly _handle?: unknown }): PeerCred {
+  const fd = (socket._handle as { fd?: unknown } | undefined)?.fd;
+  if (typeof fd !== 'number' || fd < 0) return { pid: -1, uid: -1, gid: -1 };
+  try {
+    return binding.peerCred(fd);
+  } catch {
+    return { pid: -1, uid: -1, gid: -1 };
+  }
+}
+
 /** prctl(PR_SET_PDEATHSIG): the signal this process gets when the thread that spawned it exits; 0 clears it. */
 export function setPdeathsig(signal: NodeJS.Signals | number): void {
   binding.setPdeathsig(typeof signal === 'number' ? signal : signalNumber(signal));

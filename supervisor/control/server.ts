@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
-import { closeFd, peerCred, unixListen, type PeerCred } from '../../shared/native/native.ts';
+import { closeFd, socketPeerCred, unixListen, type PeerCred } from '../../shared/native/native.ts';
 import { admits } from './access.ts';
 import { handleControl, type ControlReply, type ControlTarget } from './api.ts';
 import { ensurePrivateDir, ensurePrivateSubdir } from '../os/paths.ts';
@@ -149,14 +149,9 @@ export class ControlServer {
   }
 
   private checkPeer(socket: net.Socket): boolean {
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     const own = process.getuid?.() ?? 0;
-    let peer: PeerCred = { pid: -1, uid: -1, gid: -1 };
-    try {
-      if (fd !== undefined) peer = peerCred(fd);
-    } catch (err) {
-      this.log.warn({ err }, 'could not read control peer credentials');
-    }
+    const peer: PeerCred = socketPeerCred(socket as unknown as { _handle?: unknown });
+    if (peer.uid === -1) this.log.warn('could not read control peer credentials');
     if (admits(peer, own, this.group)) return true;
     this.log.warn({ uid: peer.uid, gid: peer.gid, pid: peer.pid }, 'control socket refused a peer of another uid');
     const allowed = this.group === undefined ? `owner uid ${own}` : `owner uid ${own} or group ${this.group}`;

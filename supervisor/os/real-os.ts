@@ -108,21 +108,35 @@ function removeStaleSocket(path: string): void {
 }
 
 function spawnGeneration(spec: SpawnSpec): ChildPort {
-  const notify = spec.notifySocket !== undefined ? new NotifySocket(spec.notifySocket) : undefined;
-  const [parentEnd, childEnd] = socketPair();
-  // The reaper's control channel: it reports the command's pid, hears 'K' (kill everything), and
-  // takes end of file as the supervisor's death.
-  const [reaperEnd, shimEnd] = socketPair();
+  // Everything opened for the child is closed again should a later step throw (a full descriptor
+  // table, a bad argument): a failed spawn must not leak a socketpair or a notify socket per try.
+  const opened: number[] = [];
+  let notify: NotifySocket | undefined;
+  let parentEnd: number, childEnd: number, reaperEnd: number, shimEnd: number;
+  let child: ReturnType<typeof spawn>;
   const channelFd = 3 + spec.listenFds.length;
   const controlFd = channelFd + 2;
-  const args = ['--reap', String(controlFd), String(DESCENDANT_GRACE_MS), String(process.pid), spec.command, ...spec.args];
-  const child = spawn(execShimPath, args, {
-    cwd: spec.cwd,
-    env: { ...spec.env, [ENV.fdChannel]: String(channelFd), ...(notify ? { [ENV.notifySocket]: notify.path } : {}) },
-    stdio: ['ignore', spec.onLine ? 'pipe' : 'inherit', 'pipe', ...spec.listenFds, childEnd, 'ipc', shimEnd],
-    // Its own session: a terminal's Ctrl-C reaches only the supervisor, which drains in order.
-    detached: true,
-  });
+  try {
+    notify = spec.notifySocket !== undefined ? new NotifySocket(spec.notifySocket) : undefined;
+    [parentEnd, childEnd] = socketPair();
+    opened.push(parentEnd, childEnd);
+    // The reaper's control channel: it reports the command's pid, hears 'K' (kill everything), and
+    // takes end of file as the supervisor's death.
+    [reaperEnd, shimEnd] = socketPair();
+    opened.push(reaperEnd, shimEnd);
+    const args = ['--reap', String(controlFd), String(DESCENDANT_GRACE_MS), String(process.pid), spec.command, ...spec.args];
+    child = spawn(execShimPath, args, {
+      cwd: spec.cwd,
+      env: { ...spec.env, [ENV.fdChannel]: String(channelFd), ...(notify ? { [ENV.notifySocket]: notify.path } : {}) },
+      stdio: ['ignore', spec.onLine ? 'pipe' : 'inherit', 'pipe', ...spec.listenFds, childEnd, 'ipc', shimEnd],
+      // Its own session: a terminal's Ctrl-C reaches only the supervisor, which drains in order.
+      detached: true,
+    });
+  } catch (err) {
+    for (const fd of opened) closeFd(fd);
+    notify?.close();
+    throw err;
+  }
   closeFd(childEnd);
   closeFd(shimEnd);
   const reaperPid = child.pid ?? 0;
