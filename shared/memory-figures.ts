@@ -128,9 +128,16 @@ export function runtimeGaugeName(figure: keyof RuntimeHealth): string {
 }
 
 /** The children's runtime health from a stats snapshot, by writer slot. */
-export function runtimeByWriter(samples: readonly { name: string; kind: string; labels: Record<string, string>; value?: number }[]): Map<string, Partial<RuntimeHealth>> {
-  const names = new Map(RUNTIME_FIGURES.map((f) => [runtimeGaugeName(f), f]));
-  const byWriter = new Map<string, Partial<RuntimeHealth>>();
+export function runtimeByWriter(samples: readonly GaugeSample[]): Map<string, Partial<RuntimeHealth>> {
+  return figuresByWriter(samples, RUNTIME_FIGURES, runtimeGaugeName);
+}
+
+type GaugeSample = { name: string; kind: string; labels: Record<string, string>; value?: number };
+
+/** The gauges named `nameOf(figure)` in a snapshot, gathered per writer slot as one object each. */
+function figuresByWriter<F extends string>(samples: readonly GaugeSample[], figures: readonly F[], nameOf: (figure: F) => string): Map<string, Partial<Record<F, number>>> {
+  const names = new Map(figures.map((f) => [nameOf(f), f]));
+  const byWriter = new Map<string, Partial<Record<F, number>>>();
   for (const s of samples) {
     const figure = names.get(s.name);
     const writer = s.labels.writer;
@@ -228,14 +235,6 @@ export function largestFreeFromMallocInfo(xml: string): number {
  * The children's figures from a stats snapshot, by writer slot; `generation` says whose they are
  * (0 once the slot's generation was reaped).
  */
-export function childFiguresByWriter(samples: readonly { name: string; kind: string; labels: Record<string, string>; value?: number }[]): Map<string, Partial<ChildMemory>> {
-  const names = new Map(CHILD_FIGURES.map((f) => [gaugeName(f), f]));
-  const byWriter = new Map<string, Partial<ChildMemory>>();
-  for (const s of samples) {
-    const figure = names.get(s.name);
-    const writer = s.labels.writer;
-    if (s.kind !== 'gauge' || !figure || writer === undefined || s.value === undefined) continue;
-    byWriter.set(writer, { ...byWriter.get(writer), [figure]: s.value });
-  }
-  return byWriter;
+export function childFiguresByWriter(samples: readonly GaugeSample[]): Map<string, Partial<ChildMemory>> {
+  return figuresByWriter(samples, CHILD_FIGURES, gaugeName) as Map<string, Partial<ChildMemory>>;
 }
