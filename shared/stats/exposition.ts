@@ -78,6 +78,18 @@ interface Family {
   divisor: number;
   /** Label text → the sample (summed when two dotted stats map to the same series). */
   series: Map<string, StatSample>;
+  /** Label text → (generation, worker) rank, for series that came from a writer slot. */
+  rank?: Map<string, number>;
+}
+
+/**
+ * A family's series in (generation, worker) order: slots are taken in whatever order the workers
+ * registered, and a scrape should not reorder from one generation to the next.
+ */
+function ordered(f: Family): Iterable<[string, StatSample]> {
+  const { rank } = f;
+  if (rank === undefined || f.series.size < 2) return f.series;
+  return [...f.series].sort(([a], [b]) => (rank.get(a) ?? -1) - (rank.get(b) ?? -1));
 }
 
 /** Two samples of one series summed, in a new object (the snapshot's samples are the caller's). */
@@ -114,11 +126,13 @@ export function toPrometheus(samples: readonly StatSample[], options: Prometheus
   for (const sample of samples) {
     const m = mapped(sample.kind, sample.name);
     let pairs: string;
+    let rank: number | undefined;
     if (genByWriter && sample.labels.writer !== undefined) {
       const g = genByWriter.get(sample.labels.writer);
       if (g === undefined) continue;
       const { writer: _, ...rest } = sample.labels;
       pairs = join(m.pairs, pairsOf(Object.freeze({ ...rest, generation: String(g.number), worker: String(g.worker) })));
+      rank = g.number * 65_536 + g.worker;
     } else pairs = fullPairs(m, sample);
     let family = families.get(m.family);
     if (family === undefined) families.set(m.family, (family = { kind: sample.kind, dotted: sample.name, divisor: m.divisor, series: new Map() }));
@@ -127,13 +141,14 @@ export function toPrometheus(samples: readonly StatSample[], options: Prometheus
     const seen = family.series.get(pairs);
     if (seen === undefined) family.series.set(pairs, sample);
     else family.series.set(pairs, merged(seen, sample));
+    if (rank !== undefined) (family.rank ??= new Map()).set(pairs, rank);
   }
   const lines: string[] = [];
   for (const [name, f] of families) {
     const help = options.help?.(name) ?? helpOf(name, f.kind, f.dotted);
     lines.push(`# HELP ${name} ${helpLine(help)}`, `# TYPE ${name} ${f.kind}`);
     const d = f.divisor;
-    for (const [pairs, s] of f.series) {
+    for (const [pairs, s] of ordered(f)) {
       if (s.kind !== 'histogram') {
         lines.push(`${name}${braces(pairs)} ${formatValue(s.value / d)}`);
         continue;

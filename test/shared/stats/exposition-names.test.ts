@@ -53,6 +53,25 @@ describe('Prometheus names', () => {
     if (spawnSync('/usr/bin/promtool', ['--version']).status === 0) expect(execFileSync('/usr/bin/promtool', ['check', 'metrics'], { input: text }).toString()).toBe('');
   });
 
+  it('orders a family by generation and worker, whatever order the workers took their slots in', () => {
+    const owner = createSegment({ dir: tempDir(), instance: instanceName() });
+    // Worker 1 registered first (slot 1), worker 0 second (slot 2), generation 5 before 4.
+    for (const w of ['1', '2', '3']) owner.gauge('baton.memory.rss', { writer: w }).set(Number(w) << 20);
+    const text = toPrometheus(owner.snapshot(), {
+      generations: [
+        { slot: 0, number: 4, pid: 1, state: 'draining', startedAt: 1, writer: 3, worker: 0 },
+        { slot: 1, number: 5, pid: 2, state: 'active', startedAt: 2, writer: 1, worker: 1 },
+        { slot: 2, number: 5, pid: 3, state: 'active', startedAt: 3, writer: 2, worker: 0 },
+      ],
+    });
+    owner.destroy();
+    expect(text.match(/^baton_memory_rss_bytes\S+/gm)).toEqual([
+      'baton_memory_rss_bytes{generation="4",worker="0"}',
+      'baton_memory_rss_bytes{generation="5",worker="0"}',
+      'baton_memory_rss_bytes{generation="5",worker="1"}',
+    ]);
+  });
+
   it('documents no family twice and only names Prometheus accepts', () => {
     const families = BATON_FAMILIES.map((f) => f.family);
     expect(new Set(families).size).toBe(families.length);
