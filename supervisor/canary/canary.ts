@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
+import { announce, type EventSink } from '../core/events.ts';
 import { evaluate, type CanaryConfig } from './evaluate.ts';
 import { figuresOf, quantile, REQUEST_STATS_FILTER, since, type Figures } from './figures.ts';
 import { DrainingBound } from './draining-bound.ts';
@@ -13,6 +14,8 @@ import { BaselineSampler } from './baseline.ts';
 export interface CanaryDeps {
   os: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(handle: unknown): void };
   log: Logger;
+  /** Where the window's opening and end are published. */
+  events: EventSink;
   snapshot(filter: RegExp): StatSample[];
   /** Counts a rolled-back reload (`baton.reloads_rolled_back`). */
   rolledBack(): void;
@@ -113,9 +116,13 @@ export class Canary {
     };
     this.retireOptions = options;
     for (const g of waiting) this.park(g);
-    this.deps.log.info(
-      { event: 'canary-open', generation: next.id, parked: waiting.map((g) => g.id), windowMs: config.window, baseline: describe(this.window.baseline) },
+    announce(
+      this.deps.events,
+      this.deps.log,
+      'info',
+      { type: 'canary-open', generation: next.id, parked: waiting.map((g) => g.id), windowMs: config.window },
       `canary window open for generation ${next.id}: ${waiting.map((g) => g.id).join(', ')} parked`,
+      { baseline: describe(this.window.baseline) },
     );
     this.deps.status(`canary: generation ${next.id} on probation, ${waiting.map((g) => g.id).join(', ')} parked`);
     this.schedule();
@@ -211,9 +218,13 @@ export class Canary {
     this.sampler.watch(restored, w.config.window);
     this.deps.rolledBack();
     const figures = this.current(w);
-    this.deps.log.warn(
-      { event: 'canary-rollback', generation: w.next.id, restored: restored.id, reason: why, requests: figures.requests, errors: figures.errors },
+    announce(
+      this.deps.events,
+      this.deps.log,
+      'warn',
+      { type: 'canary-rollback', generation: w.next.id, restored: restored.id, reason: why },
       `generation ${w.next.id} ${why}; generation ${restored.id} serves again`,
+      { requests: figures.requests, errors: figures.errors },
     );
     this.deps.status(`generation ${restored.id} active (pid ${restored.pid}); generation ${w.next.id} ${why}`);
     const outcome = this.close(w, { result: 'rolled-back', reason: why });
@@ -224,7 +235,8 @@ export class Canary {
 
   private promote(reason: string): CanaryOutcome {
     const w = this.window!;
-    this.deps.log.info({ event: 'canary-promote', generation: w.next.id, reason, draining: w.parked.map((g) => g.id) }, `generation ${w.next.id} promoted: ${reason}`);
+    const promoted = { type: 'canary-promote', generation: w.next.id, reason, draining: w.parked.map((g) => g.id) } as const;
+    announce(this.deps.events, this.deps.log, 'info', promoted, `generation ${w.next.id} promoted: ${reason}`);
     const outcome = this.close(w, { result: 'promoted', reason });
     this.sampler.watch(w.next, w.config.window);
     this.bound.retire(w.parked, `replaced by generation ${w.next.id} (canary: ${reason})`, this.retireOptions);

@@ -9,6 +9,7 @@ import type { ProfileResult } from '../core/generation-requests.ts';
 import type { ReloadResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
 import type { UpgradeResult } from '../handover/predecessor.ts';
 import { canaryAction, waitCanary, type CanaryControl } from '../canary/control.ts';
+import { eventStreamQuery, type EventSource, type EventStreamReply } from './event-stream.ts';
 
 /** What the control API drives. */
 export interface ControlTarget {
@@ -29,6 +30,8 @@ export interface ControlTarget {
   upgrade?(): Promise<UpgradeResult>;
   /** The canary window (absent: /rollback and /promote answer 409). */
   canary?: CanaryControl;
+  /** The supervisor's typed events (absent: GET /events is not offered). */
+  events?: EventSource;
 }
 
 export interface ControlReply {
@@ -37,6 +40,8 @@ export interface ControlReply {
   body: unknown;
   contentType?: string;
   headers?: Record<string, string>;
+  /** Answer with these events as NDJSON (and what follows) instead of `body`. */
+  events?: EventStreamReply;
 }
 
 /** What a POST may say, in its JSON body or its query string (the body wins). */
@@ -48,6 +53,8 @@ type Route = {
   memory?: true;
   /** Offered only where the target can upgrade the supervisor. */
   upgrade?: true;
+  /** Offered only where the target publishes events. */
+  events?: true;
   /** The parameters a POST takes; a GET takes no body. */
   fields?: (keyof typeof FIELDS)[];
   run(target: ControlTarget, query: URLSearchParams, params: Params): Promise<ControlReply> | ControlReply;
@@ -83,6 +90,17 @@ const ROUTES: Record<string, Route> = {
       } catch (err) {
         const e = err as BatonError;
         return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code, message: e.message } } };
+      }
+    },
+  },
+  '/events': {
+    method: 'GET',
+    events: true,
+    run: (t, q) => {
+      try {
+        return { status: 200, body: '', events: { source: t.events!, ...eventStreamQuery(q) } };
+      } catch (err) {
+        return { status: 400, body: { ok: false, error: { code: (err as BatonError).code, message: (err as Error).message } } };
       }
     },
   },
@@ -194,7 +212,7 @@ export async function handleControl(target: ControlTarget, method: string, url: 
   }
   const path = parsed.pathname;
   const offered = (r: Route): boolean =>
-    (!r.memory || typeof target.memoryReport === 'function') && (!r.upgrade || typeof target.upgrade === 'function');
+    (!r.memory || typeof target.memoryReport === 'function') && (!r.upgrade || typeof target.upgrade === 'function') && (!r.events || target.events !== undefined);
   const route = Object.hasOwn(ROUTES, path) && offered(ROUTES[path]!) ? ROUTES[path] : undefined;
   if (!route) {
     const known = Object.entries(ROUTES).filter(([, r]) => offered(r)).map(([p, r]) => `${r.method} ${p}`).join(', ');

@@ -12,6 +12,7 @@ import type { ServiceManager } from '../systemd/service-manager.ts';
 import type { GenerationInfo } from './generation.ts';
 import type { StatsSink } from './stats-sink.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
+import type { EventBus } from './events.ts';
 
 export interface ReloadResult {
   generation: number;
@@ -69,6 +70,8 @@ export interface SupervisorDeps {
   serviceManager?: ServiceManager;
   /** Listening sockets passed in by systemd or by the supervisor this one took over from. */
   inherited?: InheritedSocket[];
+  /** Where the supervisor publishes its typed events. @default a new EventBus */
+  events?: EventBus;
   /** Number of the first generation: a successor continues its predecessor's numbering. @default 1 */
   firstGeneration?: number;
 }

@@ -7,6 +7,7 @@ import { NoServiceManager, type ServiceManager } from '../systemd/service-manage
 import { Backoff } from './backoff.ts';
 import { describeExit, type Generation } from './generation.ts';
 import { launchGeneration } from './launch.ts';
+import { relayGeneration } from './event-relay.ts';
 import { TicketKeys } from './ticket-keys.ts';
 import { allExited, rollOut } from './rollout.ts';
 import { checkReloadConfig } from './reload-config.ts';
@@ -50,6 +51,7 @@ export class Supervisor extends SupervisorQueries {
     this.canary = new Canary({
       os: deps.os,
       log: deps.log,
+      events: this.events,
       snapshot: (filter) => this.sink.snapshot(filter),
       rolledBack: () => this.sink.count('reloads_rolled_back'),
       status: (text) => this.sm.status(text),
@@ -71,7 +73,7 @@ export class Supervisor extends SupervisorQueries {
     // Every slot's socket, so the per-worker sockets a predecessor handed over are kept, not closed as unclaimed.
     this.store.pin([...new Set(this.store.slots(listeners, this.config.listeners, this.config.workers ?? 1).flat())]);
     for (const l of listeners) {
-      this.log.info({ listener: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) }, 'listening');
+      this.announce('info', { type: 'listening', listener: l.name, address: formatAddress(l.bound), fd: l.fd }, 'listening', l.origin ? { from: l.origin } : {});
     }
     this.sm.storeFds(listeners.filter((l) => l.origin !== 'systemd'));
     void this.launchAndPromote(this.config, 'start').catch(() => {});
@@ -102,7 +104,7 @@ export class Supervisor extends SupervisorQueries {
   /** Drains every generation, then closes the sockets; resolves when all have exited. */
   stop(reason = 'stop requested'): Promise<void> {
     if (this.stopped) return this.stopped;
-    this.log.info({ reason }, 'stopping: draining every generation');
+    this.announce('info', { type: 'stopping', reason }, 'stopping: draining every generation');
     if (!this.mode.is('retiring')) {
       this.mode.to('stopping');
       this.sm.stopping();
@@ -118,7 +120,7 @@ export class Supervisor extends SupervisorQueries {
 
   /** Kills every generation now (a second interrupt). */
   forceStop(): void {
-    this.log.warn({ live: this.live().length }, 'forced stop: killing every generation');
+    this.announce('warn', { type: 'stop-forced', live: this.live().length }, 'forced stop: killing every generation');
     for (const g of this.live()) g.kill();
   }
 
@@ -172,7 +174,7 @@ export class Supervisor extends SupervisorQueries {
     this.stopped = undefined;
     this.sink.takeBack?.();
     this.sm.mainPid(process.pid);
-    this.log.warn('the successor died after the hand-over: this supervisor serves again');
+    this.announce('warn', { type: 'taken-back' }, 'the successor died after the hand-over: this supervisor serves again');
     this.restart();
     this.reclaimAbandoned(20);
     return true;
@@ -182,7 +184,7 @@ export class Supervisor extends SupervisorQueries {
     let next: Config;
     try {
       next = sameConfig ? this.config : this.deps.loadConfig();
-      checkReloadConfig(this.config, next, this.sink, cold, this.log);
+      checkReloadConfig(this.config, next, this.sink, cold, this.log, this.events);
     } catch (err) {
       throw this.reloadFailed(err);
     }
@@ -200,7 +202,8 @@ export class Supervisor extends SupervisorQueries {
     this.sink.count('reloads_failed');
     const serving = this.active ? `generation ${this.active.id} keeps serving` : 'no generation is serving';
     const error = new BatonError('ERR_RELOAD_FAILED', `reload failed: ${(err as Error).message}\n(${serving})`, { cause: err });
-    this.log.error({ err: error, code: (err as { code?: string }).code }, 'reload failed');
+    const code = (err as { code?: string }).code ?? error.code;
+    this.announce('error', { type: 'reload-failed', code, message: error.message }, 'reload failed', { err: error });
     return error;
   }
 
@@ -244,7 +247,8 @@ export class Supervisor extends SupervisorQueries {
     this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
-    this.log.info({ generation: generation.id, readyMs, why, draining: previous.map((g) => g.id) }, `generation ${generation.id} is active`);
+    const draining = previous.map((g) => g.id);
+    this.announce('info', { type: 'generation-active', generation: generation.id, pid: generation.pid, readyMs, why, draining }, `generation ${generation.id} is active`);
     this.sm.storeFds(listeners.filter((l) => l.origin !== 'systemd'));
     // The first generation ever to serve is what a service manager waits for; a reload's end says READY itself.
     if (this.mode.is('starting')) this.sm.ready(this.summary());
@@ -258,6 +262,7 @@ export class Supervisor extends SupervisorQueries {
     const id = this.nextId++;
     const deps = { os: this.deps.os, log: this.log, store: this.store, sink: this.sink, memory: this.memory, ticketKeys: this.ticketKeys, reload: async () => (await this.reload()).generation };
     const generation = launchGeneration(config, slots, id, deps, initial);
+    relayGeneration(generation, this.events);
     this.generations.add(generation);
     generation.on('state', () => {
       const live = this.live();
@@ -312,7 +317,7 @@ export class Supervisor extends SupervisorQueries {
       'ERR_STOPPED_ACCEPTING',
       `active generation ${generation.id} (pid ${generation.pid}) stopped accepting on listener '${listener}' for ${formatDuration(lostForMs)} (accept-grace ${formatDuration(acceptGraceMs)})`,
     );
-    this.log.error({ generation: generation.id, reason: 'stopped-accepting', listener, lostForMs, acceptGraceMs }, err.message);
+    this.announce('error', { type: 'stopped-accepting', generation: generation.id, listener, lostForMs }, err.message, { reason: 'stopped-accepting', acceptGraceMs });
     this.active = undefined;
     if (this.mode.is('serving')) this.mode.to('recovering');
     generation.drain('it stopped accepting');
@@ -331,11 +336,11 @@ export class Supervisor extends SupervisorQueries {
         `${err.message}; ${this.config.restart.maxFailures} failures within ${formatDuration(this.config.restart.window)}: giving up`,
         { cause: err },
       );
-      this.log.fatal({ err: fatal, stderr: tail }, 'crash loop: giving up');
+      this.announce('fatal', { type: 'crash-loop', message: fatal.message }, 'crash loop: giving up', { err: fatal, stderr: tail });
       this.emit('fatal', fatal);
       return;
     }
-    this.log.error({ err, stderr: tail, restartInMs: delay }, `generation ${generation.id} failed; restarting in ${formatDuration(delay)}`);
+    this.announce('error', { type: 'restarting', generation: generation.id, restartInMs: delay, message: err.message }, `generation ${generation.id} failed; restarting in ${formatDuration(delay)}`, { err, stderr: tail });
     if (this.live().some((g) => g.state === 'starting')) return;
     this.restartTimer = this.deps.os.setTimeout(() => this.restart(), delay);
   }
@@ -357,7 +362,7 @@ export class Supervisor extends SupervisorQueries {
     this.sink.close();
     // A retiring supervisor stopped notifying when it handed over.
     if (!retiring) this.sm.close();
-    this.log.info(retiring ? 'every generation has exited; the successor holds the listeners' : 'every generation has exited; listeners closed');
+    this.announce('info', { type: 'stopped', handedOver: retiring }, retiring ? 'every generation has exited; the successor holds the listeners' : 'every generation has exited; listeners closed');
     this.emit('stopped');
   }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
+import { EventBus, type PublishedEvent } from '../../../supervisor/core/events.ts';
 import { Canary, type CanaryGeneration } from '../../../supervisor/canary/canary.ts';
 import type { Outgoing, ReplyBody, SupervisorMessage } from '../../../shared/protocol.ts';
 import type { StatSample } from '../../../shared/stats/index.ts';
@@ -43,6 +44,9 @@ function setup() {
   const generations: FakeGeneration[] = [];
   const events: string[] = [];
   let active: CanaryGeneration | undefined;
+  const bus = new EventBus(() => now);
+  const published: PublishedEvent[] = [];
+  bus.on('event', (e) => published.push(e));
   const canary = new Canary({
     os: {
       now: () => now,
@@ -57,6 +61,7 @@ function setup() {
       },
     },
     log,
+    events: bus,
     snapshot: () => samples,
     rolledBack: () => events.push('rolled back'),
     status: (text) => events.push(`STATUS=${text}`),
@@ -87,7 +92,7 @@ function setup() {
     generations.push(g);
     return g;
   };
-  return { canary, advance, answered, gen, events, active: () => active };
+  return { canary, advance, answered, gen, events, published, active: () => active };
 }
 
 const options = { canary: { window: 3000, maxErrorRate: 0.01, maxP99Ratio: 2, p99Floor: 5, minRequests: 100 }, maxDraining: 3, shutdownTimeout: 1000 };
@@ -108,6 +113,10 @@ describe('Canary', () => {
     expect(restored).toBe(1);
     expect(old.sent).toEqual(['park', 'unpark']);
     expect(next.drained).toEqual(['rolled back: 5xx 20% > 1% over 100 requests']);
+    expect(s.published.map(({ seq: _, time: __, ...e }) => e)).toEqual([
+      { type: 'canary-open', generation: 2, parked: [1], windowMs: 3000 },
+      { type: 'canary-rollback', generation: 2, restored: 1, reason: 'rolled back: 5xx 20% > 1% over 100 requests' },
+    ]);
     expect(s.events).toContain('rolled back');
     expect(await s.canary.outcome(2)).toEqual({ generation: 2, result: 'rolled-back', reason: 'rolled back: 5xx 20% > 1% over 100 requests', previous: [1] });
   });

@@ -144,6 +144,42 @@ describe('Supervisor reload', () => {
     expect(states(supervisor)).toEqual(['1:draining', '2:active']);
   });
 
+  it('publishes the start, the reload and the drained exit as typed events, in order', async () => {
+    const { os, supervisor } = await running();
+    const [one] = os.children;
+    const reload = observe(supervisor.reload());
+    await flush();
+    await os.child.sayReady();
+    expect(reload.state).toBe('resolved');
+    one?.exit(0);
+    await flush();
+    const seen = supervisor.events.after(0).map(({ seq: _, time: __, ...e }) => e);
+    const [p1, p2] = [one?.pid, os.child.pid];
+    expect(seen.filter((e) => e.type !== 'listening' && e.type !== 'generation-state')).toEqual([
+      { type: 'worker-starting', generation: 1, worker: 0, pid: p1 },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'starting', to: 'ready' },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'ready', to: 'active' },
+      { type: 'generation-active', generation: 1, pid: p1, readyMs: expect.any(Number), why: 'start', draining: [] },
+      { type: 'worker-starting', generation: 2, worker: 0, pid: p2 },
+      { type: 'worker-state', generation: 2, worker: 0, pid: p2, from: 'starting', to: 'ready' },
+      { type: 'worker-state', generation: 2, worker: 0, pid: p2, from: 'ready', to: 'active' },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'active', to: 'draining' },
+      { type: 'generation-active', generation: 2, pid: p2, readyMs: expect.any(Number), why: 'reload', draining: [1] },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'draining', to: 'exited' },
+    ]);
+    expect(seen.filter((e) => e.type === 'listening').map((e) => e.type === 'listening' && e.listener)).toEqual(['http', 'admin']);
+    expect(seen.filter((e) => e.type === 'generation-state' && e.generation === 1).map((e) => e.type === 'generation-state' && e.to)).toEqual(['ready', 'active', 'draining', 'exited']);
+  });
+
+  it('publishes a failed reload with the cause\'s code and leaves the serving generation', async () => {
+    const { supervisor, loader } = await running();
+    loader.next = new BatonError('ERR_CONFIG', 'baton.yaml:3: bad');
+    await expect(supervisor.reload()).rejects.toMatchObject({ code: 'ERR_RELOAD_FAILED' });
+    expect(supervisor.events.after(0).filter((e) => e.type === 'reload-failed')).toEqual([
+      expect.objectContaining({ type: 'reload-failed', code: 'ERR_CONFIG', message: expect.stringMatching(/^reload failed: baton\.yaml:3: bad\n\(generation 1 keeps serving\)$/) }),
+    ]);
+  });
+
   it('coalesces reloads asked for while one is starting: one generation, one outcome', async () => {
     const { os, supervisor, loader } = await running();
     const first = supervisor.reload();
