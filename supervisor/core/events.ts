@@ -17,7 +17,7 @@ export type BatonEvent =
   | { type: 'worker-restarted'; generation: number; worker: number; pid: number }
   | { type: 'reload-failed'; code: string; message: string }
   | { type: 'restarting'; generation: number; restartInMs: number; message: string }
-  | { type: 'crash-loop'; message: string }
+  | { type: 'crash-loop'; generation: number; message: string }
   | { type: 'stopped-accepting'; generation: number; listener: string; lostForMs: number }
   | { type: 'drain-timeout' | 'shutdown-timeout'; generation: number; worker: number; pid: number; connections: number | null }
   | { type: 'stopping'; reason: string }

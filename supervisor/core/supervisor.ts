@@ -279,7 +279,10 @@ export class Supervisor extends SupervisorQueries {
       this.log.info({ generation: id, worker: w.worker, pid: w.pid }, `${w.label} restarted`);
       if (!this.mode.is('retiring')) this.sm.status(this.summary());
     });
-    generation.on('crash-loop', (err) => this.emit('fatal', err));
+    generation.on('crash-loop', (err) => {
+      this.events.publish({ type: 'crash-loop', generation: id, message: err.message });
+      this.emit('fatal', err);
+    });
     generation.on('exit', (exit) => this.reap(generation, exit));
     generation.on('stopped-accepting', (fd, lostForMs) => this.stoppedAccepting(generation, fd, lostForMs));
     return generation;
@@ -336,7 +339,7 @@ export class Supervisor extends SupervisorQueries {
         `${err.message}; ${this.config.restart.maxFailures} failures within ${formatDuration(this.config.restart.window)}: giving up`,
         { cause: err },
       );
-      this.announce('fatal', { type: 'crash-loop', message: fatal.message }, 'crash loop: giving up', { err: fatal, stderr: tail });
+      this.announce('fatal', { type: 'crash-loop', generation: generation.id, message: fatal.message }, 'crash loop: giving up', { err: fatal, stderr: tail });
       this.emit('fatal', fatal);
       return;
     }

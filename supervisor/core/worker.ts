@@ -344,7 +344,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // Only while active: a draining worker stops accepting on purpose.
     if (from === 'active') this.acceptWatch?.stop();
     const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
-    this.log[level]({ from, to, ...fields }, `${this.label} ${from} → ${to}`);
+    // The log side of the worker-state event the supervisor publishes from the 'state' event below.
+    this.log[level]({ event: 'worker-state', from, to, ...fields }, `${this.label} ${from} → ${to}`);
     this.emit('state', to, from);
   }
 }
