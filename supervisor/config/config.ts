@@ -62,6 +62,7 @@ export const configSchema = z.strictObject({
   'drain-timeout': duration.default(30_000),
   'shutdown-timeout': duration.default(5_000),
   'accept-grace': duration.default(5_000),
+  warmup: duration.default(0),
   readiness: z
     .union([
       z.enum(['auto', 'sdk', 'accepting', 'notify', 'tcp']),
@@ -214,6 +215,8 @@ export interface Config {
   shutdownTimeout: number;
   /** How long the active generation may stop accepting on a listener it accepted on before it is replaced; 0 or absent: never. */
   acceptGrace?: number;
+  /** How long a reload's new generation accepts beside the one it replaces before that one drains; 0 or absent: none. */
+  warmup?: number;
   readiness: ReadinessConfig;
   drainSignal: NodeJS.Signals;
   restart: { maxFailures: number; window: number; backoffInitial: number; backoffMax: number };
@@ -310,6 +313,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     drainTimeout: c['drain-timeout'],
     shutdownTimeout: c['shutdown-timeout'],
     acceptGrace: c['accept-grace'],
+    ...(c.warmup > 0 ? { warmup: c.warmup } : {}),
     readiness: c.readiness,
     drainSignal: c['drain-signal'] as NodeJS.Signals,
     restart: {

@@ -14,6 +14,7 @@ export type BatonEvent =
   | { type: 'worker-state'; generation: number; worker: number; pid: number; from: WorkerState; to: WorkerState }
   | { type: 'generation-state'; generation: number; from: WorkerState; to: WorkerState }
   | { type: 'generation-active'; generation: number; pid: number; readyMs: number; why: 'start' | 'reload' | 'restart'; draining: number[] }
+  | { type: 'warming'; generation: number; beside: number[]; warmupMs: number }
   | { type: 'worker-restarted'; generation: number; worker: number; pid: number }
   | { type: 'reload-failed'; code: string; message: string }
   | { type: 'restarting'; generation: number; restartInMs: number; message: string }

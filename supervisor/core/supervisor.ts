@@ -8,6 +8,7 @@ import { Backoff } from './backoff.ts';
 import { describeExit, type Generation } from './generation.ts';
 import { launchGeneration } from './launch.ts';
 import { relayGeneration } from './event-relay.ts';
+import { warmUp } from './warm-up.ts';
 import { TicketKeys } from './ticket-keys.ts';
 import { allExited, rollOut } from './rollout.ts';
 import { checkReloadConfig } from './reload-config.ts';
@@ -219,6 +220,7 @@ export class Supervisor extends SupervisorQueries {
     try {
       if (rolling) await rollOut(rolling, generation, surge, this.log);
       else await generation.whenReady();
+      if (!rolling && why === 'reload') await this.warm(generation, config.warmup ?? 0);
     } catch (err) {
       generation.drain('it failed to become ready');
       if (!this.active && !this.mode.ending) {
@@ -256,6 +258,14 @@ export class Supervisor extends SupervisorQueries {
     const result = { generation: generation.id, pid: generation.pid, readyMs };
     this.emit('active', { ...result, why });
     return result;
+  }
+
+  /** A reload's warm-up: `generation` accepts beside the serving ones for `ms` before they drain. */
+  private async warm(generation: Generation, ms: number): Promise<void> {
+    const beside = this.live().filter((g) => g !== generation && g.state === 'active').map((g) => g.id);
+    if (ms <= 0 || beside.length === 0 || this.mode.ending) return;
+    this.announce('info', { type: 'warming', generation: generation.id, beside, warmupMs: ms }, `generation ${generation.id} warms up beside generation ${beside.join(', ')} for ${formatDuration(ms)}`);
+    await warmUp(generation, ms, this.deps.os);
   }
 
   private launch(config: Config, slots: Listener[][], initial?: number): Generation {
