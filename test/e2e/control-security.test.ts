@@ -127,7 +127,7 @@ describe('control socket requests', () => {
 
     const unknownPath = await controlCall(sock, 'POST', '/restart');
     expect(unknownPath.status).toBe(404);
-    expect(unknownPath.body.error?.message).toContain('unknown endpoint POST /restart; endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, POST /rollback, POST /promote, POST /stop');
+    expect(unknownPath.body.error?.message).toContain('unknown endpoint POST /restart; endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, GET /events, POST /rollback, POST /promote, POST /stop');
 
     const wrongMethod = await controlCall(sock, 'PUT', '/reload');
     expect([wrongMethod.status, wrongMethod.headers.allow]).toEqual([405, 'POST']);

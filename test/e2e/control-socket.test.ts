@@ -41,7 +41,7 @@ describe('control socket', () => {
     const { controlRequest } = await import('../../supervisor/cli/control-client.ts');
     const unknown = await controlRequest(baton.socketPath, 'GET', '/nope');
     expect(unknown.status).toBe(404);
-    expect(JSON.stringify(unknown.body)).toContain('endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, POST /rollback, POST /promote, POST /stop');
+    expect(JSON.stringify(unknown.body)).toContain('endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, GET /events, POST /rollback, POST /promote, POST /stop');
     const wrongMethod = await controlRequest(baton.socketPath, 'GET', '/reload');
     expect(wrongMethod.status).toBe(405);
     expect((await baton.status()).generations).toHaveLength(1);
