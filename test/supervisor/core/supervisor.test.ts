@@ -226,6 +226,32 @@ describe('Supervisor reload', () => {
     expect(states(supervisor)).toEqual(['1:active', '2:exited']);
   });
 
+  it('rollback with no canary window relaunches the release before the serving one, then refuses to go further back', async () => {
+    const { os, supervisor, loader } = await running();
+    loader.next = config({ command: ['node', 'v2.js'] });
+    const reload = supervisor.reload();
+    await flush();
+    await os.child.sayReady();
+    await reload;
+    const back = supervisor.rollback();
+    await flush();
+    expect(os.children).toHaveLength(3);
+    expect([os.child.spec.command, ...os.child.spec.args]).toEqual(['node', 'server.js', '--port', '8080']);
+    await os.child.sayReady();
+    expect(await back).toMatchObject({ how: 'relaunched', generation: 3, release: 1, replaced: 2 });
+    expect(states(supervisor)).toEqual(['1:draining', '2:draining', '3:active']);
+    expect(supervisor.events.after(0).filter((e) => e.type === 'rolled-back')).toEqual([expect.objectContaining({ generation: 3, release: 1, replaced: 2 })]);
+    // The config in force is the rolled-back-to one: a crash restart runs it, not v2.
+    expect(loader.calls).toBe(1);
+    await expect(supervisor.rollback()).rejects.toMatchObject({ code: 'ERR_NO_PREVIOUS', message: 'nothing to roll back to: generation 3 runs the first release this supervisor started' });
+  });
+
+  it('rollback with nothing before the first release is ERR_NO_PREVIOUS and starts nothing', async () => {
+    const { os, supervisor } = await running();
+    await expect(supervisor.rollback()).rejects.toMatchObject({ code: 'ERR_NO_PREVIOUS' });
+    expect(os.children).toHaveLength(1);
+  });
+
   it('coalesces reloads asked for while one is starting: one generation, one outcome', async () => {
     const { os, supervisor, loader } = await running();
     const first = supervisor.reload();
