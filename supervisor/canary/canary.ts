@@ -24,6 +24,8 @@ export interface CanaryDeps {
   /** `generation` serves again as the active one (a rollback). */
   activate(generation: CanaryGeneration): void;
   live(): CanaryGeneration[];
+  /** A generation's RSS over its workers (bytes); undefined when unknown. For draining-memory-budget. */
+  rss?(generation: CanaryGeneration): number | undefined;
 }
 
 /** How one reload's window ended. */
@@ -39,6 +41,8 @@ export interface CanaryOutcome {
 export interface PromoteOptions {
   canary?: CanaryConfig;
   maxDraining: number;
+  /** RSS the draining generations may hold together (bytes); the oldest is hurried beyond it. */
+  drainingMemoryBudget?: number;
   shutdownTimeout: number;
   probe?: () => Promise<boolean>;
   /** The generation was launched with Baton's preload (a `node` command, `preload: auto`). */

@@ -31,6 +31,7 @@ export type BatonEvent =
   | { type: 'memory-limit'; generation: number; limit: 'soft' | 'hard'; why: string }
   | { type: 'memory-replaced'; generation: number; replacement: number }
   | { type: 'memory-released'; generation: number; released: number }
+  | { type: 'drain-hurried'; generation: number; cut: number | null; why: string }
   | { type: 'rolled-back'; generation: number; release: number; replaced: number | null }
   | { type: 'canary-open'; generation: number; parked: number[]; windowMs: number }
   | { type: 'canary-rollback'; generation: number; restored: number; reason: string }

@@ -61,6 +61,10 @@ export class Supervisor extends SupervisorQueries {
       status: (text) => this.sm.status(text),
       activate: (g) => (this.active = g as Generation),
       live: () => this.live(),
+      rss: (g) => {
+        const probe = deps.memoryProbe;
+        return probe ? (g as Generation).pids.reduce((n, pid) => n + (probe.read(pid)?.rss ?? 0), 0) : undefined;
+      },
     });
   }
 
