@@ -36,7 +36,7 @@ export type BatonEvent =
   | { type: 'canary-open'; generation: number; parked: number[]; windowMs: number }
   | { type: 'canary-rollback'; generation: number; restored: number; reason: string }
   | { type: 'canary-promote'; generation: number; reason: string; draining: number[] }
-  | { type: 'control-refused'; uid: number; gid: number; pid: number };
+  | { type: 'control-refused'; uid: number; gid: number; peerPid: number };
 
 /** What happened to the stats segment. */
 export type StatsEventState = 'ready' | 'reinitialised' | 'reset' | 'damaged' | 'shrunk' | 'restarted';
@@ -96,7 +96,9 @@ export class EventBus extends EventEmitter<{ event: [PublishedEvent] }> implemen
  * one call, so what people read and what programs receive cannot disagree.
  */
 export function announce(events: EventSink, log: Logger, level: Level, event: BatonEvent, msg: string, extra: Record<string, unknown> = {}): void {
-  const { type, ...fields } = event;
-  log[level]({ event: type, ...fields, ...extra }, msg);
+  // A log record's `pid` is the supervisor's own (pino's base): an event's process is its `childPid` there.
+  const { type, ...fields } = event as BatonEvent & { pid?: number };
+  const { pid, ...rest } = fields;
+  log[level]({ event: type, ...rest, ...(pid !== undefined ? { childPid: pid } : {}), ...extra }, msg);
   events.publish(event);
 }
