@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import { announce, type EventSink } from '../core/events.ts';
 import { everyWorker, type CanaryGeneration } from './generation-port.ts';
 
 interface BoundDeps {
   os: { setTimeout(fn: () => void, ms: number): unknown };
   log: Logger;
+  events: EventSink;
   live(): CanaryGeneration[];
 }
 
@@ -43,8 +45,11 @@ export class DrainingBound {
   private hurry(g: CanaryGeneration, options: { maxDraining: number; shutdownTimeout: number }): void {
     this.hurried.add(g);
     const report = (cut: number | null): void => {
-      this.deps.log.warn(
-        { event: 'drain-hurried', generation: g.id, cut, maxDraining: options.maxDraining },
+      announce(
+        this.deps.events,
+        this.deps.log,
+        'warn',
+        { type: 'drain-hurried', generation: g.id, cut, maxDraining: options.maxDraining },
         `more than ${options.maxDraining} generations would drain: hurrying generation ${g.id}, cutting ${cut === null ? 'an unknown number of' : cut} connection${cut === 1 ? '' : 's'}`,
       );
     };
@@ -55,7 +60,8 @@ export class DrainingBound {
     } else report(g.connections);
     this.deps.os.setTimeout(() => {
       if (g.state === 'exited') return;
-      this.deps.log.warn({ event: 'drain-hurried-kill', generation: g.id, connections: g.connections }, `hurried generation ${g.id} is killed at its shutdown timeout`);
+      const kill = { type: 'drain-hurried-kill', generation: g.id, connections: g.connections } as const;
+      announce(this.deps.events, this.deps.log, 'warn', kill, `hurried generation ${g.id} is killed at its shutdown timeout`);
       g.kill();
     }, options.shutdownTimeout);
   }

@@ -5,6 +5,7 @@ import { Correlator, dispatch, isEnvelope, type Handlers, type HandOverMessage, 
 import { formatDuration } from '../../shared/units.ts';
 import { UPGRADE_ENV, UPGRADE_VERSION, type UpgradeState } from '../sockets/inherited-sockets.ts';
 import type { Supervisor } from '../core/supervisor.ts';
+import { announce } from '../core/events.ts';
 
 export interface UpgradeResult {
   /** Pid of the supervisor now serving. */
@@ -79,7 +80,8 @@ export class Upgrader {
       supervisor.resumeAfterHandOver();
       throw new BatonError('ERR_UPGRADE_FAILED', `cannot start the new supervisor: ${(err as Error).message}`, { cause: err });
     }
-    log.info({ successor: child.pid, listeners: state.listeners.length, nextGeneration: state.nextGeneration }, 'upgrade: new supervisor started');
+    const started = { type: 'upgrade-started', successor: child.pid ?? 0, nextGeneration: state.nextGeneration } as const;
+    announce(supervisor.events, log, 'info', started, 'upgrade: new supervisor started', { listeners: state.listeners.length });
     try {
       const ready = await this.successorReady(child);
       log.info({ successor: child.pid, generation: ready.message.generation }, 'upgrade: the new supervisor serves; handing over');
