@@ -85,6 +85,8 @@ export class BatonProcess {
     this.exited = this.proc.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
     void this.exited.then(() => (this.gone = true));
     live.add(this);
+    // From the start: a supervisor that stops (or gives up) quickly is gone before a late subscriber connects.
+    this.subscribe();
   }
 
   get pid(): number {
