@@ -89,7 +89,7 @@ describe('GET /events', () => {
     const socketPath = await serve(bus);
     const server = servers.at(-1)!;
     const following = read(socketPath, '/events');
-    await new Promise<void>((resolve) => bus.once('newListener', () => setImmediate(resolve)));
+    await expect.poll(() => bus.listenerCount('event')).toBe(1);
     // As the supervisor does at its end: the event, then the close, in one tick.
     bus.publish({ type: 'stopped', handedOver: false });
     server.close();
