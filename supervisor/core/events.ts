@@ -102,11 +102,18 @@ export class EventBus extends EventEmitter<{ event: [PublishedEvent] }> implemen
 }
 
 /**
+ * Where a log record puts an event's `pid`: the record's own `pid` is the supervisor's (pino's),
+ * so a generation's is `childPid`, as in its own records, and a refused peer's `peerPid`.
+ */
+const PID_KEY: Partial<Record<BatonEventType, string>> = { 'control-refused': 'peerPid' };
+
+/**
  * Logs `msg` at `level` with the event's fields (its type as `event`) and publishes the event:
  * one call, so what people read and what programs receive cannot disagree.
  */
 export function announce(events: EventSink, log: Logger, level: Level, event: BatonEvent, msg: string, extra: Record<string, unknown> = {}): void {
   const { type, ...fields } = event;
-  log[level]({ event: type, ...fields, ...extra }, msg);
+  const { pid, ...rest } = fields as { pid?: number };
+  log[level]({ event: type, ...rest, ...(pid !== undefined ? { [PID_KEY[type] ?? 'childPid']: pid } : {}), ...extra }, msg);
   events.publish(event);
 }
