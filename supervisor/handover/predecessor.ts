@@ -174,9 +174,13 @@ export class Upgrader {
   }
 }
 
-/** Answers `message` from the successor, if its channel is still open. */
+/**
+ * Answers `message` from the successor, if its channel is still open. A successor that died with
+ * its message unread here closes the channel under the send: the callback takes that error (an
+ * unheard 'error' event would end this supervisor), and its exit is handled where it is awaited.
+ */
 function ack(child: ChildProcess, message: { seq: number; baton: number }, body: ReplyBody): void {
-  if (child.connected) child.send({ ...body, type: 'ack', ack: message.seq, baton: message.baton, seq: 0 });
+  if (child.connected) child.send({ ...body, type: 'ack', ack: message.seq, baton: message.baton, seq: 0 }, () => {});
 }
 
 /**
