@@ -40,8 +40,12 @@ async function upgrading(): Promise<Upgrading> {
   await baton.active(1);
   const port = await baton.port();
   const old = (await baton.status()).generations[0]!.pid;
-  // The old supervisor names its successor as it starts it.
-  const successor = async (): Promise<number> => (await baton.waitForEvent('upgrade-started')).successor;
+  // The old supervisor names its successor as it spawns it; the successor runs once it logs (it has no control socket yet).
+  const successor = async (): Promise<number> => {
+    const pid = (await baton.waitForEvent('upgrade-started')).successor;
+    await baton.waitForLog((l) => l.pid === pid);
+    return pid;
+  };
   return { baton, port, readyDir, old, successor, release };
 }
 
