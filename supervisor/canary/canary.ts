@@ -24,6 +24,8 @@ export interface CanaryDeps {
   /** `generation` serves again as the active one (a rollback). */
   activate(generation: CanaryGeneration): void;
   live(): CanaryGeneration[];
+  /** A generation's RSS over its workers (bytes); undefined when unknown. For draining-memory-budget. */
+  rss?(generation: CanaryGeneration): number | undefined;
 }
 
 /** How one reload's window ended. */
@@ -39,12 +41,14 @@ export interface CanaryOutcome {
 export interface PromoteOptions {
   canary?: CanaryConfig;
   maxDraining: number;
+  /** RSS the draining generations may hold together (bytes); the oldest is hurried beyond it. */
+  drainingMemoryBudget?: number;
   shutdownTimeout: number;
   probe?: () => Promise<boolean>;
   /** The generation was launched with Baton's preload (a `node` command, `preload: auto`). */
   preload?: boolean;
-  /** Called on a rollback, after the previous generation is active again (the supervisor restores its config). */
-  restore?: () => void;
+  /** Called on a rollback with the generation active again (the supervisor restores its config and release). */
+  restore?: (restored: number) => void;
 }
 
 interface Window {
@@ -57,7 +61,7 @@ interface Window {
   timer: unknown;
   probe?: () => Promise<boolean>;
   probeFailures: number;
-  restore?: () => void;
+  restore?: (restored: number) => void;
   settle(outcome: CanaryOutcome): void;
 }
 
@@ -139,6 +143,11 @@ export class Canary {
     if (w.parked.length === 0) this.promote(`the parked generation ${g.id} ${how}: nothing to roll back to`);
   }
 
+  /** True while a window is open (a rollback unparks the previous generation). */
+  get open(): boolean {
+    return this.window !== undefined;
+  }
+
   /** `baton rollback`: the window's generation drains, the parked one serves again. */
   requestRollback(): CanaryOutcome {
     if (!this.window) throw noWindow('roll back');
@@ -213,7 +222,7 @@ export class Canary {
     if (!restored) return this.promote(`${reason}, but no parked generation is left to roll back to`);
     const why = reason.startsWith('rolled back') ? reason : `rolled back: ${reason}`;
     this.deps.activate(restored);
-    w.restore?.();
+    w.restore?.(restored.id);
     this.sampler.watch(restored, w.config.window);
     this.deps.rolledBack();
     const figures = this.current(w);

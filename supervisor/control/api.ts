@@ -6,7 +6,7 @@ import type { ReplyBody } from '../../shared/protocol.ts';
 import { dashboardRoute } from './dashboard.ts';
 import { describeJsonError } from './json-position.ts';
 import type { ProfileResult } from '../core/generation-requests.ts';
-import type { ReloadResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
+import type { ReloadResult, RollbackResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
 import type { UpgradeResult } from '../handover/predecessor.ts';
 import { canaryAction, waitCanary, type CanaryControl } from '../canary/control.ts';
 import { eventStreamQuery, type EventSource, type EventStreamReply } from './event-stream.ts';
@@ -28,6 +28,8 @@ export interface ControlTarget {
   cpuProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
   /** Replaces the supervisor process (absent: the endpoint is not offered). */
   upgrade?(): Promise<UpgradeResult>;
+  /** `baton rollback`: unparks a canary window's previous generation or relaunches the previous release (absent: only the window's). */
+  rollback?(): Promise<RollbackResult>;
   /** The canary window (absent: /rollback and /promote answer 409). */
   canary?: CanaryControl;
   /** The supervisor's typed events (absent: GET /events is not offered). */
@@ -104,7 +106,19 @@ const ROUTES: Record<string, Route> = {
       }
     },
   },
-  '/rollback': { method: 'POST', fields: [], run: (t) => canaryAction(t.canary, 'rollback') },
+  '/rollback': {
+    method: 'POST',
+    fields: [],
+    run: async (t) => {
+      if (!t.rollback) return canaryAction(t.canary, 'rollback');
+      try {
+        return { status: 200, body: { ok: true, ...(await t.rollback()) } };
+      } catch (err) {
+        const e = err as BatonError;
+        return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code ?? 'ERR_CONTROL', message: e.message } } };
+      }
+    },
+  },
   '/promote': { method: 'POST', fields: [], run: (t) => canaryAction(t.canary, 'promote') },
   '/stop': {
     method: 'POST',

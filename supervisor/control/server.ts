@@ -160,7 +160,7 @@ export class ControlServer {
     const peer: PeerCred = socketPeerCred(socket as unknown as { _handle?: unknown });
     if (peer.uid === -1) this.log.warn('could not read control peer credentials');
     if (admits(peer, own, this.group)) return true;
-    announce(this.target.events ?? NoEvents, this.log, 'warn', { type: 'control-refused', uid: peer.uid, gid: peer.gid, pid: peer.pid }, 'control socket refused a peer of another uid');
+    announce(this.target.events ?? NoEvents, this.log, 'warn', { type: 'control-refused', uid: peer.uid, gid: peer.gid, peerPid: peer.pid }, 'control socket refused a peer of another uid');
     const allowed = this.group === undefined ? `owner uid ${own}` : `owner uid ${own} or group ${this.group}`;
     const message = `uid ${peer.uid} may not control this instance (${allowed}; peer gid ${peer.gid}, pid ${peer.pid})`;
     const body = JSON.stringify({ ok: false, error: { code: 'ERR_PEER_REJECTED', message } });

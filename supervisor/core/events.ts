@@ -14,12 +14,12 @@ export type BatonEvent =
   | ({ type: 'worker-state'; generation: number; worker: number; pid: number; from: WorkerState; to: WorkerState } & WorkerStateDetail)
   | { type: 'generation-state'; generation: number; from: WorkerState; to: WorkerState }
   | { type: 'generation-active'; generation: number; pid: number; readyMs: number; why: 'start' | 'reload' | 'restart'; draining: number[] }
+  | { type: 'warming'; generation: number; beside: number[]; warmupMs: number }
   | { type: 'worker-restarted'; generation: number; worker: number; pid: number }
   | { type: 'reload-failed'; code: string; message: string }
   | { type: 'restarting'; generation: number; restartInMs: number; message: string; stderr: string[] }
   | { type: 'crash-loop'; generation: number; message: string; stderr: string[] }
   | { type: 'stopped-accepting'; generation: number; listener: string; lostForMs: number; acceptGraceMs: number }
-  | { type: 'drain-hurried'; generation: number; cut: number | null; maxDraining: number }
   | { type: 'drain-hurried-kill'; generation: number; connections: number | null }
   | { type: 'drain-timeout' | 'shutdown-timeout'; generation: number; worker: number; pid: number; connections: number | null }
   | { type: 'stopping'; reason: string }
@@ -35,10 +35,12 @@ export type BatonEvent =
   | ({ type: 'memory-cooldown'; generation: number; sinceReplaceMs: number; cooldownMs: number } & LimitCrossed)
   | { type: 'memory-replaced'; generation: number; replacement: number }
   | { type: 'memory-released'; generation: number; released: number; rssBefore: number; rssAfter: number; trimmed: boolean }
+  | { type: 'drain-hurried'; generation: number; cut: number | null; why: string }
+  | { type: 'rolled-back'; generation: number; release: number; replaced: number | null }
   | { type: 'canary-open'; generation: number; parked: number[]; windowMs: number; baseline: { requests: number; errors: number; p99Ms: number | null } }
   | { type: 'canary-rollback'; generation: number; restored: number; reason: string; requests: number; errors: number }
   | { type: 'canary-promote'; generation: number; reason: string; draining: number[] }
-  | { type: 'control-refused'; uid: number; gid: number; pid: number };
+  | { type: 'control-refused'; uid: number; gid: number; peerPid: number };
 
 /** A memory limit crossed: which figure, its value and the limit (bytes), and the same as text (`RSS 412 MiB > 400 MiB`). */
 export interface LimitCrossed {
@@ -102,18 +104,13 @@ export class EventBus extends EventEmitter<{ event: [PublishedEvent] }> implemen
 }
 
 /**
- * Where a log record puts an event's `pid`: the record's own `pid` is the supervisor's (pino's),
- * so a generation's is `childPid`, as in its own records, and a refused peer's `peerPid`.
- */
-const PID_KEY: Partial<Record<BatonEventType, string>> = { 'control-refused': 'peerPid' };
-
-/**
  * Logs `msg` at `level` with the event's fields (its type as `event`) and publishes the event:
  * one call, so what people read and what programs receive cannot disagree.
  */
 export function announce(events: EventSink, log: Logger, level: Level, event: BatonEvent, msg: string, extra: Record<string, unknown> = {}): void {
-  const { type, ...fields } = event;
-  const { pid, ...rest } = fields as { pid?: number };
-  log[level]({ event: type, ...rest, ...(pid !== undefined ? { [PID_KEY[type] ?? 'childPid']: pid } : {}), ...extra }, msg);
+  // A log record's `pid` is the supervisor's own (pino's base): an event's process is its `childPid` there.
+  const { type, ...fields } = event as BatonEvent & { pid?: number };
+  const { pid, ...rest } = fields;
+  log[level]({ event: type, ...rest, ...(pid !== undefined ? { childPid: pid } : {}), ...extra }, msg);
   events.publish(event);
 }

@@ -13,6 +13,7 @@ import type { GenerationInfo } from './generation.ts';
 import type { StatsSink } from './stats-sink.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
 import type { EventBus } from './events.ts';
+import type { CanaryOutcome } from '../canary/canary.ts';
 
 export interface ReloadResult {
   generation: number;
@@ -39,6 +40,11 @@ export interface StatusSnapshot {
   hurried?: number[];
   preload?: true;
 }
+
+/** How `baton rollback` went: the parked generation of a canary window unparked, or the previous release relaunched. */
+export type RollbackResult =
+  | ({ how: 'unparked' } & CanaryOutcome)
+  | ({ how: 'relaunched'; release: number; replaced: number | null } & ReloadResult);
 
 export interface SupervisorEvents {
   /** The supervisor gave up (crash loop); the process should exit non-zero. */

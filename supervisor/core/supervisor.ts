@@ -8,16 +8,18 @@ import { Backoff } from './backoff.ts';
 import { describeExit, type Generation } from './generation.ts';
 import { launchGeneration } from './launch.ts';
 import { relayGeneration } from './event-relay.ts';
+import { warmUp } from './warm-up.ts';
+import { pinRelease, ReleaseHistory } from './release-history.ts';
 import { TicketKeys } from './ticket-keys.ts';
 import { allExited, rollOut } from './rollout.ts';
 import { checkReloadConfig } from './reload-config.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
 import { SupervisorQueries } from './supervisor-queries.ts';
-import type { HandOver, ReloadResult, StatusSnapshot, SupervisorDeps } from './supervisor-types.ts';
+import type { HandOver, ReloadResult, RollbackResult, StatusSnapshot, SupervisorDeps } from './supervisor-types.ts';
 import { Canary } from '../canary/index.ts';
 import { promoteOptions } from '../canary/promote-options.ts';
 
-export type { HandOver, ReloadResult, StatusSnapshot, SupervisorDeps, SupervisorEvents } from './supervisor-types.ts';
+export type { HandOver, ReloadResult, RollbackResult, StatusSnapshot, SupervisorDeps, SupervisorEvents } from './supervisor-types.ts';
 
 /**
  * Runs generations of one program: launches them, hands them the held sockets, promotes a ready
@@ -37,6 +39,8 @@ export class Supervisor extends SupervisorQueries {
   private readonly sm: ServiceManager;
   /** The canary window after a reload, rollback and max-draining (supervisor/canary). */
   readonly canary: Canary;
+  /** The releases promoted, for `baton rollback` once no canary window is open. */
+  private readonly releases = new ReleaseHistory();
   /** Kept in memory only, handed to each generation on request: sessions resume across reloads. */
   private readonly ticketKeys: TicketKeys;
 
@@ -57,6 +61,10 @@ export class Supervisor extends SupervisorQueries {
       status: (text) => this.sm.status(text),
       activate: (g) => (this.active = g as Generation),
       live: () => this.live(),
+      rss: (g) => {
+        const probe = deps.memoryProbe;
+        return probe ? (g as Generation).pids.reduce((n, pid) => n + (probe.read(pid)?.rss ?? 0), 0) : undefined;
+      },
     });
   }
 
@@ -85,13 +93,13 @@ export class Supervisor extends SupervisorQueries {
    * and its predecessors are draining. Rejects with ERR_RELOAD_FAILED (the serving generation is
    * untouched). A reload asked for while one is starting shares that one's outcome.
    */
-  reload(options: { cold?: boolean; sameConfig?: boolean } = {}): Promise<ReloadResult> {
+  reload(options: { cold?: boolean; sameConfig?: boolean; rollbackTo?: Config } = {}): Promise<ReloadResult> {
     if (this.mode.ending) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
     if (this.mode.is('upgrading')) return Promise.reject(new BatonError('ERR_UPGRADING', 'cannot reload: the supervisor is being upgraded'));
     if (!this.reloading) {
       const from = this.mode.to('reloading');
       this.sm.reloading();
-      this.reloading = this.doReload(options.cold === true, options.sameConfig === true).finally(() => {
+      this.reloading = this.doReload(options.cold === true, options.sameConfig === true, options.rollbackTo).finally(() => {
         this.reloading = undefined;
         if (this.mode.is('reloading')) this.mode.settle(from, this.active !== undefined);
         // READY ends the reload for systemd whatever came of it: a failed one leaves the old generation serving.
@@ -99,6 +107,26 @@ export class Supervisor extends SupervisorQueries {
       });
     }
     return this.reloading;
+  }
+
+  /**
+   * `baton rollback`: with a canary window open, the parked generation serves again at once;
+   * otherwise the release before the serving one (as it was launched, symlinks resolved then) is
+   * started as a new generation and promoted like a reload. ERR_NO_PREVIOUS when there is none.
+   */
+  async rollback(): Promise<RollbackResult> {
+    if (this.canary.open) return { how: 'unparked', ...this.canary.requestRollback() };
+    if (this.reloading) throw new BatonError('ERR_RELOAD_FAILED', 'cannot roll back: a reload is under way (try again once it has settled)');
+    const previous = this.releases.previous();
+    const replaced = this.active?.id ?? null;
+    if (!previous) throw new BatonError('ERR_NO_PREVIOUS', `nothing to roll back to: generation ${replaced ?? '(none)'} runs the first release this supervisor started`);
+    // Read now: once promoted, the history files that release under the new generation.
+    const release = previous.generation;
+    const result = await this.reload({ rollbackTo: previous.config });
+    this.sink.count('reloads_rolled_back');
+    const message = `rolled back: generation ${result.generation} runs the release of generation ${release} again; generation ${replaced} drains`;
+    this.announce('warn', { type: 'rolled-back', generation: result.generation, release, replaced }, message);
+    return { how: 'relaunched', ...result, release, replaced };
   }
 
   /** Drains every generation, then closes the sockets; resolves when all have exited. */
@@ -180,17 +208,17 @@ export class Supervisor extends SupervisorQueries {
     return true;
   }
 
-  private async doReload(cold: boolean, sameConfig: boolean): Promise<ReloadResult> {
+  private async doReload(cold: boolean, sameConfig: boolean, rollbackTo?: Config): Promise<ReloadResult> {
     let next: Config;
     try {
-      next = sameConfig ? this.config : this.deps.loadConfig();
+      next = rollbackTo ?? (sameConfig ? this.config : this.deps.loadConfig());
       checkReloadConfig(this.config, next, this.sink, cold, this.log, this.events);
     } catch (err) {
       throw this.reloadFailed(err);
     }
     this.deps.os.clearTimeout(this.restartTimer);
     try {
-      const result = await this.launchAndPromote(next, 'reload');
+      const result = await this.launchAndPromote(next, 'reload', rollbackTo ? 'back' : sameConfig ? 'same' : 'new');
       this.sink.count('reloads_ok');
       return result;
     } catch (err) {
@@ -207,7 +235,9 @@ export class Supervisor extends SupervisorQueries {
     return error;
   }
 
-  private async launchAndPromote(config: Config, why: 'start' | 'reload' | 'restart'): Promise<ReloadResult> {
+  private async launchAndPromote(config: Config, why: 'start' | 'reload' | 'restart', release: 'new' | 'same' | 'back' = why === 'restart' ? 'same' : 'new'): Promise<ReloadResult> {
+    // Pinned before the launch: a link switched while it starts must not change what a rollback returns to.
+    const pinned = pinRelease(config, this.deps.os.realpath?.bind(this.deps.os));
     const listeners = this.store.provide(config.listeners);
     const slots = this.store.slots(listeners, config.listeners, config.workers ?? 1);
     // Rolling replaces the active generation slot by slot; anything else (or none serving) starts every worker at once.
@@ -219,6 +249,7 @@ export class Supervisor extends SupervisorQueries {
     try {
       if (rolling) await rollOut(rolling, generation, surge, this.log);
       else await generation.whenReady();
+      if (!rolling && why === 'reload') await this.warm(generation, config.warmup ?? 0);
     } catch (err) {
       generation.drain('it failed to become ready');
       if (!this.active && !this.mode.ending) {
@@ -243,7 +274,12 @@ export class Supervisor extends SupervisorQueries {
     this.config = config;
     this.store.pin([...new Set(slots.flat())]);
     // A rollback puts the previous config back too: a crash restart must not relaunch the rolled-back release.
-    this.canary.afterPromote(generation, previous, { ...promoteOptions(config, listeners, this.deps.os), restore: () => (this.config = before) });
+    this.releases.promoted(release, generation.id, pinned);
+    const restore = (restored: number): void => {
+      this.config = before;
+      this.releases.promoted('back', restored, before);
+    };
+    this.canary.afterPromote(generation, previous, { ...promoteOptions(config, listeners, this.deps.os), restore });
     this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
@@ -256,6 +292,14 @@ export class Supervisor extends SupervisorQueries {
     const result = { generation: generation.id, pid: generation.pid, readyMs };
     this.emit('active', { ...result, why });
     return result;
+  }
+
+  /** A reload's warm-up: `generation` accepts beside the serving ones for `ms` before they drain. */
+  private async warm(generation: Generation, ms: number): Promise<void> {
+    const beside = this.live().filter((g) => g !== generation && g.state === 'active').map((g) => g.id);
+    if (ms <= 0 || beside.length === 0 || this.mode.ending) return;
+    this.announce('info', { type: 'warming', generation: generation.id, beside, warmupMs: ms }, `generation ${generation.id} warms up beside generation ${beside.join(', ')} for ${formatDuration(ms)}`);
+    await warmUp(generation, ms, this.deps.os);
   }
 
   private launch(config: Config, slots: Listener[][], initial?: number): Generation {

@@ -86,8 +86,8 @@ describe.skipIf(!isRoot)(`control socket with --control-group (${isRoot ? 'as ro
       code: 'ERR_PEER_REJECTED',
       message: `uid ${NOBODY} may not control this instance (owner uid 0 or group ${NOGROUP}; peer gid ${OTHER}, pid ${refused.pid})`,
     });
-    const told = await baton.waitForEvent('control-refused', (e) => e.pid === refused.pid);
-    expect(told).toMatchObject({ uid: NOBODY, gid: OTHER });
+    const event = await baton.waitForEvent('control-refused', (e) => e.peerPid === refused.pid);
+    expect(event).toMatchObject({ uid: NOBODY, gid: OTHER });
     expect(await generations(baton)).toEqual([{ generation: 1, pid: expect.any(Number), state: 'active' }]);
   });
 });

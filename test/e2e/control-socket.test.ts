@@ -31,7 +31,7 @@ describe('control socket', () => {
     expect(refused.status).toBe(403);
     expect(refused.body).toContain('ERR_PEER_REJECTED');
     expect(refused.body).toContain(`uid ${NOBODY} may not control this instance (owner uid 0; peer gid ${NOBODY}, pid ${refused.pid})`);
-    await baton.waitForEvent('control-refused', (e) => e.uid === NOBODY && e.pid === refused.pid);
+    await baton.waitForEvent('control-refused', (e) => e.uid === NOBODY && e.peerPid === refused.pid);
     expect((await baton.status()).active).toBe(1);
   });
 

@@ -45,6 +45,7 @@ function setup() {
   const events: string[] = [];
   let active: CanaryGeneration | undefined;
   const bus = new EventBus(() => now);
+  const rss = new Map<number, number>();
   const published: PublishedEvent[] = [];
   bus.on('event', (e) => published.push(e));
   const canary = new Canary({
@@ -67,6 +68,7 @@ function setup() {
     status: (text) => events.push(`STATUS=${text}`),
     activate: (g) => (active = g),
     live: () => generations.filter((g) => g.state !== 'exited'),
+    rss: (g) => rss.get(g.id),
   });
   const advance = async (ms: number): Promise<void> => {
     const end = now + ms;
@@ -92,7 +94,7 @@ function setup() {
     generations.push(g);
     return g;
   };
-  return { canary, advance, answered, gen, events, published, active: () => active };
+  return { canary, advance, answered, gen, events, published, rss, active: () => active };
 }
 
 const options = { canary: { window: 3000, maxErrorRate: 0.01, maxP99Ratio: 2, p99Floor: 5, minRequests: 100 }, maxDraining: 3, shutdownTimeout: 1000 };
@@ -172,14 +174,36 @@ describe('Canary', () => {
     // Each hurry reports the connections its workers cut (2 each here), then the kill at the shutdown timeout.
     const published = s.published.map(({ seq: _, time: __, ...e }) => e);
     expect(published.filter((e) => e.type === 'drain-hurried')).toEqual([
-      { type: 'drain-hurried', generation: 1, cut: 2, maxDraining: 2 },
-      { type: 'drain-hurried', generation: 2, cut: 2, maxDraining: 2 },
+      { type: 'drain-hurried', generation: 1, cut: 2, why: 'more than 2 generations would drain' },
+      { type: 'drain-hurried', generation: 2, cut: 2, why: 'more than 2 generations would drain' },
     ]);
     expect(published.filter((e) => e.type === 'drain-hurried-kill')).toEqual([
       { type: 'drain-hurried-kill', generation: 1, connections: 0 },
       { type: 'drain-hurried-kill', generation: 2, connections: 0 },
     ]);
     expect(gens.filter((g) => g.state === 'draining').length).toBe(2);
+  });
+
+  it('hurries the oldest draining generations when the draining ones would hold more RSS than draining-memory-budget', async () => {
+    const s = setup();
+    const MiB = 1024 * 1024;
+    const gens = [1, 2, 3, 4].map((id) => s.gen(id));
+    for (const [id, mib] of [[1, 100], [2, 100], [3, 150], [4, 80]] as const) s.rss.set(id, mib * MiB);
+    const budgeted = { maxDraining: 10, drainingMemoryBudget: 300 * MiB, shutdownTimeout: 1000 };
+    s.canary.afterPromote(gens[1]!, [gens[0]!], budgeted);
+    s.canary.afterPromote(gens[2]!, [gens[1]!], budgeted);
+    // 1 and 2 drain with 200 MiB; 3's 150 would make 350: 1 is hurried (250 left).
+    expect(gens.map((g) => g.sent)).toEqual([[], [], [], []]);
+    s.canary.afterPromote(gens[3]!, [gens[2]!], budgeted);
+    expect(gens.map((g) => g.sent)).toEqual([['hurry'], [], [], []]);
+    // The cut is counted once the generation answers its hurry.
+    await new Promise((r) => setImmediate(r));
+    expect(s.published.filter((e) => e.type === 'drain-hurried')).toEqual([
+      expect.objectContaining({ generation: 1, cut: 2, why: 'the draining generations would hold 350.0 MiB of RSS, over draining-memory-budget 300.0 MiB' }),
+    ]);
+    await s.advance(1000);
+    expect(gens[0]!.state).toBe('exited');
+    expect(gens.filter((g) => g.state === 'draining').map((g) => g.id)).toEqual([2, 3]);
   });
 
   it('lets a program without the SDK keep accepting during the window (it cannot be parked)', () => {

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlServer } from '../../../supervisor/control/server.ts';
 import type { ControlTarget } from '../../../supervisor/control/api.ts';
-import { announce, EventBus, type PublishedEvent } from '../../../supervisor/core/events.ts';
+import { EventBus, type PublishedEvent } from '../../../supervisor/core/events.ts';
 import type { StatusSnapshot } from '../../../supervisor/core/supervisor.ts';
 
 const log = pino({ level: 'silent' });
@@ -109,19 +109,6 @@ describe('GET /events', () => {
     expect(message(await read(socketPath, '/events?follow=yes'))).toBe('invalid follow="yes": expected 0 or 1');
     const without = await read(await serve(undefined), '/events');
     expect(without.status).toBe(404);
-  });
-
-  it('announce() logs what it publishes, leaving the record\'s pid the supervisor\'s own', () => {
-    const records: Record<string, unknown>[] = [];
-    const logger = pino({ level: 'info' }, { write: (l: string) => records.push(JSON.parse(l) as Record<string, unknown>) });
-    const bus = new EventBus(() => 5);
-    announce(bus, logger, 'info', { type: 'generation-active', generation: 2, pid: 4242, readyMs: 10, why: 'reload', draining: [1] }, 'generation 2 is active');
-    announce(bus, logger, 'warn', { type: 'control-refused', uid: 65534, gid: 65534, pid: 4343 }, 'control socket refused a peer of another uid');
-    expect(bus.after(0).map((e) => e.type === 'control-refused' ? e.pid : e.type === 'generation-active' ? e.pid : 0)).toEqual([4242, 4343]);
-    expect(records).toEqual([
-      expect.objectContaining({ pid: process.pid, event: 'generation-active', generation: 2, childPid: 4242, msg: 'generation 2 is active' }),
-      expect.objectContaining({ pid: process.pid, event: 'control-refused', uid: 65534, peerPid: 4343 }),
-    ]);
   });
 
   it('keeps the last 1000 events and numbers them on', () => {
