@@ -113,26 +113,41 @@ export class StatsFront {
 }
 
 function family_<H>(name: string, names: readonly string[], make: (labels: Record<string, string>) => H): Family<H> {
-  const handles = new Map<string, H>();
+  // One Map level per label, so a lookup is one Map.get per value and builds no key string: this
+  // runs on every `labels(...).inc()`.
+  const root = new Map<string, unknown>();
+  let only: H | undefined; // a family with no label names has one handle
+  const find = (values: readonly string[]): H => {
+    if (values.length === 0) return (only ??= make({}));
+    let level = root;
+    const last = values.length - 1;
+    for (let i = 0; i < last; i++) {
+      let next = level.get(values[i]!) as Map<string, unknown> | undefined;
+      if (next === undefined) level.set(values[i]!, (next = new Map<string, unknown>()));
+      level = next;
+    }
+    let handle = level.get(values[last]!) as H | undefined;
+    if (handle === undefined) {
+      handle = make(Object.fromEntries(names.map((n, i) => [n, values[i]!])));
+      level.set(values[last]!, handle);
+    }
+    return handle;
+  };
   return {
     labels(...args: (string | Record<string, string>)[]): H {
-      let values: string[];
+      if (names.length === 1 && args.length === 1 && typeof args[0] === 'string') {
+        const handle = root.get(args[0]) as H | undefined;
+        if (handle !== undefined) return handle;
+      }
+      if (args.length === names.length && args.every((a) => typeof a === 'string')) return find(args as string[]);
       if (args.length === 1 && typeof args[0] === 'object' && args[0] !== null) {
         const given = args[0];
         const extra = Object.keys(given).filter((k) => !names.includes(k));
         if (extra.length > 0) fail(name, `unknown label ${extra.join(', ')} (its labels are ${names.join(', ')})`);
-        values = names.map((n) => given[n] ?? '');
-      } else {
-        if (args.length !== names.length) fail(name, `${args.length} label values given for ${names.length} labels (${names.join(', ')})`);
-        values = args.map(String);
+        return find(names.map((n) => given[n] ?? ''));
       }
-      const key = values.join('\u0000');
-      let handle = handles.get(key);
-      if (handle === undefined) {
-        handle = make(Object.fromEntries(names.map((n, i) => [n, values[i]!])));
-        handles.set(key, handle);
-      }
-      return handle;
+      if (args.length !== names.length) fail(name, `${args.length} label values given for ${names.length} labels (${names.join(', ')})`);
+      return find(args.map(String));
     },
   } as Family<H>;
 }
