@@ -5,6 +5,7 @@
 import { H, SegmentDamage, invalid, type StatKind } from './layout.ts';
 import { Catalog, checkBounds, statKey, type Descriptor, type Labels } from './table.ts';
 import { GaugeHandle, HistogramHandle, REBASE_MS, SharedCounterHandle, SoleCounterHandle, type Counter, type Gauge, type Histogram } from './handles.ts';
+import { cleanHelp } from './stat-help.ts';
 
 export type { Counter, Gauge, Histogram } from './handles.ts';
 
@@ -28,7 +29,7 @@ export class Registry {
   readonly catalog: Catalog;
   readonly writer: number | undefined;
   readonly #lockTimeoutMs: number;
-  readonly #handles = new Map<string, { kind: StatKind; bounds: readonly number[]; handle: Handle }>();
+  readonly #handles = new Map<string, { kind: StatKind; bounds: readonly number[]; handle: Handle; descriptor?: Descriptor; help?: string }>();
   readonly #sole: boolean;
   readonly #soleCounters: SoleCounterHandle[] = [];
   #warned = false;
@@ -40,26 +41,31 @@ export class Registry {
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 1_000;
   }
 
-  /** The counter `name` with `labels`, registered on first use in any process. */
-  counter(name: string, labels?: Record<string, string>): Counter {
-    return this.#register('counter', name, labels, []) as Counter;
+  /** The counter `name` with `labels`, registered on first use in any process; `help` is stored with it (cleaned: one line, at most MAX_HELP_BYTES), replacing what an earlier registration stored. */
+  counter(name: string, labels?: Record<string, string>, help?: string): Counter {
+    return this.#register('counter', name, labels, [], help) as Counter;
   }
 
-  /** The gauge `name` with `labels`. */
-  gauge(name: string, labels?: Record<string, string>): Gauge {
-    return this.#register('gauge', name, labels, []) as Gauge;
+  /** The gauge `name` with `labels` (and `help`, as for counter). */
+  gauge(name: string, labels?: Record<string, string>, help?: string): Gauge {
+    return this.#register('gauge', name, labels, [], help) as Gauge;
   }
 
-  /** The histogram `name` with these bucket bounds (every registration of it must give the same). */
-  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>): Histogram {
-    return this.#register('histogram', name, labels, checkBounds(name, bounds)) as Histogram;
+  /** The histogram `name` with these bucket bounds (every registration of it must give the same), `labels` and `help`. */
+  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>, help?: string): Histogram {
+    return this.#register('histogram', name, labels, checkBounds(name, bounds), help) as Histogram;
   }
 
-  #register(kind: StatKind, name: string, rawLabels: Record<string, string> | undefined, bounds: readonly number[]): Handle {
+  #register(kind: StatKind, name: string, rawLabels: Record<string, string> | undefined, bounds: readonly number[], rawHelp: string | undefined): Handle {
     const { key, labels } = statKey(kind, name, rawLabels);
+    const help = rawHelp === undefined ? undefined : cleanHelp(String(rawHelp)) || undefined;
     const cached = this.#handles.get(key);
     if (cached) {
       checkSame(key, cached, kind, bounds);
+      if (help !== undefined && help !== cached.help && cached.descriptor) {
+        this.#setHelp(cached.descriptor, help);
+        cached.help = help;
+      }
       return cached.handle;
     }
     let handle: Handle;
@@ -67,18 +73,36 @@ export class Registry {
       this.#warnOnce(`stats: this process has no writer slot in ${this.catalog.set.instance}; what it records is dropped`);
       handle = this.#scratch(kind, bounds);
     } else {
-      const descriptor = this.#find(kind, name, labels, key, bounds);
+      const descriptor = this.#find(kind, name, labels, key, bounds, help);
       if (descriptor) {
         checkSame(key, descriptor, kind, bounds);
+        if (help !== undefined) this.#setHelp(descriptor, help);
         const values = this.catalog.set.segments[descriptor.segment]!.values;
         const index = this.writer * this.catalog.set.layout.regionCells + descriptor.cell;
         handle = this.#make(kind, values, index, bounds);
-      } else {
-        handle = this.#scratch(kind, bounds);
+        this.#handles.set(key, { kind, bounds, handle, descriptor, ...(help !== undefined ? { help } : {}) });
+        return handle;
       }
+      handle = this.#scratch(kind, bounds);
     }
     this.#handles.set(key, { kind, bounds, handle });
     return handle;
+  }
+
+  /** Stores `help` with a published stat unless it already has that text; a lock held too long or a full arena leave the old text (help is not worth failing a registration for). */
+  #setHelp(descriptor: Descriptor, help: string): void {
+    const { catalog } = this;
+    if (catalog.helpOf(descriptor) === help) return;
+    try {
+      catalog.set.lock(this.#lockTimeoutMs);
+    } catch {
+      return;
+    }
+    try {
+      catalog.setHelp(descriptor, help);
+    } finally {
+      catalog.set.unlock();
+    }
   }
 
   #make(kind: StatKind, values: Float64Array, index: number, bounds: readonly number[]): Handle {
@@ -102,7 +126,7 @@ export class Registry {
   }
 
   /** The published descriptor of key, appended if new; undefined (counted as overflow) when it does not fit. */
-  #find(kind: StatKind, name: string, labels: Labels, key: string, bounds: readonly number[]): Descriptor | undefined {
+  #find(kind: StatKind, name: string, labels: Labels, key: string, bounds: readonly number[], help?: string): Descriptor | undefined {
     const { catalog } = this;
     let descriptor = catalog.get(key);
     if (descriptor) return descriptor;
@@ -132,7 +156,7 @@ export class Registry {
         invalid(`${name} cannot be a ${kind}: the name is already registered as a ${family}`);
       }
       try {
-        descriptor = catalog.append(kind, name, labels, key, bounds);
+        descriptor = catalog.append(kind, name, labels, key, bounds, help);
       } catch (err) {
         // A damaged segment or a file planted at the next segment's name: no room, said why.
         if (!(err instanceof SegmentDamage)) throw err;

@@ -73,19 +73,19 @@ export class Stats {
     return this.#set.header[H.maxSegments]! * this.#set.layout.segmentBytes;
   }
 
-  /** The counter `name` (dotted, e.g. `http.ingress.downstream_rq_total`) with optional labels. */
-  counter(name: string, labels?: Record<string, string>): Counter {
-    return this.#registry.counter(name, labels);
+  /** The counter `name` (dotted, e.g. `http.ingress.downstream_rq_total`) with optional labels and help text, which is stored with it for every reader's Prometheus HELP (cleaned to one line of at most 511 bytes). */
+  counter(name: string, labels?: Record<string, string>, help?: string): Counter {
+    return this.#registry.counter(name, labels, help);
   }
 
-  /** The gauge `name` with optional labels; each writer sets its own contribution. */
-  gauge(name: string, labels?: Record<string, string>): Gauge {
-    return this.#registry.gauge(name, labels);
+  /** The gauge `name` with optional labels and help; each writer sets its own contribution. */
+  gauge(name: string, labels?: Record<string, string>, help?: string): Gauge {
+    return this.#registry.gauge(name, labels, help);
   }
 
-  /** The histogram `name` with fixed, strictly increasing bucket upper bounds (+Inf is implied). */
-  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>): Histogram {
-    return this.#registry.histogram(name, bounds, labels);
+  /** The histogram `name` with fixed, strictly increasing bucket upper bounds (+Inf is implied), optional labels and help. */
+  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>, help?: string): Histogram {
+    return this.#registry.histogram(name, bounds, labels, help);
   }
 
   /** Every stat whose name matches `filter`, summed over writers; consistent with retirements. */
