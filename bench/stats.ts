@@ -7,7 +7,9 @@
 //    which wall time counts) and by wall time;
 // 2. two processes incrementing one counter at once: per-op cost and the exact total; plus the
 //    layout check behind writer-major slots (adjacent 8-byte slots vs one writer region apart);
-// 3. snapshot of 10,000 stats (cold: first read decodes descriptors; warm).
+// 3. snapshot of 10,000 stats (cold: first read decodes descriptors; warm);
+// 4. the prom-client bridge: prom-client's inc()/observe() on their own and bridged (written
+//    through to the segment on every call), same run.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mmap } from '../shared/native/native.ts';
 import { computeLayout, createSegment, openSegment, toPrometheus, type Counter, type Stats } from '../shared/stats/index.ts';
+import client from 'prom-client';
+import { bridgePromClient } from '../child/prom-client-bridge.ts';
 import { StatsFront, type Family } from '../child/stats-api.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -137,6 +141,12 @@ function runShared(c: Counter, n: number): void {
 }
 function runLabelled(f: Family<Counter>, n: number): void {
   for (let i = 0; i < n; i++) f.labels('/api').inc();
+}
+function promInc(c: client.Counter, n: number): void {
+  for (let i = 0; i < n; i++) c.inc({ route: '/api' });
+}
+function promObserve(h: client.Histogram, n: number): void {
+  for (let i = 0; i < n; i++) h.observe(0.05);
 }
 // The same increments with a little work between them (an xorshift step, as a request handler
 // does something between two counts).
@@ -308,6 +318,34 @@ async function main(): Promise<void> {
     console.log(line('warm', 'ms', warm));
     console.log(line('toPrometheus of it', 'ms', text));
     big.destroy();
+
+    // 4. the prom-client bridge (the SDK's own segment: private here, a generation's under Baton)
+    const bare = new client.Registry();
+    const bridged = new client.Registry();
+    const mk = (r: client.Registry, p: string) => ({
+      counter: new client.Counter({ name: `${p}_hits_total`, help: 'Hits.', labelNames: ['route'], registers: [r] }),
+      histogram: new client.Histogram({ name: `${p}_seconds`, help: 'Latency.', buckets: [0.01, 0.1, 1], registers: [r] }),
+    });
+    const b = mk(bare, 'bench_bare');
+    const w = mk(bridged, 'bench_bridged');
+    bridgePromClient(bridged);
+    const PC_OPS = 1_000_000;
+    const pc = rounds(
+      {
+        bareInc: () => promInc(b.counter, PC_OPS),
+        bridgedInc: () => promInc(w.counter, PC_OPS),
+        bareObserve: () => promObserve(b.histogram, PC_OPS),
+        bridgedObserve: () => promObserve(w.histogram, PC_OPS),
+      },
+      PC_OPS,
+      9,
+      2,
+    );
+    console.log(`\nprom-client bridge (${PC_OPS.toLocaleString('en')} calls per sample, 9 rounds, cpu time, ns/op):`);
+    console.log(line("counter.inc({ route }), prom-client's own", 'ns/op', pc.bareInc!.cpu, 1));
+    console.log(line('the same, bridged (written through)', 'ns/op', pc.bridgedInc!.cpu, 1));
+    console.log(line("histogram.observe(v), prom-client's own", 'ns/op', pc.bareObserve!.cpu, 1));
+    console.log(line('the same, bridged', 'ns/op', pc.bridgedObserve!.cpu, 1));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
