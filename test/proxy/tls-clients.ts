@@ -105,6 +105,8 @@ export interface TlsLoadCounts {
   failed: number;
   /** The first few failures. */
   failures: string[];
+  /** HTTP/2 streams answered 200 (part of `ok`). */
+  h2Ok: number;
   /** HTTP/2 sessions opened (a GOAWAY makes the client open another). */
   h2Sessions: number;
   /**
@@ -119,7 +121,7 @@ export interface TlsLoadCounts {
 
 /** HTTPS keep-alive, HTTPS new-connection and HTTP/2 clients looping on `/` until stopped. */
 export function startTlsLoad(port: number, ca: Buffer, options: { keepAlive: number; newConnection: number; h2: number; h2Concurrency?: number; maxMs?: number }) {
-  const counts: TlsLoadCounts = { requests: 0, ok: 0, failed: 0, failures: [], h2Sessions: 0, h2Unsent: [] };
+  const counts: TlsLoadCounts = { requests: 0, ok: 0, failed: 0, failures: [], h2Ok: 0, h2Sessions: 0, h2Unsent: [] };
   const deadline = Date.now() + (options.maxMs ?? 60_000);
   let stopped = false;
   const agents: https.Agent[] = [];
@@ -176,8 +178,10 @@ export function startTlsLoad(port: number, ca: Buffer, options: { keepAlive: num
         try {
           const r = await h2Request(session, '/', { headers: { 'x-request-id': id } });
           const last = lastProcessed.get(session);
-          if (r.status === 200) counts.ok += 1;
-          else if (r.status === 0 && last !== undefined && (r.streamId ?? 0) > last) {
+          if (r.status === 200) {
+            counts.ok += 1;
+            counts.h2Ok += 1;
+          } else if (r.status === 0 && last !== undefined && (r.streamId ?? 0) > last) {
             counts.requests -= 1;
             counts.h2Unsent.push(id);
           } else fail(`h2 status ${r.status} ${r.status === 0 ? `${r.body}, GOAWAY last stream ${last ?? 'none'}` : ''}`);
