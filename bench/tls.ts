@@ -55,6 +55,12 @@ if (values.role === 'upstream') {
 interface Figure {
   rps: number;
   errors: number;
+  /** 1-minute load average when the run ended (other work on the machine skews the figure). */
+  load?: number;
+}
+
+function loadNow(): number {
+  return Math.round(os.loadavg()[0]! * 100) / 100;
 }
 
 function run(command: string, args: string[], timeoutMs: number): Promise<string> {
@@ -215,9 +221,9 @@ async function main(): Promise<void> {
       const results = new Map<string, Figure[]>(systems.map((s) => [s, []]));
       for (let r = 0; r < rounds; r++) {
         for (const s of systems) {
-          const f = await scenario.run(ports[s]!);
+          const f = { ...(await scenario.run(ports[s]!)), load: loadNow() };
           results.get(s)!.push(f);
-          process.stdout.write(`round ${r + 1} ${s.padEnd(8)} ${f.rps.toFixed(0).padStart(7)} /s${f.errors ? `  ${f.errors} errors` : ''}\n`);
+          process.stdout.write(`round ${r + 1} ${s.padEnd(8)} ${f.rps.toFixed(0).padStart(7)} /s  load ${f.load.toFixed(2)}${f.errors ? `  ${f.errors} errors` : ''}\n`);
         }
       }
       report[scenario.name] = { what: scenario.what, rounds: Object.fromEntries(results), summary: table(systems, results, { haproxy, nginx }, scenario.what) };
@@ -252,7 +258,8 @@ function table(systems: string[], results: Map<string, Figure[]>, versions: { ha
   };
   const rows = summary.map((x) => [label[x.system]!, x.rps.toFixed(0), `${x.min.toFixed(0)}–${x.max.toFixed(0)}`, String(x.errors), paired(x.system)]);
   const headers = ['system', 'per second (median)', 'spread (min–max)', 'errors', 'Baton ÷ this'];
-  process.stdout.write(`\n${what} — medians over the rounds; ratios are medians of per-round ratios (above 1 favours Baton).\n`);
+  const loads = systems.flatMap((s) => results.get(s)!.map((f) => f.load ?? NaN));
+  process.stdout.write(`\n${what} — medians over the rounds; ratios are medians of per-round ratios (above 1 favours Baton); 1-min load average ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} on ${os.cpus().length} cores during these rounds.\n`);
   process.stdout.write(`${boxTable(headers, rows)}\n\n`);
   process.stdout.write(`| ${headers.join(' | ')} |\n| ${headers.map(() => '---').join(' | ')} |\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`);
   return summary;
