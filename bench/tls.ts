@@ -87,8 +87,11 @@ async function h2load(port: number, seconds: number, connections: number, stream
   return { rps, errors: m ? Number(m[2]) + Number(m[3]) : NaN };
 }
 
-async function waitForTls(port: number): Promise<void> {
-  const deadline = Date.now() + 20_000;
+/** Start-up under a loaded machine (three servers and their TLS contexts at once) can take long. */
+const START_WAIT_MS = 60_000;
+
+async function waitForTls(system: string, port: number): Promise<void> {
+  const deadline = Date.now() + START_WAIT_MS;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => s.end('GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'));
@@ -98,7 +101,7 @@ async function waitForTls(port: number): Promise<void> {
       s.on('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing answered 200 over TLS on port ${port} within 20 s`);
+    if (Date.now() > deadline) throw new Error(`${system}: nothing answered 200 over TLS on port ${port} within ${START_WAIT_MS / 1000} s (1-min load average ${loadNow()})`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -205,7 +208,7 @@ async function main(): Promise<void> {
       ports.nginx = port;
     }
     const systems = ['baton', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);
-    for (const s of systems) await waitForTls(ports[s]!);
+    for (const s of systems) await waitForTls(s, ports[s]!);
 
     const m = machine(haproxy);
     process.stdout.write(`${machineLine(m)}${nginx ? `, nginx ${nginx}` : ''}, ${tlsLine()}\n${loadLine(m)}\n`);
