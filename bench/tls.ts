@@ -28,6 +28,8 @@ import { freePort } from '../test/helpers/ports.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NODE = [process.execPath, '--disable-warning=ExperimentalWarning'];
 const PROXY_NODE_FLAGS = ['--max-semi-space-size=8'];
+/** Start-up under a loaded machine (three servers and their TLS contexts at once) can take long. */
+const START_WAIT_MS = 60_000;
 
 const { values } = parseArgs({
   options: {
@@ -86,9 +88,6 @@ async function h2load(port: number, seconds: number, connections: number, stream
   if (!/application protocol: h2/i.test(out)) throw new Error(`h2load did not negotiate h2 on port ${port}:\n${out.slice(-800)}`);
   return { rps, errors: m ? Number(m[2]) + Number(m[3]) : NaN };
 }
-
-/** Start-up under a loaded machine (three servers and their TLS contexts at once) can take long. */
-const START_WAIT_MS = 60_000;
 
 async function waitForTls(system: string, port: number): Promise<void> {
   const deadline = Date.now() + START_WAIT_MS;
