@@ -28,6 +28,8 @@ import { freePort } from '../test/helpers/ports.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NODE = [process.execPath, '--disable-warning=ExperimentalWarning'];
 const PROXY_NODE_FLAGS = ['--max-semi-space-size=8'];
+/** Start-up under a loaded machine (three servers and their TLS contexts at once) can take long. */
+const START_WAIT_MS = 60_000;
 
 const { values } = parseArgs({
   options: {
@@ -55,6 +57,12 @@ if (values.role === 'upstream') {
 interface Figure {
   rps: number;
   errors: number;
+  /** 1-minute load average when the run ended (other work on the machine skews the figure). */
+  load?: number;
+}
+
+function loadNow(): number {
+  return Math.round(os.loadavg()[0]! * 100) / 100;
 }
 
 function run(command: string, args: string[], timeoutMs: number): Promise<string> {
@@ -81,8 +89,8 @@ async function h2load(port: number, seconds: number, connections: number, stream
   return { rps, errors: m ? Number(m[2]) + Number(m[3]) : NaN };
 }
 
-async function waitForTls(port: number): Promise<void> {
-  const deadline = Date.now() + 20_000;
+async function waitForTls(system: string, port: number): Promise<void> {
+  const deadline = Date.now() + START_WAIT_MS;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => s.end('GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'));
@@ -92,7 +100,7 @@ async function waitForTls(port: number): Promise<void> {
       s.on('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing answered 200 over TLS on port ${port} within 20 s`);
+    if (Date.now() > deadline) throw new Error(`${system}: nothing answered 200 over TLS on port ${port} within ${START_WAIT_MS / 1000} s (1-min load average ${loadNow()})`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -199,7 +207,7 @@ async function main(): Promise<void> {
       ports.nginx = port;
     }
     const systems = ['baton', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);
-    for (const s of systems) await waitForTls(ports[s]!);
+    for (const s of systems) await waitForTls(s, ports[s]!);
 
     const m = machine(haproxy);
     process.stdout.write(`${machineLine(m)}${nginx ? `, nginx ${nginx}` : ''}, ${tlsLine()}\n${loadLine(m)}\n`);
@@ -215,9 +223,9 @@ async function main(): Promise<void> {
       const results = new Map<string, Figure[]>(systems.map((s) => [s, []]));
       for (let r = 0; r < rounds; r++) {
         for (const s of systems) {
-          const f = await scenario.run(ports[s]!);
+          const f = { ...(await scenario.run(ports[s]!)), load: loadNow() };
           results.get(s)!.push(f);
-          process.stdout.write(`round ${r + 1} ${s.padEnd(8)} ${f.rps.toFixed(0).padStart(7)} /s${f.errors ? `  ${f.errors} errors` : ''}\n`);
+          process.stdout.write(`round ${r + 1} ${s.padEnd(8)} ${f.rps.toFixed(0).padStart(7)} /s  load ${f.load.toFixed(2)}${f.errors ? `  ${f.errors} errors` : ''}\n`);
         }
       }
       report[scenario.name] = { what: scenario.what, rounds: Object.fromEntries(results), summary: table(systems, results, { haproxy, nginx }, scenario.what) };
@@ -252,7 +260,8 @@ function table(systems: string[], results: Map<string, Figure[]>, versions: { ha
   };
   const rows = summary.map((x) => [label[x.system]!, x.rps.toFixed(0), `${x.min.toFixed(0)}–${x.max.toFixed(0)}`, String(x.errors), paired(x.system)]);
   const headers = ['system', 'per second (median)', 'spread (min–max)', 'errors', 'Baton ÷ this'];
-  process.stdout.write(`\n${what} — medians over the rounds; ratios are medians of per-round ratios (above 1 favours Baton).\n`);
+  const loads = systems.flatMap((s) => results.get(s)!.map((f) => f.load ?? NaN));
+  process.stdout.write(`\n${what} — medians over the rounds; ratios are medians of per-round ratios (above 1 favours Baton); 1-min load average ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} on ${os.cpus().length} cores during these rounds.\n`);
   process.stdout.write(`${boxTable(headers, rows)}\n\n`);
   process.stdout.write(`| ${headers.join(' | ')} |\n| ${headers.map(() => '---').join(' | ')} |\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`);
   return summary;

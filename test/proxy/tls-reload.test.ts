@@ -76,10 +76,7 @@ function expectNeverSeen(lines: readonly { msg: string; [k: string]: unknown }[]
 }
 
 describe('proxy: TLS across reloads', () => {
-  // Known open issue (#18): under a loaded machine about 1 HTTP/2 stream in 1,000 closes with no
-  // response and no GOAWAY on its session across a reload. Retried so CI stays a signal for
-  // everything else; the failure is reported in the closing note, not hidden.
-  it('a rotated certificate under TLS load (keep-alive, new connections, HTTP/2 streams): 0 failed, the next handshake shows it, sessions resume on the new generation', { retry: 4 }, async () => {
+  it('a rotated certificate under TLS load (keep-alive, new connections, HTTP/2 streams): 0 failed, the next handshake shows it, sessions resume on the new generation', async () => {
     const a = await upstream('a');
     const l = await addresses('web', 'admin');
     const live = liveDir();
@@ -104,10 +101,12 @@ describe('proxy: TLS across reloads', () => {
     await load.progress(200);
     await expectServedCert(port, fingerprintOf(first.cert));
     const counts = await load.stop();
-    console.log(`TLS reload under load: 2 reloads, ${counts.requests} requests, ${counts.ok} ok, ${counts.failed} failed, ${counts.h2Sessions} HTTP/2 sessions, ${counts.h2Unsent.length} HTTP/2 streams not processed (refused or never sent), retried; failures: ${counts.failures.slice(0, 5).join('; ')}`);
+    console.log(`TLS reload under load: 2 reloads, ${counts.requests} requests, ${counts.ok} ok, ${counts.failed} failed, ${counts.h2Sessions} HTTP/2 sessions, ${counts.h2Unsent.length} HTTP/2 streams refused (not processed), retried; failures: ${counts.failures.slice(0, 5).join('; ')}`);
     expect(counts.failures).toEqual([]);
     expect(counts.ok).toBe(counts.requests);
     expectNeverSeen(baton.lines, counts.h2Unsent);
+    // Every stream the proxy took (its counter runs across generations) was answered.
+    expect(await statValue(l.admin!.port, 'http.web.http2.streams_total')).toBe(counts.h2Ok);
     // The GOAWAY of each drain moved the HTTP/2 clients to a new session.
     expect(counts.h2Sessions).toBeGreaterThanOrEqual(4);
 
@@ -180,10 +179,7 @@ describe('proxy: TLS across reloads', () => {
     await baton.waitForLog((x) => x.msg === 'generation 1 draining → exited');
   });
 
-  // Known open issue (#18): under a loaded machine about 1 HTTP/2 stream in 1,000 closes with no
-  // response and no GOAWAY on its session across a reload. Retried so CI stays a signal for
-  // everything else; the failure is reported in the closing note, not hidden.
-  it('tls.watch: a renewal swapped in by rename (cert-manager style) reloads; a bad renewal fails and the old certificate keeps serving', { retry: 4 }, async () => {
+  it('tls.watch: a renewal swapped in by rename (cert-manager style) reloads; a bad renewal fails and the old certificate keeps serving', async () => {
     const a = await upstream('a');
     const l = await addresses('web', 'admin');
     // cert-manager / kubelet layout: tls.crt -> ..data/tls.crt, ..data -> ..v1, swapped by renaming a new ..data over it.
@@ -224,5 +220,28 @@ describe('proxy: TLS across reloads', () => {
     const status = await baton.status();
     expect(status.generations.filter((g) => g.state !== 'exited').map((g) => g.generation)).toContain(2);
     expect(baton.lines.filter((x) => typeof x.msg === 'string' && /^generation \d+ is active$/.test(x.msg))).toHaveLength(2);
+  });
+
+  // The bounded reproduction of #18's stream loss: BATON_H2_SOAK=20 runs 20 reloads under
+  // HTTP/2 load (about a minute); off by default, the test above covers the same ground in two.
+  const soak = Number(process.env.BATON_H2_SOAK ?? 0);
+  it.skipIf(!soak)(`HTTP/2 soak: ${soak || 'BATON_H2_SOAK'} reloads under HTTP/2 load: every stream the proxy took is answered, every other one refused and never seen${soak ? '' : ' — skipped unless BATON_H2_SOAK=N'}`, { timeout: 600_000 }, async () => {
+    const a = await upstream('a');
+    const l = await addresses('web', 'admin');
+    const baton = startProxyBaton(tlsFile(l, a.address, { certificates: [{ cert: first.chain, key: first.key }] }));
+    await baton.active(1);
+    const load = startTlsLoad(l.web!.port, pki.ca(), { keepAlive: 0, newConnection: 0, h2: 3, h2Concurrency: 8, maxMs: 550_000 });
+    await load.progress(200);
+    for (let n = 0; n < soak; n++) {
+      expect((await baton.reload()).body).toMatchObject({ ok: true });
+      await load.progress(300);
+    }
+    const counts = await load.stop();
+    const taken = await statValue(l.admin!.port, 'http.web.http2.streams_total');
+    console.log(`HTTP/2 soak: ${soak} reloads, ${counts.requests} streams, ${counts.h2Ok} answered, ${counts.failed} failed, ${counts.h2Unsent.length} refused and retried; the proxy took ${taken}, the upstream saw ${a.requests}; failures: ${counts.failures.slice(0, 5).join('; ')}`);
+    expect(counts.failures).toEqual([]);
+    expect(taken).toBe(counts.h2Ok);
+    expect(a.requests).toBe(counts.h2Ok);
+    expectNeverSeen(baton.lines, counts.h2Unsent);
   });
 });
