@@ -19,6 +19,7 @@ import { memory, MEMORY_USAGE, profile } from './memory-commands.ts';
 import { top, TOP_USAGE } from './top.ts';
 import { procMemoryProbe } from '../memory/proc.ts';
 import { Supervisor } from '../core/supervisor.ts';
+import { EventBus } from '../core/events.ts';
 import { takeInheritedSockets, UPGRADE_ENV } from '../sockets/inherited-sockets.ts';
 import { serviceManagerFrom } from '../systemd/service-manager.ts';
 import { Upgrader } from '../handover/predecessor.ts';
@@ -197,10 +198,12 @@ async function run(args: string[]): Promise<number> {
   // Both take their variables out of the environment, so no generation inherits them.
   const { sockets, upgrade } = takeInheritedSockets(process.env);
   const serviceManager = serviceManagerFrom(process.env, log);
-  const stats = new SegmentStats(config.name, config.stats, log, upgrade !== undefined);
+  const events = new EventBus();
+  const stats = new SegmentStats(config.name, config.stats, log, upgrade !== undefined, events);
   const supervisor = new Supervisor(config, {
     os: realOs,
     log,
+    events,
     loadConfig: reread,
     stats,
     memoryProbe: procMemoryProbe,
