@@ -1,18 +1,20 @@
 /**
  * bin/baton's V8 settings for the supervisor: `baton run` starts itself again in place
  * (process.execve) with them, so the pid systemd, the control socket and the generations know is
- * the one that runs; BATON_SUPERVISOR_NODE_FLAGS replaces them, and a flag given to node wins.
+ * the one that runs, and systemd's sockets stay open across it; BATON_SUPERVISOR_NODE_FLAGS
+ * replaces them, and a flag given to node wins.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatonProcess, BIN, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
-import { get } from '../helpers/ports.ts';
+import { freePort, get } from '../helpers/ports.ts';
 
 afterEach(cleanupAll);
 
 const SETTINGS = /var SUPERVISOR_FLAGS = \[([^\]]*)\]/.exec(fs.readFileSync(BIN, 'utf8'))?.[1]?.match(/--[^']+/g) ?? [];
 const canExec = typeof (process as { execve?: unknown }).execve === 'function';
+const ACTIVATE = '/usr/bin/systemd-socket-activate';
 
 /** The supervisor's command line as the kernel has it now. */
 function argv(pid: number): string[] {
@@ -42,6 +44,20 @@ describe.skipIf(!canExec)(canExec ? 'baton run with the supervisor V8 settings' 
     expect(argv(one.pid)).toContain('--max-semi-space-size=2');
     for (const flag of SETTINGS) expect(argv(one.pid)).not.toContain(flag);
     expect(argv(none.pid).slice(1, argv(none.pid).indexOf(BIN))).toEqual(['--disable-warning=ExperimentalWarning']);
+  });
+
+  it.skipIf(!fs.existsSync(ACTIVATE))(`keeps systemd's sockets across the restart: socket activation still serves on them${fs.existsSync(ACTIVATE) ? '' : ` (skipped: no ${ACTIVATE})`}`, async () => {
+    const port = await freePort();
+    const b = new BatonProcess(httpConfig(fixture('http-app.ts')), [], {}, [ACTIVATE, '-l', `127.0.0.1:${port}`, '--fdname=http', '-EBATON_RUNTIME_DIR', '-EBATON_STATS_DIR', '-EPATH']);
+    const deadline = Date.now() + 10_000;
+    while (!b.stderr.join('').includes('Listening on ')) {
+      if (Date.now() > deadline) throw new Error(`systemd-socket-activate did not listen: ${b.stderr.join('')}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // The activator starts Baton on the first connection, which waits in the unit socket's backlog.
+    expect((await get({ port })).status).toBe(200);
+    expect(argv(b.pid)).toEqual(expect.arrayContaining(SETTINGS));
+    expect((await b.status()).listeners).toEqual([{ name: 'http', address: `127.0.0.1:${port}`, fd: 3, from: 'systemd' }]);
   });
 
   it('a setting given to node itself wins over the same one of bin/baton', async () => {
