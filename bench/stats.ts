@@ -1,9 +1,15 @@
 // Benchmark of shared-memory stats (shared/stats). Not a test: it prints numbers.
 //   node --disable-warning=ExperimentalWarning bench/stats.ts
-// 1. counter.inc() against a plain in-process `obj.n += 1`, same loop, same run (ratio of medians);
+// 1. counter.inc() of a generation (the handle an app under Baton gets) against a plain
+//    in-process `obj.n += 1`, same loop shape, interleaved in the same run; also the supervisor's
+//    counter (read-modify-write: writer 0 is shared during an upgrade) and a labelled family.
+//    Timed by this process's CPU time (what the loop costs; a loaded machine also deschedules it,
+//    which wall time counts) and by wall time;
 // 2. two processes incrementing one counter at once: per-op cost and the exact total; plus the
 //    layout check behind writer-major slots (adjacent 8-byte slots vs one writer region apart);
-// 3. snapshot of 10,000 stats (cold: first read decodes descriptors; warm).
+// 3. snapshot of 10,000 stats (cold: first read decodes descriptors; warm);
+// 4. the prom-client bridge: prom-client's inc()/observe() on their own and bridged (written
+//    through to the segment on every call), same run.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,9 +17,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mmap } from '../shared/native/native.ts';
 import { computeLayout, createSegment, openSegment, toPrometheus, type Counter, type Stats } from '../shared/stats/index.ts';
+import client from 'prom-client';
+import { bridgePromClient } from '../child/prom-client-bridge.ts';
+import { StatsFront, type Family } from '../child/stats-api.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const now = () => performance.now();
+/** This process's CPU time in ms (user + system; microsecond resolution). */
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 function stats(xs: number[]): { median: number; min: number; max: number; p25: number; p75: number } {
   const s = [...xs].sort((a, b) => a - b);
@@ -113,6 +127,8 @@ async function contended(dir: string, instance: string, kind: 'stats' | 'raw', c
 }
 
 // ---- main ----
+// Each measured loop is its own function, called with one handle class only, so every call site
+// stays monomorphic, as an app's own call sites are.
 const plain = { n: 0 };
 function runPlain(n: number): void {
   for (let i = 0; i < n; i++) plain.n += 1;
@@ -120,11 +136,20 @@ function runPlain(n: number): void {
 function runCounter(c: Counter, n: number): void {
   for (let i = 0; i < n; i++) c.inc();
 }
+function runShared(c: Counter, n: number): void {
+  for (let i = 0; i < n; i++) c.inc();
+}
+function runLabelled(f: Family<Counter>, n: number): void {
+  for (let i = 0; i < n; i++) f.labels('/api').inc();
+}
+function promInc(c: client.Counter, n: number): void {
+  for (let i = 0; i < n; i++) c.inc({ route: '/api' });
+}
+function promObserve(h: client.Histogram, n: number): void {
+  for (let i = 0; i < n; i++) h.observe(0.05);
+}
 // The same increments with a little work between them (an xorshift step, as a request handler
-// does something between two counts): the tight loops above measure one memory-carried
-// dependency chain (load, add, store the same cell back to back), which V8 shortens for a JS
-// field by keeping it in a register but cannot for a typed-array element; with work in between,
-// out-of-order execution overlaps the chain and what is left is the cost an app sees.
+// does something between two counts).
 let sink = 1;
 function workPlain(n: number): void {
   let x = sink;
@@ -147,64 +172,92 @@ function workCounter(c: Counter, n: number): void {
   sink = x;
 }
 
+interface Timed {
+  cpu: number[];
+  wall: number[];
+}
+
+/** Runs every loop once per round, in an order that rotates between rounds so drift in machine load hits them alike; ns/op per loop and round. */
+function rounds(loops: Record<string, () => void>, ops: number, samples: number, warmup = 3): Record<string, Timed> {
+  const names = Object.keys(loops);
+  for (let w = 0; w < warmup; w++) for (const name of names) loops[name]!();
+  const out: Record<string, Timed> = Object.fromEntries(names.map((n) => [n, { cpu: [], wall: [] }]));
+  for (let r = 0; r < samples; r++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(r + k) % names.length]!;
+      const c0 = cpu();
+      const t0 = now();
+      loops[name]!();
+      const t1 = now();
+      const c1 = cpu();
+      out[name]!.cpu.push(((c1 - c0) * 1e6) / ops);
+      out[name]!.wall.push(((t1 - t0) * 1e6) / ops);
+    }
+  }
+  return out;
+}
+
+function printRatios(label: string, of: Timed, base: Timed): void {
+  for (const clock of ['cpu', 'wall'] as const) {
+    const ratios = base[clock].map((b, i) => of[clock][i]! / b);
+    console.log(line(`${label} (${clock}, per round)`, '×', ratios));
+    console.log(`    ratio of medians (${clock}): ${(stats(of[clock]).median / stats(base[clock]).median).toFixed(2)}×`);
+  }
+}
+
 async function main(): Promise<void> {
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`machine: ${cpu}, ${os.availableParallelism()} cores, Node ${process.version}, ${process.platform} ${process.arch}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`machine: ${cpuModel}, ${os.availableParallelism()} cores, Node ${process.version} (V8 ${process.versions.v8}), ${process.platform} ${process.arch}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const dir = fs.mkdtempSync('/dev/shm/baton-bench-');
   try {
-    // 1. one process
+    // 1. one process: a generation's mapping (writer 1) beside the supervisor's (writer 0)
     const owner = createSegment({ dir, instance: 'bench' });
-    const counter = owner.counter('bench.single');
+    const generation = openSegment({ dir, instance: 'bench', writer: 1 });
+    const counter = generation.counter('bench.single');
+    const shared = owner.counter('bench.shared');
+    const family = new StatsFront(() => generation).counter('bench.labelled', { help: 'A labelled family.', labels: ['route'] }) as Family<Counter>;
     const OPS = 10_000_000;
-    const SAMPLES = 15;
-    for (let i = 0; i < 3; i++) {
-      runPlain(OPS);
-      runCounter(counter, OPS);
+    const SAMPLES = 21;
+    const WARMUP = 3;
+    const tight = rounds(
+      {
+        plain: () => runPlain(OPS),
+        counter: () => runCounter(counter, OPS),
+        shared: () => runShared(shared, OPS),
+        labelled: () => runLabelled(family, OPS),
+      },
+      OPS,
+      SAMPLES,
+      WARMUP,
+    );
+    const expected = (SAMPLES + WARMUP) * OPS;
+    for (const name of ['bench.single', 'bench.shared']) {
+      const total = owner.sample(name);
+      if (!total || total.kind === 'histogram' || total.value !== expected) throw new Error(`${name}: total ${JSON.stringify(total)}, expected ${expected}`);
     }
-    const plainNs: number[] = [];
-    const counterNs: number[] = [];
-    for (let s = 0; s < SAMPLES; s++) {
-      // Alternate which goes first so drift in machine load hits both alike.
-      const order = s % 2 === 0 ? ['plain', 'counter'] : ['counter', 'plain'];
-      for (const which of order) {
-        const t0 = now();
-        if (which === 'plain') runPlain(OPS);
-        else runCounter(counter, OPS);
-        (which === 'plain' ? plainNs : counterNs).push(((now() - t0) * 1e6) / OPS);
-      }
-    }
-    const total = owner.sample('bench.single');
-    if (!total || total.kind === 'histogram' || total.value !== (SAMPLES + 3) * OPS) throw new Error('single-process total wrong');
     console.log(`  load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    console.log(`\nincrement, one process (${OPS.toLocaleString('en')} ops per sample, ${SAMPLES} samples, ns/op):`);
-    console.log(line('plain obj.n += 1', 'ns/op', plainNs, 3));
-    console.log(line('stats counter.inc()', 'ns/op', counterNs, 3));
-    const ratios = plainNs.map((p, i) => counterNs[i]! / p);
-    console.log(line('ratio inc()/plain (per sample)', '×', ratios));
-    console.log(`  ratio of medians: ${(stats(counterNs).median / stats(plainNs).median).toFixed(2)}×`);
+    console.log(`\nincrement, one process (${OPS.toLocaleString('en')} ops per sample, ${SAMPLES} rounds after ${WARMUP} warm-up, ns/op):`);
+    for (const clock of ['cpu', 'wall'] as const) {
+      console.log(` ${clock} time:`);
+      console.log(line('plain obj.n += 1', 'ns/op', tight.plain![clock], 3));
+      console.log(line("counter.inc(), a generation's", 'ns/op', tight.counter![clock], 3));
+      console.log(line("counter.inc(), the supervisor's", 'ns/op', tight.shared![clock], 3));
+      console.log(line("family.labels('/api').inc()", 'ns/op', tight.labelled![clock], 3));
+    }
+    printRatios("generation's inc()/plain", tight.counter!, tight.plain!);
+    printRatios("supervisor's inc()/plain", tight.shared!, tight.plain!);
+    printRatios('labels().inc()/plain', tight.labelled!, tight.plain!);
+    console.log(`  totals exact: ${expected.toLocaleString('en')} in each counter`);
 
     // 1b. the same, with work between increments
-    for (let i = 0; i < 3; i++) {
-      workPlain(OPS);
-      workCounter(counter, OPS);
+    const work = rounds({ plain: () => workPlain(OPS), counter: () => workCounter(counter, OPS) }, OPS, SAMPLES, WARMUP);
+    console.log(`\nincrement between other work (an xorshift step per iteration), ns/op:`);
+    for (const clock of ['cpu', 'wall'] as const) {
+      console.log(` ${clock} time:`);
+      console.log(line('work + plain obj.n += 1', 'ns/op', work.plain![clock], 3));
+      console.log(line('work + counter.inc()', 'ns/op', work.counter![clock], 3));
     }
-    const workPlainNs: number[] = [];
-    const workCounterNs: number[] = [];
-    for (let s = 0; s < SAMPLES; s++) {
-      const order = s % 2 === 0 ? ['plain', 'counter'] : ['counter', 'plain'];
-      for (const which of order) {
-        const t0 = now();
-        if (which === 'plain') workPlain(OPS);
-        else workCounter(counter, OPS);
-        (which === 'plain' ? workPlainNs : workCounterNs).push(((now() - t0) * 1e6) / OPS);
-      }
-    }
-    console.log(`\nincrement between other work (an xorshift step per iteration), same samples:`);
-    console.log(line('work + plain obj.n += 1', 'ns/op', workPlainNs, 3));
-    console.log(line('work + stats counter.inc()', 'ns/op', workCounterNs, 3));
-    const workRatios = workPlainNs.map((p, i) => workCounterNs[i]! / p);
-    console.log(line('ratio (per sample)', '×', workRatios));
-    console.log(`  ratio of medians: ${(stats(workCounterNs).median / stats(workPlainNs).median).toFixed(2)}×`);
+    printRatios('work: inc()/plain', work.counter!, work.plain!);
     console.log(`  load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     owner.destroy();
 
@@ -224,7 +277,7 @@ async function main(): Promise<void> {
       rawAdjacent.push(...(await contended(dir, `bench-a${r}`, 'raw', COUNT, 1)).ns);
       rawApart.push(...(await contended(dir, `bench-b${r}`, 'raw', COUNT, REGION)).ns);
       const solo = createSegment({ dir, instance: `bench-s${r}` });
-      const c = solo.counter('bench.alone');
+      const c = openSegment({ dir, instance: `bench-s${r}`, writer: 1 }).counter('bench.alone'); // as the workers
       const t0 = now();
       runCounter(c, COUNT);
       alone.push(((now() - t0) * 1e6) / COUNT);
@@ -265,6 +318,34 @@ async function main(): Promise<void> {
     console.log(line('warm', 'ms', warm));
     console.log(line('toPrometheus of it', 'ms', text));
     big.destroy();
+
+    // 4. the prom-client bridge (the SDK's own segment: private here, a generation's under Baton)
+    const bare = new client.Registry();
+    const bridged = new client.Registry();
+    const mk = (r: client.Registry, p: string) => ({
+      counter: new client.Counter({ name: `${p}_hits_total`, help: 'Hits.', labelNames: ['route'], registers: [r] }),
+      histogram: new client.Histogram({ name: `${p}_seconds`, help: 'Latency.', buckets: [0.01, 0.1, 1], registers: [r] }),
+    });
+    const b = mk(bare, 'bench_bare');
+    const w = mk(bridged, 'bench_bridged');
+    bridgePromClient(bridged);
+    const PC_OPS = 1_000_000;
+    const pc = rounds(
+      {
+        bareInc: () => promInc(b.counter, PC_OPS),
+        bridgedInc: () => promInc(w.counter, PC_OPS),
+        bareObserve: () => promObserve(b.histogram, PC_OPS),
+        bridgedObserve: () => promObserve(w.histogram, PC_OPS),
+      },
+      PC_OPS,
+      9,
+      2,
+    );
+    console.log(`\nprom-client bridge (${PC_OPS.toLocaleString('en')} calls per sample, 9 rounds, cpu time, ns/op):`);
+    console.log(line("counter.inc({ route }), prom-client's own", 'ns/op', pc.bareInc!.cpu, 1));
+    console.log(line('the same, bridged (written through)', 'ns/op', pc.bridgedInc!.cpu, 1));
+    console.log(line("histogram.observe(v), prom-client's own", 'ns/op', pc.bareObserve!.cpu, 1));
+    console.log(line('the same, bridged', 'ns/op', pc.bridgedObserve!.cpu, 1));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -74,7 +74,7 @@ export class StandaloneRuntime implements Runtime {
  * the same API works without Baton and nothing is left in /dev/shm, even after a SIGKILL.
  */
 export function privateStats(): Stats {
-  const stats = createSegment({ instance: `standalone-${process.pid}` });
+  const stats = createSegment({ instance: `standalone-${process.pid}`, soleWriter: true });
   stats.destroy();
   return stats;
 }

@@ -6,10 +6,11 @@
 import { BatonError } from '../shared/errors.ts';
 import { promName, toPrometheus, type Counter, type Gauge, type Histogram, type Stats } from '../shared/stats/index.ts';
 import type { StatKind } from '../shared/stats/layout.ts';
+import { helpProblem } from '../shared/stats/stat-help.ts';
 
 /** Options of a counter or gauge. */
 export interface StatOptions {
-  /** HELP text for the Prometheus family. @default a generated line naming the stat */
+  /** HELP text for the Prometheus family: one line, at most 511 bytes of UTF-8. It is stored with the stat in the segment, so the supervisor's /metrics prints it too. @default a generated line naming the stat */
   help?: string;
   /** Label names (the handle is then a family: `.labels(...values)`), or fixed label values. @default no labels */
   labels?: readonly string[] | Record<string, string>;
@@ -53,11 +54,11 @@ export class StatsFront {
   }
 
   counter(name: string, arg?: Record<string, string> | StatOptions): Counter | Family<Counter> {
-    return this.#register('counter', name, arg, (labels) => this.#stats().counter(name, labels));
+    return this.#register('counter', name, arg, (labels, help) => this.#stats().counter(name, labels, help));
   }
 
   gauge(name: string, arg?: Record<string, string> | StatOptions): Gauge | Family<Gauge> {
-    return this.#register('gauge', name, arg, (labels) => this.#stats().gauge(name, labels));
+    return this.#register('gauge', name, arg, (labels, help) => this.#stats().gauge(name, labels, help));
   }
 
   histogram(name: string, a?: readonly number[] | HistogramOptions, b?: Record<string, string> | StatOptions): Histogram | Family<Histogram> {
@@ -65,7 +66,7 @@ export class StatsFront {
     const options: HistogramOptions = Array.isArray(a) ? { ...rest, buckets: a } : ((a ?? {}) as HistogramOptions);
     const bounds = options.buckets;
     if (!Array.isArray(bounds)) fail(name, 'a histogram needs its bucket bounds: histogram(name, [0.01, 0.1, 1]) or { buckets: [...] }');
-    return this.#register('histogram', name, options, (labels) => this.#stats().histogram(name, bounds, labels));
+    return this.#register('histogram', name, options, (labels, help) => this.#stats().histogram(name, bounds, labels, help));
   }
 
   /** Prometheus text of every stat in the segment (every generation's, summed), with the help registered here. */
@@ -75,7 +76,12 @@ export class StatsFront {
     return toPrometheus(stats.snapshot(filter), { ...(generations.length > 0 ? { generations } : {}), help: (f) => this.#help.get(f) });
   }
 
-  #register<H>(kind: StatKind, name: string, arg: Record<string, string> | StatOptions | undefined, make: (labels?: Record<string, string>) => H): H | Family<H> {
+  #register<H>(
+    kind: StatKind,
+    name: string,
+    arg: Record<string, string> | StatOptions | undefined,
+    make: (labels: Record<string, string> | undefined, help: string | undefined) => H,
+  ): H | Family<H> {
     const options: StatOptions = isOptions(arg) ? arg : arg === undefined ? {} : { labels: arg as Record<string, string> };
     if (typeof name !== 'string') fail(String(name), 'the name must be a string');
     const { family, extracted } = promName(kind, name);
@@ -83,8 +89,10 @@ export class StatsFront {
     if (owner && owner.kind !== kind) {
       fail(name, `as a ${kind} it maps to Prometheus family ${family}, which the ${owner.kind} ${JSON.stringify(owner.name)} already maps to; rename one of them`);
     }
-    if (options.help !== undefined) {
-      if (typeof options.help !== 'string' || options.help.trim() === '') fail(name, 'help must be a non-empty string');
+    const { help } = options;
+    if (help !== undefined) {
+      const problem = helpProblem(help);
+      if (problem !== undefined) fail(name, problem);
       const known = this.#help.get(family);
       if (known !== undefined && known !== options.help) fail(name, `family ${family} was registered with other help text (${JSON.stringify(known)})`);
     }
@@ -97,12 +105,12 @@ export class StatsFront {
       }
       if (new Set(names).size !== names.length) fail(name, `label names ${JSON.stringify(names)} repeat`);
       if (kind === 'histogram' && names.includes('le')) fail(name, 'a histogram cannot have a label named "le"');
-      this.#remember(kind, name, family, options.help);
-      return family_(name, names, make);
+      this.#remember(kind, name, family, help);
+      return family_(name, names, (labels) => make(labels, help));
     }
     for (const l of Object.keys(labels ?? {})) if (l in extracted) fail(name, `label ${l} is already taken by the name itself (${family}{${l}="${extracted[l]}"})`);
-    const handle = make(labels as Record<string, string> | undefined);
-    this.#remember(kind, name, family, options.help);
+    const handle = make(labels as Record<string, string> | undefined, help);
+    this.#remember(kind, name, family, help);
     return handle;
   }
 
@@ -113,26 +121,41 @@ export class StatsFront {
 }
 
 function family_<H>(name: string, names: readonly string[], make: (labels: Record<string, string>) => H): Family<H> {
-  const handles = new Map<string, H>();
+  // One Map level per label, so a lookup is one Map.get per value and builds no key string: this
+  // runs on every `labels(...).inc()`.
+  const root = new Map<string, unknown>();
+  let only: H | undefined; // a family with no label names has one handle
+  const find = (values: readonly string[]): H => {
+    if (values.length === 0) return (only ??= make({}));
+    let level = root;
+    const last = values.length - 1;
+    for (let i = 0; i < last; i++) {
+      let next = level.get(values[i]!) as Map<string, unknown> | undefined;
+      if (next === undefined) level.set(values[i]!, (next = new Map<string, unknown>()));
+      level = next;
+    }
+    let handle = level.get(values[last]!) as H | undefined;
+    if (handle === undefined) {
+      handle = make(Object.fromEntries(names.map((n, i) => [n, values[i]!])));
+      level.set(values[last]!, handle);
+    }
+    return handle;
+  };
   return {
     labels(...args: (string | Record<string, string>)[]): H {
-      let values: string[];
+      if (names.length === 1 && args.length === 1 && typeof args[0] === 'string') {
+        const handle = root.get(args[0]) as H | undefined;
+        if (handle !== undefined) return handle;
+      }
+      if (args.length === names.length && args.every((a) => typeof a === 'string')) return find(args as string[]);
       if (args.length === 1 && typeof args[0] === 'object' && args[0] !== null) {
         const given = args[0];
         const extra = Object.keys(given).filter((k) => !names.includes(k));
         if (extra.length > 0) fail(name, `unknown label ${extra.join(', ')} (its labels are ${names.join(', ')})`);
-        values = names.map((n) => given[n] ?? '');
-      } else {
-        if (args.length !== names.length) fail(name, `${args.length} label values given for ${names.length} labels (${names.join(', ')})`);
-        values = args.map(String);
+        return find(names.map((n) => given[n] ?? ''));
       }
-      const key = values.join('\u0000');
-      let handle = handles.get(key);
-      if (handle === undefined) {
-        handle = make(Object.fromEntries(names.map((n, i) => [n, values[i]!])));
-        handles.set(key, handle);
-      }
-      return handle;
+      if (args.length !== names.length) fail(name, `${args.length} label values given for ${names.length} labels (${names.join(', ')})`);
+      return find(args.map(String));
     },
   } as Family<H>;
 }

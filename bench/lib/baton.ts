@@ -80,7 +80,7 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
     const timer = setTimeout(() => reject(new Error(`Baton did not start within 30 s: ${stderrOf(sup).slice(-1000)}`)), 30_000);
     sup.once('exit', (code) => reject(new Error(`Baton exited (code ${code}) at start: ${stderrOf(sup).slice(-1000)}`)));
     const check = (l: LogLine): void => {
-      if (l.msg !== 'generation 1 is active') return;
+      if (l.event !== 'generation-active' || l.generation !== 1) return;
       clearTimeout(timer);
       resolve(l);
     };
@@ -89,7 +89,7 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
   });
   void first;
   onLine = undefined;
-  const address = String(lines.find((l) => l.msg === 'listening')?.address ?? '');
+  const address = String(lines.find((l) => l.event === 'listening')?.address ?? '');
   const port = Number(address.slice(address.lastIndexOf(':') + 1));
   if (!port) throw new Error(`no listening address in Baton's log (got '${address}')`);
 

@@ -33,7 +33,7 @@ export interface PrometheusOptions {
    * is exposed as baton_generation_start_time_seconds. Without it `writer` labels stay.
    */
   generations?: readonly GenerationEntry[];
-  /** HELP text the caller knows for a family (an app's registrations); Baton's own and a generated line otherwise. */
+  /** HELP text the caller knows for a family (an app's registrations); else Baton's own, the text a registration stored with the stat in the segment, or a generated line. */
   help?: (family: string) => string | undefined;
 }
 
@@ -76,6 +76,8 @@ interface Family {
   kind: StatKind;
   dotted: string;
   divisor: number;
+  /** Help stored with the first of its stats that has some. */
+  help?: string;
   /** Label text → the sample (summed when two dotted stats map to the same series). */
   series: Map<string, StatSample>;
   /** Label text → (generation, worker) rank, for series that came from a writer slot. */
@@ -138,6 +140,7 @@ export function toPrometheus(samples: readonly StatSample[], options: Prometheus
     if (family === undefined) families.set(m.family, (family = { kind: sample.kind, dotted: sample.name, divisor: m.divisor, series: new Map() }));
     // Another kind already owns this family name: Prometheus cannot hold both, the first one stays.
     if (family.kind !== sample.kind) continue;
+    if (family.help === undefined && sample.help !== undefined) family.help = sample.help;
     const seen = family.series.get(pairs);
     if (seen === undefined) family.series.set(pairs, sample);
     else family.series.set(pairs, merged(seen, sample));
@@ -145,7 +148,7 @@ export function toPrometheus(samples: readonly StatSample[], options: Prometheus
   }
   const lines: string[] = [];
   for (const [name, f] of families) {
-    const help = options.help?.(name) ?? helpOf(name, f.kind, f.dotted);
+    const help = options.help?.(name) ?? helpOf(name, f.kind, f.dotted, f.help);
     lines.push(`# HELP ${name} ${helpLine(help)}`, `# TYPE ${name} ${f.kind}`);
     const d = f.divisor;
     for (const [pairs, s] of ordered(f)) {

@@ -98,7 +98,7 @@ export const BATON_FAMILIES: readonly FamilyDoc[] = Object.freeze([
 
 const byFamily = new Map(BATON_FAMILIES.map((d) => [d.family, d.help]));
 
-/** HELP text of a family: Baton's own, else one naming the dotted stat it came from. */
-export function helpOf(family: string, kind: StatKind, dotted: string): string {
-  return byFamily.get(family) ?? `${kind[0]!.toUpperCase()}${kind.slice(1)} ${dotted} (no help text registered).`;
+/** HELP text of a family: Baton's own, else what a registration stored with it (`stored`), else one naming the dotted stat it came from. */
+export function helpOf(family: string, kind: StatKind, dotted: string, stored?: string): string {
+  return byFamily.get(family) ?? stored ?? `${kind[0]!.toUpperCase()}${kind.slice(1)} ${dotted} (no help text registered).`;
 }

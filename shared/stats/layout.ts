@@ -58,8 +58,12 @@ export const H = {
 /** Float64 indices of the header fields (byte offset / 8). */
 export const HF = { segmentBytes: 10, createdAt: 11 } as const;
 
-/** Int32 offsets inside a stat-table entry. */
-export const E = { kind: 0, keyOffset: 1, keyLength: 2, boundsOffset: 3, boundsCount: 4, cell: 5 } as const;
+/**
+ * Int32 offsets inside a stat-table entry. `help` (stat-help.ts) took a word that was always
+ * zero, which reads as "no help": a build without it ignores the word and one with it reads the
+ * older entries as having none, so LAYOUT_VERSION stayed 1.
+ */
+export const E = { kind: 0, keyOffset: 1, keyLength: 2, boundsOffset: 3, boundsCount: 4, cell: 5, help: 6 } as const;
 
 /** Stat kinds as stored in the table. */
 export const KIND_CODES = { counter: 1, gauge: 2, histogram: 3 } as const;

@@ -1,113 +1,16 @@
 /**
- * Registration and the handles it returns. A handle writes only this process's writer slot of
- * its cells with plain Float64Array stores: no atomics, no syscalls, no allocation per operation.
+ * Registration: a stat's descriptor found or appended under the registration lock, and one
+ * cached handle (handles.ts) per stat and process.
  */
 import { H, SegmentDamage, invalid, type StatKind } from './layout.ts';
 import { Catalog, checkBounds, statKey, type Descriptor, type Labels } from './table.ts';
+import { GaugeHandle, HistogramHandle, REBASE_MS, SharedCounterHandle, SoleCounterHandle, type Counter, type Gauge, type Histogram } from './handles.ts';
+import { cleanHelp } from './stat-help.ts';
 
-/** A monotonic counter. */
-export interface Counter {
-  /** Adds n (default 1); a negative or NaN n is ignored so the counter stays monotonic. */
-  inc(n?: number): void;
-}
-
-/** A gauge: this process's contribution, summed over live writers when read. */
-export interface Gauge {
-  /** Sets this process's contribution to v. */
-  set(v: number): void;
-  /** Adds n (default 1). */
-  inc(n?: number): void;
-  /** Subtracts n (default 1). */
-  dec(n?: number): void;
-}
-
-/** A histogram with fixed bucket upper bounds (Prometheus `le`, inclusive). */
-export interface Histogram {
-  /** Counts v in the first bucket whose bound is ≥ v (else +Inf) and adds it to the sum. */
-  record(v: number): void;
-  /** Adds pre-aggregated observations: `buckets[i]` more in bucket i (bounds.length + 1 of them, +Inf last, not cumulative) and `sum` to the sum (a bridge from another metrics library). */
-  merge(buckets: readonly number[], sum: number): void;
-}
+export type { Counter, Gauge, Histogram } from './handles.ts';
 
 /** Name of the counter of registrations that did not fit (maxBytes, maxNameLength). */
 export const OVERFLOW_STAT = 'baton.stats.overflow';
-
-class CounterHandle implements Counter {
-  readonly #values: Float64Array;
-  readonly #index: number;
-  constructor(values: Float64Array, index: number) {
-    this.#values = values;
-    this.#index = index;
-  }
-  inc(n = 1): void {
-    if (n > 0) this.#values[this.#index]! += n;
-  }
-}
-
-class GaugeHandle implements Gauge {
-  readonly #values: Float64Array;
-  readonly #index: number;
-  constructor(values: Float64Array, index: number) {
-    this.#values = values;
-    this.#index = index;
-  }
-  set(v: number): void {
-    this.#values[this.#index] = v;
-  }
-  inc(n = 1): void {
-    this.#values[this.#index]! += n;
-  }
-  dec(n = 1): void {
-    this.#values[this.#index]! -= n;
-  }
-}
-
-class HistogramHandle implements Histogram {
-  readonly #values: Float64Array;
-  readonly #index: number;
-  readonly #bounds: Float64Array;
-  constructor(values: Float64Array, index: number, bounds: readonly number[]) {
-    this.#values = values;
-    this.#index = index;
-    this.#bounds = Float64Array.from(bounds);
-  }
-  record(v: number): void {
-    const bounds = this.#bounds;
-    const n = bounds.length;
-    let i = 0;
-    if (n <= 8) {
-      while (i < n && !(v <= bounds[i]!)) i++;
-    } else {
-      let hi = n;
-      while (i < hi) {
-        const mid = (i + hi) >>> 1;
-        if (v <= bounds[mid]!) hi = mid;
-        else i = mid + 1;
-      }
-    }
-    const values = this.#values;
-    const base = this.#index;
-    values[base + i]! += 1;
-    values[base + n + 1]! += v;
-    values[base + n + 2]! += 1;
-  }
-  merge(buckets: readonly number[], sum: number): void {
-    const values = this.#values;
-    const base = this.#index;
-    const n = this.#bounds.length;
-    let count = 0;
-    for (let i = 0; i <= n; i++) {
-      const c = buckets[i] ?? 0;
-      if (c > 0) {
-        values[base + i]! += c;
-        count += c;
-      }
-    }
-    if (count === 0) return;
-    values[base + n + 1]! += sum;
-    values[base + n + 2]! += count;
-  }
-}
 
 type Handle = Counter | Gauge | Histogram;
 
@@ -115,6 +18,8 @@ type Handle = Counter | Gauge | Histogram;
 export interface RegistryOptions {
   /** This process's writer index; without one, handles are no-ops. */
   writer: number | undefined;
+  /** True when no other process writes this writer's slot while this one lives (a generation's slot, a private segment): counters then keep their value in the handle and only store it. @default false */
+  soleWriter?: boolean;
   /** How long registration waits for the lock held by a live process before giving up (the stat is then not recorded, as an overflow). @default 1000 */
   lockTimeoutMs?: number;
 }
@@ -124,58 +29,104 @@ export class Registry {
   readonly catalog: Catalog;
   readonly writer: number | undefined;
   readonly #lockTimeoutMs: number;
-  readonly #handles = new Map<string, { kind: StatKind; bounds: readonly number[]; handle: Handle }>();
+  readonly #handles = new Map<string, { kind: StatKind; bounds: readonly number[]; handle: Handle; descriptor?: Descriptor; help?: string }>();
+  readonly #sole: boolean;
+  readonly #soleCounters: SoleCounterHandle[] = [];
   #warned = false;
 
   constructor(catalog: Catalog, options: RegistryOptions) {
     this.catalog = catalog;
     this.writer = options.writer;
+    this.#sole = options.soleWriter ?? false;
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 1_000;
   }
 
-  /** The counter `name` with `labels`, registered on first use in any process. */
-  counter(name: string, labels?: Record<string, string>): Counter {
-    return this.#register('counter', name, labels, []) as Counter;
+  /** The counter `name` with `labels`, registered on first use in any process; `help` is stored with it (cleaned: one line, at most MAX_HELP_BYTES), replacing what an earlier registration stored. */
+  counter(name: string, labels?: Record<string, string>, help?: string): Counter {
+    return this.#register('counter', name, labels, [], help) as Counter;
   }
 
-  /** The gauge `name` with `labels`. */
-  gauge(name: string, labels?: Record<string, string>): Gauge {
-    return this.#register('gauge', name, labels, []) as Gauge;
+  /** The gauge `name` with `labels` (and `help`, as for counter). */
+  gauge(name: string, labels?: Record<string, string>, help?: string): Gauge {
+    return this.#register('gauge', name, labels, [], help) as Gauge;
   }
 
-  /** The histogram `name` with these bucket bounds (every registration of it must give the same). */
-  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>): Histogram {
-    return this.#register('histogram', name, labels, checkBounds(name, bounds)) as Histogram;
+  /** The histogram `name` with these bucket bounds (every registration of it must give the same), `labels` and `help`. */
+  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>, help?: string): Histogram {
+    return this.#register('histogram', name, labels, checkBounds(name, bounds), help) as Histogram;
   }
 
-  #register(kind: StatKind, name: string, rawLabels: Record<string, string> | undefined, bounds: readonly number[]): Handle {
+  #register(kind: StatKind, name: string, rawLabels: Record<string, string> | undefined, bounds: readonly number[], rawHelp: string | undefined): Handle {
     const { key, labels } = statKey(kind, name, rawLabels);
+    const help = rawHelp === undefined ? undefined : cleanHelp(String(rawHelp)) || undefined;
     const cached = this.#handles.get(key);
     if (cached) {
       checkSame(key, cached, kind, bounds);
+      if (help !== undefined && help !== cached.help && cached.descriptor) {
+        this.#setHelp(cached.descriptor, help);
+        cached.help = help;
+      }
       return cached.handle;
     }
     let handle: Handle;
     if (this.writer === undefined) {
       this.#warnOnce(`stats: this process has no writer slot in ${this.catalog.set.instance}; what it records is dropped`);
-      handle = scratch(kind, bounds);
+      handle = this.#scratch(kind, bounds);
     } else {
-      const descriptor = this.#find(kind, name, labels, key, bounds);
+      const descriptor = this.#find(kind, name, labels, key, bounds, help);
       if (descriptor) {
         checkSame(key, descriptor, kind, bounds);
+        if (help !== undefined) this.#setHelp(descriptor, help);
         const values = this.catalog.set.segments[descriptor.segment]!.values;
         const index = this.writer * this.catalog.set.layout.regionCells + descriptor.cell;
-        handle = make(kind, values, index, bounds);
-      } else {
-        handle = scratch(kind, bounds);
+        handle = this.#make(kind, values, index, bounds);
+        this.#handles.set(key, { kind, bounds, handle, descriptor, ...(help !== undefined ? { help } : {}) });
+        return handle;
       }
+      handle = this.#scratch(kind, bounds);
     }
     this.#handles.set(key, { kind, bounds, handle });
     return handle;
   }
 
+  /** Stores `help` with a published stat unless it already has that text; a lock held too long or a full arena leave the old text (help is not worth failing a registration for). */
+  #setHelp(descriptor: Descriptor, help: string): void {
+    const { catalog } = this;
+    if (catalog.helpOf(descriptor) === help) return;
+    try {
+      catalog.set.lock(this.#lockTimeoutMs);
+    } catch {
+      return;
+    }
+    try {
+      catalog.setHelp(descriptor, help);
+    } finally {
+      catalog.set.unlock();
+    }
+  }
+
+  #make(kind: StatKind, values: Float64Array, index: number, bounds: readonly number[]): Handle {
+    if (kind === 'counter') {
+      if (!this.#sole) return new SharedCounterHandle(values, index);
+      const handle = new SoleCounterHandle(values, index);
+      if (this.#soleCounters.push(handle) === 1) {
+        setInterval(() => {
+          for (const c of this.#soleCounters) c.rebase();
+        }, REBASE_MS).unref();
+      }
+      return handle;
+    }
+    if (kind === 'gauge') return new GaugeHandle(values, index);
+    return new HistogramHandle(values, index, bounds);
+  }
+
+  /** A handle over private scratch cells: same class as a real one (call sites stay monomorphic), writes go nowhere shared. */
+  #scratch(kind: StatKind, bounds: readonly number[]): Handle {
+    return this.#make(kind, new Float64Array(bounds.length + 3), 0, bounds);
+  }
+
   /** The published descriptor of key, appended if new; undefined (counted as overflow) when it does not fit. */
-  #find(kind: StatKind, name: string, labels: Labels, key: string, bounds: readonly number[]): Descriptor | undefined {
+  #find(kind: StatKind, name: string, labels: Labels, key: string, bounds: readonly number[], help?: string): Descriptor | undefined {
     const { catalog } = this;
     let descriptor = catalog.get(key);
     if (descriptor) return descriptor;
@@ -205,7 +156,7 @@ export class Registry {
         invalid(`${name} cannot be a ${kind}: the name is already registered as a ${family}`);
       }
       try {
-        descriptor = catalog.append(kind, name, labels, key, bounds);
+        descriptor = catalog.append(kind, name, labels, key, bounds, help);
       } catch (err) {
         // A damaged segment or a file planted at the next segment's name: no room, said why.
         if (!(err instanceof SegmentDamage)) throw err;
@@ -229,10 +180,10 @@ export class Registry {
 
   #overflow(reason: string): void {
     this.#warnOnce(`${reason}; it is not recorded and counted in ${OVERFLOW_STAT} (further overflows are counted without a warning)`);
-    const overflow = this.catalog.get(statKey('counter', OVERFLOW_STAT).key);
-    if (overflow && this.writer !== undefined) {
-      this.catalog.set.segments[overflow.segment]!.values[this.writer * this.catalog.set.layout.regionCells + overflow.cell]! += 1;
-    }
+    // Through the handle: a sole counter's handle would overwrite an increment made beside it.
+    const key = statKey('counter', OVERFLOW_STAT).key;
+    const overflow = this.catalog.get(key);
+    if (this.#handles.has(key) || (overflow && this.writer !== undefined)) this.counter(OVERFLOW_STAT).inc();
   }
 
   #warnOnce(message: string): void {
@@ -247,15 +198,4 @@ function checkSame(key: string, found: { kind: StatKind; bounds: readonly number
   if (found.bounds.length !== bounds.length || found.bounds.some((b, i) => b !== bounds[i])) {
     invalid(`histogram ${key} is registered with bounds [${found.bounds.join(', ')}], not [${bounds.join(', ')}]`);
   }
-}
-
-function make(kind: StatKind, values: Float64Array, index: number, bounds: readonly number[]): Handle {
-  if (kind === 'counter') return new CounterHandle(values, index);
-  if (kind === 'gauge') return new GaugeHandle(values, index);
-  return new HistogramHandle(values, index, bounds);
-}
-
-/** A handle over private scratch cells: same class as a real one (call sites stay monomorphic), writes go nowhere shared. */
-function scratch(kind: StatKind, bounds: readonly number[]): Handle {
-  return make(kind, new Float64Array(bounds.length + 3), 0, bounds);
 }

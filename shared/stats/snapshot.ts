@@ -10,6 +10,8 @@ export interface ScalarSample {
   labels: Labels;
   kind: 'counter' | 'gauge';
   value: number;
+  /** Help text a registration stored with the stat (cleaned: one line, at most 511 bytes); absent when none did. */
+  help?: string;
 }
 
 /** A histogram reading; `buckets[i]` counts values in (bounds[i-1], bounds[i]], the last one those above every bound (+Inf). Not cumulative. */
@@ -21,6 +23,8 @@ export interface HistogramSample {
   buckets: number[];
   sum: number;
   count: number;
+  /** As ScalarSample's. */
+  help?: string;
 }
 
 /** One stat as read by a snapshot. */
@@ -36,11 +40,13 @@ function read(catalog: Catalog, d: Descriptor): StatSample {
     for (let i = cell; i < end; i += stride) sum += values[i]!;
     return sum;
   };
-  if (d.kind !== 'histogram') return { name: d.name, labels: d.labels, kind: d.kind, value: total(d.cell) };
+  const help = catalog.helpOf(d);
+  const extra = help === undefined ? undefined : { help };
+  if (d.kind !== 'histogram') return { name: d.name, labels: d.labels, kind: d.kind, value: total(d.cell), ...extra };
   const n = d.bounds.length;
   const buckets = new Array<number>(n + 1);
   for (let i = 0; i <= n; i++) buckets[i] = total(d.cell + i);
-  return { name: d.name, labels: d.labels, kind: 'histogram', bounds: d.bounds, buckets, sum: total(d.cell + n + 1), count: total(d.cell + n + 2) };
+  return { name: d.name, labels: d.labels, kind: 'histogram', bounds: d.bounds, buckets, sum: total(d.cell + n + 1), count: total(d.cell + n + 2), ...extra };
 }
 
 /** Every published stat whose name matches `filter` (all when omitted), in registration order, summed over writers. */

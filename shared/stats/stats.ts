@@ -23,7 +23,10 @@ export interface SegmentOptions extends StatsCapacities {
 }
 
 /** Options of createSegment. */
-export interface CreateSegmentOptions extends SegmentOptions, StatsLimits {}
+export interface CreateSegmentOptions extends SegmentOptions, StatsLimits {
+  /** True when no other process will write writer 0's slot (a private segment); the supervisor's is shared with its successor during an upgrade, so its counters add to what the cell holds. @default false */
+  soleWriter?: boolean;
+}
 
 /** Options of openSegment. */
 export interface OpenSegmentOptions extends SegmentOptions {
@@ -37,11 +40,11 @@ export class Stats {
   readonly #catalog: Catalog;
   readonly #registry: Registry;
 
-  /** Use openSegment (or createSegment): this wraps an already mapped set. */
-  constructor(set: SegmentSet, writer: number | undefined, lockTimeoutMs?: number) {
+  /** Use openSegment (or createSegment): this wraps an already mapped set. A generation's writer slot is its alone (`soleWriter`). */
+  constructor(set: SegmentSet, writer: number | undefined, lockTimeoutMs?: number, soleWriter = writer !== undefined && writer > 0) {
     this.#set = set;
     this.#catalog = new Catalog(set);
-    this.#registry = new Registry(this.#catalog, { writer, lockTimeoutMs });
+    this.#registry = new Registry(this.#catalog, { writer, lockTimeoutMs, soleWriter });
     this.#catalog.sync();
   }
 
@@ -70,19 +73,19 @@ export class Stats {
     return this.#set.header[H.maxSegments]! * this.#set.layout.segmentBytes;
   }
 
-  /** The counter `name` (dotted, e.g. `http.ingress.downstream_rq_total`) with optional labels. */
-  counter(name: string, labels?: Record<string, string>): Counter {
-    return this.#registry.counter(name, labels);
+  /** The counter `name` (dotted, e.g. `http.ingress.downstream_rq_total`) with optional labels and help text, which is stored with it for every reader's Prometheus HELP (cleaned to one line of at most 511 bytes). */
+  counter(name: string, labels?: Record<string, string>, help?: string): Counter {
+    return this.#registry.counter(name, labels, help);
   }
 
-  /** The gauge `name` with optional labels; each writer sets its own contribution. */
-  gauge(name: string, labels?: Record<string, string>): Gauge {
-    return this.#registry.gauge(name, labels);
+  /** The gauge `name` with optional labels and help; each writer sets its own contribution. */
+  gauge(name: string, labels?: Record<string, string>, help?: string): Gauge {
+    return this.#registry.gauge(name, labels, help);
   }
 
-  /** The histogram `name` with fixed, strictly increasing bucket upper bounds (+Inf is implied). */
-  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>): Histogram {
-    return this.#registry.histogram(name, bounds, labels);
+  /** The histogram `name` with fixed, strictly increasing bucket upper bounds (+Inf is implied), optional labels and help. */
+  histogram(name: string, bounds: readonly number[], labels?: Record<string, string>, help?: string): Histogram {
+    return this.#registry.histogram(name, bounds, labels, help);
   }
 
   /** Every stat whose name matches `filter`, summed over writers; consistent with retirements. */
@@ -113,8 +116,8 @@ export class OwnerStats extends Stats {
   readonly #inUse = new Set<number>();
 
   /** Use createSegment: this wraps a set it just created, and registers baton.stats.overflow first. */
-  constructor(set: SegmentSet, stalePid: number | undefined, lockTimeoutMs?: number) {
-    super(set, 0, lockTimeoutMs);
+  constructor(set: SegmentSet, stalePid: number | undefined, lockTimeoutMs?: number, soleWriter = false) {
+    super(set, 0, lockTimeoutMs, soleWriter);
     this.stalePid = stalePid;
     this.counter(OVERFLOW_STAT);
   }
@@ -132,7 +135,7 @@ export class OwnerStats extends Stats {
     return undefined;
   }
 
-  /** After a generation using writer w is reaped: its counter and histogram slots move into `retired`, its gauge slots are zeroed, and w may be handed out again. */
+  /** After the process using writer w is gone (reaped, never before: its counters keep their totals in their handles): its counter and histogram slots move into `retired`, its gauge slots are zeroed, and w may be handed out again. */
   retireWriter(w: number): void {
     const { set, catalog } = this.internals;
     const { writers, regionCells } = set.layout;
@@ -179,7 +182,7 @@ export function createSegment(options: CreateSegmentOptions): OwnerStats {
   if (stalePid !== undefined) {
     set.logger.info(`stats: re-initialised the stale segments of ${options.instance} left by dead pid ${stalePid || 'unknown'}`);
   }
-  return new OwnerStats(set, stalePid, options.lockTimeoutMs);
+  return new OwnerStats(set, stalePid, options.lockTimeoutMs, options.soleWriter);
 }
 
 /**

@@ -5,6 +5,7 @@
 import { CELL_BYTES, E, ENTRY_BYTES, H, KIND_CODES, SegmentDamage, invalid, kindName, type StatKind } from './layout.ts';
 import type { Segment } from './files.ts';
 import type { SegmentSet } from './segment.ts';
+import { cleanHelp, packHelp, unpackHelp } from './stat-help.ts';
 
 /** Label names to values. */
 export type Labels = Readonly<Record<string, string>>;
@@ -19,6 +20,8 @@ export interface Descriptor {
   /** Histogram bucket upper bounds (without +Inf); empty for counters and gauges. */
   readonly bounds: readonly number[];
   readonly segment: number;
+  /** Index of its entry in the segment's stat table. */
+  readonly entry: number;
   /** First cell; a histogram has bounds.length + 1 bucket cells, then sum, then count. */
   readonly cell: number;
   readonly cells: number;
@@ -78,6 +81,9 @@ export class Catalog {
   readonly #kindByFamily = new Map<string, StatKind>();
   readonly #list: Descriptor[] = [];
   readonly #seen: number[] = [];
+  /** Per segment: help word → text decoded, and text → word stored, so a family's series share one copy. */
+  readonly #helpByWord: Map<number, string>[] = [];
+  readonly #wordByHelp: Map<string, number>[] = [];
 
   constructor(set: SegmentSet) {
     this.set = set;
@@ -120,12 +126,13 @@ export class Catalog {
     return this.#list;
   }
 
-  /** Appends a descriptor (caller holds the lock and has synced); undefined when maxBytes allows no new segment. */
-  append(kind: StatKind, name: string, labels: Labels, key: string, bounds: readonly number[]): Descriptor | undefined {
+  /** Appends a descriptor, with `help` (clean, at most MAX_HELP_BYTES) if given (caller holds the lock and has synced); undefined when maxBytes allows no new segment. */
+  append(kind: StatKind, name: string, labels: Labels, key: string, bounds: readonly number[], help?: string): Descriptor | undefined {
     const layout = this.set.layout;
     const keyBytes = encoder.encode(key);
     const boundsBytes = bounds.length * CELL_BYTES;
     const arenaNeeded = boundsBytes + Math.ceil(keyBytes.length / 8) * 8;
+    const helpBytes = help === undefined ? undefined : encoder.encode(help);
     const cells = kind === 'histogram' ? bounds.length + 3 : 1;
     if (arenaNeeded > layout.arenaBytes || cells > layout.cellsPerSegment) {
       invalid(`${name} needs ${arenaNeeded} arena bytes and ${cells} cells; a segment has ${layout.arenaBytes} and ${layout.cellsPerSegment}`);
@@ -138,9 +145,10 @@ export class Catalog {
         );
       }
     }
+    const helpNeeded = (s: Segment) => (help === undefined || this.#wordByHelp[s.index]?.has(help) ? 0 : Math.ceil(helpBytes!.length / 8) * 8);
     const fits = (s: Segment) =>
       s.i32[H.statCount]! < layout.statsPerSegment &&
-      s.i32[H.arenaUsed]! + arenaNeeded <= layout.arenaBytes &&
+      s.i32[H.arenaUsed]! + arenaNeeded + helpNeeded(s) <= layout.arenaBytes &&
       s.i32[H.cellsUsed]! + cells <= layout.cellsPerSegment;
     let segment = this.set.segments[this.set.segments.length - 1]!;
     if (!fits(segment)) {
@@ -163,6 +171,7 @@ export class Catalog {
     i32[entry + E.boundsCount] = bounds.length;
     i32[entry + E.cell] = cell;
     Atomics.store(i32, H.arenaUsed, boundsOffset + arenaNeeded);
+    if (help !== undefined) this.#storeHelp(segment, entry, help, helpBytes!);
     Atomics.store(i32, H.cellsUsed, cell + cells);
     Atomics.store(i32, H.statCount, index + 1); // publish
     this.sync();
@@ -208,7 +217,48 @@ export class Catalog {
     } catch (err) {
       return `its key at arena offset ${keyOffset} is not a stat name with labels (${(err as Error).message})`;
     }
-    return Object.freeze({ kind, name, labels, key, bounds: Object.freeze(bounds), segment: segment.index, cell, cells });
+    return Object.freeze({ kind, name, labels, key, bounds: Object.freeze(bounds), segment: segment.index, entry: index, cell, cells });
+  }
+
+  /** The help text stored with a stat, cleaned for printing; undefined when it has none or its pointer leaves the arena. Read fresh each time: a later registration may replace it. */
+  helpOf(d: Descriptor): string | undefined {
+    const { i32, u8 } = this.set.segments[d.segment]!;
+    const layout = this.set.layout;
+    const word = Atomics.load(i32, (layout.tableOffset + d.entry * ENTRY_BYTES) / 4 + E.help);
+    if (word === 0) return undefined;
+    const known = this.#helpByWord[d.segment]?.get(word);
+    if (known !== undefined) return known;
+    const at = unpackHelp(word, layout.arenaBytes);
+    if (at === undefined) return undefined;
+    const start = layout.arenaOffset + at.offset;
+    const text = cleanHelp(decoder.decode(u8.subarray(start, start + at.length)));
+    (this.#helpByWord[d.segment] ??= new Map()).set(word, text);
+    return text === '' ? undefined : text;
+  }
+
+  /** Gives a published stat new help (caller holds the lock); false when its segment's arena has no room for the text (or a damaged header says so). */
+  setHelp(d: Descriptor, help: string): boolean {
+    const segment = this.set.segments[d.segment]!;
+    return this.#storeHelp(segment, (this.set.layout.tableOffset + d.entry * ENTRY_BYTES) / 4, help, encoder.encode(help));
+  }
+
+  /** Points entry word `entry + E.help` at `help`, writing its bytes at the end of the arena unless this process already wrote them in that segment. */
+  #storeHelp(segment: Segment, entry: number, help: string, bytes: Uint8Array): boolean {
+    const { i32, u8 } = segment;
+    const words = (this.#wordByHelp[segment.index] ??= new Map());
+    let word = words.get(help);
+    if (word === undefined) {
+      const offset = i32[H.arenaUsed]!;
+      const size = Math.ceil(bytes.length / 8) * 8;
+      if (offset < 0 || offset % 8 !== 0 || offset + size > this.set.layout.arenaBytes) return false;
+      u8.set(bytes, this.set.layout.arenaOffset + offset);
+      Atomics.store(i32, H.arenaUsed, offset + size);
+      word = packHelp(offset, bytes.length);
+      words.set(help, word);
+      (this.#helpByWord[segment.index] ??= new Map()).set(word, help);
+    }
+    Atomics.store(i32, entry + E.help, word);
+    return true;
   }
 
   #add(d: Descriptor): void {

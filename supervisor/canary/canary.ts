@@ -124,9 +124,8 @@ export class Canary {
       this.deps.events,
       this.deps.log,
       'info',
-      { type: 'canary-open', generation: next.id, parked: waiting.map((g) => g.id), windowMs: config.window },
+      { type: 'canary-open', generation: next.id, parked: waiting.map((g) => g.id), windowMs: config.window, baseline: describe(this.window.baseline) },
       `canary window open for generation ${next.id}: ${waiting.map((g) => g.id).join(', ')} parked`,
-      { baseline: describe(this.window.baseline) },
     );
     this.deps.status(`canary: generation ${next.id} on probation, ${waiting.map((g) => g.id).join(', ')} parked`);
     this.schedule();
@@ -231,9 +230,8 @@ export class Canary {
       this.deps.events,
       this.deps.log,
       'warn',
-      { type: 'canary-rollback', generation: w.next.id, restored: restored.id, reason: why },
+      { type: 'canary-rollback', generation: w.next.id, restored: restored.id, reason: why, requests: figures.requests, errors: figures.errors },
       `generation ${w.next.id} ${why}; generation ${restored.id} serves again`,
-      { requests: figures.requests, errors: figures.errors },
     );
     this.deps.status(`generation ${restored.id} active (pid ${restored.pid}); generation ${w.next.id} ${why}`);
     const outcome = this.close(w, { result: 'rolled-back', reason: why });
@@ -288,7 +286,7 @@ function noWindow(what: string): BatonError {
   return new BatonError('ERR_NO_CANARY', `nothing to ${what}: no canary window is open (the previous generation is not parked)`);
 }
 
-function describe(f: Figures): Record<string, number | null> {
+function describe(f: Figures): { requests: number; errors: number; p99Ms: number | null } {
   const p99 = quantile(f, 0.99);
   return { requests: f.requests, errors: f.errors, p99Ms: Number.isNaN(p99) ? null : Math.round(p99 * 10) / 10 };
 }

@@ -80,7 +80,8 @@ export class DrainingBound {
     } else report(g.connections);
     this.deps.os.setTimeout(() => {
       if (g.state === 'exited') return;
-      this.deps.log.warn({ event: 'drain-hurried-kill', generation: g.id, connections: g.connections }, `hurried generation ${g.id} is killed at its shutdown timeout`);
+      const kill = { type: 'drain-hurried-kill', generation: g.id, connections: g.connections } as const;
+      announce(this.deps.events ?? NoEvents, this.deps.log, 'warn', kill, `hurried generation ${g.id} is killed at its shutdown timeout`);
       g.kill();
     }, options.shutdownTimeout);
   }

@@ -36,6 +36,9 @@ const USAGE = `Usage:
   baton rollback | promote [--name N]      end the open canary window: the parked generation serves
                                            again, or the new one is promoted now
   baton status [--name N] [--json]         list generations
+  baton events [--name N] [--no-follow] [--after N]
+                                           the supervisor's events as NDJSON, those kept and then each new
+                                           one, across upgrades (--no-follow: the kept ones only)
   baton stop [--name N]                    drain every generation and exit
   baton upgrade [--name N]                 replace the supervisor itself with the Baton installed now,
                                            keeping sockets, stats and service (also: SIGUSR2)
@@ -84,7 +87,7 @@ const RUN_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 
-const COMMANDS = ['run', 'check', 'dev', 'reload', 'status', 'stop', 'upgrade', 'stats', 'memory', 'heap-snapshot', 'heap-profile', 'version', 'help'] as const;
+const COMMANDS = ['run', 'check', 'dev', 'reload', 'status', 'events', 'stop', 'upgrade', 'stats', 'memory', 'heap-snapshot', 'heap-profile', 'version', 'help'] as const;
 
 /** Runs the CLI; resolves to the exit code (0 ok, 1 failed, 2 bad usage or configuration). */
 export async function main(argv: string[]): Promise<number> {
@@ -111,6 +114,8 @@ export async function main(argv: string[]): Promise<number> {
         return await canaryCommand(command, parse(rest, CLIENT_OPTIONS).values);
       case 'status':
         return await status(parse(rest, CLIENT_OPTIONS).values);
+      case 'events':
+        return await (await import('./events-command.ts')).events(rest);
       case 'stop':
         return await stop(parse(rest, CLIENT_OPTIONS).values);
       case 'upgrade':

@@ -30,15 +30,19 @@ export function eventStreamQuery(query: URLSearchParams): { after: number; follo
 
 /**
  * Writes the kept events numbered above `after` as NDJSON, one event per line, then (with
- * `follow`) each new one until the client goes or the server closes.
+ * `follow`) each new one until the client goes or the returned function ends the answer (with
+ * every event written so far: the server's close calls it).
  */
-export function pipeEvents(res: http.ServerResponse, reply: EventStreamReply): void {
+export function pipeEvents(res: http.ServerResponse, reply: EventStreamReply): () => void {
   const { source } = reply;
   // The pid says whose numbering `seq` is: after an upgrade the successor's events count from 1 again.
   res.writeHead(200, { connection: 'close', 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-baton-pid': String(process.pid) });
   const line = (e: PublishedEvent): string => `${JSON.stringify(e)}\n`;
   const kept = reply.source.after(reply.after).map(line).join('');
-  if (!reply.follow) return void res.end(kept);
+  if (!reply.follow) {
+    res.end(kept);
+    return () => {};
+  }
   if (kept !== '') res.write(kept);
   const onEvent = (e: PublishedEvent): void => {
     res.write(line(e));
@@ -46,4 +50,9 @@ export function pipeEvents(res: http.ServerResponse, reply: EventStreamReply): v
   };
   source.on('event', onEvent);
   res.once('close', () => source.off('event', onEvent));
+  // An ended answer takes no more writes, though its 'close' comes only once it is flushed.
+  return () => {
+    source.off('event', onEvent);
+    res.end();
+  };
 }

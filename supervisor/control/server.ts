@@ -52,6 +52,8 @@ export class ControlServer {
   private readonly served = new WeakSet<net.Socket>();
   private fd: number | undefined;
   private ino = 0;
+  /** Ends each GET /events answer still open: at close they are ended, not cut, so a reader gets the last events (`stopped` among them). */
+  private readonly streams = new Set<() => void>();
 
   constructor(socketPath: string, target: ControlTarget, log: Logger, group?: number, limits: Partial<ControlLimits> = {}) {
     this.socketPath = socketPath;
@@ -111,6 +113,9 @@ export class ControlServer {
    */
   close(): void {
     this.server.close();
+    // Ending writes out what is buffered at once; closing the connections below would drop it.
+    for (const end of this.streams) end();
+    this.streams.clear();
     this.http.closeAllConnections();
     if (this.fd === undefined) return;
     try {
@@ -219,7 +224,12 @@ export class ControlServer {
 
   private send(res: http.ServerResponse, reply: ControlReply): void {
     // A stream of events has no end to wait for: a reader that stops reading is cut by its backlog instead.
-    if (reply.events) return pipeEvents(res, reply.events);
+    if (reply.events) {
+      const end = pipeEvents(res, reply.events);
+      this.streams.add(end);
+      res.once('close', () => this.streams.delete(end));
+      return;
+    }
     if (res.socket) this.arm(res.socket, this.limits.answerMs);
     send(res, reply);
   }

@@ -12,7 +12,7 @@ export function relayGeneration(generation: Generation, events: EventSink): void
   const starting = (w: W): void => events.publish({ type: 'worker-starting', generation: id, worker: w.worker, pid: w.pid });
   for (const w of generation.workers) starting(w);
   generation.on('worker-start', starting);
-  generation.on('worker-state', (w, to, from) => events.publish({ type: 'worker-state', generation: id, worker: w.worker, pid: w.pid, from, to }));
+  generation.on('worker-state', (w, to, from, detail) => events.publish({ type: 'worker-state', generation: id, worker: w.worker, pid: w.pid, from, to, ...detail }));
   generation.on('state', (to, from) => events.publish({ type: 'generation-state', generation: id, from, to }));
   generation.on('worker-timeout', (w, kind, connections) =>
     events.publish({ type: kind === 'drain' ? 'drain-timeout' : 'shutdown-timeout', generation: id, worker: w.worker, pid: w.pid, connections }),

@@ -5,38 +5,50 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Level, Logger } from 'pino';
-import type { WorkerState } from './worker-types.ts';
+import type { WorkerState, WorkerStateDetail } from './worker-types.ts';
 
 /** Every event the supervisor publishes, keyed by `type`. */
 export type BatonEvent =
   | { type: 'listening'; listener: string; address: string; fd: number }
   | { type: 'worker-starting'; generation: number; worker: number; pid: number }
-  | { type: 'worker-state'; generation: number; worker: number; pid: number; from: WorkerState; to: WorkerState }
+  | ({ type: 'worker-state'; generation: number; worker: number; pid: number; from: WorkerState; to: WorkerState } & WorkerStateDetail)
   | { type: 'generation-state'; generation: number; from: WorkerState; to: WorkerState }
   | { type: 'generation-active'; generation: number; pid: number; readyMs: number; why: 'start' | 'reload' | 'restart'; draining: number[] }
   | { type: 'warming'; generation: number; beside: number[]; warmupMs: number }
   | { type: 'worker-restarted'; generation: number; worker: number; pid: number }
   | { type: 'reload-failed'; code: string; message: string }
-  | { type: 'restarting'; generation: number; restartInMs: number; message: string }
-  | { type: 'crash-loop'; generation: number; message: string }
-  | { type: 'stopped-accepting'; generation: number; listener: string; lostForMs: number }
+  | { type: 'restarting'; generation: number; restartInMs: number; message: string; stderr: string[] }
+  | { type: 'crash-loop'; generation: number; message: string; stderr: string[] }
+  | { type: 'stopped-accepting'; generation: number; listener: string; lostForMs: number; acceptGraceMs: number }
+  | { type: 'drain-hurried-kill'; generation: number; connections: number | null }
   | { type: 'drain-timeout' | 'shutdown-timeout'; generation: number; worker: number; pid: number; connections: number | null }
   | { type: 'stopping'; reason: string }
   | { type: 'stop-forced'; live: number }
   | { type: 'stopped'; handedOver: boolean }
   | { type: 'taken-back' }
+  | { type: 'upgrade-started'; successor: number; nextGeneration: number }
   | { type: 'upgraded'; predecessor: number }
-  | { type: 'stats'; state: StatsEventState; message: string }
-  | { type: 'memory-growing'; generation: number; figure?: string; slopeMiBPerMin: number; message: string }
-  | { type: 'memory-limit'; generation: number; limit: 'soft' | 'hard'; why: string }
+  | { type: 'stats'; state: StatsEventState; message: string; segment?: number; file?: string; size?: number; expected?: number }
+  | { type: 'memory-growing'; generation: number; figure?: string; figures: string[]; slopeMiBPerMin: number; message: string }
+  | { type: 'memory-steady'; generation: number; message: string }
+  | ({ type: 'memory-limit'; generation: number; limit: 'soft' | 'hard' } & LimitCrossed)
+  | ({ type: 'memory-cooldown'; generation: number; sinceReplaceMs: number; cooldownMs: number } & LimitCrossed)
   | { type: 'memory-replaced'; generation: number; replacement: number }
-  | { type: 'memory-released'; generation: number; released: number }
+  | { type: 'memory-released'; generation: number; released: number; rssBefore: number; rssAfter: number; trimmed: boolean }
   | { type: 'drain-hurried'; generation: number; cut: number | null; why: string }
   | { type: 'rolled-back'; generation: number; release: number; replaced: number | null }
-  | { type: 'canary-open'; generation: number; parked: number[]; windowMs: number }
-  | { type: 'canary-rollback'; generation: number; restored: number; reason: string }
+  | { type: 'canary-open'; generation: number; parked: number[]; windowMs: number; baseline: { requests: number; errors: number; p99Ms: number | null } }
+  | { type: 'canary-rollback'; generation: number; restored: number; reason: string; requests: number; errors: number }
   | { type: 'canary-promote'; generation: number; reason: string; draining: number[] }
   | { type: 'control-refused'; uid: number; gid: number; peerPid: number };
+
+/** A memory limit crossed: which figure, its value and the limit (bytes), and the same as text (`RSS 412 MiB > 400 MiB`). */
+export interface LimitCrossed {
+  figure: 'rss' | 'heap';
+  bytes: number;
+  limitBytes: number;
+  why: string;
+}
 
 /** What happened to the stats segment. */
 export type StatsEventState = 'ready' | 'reinitialised' | 'reset' | 'damaged' | 'shrunk' | 'restarted';

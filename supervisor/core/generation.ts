@@ -7,6 +7,7 @@ import type { Os, ProcessExit } from '../os/os.ts';
 import { Backoff, type BackoffPolicy } from './backoff.ts';
 import { checkTransition } from './state-table.ts';
 import { describeExit, Worker, WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker.ts';
+import type { WorkerStateDetail } from './worker-types.ts';
 
 export { describeExit };
 export type { Readiness } from './worker.ts';
@@ -40,7 +41,7 @@ interface GenerationEvents {
   exit: [exit: ProcessExit];
   /** A worker process was spawned (at launch or to restart its slot). */
   'worker-start': [worker: Worker];
-  'worker-state': [worker: Worker, to: WorkerState, from: WorkerState];
+  'worker-state': [worker: Worker, to: WorkerState, from: WorkerState, detail: WorkerStateDetail];
   /** A worker reached its drain or shutdown timeout. */
   'worker-timeout': [worker: Worker, kind: 'drain' | 'shutdown', connections: number | null];
   'worker-exit': [worker: Worker, exit: ProcessExit];
@@ -222,7 +223,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   private spawn(slot: number): Worker {
     const worker = new Worker(this.options.worker(slot), this.os, this.log);
     this.slots[slot] = worker;
-    worker.on('state', (to, from) => this.emit('worker-state', worker, to, from));
+    worker.on('state', (to, from, detail) => this.emit('worker-state', worker, to, from, detail));
     worker.on('timeout', (kind, connections) => this.emit('worker-timeout', worker, kind, connections));
     worker.on('exit', (exit) => this.workerExited(worker, exit));
     worker.on('stopped-accepting', (fd, lostForMs) => {

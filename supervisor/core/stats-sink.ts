@@ -139,7 +139,7 @@ export class SegmentStats implements StatsSink {
       for (const s of owner.checkSizes()) {
         current ||= owner === this.owner;
         const message = `stats: ${s.file} was cut to ${s.size} of its ${s.expected} bytes by another process; set its size back, the stats past byte ${s.size} are lost`;
-        announce(this.bus, this.log, 'warn', { type: 'stats', state: 'shrunk', message }, message, { stats: 'shrunk', segment: s.segment, file: s.file, size: s.size, expected: s.expected });
+        announce(this.bus, this.log, 'warn', { type: 'stats', state: 'shrunk', message, segment: s.segment, file: s.file, size: s.size, expected: s.expected }, message, { stats: 'shrunk' });
       }
     }
     if (current && this.options && !this.handedOver) {

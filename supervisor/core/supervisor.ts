@@ -324,7 +324,7 @@ export class Supervisor extends SupervisorQueries {
       if (!this.mode.is('retiring')) this.sm.status(this.summary());
     });
     generation.on('crash-loop', (err) => {
-      this.events.publish({ type: 'crash-loop', generation: id, message: err.message });
+      this.events.publish({ type: 'crash-loop', generation: id, message: err.message, stderr: generation.stderrTail() });
       this.emit('fatal', err);
     });
     generation.on('exit', (exit) => this.reap(generation, exit));
@@ -364,7 +364,7 @@ export class Supervisor extends SupervisorQueries {
       'ERR_STOPPED_ACCEPTING',
       `active generation ${generation.id} (pid ${generation.pid}) stopped accepting on listener '${listener}' for ${formatDuration(lostForMs)} (accept-grace ${formatDuration(acceptGraceMs)})`,
     );
-    this.announce('error', { type: 'stopped-accepting', generation: generation.id, listener, lostForMs }, err.message, { reason: 'stopped-accepting', acceptGraceMs });
+    this.announce('error', { type: 'stopped-accepting', generation: generation.id, listener, lostForMs, acceptGraceMs }, err.message, { reason: 'stopped-accepting' });
     this.active = undefined;
     if (this.mode.is('serving')) this.mode.to('recovering');
     generation.drain('it stopped accepting');
@@ -383,11 +383,11 @@ export class Supervisor extends SupervisorQueries {
         `${err.message}; ${this.config.restart.maxFailures} failures within ${formatDuration(this.config.restart.window)}: giving up`,
         { cause: err },
       );
-      this.announce('fatal', { type: 'crash-loop', generation: generation.id, message: fatal.message }, 'crash loop: giving up', { err: fatal, stderr: tail });
+      this.announce('fatal', { type: 'crash-loop', generation: generation.id, message: fatal.message, stderr: tail }, 'crash loop: giving up', { err: fatal });
       this.emit('fatal', fatal);
       return;
     }
-    this.announce('error', { type: 'restarting', generation: generation.id, restartInMs: delay, message: err.message }, `generation ${generation.id} failed; restarting in ${formatDuration(delay)}`, { err, stderr: tail });
+    this.announce('error', { type: 'restarting', generation: generation.id, restartInMs: delay, message: err.message, stderr: tail }, `generation ${generation.id} failed; restarting in ${formatDuration(delay)}`, { err });
     if (this.live().some((g) => g.state === 'starting')) return;
     this.restartTimer = this.deps.os.setTimeout(() => this.restart(), delay);
   }

@@ -4,6 +4,20 @@ import type { TransitionTable } from './state-table.ts';
 /** A worker's state; a generation's is the same set (see generation.ts). */
 export type WorkerState = 'starting' | 'ready' | 'active' | 'draining' | 'exited';
 
+/** What a move says besides its states: how it became ready, why it drains, how it exited. */
+export interface WorkerStateDetail {
+  /** ready: what made it ready (sdk, notify, accepting, tcp, accepting+http). */
+  via?: string;
+  /** ready: ms from spawn. */
+  readyMs?: number;
+  /** draining: why. */
+  reason?: string;
+  /** exited: its exit code, or null when a signal ended it. */
+  code?: number | null;
+  /** exited: the signal that ended it, or null. */
+  signal?: NodeJS.Signals | null;
+}
+
 /** The moves a worker (and a generation) may make; `transition()` enforces it. */
 export const WORKER_TRANSITIONS: TransitionTable<WorkerState> = {
   starting: ['ready', 'draining', 'exited'],

@@ -18,7 +18,7 @@ import { NotifyReader } from '../systemd/notify-reader.ts';
 import type { ChildPort, Os, ProcessExit } from '../os/os.ts';
 import { AcceptWatch } from '../readiness/accept-watch.ts';
 import { checkTransition } from './state-table.ts';
-import { WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker-types.ts';
+import { WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState, type WorkerStateDetail } from './worker-types.ts';
 import { describeCount, describeExit, stderrSuffix, statsLayoutMismatch } from './worker-messages.ts';
 
 export { describeExit };
@@ -34,7 +34,7 @@ const NOTIFY_POLL_MS = 1000;
 export { WORKER_TRANSITIONS, type Readiness, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker-types.ts';
 
 interface WorkerEvents {
-  state: [to: WorkerState, from: WorkerState];
+  state: [to: WorkerState, from: WorkerState, detail: WorkerStateDetail];
   exit: [exit: ProcessExit];
   /** The active worker no longer accepts on `fd`, which it did accept on, for `lostForMs` (over the accept grace). */
   'stopped-accepting': [fd: number, lostForMs: number];
@@ -150,7 +150,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!waitsForMessage && !(options.readiness === 'auto' && options.spawn.listenFds.length === 0)) {
       this.pollAccepting();
     }
-    this.log.info({ command: [options.spawn.command, ...options.spawn.args].join(' ') }, 'generation starting');
+    // The log side of the worker-starting event the supervisor publishes (event-relay.ts).
+    this.log.info({ event: 'worker-starting', command: [options.spawn.command, ...options.spawn.args].join(' ') }, 'generation starting');
   }
 
   /** Resolves when the generation is ready; rejects with ERR_READY_TIMEOUT or ERR_GENERATION_EXITED. */
@@ -337,7 +338,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return handle;
   }
 
-  private transition(to: WorkerState, fields: Record<string, unknown> = {}): void {
+  private transition(to: WorkerState, fields: WorkerStateDetail = {}): void {
     const from = this.state;
     if (!checkTransition(this.label, WORKER_TRANSITIONS, from, to, this.log)) return;
     this.state = to;
@@ -346,6 +347,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
     // The log side of the worker-state event the supervisor publishes from the 'state' event below.
     this.log[level]({ event: 'worker-state', from, to, ...fields }, `${this.label} ${from} → ${to}`);
-    this.emit('state', to, from);
+    this.emit('state', to, from, fields);
   }
 }

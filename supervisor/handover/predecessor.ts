@@ -5,6 +5,7 @@ import { Correlator, dispatch, isEnvelope, type Handlers, type HandOverMessage, 
 import { formatDuration } from '../../shared/units.ts';
 import { UPGRADE_ENV, UPGRADE_VERSION, type UpgradeState } from '../sockets/inherited-sockets.ts';
 import type { Supervisor } from '../core/supervisor.ts';
+import { announce } from '../core/events.ts';
 
 export interface UpgradeResult {
   /** Pid of the supervisor now serving. */
@@ -79,7 +80,8 @@ export class Upgrader {
       supervisor.resumeAfterHandOver();
       throw new BatonError('ERR_UPGRADE_FAILED', `cannot start the new supervisor: ${(err as Error).message}`, { cause: err });
     }
-    log.info({ successor: child.pid, listeners: state.listeners.length, nextGeneration: state.nextGeneration }, 'upgrade: new supervisor started');
+    const started = { type: 'upgrade-started', successor: child.pid ?? 0, nextGeneration: state.nextGeneration } as const;
+    announce(supervisor.events, log, 'info', started, 'upgrade: new supervisor started', { listeners: state.listeners.length });
     try {
       const ready = await this.successorReady(child);
       log.info({ successor: child.pid, generation: ready.message.generation }, 'upgrade: the new supervisor serves; handing over');
@@ -172,9 +174,13 @@ export class Upgrader {
   }
 }
 
-/** Answers `message` from the successor, if its channel is still open. */
+/**
+ * Answers `message` from the successor, if its channel is still open. A successor that died with
+ * its message unread here closes the channel under the send: the callback takes that error (an
+ * unheard 'error' event would end this supervisor), and its exit is handled where it is awaited.
+ */
 function ack(child: ChildProcess, message: { seq: number; baton: number }, body: ReplyBody): void {
-  if (child.connected) child.send({ ...body, type: 'ack', ack: message.seq, baton: message.baton, seq: 0 });
+  if (child.connected) child.send({ ...body, type: 'ack', ack: message.seq, baton: message.baton, seq: 0 }, () => {});
 }
 
 /**

@@ -6,7 +6,7 @@
  * the hard limit (a zero-downtime replacement through the supervisor's own reload, rate-limited).
  */
 import type { Logger } from 'pino';
-import { announce, NoEvents, type EventSink } from '../core/events.ts';
+import { announce, NoEvents, type EventSink, type LimitCrossed } from '../core/events.ts';
 import { childFiguresByWriter, runtimeByWriter, type ChildMemory, type RuntimeHealth } from '../../shared/memory-figures.ts';
 
 /** The memory and runtime-health gauges children write. */
@@ -205,13 +205,20 @@ export class MemoryMonitor {
         this.events,
         this.log,
         'warn',
-        { type: 'memory-growing', generation: g.id, ...(lead ? { figure: lead.figure } : {}), slopeMiBPerMin: round(slope), message: finding.message },
+        {
+          type: 'memory-growing',
+          generation: g.id,
+          ...(lead ? { figure: lead.figure } : {}),
+          figures: finding.live.filter((t) => t.growing).map((t) => t.figure),
+          slopeMiBPerMin: round(slope),
+          message: finding.message,
+        },
         `generation ${g.id} is ${finding.message}`,
         { rss: s.last()?.rss, finding: finding.message },
       );
     } else {
       this.growing.delete(g.id);
-      this.log.info({ generation: g.id, finding: finding.message }, `generation ${g.id} is no longer growing: ${finding.message}`);
+      announce(this.events, this.log, 'info', { type: 'memory-steady', generation: g.id, message: finding.message }, `generation ${g.id} is no longer growing: ${finding.message}`, { finding: finding.message });
     }
   }
 
@@ -227,8 +234,9 @@ export class MemoryMonitor {
     }
   }
 
-  private softLimit(g: WatchedGeneration, why: string): void {
-    announce(this.events, this.log, 'info', { type: 'memory-limit', generation: g.id, limit: 'soft', why }, `generation ${g.id} is over the soft limit (${why}): asking it to release memory`);
+  private softLimit(g: WatchedGeneration, crossed: LimitCrossed): void {
+    const { why } = crossed;
+    announce(this.events, this.log, 'info', { type: 'memory-limit', generation: g.id, limit: 'soft', ...crossed }, `generation ${g.id} is over the soft limit (${why}): asking it to release memory`);
     this.mark(g.id, 'soft-limit', why);
     this.actions.release(g.id).then(
       (reply) => {
@@ -237,11 +245,12 @@ export class MemoryMonitor {
           return;
         }
         const released = Number(reply.released ?? 0);
+        const [rssBefore, rssAfter] = [Number(reply.rssBefore), Number(reply.rssAfter)];
         announce(
           this.events,
           this.log,
           'info',
-          { type: 'memory-released', generation: g.id, released },
+          { type: 'memory-released', generation: g.id, released, rssBefore, rssAfter, trimmed: reply.trimmed === true },
           `generation ${g.id} released ${mib(released)} (RSS ${mib(Number(reply.rssBefore))} → ${mib(Number(reply.rssAfter))})`,
           { ...reply, released },
         );
@@ -250,24 +259,31 @@ export class MemoryMonitor {
     );
   }
 
-  private hardLimit(g: WatchedGeneration, why: string): void {
+  private hardLimit(g: WatchedGeneration, crossed: LimitCrossed): void {
+    const { why } = crossed;
     const now = this.timers.now();
     if (this.replacing) return;
     if (now - this.lastReplaceAt < this.config.replaceCooldown) {
       if (this.overHardLogged.has(g.id)) return;
       this.overHardLogged.add(g.id);
-      this.log.error(
-        { generation: g.id, code: 'ERR_MEMORY_LIMIT' },
+      const sinceReplaceMs = now - this.lastReplaceAt;
+      const cooldownMs = this.config.replaceCooldown;
+      announce(
+        this.events,
+        this.log,
+        'error',
+        { type: 'memory-cooldown', generation: g.id, sinceReplaceMs, cooldownMs, ...crossed },
         `generation ${g.id} is over the hard limit (${why}) but a generation was already replaced for memory ` +
-          `${formatDuration(now - this.lastReplaceAt)} ago: not replacing again within ${formatDuration(this.config.replaceCooldown)}; ` +
+          `${formatDuration(sinceReplaceMs)} ago: not replacing again within ${formatDuration(cooldownMs)}; ` +
           'this release may be over the limit from the start — raise memory.hard-limit or fix the release',
+        { code: 'ERR_MEMORY_LIMIT' },
       );
       return;
     }
     this.replacing = true;
     this.lastReplaceAt = now;
     this.mark(g.id, 'hard-limit', why);
-    announce(this.events, this.log, 'warn', { type: 'memory-limit', generation: g.id, limit: 'hard', why }, `generation ${g.id} is over the hard limit (${why}): starting a replacement and draining it`);
+    announce(this.events, this.log, 'warn', { type: 'memory-limit', generation: g.id, limit: 'hard', ...crossed }, `generation ${g.id} is over the hard limit (${why}): starting a replacement and draining it`);
     this.actions.replace(`generation ${g.id} over the memory hard limit`).then(
       (next) => {
         this.replacing = false;
@@ -334,11 +350,13 @@ function runtimeOf(p: MemoryPoint | undefined): { loopDelayP50?: number; loopDel
   return out;
 }
 
-/** The reason a point is over `limit`, or undefined. */
-function over(limit: MemoryLimit | undefined, p: MemoryPoint): string | undefined {
+/** How a point is over `limit`, or undefined. */
+function over(limit: MemoryLimit | undefined, p: MemoryPoint): LimitCrossed | undefined {
   if (!limit) return undefined;
-  if (limit.rss !== undefined && p.rss !== undefined && p.rss > limit.rss) return `RSS ${mib(p.rss)} > ${mib(limit.rss)}`;
-  if (limit.heap !== undefined && p.heapUsed !== undefined && p.heapUsed > limit.heap) return `heap ${mib(p.heapUsed)} > ${mib(limit.heap)}`;
+  if (limit.rss !== undefined && p.rss !== undefined && p.rss > limit.rss) return { figure: 'rss', bytes: p.rss, limitBytes: limit.rss, why: `RSS ${mib(p.rss)} > ${mib(limit.rss)}` };
+  if (limit.heap !== undefined && p.heapUsed !== undefined && p.heapUsed > limit.heap) {
+    return { figure: 'heap', bytes: p.heapUsed, limitBytes: limit.heap, why: `heap ${mib(p.heapUsed)} > ${mib(limit.heap)}` };
+  }
   return undefined;
 }
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatonProcess, cleanupAll, httpConfig, ROOT, waitForGone, type LogLine } from '../helpers/baton.ts';
+import { BatonProcess, cleanupAll, httpConfig, ROOT, waitForGone } from '../helpers/baton.ts';
 import { describeCounts, expectAllAnswered, startLoad } from '../helpers/load.ts';
 import { get } from '../helpers/ports.ts';
 
@@ -37,10 +37,6 @@ function holdsSocket(pid: number, link: string): boolean {
   });
 }
 
-function transition(baton: BatonProcess, generation: number, to: string): Promise<LogLine> {
-  return baton.waitForLog((l) => l.msg.startsWith(`generation ${generation} `) && l.msg.endsWith(`→ ${to}`));
-}
-
 function notifySocket(baton: BatonProcess, generation: number): string {
   return path.join(baton.dir, 'run', 'notify', `test-${generation}.sock`);
 }
@@ -49,7 +45,7 @@ describe('any-language children: sd_notify and probes without the SDK', () => {
   it('readiness notify: READY=1 makes a blocking-accept Python server ready, STATUS shows in status, the socket is per generation', async () => {
     const baton = new BatonProcess(httpConfig(['python3', path.join(fixtures, 'notify_server.py')], { readiness: 'notify' }));
     await baton.active(1);
-    expect(await transition(baton, 1, 'ready')).toMatchObject({ via: 'notify' });
+    expect(await baton.workerState(1, 'ready')).toMatchObject({ via: 'notify' });
     const port = await baton.port();
     const { pid } = (await baton.status()).generations[0] as { pid: number };
     expect((await get({ port })).body).toBe(`pid ${pid} generation 1\n`);
@@ -62,7 +58,7 @@ describe('any-language children: sd_notify and probes without the SDK', () => {
     expect(first.mode & 0o777).toBe(0o600);
 
     expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 2 });
-    await transition(baton, 1, 'exited');
+    await baton.workerState(1, 'exited');
     expect(fs.existsSync(notifySocket(baton, 1))).toBe(false);
     expect(fs.existsSync(notifySocket(baton, 2))).toBe(true);
 
@@ -77,14 +73,14 @@ describe('any-language children: sd_notify and probes without the SDK', () => {
       httpConfig(['python3', path.join(fixtures, 'notify_server.py')], { readiness: 'tcp', env: { NOTIFY_SERVER_DELAY: '1.5' } }),
     );
     await baton.active(1);
-    const ready1 = await transition(baton, 1, 'ready');
+    const ready1 = await baton.workerState(1, 'ready');
     expect(ready1).toMatchObject({ via: 'tcp' });
     expect(ready1.readyMs).toBeGreaterThanOrEqual(1500);
     const port = await baton.port();
     expect((await get({ port })).body).toMatch(/^pid \d+ generation 1\n$/);
 
     expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 2 });
-    const ready2 = await transition(baton, 2, 'ready');
+    const ready2 = await baton.workerState(2, 'ready');
     expect(ready2.readyMs).toBeGreaterThanOrEqual(1500);
   });
 
@@ -118,7 +114,7 @@ describe('any-language children: sd_notify and probes without the SDK', () => {
 
     const arbiters = [await arbiterOf(1)];
     expect(await answeredBy(1)).toMatch(new RegExp(`^arbiter ${arbiters[0]} generation 1 worker \\d+\\n$`));
-    expect(await transition(baton, 1, 'ready')).toMatchObject({ via: 'notify' });
+    expect(await baton.workerState(1, 'ready')).toMatchObject({ via: 'notify' });
 
     const load = startLoad({ port }, { keepAlive: 4, newConnection: 4 });
     await load.progress(5);

@@ -72,10 +72,10 @@ describe('paced close', () => {
     console.log(`closes after the reload answered (drain ${DRAIN_MS} ms, paced over the last ${SHARE * 100}%):\n${histogram}\np5 ${at(0.05)} ms, p50 ${at(0.5)} ms, p95 ${at(0.95)} ms`);
     // Every stream was closed before the drain deadline: the SIGTERM there (if the proxy has not
     // exited by then) finds no connection to cut.
-    const exit = await baton.waitForLog((x) => x.msg === 'generation 1 draining → exited');
-    expect(exit.code).toBe(0);
-    const timeout = baton.lines.find((x) => x.generation === 1 && typeof x.msg === 'string' && x.msg.startsWith('drain timeout'));
-    if (timeout) expect(timeout.connections, JSON.stringify(timeout)).toBe(0);
+    const exit = await baton.workerState(1, 'exited');
+    expect(exit).toMatchObject({ from: 'draining', code: 0 });
+    const timeout = baton.events.find((e) => e.type === 'drain-timeout' && e.generation === 1);
+    if (timeout?.type === 'drain-timeout') expect(timeout.connections, JSON.stringify(timeout)).toBe(0);
 
     // None before the paced span (the reload's answer comes a little after the drain began: 300 ms of slack).
     expect(sorted[0]!).toBeGreaterThan(spanStart - 300);

@@ -29,7 +29,7 @@ describe('preload: auto', () => {
       'drain-timeout': '10s',
       'shutdown-timeout': '2s',
     });
-    const ready = await baton.waitForLog((l) => l.msg === 'generation 1 starting → ready');
+    const ready = await baton.workerState(1, 'ready');
     expect(ready.via).toBe('sdk');
     expect((await baton.status()).preload).toBe(true);
     expect((await baton.cli('status')).stdout).toMatch(/Baton's preload is loaded/);
@@ -43,7 +43,8 @@ describe('preload: auto', () => {
     expectAllAnswered(await load.stop());
     // The request in flight at the reload was finished by the draining generation.
     expect(await inFlight).toBe(200);
-    const exit = await baton.waitForLog((l) => l.msg === 'generation 1 draining → exited');
+    const exit = await baton.workerState(1, 'exited');
+    expect(exit.from).toBe('draining');
     expect(exit.code).toBe(0);
   });
 });

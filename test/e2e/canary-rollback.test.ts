@@ -36,14 +36,14 @@ describe('canary window', () => {
     expect(counts.refused + counts.reset + counts.other, describeCounts(counts)).toBe(0);
     expect(counts.non200).toBeGreaterThan(0);
     expect(await servingPid(port)).toBe(oldPid);
-    const line = await baton.waitForLog((l) => l.event === 'canary-rollback');
-    expect(line).toMatchObject({ generation: 2, restored: 1, reason: expect.stringMatching(/^rolled back: 5xx/) });
-    expect(((line.errors as number) / (line.requests as number))).toBeGreaterThan(0.15);
+    const rollback = await baton.waitForEvent('canary-rollback');
+    expect(rollback).toMatchObject({ generation: 2, restored: 1, reason: expect.stringMatching(/^rolled back: 5xx/) });
+    expect(rollback.errors / rollback.requests).toBeGreaterThan(0.15);
     // Within the window: the breach is seen as soon as min-requests have been answered.
-    const opened = await baton.waitForLog((l) => l.event === 'canary-open');
-    const windowMs = (line.time as number) - (opened.time as number);
+    const opened = await baton.waitForEvent('canary-open');
+    const windowMs = rollback.time - opened.time;
     expect(windowMs).toBeLessThan(3_000);
-    await baton.waitForLog((l) => l.msg === 'generation 2 draining → exited');
+    await baton.workerState(2, 'exited');
     const status = await baton.status();
     expect(status.active).toBe(1);
     expect(status.generations.find((g) => g.generation === 1)).toMatchObject({ pid: oldPid, state: 'active' });
@@ -66,7 +66,7 @@ describe('canary window', () => {
     baton.writeConfig(config({ HEALTHY: '1' }));
     const reload = baton.cli('reload', '--wait-canary');
     // During the window the old generation is parked, not draining.
-    await baton.waitForLog((l) => l.event === 'canary-open');
+    await baton.waitForEvent('canary-open');
     expect((await baton.status()).generations.find((g) => g.generation === 1)?.state).toBe('active');
     expect((await baton.status()).canary).toMatchObject({ generation: 2, parked: [1] });
     const cli = await reload;
@@ -75,7 +75,7 @@ describe('canary window', () => {
     await load.progress(20);
     const counts = await load.stop();
     expect(counts.requests - counts.ok, describeCounts(counts)).toBe(0);
-    await baton.waitForLog((l) => l.msg === 'generation 1 draining → exited');
+    await baton.workerState(1, 'exited');
     expect(await servingPid(port)).toBe((await baton.status()).generations.find((g) => g.generation === 2)?.pid);
   });
 });

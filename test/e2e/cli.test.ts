@@ -96,7 +96,7 @@ describe('baton run, status, reload and stop', () => {
     const stopped = await b.cli('stop');
     expect(stopped.exitCode).toBe(0);
     expect((await b.exited).exitCode).toBe(0);
-    await b.waitForLog((l) => l.msg === 'every generation has exited; listeners closed');
+    await b.waitForEvent('stopped', (e) => !e.handedOver);
     // A clean stop removes the shared stats segment.
     expect(fs.readdirSync(b.statsDir)).toEqual([]);
   });
@@ -108,9 +108,9 @@ describe('baton run, status, reload and stop', () => {
     const held = get({ port }, '/slow?ms=30000').catch(() => 'cut');
     await expect.poll(async () => (await b.status()).generations[0]?.connections).toBe(1);
     process.kill(b.pid, 'SIGINT');
-    await b.waitForLog((l) => l.msg === 'generation 1 active → draining');
+    await b.workerState(1, 'draining');
     process.kill(b.pid, 'SIGINT');
-    await b.waitForLog((l) => l.msg === 'forced stop: killing every generation');
+    await b.waitForEvent('stop-forced');
     expect((await b.exited).exitCode).toBe(0);
     expect(await held).toBe('cut');
   });

@@ -24,8 +24,8 @@ describe('crash under load', () => {
     // At most one in-flight request per client can die with the killed process.
     expect(counts.reset).toBeLessThanOrEqual(6);
     expect(counts.bodies.some((b) => b.startsWith('generation 2 '))).toBe(true);
-    const crash = await baton.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('generation 1 failed; restarting'));
-    expect(JSON.stringify(crash)).toContain('SIGKILL');
+    const crash = await baton.waitForEvent('restarting', (e) => e.generation === 1);
+    expect(crash.message).toContain('SIGKILL');
   });
 
   it('gives up after repeated crashes and exits non-zero, saying why', async () => {
@@ -34,9 +34,9 @@ describe('crash under load', () => {
     );
     const { exitCode } = await baton.exited;
     expect(exitCode).toBe(1);
-    const fatal = await baton.waitForLog((l) => l.msg === 'crash loop: giving up');
-    expect(JSON.stringify(fatal)).toContain('3 failures within 1m00s');
-    expect(JSON.stringify(fatal)).toContain('exited with code 3');
-    expect(JSON.stringify(fatal)).toContain('fixture: cannot start');
+    const fatal = await baton.waitForEvent('crash-loop');
+    expect(fatal.message).toContain('3 failures within 1m00s');
+    expect(fatal.message).toContain('exited with code 3');
+    expect(fatal.stderr.join('\n')).toContain('fixture: cannot start');
   });
 });

@@ -22,12 +22,12 @@ describe('drain deadlines', () => {
     const held = holdRequest(await baton.port());
     await expect.poll(async () => (await baton.status()).generations[0]?.connections).toBe(1);
     expect((await baton.reload()).body.ok).toBe(true);
-    const line = await baton.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('drain timeout (1.0s) reached'));
-    expect(line.generation).toBe(1);
+    const timeout = await baton.waitForEvent('drain-timeout');
+    expect(timeout).toMatchObject({ generation: 1, connections: 1 });
     expect(await held).toBe('cut');
-    const exit = await baton.waitForLog((l) => l.msg === 'generation 1 draining → exited');
-    expect(exit.code).toBe(0);
-    expect(baton.lines.some((l) => String(l.msg).startsWith('shutdown timeout'))).toBe(false);
+    const exit = await baton.workerState(1, 'exited');
+    expect(exit).toMatchObject({ from: 'draining', code: 0 });
+    expect(baton.events.filter((e) => e.type === 'shutdown-timeout')).toEqual([]);
   });
 
   it('kills a generation that ignores the request at the shutdown timeout and logs the connections cut', async () => {
@@ -38,11 +38,10 @@ describe('drain deadlines', () => {
     const held = holdRequest(await baton.port());
     await expect.poll(async () => (await baton.status()).generations[0]?.connections).toBe(1);
     expect((await baton.reload()).body.ok).toBe(true);
-    const line = await baton.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('shutdown timeout'));
-    expect(line.msg).toBe('shutdown timeout (1.0s) reached: killing generation, cutting 1 connection');
-    expect(line.connections).toBe(1);
+    const timeout = await baton.waitForEvent('shutdown-timeout');
+    expect(timeout).toMatchObject({ generation: 1, connections: 1 });
     expect(await held).toBe('cut');
-    const exit = await baton.waitForLog((l) => l.msg === 'generation 1 draining → exited');
-    expect(exit.signal).toBe('SIGKILL');
+    const exit = await baton.workerState(1, 'exited');
+    expect(exit).toMatchObject({ from: 'draining', signal: 'SIGKILL' });
   });
 });

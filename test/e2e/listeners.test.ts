@@ -71,7 +71,7 @@ describe('listeners', () => {
       httpConfig(command, { listeners: [{ name: 'http', address: `127.0.0.1:${port}` }], env: { APP_PORT: String(port) } }),
     );
     await baton.active(1);
-    const ready = await baton.waitForLog((l) => l.msg === 'generation 1 starting → ready');
+    const ready = await baton.workerState(1, 'ready');
     expect(ready.via).toBe('sdk');
     const counts = await reloadUnderLoad(baton, { port }, 5);
     expect(new Set(counts.bodies).size).toBeGreaterThanOrEqual(5);
@@ -81,7 +81,7 @@ describe('listeners', () => {
     // preload: off, or Baton's preload would make this node program speak the protocol.
     const baton = new BatonProcess(httpConfig(fixture('plain-server.js'), { preload: 'off' }));
     await baton.active(1);
-    const ready = await baton.waitForLog((l) => l.msg === 'generation 1 starting → ready');
+    const ready = await baton.workerState(1, 'ready');
     expect(ready.via).toBe('accepting');
     const port = await baton.port();
     await reloadUnderLoad(baton, { port }, 5);
@@ -90,7 +90,7 @@ describe('listeners', () => {
   it('with readiness http:/PATH, waits until the program also answers 2xx there', async () => {
     const baton = new BatonProcess(httpConfig(fixture('plain-server.js'), { preload: 'off', readiness: 'http:/healthz', env: { HEALTHZ_503_MS: '600' } }));
     await baton.active(1);
-    const ready = await baton.waitForLog((l) => l.msg === 'generation 1 starting → ready');
+    const ready = await baton.workerState(1, 'ready');
     expect(ready.via).toBe('accepting+http');
     expect(ready.readyMs).toBeGreaterThanOrEqual(600);
   });
@@ -122,7 +122,7 @@ describe('listeners', () => {
     await baton.active(1);
     baton.writeConfig({ ...both, listeners: [{ name: 'http', address: `127.0.0.1:${kept}` }] });
     expect((await baton.reload()).body.ok).toBe(true);
-    await baton.waitForLog((l) => l.msg === 'generation 1 draining → exited');
+    await baton.workerState(1, 'exited');
     expect((await baton.status()).listeners.map((l) => l.name)).toEqual(['http']);
     await expect(get({ port: dropped })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect((await get({ port: kept })).body).toMatch(/^generation 2 /);

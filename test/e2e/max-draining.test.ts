@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatonProcess, cleanupAll, fixture, httpConfig, type LogLine } from '../helpers/baton.ts';
+import { BatonProcess, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
 
 afterEach(cleanupAll);
 
@@ -50,15 +50,14 @@ describe('max-draining', () => {
     await sampler;
     expect(most).toBeLessThanOrEqual(maxDraining);
     // Hurried generations live on for their shutdown timeout (checked below), so the total may exceed the bound meanwhile.
-    const hurries = baton.lines.filter((l) => l.event === 'drain-hurried');
     // Generations 1…10 drained; the last max-draining still do, the others were hurried.
-    expect(hurries.map((l) => l.generation)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const hurries = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((n) => baton.waitForEvent('drain-hurried', (e) => e.generation === n, 10_000)));
+    expect(baton.events.filter((e) => e.type === 'drain-hurried').map((e) => e.generation)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     for (const h of hurries) {
-      expect(h.cut).toBe(1);
-      expect(h.msg).toBe(`more than ${maxDraining} generations would drain: hurrying generation ${String(h.generation)}, cutting 1 connection`);
-      const exit = (await baton.waitForLog((l) => l.msg === `generation ${String(h.generation)} draining → exited`)) as LogLine & { time: number };
-      expect(exit.signal).toBe('SIGKILL');
-      expect(exit.time - (h.time as number)).toBeLessThan(1_000 + 1_500);
+      expect(h).toMatchObject({ cut: 1, why: `more than ${maxDraining} generations would drain` });
+      const exit = await baton.waitForEvent('worker-state', (e) => e.generation === h.generation && e.to === 'exited');
+      expect(exit).toMatchObject({ from: 'draining', signal: 'SIGKILL' });
+      expect(exit.time - h.time).toBeLessThan(1_000 + 1_500);
     }
     const outcomes = await Promise.all(held.slice(0, 8));
     expect(outcomes).toEqual(new Array(8).fill('cut'));

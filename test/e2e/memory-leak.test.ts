@@ -73,11 +73,12 @@ describe('memory leak watch', () => {
         clearInterval(watch);
       }
     }, 20);
-    const over = await baton.waitForLog((l) => /^generation 1 is over the hard limit \(RSS [\d.]+ MiB > 400 MiB\)/.test(l.msg), 90_000);
-    const seen = Number(/RSS ([\d.]+) MiB/.exec(over.msg)![1]);
+    const over = await baton.waitForEvent('memory-limit', (e) => e.generation === 1 && e.limit === 'hard', 90_000);
+    expect(over).toMatchObject({ figure: 'rss', limitBytes: 400 * MiB });
+    const seen = Math.round((over.bytes / MiB) * 100) / 100;
     console.log(`fast leak (10 MiB/s) caught at RSS ${seen} MiB against a 400 MiB hard limit`);
     console.log(`overshoot: ${(((seen - 400) / 400) * 100).toFixed(1)} % (target 10 %)`);
-    await baton.waitForLog((l) => l.msg === 'generation 1 replaced by generation 2 (memory hard limit)', 60_000);
+    await baton.waitForEvent('memory-replaced', (e) => e.generation === 1 && e.replacement === 2, 60_000);
     clearInterval(watch);
     // Until the replacement is ready the bloated generation serves on and keeps leaking: reported, not bounded here.
     console.log(`peak RSS of generation 1 before it was replaced: ${(peak / MiB).toFixed(0)} MiB`);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../supervisor/cli/control-client.ts';
-import { BatonProcess, cleanupAll, fixture, httpConfig, type LogLine } from '../helpers/baton.ts';
+import { BatonProcess, cleanupAll, fixture, httpConfig } from '../helpers/baton.ts';
 import { describeCounts, startLoad } from '../helpers/load.ts';
 
 afterEach(cleanupAll);
@@ -33,8 +33,6 @@ async function untilSeries(baton: BatonProcess, generation: number, match: (p: P
   }
 }
 
-const msg = (text: string | RegExp) => (l: LogLine) => (typeof text === 'string' ? l.msg === text : text.test(l.msg));
-
 describe('memory', () => {
   it('flags a leaking generation as growing, then replaces it at the hard limit with 0 refused connections', async () => {
     const config = (mode: string) =>
@@ -47,8 +45,9 @@ describe('memory', () => {
     const load = startLoad({ port: await baton.port() }, { keepAlive: 0, newConnection: 4 });
     await load.progress(5);
     // The finding lists every figure that grows; which comes first depends on GC timing.
-    const growing = await baton.waitForLog(msg(/^generation 1 is growing: .*(external|malloc in use) \+[\d.]+ MiB\/min/));
-    expect(growing.slopeMiBPerMin as number).toBeGreaterThan(10);
+    const growing = await baton.waitForEvent('memory-growing', (e) => e.generation === 1);
+    expect(growing.figures.filter((f) => f === 'external' || f === 'malloc'), JSON.stringify(growing)).not.toEqual([]);
+    expect(growing.slopeMiBPerMin).toBeGreaterThan(10);
     // Polled: on a busy machine one noisy sample can clear the flag for an interval.
     await expect
       .poll(async () => (await baton.cli('status')).stdout, { timeout: 15_000 })
@@ -59,8 +58,10 @@ describe('memory', () => {
     // An edit on disk that nobody reloaded: the replacement must not deploy it (issue #13), so it
     // runs the config in force and leaks too; the cooldown keeps it from being replaced again here.
     baton.writeConfig(config(''));
-    await baton.waitForLog(msg(/^generation 1 is over the hard limit \(RSS [\d.]+ MiB > 300 MiB\): starting a replacement/));
-    await baton.waitForLog(msg('generation 1 replaced by generation 2 (memory hard limit)'));
+    const over = await baton.waitForEvent('memory-limit', (e) => e.generation === 1 && e.limit === 'hard');
+    expect(over).toMatchObject({ figure: 'rss', limitBytes: 300 * MiB });
+    expect(over.bytes).toBeGreaterThan(300 * MiB);
+    await baton.waitForEvent('memory-replaced', (e) => e.generation === 1 && e.replacement === 2);
     await load.progress(10);
     const counts = await load.stop();
     console.log(`memory hard limit under load: ${describeCounts(counts)}`);
@@ -69,8 +70,9 @@ describe('memory', () => {
     expect(counts.other, describeCounts(counts)).toBe(0);
     expect(counts.non200, describeCounts(counts)).toBe(0);
     expect(counts.bodies.some((b) => b.startsWith('generation 2 '))).toBe(true);
-    await baton.waitForLog(msg('generation 1 draining → exited'));
-    expect(baton.lines.filter((l) => l.code === 'ERR_MEMORY_LIMIT')).toEqual([]);
+    await baton.workerState(1, 'exited');
+    // The replacement starts below the limit: no replacement held back by the cooldown so far.
+    expect(baton.events.filter((e) => e.type === 'memory-cooldown')).toEqual([]);
   });
 
   it('shows RSS and PSS of a generation whose event loop is blocked', async () => {
@@ -109,13 +111,12 @@ describe('memory', () => {
     // (a long-running server's dynamic threshold ends up there too) the freed memory stays held until trimmed.
     const baton = new BatonProcess(httpConfig(app, { env: { MEMORY_MODE: 'hold', MALLOC_TRIM_THRESHOLD_: '1073741824' }, memory: { interval: '250ms', window: '3s', 'soft-limit': '150MiB' } }));
     await baton.active(1);
-    const released = await baton.waitForLog((l) => /^generation 1 released [\d.]+ MiB/.test(l.msg) && (l.released as number) > 50 * MiB);
-    const after = released.rssAfter as number;
-    expect(after).toBeLessThan((released.rssBefore as number) - 50 * MiB);
+    const released = await baton.waitForEvent('memory-released', (e) => e.generation === 1 && e.released > 50 * MiB);
+    expect(released.rssAfter).toBeLessThan(released.rssBefore - 50 * MiB);
     expect(released.trimmed).toBe(true);
-    const t = released.time as number;
+    const t = released.time;
     const points = await untilSeries(baton, 1, (p) => p.some((x) => x.t > t + 300));
-    expect(points.find((x) => x.t > t + 300)!.rss).toBeLessThan((released.rssBefore as number) - 50 * MiB);
+    expect(points.find((x) => x.t > t + 300)!.rss).toBeLessThan(released.rssBefore - 50 * MiB);
     const summary = (await controlRequest(baton.socketPath, 'GET', '/memory')).body as { released: number; allocated: number; heap_size: number; free_in_heap: number };
     expect(summary.released).toBeGreaterThan(50 * MiB);
     expect(summary.heap_size).toBeGreaterThan(0);

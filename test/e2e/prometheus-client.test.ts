@@ -23,7 +23,6 @@ describe('prom-client bridge', () => {
       if (g < 4) expect((await baton.reload()).body.ok).toBe(true);
     }
     const n = 4 * perGeneration;
-    // The generations reloaded away copied their last increments on drain.
     await expect.poll(async () => valueIn((await get({ port }, '/metrics')).body, 'app_hits_total{route="hit"}'), { timeout: 10_000 }).toBe(n);
     const text = (await get({ port }, '/metrics')).body;
     expect(valueIn(text, 'app_hit_seconds_count')).toBe(n);
@@ -37,4 +36,21 @@ describe('prom-client bridge', () => {
     const supervisor = await get({ socketPath: baton.socketPath }, '/metrics');
     expect(valueIn(supervisor.body, 'app_hits_total{route="hit"}')).toBe(n);
   });
+
+  for (const then of ['exit', 'kill'] as const) {
+    it(`counts made right before a crash (${then === 'exit' ? 'process.exit' : 'SIGKILL'}) are all in the supervisor's /metrics`, async () => {
+      const baton = new BatonProcess(httpConfig(fixture('prom-client-app.ts'), { restart: { 'backoff-initial': '10ms' } }));
+      await baton.active(1);
+      const port = await baton.port();
+      const n = 1000;
+      // The generation counts n, then dies before it answers: the request fails.
+      await expect(get({ port }, `/burst?n=${n}&then=${then}`)).rejects.toThrow();
+      await baton.waitForLog((l) => l.msg === 'generation 2 is active' || l.msg === 'generation 2 is ready');
+      const supervisor = (await get({ socketPath: baton.socketPath }, '/metrics')).body;
+      expect(valueIn(supervisor, 'app_hits_total{route="burst"}')).toBe(n);
+      expect(valueIn(supervisor, 'app_hit_seconds_count')).toBe(n);
+      expect(valueIn(supervisor, 'app_hit_seconds_bucket{le="0.1"}')).toBe(n);
+      expect(supervisor).toMatch(/^baton_crashes_total 1$/m);
+    });
+  }
 });

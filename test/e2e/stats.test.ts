@@ -46,7 +46,7 @@ describe('shared-memory stats', () => {
     const victim = (await baton.status()).generations[0]!;
     process.kill(victim.pid, 'SIGKILL');
     await baton.active(2);
-    await baton.waitForLog((l) => l.msg === 'generation 1 active → exited');
+    await baton.waitForEvent('worker-state', (e) => e.generation === 1 && e.from === 'active' && e.to === 'exited');
     expect(await value(baton, 'app.up')).toBe(1);
     expect(await value(baton, 'baton.crashes')).toBe(1);
   });
@@ -73,7 +73,8 @@ describe('shared-memory stats', () => {
       expect(out.exitCode, out.stderr).toBe(0);
       const read = JSON.parse(out.stdout) as { stats: StatSample[]; generations: { generation: number; pid: number; state: string }[] };
       expect(read.stats.find((s) => s.name === 'baton.generations_live')).toMatchObject({ value: 1 });
-      const active = (await baton.waitForLog((l) => l.msg === 'generation 1 ready → active')).childPid;
+      // Seen before the SIGSTOP: the stopped supervisor sends nothing now.
+      const active = (await baton.workerState(1, 'active')).pid;
       expect(read.generations).toEqual([expect.objectContaining({ generation: 1, pid: active, state: 'active' })]);
       const prom = await baton.cli('stats', '--name', 'test', '--prometheus', '--filter', '^baton\\.generations');
       expect(prom.stdout).toContain('# TYPE baton_generations_started_total counter');
@@ -99,7 +100,7 @@ describe('shared-memory stats', () => {
     expect(files.length).toBeGreaterThan(0);
     const again = new BatonProcess(httpConfig(fixture('http-app.ts')), [], { BATON_STATS_DIR: first.statsDir });
     await again.active(1);
-    await again.waitForLog((l) => String(l.msg).includes('re-initialised the stale segments of test'));
+    await again.waitForEvent('stats', (e) => e.state === 'reinitialised');
     expect((await controlRequest(again.socketPath, 'GET', '/status')).status).toBe(200);
   });
 
@@ -135,7 +136,7 @@ describe('shared-memory stats', () => {
 
     const cold = await baton.cli('reload', '--cold');
     expect(cold.exitCode, cold.stderr).toBe(0);
-    await baton.waitForLog((l) => l.msg === 'cold reload: stats were reset to zero in a new segment');
+    await baton.waitForEvent('stats', (e) => e.state === 'reset');
     await load.progress(5);
     const counts = await load.stop();
     expect(counts.refused + counts.reset + counts.other + counts.non200, describeCounts(counts)).toBe(0);

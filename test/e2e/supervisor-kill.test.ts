@@ -14,7 +14,7 @@ describe('SIGKILL of the supervisor', () => {
       const req = http.get({ host: '127.0.0.1', port, path: '/slow?ms=30000', agent: false }, () => resolve());
       req.on('error', () => resolve());
     });
-    await baton.waitForLog((l) => l.msg === 'generation 1 ready → active');
+    await baton.workerState(1, 'active');
     await expect.poll(async () => (await baton.status()).generations[0]?.connections).toBe(1);
     expect((await baton.reload()).body.ok).toBe(true);
     const pids = (await baton.status()).generations.filter((g) => g.state !== 'exited').map((g) => g.pid);

@@ -79,7 +79,7 @@ describe('systemd notify', () => {
 
     process.kill(baton.pid, 'SIGTERM');
     await receiver.next({ STOPPING: '1' });
-    await baton.waitForLog((l) => l.msg === 'every generation has exited; listeners closed');
+    await baton.waitForEvent('stopped', (e) => !e.handedOver);
   }, 60_000);
 });
 
@@ -117,7 +117,7 @@ describe.skipIf(!hasActivate)('socket activation (systemd-socket-activate)', () 
     expect((await baton.status()).listeners.map((l) => l.fd)).toEqual([3, 4]);
 
     expect((await baton.cli('stop')).exitCode).toBe(0);
-    await baton.waitForLog((l) => l.msg === 'every generation has exited; listeners closed');
+    await baton.waitForEvent('stopped', (e) => !e.handedOver);
     expect(await waitForGone([baton.pid], 10_000)).toEqual([]);
     // A socket unit's Unix socket is systemd's to remove, not Baton's.
     expect(fs.existsSync(unixPath)).toBe(true);

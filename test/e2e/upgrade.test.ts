@@ -16,7 +16,7 @@ function socketOf(pid: number, fd: number): string {
 }
 
 /** `baton stats --json`: read from the segment itself, whichever supervisor owns it now. */
-async function segment(baton: BatonProcess): Promise<{ stats: { name: string; value?: number }[]; generations: { generation: number }[] }> {
+async function segment(baton: BatonProcess): Promise<{ stats: { name: string; value?: number }[]; generations: { generation: number; pid: number }[] }> {
   const r = await baton.cli('stats', '--json', '--name', 'test');
   expect(r.exitCode, String(r.stderr)).toBe(0);
   return JSON.parse(String(r.stdout)) as never;
@@ -43,7 +43,8 @@ describe('baton upgrade', () => {
       expect(String(result.stdout)).toContain(`serves with generation ${generation}`);
       expect(pid).not.toBe(previous);
       pids.push(pid);
-      await baton.waitForLog((l) => l.pid === previous && l.msg === 'every generation has exited; the successor holds the listeners');
+      // Its own end, after the hand-over: it holds no control socket then, so its log is its only word.
+      await baton.waitForLog((l) => l.pid === previous && l.event === 'stopped' && l.handedOver === true);
       // The old supervisor names its successor as the service's main process, and the successor says it is ready.
       await expect.poll(() => systemd.seen.some((n) => n.message === `MAINPID=${pid}`)).toBe(true);
       expect(field(await systemd.next({ READY: '1', MAINPID: String(pid) }), 'STATUS')).toMatch(new RegExp(`^generation ${generation} active`));
@@ -74,9 +75,10 @@ describe('baton upgrade', () => {
     await baton.active(1);
     const port = await baton.port();
     process.kill(baton.pid, 'SIGUSR2');
-    const done = await baton.waitForLog((l) => l.msg === 'upgrade complete: this supervisor serves');
-    expect(done.pid).not.toBe(baton.pid);
-    expect(await baton.status()).toMatchObject({ pid: done.pid, active: 2 });
+    const done = await baton.waitForEvent('upgraded');
+    expect(done).toMatchObject({ predecessor: baton.pid });
+    expect(done.supervisor).not.toBe(baton.pid);
+    expect(await baton.status()).toMatchObject({ pid: done.supervisor, active: 2 });
     // Generation 1 stops accepting once its drain message arrives, just after the hand-over.
     await expect.poll(async () => (await get({ port })).body, { timeout: 5_000 }).toMatch(/^generation 2 /);
   }, 60_000);
@@ -89,17 +91,19 @@ describe('baton upgrade', () => {
     // The successor's generation never becomes ready, so the successor is caught mid-upgrade.
     baton.writeConfig({ ...config, command: fixture('never-ready.ts'), 'ready-timeout': '60s' });
     const upgrade = baton.cli('upgrade');
-    const starting = await baton.waitForLog((l) => l.msg === 'generation starting' && l.pid !== baton.pid);
+    const { successor } = await baton.waitForEvent('upgrade-started');
     const table = async (): Promise<number[]> => (await segment(baton)).generations.map((g) => g.generation).sort();
     await expect.poll(table, { timeout: 10_000 }).toEqual([1, 2]);
-    process.kill(starting.pid as number, 'SIGKILL');
+    // The successor's generation, from the segment's table (the successor never gets the control socket).
+    const child = (await segment(baton)).generations.find((g) => g.generation === 2)!.pid;
+    process.kill(successor, 'SIGKILL');
 
     const result = await upgrade;
     expect(result.exitCode).toBe(1);
     expect(String(result.stderr)).toMatch(/exited \(SIGKILL\) before its first generation was active/);
     await expect.poll(table, { timeout: 10_000 }).toEqual([1]);
     // The successor's generation (which accepted too, never ready) died with it.
-    expect(await waitForGone([starting.childPid as number], 10_000)).toEqual([]);
+    expect(await waitForGone([child], 10_000)).toEqual([]);
     expect((await get({ port })).body).toMatch(/^generation 1 /);
   }, 60_000);
 

@@ -106,11 +106,12 @@ describe('a reload that changes what only a restart applies fails, and the gener
     const first = (await baton.status()).generations[0]!.pid;
     fs.rmSync(release, { recursive: true });
     process.kill(first, 'SIGKILL');
-    const failed = await baton.waitForLog((l) => Array.isArray(l.stderr) && (l.stderr as string[]).some((t) => t.includes('spawn failed')));
-    expect((failed.stderr as string[]).join('\n')).toContain(`spawn failed: the working directory ${release} (cwd) does not exist`);
-    expect((failed.stderr as string[]).join('\n')).not.toContain('baton-exec');
+    // The generation's own last words: what its launcher wrote to stderr.
+    const failed = await baton.waitForEvent('restarting', (e) => e.stderr.some((t) => t.includes('spawn failed')));
+    expect(failed.stderr.join('\n')).toContain(`spawn failed: the working directory ${release} (cwd) does not exist`);
+    expect(failed.stderr.join('\n')).not.toContain('baton-exec');
     fs.mkdirSync(release);
-    const back = await baton.waitForLog((l) => /^generation \d+ is active$/.test(l.msg) && l.why === 'restart');
-    await expectHealthyThenStop(baton, port, back.generation as number);
+    const back = await baton.waitForEvent('generation-active', (e) => e.why === 'restart');
+    await expectHealthyThenStop(baton, port, back.generation);
   });
 });

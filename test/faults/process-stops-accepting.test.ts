@@ -19,7 +19,7 @@ async function status(baton: BatonProcess): Promise<StatusSnapshot> {
 }
 
 describe('a generation that stops accepting', () => {
-  it('is replaced after accept-grace, with reason stopped-accepting in the log', async () => {
+  it('is replaced after accept-grace, telling it with a stopped-accepting event', async () => {
     const baton = new BatonProcess(httpConfig(fixture('stops-accepting.js'), { 'accept-grace': '1s' }));
     await baton.active(1);
     const port = await baton.port();
@@ -27,7 +27,7 @@ describe('a generation that stops accepting', () => {
     const closed = Date.now();
     expect((await get({ port }, '/close')).body).toBe(`plain pid ${first.pid}\n`);
 
-    const why = await baton.waitForLog((l) => l.reason === 'stopped-accepting', 10_000);
+    const why = await baton.waitForEvent('stopped-accepting', undefined, 10_000);
     expect(why).toMatchObject({ generation: 1, listener: 'http', acceptGraceMs: 1000 });
     expect(Date.now() - closed).toBeGreaterThanOrEqual(1000);
     await baton.active(2);
@@ -49,8 +49,8 @@ describe('a generation that stops accepting', () => {
     await expect.poll(async () => (await status(baton)).generations[0]?.connections).toBe(1);
     expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 2 });
     expect((await slow).body).toMatch(/^generation 1 /);
-    await baton.waitForLog((l) => l.generation === 1 && l.to === 'exited');
-    expect(baton.lines.filter((l) => l.reason === 'stopped-accepting')).toEqual([]);
+    await baton.workerState(1, 'exited');
+    expect(baton.events.filter((e) => e.type === 'stopped-accepting')).toEqual([]);
     expect((await status(baton)).active).toBe(2);
   }, 60_000);
 
@@ -65,7 +65,7 @@ describe('a generation that stops accepting', () => {
       expect((await get({ port })).status).toBe(200);
       expect((await status(baton)).active).toBe(1);
     }
-    expect(baton.lines.filter((l) => l.reason === 'stopped-accepting')).toEqual([]);
+    expect(baton.events.filter((e) => e.type === 'stopped-accepting')).toEqual([]);
   }, 60_000);
 
   it('accept-grace is validated: a bad value names the key', () => {

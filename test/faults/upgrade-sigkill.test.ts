@@ -40,13 +40,22 @@ async function upgrading(): Promise<Upgrading> {
   await baton.active(1);
   const port = await baton.port();
   const old = (await baton.status()).generations[0]!.pid;
-  // The first line the successor logs names it.
-  const successor = async (): Promise<number> => (await baton.waitForLog((l) => typeof l.pid === 'number' && l.pid !== baton.pid)).pid as number;
+  // The old supervisor names its successor as it spawns it; the successor runs once it logs (it has no control socket yet).
+  const successor = async (): Promise<number> => {
+    const pid = (await baton.waitForEvent('upgrade-started')).successor;
+    await baton.waitForLog((l) => l.pid === pid);
+    return pid;
+  };
   return { baton, port, readyDir, old, successor, release };
 }
 
-function fromPid(pid: number): (l: LogLine) => boolean {
-  return (l) => l.pid === pid;
+/**
+ * The log record of event `type` from supervisor `pid`. Only for a supervisor that does not hold
+ * the control socket at that moment (a successor before the hand-over, a predecessor after it):
+ * nobody can subscribe to its events then, and its log, on the same stdout, is its only word.
+ */
+function logged(pid: number, type: string, match: (l: LogLine) => boolean = () => true): (l: LogLine) => boolean {
+  return (l) => l.pid === pid && l.event === type && match(l);
 }
 
 /**
@@ -71,9 +80,9 @@ async function expectSoleSupervisor(u: Upgrading, survivor: number, dead: number
   const others = [...baton.childPids].filter((p) => p !== servingPid);
 
   process.kill(survivor, 'SIGTERM');
-  const drained = await baton.waitForLog((l) => fromPid(survivor)(l) && l.generation === serving && l.to === 'draining', 10_000);
+  const drained = await baton.waitForEvent('worker-state', (e) => e.supervisor === survivor && e.generation === serving && e.to === 'draining', 10_000);
   expect(drained.reason).toBe('SIGTERM received');
-  const exited = await baton.waitForLog((l) => fromPid(survivor)(l) && l.generation === serving && l.to === 'exited', 15_000);
+  const exited = await baton.waitForEvent('worker-state', (e) => e.supervisor === survivor && e.generation === serving && e.to === 'exited', 15_000);
   expect(exited).toMatchObject({ signal: null });
   expect(await waitForGone([survivor, servingPid, ...others], 10_000)).toEqual([]);
   expect(fs.existsSync(baton.socketPath)).toBe(false);
@@ -95,7 +104,7 @@ describe('SIGKILL of the old supervisor during an upgrade', () => {
     const u = await upgrading();
     const upgrade = u.baton.cli('upgrade');
     const successor = await u.successor();
-    await u.baton.waitForLog((l) => fromPid(successor)(l) && l.msg === 'generation starting');
+    await u.baton.waitForLog(logged(successor, 'worker-starting'));
     u.baton.proc.kill('SIGKILL');
     await upgrade;
     u.release(2);
@@ -106,12 +115,12 @@ describe('SIGKILL of the old supervisor during an upgrade', () => {
     const u = await upgrading();
     const upgrade = u.baton.cli('upgrade');
     const successor = await u.successor();
-    await u.baton.waitForLog((l) => fromPid(successor)(l) && l.msg === 'generation starting');
+    await u.baton.waitForLog(logged(successor, 'worker-starting'));
     // Stopped, the old supervisor cannot answer successor-ready: the successor waits before its rename.
     process.kill(u.baton.pid, 'SIGSTOP');
     stopped.add(u.baton.pid);
     u.release(2);
-    await u.baton.waitForLog((l) => fromPid(successor)(l) && l.msg === 'generation 2 is active');
+    await u.baton.waitForLog(logged(successor, 'generation-active', (l) => l.generation === 2));
     u.baton.proc.kill('SIGKILL');
     await upgrade;
     await expectSoleSupervisor(u, successor, u.baton.pid, 2);
@@ -133,7 +142,7 @@ describe('SIGKILL of the successor during an upgrade', () => {
     const u = await upgrading();
     const upgrade = u.baton.cli('upgrade');
     const successor = await u.successor();
-    await u.baton.waitForLog((l) => fromPid(successor)(l) && l.msg === 'generation starting');
+    await u.baton.waitForLog(logged(successor, 'worker-starting'));
     process.kill(successor, 'SIGKILL');
     expect((await upgrade).exitCode).toBe(1);
     await expectSoleSupervisor(u, u.baton.pid, successor, 1);
@@ -143,11 +152,11 @@ describe('SIGKILL of the successor during an upgrade', () => {
     const u = await upgrading();
     const upgrade = u.baton.cli('upgrade');
     const successor = await u.successor();
-    await u.baton.waitForLog((l) => fromPid(successor)(l) && l.msg === 'generation starting');
+    await u.baton.waitForLog(logged(successor, 'worker-starting'));
     process.kill(u.baton.pid, 'SIGSTOP');
     stopped.add(u.baton.pid);
     u.release(2);
-    await u.baton.waitForLog((l) => fromPid(successor)(l) && l.msg === 'generation 2 is active');
+    await u.baton.waitForLog(logged(successor, 'generation-active', (l) => l.generation === 2));
     process.kill(successor, 'SIGKILL');
     await waitForGone([successor], 5_000);
     process.kill(u.baton.pid, 'SIGCONT');
@@ -171,7 +180,7 @@ describe('SIGKILL of the successor during an upgrade', () => {
     const upgrade = await u.baton.cli('upgrade');
     expect(upgrade.exitCode, String(upgrade.stderr)).toBe(0);
     const successor = await u.successor();
-    await u.baton.waitForLog((l) => fromPid(u.baton.pid)(l) && l.generation === 1 && l.to === 'draining');
+    await u.baton.waitForLog(logged(u.baton.pid, 'worker-state', (l) => l.generation === 1 && l.to === 'draining'));
     process.kill(successor, 'SIGKILL');
     await expectSoleSupervisor(u, u.baton.pid, successor, 3);
     agent.destroy();

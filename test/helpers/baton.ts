@@ -66,7 +66,8 @@ export class BatonProcess {
     this.statsDir = fs.mkdtempSync('/dev/shm/baton-test-');
     const resolved = typeof config === 'function' ? config(this.dir) : config;
     this.configPath = path.join(this.dir, 'baton.yaml');
-    this.socketPath = path.join(this.dir, 'run', `${String(resolved.name ?? 'baton')}.sock`);
+    const socket = resolved['control-socket'];
+    this.socketPath = typeof socket === 'string' ? socket : path.join(this.dir, 'run', `${String(resolved.name ?? 'baton')}.sock`);
     this.writeConfig(resolved);
     const command = [...wrap, process.execPath, ...NODE_FLAGS, BIN, 'run', '--config', this.configPath, ...extraArgs];
     this.proc = execa(command[0] as string, command.slice(1), {
@@ -85,6 +86,8 @@ export class BatonProcess {
     this.exited = this.proc.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
     void this.exited.then(() => (this.gone = true));
     live.add(this);
+    // From the start: a supervisor that stops (or gives up) quickly is gone before a late subscriber connects.
+    this.subscribe();
   }
 
   get pid(): number {

@@ -85,8 +85,7 @@ describe('proxy: cluster limits, balancing, endpoints, drain', () => {
     expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 2 });
     const answer = await slow;
     expect([answer.status, answer.headers.connection, answer.body.toString()]).toEqual([200, 'close', 'upstream a slow\n']);
-    await baton.waitForLog((x) => x.msg === 'generation 1 draining → exited');
-    expect((baton.lines.find((x) => x.msg === 'generation 1 draining → exited'))?.code).toBe(0);
+    expect(await baton.workerState(1, 'exited')).toMatchObject({ from: 'draining', code: 0 });
   });
 
   it('runs without Baton: binds the listener addresses itself, drains and exits 0 on SIGTERM', async () => {

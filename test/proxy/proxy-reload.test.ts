@@ -84,7 +84,7 @@ describe('proxy: reload', () => {
     expect(info.generation).toBe(4);
     oldAgent.destroy();
     // Once the generations that had it are gone, the removed listener is closed.
-    await baton.waitForLog((l) => l.msg === 'generation 3 draining → exited');
+    await baton.workerState(3, 'exited');
     // (the supervisor closes it just after logging the exit: a connection in between is reset.)
     const deadline = Date.now() + 5_000;
     let code = '';
@@ -136,7 +136,7 @@ describe('proxy: reload', () => {
     expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 2 });
     const second = await request(l.old!.port, { path: '/', agent });
     expect([second.status, second.headers.connection]).toEqual([200, 'close']);
-    await baton.waitForLog((x) => x.msg === 'generation 1 draining → exited');
+    await baton.workerState(1, 'exited');
     agent.destroy();
   });
 
@@ -182,7 +182,7 @@ describe('proxy: reload', () => {
     // Generation 1 still holds both streams; closing them lets it finish its drain.
     ws.close();
     tcp.end();
-    await baton.waitForLog((x) => x.msg === 'generation 1 draining → exited');
+    await baton.workerState(1, 'exited');
   });
 
   it('a reload with an invalid file fails with the path and the problem; the serving generation is untouched', async () => {

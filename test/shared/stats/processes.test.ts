@@ -72,15 +72,15 @@ describe('stats across processes', () => {
     const dir = tempDir();
     const instance = instanceName();
     const owner = createSegment({ dir, instance });
-    const counter = openSegment({ dir, instance, writer: 1 }).counter('test.moving');
     const stop = owner.gauge('test.stop');
     const watcher = startWorker({ mode: 'watch', dir, instance, name: 'test.moving' });
     await watcher.waitFor('ready');
     owner.gauge('test.start').set(1);
-    // Each round moves writer 1's slot into `retired`, as reaping a generation does.
+    // Each round is a generation on writer 1 that counts, is gone, and is retired (its slot moved
+    // into `retired`); the next one maps the segment afresh, as a new process does.
     let total = 0;
-    for (const until = performance.now() + 1500; performance.now() < until; ) {
-      counter.inc();
+    for (const until = performance.now() + 1500; performance.now() < until && total < 500; ) {
+      openSegment({ dir, instance, writer: 1 }).counter('test.moving').inc();
       total++;
       owner.retireWriter(1);
     }

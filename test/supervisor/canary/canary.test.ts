@@ -116,8 +116,8 @@ describe('Canary', () => {
     expect(old.sent).toEqual(['park', 'unpark']);
     expect(next.drained).toEqual(['rolled back: 5xx 20% > 1% over 100 requests']);
     expect(s.published.map(({ seq: _, time: __, ...e }) => e)).toEqual([
-      { type: 'canary-open', generation: 2, parked: [1], windowMs: 3000 },
-      { type: 'canary-rollback', generation: 2, restored: 1, reason: 'rolled back: 5xx 20% > 1% over 100 requests' },
+      { type: 'canary-open', generation: 2, parked: [1], windowMs: 3000, baseline: { requests: 0, errors: 0, p99Ms: null } },
+      { type: 'canary-rollback', generation: 2, restored: 1, reason: 'rolled back: 5xx 20% > 1% over 100 requests', requests: 100, errors: 20 },
     ]);
     expect(s.events).toContain('rolled back');
     expect(await s.canary.outcome(2)).toEqual({ generation: 2, result: 'rolled-back', reason: 'rolled back: 5xx 20% > 1% over 100 requests', previous: [1] });
@@ -171,6 +171,16 @@ describe('Canary', () => {
     await s.advance(1000);
     expect(gens[0]!.state).toBe('exited');
     expect(gens[1]!.state).toBe('exited');
+    // Each hurry reports the connections its workers cut (2 each here), then the kill at the shutdown timeout.
+    const published = s.published.map(({ seq: _, time: __, ...e }) => e);
+    expect(published.filter((e) => e.type === 'drain-hurried')).toEqual([
+      { type: 'drain-hurried', generation: 1, cut: 2, why: 'more than 2 generations would drain' },
+      { type: 'drain-hurried', generation: 2, cut: 2, why: 'more than 2 generations would drain' },
+    ]);
+    expect(published.filter((e) => e.type === 'drain-hurried-kill')).toEqual([
+      { type: 'drain-hurried-kill', generation: 1, connections: 0 },
+      { type: 'drain-hurried-kill', generation: 2, connections: 0 },
+    ]);
     expect(gens.filter((g) => g.state === 'draining').length).toBe(2);
   });
 

@@ -56,6 +56,8 @@ function read(socketPath: string, p: string, lines = Infinity): Promise<{ status
         }
       });
       res.on('end', done);
+      // A connection cut instead of ended: what had come is the answer.
+      res.on('close', done);
     });
     req.on('error', reject);
   });
@@ -80,6 +82,22 @@ describe('GET /events', () => {
     setTimeout(() => bus.publish({ type: 'stop-forced', live: 2 }), 50);
     expect((await following).events).toEqual([{ type: 'stop-forced', live: 2, seq: 3, time: 1_000 }]);
     expect(bus.listenerCount('event')).toBeLessThanOrEqual(1);
+  });
+
+  it('ends an open stream at close with what was published just before: the last words of a stopping supervisor reach its readers', async () => {
+    const bus = new EventBus(() => 1_000);
+    const socketPath = await serve(bus);
+    const server = servers.at(-1)!;
+    const following = read(socketPath, '/events');
+    await expect.poll(() => bus.listenerCount('event')).toBe(1);
+    // As the supervisor does at its end: the event, then the close, in one tick.
+    bus.publish({ type: 'stopped', handedOver: false });
+    server.close();
+    // A supervisor goes on publishing after a hand-over closed its socket: nothing is written to the ended answer.
+    expect(bus.listenerCount('event')).toBe(0);
+    bus.publish({ type: 'taken-back' });
+    const ended = await Promise.race([following, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the stream was not ended at close')), 5_000))]);
+    expect(ended.events).toEqual([{ type: 'stopped', handedOver: false, seq: 1, time: 1_000 }]);
   });
 
   it('answers a bad ?after= or ?follow= with a 400 that says what was expected, and is not offered without events', async () => {

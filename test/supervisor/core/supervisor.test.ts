@@ -144,7 +144,7 @@ describe('Supervisor reload', () => {
     expect(states(supervisor)).toEqual(['1:draining', '2:active']);
   });
 
-  it('publishes the start, the reload and the drained exit as typed events, in order', async () => {
+  it('publishes the start, the reload and the drained exit as typed events, in order, with how each move came about', async () => {
     const { os, supervisor } = await running();
     const [one] = os.children;
     const reload = observe(supervisor.reload());
@@ -157,15 +157,15 @@ describe('Supervisor reload', () => {
     const [p1, p2] = [one?.pid, os.child.pid];
     expect(seen.filter((e) => e.type !== 'listening' && e.type !== 'generation-state')).toEqual([
       { type: 'worker-starting', generation: 1, worker: 0, pid: p1 },
-      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'starting', to: 'ready' },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'starting', to: 'ready', via: 'sdk', readyMs: expect.any(Number) },
       { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'ready', to: 'active' },
       { type: 'generation-active', generation: 1, pid: p1, readyMs: expect.any(Number), why: 'start', draining: [] },
       { type: 'worker-starting', generation: 2, worker: 0, pid: p2 },
-      { type: 'worker-state', generation: 2, worker: 0, pid: p2, from: 'starting', to: 'ready' },
+      { type: 'worker-state', generation: 2, worker: 0, pid: p2, from: 'starting', to: 'ready', via: 'sdk', readyMs: expect.any(Number) },
       { type: 'worker-state', generation: 2, worker: 0, pid: p2, from: 'ready', to: 'active' },
-      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'active', to: 'draining' },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'active', to: 'draining', reason: 'replaced by generation 2' },
       { type: 'generation-active', generation: 2, pid: p2, readyMs: expect.any(Number), why: 'reload', draining: [1] },
-      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'draining', to: 'exited' },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'draining', to: 'exited', code: 0, signal: null },
     ]);
     expect(seen.filter((e) => e.type === 'listening').map((e) => e.type === 'listening' && e.listener)).toEqual(['http', 'admin']);
     expect(seen.filter((e) => e.type === 'generation-state' && e.generation === 1).map((e) => e.type === 'generation-state' && e.to)).toEqual(['ready', 'active', 'draining', 'exited']);

@@ -7,7 +7,7 @@ import { MemoryMonitor, type MemoryActions, type WatchedGeneration } from '../..
 import { parseSmapsRollup, type ProcMemory } from '../../../supervisor/memory/proc.ts';
 import type { ReplyBody } from '../../../shared/protocol.ts';
 import { FakeOs, flush, observe, silentLog } from '../os/fake-os.ts';
-import pino from 'pino';
+import { EventBus, type PublishedEvent } from '../../../supervisor/core/events.ts';
 import { handleControl, type ControlTarget } from '../../../supervisor/control/api.ts';
 
 const MiB = 1024 * 1024;
@@ -83,8 +83,9 @@ function monitor(config: Partial<MemoryConfig> = {}) {
   const rss = new Map<number, number>();
   const gens: WatchedGeneration[] = [{ id: 1, pid: 11, state: 'active', connections: 5, sdk: true }];
   const calls: string[] = [];
-  const lines: { level: number; msg: string }[] = [];
-  const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as { level: number; msg: string }) });
+  const bus = new EventBus(() => os.now());
+  const events: PublishedEvent[] = [];
+  bus.on('event', (e) => events.push(e));
   let nextGen = 2;
   const actions: MemoryActions = {
     live: () => gens,
@@ -102,24 +103,30 @@ function monitor(config: Partial<MemoryConfig> = {}) {
     },
   };
   const probe = { read: (pid: number): ProcMemory | undefined => ({ rss: rss.get(pid) ?? 50 * MiB, pss: 0, privateDirty: 0, anonymous: 0, swap: 0 }) };
-  const m = new MemoryMonitor({ ...CONFIG, ...config }, os, probe, actions, log);
+  const m = new MemoryMonitor({ ...CONFIG, ...config }, os, probe, actions, silentLog, bus);
   m.start();
-  return { os, m, rss, gens, calls, lines };
+  /** The events published, without their number and time. */
+  const seen = () => events.map(({ seq: _, time: __, ...e }) => e);
+  return { os, m, rss, gens, calls, seen };
 }
 
 describe('MemoryMonitor', () => {
   it('flags a generation growing steadily under flat load, once, and clears it when it stops', async () => {
-    const { os, m, rss, lines } = monitor();
+    const { os, m, rss, seen } = monitor();
     for (let i = 0; i < 12; i++) {
       rss.set(11, 100 * MiB + i * MiB); // 1 MiB per second = 60 MiB/min
       await os.advance(1000);
     }
     expect(m.flag(1)).toMatchObject({ growing: true });
     expect(m.flag(1)!.slopeMiBPerMin).toBeCloseTo(60, 0);
-    expect(lines.filter((l) => l.msg.startsWith('generation 1 is growing'))).toHaveLength(1);
+    // A program that reports no figures of its own is judged by RSS.
+    const growing = seen().filter((e) => e.type === 'memory-growing');
+    expect(growing).toEqual([expect.objectContaining({ generation: 1, figure: 'rss', figures: ['rss'], message: expect.stringMatching(/^growing: /) })]);
+    expect(growing[0]!.type === 'memory-growing' && growing[0]!.slopeMiBPerMin).toBeCloseTo(60, 0);
     for (let i = 0; i < 12; i++) await os.advance(1000); // rss stays put
     expect(m.flag(1)).toMatchObject({ growing: false });
-    expect(lines.filter((l) => l.msg.startsWith('generation 1 is no longer growing'))).toHaveLength(1);
+    expect(seen().filter((e) => e.type === 'memory-steady')).toEqual([{ type: 'memory-steady', generation: 1, message: expect.any(String) }]);
+    expect(seen().filter((e) => e.type === 'memory-growing')).toHaveLength(1);
   });
 
   it('does not flag growth that follows the load', async () => {
@@ -133,26 +140,33 @@ describe('MemoryMonitor', () => {
   });
 
   it('asks a generation over the soft limit to release memory, at most once per window', async () => {
-    const { os, rss, calls, lines } = monitor({ softLimit: { rss: 300 * MiB } });
+    const { os, rss, calls, seen } = monitor({ softLimit: { rss: 300 * MiB } });
     rss.set(11, 400 * MiB);
     for (let i = 0; i < 5; i++) await os.advance(1000);
     expect(calls).toEqual(['release 1']);
-    expect(lines.some((l) => l.msg === 'generation 1 released 10 MiB (RSS 400 MiB → 390 MiB)')).toBe(true);
+    expect(seen()).toEqual([
+      { type: 'memory-limit', generation: 1, limit: 'soft', figure: 'rss', bytes: 400 * MiB, limitBytes: 300 * MiB, why: 'RSS 400 MiB > 300 MiB' },
+      { type: 'memory-released', generation: 1, released: 10 * MiB, rssBefore: 400 * MiB, rssAfter: 390 * MiB, trimmed: false },
+    ]);
     await os.advance(10_000);
     expect(calls).toEqual(['release 1', 'release 1']);
   });
 
   it('replaces the active generation over the hard limit, then refuses to loop on a release born over it', async () => {
-    const { os, rss, calls, lines } = monitor({ hardLimit: { rss: 500 * MiB } });
+    const { os, rss, calls, seen } = monitor({ hardLimit: { rss: 500 * MiB } });
     rss.set(11, 600 * MiB);
     rss.set(12, 600 * MiB); // the replacement is over the limit too
     await os.advance(1000);
     expect(calls).toEqual(['replace: generation 1 over the memory hard limit']);
     for (let i = 0; i < 10; i++) await os.advance(1000);
     expect(calls).toHaveLength(1);
-    const errors = lines.filter((l) => l.level === 50);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]!.msg).toMatch(/generation 2 is over the hard limit .* not replacing again within 30\.0s/);
+    const crossed = { figure: 'rss', bytes: 600 * MiB, limitBytes: 500 * MiB, why: 'RSS 600 MiB > 500 MiB' };
+    // Told once, however many rounds it stays over.
+    expect(seen()).toEqual([
+      { type: 'memory-limit', generation: 1, limit: 'hard', ...crossed },
+      { type: 'memory-replaced', generation: 1, replacement: 2 },
+      { type: 'memory-cooldown', generation: 2, sinceReplaceMs: 1000, cooldownMs: 30_000, ...crossed },
+    ]);
   });
 
   it('keeps an exited generation for the history, then drops it', async () => {
