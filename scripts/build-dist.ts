@@ -3,8 +3,10 @@
  * - dist/: JavaScript, declarations and source maps of supervisor/, child/, shared/ and proxy/
  *   (tsconfig.build.json), since Node strips no types under node_modules;
  * - prebuilds/linux-x64-glibc/: the native addon and the exec shim, built here from source, so an
- *   install on linux-x64 with glibc needs no compiler.
- * Both are made anew each time: a module renamed in the sources must not linger in dist/.
+ *   install on linux-x64 with glibc needs no compiler;
+ * - prebuilds/linux-arm64-glibc/: the same, cross-built (scripts/prebuild-arm64.ts) when the
+ *   cross compiler is installed; without it the package has none and arm64 builds from source.
+ * All are made anew each time: a module renamed in the sources must not linger in dist/.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -69,6 +71,7 @@ if (process.platform === 'linux' && process.arch === 'x64') {
   } finally {
     fs.rmSync(aside, { recursive: true, force: true });
   }
+  run(process.execPath, [path.join(root, 'scripts/prebuild-arm64.ts'), '--if-available']);
 } else {
   process.stderr.write(`build: no prebuild made on ${process.platform}-${process.arch}; installs will build from source\n`);
 }

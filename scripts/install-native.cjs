@@ -1,9 +1,9 @@
 'use strict';
 // npm's install hook, in plain CommonJS so any Node that runs npm can run it. An installed package
-// carries a prebuilt addon and exec shim for linux-x64 (glibc): when both work here, nothing is
-// compiled and no compiler is needed. Otherwise, and always in a checkout (its C sources may have
-// changed), scripts/build-native.sh builds them from source with node-gyp into build/Release/,
-// which shared/native/native.ts prefers.
+// carries a prebuilt addon and exec shim for linux-x64 and linux-arm64 (glibc): when both work
+// here, nothing is compiled and no compiler is needed. Otherwise, and always in a checkout (its C
+// sources may have changed), scripts/build-native.sh builds them from source with node-gyp into
+// build/Release/, which shared/native/native.ts prefers.
 var cp = require('child_process');
 var fs = require('fs');
 var path = require('path');
@@ -27,12 +27,12 @@ if (/^(1|true)$/.test(env.npm_config_build_from_source || '') || env.BATON_BUILD
 // A checkout (it has the TypeScript sources, which the package does not ship) builds from them.
 if (fs.existsSync(path.join(root, 'supervisor', 'cli', 'cli.ts'))) build();
 
-var dir = path.join(root, 'prebuilds', 'linux-x64-glibc');
-var addon = path.join(dir, 'baton.node');
-var shim = path.join(dir, 'baton-exec');
-if (process.platform !== 'linux' || process.arch !== 'x64') {
+if (process.platform !== 'linux' || (process.arch !== 'x64' && process.arch !== 'arm64')) {
   build('no prebuild for ' + process.platform + '-' + process.arch);
 }
+var dir = path.join(root, 'prebuilds', 'linux-' + process.arch + '-glibc');
+var addon = path.join(dir, 'baton.node');
+var shim = path.join(dir, 'baton-exec');
 if (!fs.existsSync(addon) || !fs.existsSync(shim)) build('no prebuild in ' + dir);
 
 // Loaded in a child process: a prebuild linked against a newer glibc (or on musl) fails to load,

@@ -1,10 +1,10 @@
 /**
  * The only loader of the Node-API addon and the exec shim, which sit side by side: a source build
  * (build/Release/, made by `npm ci` in a checkout, or by the install script when no prebuild fits)
- * wins over the prebuild the package ships (prebuilds/linux-x64-glibc/). System failures throw an
- * Error whose `code` is the errno name, `errno` the (positive) errno number and `syscall` the
- * failing call; bad arguments throw TypeError/RangeError with `ERR_INVALID_ARG_TYPE` /
- * `ERR_INVALID_ARG_VALUE`.
+ * wins over the prebuild the package ships for this architecture (prebuilds/linux-x64-glibc/,
+ * prebuilds/linux-arm64-glibc/). System failures throw an Error whose `code` is the errno name,
+ * `errno` the (positive) errno number and `syscall` the failing call; bad arguments throw
+ * TypeError/RangeError with `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,11 +16,14 @@ import type { Binding, Datagram, JemallocStats, MallInfo2, PeerCred, RecvResult,
 
 export type { Datagram, JemallocStats, MallInfo2, PeerCred, RecvResult, SockName } from './binding.d.ts';
 
+/** Architectures the package ships a prebuild for (scripts/build-dist.ts, scripts/prebuild-arm64.ts). */
+const PREBUILT_ARCHS: readonly string[] = ['x64', 'arm64'];
+
 /** Directories that may hold baton.node and baton-exec, best first. */
 function candidates(root: string): string[] {
   const dirs = [join(root, 'build', 'Release')];
-  // One prebuild: Node-API is ABI-stable, so it serves every Node >= 22 on linux-x64 with glibc.
-  if (process.platform === 'linux' && process.arch === 'x64') dirs.push(join(root, 'prebuilds', 'linux-x64-glibc'));
+  // One prebuild per architecture: Node-API is ABI-stable, so it serves every Node >= 22 there (glibc).
+  if (process.platform === 'linux' && PREBUILT_ARCHS.includes(process.arch)) dirs.push(join(root, 'prebuilds', `linux-${process.arch}-glibc`));
   return dirs;
 }
 

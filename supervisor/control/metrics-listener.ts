@@ -4,11 +4,12 @@
  * answers GET and HEAD of /metrics and nothing else, so opening it beyond the owner never opens
  * a way to reload, stop or profile the supervisor.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Address } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
+import { nodeHttp } from '../../shared/node-http.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../../shared/stats/index.ts';
 import { metricsText, type ControlTarget } from './api.ts';
 
@@ -26,7 +27,7 @@ export class MetricsListener {
   constructor(address: Address & { kind: 'tcp' }, target: Pick<ControlTarget, 'stats' | 'statsGenerations'>, log: Logger) {
     this.address = address;
     this.log = log;
-    this.server = http.createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
+    this.server = nodeHttp.createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
       const path = (req.url ?? '').split('?')[0];
       if (path !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this listener serves GET /metrics only\n');

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
+import { nodeHttp } from '../../shared/node-http.ts';
 import { closeFd, socketPeerCred, unixListen, type PeerCred } from '../../shared/native/native.ts';
 import { admits } from './access.ts';
 import { handleControl, type ControlReply, type ControlTarget } from './api.ts';
@@ -60,7 +61,7 @@ export class ControlServer {
     this.log = log;
     this.group = group;
     this.limits = { ...CONTROL_LIMITS, ...limits };
-    this.http = http.createServer((req, res) => {
+    this.http = nodeHttp.createServer((req, res) => {
       this.answer(req, res).catch((err: unknown) => this.failed(req, res, err));
     });
     // The server is never listened on, so Node's own headers/request timeouts never run: ours do.

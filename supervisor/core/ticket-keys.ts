@@ -4,8 +4,6 @@
  * environment — and handed out over each generation's IPC channel on request. A new key is made
  * when one is asked for and the current one is `rotateEvery` old; generations ask again then.
  */
-import { randomBytes } from 'node:crypto';
-
 /** How early a request counts as due: generations' timers fire a little apart. */
 const GRACE_MS = 1000;
 /** Bounds on what a generation may ask for, so a bad value cannot spin or pin a key forever. */
@@ -26,7 +24,8 @@ export class TicketKeys {
     const now = this.now();
     if (!this.key || now >= this.expiresAt - GRACE_MS) {
       const every = Math.min(MAX_ROTATE_MS, Math.max(MIN_ROTATE_MS, Number.isFinite(rotateEvery) ? rotateEvery : MAX_ROTATE_MS));
-      this.key = randomBytes(48);
+      // node:crypto is loaded by the first generation that asks (a TLS proxy), not by every supervisor (~3 MiB).
+      this.key = process.getBuiltinModule('node:crypto').randomBytes(48);
       this.expiresAt = now + every;
     }
     return { key: this.key.toString('base64'), expiresAt: this.expiresAt };

@@ -3,7 +3,8 @@
  * `--watch` globs), with node_modules, .git and build output ignored, and bursts of saves merged
  * into one batch by a quiet window (debounce), bounded by a longest wait.
  */
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 
 /** Directories never watched, wherever they are in the tree. */
@@ -146,6 +147,9 @@ export class ProjectWatcher {
     const filters = compileFilters(options);
     this.roots = filters.roots;
     this.debouncer = new Debouncer(options.debounceMs, options.maxWaitMs ?? Math.max(1000, 10 * options.debounceMs), onBatch);
+    // Required here, not imported: the supervisor reaches this module for DEFAULT_EXTENSIONS (through
+    // the preload's command line) and must not load chokidar (~4 MiB) unless `baton dev` watches.
+    const { watch } = createRequire(import.meta.url)('chokidar') as typeof import('chokidar');
     this.watcher = watch(filters.roots, {
       ignoreInitial: true,
       ignored: (file) => filters.ignored(path.resolve(file)),

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import type { Address } from '../../shared/address.ts';
 import { ENV } from '../../shared/launch-env.ts';
+import { nodeHttp } from '../../shared/node-http.ts';
 import { closeFd, execShimPath, sendFds, sockName, socketPair, tcpListen, unixListen } from '../../shared/native/native.ts';
 import type { SupervisorMessage } from '../../shared/protocol.ts';
 import { NotifySocket } from '../systemd/notify-socket.ts';
@@ -85,7 +85,7 @@ function listen(address: Address, backlog: number, mode?: number, reusePort = fa
 function httpProbe(address: Address, path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const target = address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port };
-    const req = http.get({ ...target, path, agent: false, timeout: 1000, headers: { 'user-agent': 'baton-readiness' } }, (res) => {
+    const req = nodeHttp.get({ ...target, path, agent: false, timeout: 1000, headers: { 'user-agent': 'baton-readiness' } }, (res) => {
       res.resume();
       resolve(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300);
     });

@@ -95,6 +95,10 @@ describe('the packed tarball', () => {
     const files = list.stdout.split('\n').map((f) => f.replace(/^package\//, ''));
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'bin/baton', 'dist/child/index.js', 'dist/child/index.d.ts', 'dist/child/index.js.map', 'prebuilds/linux-x64-glibc/baton.node', 'prebuilds/linux-x64-glibc/baton-exec', 'binding.gyp']));
     expect(files.filter((f) => /^(test|bench|\.ci|examples|node_modules|build)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    // The arm64 prebuild is cross-built when the cross compiler is here (test/package/arm64-prebuild.test.ts runs it).
+    if (which('aarch64-linux-gnu-gcc', process.env.PATH ?? '')) {
+      expect(files).toEqual(expect.arrayContaining(['prebuilds/linux-arm64-glibc/baton.node', 'prebuilds/linux-arm64-glibc/baton-exec']));
+    }
 
     const publint = await execa(process.execPath, [path.join(ROOT, 'node_modules/publint/src/cli.js'), 'run', tarball, '--strict'], { reject: false });
     expect(publint.exitCode, publint.stdout + publint.stderr).toBe(0);
