@@ -1,9 +1,9 @@
 import { controlRequest } from './control-client.ts';
-import { clientSocket, type ClientValues } from './client-commands.ts';
+import { clientSocket, type ClientValues } from './client-options.ts';
 
 /** `baton rollback` / `baton promote`: ends the open canary window one way or the other; 1 when none is open. */
 export async function canaryCommand(action: 'rollback' | 'promote', values: ClientValues): Promise<number> {
-  const reply = await controlRequest(clientSocket(values), 'POST', `/${action}`);
+  const reply = await controlRequest(await clientSocket(values), 'POST', `/${action}`);
   const body = reply.body as { ok: boolean; generation?: number; previous?: number[]; reason?: string; error?: { message: string } };
   if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
   else if (!body.ok) process.stderr.write(`baton: ${body.error?.message ?? `${action} failed (HTTP ${reply.status})`}\n`);
