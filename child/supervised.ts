@@ -16,6 +16,7 @@ import { releaseMemory, writeCpuProfile, writeHeapProfile, writeHeapSnapshot, wr
 import { MemoryReporter } from './memory-reporter.ts';
 import { matchInherited } from './inherited.ts';
 import { privateStats } from './standalone.ts';
+import { startTiming } from './start-timing.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks, TicketKey } from './runtime.ts';
 
 /** Connection counts are reported at most this often. */
@@ -138,7 +139,7 @@ export class SupervisedRuntime implements Runtime {
   }
 
   ready(): void {
-    void this.hello.then(() => this.notify({ type: 'ready' })).catch(() => {});
+    void this.hello.then(() => this.notify({ type: 'ready', timing: startTiming() })).catch(() => {});
   }
 
   reportConnections(open: number): void {

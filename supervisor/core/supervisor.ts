@@ -1,6 +1,7 @@
 import { formatAddress } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
 import { formatDuration } from '../../shared/units.ts';
+import { monotonicMs, type ReloadTiming } from '../../shared/reload-timing.ts';
 import type { Config } from '../config/config.ts';
 import { FdStore, type Listener } from '../sockets/fd-store.ts';
 import { NoServiceManager, type ServiceManager } from '../systemd/service-manager.ts';
@@ -87,9 +88,10 @@ export class Supervisor extends SupervisorQueries {
     if (this.mode.ending) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
     if (this.mode.is('upgrading')) return Promise.reject(new BatonError('ERR_UPGRADING', 'cannot reload: the supervisor is being upgraded'));
     if (!this.reloading) {
+      const received = monotonicMs();
       const from = this.mode.to('reloading');
       this.sm.reloading();
-      this.reloading = this.doReload(options.cold === true, options.sameConfig === true).finally(() => {
+      this.reloading = this.doReload(options.cold === true, options.sameConfig === true, received).finally(() => {
         this.reloading = undefined;
         if (this.mode.is('reloading')) this.mode.settle(from, this.active !== undefined);
         // READY ends the reload for systemd whatever came of it: a failed one leaves the old generation serving.
@@ -178,7 +180,7 @@ export class Supervisor extends SupervisorQueries {
     return true;
   }
 
-  private async doReload(cold: boolean, sameConfig: boolean): Promise<ReloadResult> {
+  private async doReload(cold: boolean, sameConfig: boolean, received: number): Promise<ReloadResult> {
     let next: Config;
     try {
       next = sameConfig ? this.config : this.deps.loadConfig();
@@ -188,7 +190,7 @@ export class Supervisor extends SupervisorQueries {
     }
     this.deps.os.clearTimeout(this.restartTimer);
     try {
-      const result = await this.launchAndPromote(next, 'reload');
+      const result = await this.launchAndPromote(next, 'reload', { received, configRead: monotonicMs() });
       this.sink.count('reloads_ok');
       return result;
     } catch (err) {
@@ -204,7 +206,7 @@ export class Supervisor extends SupervisorQueries {
     return error;
   }
 
-  private async launchAndPromote(config: Config, why: 'start' | 'reload' | 'restart'): Promise<ReloadResult> {
+  private async launchAndPromote(config: Config, why: 'start' | 'reload' | 'restart', marks: Pick<ReloadTiming, 'received' | 'configRead'> = {}): Promise<ReloadResult> {
     const listeners = this.store.provide(config.listeners);
     const slots = this.store.slots(listeners, config.listeners, config.workers ?? 1);
     // Rolling replaces the active generation slot by slot; anything else (or none serving) starts every worker at once.
@@ -235,21 +237,24 @@ export class Supervisor extends SupervisorQueries {
     }
     const previous = this.live().filter((g) => g !== generation && (g.state === 'active' || g.state === 'ready'));
     generation.promote();
+    const promoted = monotonicMs();
     this.active = generation;
     const before = this.config;
     this.config = config;
     this.store.pin([...new Set(slots.flat())]);
     // A rollback puts the previous config back too: a crash restart must not relaunch the rolled-back release.
     this.canary.afterPromote(generation, previous, { ...promoteOptions(config, listeners, this.deps.os), restore: () => (this.config = before) });
+    const started = generation.startTiming();
+    const timing: ReloadTiming | undefined = started && { ...marks, ...started, promoted, drainSent: monotonicMs() };
     this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
-    this.log.info({ generation: generation.id, readyMs, why, draining: previous.map((g) => g.id) }, `generation ${generation.id} is active`);
+    this.log.info({ generation: generation.id, readyMs, why, draining: previous.map((g) => g.id), timing }, `generation ${generation.id} is active`);
     this.sm.storeFds(listeners.filter((l) => l.origin !== 'systemd'));
     // The first generation ever to serve is what a service manager waits for; a reload's end says READY itself.
     if (this.mode.is('starting')) this.sm.ready(this.summary());
     if (this.mode.is('starting', 'recovering')) this.mode.to('serving');
-    const result = { generation: generation.id, pid: generation.pid, readyMs };
+    const result = { generation: generation.id, pid: generation.pid, readyMs, ...(timing ? { timing } : {}) };
     this.emit('active', { ...result, why });
     return result;
   }
