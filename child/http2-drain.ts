@@ -1,5 +1,7 @@
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 
+/** HTTP/2's NO_ERROR code (RFC 9113 §7): a constant, so node:http2 need not be loaded just for it. */
+const NO_ERROR = 0;
 /** The highest stream id: a GOAWAY carrying it refuses no stream. */
 const MAX_STREAM_ID = 2 ** 31 - 1;
 /** How long to wait for the PING answer before the final GOAWAY anyway. */
@@ -30,7 +32,7 @@ export function isHttp2Server(server: object): server is http2.Http2Server | htt
 export function drainSession(session: http2.Http2Session): void {
   if (session.closed || session.destroyed) return;
   try {
-    session.goaway(http2.constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+    session.goaway(NO_ERROR, MAX_STREAM_ID);
   } catch {
     // the session is going anyway
   }

@@ -26,6 +26,12 @@ interface LogLine {
 export interface BatonBenchOptions {
   workers?: number;
   balance?: 'shared' | 'reuseport';
+  /** The instance's name (two instances at once need two). @default 'bench' */
+  name?: string;
+  /** The program. @default test/fixtures/http-app.ts (SDK) */
+  command?: string[];
+  /** More config keys (`preload: off`, `env`…). */
+  config?: Record<string, unknown>;
 }
 
 /**
@@ -51,17 +57,19 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-'));
   fs.chmodSync(dir, 0o700);
   const configPath = path.join(dir, 'baton.yaml');
-  const socketPath = path.join(dir, 'run', 'bench.sock');
+  const name = options.name ?? 'bench';
+  const socketPath = path.join(dir, 'run', `${name}.sock`);
   fs.writeFileSync(
     configPath,
     stringify({
-      name: 'bench',
-      command: [process.execPath, ...NODE_FLAGS, path.join(ROOT, 'test/fixtures/http-app.ts')],
+      name,
+      command: options.command ?? [process.execPath, ...NODE_FLAGS, path.join(ROOT, 'test/fixtures/http-app.ts')],
       listeners: [{ name: 'http', address: '127.0.0.1:0' }],
       'ready-timeout': '20s',
       'drain-timeout': '10s',
       'shutdown-timeout': '2s',
       ...(workers > 1 ? { workers, balance: options.balance ?? 'reuseport' } : {}),
+      ...options.config,
     }),
   );
   const lines: LogLine[] = [];
@@ -140,7 +148,7 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
    * instance by name; resolves with the CPU (ms) the command used, which cpu-at-exit.mjs reports.
    */
   const cliCpu = path.join(dir, 'cli-cpu.txt');
-  const cli = (): Promise<number> => timedNode([path.join(ROOT, 'bin/baton'), 'reload', '--name', 'bench'], { BATON_RUNTIME_DIR: path.join(dir, 'run') }, cliCpu);
+  const cli = (): Promise<number> => timedNode([path.join(ROOT, 'bin/baton'), 'reload', '--name', name], { BATON_RUNTIME_DIR: path.join(dir, 'run') }, cliCpu);
   /** A reload by SIGHUP or by `baton reload`; its figures from the supervisor's record of the promotion. */
   async function reloadBy(trigger: Trigger, old: string, probeIntervalMs: number): Promise<ReloadSample> {
     const promoted = promotion(60_000);
@@ -179,6 +187,7 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
       ? 'Baton replaces its supervisor process (POST /upgrade): a new supervisor takes the held socket and the stats segment and starts a generation; the old one drains its generation and exits'
       : `Baton reloads the app: a new generation of test/fixtures/http-app.ts (SDK)${workers > 1 ? `, ${workers} workers (balance: ${options.balance ?? 'reuseport'})` : ''} takes the held socket, the old one drains`,
     port,
+    controlSocket: socketPath,
     identify: workers > 1 ? byBodyGeneration : byBodyPid,
     triggers: upgrade ? [] : ['signal', 'cli'],
     supervisorCpuMs: () => cpuMsOf(supervisorPid),

@@ -40,6 +40,8 @@ export interface Target {
   /** What is being reloaded, for the output. */
   describe: string;
   port: number;
+  /** Baton: its control socket. */
+  controlSocket?: string;
   identify: Identify;
   /** Reloads once; `old` is the identity (pid) serving before. @default trigger 'api', probeIntervalMs 0 (back to back) */
   reload(old: string, trigger?: Trigger, probeIntervalMs?: number): Promise<ReloadSample>;
