@@ -19,15 +19,17 @@ export function markListening(): void {
   listening = performance.now();
 }
 
-/** Every mark so far on the monotonic clock, `readySent` being now. */
+/** Every mark so far on the monotonic clock, `readySent` being now, and the CPU used so far. */
 export function startTiming(): ChildTiming {
   const now = performance.now();
   const origin = monotonicMs() - now;
+  const cpu = process.cpuUsage();
   return {
     start: origin,
     booted: origin + performance.nodeTiming.bootstrapComplete,
     ...(listenCalled !== undefined ? { listenCalled: origin + listenCalled } : {}),
     ...(listening !== undefined ? { listening: origin + listening } : {}),
     readySent: origin + now,
+    cpuMs: (cpu.user + cpu.system) / 1000,
   };
 }

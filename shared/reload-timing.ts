@@ -22,6 +22,8 @@ export interface ChildTiming {
   listening?: number;
   /** `ready()` sent the message (after the hello's reply). */
   readySent: number;
+  /** CPU time (ms, user + system) the process had used by then: its start's cost, whatever the machine's load. */
+  cpuMs?: number;
 }
 
 /** The marks of one generation's start, supervisor side and (with the SDK) child side. */
@@ -43,7 +45,7 @@ export interface ReloadTiming {
   drainSent: number;
 }
 
-const CHILD_KEYS = ['start', 'booted', 'listenCalled', 'listening', 'readySent'] as const;
+const CHILD_KEYS = ['start', 'booted', 'listenCalled', 'listening', 'readySent', 'cpuMs'] as const;
 
 /** The child's marks from a ready message, keeping only finite numbers: it is the program's word. */
 export function childTiming(raw: unknown): ChildTiming | undefined {

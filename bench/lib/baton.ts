@@ -28,8 +28,8 @@ export interface BatonBenchOptions {
   balance?: 'shared' | 'reuseport';
   /** The instance's name (two instances at once need two). @default 'bench' */
   name?: string;
-  /** The program. @default test/fixtures/http-app.ts (SDK) */
-  command?: string[];
+  /** The program (or a function of the config file's path, for one that reads it too). @default test/fixtures/http-app.ts (SDK) */
+  command?: string[] | ((configPath: string) => string[]);
   /** More config keys (`preload: off`, `env`…). */
   config?: Record<string, unknown>;
 }
@@ -63,7 +63,7 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
     configPath,
     stringify({
       name,
-      command: options.command ?? [process.execPath, ...NODE_FLAGS, path.join(ROOT, 'test/fixtures/http-app.ts')],
+      command: typeof options.command === 'function' ? options.command(configPath) : (options.command ?? [process.execPath, ...NODE_FLAGS, path.join(ROOT, 'test/fixtures/http-app.ts')]),
       listeners: [{ name: 'http', address: '127.0.0.1:0' }],
       'ready-timeout': '20s',
       'drain-timeout': '10s',

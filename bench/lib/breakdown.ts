@@ -37,6 +37,8 @@ export interface Breakdown {
   total: Summary;
   /** Asked → the first response from the new process, seen by the probe (outside view). */
   firstResponse: Summary;
+  /** The CPU the new generation used until its ready message (the SDK's cpuMs). */
+  childCpu: Summary;
 }
 
 /** The breakdown of the reloads asked for by `trigger` (only those with the supervisor's marks count toward the steps). */
@@ -51,6 +53,7 @@ export function breakdown(trigger: Trigger, samples: ReloadSample[]): Breakdown 
     steps: STEPS.map((step) => ({ name: step.name, ms: summarize(values(step.ms)) })),
     total: summarize(values((t, a) => t.drainSent - a)),
     firstResponse: summarize(mine.map((s) => s.probeMs)),
+    childCpu: summarize(values((t) => t.child?.cpuMs)),
   };
 }
 
@@ -69,6 +72,7 @@ export function breakdownTable(columns: { label: string; b: Breakdown; hasSteps:
   const rows = STEPS.map((step, i) => [step.name, ...columns.map((c) => cell(c.b.steps[i]?.ms, c.hasSteps))]);
   rows.push(['= asked → old generation told to drain', ...columns.map((c) => cell(c.b.total, c.hasSteps))]);
   rows.push(['asked → first response from the new process (probe)', ...columns.map((c) => cell(c.b.firstResponse, true))]);
+  rows.push(['the new generation’s CPU until ready', ...columns.map((c) => cell(c.b.childCpu, c.hasSteps))]);
   rows.push(['reloads', ...columns.map((c) => String(c.b.samples))]);
   return boxTable(['Step (p50 / p99)', ...columns.map((c) => columnLabel(c.label, c.b.trigger))], rows);
 }
@@ -80,6 +84,7 @@ export function breakdownMarkdown(columns: { label: string; b: Breakdown; hasSte
   STEPS.forEach((step, i) => out.push(`| ${step.name} | ${columns.map((c) => cell(c.b.steps[i]?.ms, c.hasSteps)).join(' | ')} |`));
   out.push(`| **asked → old generation told to drain** | ${columns.map((c) => cell(c.b.total, c.hasSteps)).join(' | ')} |`);
   out.push(`| **asked → first response from the new process** | ${columns.map((c) => cell(c.b.firstResponse, true)).join(' | ')} |`);
+  out.push(`| the new generation’s CPU until ready | ${columns.map((c) => cell(c.b.childCpu, c.hasSteps)).join(' | ')} |`);
   out.push(`| reloads | ${columns.map((c) => String(c.b.samples)).join(' | ')} |`);
   return out.join('\n');
 }
