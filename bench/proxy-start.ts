@@ -44,8 +44,11 @@ const { values } = parseArgs({
 const PIECES: { name: string; specifier: string }[] = [
   { name: 'pino (main.ts’s logger)', specifier: 'pino' },
   { name: 'the SDK (child/index.ts)', specifier: '../child/index.ts' },
-  { name: 'config loading (yaml, zod, the schema)', specifier: '../proxy/config-load.ts' },
-  { name: 'the proxy (proxy.ts and the rest)', specifier: '../proxy/proxy.ts' },
+  { name: 'config-load.ts (yaml and zod only when a file is checked in full)', specifier: '../proxy/config-load.ts' },
+  { name: 'the proxy (proxy.ts, undici’s Pool and the rest)', specifier: '../proxy/proxy.ts' },
+  // What a generation loads only for a file no generation has checked yet (config-cache.ts): after the rest.
+  { name: '(a file not checked before) yaml', specifier: 'yaml' },
+  { name: '(a file not checked before) the schema: zod', specifier: '../proxy/config-schema.ts' },
 ];
 
 if (values.role === 'imports') {

@@ -5,6 +5,7 @@
  * is checked in full again, and a bad edit fails the reload while the serving generation serves.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -32,6 +33,11 @@ async function loadedBy(dir: string, pid: number): Promise<{ ours: string[]; bui
 }
 
 describe('proxy start-up', () => {
+  it("loads undici's very Pool class from its module (cluster.ts falls back to the index should it move)", () => {
+    const load = createRequire(import.meta.url);
+    expect(load('undici/lib/dispatcher/pool.js')).toBe((load('undici') as { Pool: unknown }).Pool);
+  });
+
   it('no TLS modules without TLS; neither yaml nor zod on the file already checked; an edit checked in full', async () => {
     const up = await startUpstream('up');
     upstreams.push(up);
@@ -64,6 +70,9 @@ describe('proxy start-up', () => {
     expect(firstLoaded.ours).toEqual(expect.arrayContaining(['proxy/config-schema.ts']));
     expect(firstLoaded.ours.filter((m) => /^proxy\/tls\/(tls-server|cert-watch|ticket-keys)\.ts$/.test(m))).toEqual([]);
     expect(firstLoaded.builtins).not.toContain('node:https');
+    // undici's Pool, not all of undici (fetch and the rest are the index's).
+    expect(firstLoaded.ours).toContain('node_modules/undici/lib/dispatcher/pool.js');
+    expect(firstLoaded.ours.filter((m) => /^node_modules\/undici\/(index\.js|lib\/web\/)/.test(m))).toEqual([]);
 
     expect((await request(a.web!.port, { path: '/' })).body.toString()).toBe('upstream up\n');
     const second = (await baton.status()).generations.find((g) => g.state === 'active')!.pid;
