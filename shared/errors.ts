@@ -36,6 +36,7 @@ export type ErrorCode =
   /** A canary window rolled the reload back (or `baton rollback`/`promote` found none to act on). */
   | 'ERR_ROLLED_BACK'
   | 'ERR_NO_CANARY'
+  | 'ERR_NO_PREVIOUS'
   | 'ERR_ILLEGAL_TRANSITION'
   | 'ERR_STOPPED_ACCEPTING';
 
@@ -72,6 +73,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   ERR_UPGRADE_FAILED: true,
   ERR_ROLLED_BACK: true,
   ERR_NO_CANARY: true,
+  ERR_NO_PREVIOUS: true,
   ERR_ILLEGAL_TRANSITION: true,
   ERR_STOPPED_ACCEPTING: true,
 };

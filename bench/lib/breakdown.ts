@@ -25,7 +25,7 @@ export const STEPS: Step[] = [
   { name: 'app import', covers: 'loading and running the app’s modules and the SDK until its first listen()', ms: (t) => sub(t.child?.listenCalled, t.child?.booted) },
   { name: 'listen', covers: 'listen() on the held socket until it resolves', ms: (t) => sub(t.child?.listening, t.child?.listenCalled) },
   { name: 'ready message', covers: 'ready() after the hello’s reply, and the IPC hop to the supervisor', ms: (t) => sub(t.readyReceived, t.child?.listening) },
-  { name: 'promotion', covers: 'the supervisor promotes the new generation', ms: (t) => sub(t.promoted, t.readyReceived) },
+  { name: 'promotion', covers: 'the supervisor promotes the new generation (after its warm-up, when `warmup` is set)', ms: (t) => sub(t.promoted, t.readyReceived) },
   { name: 'old generation told to drain', covers: 'drain messages written to the previous generation (canary bookkeeping included)', ms: (t) => sub(t.drainSent, t.promoted) },
 ];
 

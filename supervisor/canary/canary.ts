@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
+import { announce, type EventSink } from '../core/events.ts';
 import { evaluate, type CanaryConfig } from './evaluate.ts';
 import { figuresOf, quantile, REQUEST_STATS_FILTER, since, type Figures } from './figures.ts';
 import { DrainingBound } from './draining-bound.ts';
@@ -13,6 +14,8 @@ import { BaselineSampler } from './baseline.ts';
 export interface CanaryDeps {
   os: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(handle: unknown): void };
   log: Logger;
+  /** Where the window's opening and end are published. */
+  events: EventSink;
   snapshot(filter: RegExp): StatSample[];
   /** Counts a rolled-back reload (`baton.reloads_rolled_back`). */
   rolledBack(): void;
@@ -21,6 +24,8 @@ export interface CanaryDeps {
   /** `generation` serves again as the active one (a rollback). */
   activate(generation: CanaryGeneration): void;
   live(): CanaryGeneration[];
+  /** A generation's RSS over its workers (bytes); undefined when unknown. For draining-memory-budget. */
+  rss?(generation: CanaryGeneration): number | undefined;
 }
 
 /** How one reload's window ended. */
@@ -36,12 +41,14 @@ export interface CanaryOutcome {
 export interface PromoteOptions {
   canary?: CanaryConfig;
   maxDraining: number;
+  /** RSS the draining generations may hold together (bytes); the oldest is hurried beyond it. */
+  drainingMemoryBudget?: number;
   shutdownTimeout: number;
   probe?: () => Promise<boolean>;
   /** The generation was launched with Baton's preload (a `node` command, `preload: auto`). */
   preload?: boolean;
-  /** Called on a rollback, after the previous generation is active again (the supervisor restores its config). */
-  restore?: () => void;
+  /** Called on a rollback with the generation active again (the supervisor restores its config and release). */
+  restore?: (restored: number) => void;
 }
 
 interface Window {
@@ -54,7 +61,7 @@ interface Window {
   timer: unknown;
   probe?: () => Promise<boolean>;
   probeFailures: number;
-  restore?: () => void;
+  restore?: (restored: number) => void;
   settle(outcome: CanaryOutcome): void;
 }
 
@@ -113,9 +120,13 @@ export class Canary {
     };
     this.retireOptions = options;
     for (const g of waiting) this.park(g);
-    this.deps.log.info(
-      { event: 'canary-open', generation: next.id, parked: waiting.map((g) => g.id), windowMs: config.window, baseline: describe(this.window.baseline) },
+    announce(
+      this.deps.events,
+      this.deps.log,
+      'info',
+      { type: 'canary-open', generation: next.id, parked: waiting.map((g) => g.id), windowMs: config.window },
       `canary window open for generation ${next.id}: ${waiting.map((g) => g.id).join(', ')} parked`,
+      { baseline: describe(this.window.baseline) },
     );
     this.deps.status(`canary: generation ${next.id} on probation, ${waiting.map((g) => g.id).join(', ')} parked`);
     this.schedule();
@@ -131,6 +142,11 @@ export class Canary {
     }
     w.parked = w.parked.filter((p) => p !== g);
     if (w.parked.length === 0) this.promote(`the parked generation ${g.id} ${how}: nothing to roll back to`);
+  }
+
+  /** True while a window is open (a rollback unparks the previous generation). */
+  get open(): boolean {
+    return this.window !== undefined;
   }
 
   /** `baton rollback`: the window's generation drains, the parked one serves again. */
@@ -207,13 +223,17 @@ export class Canary {
     if (!restored) return this.promote(`${reason}, but no parked generation is left to roll back to`);
     const why = reason.startsWith('rolled back') ? reason : `rolled back: ${reason}`;
     this.deps.activate(restored);
-    w.restore?.();
+    w.restore?.(restored.id);
     this.sampler.watch(restored, w.config.window);
     this.deps.rolledBack();
     const figures = this.current(w);
-    this.deps.log.warn(
-      { event: 'canary-rollback', generation: w.next.id, restored: restored.id, reason: why, requests: figures.requests, errors: figures.errors },
+    announce(
+      this.deps.events,
+      this.deps.log,
+      'warn',
+      { type: 'canary-rollback', generation: w.next.id, restored: restored.id, reason: why },
       `generation ${w.next.id} ${why}; generation ${restored.id} serves again`,
+      { requests: figures.requests, errors: figures.errors },
     );
     this.deps.status(`generation ${restored.id} active (pid ${restored.pid}); generation ${w.next.id} ${why}`);
     const outcome = this.close(w, { result: 'rolled-back', reason: why });
@@ -224,7 +244,8 @@ export class Canary {
 
   private promote(reason: string): CanaryOutcome {
     const w = this.window!;
-    this.deps.log.info({ event: 'canary-promote', generation: w.next.id, reason, draining: w.parked.map((g) => g.id) }, `generation ${w.next.id} promoted: ${reason}`);
+    const promoted = { type: 'canary-promote', generation: w.next.id, reason, draining: w.parked.map((g) => g.id) } as const;
+    announce(this.deps.events, this.deps.log, 'info', promoted, `generation ${w.next.id} promoted: ${reason}`);
     const outcome = this.close(w, { result: 'promoted', reason });
     this.sampler.watch(w.next, w.config.window);
     this.bound.retire(w.parked, `replaced by generation ${w.next.id} (canary: ${reason})`, this.retireOptions);

@@ -13,6 +13,7 @@ export function promoteOptions(config: Config, listeners: Listener[], os: Pick<O
     preload: drainLaunch(config, command, args).preload,
     ...(config.canary ? { canary: config.canary } : {}),
     maxDraining: config.maxDraining ?? 3,
+    ...(config.drainingMemoryBudget !== undefined ? { drainingMemoryBudget: config.drainingMemoryBudget } : {}),
     shutdownTimeout: config.shutdownTimeout,
     // During the window the previous generation is parked, so the probe reaches the new one.
     ...(http && through ? { probe: () => os.httpProbe(through.bound, http.path) } : {}),

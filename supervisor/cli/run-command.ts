@@ -14,6 +14,7 @@ import { realOs } from '../os/real-os.ts';
 import { SegmentStats } from '../core/stats-sink.ts';
 import { procMemoryProbe } from '../memory/proc.ts';
 import { Supervisor } from '../core/supervisor.ts';
+import { EventBus } from '../core/events.ts';
 import { takeInheritedSockets, UPGRADE_ENV } from '../sockets/inherited-sockets.ts';
 import { serviceManagerFrom } from '../systemd/service-manager.ts';
 import { Upgrader } from '../handover/predecessor.ts';
@@ -70,10 +71,12 @@ export async function run(args: string[]): Promise<number> {
   // Both take their variables out of the environment, so no generation inherits them.
   const { sockets, upgrade } = takeInheritedSockets(process.env);
   const serviceManager = serviceManagerFrom(process.env, log);
-  const stats = new SegmentStats(config.name, config.stats, log, upgrade !== undefined);
+  const events = new EventBus();
+  const stats = new SegmentStats(config.name, config.stats, log, upgrade !== undefined, events);
   const supervisor = new Supervisor(config, {
     os: realOs,
     log,
+    events,
     loadConfig: reread,
     stats,
     memoryProbe: procMemoryProbe,

@@ -62,6 +62,7 @@ export const configSchema = z.strictObject({
   'drain-timeout': duration.default(30_000),
   'shutdown-timeout': duration.default(5_000),
   'accept-grace': duration.default(5_000),
+  warmup: duration.default(0),
   readiness: z
     .union([
       z.enum(['auto', 'sdk', 'accepting', 'notify', 'tcp']),
@@ -140,6 +141,8 @@ export const configSchema = z.strictObject({
   /** A canary window after each reload (supervisor/canary); absent: off. */
   canary: canarySchema.optional(),
   'max-draining': maxDrainingSchema,
+  /** Bytes of RSS the draining generations may hold together; the oldest is hurried beyond it. */
+  'draining-memory-budget': bytes.optional(),
   /** Whether a `node` command gets Baton's preload (safe drain without the SDK). */
   preload: z.enum(['auto', 'off']).default('auto'),
   /** The last share of drain-timeout over which the SDK's pacedClose() spreads long-lived connections' closes. */
@@ -214,6 +217,8 @@ export interface Config {
   shutdownTimeout: number;
   /** How long the active generation may stop accepting on a listener it accepted on before it is replaced; 0 or absent: never. */
   acceptGrace?: number;
+  /** How long a reload's new generation accepts beside the one it replaces before that one drains; 0 or absent: none. */
+  warmup?: number;
   readiness: ReadinessConfig;
   drainSignal: NodeJS.Signals;
   restart: { maxFailures: number; window: number; backoffInitial: number; backoffMax: number };
@@ -233,6 +238,8 @@ export interface Config {
   canary?: CanaryConfig;
   /** At most this many generations drain at once. @default 3 */
   maxDraining?: number;
+  /** RSS the draining generations may hold together before the oldest is hurried; absent: no bound. */
+  drainingMemoryBudget?: number;
   /** `auto`: a `node` command gets Baton's preload. @default 'auto' */
   preload?: 'auto' | 'off';
   /** Share of drain-timeout for paced closes. @default 0.5 */
@@ -310,6 +317,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     drainTimeout: c['drain-timeout'],
     shutdownTimeout: c['shutdown-timeout'],
     acceptGrace: c['accept-grace'],
+    ...(c.warmup > 0 ? { warmup: c.warmup } : {}),
     readiness: c.readiness,
     drainSignal: c['drain-signal'] as NodeJS.Signals,
     restart: {
@@ -352,6 +360,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     ...(file !== undefined ? { file } : {}),
     ...(c.canary ? { canary: toCanaryConfig(c.canary) } : {}),
     maxDraining: c['max-draining'],
+    ...(c['draining-memory-budget'] !== undefined ? { drainingMemoryBudget: c['draining-memory-budget'] } : {}),
     preload: c.preload,
     pacedClose: c['paced-close'],
     ...(workers > 1 ? { workers, rollout: { mode: c.rollout, maxSurge: c['max-surge'] } } : {}),

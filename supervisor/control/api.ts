@@ -6,9 +6,10 @@ import type { ReplyBody } from '../../shared/protocol.ts';
 import { dashboardRoute } from './dashboard.ts';
 import { describeJsonError } from './json-position.ts';
 import type { ProfileResult } from '../core/generation-requests.ts';
-import type { ReloadResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
+import type { ReloadResult, RollbackResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
 import type { UpgradeResult } from '../handover/predecessor.ts';
 import { canaryAction, waitCanary, type CanaryControl } from '../canary/control.ts';
+import { eventStreamQuery, type EventSource, type EventStreamReply } from './event-stream.ts';
 
 /** What the control API drives. */
 export interface ControlTarget {
@@ -27,8 +28,12 @@ export interface ControlTarget {
   cpuProfile?(generation: number | undefined, seconds: number): Promise<ProfileResult>;
   /** Replaces the supervisor process (absent: the endpoint is not offered). */
   upgrade?(): Promise<UpgradeResult>;
+  /** `baton rollback`: unparks a canary window's previous generation or relaunches the previous release (absent: only the window's). */
+  rollback?(): Promise<RollbackResult>;
   /** The canary window (absent: /rollback and /promote answer 409). */
   canary?: CanaryControl;
+  /** The supervisor's typed events (absent: GET /events is not offered). */
+  events?: EventSource;
 }
 
 export interface ControlReply {
@@ -37,6 +42,8 @@ export interface ControlReply {
   body: unknown;
   contentType?: string;
   headers?: Record<string, string>;
+  /** Answer with these events as NDJSON (and what follows) instead of `body`. */
+  events?: EventStreamReply;
 }
 
 /** What a POST may say, in its JSON body or its query string (the body wins). */
@@ -48,6 +55,8 @@ type Route = {
   memory?: true;
   /** Offered only where the target can upgrade the supervisor. */
   upgrade?: true;
+  /** Offered only where the target publishes events. */
+  events?: true;
   /** The parameters a POST takes; a GET takes no body. */
   fields?: (keyof typeof FIELDS)[];
   run(target: ControlTarget, query: URLSearchParams, params: Params): Promise<ControlReply> | ControlReply;
@@ -86,7 +95,30 @@ const ROUTES: Record<string, Route> = {
       }
     },
   },
-  '/rollback': { method: 'POST', fields: [], run: (t) => canaryAction(t.canary, 'rollback') },
+  '/events': {
+    method: 'GET',
+    events: true,
+    run: (t, q) => {
+      try {
+        return { status: 200, body: '', events: { source: t.events!, ...eventStreamQuery(q) } };
+      } catch (err) {
+        return { status: 400, body: { ok: false, error: { code: (err as BatonError).code, message: (err as Error).message } } };
+      }
+    },
+  },
+  '/rollback': {
+    method: 'POST',
+    fields: [],
+    run: async (t) => {
+      if (!t.rollback) return canaryAction(t.canary, 'rollback');
+      try {
+        return { status: 200, body: { ok: true, ...(await t.rollback()) } };
+      } catch (err) {
+        const e = err as BatonError;
+        return { status: e.code === 'ERR_SHUTTING_DOWN' ? 503 : 409, body: { ok: false, error: { code: e.code ?? 'ERR_CONTROL', message: e.message } } };
+      }
+    },
+  },
   '/promote': { method: 'POST', fields: [], run: (t) => canaryAction(t.canary, 'promote') },
   '/stop': {
     method: 'POST',
@@ -194,7 +226,7 @@ export async function handleControl(target: ControlTarget, method: string, url: 
   }
   const path = parsed.pathname;
   const offered = (r: Route): boolean =>
-    (!r.memory || typeof target.memoryReport === 'function') && (!r.upgrade || typeof target.upgrade === 'function');
+    (!r.memory || typeof target.memoryReport === 'function') && (!r.upgrade || typeof target.upgrade === 'function') && (!r.events || target.events !== undefined);
   const route = Object.hasOwn(ROUTES, path) && offered(ROUTES[path]!) ? ROUTES[path] : undefined;
   if (!route) {
     const known = Object.entries(ROUTES).filter(([, r]) => offered(r)).map(([p, r]) => `${r.method} ${p}`).join(', ');

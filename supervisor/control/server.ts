@@ -9,6 +9,8 @@ import { admits } from './access.ts';
 import { handleControl, type ControlReply, type ControlTarget } from './api.ts';
 import { ensurePrivateDir, ensurePrivateSubdir } from '../os/paths.ts';
 import { readBody } from './request-body.ts';
+import { pipeEvents } from './event-stream.ts';
+import { announce, NoEvents } from '../core/events.ts';
 
 /** Largest request body the control socket reads. */
 export const MAX_BODY = 64 * 1024;
@@ -153,7 +155,7 @@ export class ControlServer {
     const peer: PeerCred = socketPeerCred(socket as unknown as { _handle?: unknown });
     if (peer.uid === -1) this.log.warn('could not read control peer credentials');
     if (admits(peer, own, this.group)) return true;
-    this.log.warn({ uid: peer.uid, gid: peer.gid, pid: peer.pid }, 'control socket refused a peer of another uid');
+    announce(this.target.events ?? NoEvents, this.log, 'warn', { type: 'control-refused', uid: peer.uid, gid: peer.gid, peerPid: peer.pid }, 'control socket refused a peer of another uid');
     const allowed = this.group === undefined ? `owner uid ${own}` : `owner uid ${own} or group ${this.group}`;
     const message = `uid ${peer.uid} may not control this instance (${allowed}; peer gid ${peer.gid}, pid ${peer.pid})`;
     const body = JSON.stringify({ ok: false, error: { code: 'ERR_PEER_REJECTED', message } });
@@ -215,6 +217,8 @@ export class ControlServer {
   }
 
   private send(res: http.ServerResponse, reply: ControlReply): void {
+    // A stream of events has no end to wait for: a reader that stops reading is cut by its backlog instead.
+    if (reply.events) return pipeEvents(res, reply.events);
     if (res.socket) this.arm(res.socket, this.limits.answerMs);
     send(res, reply);
   }

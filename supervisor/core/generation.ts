@@ -41,7 +41,9 @@ interface GenerationEvents {
   exit: [exit: ProcessExit];
   /** A worker process was spawned (at launch or to restart its slot). */
   'worker-start': [worker: Worker];
-  'worker-state': [worker: Worker, to: WorkerState];
+  'worker-state': [worker: Worker, to: WorkerState, from: WorkerState];
+  /** A worker reached its drain or shutdown timeout. */
+  'worker-timeout': [worker: Worker, kind: 'drain' | 'shutdown', connections: number | null];
   'worker-exit': [worker: Worker, exit: ProcessExit];
   /** A worker restarted in its slot is ready and serves. */
   'worker-restarted': [worker: Worker];
@@ -229,7 +231,8 @@ export class Generation extends EventEmitter<GenerationEvents> {
   private spawn(slot: number): Worker {
     const worker = new Worker(this.options.worker(slot), this.os, this.log);
     this.slots[slot] = worker;
-    worker.on('state', (to) => this.emit('worker-state', worker, to));
+    worker.on('state', (to, from) => this.emit('worker-state', worker, to, from));
+    worker.on('timeout', (kind, connections) => this.emit('worker-timeout', worker, kind, connections));
     worker.on('exit', (exit) => this.workerExited(worker, exit));
     worker.on('stopped-accepting', (fd, lostForMs) => {
       // One of several: drained out, and its exit restarts the slot. A lone worker is the generation: the supervisor replaces it.

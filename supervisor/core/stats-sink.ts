@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { announce, NoEvents, type EventSink } from './events.ts';
 import { ENV } from '../../shared/launch-env.ts';
 import { OWNER_LOCK_WAIT_MS, adoptSegment, createSegment, hotRestartVersion, isAlive, type Counter, type Gauge, type GenerationEntry, type OwnerStats, type StatSample, type StatsCapacities } from '../../shared/stats/index.ts';
 import type { GenerationState } from './generation.ts';
@@ -53,6 +54,8 @@ export interface SegmentConfig {
 export class SegmentStats implements StatsSink {
   private readonly instance: string;
   private readonly log: Logger;
+  /** Where damage, restarts and the segment's (re)creation are published. */
+  private readonly bus: EventSink;
   private owner!: OwnerStats;
   private dir!: string;
   /** Each generation worker's writer slot (key: generation/worker), in the segment it was started with (a cold reload starts another). */
@@ -67,9 +70,10 @@ export class SegmentStats implements StatsSink {
    * Creates the instance's segments (throws ERR_INSTANCE_RUNNING when a live supervisor owns
    * them) or, with `adopt`, takes over those of the supervisor upgrading to this process.
    */
-  constructor(instance: string, options: SegmentConfig, log: Logger, adopt = false) {
+  constructor(instance: string, options: SegmentConfig, log: Logger, adopt = false, events: EventSink = NoEvents) {
     this.instance = instance;
     this.log = log;
+    this.bus = events;
     this.create(options, adopt);
   }
 
@@ -94,14 +98,17 @@ export class SegmentStats implements StatsSink {
       ...options.capacities,
       // The supervisor's registrations run on its event loop: a wedged lock must not hold it for long.
       lockTimeoutMs: OWNER_LOCK_WAIT_MS,
-      logger: { info: (m) => this.log.info(m), warn: (m) => this.log.warn({ stats: 'damaged' }, m) },
+      logger: { info: (m) => this.log.info(m), warn: (m) => announce(this.bus, this.log, 'warn', { type: 'stats', state: 'damaged', message: m }, m, { stats: 'damaged' }) },
     });
     this.live = this.owner.gauge('baton.generations_live');
     this.draining = this.owner.gauge('baton.generations_draining');
     // Registered now, at 0: a scraper sees reloads_failed before the first failure, so rate() and
     // increase() have a starting point.
     for (const event of SUPERVISOR_EVENTS) this.events.set(event, this.owner.counter(`baton.${event}`));
-    this.log.info({ version: this.owner.version, files: this.owner.files }, 'stats segment ready');
+    if (this.owner.stalePid !== undefined) {
+      this.bus.publish({ type: 'stats', state: 'reinitialised', message: `stale segments left by dead pid ${this.owner.stalePid || 'unknown'} re-initialised` });
+    }
+    announce(this.bus, this.log, 'info', { type: 'stats', state: 'ready', message: this.owner.version }, 'stats segment ready', { version: this.owner.version, files: this.owner.files });
   }
 
   /**
@@ -131,15 +138,14 @@ export class SegmentStats implements StatsSink {
     for (const owner of owners) {
       for (const s of owner.checkSizes()) {
         current ||= owner === this.owner;
-        this.log.warn(
-          { stats: 'shrunk', segment: s.segment, file: s.file, size: s.size, expected: s.expected },
-          `stats: ${s.file} was cut to ${s.size} of its ${s.expected} bytes by another process; set its size back, the stats past byte ${s.size} are lost`,
-        );
+        const message = `stats: ${s.file} was cut to ${s.size} of its ${s.expected} bytes by another process; set its size back, the stats past byte ${s.size} are lost`;
+        announce(this.bus, this.log, 'warn', { type: 'stats', state: 'shrunk', message }, message, { stats: 'shrunk', segment: s.segment, file: s.file, size: s.size, expected: s.expected });
       }
     }
     if (current && this.options && !this.handedOver) {
       this.replace(this.options);
-      this.log.warn({ stats: 'restarted', files: this.owner.files }, 'stats: started over in a new segment after the damage; new generations use it');
+      const message = 'stats: started over in a new segment after the damage; new generations use it';
+      announce(this.bus, this.log, 'warn', { type: 'stats', state: 'restarted', message }, message, { stats: 'restarted', files: this.owner.files });
     }
   }
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Logger } from 'pino';
+import type { Level, Logger } from 'pino';
 import { formatAddress } from '../../shared/address.ts';
 import type { ReplyBody } from '../../shared/protocol.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
@@ -10,6 +10,7 @@ import type { FdStore } from '../sockets/fd-store.ts';
 import { checkProfileSeconds, cpuProfile, heapProfile, heapSnapshot, profileDir, releaseMemory, requestTarget, type ProfileResult } from './generation-requests.ts';
 import { checkSnapshotSpace, pruneProfiles } from '../memory/profiles.ts';
 import { retireSnapshot } from '../memory/retire.ts';
+import { announce, EventBus, type BatonEvent } from './events.ts';
 import { GenerationTable } from './generation-table.ts';
 import type { Generation } from './generation.ts';
 import { NoStats, type StatsSink } from './stats-sink.ts';
@@ -31,6 +32,8 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
   protected readonly mode: ModeMachine;
   protected readonly sink: StatsSink;
   protected readonly memory: MemoryMonitor | undefined;
+  /** What happens to the generations, reloads, stats and memory, as typed events (GET /events, the dev runner). */
+  readonly events: EventBus;
 
   /** Hot-restarts the active generation with the release and config in force; resolves with the new one's number. */
   protected readonly replace: () => Promise<number>;
@@ -41,6 +44,7 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
     this.replace = replace;
     this.config = config;
     this.deps = deps;
+    this.events = deps.events ?? new EventBus();
     this.log = deps.log;
     this.store = store;
     this.sink = deps.stats ?? new NoStats();
@@ -53,8 +57,14 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
         summedOverWorkers(deps.memoryProbe, () => this.live()),
         { live: () => this.live(), snapshot: (filter) => this.sink.snapshot(filter), release: (id) => this.release(id), replace },
         deps.log,
+        this.events,
       );
     }
+  }
+
+  /** Logs `msg` with the event's fields and publishes the event. */
+  protected announce(level: Level, event: BatonEvent, msg: string, extra?: Record<string, unknown>): void {
+    announce(this.events, this.log, level, event, msg, extra);
   }
 
   status(): StatusSnapshot {

@@ -13,6 +13,8 @@ import type { ServiceManager } from '../systemd/service-manager.ts';
 import type { GenerationInfo } from './generation.ts';
 import type { StatsSink } from './stats-sink.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
+import type { EventBus } from './events.ts';
+import type { CanaryOutcome } from '../canary/canary.ts';
 
 export interface ReloadResult {
   generation: number;
@@ -41,6 +43,11 @@ export interface StatusSnapshot {
   hurried?: number[];
   preload?: true;
 }
+
+/** How `baton rollback` went: the parked generation of a canary window unparked, or the previous release relaunched. */
+export type RollbackResult =
+  | ({ how: 'unparked' } & CanaryOutcome)
+  | ({ how: 'relaunched'; release: number; replaced: number | null } & ReloadResult);
 
 export interface SupervisorEvents {
   /** The supervisor gave up (crash loop); the process should exit non-zero. */
@@ -72,6 +79,8 @@ export interface SupervisorDeps {
   serviceManager?: ServiceManager;
   /** Listening sockets passed in by systemd or by the supervisor this one took over from. */
   inherited?: InheritedSocket[];
+  /** Where the supervisor publishes its typed events. @default a new EventBus */
+  events?: EventBus;
   /** Number of the first generation: a successor continues its predecessor's numbering. @default 1 */
   firstGeneration?: number;
 }

@@ -8,16 +8,19 @@ import { NoServiceManager, type ServiceManager } from '../systemd/service-manage
 import { Backoff } from './backoff.ts';
 import { describeExit, type Generation } from './generation.ts';
 import { launchGeneration } from './launch.ts';
+import { relayGeneration } from './event-relay.ts';
+import { warmUp } from './warm-up.ts';
+import { pinRelease, ReleaseHistory } from './release-history.ts';
 import { TicketKeys } from './ticket-keys.ts';
 import { allExited, rollOut } from './rollout.ts';
 import { checkReloadConfig } from './reload-config.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
 import { SupervisorQueries } from './supervisor-queries.ts';
-import type { HandOver, ReloadResult, StatusSnapshot, SupervisorDeps } from './supervisor-types.ts';
+import type { HandOver, ReloadResult, RollbackResult, StatusSnapshot, SupervisorDeps } from './supervisor-types.ts';
 import { Canary } from '../canary/index.ts';
 import { promoteOptions } from '../canary/promote-options.ts';
 
-export type { HandOver, ReloadResult, StatusSnapshot, SupervisorDeps, SupervisorEvents } from './supervisor-types.ts';
+export type { HandOver, ReloadResult, RollbackResult, StatusSnapshot, SupervisorDeps, SupervisorEvents } from './supervisor-types.ts';
 
 /**
  * Runs generations of one program: launches them, hands them the held sockets, promotes a ready
@@ -37,6 +40,8 @@ export class Supervisor extends SupervisorQueries {
   private readonly sm: ServiceManager;
   /** The canary window after a reload, rollback and max-draining (supervisor/canary). */
   readonly canary: Canary;
+  /** The releases promoted, for `baton rollback` once no canary window is open. */
+  private readonly releases = new ReleaseHistory();
   /** Kept in memory only, handed to each generation on request: sessions resume across reloads. */
   private readonly ticketKeys: TicketKeys;
 
@@ -51,11 +56,16 @@ export class Supervisor extends SupervisorQueries {
     this.canary = new Canary({
       os: deps.os,
       log: deps.log,
+      events: this.events,
       snapshot: (filter) => this.sink.snapshot(filter),
       rolledBack: () => this.sink.count('reloads_rolled_back'),
       status: (text) => this.sm.status(text),
       activate: (g) => (this.active = g as Generation),
       live: () => this.live(),
+      rss: (g) => {
+        const probe = deps.memoryProbe;
+        return probe ? (g as Generation).pids.reduce((n, pid) => n + (probe.read(pid)?.rss ?? 0), 0) : undefined;
+      },
     });
   }
 
@@ -72,7 +82,7 @@ export class Supervisor extends SupervisorQueries {
     // Every slot's socket, so the per-worker sockets a predecessor handed over are kept, not closed as unclaimed.
     this.store.pin([...new Set(this.store.slots(listeners, this.config.listeners, this.config.workers ?? 1).flat())]);
     for (const l of listeners) {
-      this.log.info({ listener: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}) }, 'listening');
+      this.announce('info', { type: 'listening', listener: l.name, address: formatAddress(l.bound), fd: l.fd }, 'listening', l.origin ? { from: l.origin } : {});
     }
     this.sm.storeFds(listeners.filter((l) => l.origin !== 'systemd'));
     void this.launchAndPromote(this.config, 'start').catch(() => {});
@@ -84,14 +94,14 @@ export class Supervisor extends SupervisorQueries {
    * and its predecessors are draining. Rejects with ERR_RELOAD_FAILED (the serving generation is
    * untouched). A reload asked for while one is starting shares that one's outcome.
    */
-  reload(options: { cold?: boolean; sameConfig?: boolean } = {}): Promise<ReloadResult> {
+  reload(options: { cold?: boolean; sameConfig?: boolean; rollbackTo?: Config } = {}): Promise<ReloadResult> {
     if (this.mode.ending) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
     if (this.mode.is('upgrading')) return Promise.reject(new BatonError('ERR_UPGRADING', 'cannot reload: the supervisor is being upgraded'));
     if (!this.reloading) {
       const received = monotonicMs();
       const from = this.mode.to('reloading');
       this.sm.reloading();
-      this.reloading = this.doReload(options.cold === true, options.sameConfig === true, received).finally(() => {
+      this.reloading = this.doReload(options.cold === true, options.sameConfig === true, received, options.rollbackTo).finally(() => {
         this.reloading = undefined;
         if (this.mode.is('reloading')) this.mode.settle(from, this.active !== undefined);
         // READY ends the reload for systemd whatever came of it: a failed one leaves the old generation serving.
@@ -101,10 +111,30 @@ export class Supervisor extends SupervisorQueries {
     return this.reloading;
   }
 
+  /**
+   * `baton rollback`: with a canary window open, the parked generation serves again at once;
+   * otherwise the release before the serving one (as it was launched, symlinks resolved then) is
+   * started as a new generation and promoted like a reload. ERR_NO_PREVIOUS when there is none.
+   */
+  async rollback(): Promise<RollbackResult> {
+    if (this.canary.open) return { how: 'unparked', ...this.canary.requestRollback() };
+    if (this.reloading) throw new BatonError('ERR_RELOAD_FAILED', 'cannot roll back: a reload is under way (try again once it has settled)');
+    const previous = this.releases.previous();
+    const replaced = this.active?.id ?? null;
+    if (!previous) throw new BatonError('ERR_NO_PREVIOUS', `nothing to roll back to: generation ${replaced ?? '(none)'} runs the first release this supervisor started`);
+    // Read now: once promoted, the history files that release under the new generation.
+    const release = previous.generation;
+    const result = await this.reload({ rollbackTo: previous.config });
+    this.sink.count('reloads_rolled_back');
+    const message = `rolled back: generation ${result.generation} runs the release of generation ${release} again; generation ${replaced} drains`;
+    this.announce('warn', { type: 'rolled-back', generation: result.generation, release, replaced }, message);
+    return { how: 'relaunched', ...result, release, replaced };
+  }
+
   /** Drains every generation, then closes the sockets; resolves when all have exited. */
   stop(reason = 'stop requested'): Promise<void> {
     if (this.stopped) return this.stopped;
-    this.log.info({ reason }, 'stopping: draining every generation');
+    this.announce('info', { type: 'stopping', reason }, 'stopping: draining every generation');
     if (!this.mode.is('retiring')) {
       this.mode.to('stopping');
       this.sm.stopping();
@@ -120,7 +150,7 @@ export class Supervisor extends SupervisorQueries {
 
   /** Kills every generation now (a second interrupt). */
   forceStop(): void {
-    this.log.warn({ live: this.live().length }, 'forced stop: killing every generation');
+    this.announce('warn', { type: 'stop-forced', live: this.live().length }, 'forced stop: killing every generation');
     for (const g of this.live()) g.kill();
   }
 
@@ -174,23 +204,23 @@ export class Supervisor extends SupervisorQueries {
     this.stopped = undefined;
     this.sink.takeBack?.();
     this.sm.mainPid(process.pid);
-    this.log.warn('the successor died after the hand-over: this supervisor serves again');
+    this.announce('warn', { type: 'taken-back' }, 'the successor died after the hand-over: this supervisor serves again');
     this.restart();
     this.reclaimAbandoned(20);
     return true;
   }
 
-  private async doReload(cold: boolean, sameConfig: boolean, received: number): Promise<ReloadResult> {
+  private async doReload(cold: boolean, sameConfig: boolean, received: number, rollbackTo?: Config): Promise<ReloadResult> {
     let next: Config;
     try {
-      next = sameConfig ? this.config : this.deps.loadConfig();
-      checkReloadConfig(this.config, next, this.sink, cold, this.log);
+      next = rollbackTo ?? (sameConfig ? this.config : this.deps.loadConfig());
+      checkReloadConfig(this.config, next, this.sink, cold, this.log, this.events);
     } catch (err) {
       throw this.reloadFailed(err);
     }
     this.deps.os.clearTimeout(this.restartTimer);
     try {
-      const result = await this.launchAndPromote(next, 'reload', { received, configRead: monotonicMs() });
+      const result = await this.launchAndPromote(next, 'reload', rollbackTo ? 'back' : sameConfig ? 'same' : 'new', { received, configRead: monotonicMs() });
       this.sink.count('reloads_ok');
       return result;
     } catch (err) {
@@ -202,11 +232,19 @@ export class Supervisor extends SupervisorQueries {
     this.sink.count('reloads_failed');
     const serving = this.active ? `generation ${this.active.id} keeps serving` : 'no generation is serving';
     const error = new BatonError('ERR_RELOAD_FAILED', `reload failed: ${(err as Error).message}\n(${serving})`, { cause: err });
-    this.log.error({ err: error, code: (err as { code?: string }).code }, 'reload failed');
+    const code = (err as { code?: string }).code ?? error.code;
+    this.announce('error', { type: 'reload-failed', code, message: error.message }, 'reload failed', { err: error });
     return error;
   }
 
-  private async launchAndPromote(config: Config, why: 'start' | 'reload' | 'restart', marks: Pick<ReloadTiming, 'received' | 'configRead'> = {}): Promise<ReloadResult> {
+  private async launchAndPromote(
+    config: Config,
+    why: 'start' | 'reload' | 'restart',
+    release: 'new' | 'same' | 'back' = why === 'restart' ? 'same' : 'new',
+    marks: Pick<ReloadTiming, 'received' | 'configRead'> = {},
+  ): Promise<ReloadResult> {
+    // Pinned before the launch: a link switched while it starts must not change what a rollback returns to.
+    const pinned = pinRelease(config, this.deps.os.realpath?.bind(this.deps.os));
     const listeners = this.store.provide(config.listeners);
     const slots = this.store.slots(listeners, config.listeners, config.workers ?? 1);
     // Rolling replaces the active generation slot by slot; anything else (or none serving) starts every worker at once.
@@ -218,6 +256,7 @@ export class Supervisor extends SupervisorQueries {
     try {
       if (rolling) await rollOut(rolling, generation, surge, this.log);
       else await generation.whenReady();
+      if (!rolling && why === 'reload') await this.warm(generation, config.warmup ?? 0);
     } catch (err) {
       generation.drain('it failed to become ready');
       if (!this.active && !this.mode.ending) {
@@ -243,13 +282,19 @@ export class Supervisor extends SupervisorQueries {
     this.config = config;
     this.store.pin([...new Set(slots.flat())]);
     // A rollback puts the previous config back too: a crash restart must not relaunch the rolled-back release.
-    this.canary.afterPromote(generation, previous, { ...promoteOptions(config, listeners, this.deps.os), restore: () => (this.config = before) });
+    this.releases.promoted(release, generation.id, pinned);
+    const restore = (restored: number): void => {
+      this.config = before;
+      this.releases.promoted('back', restored, before);
+    };
+    this.canary.afterPromote(generation, previous, { ...promoteOptions(config, listeners, this.deps.os), restore });
     const started = generation.startTiming();
     const timing: ReloadTiming | undefined = started && { ...marks, ...started, promoted, drainSent: monotonicMs() };
     this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
-    this.log.info({ generation: generation.id, readyMs, why, draining: previous.map((g) => g.id), timing }, `generation ${generation.id} is active`);
+    const draining = previous.map((g) => g.id);
+    this.announce('info', { type: 'generation-active', generation: generation.id, pid: generation.pid, readyMs, why, draining }, `generation ${generation.id} is active`, timing ? { timing } : {});
     this.sm.storeFds(listeners.filter((l) => l.origin !== 'systemd'));
     // The first generation ever to serve is what a service manager waits for; a reload's end says READY itself.
     if (this.mode.is('starting')) this.sm.ready(this.summary());
@@ -259,10 +304,19 @@ export class Supervisor extends SupervisorQueries {
     return result;
   }
 
+  /** A reload's warm-up: `generation` accepts beside the serving ones for `ms` before they drain. */
+  private async warm(generation: Generation, ms: number): Promise<void> {
+    const beside = this.live().filter((g) => g !== generation && g.state === 'active').map((g) => g.id);
+    if (ms <= 0 || beside.length === 0 || this.mode.ending) return;
+    this.announce('info', { type: 'warming', generation: generation.id, beside, warmupMs: ms }, `generation ${generation.id} warms up beside generation ${beside.join(', ')} for ${formatDuration(ms)}`);
+    await warmUp(generation, ms, this.deps.os);
+  }
+
   private launch(config: Config, slots: Listener[][], initial?: number): Generation {
     const id = this.nextId++;
     const deps = { os: this.deps.os, log: this.log, store: this.store, sink: this.sink, memory: this.memory, ticketKeys: this.ticketKeys, reload: async () => (await this.reload()).generation };
     const generation = launchGeneration(config, slots, id, deps, initial);
+    relayGeneration(generation, this.events);
     this.generations.add(generation);
     generation.on('state', () => {
       const live = this.live();
@@ -279,7 +333,10 @@ export class Supervisor extends SupervisorQueries {
       this.log.info({ generation: id, worker: w.worker, pid: w.pid }, `${w.label} restarted`);
       if (!this.mode.is('retiring')) this.sm.status(this.summary());
     });
-    generation.on('crash-loop', (err) => this.emit('fatal', err));
+    generation.on('crash-loop', (err) => {
+      this.events.publish({ type: 'crash-loop', generation: id, message: err.message });
+      this.emit('fatal', err);
+    });
     generation.on('exit', (exit) => this.reap(generation, exit));
     generation.on('stopped-accepting', (fd, lostForMs) => this.stoppedAccepting(generation, fd, lostForMs));
     return generation;
@@ -317,7 +374,7 @@ export class Supervisor extends SupervisorQueries {
       'ERR_STOPPED_ACCEPTING',
       `active generation ${generation.id} (pid ${generation.pid}) stopped accepting on listener '${listener}' for ${formatDuration(lostForMs)} (accept-grace ${formatDuration(acceptGraceMs)})`,
     );
-    this.log.error({ generation: generation.id, reason: 'stopped-accepting', listener, lostForMs, acceptGraceMs }, err.message);
+    this.announce('error', { type: 'stopped-accepting', generation: generation.id, listener, lostForMs }, err.message, { reason: 'stopped-accepting', acceptGraceMs });
     this.active = undefined;
     if (this.mode.is('serving')) this.mode.to('recovering');
     generation.drain('it stopped accepting');
@@ -336,11 +393,11 @@ export class Supervisor extends SupervisorQueries {
         `${err.message}; ${this.config.restart.maxFailures} failures within ${formatDuration(this.config.restart.window)}: giving up`,
         { cause: err },
       );
-      this.log.fatal({ err: fatal, stderr: tail }, 'crash loop: giving up');
+      this.announce('fatal', { type: 'crash-loop', generation: generation.id, message: fatal.message }, 'crash loop: giving up', { err: fatal, stderr: tail });
       this.emit('fatal', fatal);
       return;
     }
-    this.log.error({ err, stderr: tail, restartInMs: delay }, `generation ${generation.id} failed; restarting in ${formatDuration(delay)}`);
+    this.announce('error', { type: 'restarting', generation: generation.id, restartInMs: delay, message: err.message }, `generation ${generation.id} failed; restarting in ${formatDuration(delay)}`, { err, stderr: tail });
     if (this.live().some((g) => g.state === 'starting')) return;
     this.restartTimer = this.deps.os.setTimeout(() => this.restart(), delay);
   }
@@ -362,7 +419,7 @@ export class Supervisor extends SupervisorQueries {
     this.sink.close();
     // A retiring supervisor stopped notifying when it handed over.
     if (!retiring) this.sm.close();
-    this.log.info(retiring ? 'every generation has exited; the successor holds the listeners' : 'every generation has exited; listeners closed');
+    this.announce('info', { type: 'stopped', handedOver: retiring }, retiring ? 'every generation has exited; the successor holds the listeners' : 'every generation has exited; listeners closed');
     this.emit('stopped');
   }
 }

@@ -39,6 +39,8 @@ interface WorkerEvents {
   exit: [exit: ProcessExit];
   /** The active worker no longer accepts on `fd`, which it did accept on, for `lostForMs` (over the accept grace). */
   'stopped-accepting': [fd: number, lostForMs: number];
+  /** The drain timeout (SIGTERM follows) or the shutdown timeout (SIGKILL follows) was reached with `connections` open. */
+  timeout: [kind: 'drain' | 'shutdown', connections: number | null];
 }
 
 /** One process of a generation (its worker in one slot), moving through WORKER_TRANSITIONS. */
@@ -193,6 +195,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!(this.sdk && this.proc.send(this.stamp({ type: 'drain', deadline })))) this.signal(this.options.drainSignal);
     this.after(this.options.drainTimeout, () => {
       this.log.warn({ connections: this.connections }, `drain timeout (${formatDuration(this.options.drainTimeout)}) reached: asking generation to exit`);
+      this.emit('timeout', 'drain', this.connections);
       this.signal('SIGTERM');
       this.after(this.options.shutdownTimeout, () => {
         this.killedAtShutdown = true;
@@ -200,6 +203,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           { connections: this.connections },
           `shutdown timeout (${formatDuration(this.options.shutdownTimeout)}) reached: killing generation, cutting ${describeCount(this.connections)}`,
         );
+        this.emit('timeout', 'shutdown', this.connections);
         this.signal('SIGKILL');
       });
     });
@@ -350,7 +354,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // Only while active: a draining worker stops accepting on purpose.
     if (from === 'active') this.acceptWatch?.stop();
     const level = to === 'exited' && from !== 'draining' ? 'warn' : 'info';
-    this.log[level]({ from, to, ...fields }, `${this.label} ${from} → ${to}`);
+    // The log side of the worker-state event the supervisor publishes from the 'state' event below.
+    this.log[level]({ event: 'worker-state', from, to, ...fields }, `${this.label} ${from} → ${to}`);
     this.emit('state', to, from);
   }
 }

@@ -18,7 +18,11 @@ import { parseDuration } from '../../shared/units.ts';
 import type { ChildPort, Os } from '../os/os.ts';
 import { realOs } from '../os/real-os.ts';
 import { Supervisor } from '../core/supervisor.ts';
+import type { BatonEventType } from '../core/events.ts';
 import { DEFAULT_EXTENSIONS, ProjectWatcher, type ChangeBatch } from './watch.ts';
+
+/** Events the runner tells in its own words: their log lines are not shown again. */
+const TOLD = new Set<BatonEventType>(['generation-active', 'worker-state', 'generation-state', 'reload-failed', 'restarting', 'crash-loop']);
 
 /** Lines of each generation's output kept to find where a failed start broke. */
 const KEPT_LINES = 200;
@@ -119,7 +123,9 @@ class DevRunner {
         this.keys?.release();
         resolve(0);
       });
-      this.supervisor.on('fatal', (err) => this.crashed(err));
+      this.supervisor.events.on('event', (e) => {
+        if (e.type === 'crash-loop') this.crashed(e.generation, e.message);
+      });
       // A reload's outcome is told where it is asked for; a start or a crash restart is told here.
       this.supervisor.on('active', ({ generation, readyMs, why }) => {
         if (why !== 'reload') this.started(generation, readyMs);
@@ -224,11 +230,11 @@ class DevRunner {
     }
   }
 
-  /** The serving generation crashed or the first one could not start: wait for a save. */
-  private crashed(err: BatonError): void {
+  /** Generation `id` crashed (or could not start) and the supervisor gave up: wait for a save. */
+  private crashed(id: number, message: string): void {
     if (this.running || this.stopping) return;
-    const cause = (err.cause as Error | undefined)?.message ?? err.message;
-    const id = Number(/generation (\d+)/.exec(cause)?.[1] ?? this.lastSpawned);
+    // The crash loop's message ends with the count of failures; the first part is the crash.
+    const cause = message.replace(/; \d+ failures within .*: giving up$/, '');
     this.active = undefined;
     this.out.fail(firstLine(cause).replace(/^active /, ''));
     this.out.cause(this.gens.get(id)?.lines ?? [], this.root);
@@ -272,21 +278,23 @@ class DevRunner {
     };
   }
 
-  /** The supervisor's log, read as records: warnings and crashes are told from it. */
+  /**
+   * The supervisor's log as records: a warning is shown unless it is the log side of an event
+   * the runner tells in its own words (reloads, starts, exits, crashes); --verbose shows every record.
+   */
   private logger(): Logger {
     const verbose = this.values.verbose === true;
     return pino({ level: verbose ? 'debug' : 'info', base: null }, {
       write: (text: string) => {
-        let r: { level: number; msg?: string; why?: string; err?: { message?: string } };
+        let r: { level: number; msg?: string; event?: string; err?: { message?: string } };
         try {
           r = JSON.parse(text) as typeof r;
         } catch {
           return;
         }
         const msg = r.msg ?? '';
-        if (/^generation \d+ is active$/.test(msg) && r.why !== 'reload') return;
-        const handled = msg === 'reload failed' || msg.startsWith('crash loop') || / → exited$/.test(msg) || /failed; restarting/.test(msg);
-        if (r.level >= 40 && !handled) this.out.say(this.out.paint.yellow(`${msg}${r.err?.message ? `: ${firstLine(r.err.message)}` : ''}`));
+        const told = r.event !== undefined && TOLD.has(r.event as BatonEventType);
+        if (r.level >= 40 && !told) this.out.say(this.out.paint.yellow(`${msg}${r.err?.message ? `: ${firstLine(r.err.message)}` : ''}`));
         else if (verbose) this.out.say(this.out.paint.dim(msg));
       },
     });

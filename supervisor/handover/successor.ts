@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Supervisor } from '../core/supervisor.ts';
 import type { UpgradeState } from '../sockets/inherited-sockets.ts';
+import { announce } from '../core/events.ts';
 import { announceSuccessor } from './predecessor.ts';
 
 export interface SuccessorOptions {
@@ -36,7 +37,7 @@ export function followPredecessor(options: SuccessorOptions): void {
     promise
       .then(() => {
         const why = reason();
-        log.info({ predecessor: upgrade.from, why }, 'upgrade complete: this supervisor serves');
+        announce(supervisor.events, log, 'info', { type: 'upgraded', predecessor: upgrade.from }, 'upgrade complete: this supervisor serves', { why });
         if (why === 'predecessor-died') reclaim(options, 20);
       })
       .catch((err: unknown) => log.error({ err }, 'cannot bind the control socket after the upgrade; signals still work'));

@@ -6,6 +6,7 @@
  * the hard limit (a zero-downtime replacement through the supervisor's own reload, rate-limited).
  */
 import type { Logger } from 'pino';
+import { announce, NoEvents, type EventSink } from '../core/events.ts';
 import { childFiguresByWriter, runtimeByWriter, type ChildMemory, type RuntimeHealth } from '../../shared/memory-figures.ts';
 
 /** The memory and runtime-health gauges children write. */
@@ -53,6 +54,7 @@ export class MemoryMonitor {
   private readonly probe: MemoryProbe;
   private readonly actions: MemoryActions;
   private readonly log: Logger;
+  private readonly events: EventSink;
   private readonly series = new Map<number, MemorySeries>();
   private readonly growing = new Set<number>();
   private readonly findings = new Map<number, LeakFinding>();
@@ -65,7 +67,9 @@ export class MemoryMonitor {
   private timer: unknown;
   private stopped = false;
 
-  constructor(config: MemoryConfig, timers: Timers, probe: MemoryProbe, actions: MemoryActions, log: Logger) {
+  /** @param events where findings, limits and replacements are published. @default NoEvents */
+  constructor(config: MemoryConfig, timers: Timers, probe: MemoryProbe, actions: MemoryActions, log: Logger, events: EventSink = NoEvents) {
+    this.events = events;
     this.config = config;
     this.timers = timers;
     this.probe = probe;
@@ -197,9 +201,13 @@ export class MemoryMonitor {
     if (growing) {
       this.growing.add(g.id);
       s.mark(this.timers.now(), 'growing', finding.message);
-      this.log.warn(
-        { generation: g.id, figure: lead?.figure, slopeMiBPerMin: round(slope), rss: s.last()?.rss, finding: finding.message },
+      announce(
+        this.events,
+        this.log,
+        'warn',
+        { type: 'memory-growing', generation: g.id, ...(lead ? { figure: lead.figure } : {}), slopeMiBPerMin: round(slope), message: finding.message },
         `generation ${g.id} is ${finding.message}`,
+        { rss: s.last()?.rss, finding: finding.message },
       );
     } else {
       this.growing.delete(g.id);
@@ -220,7 +228,7 @@ export class MemoryMonitor {
   }
 
   private softLimit(g: WatchedGeneration, why: string): void {
-    this.log.info({ generation: g.id }, `generation ${g.id} is over the soft limit (${why}): asking it to release memory`);
+    announce(this.events, this.log, 'info', { type: 'memory-limit', generation: g.id, limit: 'soft', why }, `generation ${g.id} is over the soft limit (${why}): asking it to release memory`);
     this.mark(g.id, 'soft-limit', why);
     this.actions.release(g.id).then(
       (reply) => {
@@ -229,9 +237,13 @@ export class MemoryMonitor {
           return;
         }
         const released = Number(reply.released ?? 0);
-        this.log.info(
-          { generation: g.id, ...reply, released },
+        announce(
+          this.events,
+          this.log,
+          'info',
+          { type: 'memory-released', generation: g.id, released },
           `generation ${g.id} released ${mib(released)} (RSS ${mib(Number(reply.rssBefore))} → ${mib(Number(reply.rssAfter))})`,
+          { ...reply, released },
         );
       },
       (err: Error) => this.log.warn({ generation: g.id, err }, `generation ${g.id} did not answer release-memory: ${err.message}`),
@@ -255,11 +267,11 @@ export class MemoryMonitor {
     this.replacing = true;
     this.lastReplaceAt = now;
     this.mark(g.id, 'hard-limit', why);
-    this.log.warn({ generation: g.id }, `generation ${g.id} is over the hard limit (${why}): starting a replacement and draining it`);
+    announce(this.events, this.log, 'warn', { type: 'memory-limit', generation: g.id, limit: 'hard', why }, `generation ${g.id} is over the hard limit (${why}): starting a replacement and draining it`);
     this.actions.replace(`generation ${g.id} over the memory hard limit`).then(
       (next) => {
         this.replacing = false;
-        this.log.info({ generation: g.id, replacement: next }, `generation ${g.id} replaced by generation ${next} (memory hard limit)`);
+        announce(this.events, this.log, 'info', { type: 'memory-replaced', generation: g.id, replacement: next }, `generation ${g.id} replaced by generation ${next} (memory hard limit)`);
       },
       (err: Error) => {
         this.replacing = false;

@@ -67,6 +67,8 @@ export interface SocketOps {
 
 export interface Os extends Timers, SocketOps {
   spawn(spec: SpawnSpec): ChildPort;
+  /** `p` with every symlink resolved, or undefined when it does not exist. @default the path as given */
+  realpath?(p: string): string | undefined;
   /** One GET of `path` through `address`; true for a 2xx answer within a second. */
   httpProbe(address: Address, path: string): Promise<boolean>;
   /** Connects through `address`; true when `pid` or a descendant accepts that very connection within a second. */

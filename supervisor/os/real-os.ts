@@ -36,6 +36,13 @@ export function liveReapers(): number[] {
 
 /** The operating system as the supervisor uses it: real processes, real sockets. */
 export const realOs: Os = {
+  realpath(p) {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  },
   now: () => performance.timeOrigin + performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),

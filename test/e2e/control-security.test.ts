@@ -86,8 +86,8 @@ describe.skipIf(!isRoot)(`control socket with --control-group (${isRoot ? 'as ro
       code: 'ERR_PEER_REJECTED',
       message: `uid ${NOBODY} may not control this instance (owner uid 0 or group ${NOGROUP}; peer gid ${OTHER}, pid ${refused.pid})`,
     });
-    const log = await baton.waitForLog((l) => l.msg === 'control socket refused a peer of another uid' && l.pid === refused.pid);
-    expect(log).toMatchObject({ level: 40, uid: NOBODY, gid: OTHER });
+    const event = await baton.waitForEvent('control-refused', (e) => e.peerPid === refused.pid);
+    expect(event).toMatchObject({ uid: NOBODY, gid: OTHER });
     expect(await generations(baton)).toEqual([{ generation: 1, pid: expect.any(Number), state: 'active' }]);
   });
 });
@@ -127,7 +127,7 @@ describe('control socket requests', () => {
 
     const unknownPath = await controlCall(sock, 'POST', '/restart');
     expect(unknownPath.status).toBe(404);
-    expect(unknownPath.body.error?.message).toContain('unknown endpoint POST /restart; endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, POST /rollback, POST /promote, POST /stop');
+    expect(unknownPath.body.error?.message).toContain('unknown endpoint POST /restart; endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, GET /events, POST /rollback, POST /promote, POST /stop');
 
     const wrongMethod = await controlCall(sock, 'PUT', '/reload');
     expect([wrongMethod.status, wrongMethod.headers.allow]).toEqual([405, 'POST']);

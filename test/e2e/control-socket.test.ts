@@ -31,7 +31,7 @@ describe('control socket', () => {
     expect(refused.status).toBe(403);
     expect(refused.body).toContain('ERR_PEER_REJECTED');
     expect(refused.body).toContain(`uid ${NOBODY} may not control this instance (owner uid 0; peer gid ${NOBODY}, pid ${refused.pid})`);
-    await baton.waitForLog((l) => l.msg === 'control socket refused a peer of another uid' && l.uid === NOBODY && l.pid === refused.pid);
+    await baton.waitForEvent('control-refused', (e) => e.uid === NOBODY && e.peerPid === refused.pid);
     expect((await baton.status()).active).toBe(1);
   });
 
@@ -41,7 +41,7 @@ describe('control socket', () => {
     const { controlRequest } = await import('../../supervisor/cli/control-client.ts');
     const unknown = await controlRequest(baton.socketPath, 'GET', '/nope');
     expect(unknown.status).toBe(404);
-    expect(JSON.stringify(unknown.body)).toContain('endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, POST /rollback, POST /promote, POST /stop');
+    expect(JSON.stringify(unknown.body)).toContain('endpoints: GET /status, GET /stats, GET /metrics, POST /reload, POST /upgrade, GET /events, POST /rollback, POST /promote, POST /stop');
     const wrongMethod = await controlRequest(baton.socketPath, 'GET', '/reload');
     expect(wrongMethod.status).toBe(405);
     expect((await baton.status()).generations).toHaveLength(1);

@@ -74,4 +74,45 @@ describe('releases behind a symlink', () => {
     expect(counts.ok, describeCounts(counts)).toBe(counts.requests);
     expect(new Set(counts.bodies)).toEqual(new Set(['v1', 'v2']));
   }, 90_000);
+
+  it('baton rollback, with no canary window, runs the previous release again though the link names the new one; 0 failed under load', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-releases-'));
+    dirs.push(root);
+    release(root, 'v1');
+    release(root, 'v2');
+    point(root, 'v1');
+    const appPort = await freePort();
+    const baton = new BatonProcess({
+      name: 'test',
+      command: [process.execPath, ...NODE_FLAGS, '--import', path.join(ROOT, 'child/register.ts'), 'current/app.mjs'],
+      cwd: root,
+      env: { APP_PORT: String(appPort) },
+      listeners: [{ name: 'http', address: `127.0.0.1:${appPort}` }],
+      'ready-timeout': '20s',
+      'drain-timeout': '5s',
+    });
+    await baton.active(1);
+    const port = await baton.port();
+    const load = startLoad({ port }, { keepAlive: 2, newConnection: 2 });
+    await load.progress(3);
+    point(root, 'v2');
+    expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 2 });
+    await expect.poll(() => answers(port), { timeout: 5_000 }).toBe('v2\n');
+    await load.progress(3);
+
+    const rollback = await baton.cli('rollback');
+    expect(rollback.stdout).toBe('rolled back: generation 3 runs the release of generation 1 again, generation 2 drains');
+    expect(rollback.exitCode).toBe(0);
+    await expect.poll(() => answers(port), { timeout: 5_000 }).toBe('v1\n');
+    expect(fs.readlinkSync(path.join(root, 'current'))).toBe(path.join('releases', 'v2'));
+    expect(await baton.waitForEvent('rolled-back')).toMatchObject({ generation: 3, release: 1, replaced: 2 });
+    await load.progress(3);
+    // Nothing before v1: a second rollback says so and changes nothing.
+    const again = await baton.cli('rollback');
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toBe('baton: nothing to roll back to: generation 3 runs the first release this supervisor started');
+    const counts = await load.stop();
+    expect(counts.ok, describeCounts(counts)).toBe(counts.requests);
+    expect(new Set(counts.bodies)).toEqual(new Set(['v1', 'v2']));
+  }, 90_000);
 });

@@ -1,11 +1,13 @@
 import { execa, type ResultPromise } from 'execa';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { controlRequest } from '../../supervisor/cli/control-client.ts';
 import type { StatusSnapshot } from '../../supervisor/core/supervisor.ts';
+import type { BatonEventType, PublishedEvent } from '../../supervisor/core/events.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin/baton');
@@ -15,6 +17,9 @@ export const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
 export function fixture(name: string, ...args: string[]): string[] {
   return [process.execPath, ...NODE_FLAGS, path.join(ROOT, 'test/fixtures', name), ...args];
 }
+
+/** An event as a test sees it: with the pid of the supervisor that published it. */
+export type SeenEvent<T extends BatonEventType = BatonEventType> = Extract<PublishedEvent, { type: T }> & { supervisor: number };
 
 export interface LogLine {
   level: number;
@@ -39,6 +44,13 @@ export class BatonProcess {
   /** Supervisors `baton upgrade` started after this one: they log on the same stdout. */
   readonly successors = new Set<number>();
   private readonly waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  /** Every event read from GET /events, in order, from this supervisor and any successor on its control socket. */
+  readonly events: SeenEvent[] = [];
+  private readonly eventWaiters: { match: (e: SeenEvent) => boolean; resolve: (e: SeenEvent) => void }[] = [];
+  /** The last event number seen from each supervisor pid. */
+  private readonly lastSeq = new Map<number, number>();
+  private subscribed = false;
+  private gone = false;
   exited: Promise<{ exitCode?: number; signal?: string }>;
 
   /** `config` may be a function of the test's temp dir (for socket paths inside it). */
@@ -54,7 +66,8 @@ export class BatonProcess {
     this.statsDir = fs.mkdtempSync('/dev/shm/baton-test-');
     const resolved = typeof config === 'function' ? config(this.dir) : config;
     this.configPath = path.join(this.dir, 'baton.yaml');
-    this.socketPath = path.join(this.dir, 'run', `${String(resolved.name ?? 'baton')}.sock`);
+    const own = resolved['control-socket'];
+    this.socketPath = typeof own === 'string' ? own : path.join(this.dir, 'run', `${String(resolved.name ?? 'baton')}.sock`);
     this.writeConfig(resolved);
     const command = [...wrap, process.execPath, ...NODE_FLAGS, BIN, 'run', '--config', this.configPath, ...extraArgs];
     this.proc = execa(command[0] as string, command.slice(1), {
@@ -71,6 +84,7 @@ export class BatonProcess {
     });
     this.proc.stderr?.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString('utf8')));
     this.exited = this.proc.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
+    void this.exited.then(() => (this.gone = true));
     live.add(this);
   }
 
@@ -101,9 +115,74 @@ export class BatonProcess {
     });
   }
 
+  /**
+   * Resolves with the first event of `type` (already seen or to come) that `match` accepts, read
+   * from the supervisor's GET /events stream (re-read after an upgrade replaces the supervisor).
+   */
+  waitForEvent<T extends BatonEventType>(type: T, match: (e: SeenEvent<T>) => boolean = () => true, timeoutMs = 30_000): Promise<SeenEvent<T>> {
+    this.subscribe();
+    const accepts = (e: SeenEvent): boolean => e.type === type && match(e as SeenEvent<T>);
+    const seen = this.events.find(accepts);
+    if (seen) return Promise.resolve(seen as SeenEvent<T>);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const last = this.events.slice(-15).map((e) => JSON.stringify(e)).join('\n');
+        reject(new Error(`no ${type} event within ${timeoutMs} ms; last events:\n${last}\nstderr: ${this.stderr.join('').slice(-2000)}`));
+      }, timeoutMs);
+      this.eventWaiters.push({
+        match: accepts,
+        resolve: (e) => {
+          clearTimeout(timer);
+          resolve(e as SeenEvent<T>);
+        },
+      });
+    });
+  }
+
   /** Waits until generation `n` is active. */
-  active(n: number): Promise<LogLine> {
-    return this.waitForLog((l) => l.msg === `generation ${n} is active`);
+  active(n: number): Promise<SeenEvent<'generation-active'>> {
+    return this.waitForEvent('generation-active', (e) => e.generation === n);
+  }
+
+  /** Waits until a worker of generation `n` (any, or `worker`) reaches `to`. */
+  workerState(n: number, to: SeenEvent<'worker-state'>['to'], timeoutMs?: number): Promise<SeenEvent<'worker-state'>> {
+    return this.waitForEvent('worker-state', (e) => e.generation === n && e.to === to, timeoutMs);
+  }
+
+  /** Reads GET /events until the supervisor (and any successor on its socket) is gone; reconnects when a stream ends. */
+  private subscribe(): void {
+    if (this.subscribed) return;
+    this.subscribed = true;
+    const connect = (): void => {
+      if (this.gone) return;
+      const req = http.get({ socketPath: this.socketPath, path: '/events?after=0' }, (res) => {
+        const pid = Number(res.headers['x-baton-pid']);
+        let partial = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          const parts = (partial + chunk).split('\n');
+          partial = parts.pop() ?? '';
+          for (const text of parts) if (text !== '') this.takeEvent(pid, JSON.parse(text) as PublishedEvent);
+        });
+        res.on('close', () => setTimeout(connect, 20));
+      });
+      req.on('error', () => setTimeout(connect, 20));
+    };
+    connect();
+  }
+
+  private takeEvent(pid: number, event: PublishedEvent): void {
+    if (event.seq <= (this.lastSeq.get(pid) ?? 0)) return;
+    this.lastSeq.set(pid, event.seq);
+    const seen = { ...event, supervisor: pid } as SeenEvent;
+    if (seen.type === 'worker-starting' && seen.pid > 0) this.childPids.add(seen.pid);
+    this.events.push(seen);
+    for (const w of [...this.eventWaiters]) {
+      if (w.match(seen)) {
+        this.eventWaiters.splice(this.eventWaiters.indexOf(w), 1);
+        w.resolve(seen);
+      }
+    }
   }
 
   status(): Promise<StatusSnapshot> {
@@ -133,6 +212,7 @@ export class BatonProcess {
   /** SIGKILLs the supervisor if still running and checks that every generation died with it. */
   async cleanup(): Promise<void> {
     live.delete(this);
+    this.gone = true;
     this.proc.kill('SIGKILL');
     for (const pid of this.successors) if (alive(pid)) process.kill(pid, 'SIGKILL');
     await this.exited;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
+import { EventBus, type PublishedEvent } from '../../../supervisor/core/events.ts';
 import { Canary, type CanaryGeneration } from '../../../supervisor/canary/canary.ts';
 import type { Outgoing, ReplyBody, SupervisorMessage } from '../../../shared/protocol.ts';
 import type { StatSample } from '../../../shared/stats/index.ts';
@@ -43,6 +44,10 @@ function setup() {
   const generations: FakeGeneration[] = [];
   const events: string[] = [];
   let active: CanaryGeneration | undefined;
+  const bus = new EventBus(() => now);
+  const rss = new Map<number, number>();
+  const published: PublishedEvent[] = [];
+  bus.on('event', (e) => published.push(e));
   const canary = new Canary({
     os: {
       now: () => now,
@@ -57,11 +62,13 @@ function setup() {
       },
     },
     log,
+    events: bus,
     snapshot: () => samples,
     rolledBack: () => events.push('rolled back'),
     status: (text) => events.push(`STATUS=${text}`),
     activate: (g) => (active = g),
     live: () => generations.filter((g) => g.state !== 'exited'),
+    rss: (g) => rss.get(g.id),
   });
   const advance = async (ms: number): Promise<void> => {
     const end = now + ms;
@@ -87,7 +94,7 @@ function setup() {
     generations.push(g);
     return g;
   };
-  return { canary, advance, answered, gen, events, active: () => active };
+  return { canary, advance, answered, gen, events, published, rss, active: () => active };
 }
 
 const options = { canary: { window: 3000, maxErrorRate: 0.01, maxP99Ratio: 2, p99Floor: 5, minRequests: 100 }, maxDraining: 3, shutdownTimeout: 1000 };
@@ -108,6 +115,10 @@ describe('Canary', () => {
     expect(restored).toBe(1);
     expect(old.sent).toEqual(['park', 'unpark']);
     expect(next.drained).toEqual(['rolled back: 5xx 20% > 1% over 100 requests']);
+    expect(s.published.map(({ seq: _, time: __, ...e }) => e)).toEqual([
+      { type: 'canary-open', generation: 2, parked: [1], windowMs: 3000 },
+      { type: 'canary-rollback', generation: 2, restored: 1, reason: 'rolled back: 5xx 20% > 1% over 100 requests' },
+    ]);
     expect(s.events).toContain('rolled back');
     expect(await s.canary.outcome(2)).toEqual({ generation: 2, result: 'rolled-back', reason: 'rolled back: 5xx 20% > 1% over 100 requests', previous: [1] });
   });
@@ -161,6 +172,28 @@ describe('Canary', () => {
     expect(gens[0]!.state).toBe('exited');
     expect(gens[1]!.state).toBe('exited');
     expect(gens.filter((g) => g.state === 'draining').length).toBe(2);
+  });
+
+  it('hurries the oldest draining generations when the draining ones would hold more RSS than draining-memory-budget', async () => {
+    const s = setup();
+    const MiB = 1024 * 1024;
+    const gens = [1, 2, 3, 4].map((id) => s.gen(id));
+    for (const [id, mib] of [[1, 100], [2, 100], [3, 150], [4, 80]] as const) s.rss.set(id, mib * MiB);
+    const budgeted = { maxDraining: 10, drainingMemoryBudget: 300 * MiB, shutdownTimeout: 1000 };
+    s.canary.afterPromote(gens[1]!, [gens[0]!], budgeted);
+    s.canary.afterPromote(gens[2]!, [gens[1]!], budgeted);
+    // 1 and 2 drain with 200 MiB; 3's 150 would make 350: 1 is hurried (250 left).
+    expect(gens.map((g) => g.sent)).toEqual([[], [], [], []]);
+    s.canary.afterPromote(gens[3]!, [gens[2]!], budgeted);
+    expect(gens.map((g) => g.sent)).toEqual([['hurry'], [], [], []]);
+    // The cut is counted once the generation answers its hurry.
+    await new Promise((r) => setImmediate(r));
+    expect(s.published.filter((e) => e.type === 'drain-hurried')).toEqual([
+      expect.objectContaining({ generation: 1, cut: 2, why: 'the draining generations would hold 350.0 MiB of RSS, over draining-memory-budget 300.0 MiB' }),
+    ]);
+    await s.advance(1000);
+    expect(gens[0]!.state).toBe('exited');
+    expect(gens.filter((g) => g.state === 'draining').map((g) => g.id)).toEqual([2, 3]);
   });
 
   it('lets a program without the SDK keep accepting during the window (it cannot be parked)', () => {

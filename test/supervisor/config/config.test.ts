@@ -67,8 +67,11 @@ describe('validateConfig', () => {
   });
 
   it('reads durations as 250ms, 10s, 1m or plain milliseconds', () => {
-    const c = validate({ 'ready-timeout': '250ms', 'drain-timeout': '10s', 'shutdown-timeout': 1500, restart: { window: '1m' } });
-    expect([c.readyTimeout, c.drainTimeout, c.shutdownTimeout, c.restart.window]).toEqual([250, 10_000, 1500, 60_000]);
+    const c = validate({ 'ready-timeout': '250ms', 'drain-timeout': '10s', 'shutdown-timeout': 1500, restart: { window: '1m' }, warmup: '1s' });
+    expect([c.readyTimeout, c.drainTimeout, c.shutdownTimeout, c.restart.window, c.warmup]).toEqual([250, 10_000, 1500, 60_000, 1_000]);
+    expect(validate({ warmup: 0 }).warmup).toBeUndefined();
+    expect(validate({ 'draining-memory-budget': '512MiB' }).drainingMemoryBudget).toBe(512 * 1024 * 1024);
+    expect(() => validate({ warmup: 'soon' })).toThrow(/warmup/);
   });
 
   it('splits a command string and keeps a command array as given', () => {

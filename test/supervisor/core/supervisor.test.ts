@@ -144,6 +144,114 @@ describe('Supervisor reload', () => {
     expect(states(supervisor)).toEqual(['1:draining', '2:active']);
   });
 
+  it('publishes the start, the reload and the drained exit as typed events, in order', async () => {
+    const { os, supervisor } = await running();
+    const [one] = os.children;
+    const reload = observe(supervisor.reload());
+    await flush();
+    await os.child.sayReady();
+    expect(reload.state).toBe('resolved');
+    one?.exit(0);
+    await flush();
+    const seen = supervisor.events.after(0).map(({ seq: _, time: __, ...e }) => e);
+    const [p1, p2] = [one?.pid, os.child.pid];
+    expect(seen.filter((e) => e.type !== 'listening' && e.type !== 'generation-state')).toEqual([
+      { type: 'worker-starting', generation: 1, worker: 0, pid: p1 },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'starting', to: 'ready' },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'ready', to: 'active' },
+      { type: 'generation-active', generation: 1, pid: p1, readyMs: expect.any(Number), why: 'start', draining: [] },
+      { type: 'worker-starting', generation: 2, worker: 0, pid: p2 },
+      { type: 'worker-state', generation: 2, worker: 0, pid: p2, from: 'starting', to: 'ready' },
+      { type: 'worker-state', generation: 2, worker: 0, pid: p2, from: 'ready', to: 'active' },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'active', to: 'draining' },
+      { type: 'generation-active', generation: 2, pid: p2, readyMs: expect.any(Number), why: 'reload', draining: [1] },
+      { type: 'worker-state', generation: 1, worker: 0, pid: p1, from: 'draining', to: 'exited' },
+    ]);
+    expect(seen.filter((e) => e.type === 'listening').map((e) => e.type === 'listening' && e.listener)).toEqual(['http', 'admin']);
+    expect(seen.filter((e) => e.type === 'generation-state' && e.generation === 1).map((e) => e.type === 'generation-state' && e.to)).toEqual(['ready', 'active', 'draining', 'exited']);
+  });
+
+  it('publishes a failed reload with the cause\'s code and leaves the serving generation', async () => {
+    const { supervisor, loader } = await running();
+    loader.next = new BatonError('ERR_CONFIG', 'baton.yaml:3: bad');
+    await expect(supervisor.reload()).rejects.toMatchObject({ code: 'ERR_RELOAD_FAILED' });
+    expect(supervisor.events.after(0).filter((e) => e.type === 'reload-failed')).toEqual([
+      expect.objectContaining({ type: 'reload-failed', code: 'ERR_CONFIG', message: expect.stringMatching(/^reload failed: baton\.yaml:3: bad\n\(generation 1 keeps serving\)$/) }),
+    ]);
+  });
+
+  it('warmup: the new generation accepts beside the old one for the warm-up, then the old one drains', async () => {
+    const { os, supervisor } = await running(config({ warmup: 1_000 }));
+    const [one] = os.children;
+    const reload = observe(supervisor.reload());
+    await flush();
+    await os.child.sayReady();
+    await os.advance(999);
+    // Both serve: the old one was told nothing, the new one is ready, the reload not done.
+    expect(one?.sent.filter((m) => m.type === 'drain')).toEqual([]);
+    expect(states(supervisor)).toEqual(['1:active', '2:ready']);
+    expect(reload.state).toBe('pending');
+    expect(supervisor.events.after(0).filter((e) => e.type === 'warming')).toEqual([expect.objectContaining({ generation: 2, beside: [1], warmupMs: 1_000 })]);
+    await os.advance(1);
+    await flush();
+    expect(reload).toMatchObject({ state: 'resolved', value: { generation: 2 } });
+    expect(one?.sent.at(-1)).toMatchObject({ type: 'drain' });
+    expect(states(supervisor)).toEqual(['1:draining', '2:active']);
+  });
+
+  it('warmup: a reload asked for during the warm-up shares its outcome; no third generation starts', async () => {
+    const { os, supervisor } = await running(config({ warmup: 1_000 }));
+    const first = supervisor.reload();
+    await flush();
+    await os.child.sayReady();
+    await os.advance(500);
+    const second = supervisor.reload();
+    expect(second).toBe(first);
+    await os.advance(500);
+    await expect(first).resolves.toMatchObject({ generation: 2 });
+    expect(os.children).toHaveLength(2);
+  });
+
+  it('warmup: a new generation that exits during its warm-up fails the reload and leaves the old one serving, told nothing', async () => {
+    const { os, supervisor } = await running(config({ warmup: 1_000 }));
+    const [one] = os.children;
+    const reload = supervisor.reload();
+    await flush();
+    await os.child.sayReady();
+    await os.advance(300);
+    os.child.exit(1);
+    await expect(reload).rejects.toMatchObject({ code: 'ERR_RELOAD_FAILED', message: expect.stringMatching(/generation 2 .*exited with code 1 during its warm-up/) });
+    expect(one?.sent.filter((m) => m.type === 'drain')).toEqual([]);
+    expect(supervisor.status().active).toBe(1);
+    expect(states(supervisor)).toEqual(['1:active', '2:exited']);
+  });
+
+  it('rollback with no canary window relaunches the release before the serving one, then refuses to go further back', async () => {
+    const { os, supervisor, loader } = await running();
+    loader.next = config({ command: ['node', 'v2.js'] });
+    const reload = supervisor.reload();
+    await flush();
+    await os.child.sayReady();
+    await reload;
+    const back = supervisor.rollback();
+    await flush();
+    expect(os.children).toHaveLength(3);
+    expect([os.child.spec.command, ...os.child.spec.args]).toEqual(['node', 'server.js', '--port', '8080']);
+    await os.child.sayReady();
+    expect(await back).toMatchObject({ how: 'relaunched', generation: 3, release: 1, replaced: 2 });
+    expect(states(supervisor)).toEqual(['1:draining', '2:draining', '3:active']);
+    expect(supervisor.events.after(0).filter((e) => e.type === 'rolled-back')).toEqual([expect.objectContaining({ generation: 3, release: 1, replaced: 2 })]);
+    // The config in force is the rolled-back-to one: a crash restart runs it, not v2.
+    expect(loader.calls).toBe(1);
+    await expect(supervisor.rollback()).rejects.toMatchObject({ code: 'ERR_NO_PREVIOUS', message: 'nothing to roll back to: generation 3 runs the first release this supervisor started' });
+  });
+
+  it('rollback with nothing before the first release is ERR_NO_PREVIOUS and starts nothing', async () => {
+    const { os, supervisor } = await running();
+    await expect(supervisor.rollback()).rejects.toMatchObject({ code: 'ERR_NO_PREVIOUS' });
+    expect(os.children).toHaveLength(1);
+  });
+
   it('coalesces reloads asked for while one is starting: one generation, one outcome', async () => {
     const { os, supervisor, loader } = await running();
     const first = supervisor.reload();

@@ -19,5 +19,6 @@ it('a spawn that throws leaves no socketpair and no notify socket behind', () =>
     ).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(fs.existsSync(notifySocket)).toBe(false);
   }
-  expect(openFds()).toBe(before);
+  // A leak leaves at least one descriptor per spawn (20); the test worker's own may come and go meanwhile.
+  expect(openFds()).toBeLessThan(before + 10);
 });
