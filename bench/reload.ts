@@ -1,23 +1,29 @@
-// Reloads under HTTP load: errors, throughput against a baseline, and reload latency, for Baton
-// (reloading the app, or with --systems baton-upgrade replacing its own supervisor process) and
-// (when installed) HAProxy's seamless reload. `npm run bench:reload -- --help` for options.
+// Reloads: first where one reload's time goes (the breakdown, by SIGHUP and by `baton reload`,
+// beside HAProxy's signal → first new response, under a light load), then reloads under HTTP
+// load: errors, throughput against a baseline, and reload latency, for Baton (reloading the app,
+// or with --systems baton-upgrade replacing its own supervisor process) and (when installed)
+// HAProxy's seamless reload. `npm run bench:reload -- --help` for options.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, startBaton } from './lib/baton.ts';
+import { ROOT, startBaton, timedNode } from './lib/baton.ts';
 import { haproxyVersion, startHaproxy } from './lib/haproxy.ts';
 import { startPm2 } from './lib/pm2.ts';
-import { startLoad, type Kind } from './lib/load.ts';
+import { startLoad, type Kind, type PhaseCounts } from './lib/load.ts';
+import { breakdown, breakdownMarkdown, breakdownTable, STEPS, type Breakdown } from './lib/breakdown.ts';
 import { currentIdentity } from './lib/probe.ts';
 import { alive, cleanupAll, installGuards, sleep, trackedPids } from './lib/procs.ts';
 import { errorsTable, figuresTable, kindResult, latencyTable, loadLine, machineLine, markdownTable, type KindResult } from './lib/report.ts';
-import { machine } from './lib/stats.ts';
-import { SYSTEM_LABEL, type ReloadSample, type System, type Target } from './lib/target.ts';
+import { machine, summarize, type Summary } from './lib/stats.ts';
+import { SYSTEM_LABEL, type ReloadSample, type System, type Target, type Trigger } from './lib/target.ts';
 
 const { values: opts } = parseArgs({
   options: {
     reloads: { type: 'string', default: '30' },
+    'latency-reloads': { type: 'string', default: '60' },
+    sections: { type: 'string', default: 'latency,throughput' },
     clients: { type: 'string', default: '8' },
     'baseline-seconds': { type: 'string', default: '6' },
     'gap-ms': { type: 'string', default: '250' },
@@ -31,8 +37,11 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   process.stdout.write(`usage: npm run bench:reload -- [--reloads 30] [--clients 8] [--baseline-seconds 6] [--gap-ms 250]
-                            [--systems baton,baton-upgrade,haproxy] [--max-seconds 900] [--out FILE.json]
-  --reloads N        reloads per system and client kind
+                            [--systems baton,baton-upgrade,haproxy] [--sections latency,throughput] [--latency-reloads 60]
+                            [--max-seconds 900] [--out FILE.json]
+  --sections LIST    latency (the breakdown of one reload, light load), throughput (reloads under load) [both]
+  --latency-reloads N  latency: reloads per system and trigger (Baton: kill -HUP and baton reload, interleaved) [60]
+  --reloads N        throughput: reloads per system and client kind
   --clients N        concurrent clients of each kind (keep-alive, new-connection)
   --baseline-seconds total time without reloads: half before the reloads, half after
   --gap-ms N         pause after each reload has been seen serving
@@ -56,8 +65,94 @@ const WINDOW_MS = 250;
 const WARMUP_MS = 1_000;
 const SETTLE_MS = 1_000;
 const KINDS: Kind[] = ['keep-alive', 'new-connection'];
+const LATENCY_RELOADS = num('latency-reloads', 1, 1000);
+const SECTIONS = new Set(opts.sections.split(',').map((x) => x.trim()));
+/** Clients of the light load during the latency section: enough to see a failed request, too few to slow the reload. */
+const LIGHT_CLIENTS = 2;
+/** Pause after each reload of the latency section, so the old generation's drain is not in the next one's figures. */
+const LATENCY_GAP_MS = 300;
+/** The latency section's light load: each client pauses this long after each response (~100 req/s each). */
+const LIGHT_PAUSE_MS = 10;
+/** Its probe: one new connection every 2 ms, not back to back, so the probe's own CPU stays out of the reload it times. */
+const PROBE_INTERVAL_MS = 2;
+/** How long the supervisor's idle CPU is measured, to tell it from what the reloads cost. */
+const IDLE_MS = 3_000;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 installGuards(num('max-seconds', 10, 3600) * 1000);
+
+interface LatencyResult {
+  system: System;
+  breakdowns: Breakdown[];
+  /** The supervisor's (HAProxy: the master's) CPU per reload, less its idle rate over the same time. */
+  supervisorCpuPerReloadMs?: number;
+  supervisorIdleCpuPerSecMs?: number;
+  load: { requests: number; ok: number; failed: number; samples: string[] };
+  /** `baton reload`: its process's CPU, and a bare `node -e 0` started in the gaps of the same run (the floor of any Node command). */
+  cli?: { cpuMs: Summary; bareNodeCpuMs: Summary; bareNodeWallMs: Summary };
+}
+
+/** The latency section for one system: LATENCY_RELOADS reloads per trigger, interleaved, under a light keep-alive load. */
+async function latency(target: Target): Promise<LatencyResult> {
+  const name = `${target.system} latency`;
+  const triggers: Trigger[] = target.triggers?.length ? target.triggers : ['api'];
+  let identity = await currentIdentity(target.port, target.identify);
+  const load = startLoad({ port: target.port, kind: 'keep-alive', clients: LIGHT_CLIENTS, windowMs: WINDOW_MS, timeoutMs: 10_000, pauseMs: LIGHT_PAUSE_MS });
+  const samples: ReloadSample[] = [];
+  const bare: { cpuMs: number; wallMs: number }[] = [];
+  const bareFile = path.join(os.tmpdir(), `baton-bench-bare-${process.pid}.txt`);
+  try {
+    await sleep(WARMUP_MS);
+    const idle0 = target.supervisorCpuMs?.();
+    await sleep(IDLE_MS);
+    const idle1 = target.supervisorCpuMs?.();
+    await load.phase('latency');
+    const t0 = performance.now();
+    for (let i = 0; i < LATENCY_RELOADS; i++) {
+      for (const trigger of triggers) {
+        const s = await target.reload(identity, trigger, PROBE_INTERVAL_MS);
+        identity = s.identity;
+        samples.push(s);
+        const gapEnds = performance.now() + LATENCY_GAP_MS;
+        if (trigger === 'cli') {
+          // The floor of any Node command, in the same conditions: its start and exit.
+          const w0 = performance.now();
+          const cpuMs = await timedNode(['-e', '0'], {}, bareFile);
+          bare.push({ cpuMs, wallMs: performance.now() - w0 });
+        }
+        await sleep(Math.max(0, gapEnds - performance.now()));
+      }
+      if ((i + 1) % 10 === 0 || i + 1 === LATENCY_RELOADS) log(`${name}: ${i + 1}/${LATENCY_RELOADS} reloads per trigger (${triggers.join(', ')})`);
+    }
+    await sleep(SETTLE_MS);
+    const cpu1 = target.supervisorCpuMs?.();
+    const elapsed = performance.now() - t0;
+    await load.phase('end');
+    const counts = (await load.stop()).latency as PhaseCounts;
+    const idleRate = idle0 !== undefined && idle1 !== undefined ? (idle1 - idle0) / IDLE_MS : undefined;
+    return {
+      system: target.system,
+      breakdowns: triggers.map((t) => breakdown(t, samples)),
+      ...(idleRate !== undefined && cpu1 !== undefined && idle1 !== undefined
+        ? { supervisorCpuPerReloadMs: (cpu1 - idle1 - idleRate * elapsed) / samples.length, supervisorIdleCpuPerSecMs: idleRate * 1000 }
+        : {}),
+      load: { requests: counts.requests, ok: counts.ok, failed: counts.requests - counts.ok, samples: counts.samples },
+      ...(bare.length > 0
+        ? {
+            cli: {
+              cpuMs: summarize(samples.map((x) => x.cliCpuMs).filter((v): v is number => v !== undefined)),
+              bareNodeCpuMs: summarize(bare.map((b) => b.cpuMs)),
+              bareNodeWallMs: summarize(bare.map((b) => b.wallMs)),
+            },
+          }
+        : {}),
+    };
+  } catch (err) {
+    await load.terminate();
+    throw err;
+  } finally {
+    fs.rmSync(bareFile, { force: true });
+  }
+}
 
 /** One system, one client kind: warm-up, baseline, then RELOADS reloads under the same load. */
 async function scenario(target: Target, kind: Kind): Promise<KindResult> {
@@ -96,6 +191,7 @@ async function main(): Promise<void> {
   const wanted = opts.systems.split(',').map((s) => s.trim());
   const skipped: Record<string, string> = {};
   const results: KindResult[] = [];
+  const latencies: LatencyResult[] = [];
   const problems: Record<string, string[]> = {};
   const describe: Record<string, string> = {};
   const systems: { name: System; start: () => Promise<Target> }[] = [];
@@ -114,7 +210,8 @@ async function main(): Promise<void> {
     try {
       target = await sys.start();
       describe[sys.name] = target.describe;
-      for (const kind of KINDS) results.push(await scenario(target, kind));
+      if (SECTIONS.has('latency') && sys.name !== 'baton-upgrade' && sys.name !== 'pm2') latencies.push(await latency(target));
+      if (SECTIONS.has('throughput')) for (const kind of KINDS) results.push(await scenario(target, kind));
       await target.stop();
     } catch (err) {
       skipped[sys.name] = `failed: ${(err as Error).message}`;
@@ -125,6 +222,7 @@ async function main(): Promise<void> {
   await cleanupAll();
   const stillAlive = trackedPids().filter((p) => alive(p.pid));
 
+  const latencyOut = printLatency(m, latencies, skipped);
   const out = print(m, results, skipped, describe, problems);
   const file = opts.out ?? uniqueResultsFile();
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -136,10 +234,12 @@ async function main(): Promise<void> {
         command: `npm run bench:reload -- ${process.argv.slice(2).join(' ')}`.trim(),
         commit: gitCommit(),
         machine: m,
-        options: { reloads: RELOADS, clients: CLIENTS, baselineMs: BASELINE_MS, gapMs: GAP_MS, windowMs: WINDOW_MS, warmupMs: WARMUP_MS, settleMs: SETTLE_MS },
+        options: { latencyReloads: LATENCY_RELOADS, latencyGapMs: LATENCY_GAP_MS, lightClients: LIGHT_CLIENTS, sections: [...SECTIONS], reloads: RELOADS, clients: CLIENTS, baselineMs: BASELINE_MS, gapMs: GAP_MS, windowMs: WINDOW_MS, warmupMs: WARMUP_MS, settleMs: SETTLE_MS },
         method: out.method,
         scenarios: describe,
         skipped,
+        latency: latencies,
+        latencyMarkdown: latencyOut,
         results,
         problems,
         markdown: out.markdown,
@@ -150,6 +250,48 @@ async function main(): Promise<void> {
   );
   console.log(`\nresults written to ${path.relative(process.cwd(), file)}`);
   if (stillAlive.length > 0) console.log(`WARNING: processes still present after cleanup: ${stillAlive.map((p) => `${p.pid} (${p.label})`).join(', ')}`);
+}
+
+function printLatency(m: ReturnType<typeof machine>, latencies: LatencyResult[], skipped: Record<string, string>): string {
+  if (latencies.length === 0) return '';
+  const columns = latencies.flatMap((l) => l.breakdowns.map((b) => ({ label: SYSTEM_LABEL[l.system], b, hasSteps: l.system === 'baton' })));
+  console.log(`\n# Where a reload's time goes — ${LATENCY_RELOADS} reloads per trigger, interleaved, ${LIGHT_CLIENTS} keep-alive clients of light load (a ${LIGHT_PAUSE_MS} ms pause after each response), a probe every ${PROBE_INTERVAL_MS} ms\n`);
+  console.log(`Machine: ${machineLine(m)}`);
+  console.log(loadLine(m));
+  if (skipped.haproxy) console.log(`HAProxy: ${skipped.haproxy}`);
+  console.log(
+    [
+      '- Each step starts where the one above ends, on one clock (CLOCK_MONOTONIC, read by the bench, the supervisor and the generation): the supervisor\'s marks and the SDK\'s (sent with its ready message) come from the supervisor\'s log record of the promotion (its `timing` field).',
+      ...STEPS.map((s) => `- ${s.name}: ${s.covers}.`),
+      `- first response: the bench's probe, a new connection every ${PROBE_INTERVAL_MS} ms, sees the new pid answer (the outside view, to within one probe; the new generation accepts from the shared queue once it listens, so this can come before the old one is told to drain).`,
+      `- HAProxy: SIGUSR2 to the master (its reload signal in master-worker mode) → the first response carrying the new worker's pid; it replaces a small C process in front of an upstream that keeps running, not the app.`,
+    ].join('\n'),
+  );
+  console.log(`\n${breakdownTable(columns)}\n`);
+  const baton = latencies.find((l) => l.system === 'baton');
+  const byHup = baton?.breakdowns.find((b) => b.trigger === 'signal');
+  const byCli = baton?.breakdowns.find((b) => b.trigger === 'cli');
+  if (byHup && byCli) {
+    console.log(
+      `baton reload vs kill -HUP: +${(byCli.steps[0]!.ms.median - byHup.steps[0]!.ms.median).toFixed(1)} ms p50 to reach the supervisor ` +
+        `(+${(byCli.firstResponse.median - byHup.firstResponse.median).toFixed(1)} ms p50 to the first new response, +${(byCli.total.median - byHup.total.median).toFixed(1)} ms to the drain)`,
+    );
+    const c = baton?.cli;
+    if (c) {
+      console.log(
+        `baton reload's process: ${c.cpuMs.median.toFixed(1)} ms CPU p50 (p90 ${c.cpuMs.p90.toFixed(1)}); a bare \`node -e 0\` in the same run: ${c.bareNodeCpuMs.median.toFixed(1)} ms CPU p50, ` +
+          `${c.bareNodeWallMs.median.toFixed(1)} ms wall p50 (p90 ${c.bareNodeWallMs.p90.toFixed(1)}): Baton's own part of the command is ${(c.cpuMs.median - c.bareNodeCpuMs.median).toFixed(1)} ms CPU, ` +
+          `the rest of its ${byCli.steps[0]!.ms.median.toFixed(0)} ms is starting a Node process on this machine`,
+      );
+    }
+  }
+  for (const l of latencies) {
+    const cpu = l.supervisorCpuPerReloadMs !== undefined ? `; supervisor CPU ${l.supervisorCpuPerReloadMs.toFixed(1)} ms per reload (idle ${l.supervisorIdleCpuPerSecMs?.toFixed(1)} ms/s taken off)` : '';
+    console.log(`${SYSTEM_LABEL[l.system]}: ${l.load.failed} failed of ${l.load.requests} requests during the reloads${cpu}${l.load.samples.length ? ` (first failures: ${l.load.samples.join('; ')})` : ''}`);
+  }
+  const markdown = breakdownMarkdown(columns);
+  console.log(`\nFor the README (${machineLine(m)}):\n\n${markdown}\n`);
+  return markdown;
 }
 
 function print(
@@ -165,6 +307,7 @@ function print(
     'Reload latency = reload requested (POST /reload / master CLI `reload` sent) → first 200 OK from the new process to a probe that opens a new connection per request, back to back, and reads the pid (Baton: http-app.ts body; HAProxy: x-haproxy-pid header). Measured from the outside because a process can be ready before, or accept later than, its supervisor says; resolution is one probe round trip.',
     'Self-reported: Baton = POST /reload returns (new generation promoted, old one told to drain); HAProxy = `show proc` on the master CLI lists the new worker (polled every 5 ms).',
   ];
+  if (results.length === 0) return { method: [], markdown: '' };
   console.log(`\n# Reload under load — ${RELOADS} reloads per system and client kind\n`);
   console.log(`Machine: ${machineLine(m)}`);
   console.log(loadLine(m));

@@ -1,8 +1,11 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type http2 from 'node:http2';
-import https from 'node:https';
 import net from 'node:net';
 import type { RequestStats } from './request-stats.ts';
+
+// Not `import http from 'node:http'`: an ES module import of node:http reads its lazy exports,
+// which load undici, http2 and tls (~40 ms of CPU) — for an app that may serve only TCP.
+const { ServerResponse } = process.getBuiltinModule('node:http');
 
 /** Where a parked server listened, to be handed back its socket on unpark. */
 export interface ParkedListener {
@@ -61,25 +64,26 @@ export class DrainController {
       });
     });
     const h2 = isHttp2Server(server);
-    if (server instanceof http.Server || server instanceof https.Server || h2) {
-      server.prependListener('request', (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
-        // An HTTP/2 response has no Connection header: its session's GOAWAY does that job.
-        if (!(res instanceof http.ServerResponse)) return;
-        this.pending.add(res);
-        const socket = (req as http.IncomingMessage).socket;
-        this.busy.set(socket, (this.busy.get(socket) ?? 0) + 1);
-        if (this.draining || this.parked) res.setHeader('Connection', 'close');
-        this.requests?.track(res);
-        res.once('close', () => {
-          this.pending.delete(res);
-          const left = (this.busy.get(socket) ?? 1) - 1;
-          if (left > 0) this.busy.set(socket, left);
-          else this.busy.delete(socket);
-          // Hurried: the connection goes once it has answered what it was serving.
-          if (this.hurried && left <= 0) socket.destroy();
-        });
+    // Any server that emits 'request' (node:http, node:https, node:http2's compatibility API, and
+    // what builds on them); a plain TCP server never does. Not a class test: that would load
+    // node:https (and tls) into every generation that has no HTTPS server.
+    server.prependListener('request', (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+      // An HTTP/2 response has no Connection header: its session's GOAWAY does that job.
+      if (!(res instanceof ServerResponse)) return;
+      this.pending.add(res);
+      const socket = (req as http.IncomingMessage).socket;
+      this.busy.set(socket, (this.busy.get(socket) ?? 0) + 1);
+      if (this.draining || this.parked) res.setHeader('Connection', 'close');
+      this.requests?.track(res);
+      res.once('close', () => {
+        this.pending.delete(res);
+        const left = (this.busy.get(socket) ?? 1) - 1;
+        if (left > 0) this.busy.set(socket, left);
+        else this.busy.delete(socket);
+        // Hurried: the connection goes once it has answered what it was serving.
+        if (this.hurried && left <= 0) socket.destroy();
       });
-    }
+    });
     if (h2) {
       server.on('session', (session: http2.Http2Session) => {
         this.sessions.add(session);

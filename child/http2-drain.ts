@@ -1,5 +1,8 @@
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 
+/** HTTP/2 error codes (RFC 9113 §7): constants, so node:http2 need not be loaded just for them. */
+const NO_ERROR = 0;
+const REFUSED_STREAM = 7;
 /** How long to wait for the PING answer before closing anyway. */
 const PING_WAIT_MS = 2000;
 
@@ -45,7 +48,7 @@ export function drainSession(session: http2.Http2Session): void {
   refuseAbove(session, last);
   try {
     // 0 (no stream yet) makes Node use nghttp2's last processed id, which is 0 too.
-    session.goaway(http2.constants.NGHTTP2_NO_ERROR, last);
+    session.goaway(NO_ERROR, last);
   } catch {
     // the session is going anyway
   }
@@ -80,7 +83,7 @@ function refuseAbove(session: http2.Http2Session, last: number): void {
     if (event === 'stream' && stream && (stream.id ?? 0) > last) {
       // Closing with a code other than NO_ERROR or CANCEL emits 'error' on the stream.
       stream.on('error', () => {});
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      stream.close(REFUSED_STREAM);
       return false;
     }
     return emit.call(this, event, ...args);

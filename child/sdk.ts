@@ -10,6 +10,7 @@ import { pacedClose as closeSpread, type Closable } from './paced-close.ts';
 import type { Counter, Gauge, GenerationEntry, Histogram, StatSample } from '../shared/stats/index.ts';
 import type { GenerationInfo, ListenerRequest, Runtime, TicketKey } from './runtime.ts';
 import { StandaloneRuntime } from './standalone.ts';
+import { markListenCalled, markListening } from './start-timing.ts';
 import { SupervisedRuntime } from './supervised.ts';
 
 interface State {
@@ -97,6 +98,7 @@ export async function listen<S extends net.Server = net.Server>(
   target: string | ListenerRequest,
   server: S = net.createServer() as S,
 ): Promise<S> {
+  markListenCalled();
   const s = current();
   const request = typeof target === 'string' ? toRequest(target) : target;
   const options = await s.runtime.resolve(request);
@@ -107,6 +109,7 @@ export async function listen<S extends net.Server = net.Server>(
     server.once('error', onError);
     server.listen(options as net.ListenOptions, () => {
       server.off('error', onError);
+      markListening();
       resolve();
     });
   });

@@ -1,7 +1,7 @@
 import { parseAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
-import { createSegment, type Stats } from '../shared/stats/index.ts';
-import { randomBytes } from 'node:crypto';
+import type { Stats } from '../shared/stats/index.ts';
+import { segments } from './stats-module.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, TicketKey } from './runtime.ts';
 
 /** How long a standalone program drains on SIGTERM/SIGINT before it cuts connections. @default 10 s */
@@ -45,7 +45,7 @@ export class StandaloneRuntime implements Runtime {
 
   async ticketKey(rotateEvery: number): Promise<TicketKey> {
     // Alone, this process is every generation there is: its own key, rotated on the same schedule.
-    if (!this.key || Date.now() >= this.key.expiresAt - 1000) this.key = { key: randomBytes(48), expiresAt: Date.now() + rotateEvery };
+    if (!this.key || Date.now() >= this.key.expiresAt - 1000) this.key = { key: process.getBuiltinModule('node:crypto').randomBytes(48), expiresAt: Date.now() + rotateEvery };
     return this.key;
   }
 
@@ -74,7 +74,7 @@ export class StandaloneRuntime implements Runtime {
  * the same API works without Baton and nothing is left in /dev/shm, even after a SIGKILL.
  */
 export function privateStats(): Stats {
-  const stats = createSegment({ instance: `standalone-${process.pid}`, soleWriter: true });
+  const stats = segments().createSegment({ instance: `standalone-${process.pid}`, soleWriter: true });
   stats.destroy();
   return stats;
 }

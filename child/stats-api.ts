@@ -4,7 +4,8 @@
  * registered rather than in a scrape, and the help kept for this process's metrics() text.
  */
 import { BatonError } from '../shared/errors.ts';
-import { promName, toPrometheus, type Counter, type Gauge, type Histogram, type Stats } from '../shared/stats/index.ts';
+import type { Counter, Gauge, Histogram, Stats } from '../shared/stats/index.ts';
+import { exposition, promNames } from './stats-module.ts';
 import type { StatKind } from '../shared/stats/layout.ts';
 import { helpProblem } from '../shared/stats/stat-help.ts';
 
@@ -73,7 +74,7 @@ export class StatsFront {
   metrics(filter?: RegExp): string {
     const stats = this.#stats();
     const generations = stats.generations();
-    return toPrometheus(stats.snapshot(filter), { ...(generations.length > 0 ? { generations } : {}), help: (f) => this.#help.get(f) });
+    return exposition().toPrometheus(stats.snapshot(filter), { ...(generations.length > 0 ? { generations } : {}), help: (f) => this.#help.get(f) });
   }
 
   #register<H>(
@@ -84,7 +85,7 @@ export class StatsFront {
   ): H | Family<H> {
     const options: StatOptions = isOptions(arg) ? arg : arg === undefined ? {} : { labels: arg as Record<string, string> };
     if (typeof name !== 'string') fail(String(name), 'the name must be a string');
-    const { family, extracted } = promName(kind, name);
+    const { family, extracted } = promNames().promName(kind, name);
     const owner = this.#kinds.get(family);
     if (owner && owner.kind !== kind) {
       fail(name, `as a ${kind} it maps to Prometheus family ${family}, which the ${owner.kind} ${JSON.stringify(owner.name)} already maps to; rename one of them`);

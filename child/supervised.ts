@@ -11,11 +11,12 @@ import {
   type ReplyBody,
   type SupervisorMessage,
 } from '../shared/protocol.ts';
-import { LAYOUT_VERSION, openSegment, type Stats } from '../shared/stats/index.ts';
-import { releaseMemory, writeCpuProfile, writeHeapProfile, writeHeapSnapshot, writeHeapSnapshotOnDrain } from './memory-actions.ts';
-import { MemoryReporter } from './memory-reporter.ts';
+import { LAYOUT_VERSION } from '../shared/stats/layout.ts';
+import type { Stats } from '../shared/stats/index.ts';
+import { segments } from './stats-module.ts';
 import { matchInherited } from './inherited.ts';
 import { privateStats } from './standalone.ts';
+import { startTiming } from './start-timing.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks, TicketKey } from './runtime.ts';
 
 /** Connection counts are reported at most this often. */
@@ -53,10 +54,15 @@ export class SupervisedRuntime implements Runtime {
       park: () => ({ ok: true, listeners: this.hooks?.park?.() ?? 0 }),
       unpark: async () => ({ ok: true, listeners: (await this.hooks?.unpark?.((address) => this.acquire(address))) ?? 0 }),
       hurry: () => ({ ok: true, cut: this.hooks?.hurry?.() ?? 0 }),
-      'release-memory': async () => ({ ok: true, ...(await releaseMemory()) }),
-      'heap-snapshot': async (m) => ({ ok: true, ...(m.onDrain ? await writeHeapSnapshotOnDrain(m.dir, this.generationInfo.generation) : writeHeapSnapshot(m.dir, this.generationInfo.generation)) }),
-      'heap-profile': async (m) => ({ ok: true, ...(await writeHeapProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
-      'cpu-profile': async (m) => ({ ok: true, ...(await writeCpuProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
+      // The memory tools (v8, vm, the inspector) are loaded when first asked for: most generations never are.
+      'release-memory': async () => ({ ok: true, ...(await (await memoryActions()).releaseMemory()) }),
+      'heap-snapshot': async (m) => {
+        const actions = await memoryActions();
+        const generation = this.generationInfo.generation;
+        return { ok: true, ...(m.onDrain ? await actions.writeHeapSnapshotOnDrain(m.dir, generation) : actions.writeHeapSnapshot(m.dir, generation)) };
+      },
+      'heap-profile': async (m) => ({ ok: true, ...(await (await memoryActions()).writeHeapProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
+      'cpu-profile': async (m) => ({ ok: true, ...(await (await memoryActions()).writeCpuProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
       ack: (m) => {
         this.correlator.settle(m.ack, m as ReplyBody);
         return undefined;
@@ -74,12 +80,16 @@ export class SupervisedRuntime implements Runtime {
       .catch(() => {});
     const interval = Number(process.env[ENV.memoryInterval] ?? 0);
     if (interval > 0) {
-      // The reporter needs the stats segment; a failure to map it must not stop the program.
-      try {
-        new MemoryReporter(this.stats(), this.generationInfo.generation, interval);
-      } catch {
-        // no memory figures from this generation; the supervisor still reads /proc
-      }
+      // The first sample comes one interval in, as every later one does: the reporter (the stats
+      // segment, forty gauges, the event-loop monitor — about 25 ms of CPU) is no part of a
+      // generation's start. A failure to map the segment must not stop the program.
+      setTimeout(() => {
+        void import('./memory-reporter.ts')
+          .then(({ MemoryReporter }) => new MemoryReporter(this.stats(), this.generationInfo.generation, interval))
+          .catch(() => {
+            // no memory figures from this generation; the supervisor still reads /proc
+          });
+      }, interval).unref();
     }
   }
 
@@ -134,11 +144,11 @@ export class SupervisedRuntime implements Runtime {
     // A supervisor without a segment (none configured): this process keeps its stats to itself.
     if (dir === undefined) return privateStats();
     const writer = process.env[ENV.statsWriter];
-    return openSegment({ instance: this.generationInfo.instance, dir, ...(writer ? { writer: Number(writer) } : {}) });
+    return segments().openSegment({ instance: this.generationInfo.instance, dir, ...(writer ? { writer: Number(writer) } : {}) });
   }
 
   ready(): void {
-    void this.hello.then(() => this.notify({ type: 'ready' })).catch(() => {});
+    void this.hello.then(() => this.notify({ type: 'ready', timing: startTiming() })).catch(() => {});
   }
 
   reportConnections(open: number): void {
@@ -191,4 +201,8 @@ export class SupervisedRuntime implements Runtime {
     // A failed write means the supervisor is gone; the parent-death signal ends this process.
     process.send(message, undefined, {}, () => {});
   }
+}
+
+function memoryActions(): Promise<typeof import('./memory-actions.ts')> {
+  return import('./memory-actions.ts');
 }

@@ -1,9 +1,16 @@
 /** The admin listener (loopback or a Unix socket; see admin-access.ts for who may use it): stats, memory, server info, readiness, health-check and drain controls, config dump. */
-import http from 'node:http';
-import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type PrometheusOptions, type StatSample } from '../shared/stats/index.ts';
+import type http from 'node:http';
+import { lazyModule } from '../shared/lazy-module.ts';
+import type { PrometheusOptions, StatSample } from '../shared/stats/index.ts';
 import { refusal, type AdminAccess } from './admin-access.ts';
 import { parseStatFilter } from './stat-filter.ts';
 import type { StatsStore } from './stats-store.ts';
+
+// node:http through getBuiltinModule, not an ES import: that reads its lazy exports (http.WebSocket…),
+// which load Node's own undici, http2 and tls into every generation (~40 ms of its start).
+const { createServer } = process.getBuiltinModule('node:http');
+/** The text exposition, loaded at the first /stats request: nothing of it is needed to serve. */
+const exposition = lazyModule<typeof import('../shared/stats/exposition.ts')>(import.meta.url, '../shared/stats/exposition');
 
 export interface AdminTarget {
   store: StatsStore;
@@ -33,7 +40,7 @@ const ENDPOINTS: Record<string, { method: 'GET' | 'POST'; help: string }> = {
 
 /** The admin HTTP server; `access` decides who is answered (POSTs change behaviour, GETs read). */
 export function createAdminServer(target: AdminTarget, access: AdminAccess): http.Server {
-  return http.createServer((req, res) => {
+  return createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const endpoint = ENDPOINTS[url.pathname];
     const send = (status: number, type: string, body: string): void => {
@@ -65,9 +72,9 @@ export function createAdminServer(target: AdminTarget, access: AdminAccess): htt
       case '/':
         return json(200, ENDPOINTS);
       case '/stats':
-        return send(200, 'application/json', toJSON(snapshot(), 2));
+        return send(200, 'application/json', exposition().toJSON(snapshot(), 2));
       case '/stats/prometheus':
-        return send(200, PROMETHEUS_CONTENT_TYPE, toPrometheus(snapshot(), prometheusOptions(target.store)));
+        return send(200, exposition().PROMETHEUS_CONTENT_TYPE, exposition().toPrometheus(snapshot(), prometheusOptions(target.store)));
       case '/memory':
         return json(200, { ...process.memoryUsage(), heap: process.memoryUsage().heapUsed });
       case '/server_info':

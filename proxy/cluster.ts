@@ -2,12 +2,27 @@
  * A cluster: its endpoints (each an undici Pool of keep-alive connections), load balancing,
  * limits on requests in flight and waiting, and the stats they feed.
  */
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { ClusterSpec } from './config-load.ts';
 import { originOf, type Endpoint } from './endpoint.ts';
 import { LoadBalancer } from './load-balancer.ts';
 import type { ClusterStats } from './proxy-stats.ts';
 import type { UpstreamTls } from './tls/tls-load.ts';
+
+/**
+ * undici's Pool without undici's index, which loads all of undici (fetch, WebSocket, caches,
+ * mocks: some 50 ms of CPU at every generation's start) for a class the proxy uses only through
+ * dispatch(), the pool's own method. Its module sits where the package (it has no `exports` map)
+ * has always kept it; should it move, the index it is.
+ */
+const PoolClass = ((): typeof Pool => {
+  const load = process.getBuiltinModule('node:module').createRequire(import.meta.url);
+  try {
+    return load('undici/lib/dispatcher/pool.js') as typeof Pool;
+  } catch {
+    return (load('undici') as typeof import('undici')).Pool;
+  }
+})();
 
 export class UpstreamHost {
   readonly endpoint: Endpoint;
@@ -17,7 +32,7 @@ export class UpstreamHost {
 
   constructor(endpoint: Endpoint, spec: ClusterSpec, stats: ClusterStats, tls?: UpstreamTls) {
     this.endpoint = endpoint;
-    this.pool = new Pool(tls ? originOf(endpoint).replace(/^http:/, 'https:') : originOf(endpoint), {
+    this.pool = new PoolClass(tls ? originOf(endpoint).replace(/^http:/, 'https:') : originOf(endpoint), {
       connections: spec.max_connections,
       pipelining: 1,
       keepAliveTimeout: spec.idle_timeout,

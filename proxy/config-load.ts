@@ -1,13 +1,22 @@
 /** Reads and validates the proxy's configuration file; errors name the path in the file. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { isLocal, parseAddress } from '../shared/address.ts';
 import { readTokenFile } from './admin-access.ts';
-import { fileSchema, type AppConfig, type ClusterConfig, type HttpListenerConfig, type TcpListenerConfig } from './config-schema.ts';
+import { lazyModule } from '../shared/lazy-module.ts';
+import { cached, store } from './config-cache.ts';
+import type { AppConfig, ClusterConfig, fileSchema, HttpListenerConfig, TcpListenerConfig } from './config-schema.ts';
 import { parseEndpoint, type Endpoint } from './endpoint.ts';
 import { loadTls, type TlsMaterial } from './tls/tls-load.ts';
+
+/** What the schema makes of a file. */
+type FileConfig = z.output<typeof fileSchema>;
+
+// yaml and the schema (zod) are loaded only when a file is checked in full: a generation started
+// on the file the previous one checked takes the schema's output from config-cache.ts instead.
+const yaml = lazyModule<typeof import('yaml')>(import.meta.url, 'yaml');
+const schema = lazyModule<typeof import('./config-schema.ts')>(import.meta.url, './config-schema');
 
 /** A configuration error: `message` lists each problem as `path: problem`. Exit code 2. */
 export class ConfigError extends Error {
@@ -38,26 +47,46 @@ export interface ProxyConfig {
   adminToken?: Buffer;
 }
 
-/** Reads `file` and validates it; throws ConfigError. */
-export function loadConfig(file: string): ProxyConfig {
+/**
+ * Reads `file` and validates it; throws ConfigError. `cache: false` checks the file in full and
+ * stores nothing, whatever is cached for the same text (config-cache.ts). @default cache true
+ */
+export function loadConfig(file: string, options: { cache?: boolean } = {}): ProxyConfig {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
   }
-  const doc = parseDocument(text);
+  const useCache = options.cache !== false;
+  const hit = useCache ? cached(text) : undefined;
+  if (hit) return completeConfig(hit.data as FileConfig, hit.rawApp, file);
+  const doc = yaml().parseDocument(text);
   if (doc.errors.length > 0) {
     throw new ConfigError(`invalid YAML in ${file}:\n${doc.errors.map((e) => `  ${e.message.split('\n')[0]}`).join('\n')}`);
   }
-  return validateProxyConfig(doc.toJS(), file);
+  const raw: unknown = doc.toJS();
+  const data = checkSchema(raw, file);
+  const rawApp = (raw as { app?: unknown } | null)?.app;
+  const config = completeConfig(data, rawApp, file);
+  if (useCache) store(text, { data, rawApp });
+  return config;
 }
 
 /** Validates a parsed file (`{ listeners, app, … }`); `file` names it in errors and anchors relative paths. */
 export function validateProxyConfig(raw: unknown, file: string): ProxyConfig {
-  const result = fileSchema.safeParse(raw ?? {});
+  return completeConfig(checkSchema(raw, file), (raw as { app?: unknown } | null)?.app, file);
+}
+
+function checkSchema(raw: unknown, file: string): FileConfig {
+  const result = schema().fileSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(describe(file, result.error.issues));
-  const { listeners: declared, app } = result.data;
+  return result.data;
+}
+
+/** What follows the schema: listener and cluster names, the admin listener and token, endpoints, TLS material. */
+function completeConfig(data: FileConfig, rawApp: unknown, file: string): ProxyConfig {
+  const { listeners: declared, app } = data;
   const problems: string[] = [];
   const addresses = new Map<string, string>();
   for (const l of declared) if (l.name !== undefined) addresses.set(l.name, l.address);
@@ -121,7 +150,7 @@ export function validateProxyConfig(raw: unknown, file: string): ProxyConfig {
   if (problems.length > 0 || !tls) throw new ConfigError(`invalid proxy configuration in ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   const accessLog = { ...app.access_log };
   if (!['stdout', 'stderr'].includes(accessLog.path)) accessLog.path = path.resolve(path.dirname(file), accessLog.path);
-  return { file, listeners, clusters, accessLog, tls, raw: (raw as { app?: unknown }).app, ...(adminToken ? { adminToken } : {}) };
+  return { file, listeners, clusters, accessLog, tls, raw: rawApp, ...(adminToken ? { adminToken } : {}) };
 }
 
 function describe(file: string, issues: z.core.$ZodIssue[]): string {

@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import type { HealthCheckConfig } from './config-schema.ts';
+import type { Dispatcher } from 'undici';
 import type { Cluster, UpstreamHost } from './cluster.ts';
 
 export type HealthLog = (event: { cluster: string; endpoint: string; healthy: boolean; reason: string }) => void;
@@ -79,13 +80,55 @@ export class HealthChecker {
   private async probe(host: UpstreamHost): Promise<void> {
     const { path, timeout } = this.config;
     if (path === undefined) return connectProbe(host, timeout);
-    const signal = AbortSignal.timeout(timeout);
-    const res = await host.pool.request({ path, method: 'GET', headers: { 'user-agent': 'baton-proxy-health-check' }, signal });
-    await res.body.dump();
+    const status = await httpProbe(host, path, timeout);
     const expected = this.config.expected_statuses;
-    const ok = expected ? expected.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
-    if (!ok) throw new Error(`health check ${path} answered ${res.statusCode}`);
+    const ok = expected ? expected.includes(status) : status >= 200 && status < 300;
+    if (!ok) throw new Error(`health check ${path} answered ${status}`);
   }
+}
+
+/**
+ * GET `path` through the endpoint's pool, the body read and dropped; resolves with the status.
+ * Through dispatch(), the pool's own method: request() is what undici's index adds to every
+ * dispatcher, and the proxy loads its Pool without the index (cluster.ts).
+ */
+function httpProbe(host: UpstreamHost, path: string, timeout: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let settled = false;
+    let controller: Dispatcher.DispatchController | undefined;
+    const settle = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(status);
+    };
+    const timer = setTimeout(() => {
+      const err = new Error(`health check timed out after ${timeout} ms`);
+      controller?.abort(err);
+      settle(err);
+    }, timeout);
+    host.pool.dispatch(
+      { path, method: 'GET', headers: { 'user-agent': 'baton-proxy-health-check' } },
+      {
+        onRequestStart(c) {
+          controller = c;
+          if (settled) c.abort(new Error('health check stopped'));
+        },
+        onResponseStart(_c, statusCode) {
+          if (statusCode >= 200) status = statusCode;
+        },
+        onResponseData() {},
+        onResponseEnd() {
+          settle();
+        },
+        onResponseError(_c, error) {
+          settle(error);
+        },
+      },
+    );
+  });
 }
 
 function connectProbe(host: UpstreamHost, timeout: number): Promise<void> {

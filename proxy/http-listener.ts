@@ -1,5 +1,5 @@
 /** An HTTP listener's server: timeouts against slow clients, parser errors as 400/431 answers, CONNECT refused (405), requests and upgrades. */
-import http from 'node:http';
+import type http from 'node:http';
 import type net from 'node:net';
 import type { HttpListenerConfig } from './config-schema.ts';
 import { createRequestHandler, type HttpContext } from './http-forward.ts';
@@ -7,12 +7,16 @@ import type { ListenerStats } from './proxy-stats.ts';
 import { clientErrorStatus, replyRaw } from './responses.ts';
 import { createUpgradeHandler } from './upgrade.ts';
 
+// node:http through getBuiltinModule, not an ES import: that reads its lazy exports (http.WebSocket…),
+// which load Node's own undici, http2 and tls into every generation (~40 ms of its start).
+const { createServer } = process.getBuiltinModule('node:http');
+
 /** `make` builds the server from the HTTP options (an HTTPS or HTTP/2 server for a TLS listener). */
 export function createHttpServer<S extends net.Server = http.Server>(
   config: HttpListenerConfig,
   ctx: HttpContext,
   cx: ListenerStats,
-  make: (options: http.ServerOptions) => S = http.createServer as unknown as (options: http.ServerOptions) => S,
+  make: (options: http.ServerOptions) => S = createServer as unknown as (options: http.ServerOptions) => S,
 ): S {
   const server = make({
     keepAliveTimeout: config.idle_timeout,

@@ -27,7 +27,8 @@ const file = path.resolve(values.config);
 
 let config;
 try {
-  config = loadConfig(file);
+  // --check checks the file in full, whatever a previous generation stored.
+  config = loadConfig(file, values.check ? { cache: false } : {});
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\n`);

@@ -3,7 +3,7 @@
  * listeners on the sockets Baton holds, ready() once all of that is up, and a drain that lets
  * requests in flight finish before the upstream pools close.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -20,9 +20,10 @@ import { clusterStats, httpStats, listenerStats } from './proxy-stats.ts';
 import { Router } from './router.ts';
 import { openStatsStore, type StatsStore } from './stats-store.ts';
 import { handleTcpConnection } from './tcp-proxy.ts';
-import { watchCertificates, type CertWatch } from './tls/cert-watch.ts';
-import { shareTicketKeys, type TicketKeeper } from './tls/ticket-keys.ts';
-import { createTlsHttpServer, createTlsTcpServer, type TlsHttpServer } from './tls/tls-server.ts';
+// The TLS modules (and node:tls, https, http2 with them) are imported only by a configuration with TLS.
+import type { CertWatch } from './tls/cert-watch.ts';
+import type { TicketKeeper } from './tls/ticket-keys.ts';
+import type { TlsHttpServer } from './tls/tls-server.ts';
 
 export interface RunningProxy {
   config: ProxyConfig;
@@ -35,6 +36,10 @@ export interface RunningProxy {
   drain(): Promise<void>;
 }
 
+// node:http through getBuiltinModule, not an ES import: that reads its lazy exports (http.WebSocket…),
+// which load Node's own undici, http2 and tls into every generation (~40 ms of its start).
+const { Server: HttpServer } = process.getBuiltinModule('node:http');
+
 const VERSION = packageVersion();
 
 export async function startProxy(config: ProxyConfig, log: Logger): Promise<RunningProxy> {
@@ -46,8 +51,9 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
   for (const warning of config.tls.warnings) log.warn({ event: 'tls.certificate_warning' }, warning);
   // The shared ticket key is in place before the first handshake, so every session can resume on the next generation.
   const tickets: TicketKeeper | undefined = [...config.tls.listeners.values()].some((t) => t.config.session_tickets)
-    ? await shareTicketKeys(config.tls.app.ticket_key_rotation, log)
+    ? await (await import('./tls/ticket-keys.ts')).shareTicketKeys(config.tls.app.ticket_key_rotation, log)
     : undefined;
+  const tlsServer = config.tls.listeners.size > 0 ? await import('./tls/tls-server.ts') : undefined;
   const tlsServers: TlsHttpServer[] = [];
 
   const checkers: HealthChecker[] = [];
@@ -113,8 +119,8 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
         ...(spec.health_path !== undefined ? { healthPath: spec.health_path } : {}),
         healthFailing: () => admin.healthFailing,
       };
-      if (material) {
-        const t = createTlsHttpServer(spec, material, ctx, cx, store);
+      if (material && tlsServer) {
+        const t = tlsServer.createTlsHttpServer(spec, material, ctx, cx, store);
         tlsServers.push(t);
         server = t.server;
         if (material.config.session_tickets) tickets?.add(server as tls.Server);
@@ -125,8 +131,8 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
       const cx = listenerStats(store, spec.name);
       const ctx = { listener: spec.name, cluster: clusters.get(spec.cluster) as Cluster, accessLog, idleTimeout: spec.idle_timeout };
       const material = config.tls.listeners.get(spec.name);
-      if (material) {
-        server = createTlsTcpServer(spec.name, material, store, (socket) => handleTcpConnection(ctx, socket));
+      if (material && tlsServer) {
+        server = tlsServer.createTlsTcpServer(spec.name, material, store, (socket) => handleTcpConnection(ctx, socket));
         server.on('connection', (socket: net.Socket) => {
           countConnection(cx, socket);
           track(socket);
@@ -162,15 +168,16 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
     await Promise.all([...clusters.values()].map((c) => c.close()));
     accessLog.flush();
   };
+  const watched = config.tls.watched;
+  const certWatch = watched.files.length > 0 && info.supervised ? await import('./tls/cert-watch.ts') : undefined;
   onDrain(drain);
   ready();
   log.info({ listeners: config.listeners.length, clusters: clusters.size }, 'proxy ready');
-  const watched = config.tls.watched;
-  const watch: CertWatch | undefined = watched.files.length > 0 && info.supervised ? watchCertificates(watched.files, watched.digest, config.tls.app.watch_debounce, log) : undefined;
+  const watch: CertWatch | undefined = certWatch?.watchCertificates(watched.files, watched.digest, config.tls.app.watch_debounce, log);
   return { config, store, clusters, servers, accessLog, admin, drain };
 }
 
 /** For tests and tools: an http.Server type guard. */
 export function isHttpServer(s: net.Server): s is http.Server {
-  return s instanceof http.Server;
+  return s instanceof HttpServer;
 }

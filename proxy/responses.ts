@@ -1,6 +1,10 @@
 /** Answers the proxy gives itself: errors (503, 504, 400 …) and direct responses. */
-import http from 'node:http';
+import type http from 'node:http';
 import type net from 'node:net';
+
+// node:http through getBuiltinModule, not an ES import: that reads its lazy exports (http.WebSocket…),
+// which load Node's own undici, http2 and tls into every generation (~40 ms of its start).
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 /** A short text answer; the body says what happened (`upstream timeout`, `no healthy upstream` …). */
 export function reply(res: http.ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
@@ -28,7 +32,7 @@ export function clientErrorStatus(err: NodeJS.ErrnoException): number {
 export function replyRaw(socket: net.Socket, status: number, body: string): void {
   const text = `${body}\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
 }

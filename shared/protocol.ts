@@ -6,6 +6,7 @@
  */
 
 import { BatonError, isErrorCode, type ErrorCode } from './errors.ts';
+import type { ChildTiming } from './reload-timing.ts';
 
 /**
  * Bumped on any incompatible change. Checked once, at `hello` (and by the SDK against the
@@ -36,7 +37,8 @@ export interface ErrorBody {
 /** Child → supervisor. */
 export type ChildMessage =
   | (Envelope & { type: 'hello'; pid: number; runtime: string; /** The stats layout version the child's code writes. */ statsLayout?: number })
-  | (Envelope & { type: 'ready' })
+  /** `timing`: the SDK's start-up marks (absent from an older SDK), for the reload's breakdown. */
+  | (Envelope & { type: 'ready'; timing?: ChildTiming })
   | (Envelope & { type: 'connections'; open: number })
   | (Envelope & { type: 'listen'; address: string })
   | (Envelope & { type: 'drained' })

@@ -10,8 +10,9 @@ import path from 'node:path';
 import { freePort } from '../../test/helpers/ports.ts';
 import { ROOT } from './baton.ts';
 import { byHeader, currentIdentity, waitForNewIdentity } from './probe.ts';
-import { onCleanup, sleep, start, stderrOf, track } from './procs.ts';
-import type { ReloadSample, Target } from './target.ts';
+import { cpuMsOf, onCleanup, sleep, start, stderrOf, track } from './procs.ts';
+import { monotonicMs } from '../../shared/reload-timing.ts';
+import type { ReloadSample, Target, Trigger } from './target.ts';
 
 export function haproxyVersion(): string | undefined {
   try {
@@ -135,10 +136,15 @@ export async function startHaproxy(): Promise<Target> {
       '`expose-fd listeners` is set on the stats socket; HAProxy >= 2.x master-worker passes the listeners over its internal socketpair anyway.',
     port,
     identify,
-    async reload(old: string): Promise<ReloadSample> {
+    triggers: ['signal'],
+    supervisorCpuMs: () => cpuMsOf(hap.pid as number),
+    async reload(old: string, trigger: Trigger = 'api', probeIntervalMs = 0): Promise<ReloadSample> {
       const t0 = performance.now();
-      const seen = waitForNewIdentity(port, identify, old, t0, 30_000);
-      await master(masterSock, 'reload').catch((err: Error) => problems.push(`master CLI reload: ${err.message}`));
+      const askedAt = monotonicMs();
+      const seen = waitForNewIdentity(port, identify, old, t0, 30_000, probeIntervalMs);
+      // SIGUSR2 is the master's reload signal in master-worker mode (SIGHUP only reopens its logs).
+      if (trigger === 'signal') process.kill(hap.pid as number, 'SIGUSR2');
+      else await master(masterSock, 'reload').catch((err: Error) => problems.push(`master CLI reload: ${err.message}`));
       // The master's own view: poll `show proc` until it lists a new current worker.
       let reportedMs = NaN;
       for (;;) {
@@ -152,7 +158,7 @@ export async function startHaproxy(): Promise<Target> {
       }
       const probe = await seen;
       track(Number(probe.identity), 'haproxy worker');
-      return { probeMs: probe.ms, reportedMs, probeAttempts: probe.attempts, probeErrors: probe.errors, identity: probe.identity };
+      return { probeMs: probe.ms, reportedMs, probeAttempts: probe.attempts, probeErrors: probe.errors, identity: probe.identity, trigger, askedAt };
     },
     problems: () => [...problems],
     async stop() {

@@ -12,6 +12,8 @@ export interface LoadConfig {
   clients: number;
   windowMs: number;
   timeoutMs: number;
+  /** Each client waits this long after each response: a light, steady load instead of as fast as it goes. @default 0 */
+  pauseMs?: number;
 }
 
 export interface PhaseCounts {
@@ -112,7 +114,10 @@ for (let i = 0; i < config.clients; i++) {
   if (agent) agents.push(agent);
   clients.push(
     (async () => {
-      while (!stopped) await once(agent);
+      while (!stopped) {
+        await once(agent);
+        if (config.pauseMs) await new Promise((r) => setTimeout(r, config.pauseMs));
+      }
     })(),
   );
 }

@@ -49,15 +49,21 @@ export interface NewIdentity {
   errors: string[];
 }
 
-/** Probes back to back until a process other than `old` answers; rejects after `timeoutMs`. */
-export async function waitForNewIdentity(port: number, identify: Identify, old: string, t0: number, timeoutMs: number): Promise<NewIdentity> {
+/**
+ * Probes back to back (or one every `intervalMs`, to keep the probe's own CPU out of what it
+ * measures) until a process other than `old` answers; rejects after `timeoutMs`.
+ */
+export async function waitForNewIdentity(port: number, identify: Identify, old: string, t0: number, timeoutMs: number, intervalMs = 0): Promise<NewIdentity> {
   const errors: string[] = [];
   let attempts = 0;
   while (performance.now() - t0 < timeoutMs) {
     attempts += 1;
+    const sent = performance.now();
     const a = await probeOnce(port, identify);
     if (a.error !== undefined) errors.push(a.error);
     else if (a.identity !== undefined && a.identity !== old) return { identity: a.identity, ms: performance.now() - t0, attempts, errors };
+    const wait = intervalMs - (performance.now() - sent);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   throw new Error(`no process other than ${old} answered within ${timeoutMs} ms (${attempts} probes; errors: ${errors.slice(0, 5).join(', ') || 'none'})`);
 }

@@ -32,6 +32,14 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** CPU time (ms, user + system, threads that ended included) process `pid` has used: /proc/PID/stat, in USER_HZ ticks (100/s on Linux x64). */
+export function cpuMsOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of proc(5), counted from the state (field 3) here.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Spawns and tracks a process; stdout is handed line by line to `onLine`. */

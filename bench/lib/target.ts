@@ -1,4 +1,12 @@
+import type { ReloadTiming } from '../../shared/reload-timing.ts';
 import type { Identify } from './probe.ts';
+
+/**
+ * How a reload is asked for: `api` = the control API (Baton: POST /reload on the control socket;
+ * HAProxy: `reload` on the master CLI), `signal` = a signal (Baton: SIGHUP; HAProxy: SIGUSR2 to
+ * the master, its reload signal in master-worker mode), `cli` = Baton's command line (`baton reload`).
+ */
+export type Trigger = 'api' | 'signal' | 'cli';
 
 /** `baton-upgrade`: Baton replacing its supervisor process (`POST /upgrade`) instead of the app. */
 export type System = 'baton' | 'baton-upgrade' | 'haproxy' | 'pm2';
@@ -17,6 +25,13 @@ export interface ReloadSample {
   probeAttempts: number;
   probeErrors: string[];
   identity: string;
+  trigger?: Trigger;
+  /** The monotonic clock (shared/reload-timing.ts) when the bench asked for the reload. */
+  askedAt?: number;
+  /** Baton only: the supervisor's marks of this reload. */
+  timing?: ReloadTiming;
+  /** `baton reload` only: the CPU (ms) the command's process used. */
+  cliCpuMs?: number;
 }
 
 /** A system under test: something that answers HTTP on `port` and can be reloaded. */
@@ -25,9 +40,15 @@ export interface Target {
   /** What is being reloaded, for the output. */
   describe: string;
   port: number;
+  /** Baton: its control socket. */
+  controlSocket?: string;
   identify: Identify;
-  /** Reloads once; `old` is the identity (pid) serving before. */
-  reload(old: string): Promise<ReloadSample>;
+  /** Reloads once; `old` is the identity (pid) serving before. @default trigger 'api', probeIntervalMs 0 (back to back) */
+  reload(old: string, trigger?: Trigger, probeIntervalMs?: number): Promise<ReloadSample>;
+  /** The triggers this system has (besides 'api'). */
+  triggers?: Trigger[];
+  /** CPU time (ms) the supervisor (Baton) or master (HAProxy) process has used so far. */
+  supervisorCpuMs?(): number;
   /** Notable lines the system logged (warnings and errors), for the problems section. */
   problems(): string[];
   stop(): Promise<void>;

@@ -1,9 +1,9 @@
 import { controlRequest } from './control-client.ts';
-import { clientSocket, type ClientValues } from './client-commands.ts';
+import { clientSocket, type ClientValues } from './client-options.ts';
 
 /** `baton rollback` / `baton promote`: ends the open canary window one way or the other; a rollback without one relaunches the previous release. */
 export async function canaryCommand(action: 'rollback' | 'promote', values: ClientValues): Promise<number> {
-  const reply = await controlRequest(clientSocket(values), 'POST', `/${action}`);
+  const reply = await controlRequest(await clientSocket(values), 'POST', `/${action}`);
   const body = reply.body as {
     ok: boolean;
     how?: 'unparked' | 'relaunched';

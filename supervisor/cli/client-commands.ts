@@ -1,41 +1,15 @@
-import { statFilter } from '../control/stat-filter.ts';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BatonError } from '../../shared/errors.ts';
-import { openSegment, toJSON, toPrometheus, type Stats } from '../../shared/stats/index.ts';
-import { defaultStatsDir, loadConfig } from '../config/config.ts';
+// The commands that talk to a running instance over its control socket. Kept light on purpose
+// (cli.ts imports this module only for them): no config schema, stats segment or supervisor code.
 import { controlRequest } from './control-client.ts';
 import { formatDuration } from '../../shared/units.ts';
-import { controlSocketPath } from '../os/paths.ts';
-import type { StatusSnapshot } from '../core/supervisor.ts';
-
-/** Options of the commands that talk to a running instance. */
-export const CLIENT_OPTIONS = {
-  prometheus: { type: 'boolean' },
-  cold: { type: 'boolean' },
-  'wait-canary': { type: 'boolean' },
-  filter: { type: 'string' },
-  name: { type: 'string' },
-  'control-socket': { type: 'string' },
-  config: { type: 'string', short: 'c' },
-  json: { type: 'boolean' },
-} as const satisfies ParseArgsConfig['options'];
-
-export type ClientValues = ReturnType<typeof parseArgs<{ options: typeof CLIENT_OPTIONS }>>['values'];
-
-export function clientSocket(values: Pick<ClientValues, 'control-socket' | 'config' | 'name'>): string {
-  if (values['control-socket']) return values['control-socket'];
-  if (values.config) {
-    const config = loadConfig(values.config, values.name ? { name: values.name } : {});
-    return controlSocketPath(config.name, config.controlSocket);
-  }
-  return controlSocketPath(values.name ?? 'baton');
-}
+import { clientSocket, type ClientValues } from './client-options.ts';
+import type { StatusSnapshot } from '../core/supervisor-types.ts';
 
 /** `baton reload`: waits for the outcome; 1 with the cause when it failed. */
 export async function reload(values: ClientValues): Promise<number> {
   // A reload lasts as long as the new generation's ready-timeout: wait for its outcome.
   const query = [values.cold ? 'cold=1' : '', values['wait-canary'] ? 'wait-canary=1' : ''].filter(Boolean).join('&');
-  const reply = await controlRequest(clientSocket(values), 'POST', query ? `/reload?${query}` : '/reload', 3_600_000);
+  const reply = await controlRequest(await clientSocket(values), 'POST', query ? `/reload?${query}` : '/reload', 3_600_000);
   const body = reply.body as { ok: boolean; generation?: number; pid?: number; readyMs?: number; canary?: { reason: string }; error?: { message: string } };
   if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
   else if (body.ok) {
@@ -48,7 +22,7 @@ export async function reload(values: ClientValues): Promise<number> {
 
 /** `baton upgrade`: waits until the new supervisor serves; 1 with the cause when it failed (the old one keeps serving). */
 export async function upgrade(values: ClientValues): Promise<number> {
-  const reply = await controlRequest(clientSocket(values), 'POST', '/upgrade', 3_600_000);
+  const reply = await controlRequest(await clientSocket(values), 'POST', '/upgrade', 3_600_000);
   const body = reply.body as { ok: boolean; pid?: number; generation?: number; error?: { message: string } };
   if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
   else if (body.ok) process.stdout.write(`upgraded: supervisor pid ${body.pid} serves with generation ${body.generation}\n`);
@@ -58,7 +32,7 @@ export async function upgrade(values: ClientValues): Promise<number> {
 
 /** `baton status`: the generations table, or JSON. */
 export async function status(values: ClientValues): Promise<number> {
-  const reply = await controlRequest(clientSocket(values), 'GET', '/status');
+  const reply = await controlRequest(await clientSocket(values), 'GET', '/status');
   const snapshot = reply.body as StatusSnapshot;
   if (values.json) {
     process.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);
@@ -104,44 +78,7 @@ export function formatStatus(s: StatusSnapshot): string {
 
 /** `baton stop`. */
 export async function stop(values: ClientValues): Promise<number> {
-  await controlRequest(clientSocket(values), 'POST', '/stop');
+  await controlRequest(await clientSocket(values), 'POST', '/stop');
   process.stdout.write('stopping: every generation drains, then Baton exits\n');
-  return 0;
-}
-
-/** Maps the stats segment of the instance `--config` or `--name` names, read-only (no supervisor needed). */
-export function openInstanceSegment(values: { config?: string; name?: string }): Stats {
-  const config = values.config ? loadConfig(values.config, values.name ? { name: values.name } : {}) : undefined;
-  const instance = config?.name ?? values.name ?? 'baton';
-  return openSegment({ instance, dir: config?.stats.dir ?? defaultStatsDir() });
-}
-
-/**
- * `baton stats`: reads the shared segment directly, so it answers even when the supervisor's
- * control socket does not.
- */
-export function stats(values: ClientValues): number {
-  let filter: RegExp | undefined;
-  try {
-    filter = values.filter === undefined ? undefined : statFilter(values.filter);
-  } catch (err) {
-    throw new BatonError('ERR_USAGE', `invalid --filter ${JSON.stringify(values.filter)}: ${(err as Error).message}`);
-  }
-  const segment = openInstanceSegment(values);
-  const samples = segment.snapshot(filter);
-  // The segment's own generation table: who is alive, even when the supervisor does not answer.
-  const generations = segment.generations().map(({ number, pid, state, startedAt }) => ({ generation: number, pid, state, startedAt }));
-  if (values.prometheus) process.stdout.write(toPrometheus(samples, { generations: segment.generations() }));
-  else if (values.json) process.stdout.write(`${JSON.stringify({ ...(JSON.parse(toJSON(samples)) as object), generations }, null, 2)}\n`);
-  else {
-    for (const g of generations) {
-      process.stdout.write(`# generation ${g.generation} pid ${g.pid} ${g.state} since ${new Date(g.startedAt).toISOString()}\n`);
-    }
-    for (const s of samples) {
-      const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',');
-      const value = s.kind === 'histogram' ? `count ${s.count} sum ${s.sum}` : String(s.value);
-      process.stdout.write(`${s.name}${labels ? `{${labels}}` : ''} ${value}\n`);
-    }
-  }
   return 0;
 }

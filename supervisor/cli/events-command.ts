@@ -8,7 +8,7 @@ import http from 'node:http';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError } from '../../shared/errors.ts';
 import { checkControlSocketPath } from '../os/paths.ts';
-import { clientSocket } from './client-commands.ts';
+import { clientSocket } from './client-options.ts';
 
 const OPTIONS = {
   name: { type: 'string' },
@@ -31,7 +31,7 @@ export async function events(args: string[]): Promise<number> {
   }
   const after = values.after ?? '0';
   if (!/^\d{1,15}$/.test(after)) throw new BatonError('ERR_USAGE', `--after ${JSON.stringify(after)}: expected an event number (0 or more)`);
-  const socketPath = clientSocket(values);
+  const socketPath = await clientSocket(values);
   checkControlSocketPath(socketPath);
   const reader: Reader = { follow: values['no-follow'] !== true, after: Number(after), printed: new Map(), closed: false, request: undefined };
   process.stdout.on('error', () => {

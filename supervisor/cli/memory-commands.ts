@@ -5,7 +5,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonError, isBatonError } from '../../shared/errors.ts';
 import { childFiguresByWriter, MEMORY_FILTER, type ChildMemory } from '../../shared/memory-figures.ts';
-import { clientSocket, CLIENT_OPTIONS, openInstanceSegment } from './client-commands.ts';
+import { clientSocket, CLIENT_OPTIONS } from './client-options.ts';
+import { openInstanceSegment } from './stats-command.ts';
 import { procMemoryProbe } from '../memory/proc.ts';
 import { controlRequest } from './control-client.ts';
 import { formatDuration } from '../../shared/units.ts';
@@ -22,19 +23,6 @@ export const MEMORY_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof MEMORY_OPTIONS }>>['values'];
-
-export const MEMORY_USAGE = `  baton memory [GEN] [--json] [--segment]  per generation: now/min/max and growth slope of RSS, PSS, heap, malloc
-                                           (--json: the full series; --segment: the current figures from the
-                                           shared segment and /proc, without the supervisor)
-  baton heap-snapshot [GEN] [--retire|--in-place] [--compare]
-                                           write a .heapsnapshot of GEN (default: the active one); prints its path.
-                                           The active one is retired by default: reloaded first, snapshotted once
-                                           drained, so no client waits; --in-place pauses it instead; --compare
-                                           also snapshots its replacement (second path)
-  baton heap-profile [GEN] [--seconds N]   record a sampling .heapprofile for N seconds [10], collected objects
-                                           included; prints its path
-  baton cpu-profile [GEN] [--seconds N]    record a .cpuprofile for N seconds [10]; prints its path
-`;
 
 function parse(args: string[]): { values: Values; generation: number | undefined } {
   let parsed;
@@ -77,7 +65,7 @@ const UNKNOWN = '–';
 export async function memory(args: string[]): Promise<number> {
   const { values, generation } = parse(args);
   if (values.segment) return fromSegment(values, generation);
-  const socket = clientSocket(values);
+  const socket = await clientSocket(values);
   const query = generation === undefined ? '' : `?generation=${generation}`;
   if (values.json) {
     const reply = await controlRequest(socket, 'GET', `/memory/series${query}`);
@@ -167,7 +155,7 @@ export async function profile(kind: 'heap-snapshot' | 'heap-profile' | 'cpu-prof
     if (values.compare) params.set('compare', 'true');
   }
   // A profile takes its seconds, a snapshot of a large heap a while: wait well past either.
-  const reply = await controlRequest(clientSocket(values), 'POST', `/${kind}?${params}`, (Number(params.get('seconds') ?? 0) + 120) * 1000);
+  const reply = await controlRequest(await clientSocket(values), 'POST', `/${kind}?${params}`, (Number(params.get('seconds') ?? 0) + 120) * 1000);
   const body = reply.body as { ok: boolean; generation?: number; path?: string; bytes?: number; compare?: { path: string }; error?: { message: string } };
   if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
   else if (body.ok) process.stdout.write(`${body.path}\n${body.compare ? `${body.compare.path}\n` : ''}`);
@@ -179,8 +167,8 @@ export async function profile(kind: 'heap-snapshot' | 'heap-profile' | 'cpu-prof
  * `baton memory --segment`: the children's latest gauges from the shared segment and RSS/PSS read
  * from /proc by this command itself, for each generation in the segment's table — no supervisor needed.
  */
-function fromSegment(values: Values, generation: number | undefined): number {
-  const stats = openInstanceSegment(values);
+async function fromSegment(values: Values, generation: number | undefined): Promise<number> {
+  const stats = await openInstanceSegment(values);
   const child = new Map<number, Partial<ChildMemory>>();
   for (const m of childFiguresByWriter(stats.snapshot(MEMORY_FILTER)).values()) {
     if (m.generation) child.set(m.generation, m);

@@ -7,10 +7,8 @@
 import { parseArgs } from 'node:util';
 import { BatonError } from '../../shared/errors.ts';
 import { formatDuration } from '../../shared/units.ts';
-import { clientSocket, CLIENT_OPTIONS } from './client-commands.ts';
+import { clientSocket, CLIENT_OPTIONS } from './client-options.ts';
 import { controlRequest } from './control-client.ts';
-
-export const TOP_USAGE = '  baton top [--every MS]                   live view of generations: CPU, RSS, heap, event-loop delay, req/s; q quits\n';
 
 /** Counters counted as requests: the proxy's downstream_rq_total, an app's `…requests` / `…requests_total`. */
 const REQUESTS = /(^|\.)(downstream_rq_total|requests|requests_total)$/;
@@ -86,7 +84,7 @@ export async function top(args: string[]): Promise<number> {
   }
   const every = values.every === undefined ? 1000 : Number(values.every);
   if (!(every >= 100 && every <= 60_000)) throw new BatonError('ERR_USAGE', `--every must be between 100 and 60000 ms, not ${values.every}`);
-  const socket = clientSocket(values);
+  const socket = await clientSocket(values);
   const out = process.stdout;
   if (!out.isTTY || !process.stdin.isTTY) {
     const first = await sample(socket);

@@ -4,6 +4,7 @@ import { BatonError } from '../../shared/errors.ts';
 import type { Outgoing, ReplyBody, SupervisorMessage } from '../../shared/protocol.ts';
 import { formatDuration } from '../../shared/units.ts';
 import type { Os, ProcessExit } from '../os/os.ts';
+import type { ReloadTiming } from '../../shared/reload-timing.ts';
 import { Backoff, type BackoffPolicy } from './backoff.ts';
 import { checkTransition } from './state-table.ts';
 import { describeExit, Worker, WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker.ts';
@@ -162,6 +163,14 @@ export class Generation extends EventEmitter<GenerationEvents> {
   /** Set when the shutdown timeout had to kill a worker. */
   get killedAtShutdown(): boolean {
     return this.slots.some((w) => w.killedAtShutdown);
+  }
+
+  /** The start's marks of the worker that became ready last (the one the generation waited for); undefined before. */
+  startTiming(): Pick<ReloadTiming, 'spawning' | 'spawned' | 'child' | 'readyReceived'> | undefined {
+    let last: Worker | undefined;
+    for (const w of this.slots) if (w.readyAt !== undefined && (last === undefined || w.readyAt > (last.readyAt as number))) last = w;
+    if (last?.readyAt === undefined) return undefined;
+    return { spawning: last.spawning, spawned: last.spawned, ...(last.childTiming ? { child: last.childTiming } : {}), readyReceived: last.readyAt };
   }
 
   /** Resolves when every worker is ready; rejects with the first worker's failure. */

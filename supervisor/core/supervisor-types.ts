@@ -3,6 +3,7 @@ import type { Holder } from '../os/socket-holders.ts';
 import type { Logger } from 'pino';
 import type { BatonError } from '../../shared/errors.ts';
 import type { Config } from '../config/config.ts';
+import type { ReloadTiming } from '../../shared/reload-timing.ts';
 import type { MemoryFlag } from '../memory/monitor.ts';
 import type { MemoryProbe } from '../memory/proc.ts';
 import type { Os } from '../os/os.ts';
@@ -19,6 +20,8 @@ export interface ReloadResult {
   generation: number;
   pid: number;
   readyMs: number;
+  /** Where the time went, as marks on the monotonic clock (shared/reload-timing.ts). */
+  timing?: ReloadTiming;
 }
 
 /** What supervisor/canary adds to the status. */

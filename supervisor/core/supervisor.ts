@@ -1,6 +1,7 @@
 import { formatAddress } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
 import { formatDuration } from '../../shared/units.ts';
+import { monotonicMs, type ReloadTiming } from '../../shared/reload-timing.ts';
 import type { Config } from '../config/config.ts';
 import { FdStore, type Listener } from '../sockets/fd-store.ts';
 import { NoServiceManager, type ServiceManager } from '../systemd/service-manager.ts';
@@ -97,9 +98,10 @@ export class Supervisor extends SupervisorQueries {
     if (this.mode.ending) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
     if (this.mode.is('upgrading')) return Promise.reject(new BatonError('ERR_UPGRADING', 'cannot reload: the supervisor is being upgraded'));
     if (!this.reloading) {
+      const received = monotonicMs();
       const from = this.mode.to('reloading');
       this.sm.reloading();
-      this.reloading = this.doReload(options.cold === true, options.sameConfig === true, options.rollbackTo).finally(() => {
+      this.reloading = this.doReload(options.cold === true, options.sameConfig === true, received, options.rollbackTo).finally(() => {
         this.reloading = undefined;
         if (this.mode.is('reloading')) this.mode.settle(from, this.active !== undefined);
         // READY ends the reload for systemd whatever came of it: a failed one leaves the old generation serving.
@@ -208,7 +210,7 @@ export class Supervisor extends SupervisorQueries {
     return true;
   }
 
-  private async doReload(cold: boolean, sameConfig: boolean, rollbackTo?: Config): Promise<ReloadResult> {
+  private async doReload(cold: boolean, sameConfig: boolean, received: number, rollbackTo?: Config): Promise<ReloadResult> {
     let next: Config;
     try {
       next = rollbackTo ?? (sameConfig ? this.config : this.deps.loadConfig());
@@ -218,7 +220,7 @@ export class Supervisor extends SupervisorQueries {
     }
     this.deps.os.clearTimeout(this.restartTimer);
     try {
-      const result = await this.launchAndPromote(next, 'reload', rollbackTo ? 'back' : sameConfig ? 'same' : 'new');
+      const result = await this.launchAndPromote(next, 'reload', rollbackTo ? 'back' : sameConfig ? 'same' : 'new', { received, configRead: monotonicMs() });
       this.sink.count('reloads_ok');
       return result;
     } catch (err) {
@@ -235,7 +237,12 @@ export class Supervisor extends SupervisorQueries {
     return error;
   }
 
-  private async launchAndPromote(config: Config, why: 'start' | 'reload' | 'restart', release: 'new' | 'same' | 'back' = why === 'restart' ? 'same' : 'new'): Promise<ReloadResult> {
+  private async launchAndPromote(
+    config: Config,
+    why: 'start' | 'reload' | 'restart',
+    release: 'new' | 'same' | 'back' = why === 'restart' ? 'same' : 'new',
+    marks: Pick<ReloadTiming, 'received' | 'configRead'> = {},
+  ): Promise<ReloadResult> {
     // Pinned before the launch: a link switched while it starts must not change what a rollback returns to.
     const pinned = pinRelease(config, this.deps.os.realpath?.bind(this.deps.os));
     const listeners = this.store.provide(config.listeners);
@@ -269,6 +276,7 @@ export class Supervisor extends SupervisorQueries {
     }
     const previous = this.live().filter((g) => g !== generation && (g.state === 'active' || g.state === 'ready'));
     generation.promote();
+    const promoted = monotonicMs();
     this.active = generation;
     const before = this.config;
     this.config = config;
@@ -280,16 +288,18 @@ export class Supervisor extends SupervisorQueries {
       this.releases.promoted('back', restored, before);
     };
     this.canary.afterPromote(generation, previous, { ...promoteOptions(config, listeners, this.deps.os), restore });
+    const started = generation.startTiming();
+    const timing: ReloadTiming | undefined = started && { ...marks, ...started, promoted, drainSent: monotonicMs() };
     this.memory?.mark(generation.id, why === 'start' ? 'start' : why);
     for (const g of previous) this.memory?.mark(g.id, 'replaced', `by generation ${generation.id}`);
     const readyMs = Math.round(this.deps.os.now() - generation.startedAt);
     const draining = previous.map((g) => g.id);
-    this.announce('info', { type: 'generation-active', generation: generation.id, pid: generation.pid, readyMs, why, draining }, `generation ${generation.id} is active`);
+    this.announce('info', { type: 'generation-active', generation: generation.id, pid: generation.pid, readyMs, why, draining }, `generation ${generation.id} is active`, timing ? { timing } : {});
     this.sm.storeFds(listeners.filter((l) => l.origin !== 'systemd'));
     // The first generation ever to serve is what a service manager waits for; a reload's end says READY itself.
     if (this.mode.is('starting')) this.sm.ready(this.summary());
     if (this.mode.is('starting', 'recovering')) this.mode.to('serving');
-    const result = { generation: generation.id, pid: generation.pid, readyMs };
+    const result = { generation: generation.id, pid: generation.pid, readyMs, ...(timing ? { timing } : {}) };
     this.emit('active', { ...result, why });
     return result;
   }

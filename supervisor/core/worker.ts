@@ -14,6 +14,7 @@ import {
   unrecognized,
 } from '../../shared/protocol.ts';
 import { formatDuration } from '../../shared/units.ts';
+import { childTiming, monotonicMs, type ChildTiming } from '../../shared/reload-timing.ts';
 import { NotifyReader } from '../systemd/notify-reader.ts';
 import type { ChildPort, Os, ProcessExit } from '../os/os.ts';
 import { AcceptWatch } from '../readiness/accept-watch.ts';
@@ -59,6 +60,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   exitInfo?: ProcessExit;
   /** Set when the shutdown timeout had to kill the generation. */
   killedAtShutdown = false;
+  /** Its start's marks on the monotonic clock (shared/reload-timing.ts): around the spawn, at ready, and the child's own. */
+  readonly spawning: number;
+  readonly spawned: number;
+  readyAt: number | undefined;
+  childTiming: ChildTiming | undefined;
 
   private readonly proc: ChildPort;
   private readonly options: WorkerOptions;
@@ -95,7 +101,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         }
         return { ok: true, generation: this.id, worker: this.worker, instance: options.instance, startedAt: this.startedAt };
       },
-      ready: () => {
+      ready: (m) => {
+        if (this.state === 'starting') this.childTiming = childTiming(m.timing);
         this.becomeReady('sdk');
         return { ok: true };
       },
@@ -125,7 +132,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
         return undefined;
       },
     };
+    this.spawning = monotonicMs();
     this.proc = os.spawn(options.spawn);
+    this.spawned = monotonicMs();
     this.pid = this.proc.pid;
     this.log = log.child({ generation: this.id, ...((options.workers ?? 1) > 1 ? { worker: this.worker } : {}), childPid: this.pid });
     this.proc.onMessage((m) => void this.receive(m));
@@ -270,6 +279,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private becomeReady(via: string): void {
     if (this.state !== 'starting') return;
+    this.readyAt = monotonicMs();
     this.transition('ready', { via, readyMs: Math.round(this.os.now() - this.startedAt) });
     this.settleReady();
   }
