@@ -111,8 +111,8 @@ describe('proxy: TLS across reloads', () => {
     expect(counts.h2Sessions).toBeGreaterThanOrEqual(4);
 
     // Once generations 1 and 2 are gone, only generation 3 can answer: sessions made with generation 1 resume there.
-    await baton.waitForLog((x) => x.msg === 'generation 2 draining → exited');
-    await baton.waitForLog((x) => x.msg === 'generation 1 draining → exited');
+    await baton.waitForEvent('worker-state', (e) => e.generation === 2 && e.from === 'draining' && e.to === 'exited');
+    await baton.waitForEvent('worker-state', (e) => e.generation === 1 && e.from === 'draining' && e.to === 'exited');
     const resumed = await handshake(port, { servername: 'a.test', session: before.session! });
     expect(resumed.reused).toBe(true);
     const resumed12 = await handshake(port, { servername: 'a.test', maxVersion: 'TLSv1.2', session: before12.session! });
@@ -176,7 +176,7 @@ describe('proxy: TLS across reloads', () => {
     expect((await h2Request(next, '/')).status).toBe(200);
     next.close();
     expect(await statValue(l.admin!.port, 'http.web.http2.goaway_sent')).toBeGreaterThanOrEqual(1);
-    await baton.waitForLog((x) => x.msg === 'generation 1 draining → exited');
+    await baton.waitForEvent('worker-state', (e) => e.generation === 1 && e.from === 'draining' && e.to === 'exited');
   });
 
   it('tls.watch: a renewal swapped in by rename (cert-manager style) reloads; a bad renewal fails and the old certificate keeps serving', async () => {
@@ -219,7 +219,7 @@ describe('proxy: TLS across reloads', () => {
     // The failed reload was not retried on the same files, and nothing else reloaded.
     const status = await baton.status();
     expect(status.generations.filter((g) => g.state !== 'exited').map((g) => g.generation)).toContain(2);
-    expect(baton.lines.filter((x) => typeof x.msg === 'string' && /^generation \d+ is active$/.test(x.msg))).toHaveLength(2);
+    expect(baton.events.filter((e) => e.type === 'generation-active')).toHaveLength(2);
   });
 
   // The bounded reproduction of #18's stream loss: BATON_H2_SOAK=20 runs 20 reloads under
