@@ -14,7 +14,7 @@ import { createHttpServer } from '../http-listener.ts';
 import type { ListenerStats } from '../proxy-stats.ts';
 import type { StatsStore } from '../stats-store.ts';
 import { oneLine } from './certificates.ts';
-import { adaptRequest, type ClientIdentity } from './http2-adapter.ts';
+import { adaptRequest, ProxyHttp2Request, ProxyHttp2Response, type ClientIdentity } from './http2-adapter.ts';
 import type { DownstreamTls } from './tls-load.ts';
 import { handshakeErrorReason, http2Stats, tlsStats, type Http2Stats, type TlsStats } from './tls-stats.ts';
 
@@ -81,6 +81,8 @@ export function createTlsHttpServer(config: HttpListenerConfig, material: Downst
     const s = http2.createSecureServer({
       ...tlsOptions,
       allowHTTP1: true,
+      Http2ServerRequest: ProxyHttp2Request,
+      Http2ServerResponse: ProxyHttp2Response,
       maxSessionMemory: Math.max(1, Math.round((h2config?.max_session_memory ?? 10 * MIB) / MIB)),
       settings: {
         maxConcurrentStreams: h2config?.max_concurrent_streams ?? 100,
