@@ -162,7 +162,8 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
 }
 
 /** A probe that reads a generation (known by its first pid) as the sum of its workers' memory. */
-function summedOverWorkers(probe: MemoryProbe, live: () => Generation[]): MemoryProbe {
+/** `probe` reading a generation's pid as the sum over its live workers. */
+export function summedOverWorkers(probe: MemoryProbe, live: () => Generation[]): MemoryProbe {
   return {
     read(pid) {
       const g = live().find((x) => x.pid === pid);

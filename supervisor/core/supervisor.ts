@@ -15,7 +15,7 @@ import { TicketKeys } from './ticket-keys.ts';
 import { allExited, rollOut } from './rollout.ts';
 import { checkReloadConfig } from './reload-config.ts';
 import type { SupervisorMode } from './supervisor-mode.ts';
-import { SupervisorQueries } from './supervisor-queries.ts';
+import { SupervisorQueries, summedOverWorkers } from './supervisor-queries.ts';
 import type { HandOver, ReloadResult, RollbackResult, StatusSnapshot, SupervisorDeps } from './supervisor-types.ts';
 import { Canary } from '../canary/index.ts';
 import { promoteOptions } from '../canary/promote-options.ts';
@@ -62,10 +62,7 @@ export class Supervisor extends SupervisorQueries {
       status: (text) => this.sm.status(text),
       activate: (g) => (this.active = g as Generation),
       live: () => this.live(),
-      rss: (g) => {
-        const probe = deps.memoryProbe;
-        return probe ? (g as Generation).pids.reduce((n, pid) => n + (probe.read(pid)?.rss ?? 0), 0) : undefined;
-      },
+      rss: (g) => (deps.memoryProbe ? summedOverWorkers(deps.memoryProbe, () => this.live()).read(g.pid)?.rss : undefined),
     });
   }
 

@@ -30,6 +30,22 @@ function point(root: string, name: string): void {
   fs.renameSync(path.join(root, 'current.new'), path.join(root, 'current'));
 }
 
+/** A supervisor running `current/app.mjs` under `root` (the release `current` names), with generation 1 serving. */
+async function serve(root: string): Promise<{ baton: BatonProcess; port: number }> {
+  const appPort = await freePort();
+  const baton = new BatonProcess({
+    name: 'test',
+    command: [process.execPath, ...NODE_FLAGS, '--import', path.join(ROOT, 'child/register.ts'), 'current/app.mjs'],
+    cwd: root,
+    env: { APP_PORT: String(appPort) },
+    listeners: [{ name: 'http', address: `127.0.0.1:${appPort}` }],
+    'ready-timeout': '20s',
+    'drain-timeout': '5s',
+  });
+  await baton.active(1);
+  return { baton, port: await baton.port() };
+}
+
 describe('releases behind a symlink', () => {
   it('each reload runs the release the link names now; a broken release leaves the last good one serving', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-releases-'));
@@ -38,18 +54,7 @@ describe('releases behind a symlink', () => {
     release(root, 'v2');
     release(root, 'v3', `throw new Error('v3 cannot start');`);
     point(root, 'v1');
-    const appPort = await freePort();
-    const baton = new BatonProcess({
-      name: 'test',
-      command: [process.execPath, ...NODE_FLAGS, '--import', path.join(ROOT, 'child/register.ts'), 'current/app.mjs'],
-      cwd: root,
-      env: { APP_PORT: String(appPort) },
-      listeners: [{ name: 'http', address: `127.0.0.1:${appPort}` }],
-      'ready-timeout': '20s',
-      'drain-timeout': '5s',
-    });
-    await baton.active(1);
-    const port = await baton.port();
+    const { baton, port } = await serve(root);
     expect((await get({ port })).body).toBe('v1\n');
     const load = startLoad({ port }, { keepAlive: 2, newConnection: 2 });
     await load.progress(3);
@@ -81,18 +86,7 @@ describe('releases behind a symlink', () => {
     release(root, 'v1');
     release(root, 'v2');
     point(root, 'v1');
-    const appPort = await freePort();
-    const baton = new BatonProcess({
-      name: 'test',
-      command: [process.execPath, ...NODE_FLAGS, '--import', path.join(ROOT, 'child/register.ts'), 'current/app.mjs'],
-      cwd: root,
-      env: { APP_PORT: String(appPort) },
-      listeners: [{ name: 'http', address: `127.0.0.1:${appPort}` }],
-      'ready-timeout': '20s',
-      'drain-timeout': '5s',
-    });
-    await baton.active(1);
-    const port = await baton.port();
+    const { baton, port } = await serve(root);
     const load = startLoad({ port }, { keepAlive: 2, newConnection: 2 });
     await load.progress(3);
     point(root, 'v2');
