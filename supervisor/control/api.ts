@@ -263,9 +263,12 @@ function noBody(endpoint: string, body: string): Params {
 /** A POST's parameters: its query string under its JSON body, checked against the fields it takes. */
 function paramsOf(endpoint: string, fields: (keyof typeof FIELDS)[], query: URLSearchParams, body: string, contentType?: string): Params {
   let merged: Record<string, unknown> = {};
-  for (const name of fields) {
-    const text = query.get(name);
-    if (text !== null && text !== '') merged[name] = fromQuery(name, text);
+  // Every query key goes to the schema: a misspelt one (`?cld=1`) is refused, never silently ignored.
+  for (const [name, text] of query) {
+    if (text === '' && (fields as string[]).includes(name)) continue;
+    const value = (fields as string[]).includes(name) ? fromQuery(name as keyof typeof FIELDS, text) : text;
+    // Defined, not assigned: `?__proto__=x` must stay a key the schema refuses.
+    Object.defineProperty(merged, name, { value, enumerable: true, writable: true, configurable: true });
   }
   if (body.trim() !== '') {
     const type = contentType?.split(';')[0]?.trim().toLowerCase();

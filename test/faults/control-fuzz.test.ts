@@ -130,7 +130,7 @@ export function fuzzRequest(seed: number, index: number): FuzzRequest {
   const headers: string[] = [];
   if (r() < 0.9) headers.push('host: baton');
   for (let n = r() < 0.5 ? 0 : int(r, 4); n > 0; n--) {
-    headers.push(pick(r, ['accept: */*', 'x-junk: ' + 'j'.repeat(int(r, 100)), 'user-agent: fuzz', 'expect: 100-continue', 'connection: keep-alive', 'upgrade: websocket', 'connection: upgrade', 'x-big: ' + 'b'.repeat(int(r, 100_000)), 'bad header: x', 'x-nul: a\0b', 'x-many: 1\r\n'.repeat(int(r, 3_000)).trimEnd()]));
+    headers.push(pick(r, ['accept: */*', 'x-junk: ' + 'j'.repeat(int(r, 100)), 'user-agent: fuzz', 'expect: 100-continue', 'connection: keep-alive', 'upgrade: websocket', 'connection: upgrade', 'x-big: ' + 'b'.repeat(int(r, 100_000)), 'bad header: x', 'x-nul: a\0b', 'x-many: 1\r\n'.repeat(1 + int(r, 3_000)).trimEnd()]));
   }
   let body: string;
   let type: string | undefined;

@@ -200,6 +200,10 @@ describe('handleControl: request bodies', () => {
       'POST /reload takes cold, wait-canary: field "cold": expected boolean, received string',
     );
     expect(refusal(await handleControl(t, 'POST', '/reload?cold=maybe')).message).toBe('POST /reload takes cold, wait-canary: field "cold": expected boolean, received string');
+    expect(refusal(await handleControl(t, 'POST', '/reload?cld=1')).message).toBe('POST /reload takes cold, wait-canary: unknown field "cld"');
+    expect(refusal(await handleControl(t, 'POST', '/stop?cold=maybe&__proto__=x')).message).toBe(
+      'POST /stop takes no parameters: unknown field "cold"; unknown field "__proto__"',
+    );
     expect(refusal(await handleControl(t, 'POST', '/stop', '{"force": true}', JSON_TYPE))).toEqual({
       status: 400,
       code: 'ERR_BAD_REQUEST',
