@@ -131,8 +131,15 @@ export class Debouncer {
 
   private fire(): void {
     const batch = this.batch;
-    this.batch = undefined;
-    if (batch) this.flush(batch);
+    const events = batch?.events;
+    // A process that stalled runs its expired timers before it reads the I/O that waited meanwhile:
+    // the rest of a burst lands first (poll phase, before setImmediate's), so a stall does not
+    // split one burst into two reloads. An event that came re-armed the timer: not yet.
+    setImmediate(() => {
+      if (!batch || this.batch !== batch || batch.events !== events) return;
+      this.batch = undefined;
+      this.flush(batch);
+    });
   }
 }
 
