@@ -19,14 +19,17 @@ describe('canary window: slow and crashing releases', () => {
   it('rolls back a release 3× slower at p99 (max-p99-ratio 2), with no failed request', async () => {
     // A longer window and mostly keep-alive clients: p99 needs more samples than a 5xx share, and
     // new connections cost the CPU the timers of both generations compete for.
-    const baton = new BatonProcess(config({ DELAY_MS: '20' }, '4s'));
+    // Delays long beside a loaded machine's own latency: that adds to both p99s alike, so a 3×
+    // slower handler makes a p99 over 2× only while its delay outweighs the machine's (load 10
+    // added ~60-75 ms to a 20 → 60 ms pair: 79 → 135 ms, not rolled back).
+    const baton = new BatonProcess(config({ DELAY_MS: '50' }, '5s'));
     await baton.active(1);
     const port = await baton.port();
     const oldPid = await servingPid(port);
     const load = startLoad({ port }, { keepAlive: 6, newConnection: 2, maxMs: 60_000 });
     // Long enough for a baseline of a few warm seconds (sampled each second).
-    await load.progress(150);
-    baton.writeConfig(config({ DELAY_MS: '60' }, '4s'));
+    await load.progress(80);
+    baton.writeConfig(config({ DELAY_MS: '150' }, '5s'));
     const cli = await baton.cli('reload', '--wait-canary');
     const opened = await baton.waitForEvent('canary-open');
     expect(cli.exitCode, `${cli.stdout} baseline ${JSON.stringify(opened.baseline)}`).toBe(1);
