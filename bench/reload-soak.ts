@@ -69,6 +69,37 @@ const rssKiB = (pid: number): number => statusKiB(pid, 'VmRSS');
 
 const fdCount = (pid: number): number => fs.readdirSync(`/proc/${pid}/fd`).length;
 
+/** What `pid`'s fds point at, by kind (`socket`, `pipe`, `anon_inode:[eventfd]`, a file's path), counted. */
+function fdKinds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    let link: string;
+    try {
+      link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const kind = link.replace(/:\[\d+\]$/, '');
+    out[kind] = (out[kind] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** The kinds whose count differs between two fdKinds() snapshots: `kind: before → after`. */
+function fdDiff(before: Record<string, number>, after: Record<string, number>): string[] {
+  return [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]).map((k) => `${k}: ${before[k] ?? 0} → ${after[k] ?? 0}`);
+}
+
+/** At rest: the old generations gone (as many processes below the supervisor as before the reloads), within `ms`. */
+async function atRest(pid: number, processes: number, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (descendants(pid).length > processes) {
+    if (performance.now() > deadline) return false;
+    await sleep(100);
+  }
+  return true;
+}
+
 /** Every process below `pid` (generations, their exec shims, anything they started), by /proc/PID/task/TID/children. */
 function descendants(pid: number): number[] {
   const out: number[] = [];
@@ -123,7 +154,8 @@ async function main(): Promise<void> {
   let identity = await currentIdentity(target.port, target.identify);
   let stoppedEarly = '';
   let counts: Record<string, PhaseCounts> = {};
-  const start = { rssMiB: NaN, fds: 0, descendants: 0 };
+  const start = { rssMiB: NaN, fds: 0, descendants: 0, fdKinds: {} as Record<string, number> };
+  let rest: { rssMiB: number; anonMiB: number; fds: number; fdKinds: Record<string, number>; fdDiff: string[]; settled: boolean } | undefined;
   let idleRate = 0;
   try {
     await sleep(1_000);
@@ -131,7 +163,7 @@ async function main(): Promise<void> {
     const idle0 = target.supervisorCpuMs!();
     await sleep(IDLE_MS);
     idleRate = (target.supervisorCpuMs!() - idle0) / IDLE_MS;
-    Object.assign(start, { rssMiB: rssKiB(pid) / 1024, fds: fdCount(pid), descendants: descendants(pid).length });
+    Object.assign(start, { rssMiB: rssKiB(pid) / 1024, fds: fdCount(pid), descendants: descendants(pid).length, fdKinds: fdKinds(pid) });
     await load.phase('soak');
     let done = 0;
     while (done < RELOADS && !stoppedEarly) {
@@ -184,6 +216,10 @@ async function main(): Promise<void> {
     await sleep(1_000);
     await load.phase('end');
     counts = await load.stop();
+    // The same state as before the first reload: one generation, no load. What is still open now beyond then stayed behind.
+    const settled = await atRest(pid, start.descendants, 15_000);
+    const kinds = fdKinds(pid);
+    rest = { rssMiB: rssKiB(pid) / 1024, anonMiB: statusKiB(pid, 'RssAnon') / 1024, fds: fdCount(pid), fdKinds: kinds, fdDiff: fdDiff(start.fdKinds, kinds), settled };
   } catch (err) {
     await load.terminate();
     throw err;
@@ -194,7 +230,7 @@ async function main(): Promise<void> {
   const stillAlive = trackedPids().filter((p) => alive(p.pid));
   const soak = counts.soak!;
   const failedRequests = soak.requests - soak.ok;
-  const markdown = print(m, windows, start, idleRate, soak, stoppedEarly, target.problems());
+  const markdown = print(m, windows, start, rest, idleRate, soak, stoppedEarly, target.problems());
   const file = writeResults(opts.out ?? uniqueResultsFile('reload-soak'), {
     date: new Date().toISOString(),
     command: `npm run bench:reload-soak -- ${process.argv.slice(2).join(' ')}`.trim(),
@@ -204,6 +240,7 @@ async function main(): Promise<void> {
     options: { reloads: RELOADS, window: WINDOW, clients: CLIENTS, pauseMs: PAUSE_MS, gapMs: GAP_MS, maxMs: MAX_MS },
     stoppedEarly: stoppedEarly || undefined,
     start,
+    atRest: rest,
     idleCpuPerSecMs: idleRate * 1000,
     windows,
     requests: { total: soak.requests, ok: soak.ok, failed: failedRequests, samples: soak.samples },
@@ -219,6 +256,7 @@ function print(
   m: ReturnType<typeof machine>,
   windows: Window[],
   start: { rssMiB: number; fds: number; descendants: number },
+  rest: { rssMiB: number; anonMiB: number; fds: number; fdDiff: string[]; settled: boolean } | undefined,
   idleRate: number,
   soak: PhaseCounts,
   stoppedEarly: string,
@@ -265,6 +303,12 @@ function print(
       `RSS: end of the first window ${f1(first.rssEndMiB)} MiB, of the last ${f1(last.rssEndMiB)} MiB: **${rssRatio.toFixed(2)}×**; least-squares slope over the windows after the first ${slope === undefined ? '–' : `${(slope * 1024).toFixed(0)} KiB per ${WINDOW} reloads (${((slope * 1024) / WINDOW).toFixed(1)} KiB per reload)`}: ${rssRatio <= FLAT_RSS ? 'flat' : 'NOT flat'} (flat = within ${FLAT_RSS}×)`,
       `RssAnon (the anonymous part: heaps, not mapped files): ${f1(first.anonEndMiB)} MiB → ${f1(last.anonEndMiB)} MiB, ${anonRatio.toFixed(2)}×`,
       `fds: ${start.fds} before, ${first.fds} after the first window, ${last.fds} after the last; processes below the supervisor: ${start.descendants} before, ${last.descendants} after the last window`,
+    );
+  }
+  if (rest) {
+    lines.push(
+      `At rest after the reloads (load stopped, ${rest.settled ? `the old generations gone: ${start.descendants} processes below the supervisor again` : 'but old generations still running after 15 s'}): ` +
+        `${rest.fds} fds (before the first reload: ${start.fds})${rest.fdDiff.length ? ` — ${rest.fdDiff.join(', ')}` : ', the same kinds'}; RSS ${f1(rest.rssMiB)} MiB (before: ${f1(start.rssMiB)} MiB), RssAnon ${f1(rest.anonMiB)} MiB`,
     );
   }
   const failed = soak.requests - soak.ok;
