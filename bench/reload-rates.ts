@@ -190,6 +190,14 @@ function result(label: string, blocks: (Block & { settle?: PhaseCounts })[], pro
       ...(cpu.length ? { supervisorCpuPerSecMs: cpu.reduce((a, c) => a + c, 0) / cpu.length } : {}),
       failed: during.requests - during.ok,
       loadavg: mine.map((b) => b.loadavg),
+      perRound: mine.map((b) => ({
+        round: b.round + 1,
+        beforeRps: phaseResult(b.before, WINDOW_MS).rpsOverall,
+        duringRps: phaseResult(b.during, WINDOW_MS).rpsOverall,
+        afterRps: phaseResult(b.after, WINDOW_MS).rpsOverall,
+        lowestWindowRps: Math.min(...b.during.windows) * (1000 / WINDOW_MS),
+        lowestSteadyWindowRps: Math.min(...b.before.windows, ...b.after.windows) * (1000 / WINDOW_MS),
+      })),
     };
   });
   const everything = mergeCounts([...steadyParts, ...blocks.flatMap((b) => [b.during, ...(b.settle ? [b.settle] : [])])]);

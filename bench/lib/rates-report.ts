@@ -32,6 +32,8 @@ export interface RateResult {
   supervisorCpuPerSecMs?: number;
   failed: number;
   loadavg: string[];
+  /** Whole-phase throughput of each round's reload phase and the steady-state phases either side, and the lowest 250 ms window (as req/s) in each: where a stall was. */
+  perRound: { round: number; beforeRps: number; duringRps: number; afterRps: number; lowestWindowRps: number; lowestSteadyWindowRps: number }[];
 }
 
 export interface VariantResult {
@@ -98,6 +100,10 @@ export function printRates(results: VariantResult[], m: Machine, skipped: Record
     if (cpu.length) console.log(`  supervisor CPU during the reload phases: ${cpu.join(', ')}`);
     if (r.steadyDrift > 1.2) console.log(`  NOTE: its steady-state phases differ by up to ${x(r.steadyDrift)}: the machine's load changed during the run`);
     if (r.problems.length) console.log(`  logged: ${r.problems.join(' | ')}`);
+    for (const p of r.rates) {
+      const rounds = p.perRound.map((q) => `${int(q.beforeRps)} → ${int(q.duringRps)} → ${int(q.afterRps)} (lowest window ${int(q.lowestWindowRps)}; steady ${int(q.lowestSteadyWindowRps)})`);
+      console.log(`  every ${p.intervalMs / 1000} s, req/s per round, steady → reloads → steady: ${rounds.join(' | ')}`);
+    }
     const at1 = r.rates.find((p) => p.intervalMs === 1000);
     if (at1) console.log(`  at 1 reload/s: ${x(at1.ratios.median)} of steady state (whole phase, median of ${at1.ratios.samples}), target ≥ ${TARGET_RATIO}×: ${at1.ratios.median >= TARGET_RATIO ? 'met' : 'NOT met'}`);
   }
