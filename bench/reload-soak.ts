@@ -314,7 +314,7 @@ function print(
   const failed = soak.requests - soak.ok;
   lines.push(`Requests: ${failed} failed of ${soak.requests.toLocaleString('en-US')} during the reloads${soak.samples.length ? ` (first: ${soak.samples.join('; ')})` : ''}; reloads failed: ${windows.reduce((a, w) => a + w.failedReloads, 0)}`);
   const logged = [...new Set(problems)];
-  if (logged.length) lines.push(`The supervisor logged ${problems.length} warnings/errors: ${logged.slice(0, 5).join(' | ')}`);
+  if (logged.length) lines.push(`Warnings (the supervisor's log, the bench's own checks): ${problems.length}: ${logged.slice(0, 5).join(' | ')}`);
   console.log(lines.join('\n'));
   const md = [
     '| Reloads | Supervisor CPU per reload | RSS at end of window | RssAnon | fds | Load avg |',

@@ -226,7 +226,9 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
         askedAt,
         probeAttempts: probe.attempts,
         probeErrors: probe.errors,
-        identity: probe.identity,
+        // The pid the supervisor promoted: the probe's first answer from a pid other than `old` can come from an older
+        // generation, which accepts for a moment after it is told to drain; the next reload must wait for one newer than this.
+        identity: upgrade || workers > 1 ? probe.identity : String(body.pid),
       };
     },
     problems: () => [...problems],
