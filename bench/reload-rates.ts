@@ -68,6 +68,8 @@ const LOAD_WARMUP_MS = 1_000;
 const SETTLE_MS = 1_500;
 const TARGET_RATIO = 0.9;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
+/** Read at the start: the code that runs, whatever is committed meanwhile. */
+const COMMIT = gitCommit();
 installGuards(num('max-seconds', 30, 7200) * 1000);
 
 /** A duration as Baton's config takes it (`300ms`, `1s`, `0`) → ms. */
@@ -269,7 +271,7 @@ async function main(): Promise<void> {
   const file = writeResults(opts.out ?? uniqueResultsFile('reload-rates'), {
     date: new Date().toISOString(),
     command: `npm run bench:reload-rates -- ${process.argv.slice(2).join(' ')}`.trim(),
-    commit: gitCommit(),
+    commit: COMMIT,
     machine: m,
     loadavgAtEnd: loadNow(),
     options: { intervalsMs: INTERVALS_MS, warmups: WARMUPS, rounds: ROUNDS, kind: KIND, clients: CLIENTS, phaseMs: PHASE_MS, baselineMs: BASELINE_MS, windowMs: WINDOW_MS },

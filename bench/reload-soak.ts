@@ -57,6 +57,8 @@ const PROBE_INTERVAL_MS = 5;
 const FLAT_CPU = 1.25;
 const FLAT_RSS = 1.1;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
+/** Read at the start: the code that runs, whatever is committed meanwhile. */
+const COMMIT = gitCommit();
 const began = performance.now();
 // The hard stop, past the point where the loop stops by itself: only if cleaning up hangs.
 installGuards(MAX_MS + 30_000);
@@ -234,7 +236,7 @@ async function main(): Promise<void> {
   const file = writeResults(opts.out ?? uniqueResultsFile('reload-soak'), {
     date: new Date().toISOString(),
     command: `npm run bench:reload-soak -- ${process.argv.slice(2).join(' ')}`.trim(),
-    commit: gitCommit(),
+    commit: COMMIT,
     machine: m,
     loadavgAtEnd: loadNow(),
     options: { reloads: RELOADS, window: WINDOW, clients: CLIENTS, pauseMs: PAUSE_MS, gapMs: GAP_MS, maxMs: MAX_MS },
