@@ -3,7 +3,6 @@
 // load: errors, throughput against a baseline, and reload latency, for Baton (reloading the app,
 // or with --systems baton-upgrade replacing its own supervisor process) and (when installed)
 // HAProxy's seamless reload. `npm run bench:reload -- --help` for options.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import { currentIdentity } from './lib/probe.ts';
 import { alive, cleanupAll, installGuards, sleep, trackedPids } from './lib/procs.ts';
 import { errorsTable, figuresTable, kindResult, latencyTable, loadLine, machineLine, markdownTable, type KindResult } from './lib/report.ts';
 import { machine, summarize, type Summary } from './lib/stats.ts';
+import { gitCommit, uniqueResultsFile } from './lib/results.ts';
 import { SYSTEM_LABEL, type ReloadSample, type System, type Target, type Trigger } from './lib/target.ts';
 
 const { values: opts } = parseArgs({
@@ -224,7 +224,7 @@ async function main(): Promise<void> {
 
   const latencyOut = printLatency(m, latencies, skipped);
   const out = print(m, results, skipped, describe, problems);
-  const file = opts.out ?? uniqueResultsFile();
+  const file = opts.out ?? uniqueResultsFile('reload');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(
     file,
@@ -332,22 +332,6 @@ function print(
   const markdown = markdownTable(results);
   console.log(`\nFor the README (${machineLine(m)}):\n\n${markdown}`);
   return { method, markdown };
-}
-
-function uniqueResultsFile(): string {
-  const base = path.join(ROOT, 'bench/results', `reload-${new Date().toISOString().slice(0, 10)}`);
-  for (let i = 1; ; i++) {
-    const f = `${base}${i === 1 ? '' : `-${i}`}.json`;
-    if (!fs.existsSync(f)) return f;
-  }
-}
-
-function gitCommit(): string | undefined {
-  try {
-    return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 5_000 }).trim();
-  } catch {
-    return undefined;
-  }
 }
 
 try {

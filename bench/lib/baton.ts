@@ -75,6 +75,9 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
   const lines: LogLine[] = [];
   const problems: string[] = [];
   const childPids = new Set<number>();
+  /** Promotions after a reload, and reloads that failed, as the supervisor logged them. */
+  let promotions = 0;
+  let reloadFailures = 0;
   let onLine: ((l: LogLine) => void) | undefined;
   const sup = start('baton supervisor', process.execPath, [...NODE_FLAGS, path.join(ROOT, 'bin/baton'), 'run', '--config', configPath], {
     env: { ...process.env, BATON_RUNTIME_DIR: path.join(dir, 'run') },
@@ -89,6 +92,8 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
         childPids.add(l.childPid);
         track(l.childPid, `baton generation ${String(l.generation)}`);
       }
+      if (l.event === 'generation-active' && l.why === 'reload') promotions += 1;
+      if (l.event === 'reload-failed') reloadFailures += 1;
       if (l.level >= 40) problems.push(`[${l.level >= 50 ? 'error' : 'warn'}] ${l.msg}${l.generation ? ` (generation ${String(l.generation)})` : ''}`);
       lines.push(l);
       if (lines.length > 5_000) lines.splice(0, 1_000);
@@ -191,6 +196,10 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
     identify: workers > 1 ? byBodyGeneration : byBodyPid,
     triggers: upgrade ? [] : ['signal', 'cli'],
     supervisorCpuMs: () => cpuMsOf(supervisorPid),
+    supervisorPid: () => supervisorPid,
+    ask: () => void process.kill(supervisorPid, 'SIGHUP'),
+    reloadsDone: () => Promise.resolve(promotions),
+    reloadsFailed: () => reloadFailures,
     async reload(old: string, trigger: Trigger = 'api', probeIntervalMs = 0): Promise<ReloadSample> {
       if (trigger !== 'api') return reloadBy(trigger, old, probeIntervalMs);
       const t0 = performance.now();
@@ -217,7 +226,9 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
         askedAt,
         probeAttempts: probe.attempts,
         probeErrors: probe.errors,
-        identity: probe.identity,
+        // The pid the supervisor promoted: the probe's first answer from a pid other than `old` can come from an older
+        // generation, which accepts for a moment after it is told to drain; the next reload must wait for one newer than this.
+        identity: upgrade || workers > 1 ? probe.identity : String(body.pid),
       };
     },
     problems: () => [...problems],

@@ -34,13 +34,16 @@ function master(socketPath: string, command: string, timeoutMs = 3_000): Promise
   });
 }
 
-/** `show proc`: the current worker(s) and the old ones still finishing. */
-async function showProc(socketPath: string): Promise<{ workers: number[]; old: number[] }> {
+/** `show proc`: the current worker(s), the old ones still finishing, and the master's reload count. */
+async function showProc(socketPath: string): Promise<{ workers: number[]; old: number[]; reloads: number }> {
   const out = await master(socketPath, 'show proc');
   const workers: number[] = [];
   const old: number[] = [];
+  let reloads = NaN;
   let section = '';
   for (const line of out.split('\n')) {
+    const m0 = /^\d+\s+master\s+(\d+)/.exec(line);
+    if (m0) reloads = Number(m0[1]);
     if (line.startsWith('#')) {
       section = line.includes('old workers') ? 'old' : line.includes('workers') ? 'workers' : line.includes('programs') ? 'programs' : section;
       continue;
@@ -49,7 +52,7 @@ async function showProc(socketPath: string): Promise<{ workers: number[]; old: n
     if (m && section === 'workers') workers.push(Number(m[1]));
     if (m && section === 'old') old.push(Number(m[1]));
   }
-  return { workers, old };
+  return { workers, old, reloads };
 }
 
 export async function startHaproxy(): Promise<Target> {
@@ -102,7 +105,7 @@ export async function startHaproxy(): Promise<Target> {
   const exited = new Promise<void>((r) => hap.once('exit', () => r()));
   let stopping = false;
   hap.once('exit', (code, signal) => stopping || problems.push(`haproxy master exited (code ${code}, signal ${signal}): ${stderrOf(hap).slice(-500)}`));
-  const trackWorkers = async (): Promise<{ workers: number[]; old: number[] }> => {
+  const trackWorkers = async (): Promise<{ workers: number[]; old: number[]; reloads: number }> => {
     const p = await showProc(masterSock);
     for (const pid of [...p.workers, ...p.old]) track(pid, 'haproxy worker');
     return p;
@@ -138,6 +141,20 @@ export async function startHaproxy(): Promise<Target> {
     identify,
     triggers: ['signal'],
     supervisorCpuMs: () => cpuMsOf(hap.pid as number),
+    supervisorPid: () => hap.pid as number,
+    // SIGUSR2 is the master's reload signal in master-worker mode (SIGHUP only reopens its logs).
+    ask: () => void process.kill(hap.pid as number, 'SIGUSR2'),
+    // The master re-executes itself on a reload: its CLI refuses connections for a moment meanwhile.
+    async reloadsDone() {
+      for (let i = 0; ; i++) {
+        try {
+          return (await trackWorkers()).reloads;
+        } catch (err) {
+          if (i >= 100) throw err;
+          await sleep(50);
+        }
+      }
+    },
     async reload(old: string, trigger: Trigger = 'api', probeIntervalMs = 0): Promise<ReloadSample> {
       const t0 = performance.now();
       const askedAt = monotonicMs();
@@ -148,7 +165,7 @@ export async function startHaproxy(): Promise<Target> {
       // The master's own view: poll `show proc` until it lists a new current worker.
       let reportedMs = NaN;
       for (;;) {
-        const p = await trackWorkers().catch(() => ({ workers: [] as number[], old: [] }));
+        const p = await trackWorkers().catch(() => ({ workers: [] as number[], old: [], reloads: NaN }));
         if (p.workers.length > 0 && !p.workers.includes(Number(old))) {
           reportedMs = performance.now() - t0;
           break;

@@ -49,6 +49,17 @@ export interface Target {
   triggers?: Trigger[];
   /** CPU time (ms) the supervisor (Baton) or master (HAProxy) process has used so far. */
   supervisorCpuMs?(): number;
+  /** The supervisor's (HAProxy: the master's) pid now, for /proc figures. */
+  supervisorPid?(): number;
+  /**
+   * Asks for a reload by signal and returns at once, without waiting for it (Baton: SIGHUP to the
+   * supervisor; HAProxy: SIGUSR2 to the master): for reloads on a fixed schedule.
+   */
+  ask?(): void;
+  /** Reloads the system has carried out so far (Baton: promotions after a reload; HAProxy: the master's reload count). */
+  reloadsDone?(): Promise<number>;
+  /** Baton: reloads the supervisor logged as failed (`reload-failed`) so far. */
+  reloadsFailed?(): number;
   /** Notable lines the system logged (warnings and errors), for the problems section. */
   problems(): string[];
   stop(): Promise<void>;
