@@ -107,14 +107,16 @@ function outputPath(dir: string, generation: number, ext: string): string {
   return path.join(dir, `gen${generation}-pid${process.pid}-${stamp}.${ext}`);
 }
 
-/** v8.writeHeapSnapshot into `dir`; returns the path of the 0600 file. */
-export function writeHeapSnapshot(dir: string, generation: number): { path: string; bytes: number } {
+/** v8.writeHeapSnapshot into `dir`; returns the path of the 0600 file and how long the process was paused writing it. */
+export function writeHeapSnapshot(dir: string, generation: number): { path: string; bytes: number; pauseMs: number } {
   const file = outputPath(dir, generation, 'heapsnapshot');
   // Create the file owner-only first, so it is never readable by others, even for a moment.
   fs.closeSync(fs.openSync(file, 'w', 0o600));
+  const started = performance.now();
   v8.writeHeapSnapshot(file);
+  const pauseMs = Math.round(performance.now() - started);
   fs.chmodSync(file, 0o600);
-  return { path: file, bytes: fs.statSync(file).size };
+  return { path: file, bytes: fs.statSync(file).size, pauseMs };
 }
 
 /**
@@ -122,7 +124,7 @@ export function writeHeapSnapshot(dir: string, generation: number): { path: stri
  * connection has closed (so no request waits on the pause), before it exits — the SDK's drain
  * waits for this callback.
  */
-export async function writeHeapSnapshotOnDrain(dir: string, generation: number): Promise<{ path: string; bytes: number }> {
+export async function writeHeapSnapshotOnDrain(dir: string, generation: number): Promise<{ path: string; bytes: number; pauseMs: number }> {
   const { onDrain, openConnections } = await import('./sdk.ts');
   return new Promise((resolve, reject) => {
     onDrain(async () => {

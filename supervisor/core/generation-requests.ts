@@ -11,6 +11,8 @@ export interface ProfileResult {
   generation: number;
   path: string;
   bytes: number;
+  /** A heap snapshot's: how long the generation was paused writing it. */
+  pauseMs?: number;
 }
 
 /** Asks `g` to release memory (GC, then malloc_trim); the reply says how much went. */
@@ -52,7 +54,7 @@ export function profileDir(config: Config): string {
 
 function profileResult(generation: number, reply: ReplyBody): ProfileResult {
   if (!reply.ok) throw new BatonError('ERR_CONTROL', `${reply.error.code}: generation ${generation}: ${reply.error.message}`);
-  return { generation, path: String(reply.path), bytes: Number(reply.bytes) };
+  return { generation, path: String(reply.path), bytes: Number(reply.bytes), ...(Number.isFinite(reply.pauseMs) ? { pauseMs: Number(reply.pauseMs) } : {}) };
 }
 
 /** The generation a request is for: `generation` among `live`, or the active one; throws ERR_USAGE when there is none. */

@@ -18,14 +18,13 @@ import { childTiming, monotonicMs, type ChildTiming } from '../../shared/reload-
 import { NotifyReader } from '../systemd/notify-reader.ts';
 import type { ChildPort, Os, ProcessExit } from '../os/os.ts';
 import { AcceptWatch } from '../readiness/accept-watch.ts';
+import { ACCEPT_POLL_MS, pollUntilReady } from '../readiness/start-poll.ts';
 import { checkTransition } from './state-table.ts';
 import { WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState, type WorkerStateDetail } from './worker-types.ts';
 import { describeCount, describeExit, stderrSuffix, statsLayoutMismatch } from './worker-messages.ts';
 
 export { describeExit };
 
-/** How often a starting generation that does not speak the protocol is checked for accepting (and its NOTIFY_SOCKET read). */
-const ACCEPT_POLL_MS = 20;
 /**
  * How often NOTIFY_SOCKET is read once the generation is ready: STATUS= keeps changing, and an
  * unread queue would fill and stall a child whose sd_notify() blocks on send (libsystemd's does).
@@ -74,7 +73,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly timers = new Set<unknown>();
   private readonly ready: Promise<void>;
   private settleReady!: (err?: Error) => void;
-  private acceptingStreak = 0;
   private readonly handlers: Handlers<ChildMessage, void>;
   private readonly notify: NotifyReader;
 
@@ -157,7 +155,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
     });
     const waitsForMessage = options.readiness === 'sdk' || options.readiness === 'notify';
     if (!waitsForMessage && !(options.readiness === 'auto' && options.spawn.listenFds.length === 0)) {
-      this.pollAccepting();
+      pollUntilReady({
+        readiness: options.readiness,
+        listenFds: options.spawn.listenFds,
+        ...(options.probe ? { probe: options.probe } : {}),
+        pid: this.pid,
+        after: (ms, fn) => this.after(ms, fn),
+        starting: () => this.state === 'starting',
+        speaksProtocol: () => this.sdk,
+        isAccepting: (fds) => this.proc.isAccepting(fds),
+        ready: (via) => this.becomeReady(via),
+      });
     }
     // The log side of the worker-starting event the supervisor publishes (event-relay.ts).
     this.log.info({ event: 'worker-starting', command: [options.spawn.command, ...options.spawn.args].join(' ') }, 'generation starting');
@@ -282,26 +290,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.readyAt = monotonicMs();
     this.transition('ready', { via, readyMs: Math.round(this.os.now() - this.startedAt) });
     this.settleReady();
-  }
-
-  private pollAccepting(): void {
-    this.after(ACCEPT_POLL_MS, () => {
-      if (this.state !== 'starting') return;
-      if (this.options.readiness === 'tcp') return this.probe('tcp');
-      const counts = this.options.readiness === 'accepting' || !this.sdk;
-      this.acceptingStreak = counts && this.proc.isAccepting(this.options.spawn.listenFds) ? this.acceptingStreak + 1 : 0;
-      // Two polls in a row, so a hello already written by an SDK child is read in between.
-      if (this.acceptingStreak < 2) return this.pollAccepting();
-      if (!this.options.probe) return this.becomeReady('accepting');
-      this.probe('accepting+http');
-    });
-  }
-
-  private probe(via: string): void {
-    void this.options.probe?.(this.pid).then(
-      (ok) => (ok ? this.becomeReady(via) : this.pollAccepting()),
-      () => this.pollAccepting(),
-    );
   }
 
   private pollNotify(): void {

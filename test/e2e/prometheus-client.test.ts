@@ -45,7 +45,7 @@ describe('prom-client bridge', () => {
       const n = 1000;
       // The generation counts n, then dies before it answers: the request fails.
       await expect(get({ port }, `/burst?n=${n}&then=${then}`)).rejects.toThrow();
-      await baton.waitForLog((l) => l.msg === 'generation 2 is active' || l.msg === 'generation 2 is ready');
+      await baton.active(2);
       const supervisor = (await get({ socketPath: baton.socketPath }, '/metrics')).body;
       expect(valueIn(supervisor, 'app_hits_total{route="burst"}')).toBe(n);
       expect(valueIn(supervisor, 'app_hit_seconds_count')).toBe(n);
