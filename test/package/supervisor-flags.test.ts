@@ -68,4 +68,15 @@ describe.skipIf(!canExec)(canExec ? 'baton run with the supervisor V8 settings' 
     expect(args).toEqual(expect.arrayContaining(SETTINGS.filter((f) => !f.startsWith('--max-semi-space-size'))));
     expect(path.basename(args[0]!)).toMatch(/^node/);
   });
+
+  it('a setting given to node is matched by its whole name: one whose name another extends is still added', async () => {
+    expect(SETTINGS).toEqual(expect.arrayContaining(['--invocation-count-for-maglev=100000', '--invocation-count-for-maglev-osr=100000']));
+    // On node's command line: NODE_OPTIONS takes no V8 flag of this kind. sh execs node (same pid).
+    const b = new BatonProcess(httpConfig(fixture('http-app.ts')), [], {}, ['sh', '-c', 'exec "$0" --invocation-count-for-maglev-osr=500 "$@"']);
+    await b.active(1);
+    const args = argv(b.pid);
+    expect(args).toContain('--invocation-count-for-maglev-osr=500');
+    expect(args).toContain('--invocation-count-for-maglev=100000');
+    expect(args).not.toContain('--invocation-count-for-maglev-osr=100000');
+  });
 });
