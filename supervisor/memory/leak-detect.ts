@@ -88,7 +88,9 @@ export function detectLeak(points: readonly MemoryPoint[], s: LeakSettings): Lea
   for (const f of LIVE) {
     const valleys = afterGc(pts, f.afterGc);
     const series = valleys.length >= 4 && spanOf(valleys) >= minSpan / 2 ? valleys : minima(pts.map((p) => [p.t, f.sampled(p)]), bucket);
-    const t = trend(f.figure, f.label, series, series === valleys ? 'after-gc' : 'minima', s, minSpan);
+    // Named by what was fitted: "after GC" only when it was (a minima fit was once read as after-GC values).
+    const basis = series === valleys ? 'after-gc' : 'minima';
+    const t = trend(f.figure, basis === 'minima' && f.figure === 'heap' ? 'V8 heap used (lowest)' : f.label, series, basis, s, minSpan);
     if (t) live.push(t);
   }
   const rss = trend('rss', 'RSS', minima(pts.map((p) => [p.t, p.rss]), bucket), 'minima', s, minSpan);

@@ -138,6 +138,14 @@ describe('detectLeak', () => {
     expect(finding.live.find((t) => t.figure === 'heap')!.growing).toBe(false);
   });
 
+  it('says when the heap was judged on bucket minima, not after-GC values', () => {
+    // No major GC at all: heap used is all the detector has, and the finding must not call it "after GC".
+    const finding = detectLeak(series({ heap: (t) => 30 + leak(10)(t), gcEvery: Infinity }, 4 * 60), DEFAULTS);
+    expect(finding.live.find((t) => t.figure === 'heap')).toMatchObject({ growing: true, basis: 'minima' });
+    expect(finding.message).toMatch(/^growing: V8 heap used \(lowest\) \+\d+\.\d MiB\/min/);
+    expect(finding.message).not.toMatch(/after GC/);
+  });
+
   it('shows committed-but-free V8 growth as held, never as a leak', () => {
     const points = series({ heap: fastWarmUp, v8Free: (t) => 20 + leak(15)(t) }, 15 * 60);
     expect(firstFlag(points)).toBeUndefined();
