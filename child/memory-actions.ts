@@ -6,24 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
-import vm from 'node:vm';
+import { collectGarbage } from './full-gc.ts';
 import { loadNative, sampleMemory } from './memory-reporter.ts';
-
-let gcFn: (() => void) | undefined;
-
-/** A full garbage collection, without --expose-gc (the flag is set at run time, once). */
-export function collectGarbage(): boolean {
-  if (gcFn === undefined) {
-    const global = (globalThis as { gc?: () => void }).gc;
-    if (typeof global === 'function') gcFn = global;
-    else {
-      v8.setFlagsFromString('--expose-gc');
-      gcFn = vm.runInNewContext('gc') as () => void;
-    }
-  }
-  gcFn();
-  return true;
-}
 
 export interface ReleaseResult {
   rssBefore: number;

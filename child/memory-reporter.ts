@@ -132,6 +132,24 @@ export function sampleMemory(addon: Native | null, afterGc?: AfterGc): ChildMemo
   return m;
 }
 
+/**
+ * Intervals without a major GC after which the reporter runs one itself, if the heap grew since
+ * the last: V8 may go minutes without one, and between them heap used is live objects plus the
+ * garbage promoted to old space — which grows under load as steadily as a leak. Without after-GC
+ * values the leak watch could only fit that sum (a loaded healthy generation read +58–90 MiB/min,
+ * a starved leaking one +3 MiB/min of its 30).
+ */
+export const MEASURE_AFTER_INTERVALS = 5;
+/** Set to `off` in a generation's environment: no measuring GCs (its heap is judged on minima). */
+export const MEASURE_ENV = 'BATON_MEMORY_MEASURE_GC';
+const MiB = 1024 * 1024;
+
+/** Whether a measuring GC is due: none for `everyMs`, and heap used grew by ≥ max(1 MiB, 5 %) since the last. */
+export function measureDue(now: number, last: { at: number; heapUsed: number } | undefined, startedAt: number, heapUsed: number, everyMs: number): boolean {
+  if (now - (last?.at ?? startedAt) < everyMs) return false;
+  return last === undefined || heapUsed - last.heapUsed >= Math.max(MiB, 0.05 * last.heapUsed);
+}
+
 /** Writes a sample every `intervalMs` into `stats`; the timer never keeps the process alive. */
 export class MemoryReporter {
   private readonly gauges: Record<keyof ChildMemory, Gauge>;
@@ -140,9 +158,12 @@ export class MemoryReporter {
   private timer: NodeJS.Timeout | undefined;
 
   private readonly generation: number;
+  private readonly measureEveryMs: number;
+  private readonly startedAt = Date.now();
 
   constructor(stats: Stats, generation: number, intervalMs: number) {
     this.generation = generation;
+    this.measureEveryMs = process.env[MEASURE_ENV] === 'off' ? Infinity : MEASURE_AFTER_INTERVALS * intervalMs;
     // Labelled by writer slot, not generation: slots are reused, so reloads add no new stats.
     const labels = { writer: String(stats.writer ?? -1) };
     this.gauges = Object.fromEntries(CHILD_FIGURES.map((f) => [f, stats.gauge(gaugeName(f), labels)])) as Record<keyof ChildMemory, Gauge>;
@@ -160,6 +181,7 @@ export class MemoryReporter {
   }
 
   private write(addon: Native | null): void {
+    if (this.watch && measureDue(Date.now(), this.watch.afterGc, this.startedAt, v8.getHeapStatistics().used_heap_size, this.measureEveryMs)) this.watch.measure();
     const m = { ...sampleMemory(addon, this.watch?.afterGc), generation: this.generation };
     for (const f of CHILD_FIGURES) this.gauges[f].set(m[f]);
     if (this.watch) {

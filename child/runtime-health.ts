@@ -6,6 +6,7 @@
  */
 import { constants, monitorEventLoopDelay, performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
 import type { RuntimeHealth } from '../shared/memory-figures.ts';
+import { collectGarbage } from './full-gc.ts';
 
 /** Figures read right after the latest major GC; `count` is how many major GCs were seen. */
 export interface AfterGc {
@@ -33,6 +34,8 @@ export class RuntimeWatch {
   private readonly pauses = { minor: 0, major: 0, incremental: 0, weakcb: 0 };
   /** Undefined until the first major GC. */
   afterGc: AfterGc | undefined;
+  /** performance.now() span of the latest measure(): its GC entry is already counted. */
+  private measured = { start: -1, end: -1 };
 
   /** `mallocInUse` reads the allocator's in-use bytes (-1 when unknown); called once per major GC. */
   constructor(mallocInUse: () => number) {
@@ -50,18 +53,34 @@ export class RuntimeWatch {
     const kind = e.detail?.kind;
     if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
       this.pauses.major += e.duration;
+      if (e.startTime >= this.measured.start && e.startTime <= this.measured.end) return;
       // The observer runs soon after the GC, before much new garbage: the closest JS gets to "live".
-      const usage = process.memoryUsage();
-      this.afterGc = {
-        count: (this.afterGc?.count ?? 0) + 1,
-        at: Date.now(),
-        heapUsed: usage.heapUsed,
-        external: usage.external,
-        mallocInUse: this.mallocInUse(),
-      };
+      this.record();
     } else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) this.pauses.minor += e.duration;
     else if (kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL) this.pauses.incremental += e.duration;
     else if (kind === constants.NODE_PERFORMANCE_GC_WEAKCB) this.pauses.weakcb += e.duration;
+  }
+
+  /**
+   * A full GC now, and the live figures read synchronously right after it (no new garbage yet,
+   * unlike the observer's reading, which runs a task later): what the leak watch fits.
+   */
+  measure(): void {
+    const start = performance.now();
+    collectGarbage();
+    this.measured = { start, end: performance.now() };
+    this.record();
+  }
+
+  private record(): void {
+    const usage = process.memoryUsage();
+    this.afterGc = {
+      count: (this.afterGc?.count ?? 0) + 1,
+      at: Date.now(),
+      heapUsed: usage.heapUsed,
+      external: usage.external,
+      mallocInUse: this.mallocInUse(),
+    };
   }
 
   /** The health since the previous call (delay and utilization), cumulative GC pauses and CPU. */

@@ -161,10 +161,26 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
   }
 }
 
-/** A probe that reads a generation (known by its first pid) as the sum of its workers' memory. */
-/** `probe` reading a generation's pid as the sum over its live workers. */
+/**
+ * `probe` reading a generation's pid as the sum over its live workers. It keeps the probe's cheap
+ * `rss` too: without it the memory monitor has no limit watch between samples (a fast leak was met
+ * only at the next 5 s sample, 80–95 % over a 400 MiB hard limit).
+ */
 export function summedOverWorkers(probe: MemoryProbe, live: () => Generation[]): MemoryProbe {
+  const pids = (pid: number): number[] => {
+    const g = live().find((x) => x.pid === pid);
+    return !g || g.size === 1 ? [pid] : g.workers.filter((w) => w.state !== 'exited').map((w) => w.pid);
+  };
+  const rss = probe.rss?.bind(probe);
   return {
+    ...(rss
+      ? {
+          rss(pid: number) {
+            const readings = pids(pid).map((p) => rss(p)).filter((n): n is number => n !== undefined);
+            return readings.length === 0 ? undefined : readings.reduce((a, b) => a + b, 0);
+          },
+        }
+      : {}),
     read(pid) {
       const g = live().find((x) => x.pid === pid);
       if (!g || g.size === 1) return probe.read(pid);

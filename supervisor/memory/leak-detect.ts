@@ -87,8 +87,14 @@ export function detectLeak(points: readonly MemoryPoint[], s: LeakSettings): Lea
   const live: Trend[] = [];
   for (const f of LIVE) {
     const valleys = afterGc(pts, f.afterGc);
-    const series = valleys.length >= 4 && spanOf(valleys) >= minSpan / 2 ? valleys : minima(pts.map((p) => [p.t, f.sampled(p)]), bucket);
-    const t = trend(f.figure, f.label, series, series === valleys ? 'after-gc' : 'minima', s, minSpan);
+    const enough = valleys.length >= 4 && spanOf(valleys) >= minSpan / 2;
+    const series = enough ? valleys : minima(pts.map((p) => [p.t, f.sampled(p)]), bucket);
+    // Named by what was fitted: "after GC" only when it was (a minima fit was once read as after-GC values).
+    const basis = enough ? 'after-gc' : 'minima';
+    const t = trend(f.figure, basis === 'minima' && f.figure === 'heap' ? 'V8 heap used (lowest)' : f.label, series, basis, s, minSpan);
+    // Major GCs come regularly (V8's or the reporter's measuring ones) but are still too few: minima are
+    // live plus the garbage since the last GC, so they may be shown, not flagged, until the after-GC values can be judged.
+    if (t && !enough && valleys.length >= 2 && newest - valleys.at(-1)![0] <= minSpan / 2) t.growing = false;
     if (t) live.push(t);
   }
   const rss = trend('rss', 'RSS', minima(pts.map((p) => [p.t, p.rss]), bucket), 'minima', s, minSpan);

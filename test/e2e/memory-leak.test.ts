@@ -23,9 +23,10 @@ async function flag(baton: BatonProcess): Promise<Flag | undefined> {
 }
 
 describe('memory leak watch', () => {
-  // Retried: with the suite's two files at once on two cores, a starved child's post-GC readings
-  // can mislead one run (an open point of #16, in the closing note).
-  it('names a V8 heap leak within 40 s and never flags a healthy generation under the same load', { retry: 2, timeout: 90_000 }, async () => {
+  // Not retried: it failed under load while V8 ran no major GC in the window and the detector fitted
+  // heap-used minima (live plus old-space garbage); the reporter's measuring GCs give it after-GC
+  // values, and the finding must say it judged those.
+  it('names a V8 heap leak within 40 s and never flags a healthy generation under the same load', { timeout: 90_000 }, async () => {
     const leaking = new BatonProcess(httpConfig(app, { env: { MEMORY_MODE: 'heap-leak', LEAK_KIB: '50' }, memory }));
     const healthy = new BatonProcess(httpConfig(app, { env: { MEMORY_MODE: 'healthy' }, memory }));
     await Promise.all([leaking.active(1), healthy.active(1)]);
@@ -55,12 +56,12 @@ describe('memory leak watch', () => {
     expect(healthyFindings).toEqual([]);
   });
 
-  // The 10 % target (#16) is not met under CI's load yet — 444–463 MiB against 400 — so this test
-  // holds what does hold, the replacement at the limit, and prints the overshoot.
-  it('a fast leak is replaced at the hard limit (overshoot printed against the 10 % target)', async () => {
+  // The 10 % target (#16): an 80 MiB/s leak — at the 5 s interval alone it would overshoot by up
+  // to 400 MiB, so this fails whenever the 250 ms statm watch between samples is not running (it
+  // was not: the workers' summing probe dropped its rss read, and a missed sample cost 80–95 %).
+  it('a fast leak is replaced within 10 % of the hard limit', { timeout: 120_000 }, async () => {
     const MiB = 1024 * 1024;
-    // 10 MiB/s: at the 5 s interval alone it could overshoot by up to 50 MiB.
-    const config = (mode: string) => httpConfig(app, { env: { MEMORY_MODE: mode, FAST_MIB: '1' }, memory: { interval: '5s', 'hard-limit': '400MiB' } });
+    const config = (mode: string) => httpConfig(app, { env: { MEMORY_MODE: mode, FAST_MIB: '8' }, memory: { interval: '5s', 'hard-limit': '400MiB' } });
     const baton = new BatonProcess(config('fast-leak'));
     await baton.active(1);
     baton.writeConfig(config('')); // not reloaded: the replacement runs the config in force, and leaks too
@@ -76,12 +77,12 @@ describe('memory leak watch', () => {
     const over = await baton.waitForEvent('memory-limit', (e) => e.generation === 1 && e.limit === 'hard', 90_000);
     expect(over).toMatchObject({ figure: 'rss', limitBytes: 400 * MiB });
     const seen = Math.round((over.bytes / MiB) * 100) / 100;
-    console.log(`fast leak (10 MiB/s) caught at RSS ${seen} MiB against a 400 MiB hard limit`);
-    console.log(`overshoot: ${(((seen - 400) / 400) * 100).toFixed(1)} % (target 10 %)`);
+    console.log(`fast leak (80 MiB/s) caught at RSS ${seen} MiB against a 400 MiB hard limit: ${(((seen - 400) / 400) * 100).toFixed(1)} % over`);
     await baton.waitForEvent('memory-replaced', (e) => e.generation === 1 && e.replacement === 2, 60_000);
     clearInterval(watch);
     // Until the replacement is ready the bloated generation serves on and keeps leaking: reported, not bounded here.
     console.log(`peak RSS of generation 1 before it was replaced: ${(peak / MiB).toFixed(0)} MiB`);
-    expect(seen * MiB).toBeGreaterThan(400 * MiB);
-  }, 120_000);
+    expect(seen).toBeGreaterThan(400);
+    expect(seen).toBeLessThanOrEqual(440);
+  });
 });

@@ -138,6 +138,34 @@ describe('detectLeak', () => {
     expect(finding.live.find((t) => t.figure === 'heap')!.growing).toBe(false);
   });
 
+  it('says when the heap was judged on bucket minima, not after-GC values', () => {
+    // No major GC at all: heap used is all the detector has, and the finding must not call it "after GC".
+    const finding = detectLeak(series({ heap: (t) => 30 + leak(10)(t), gcEvery: Infinity }, 4 * 60), DEFAULTS);
+    expect(finding.live.find((t) => t.figure === 'heap')).toMatchObject({ growing: true, basis: 'minima' });
+    expect(finding.message).toMatch(/^growing: V8 heap used \(lowest\) \+\d+\.\d MiB\/min/);
+    expect(finding.message).not.toMatch(/after GC/);
+  });
+
+  it('does not flag heap minima while major GCs come but are too few to judge (old-space garbage is not a leak)', () => {
+    // The e2e's time scale (1 s samples, 40 s window): heap used climbs 60 MiB/min of promoted
+    // garbage; two major GCs, the second recent, found the live heap flat.
+    const e2e: LeakSettings = { ...DEFAULTS, window: 40_000 };
+    const points = (gcs: [number, number][]): MemoryPoint[] =>
+      Array.from({ length: 31 }, (_, t) => {
+        const done = gcs.filter(([at]) => at <= t);
+        const last = done.at(-1);
+        const p: MemoryPoint = { t: t * 1000, rss: 100 * MiB, heapUsed: (14 + t) * MiB, external: 8 * MiB, connections: 2 };
+        if (last) Object.assign(p, { gcMajorCount: done.length, gcAt: last[0] * 1000, gcHeapUsed: last[1] * MiB, gcExternal: 8 * MiB });
+        return p;
+      });
+    const recent = detectLeak(points([[1, 13], [27, 13.2]]), e2e);
+    expect(recent.live.find((t) => t.figure === 'heap')).toMatchObject({ basis: 'minima', growing: false });
+    expect(recent.growing).toBe(false);
+    // No major GC for longer than half the shortest span: the minima are all there is, judged as before.
+    const stale = detectLeak(points([[1, 13], [3, 13.2]]), e2e);
+    expect(stale.live.find((t) => t.figure === 'heap')).toMatchObject({ basis: 'minima', growing: true });
+  });
+
   it('shows committed-but-free V8 growth as held, never as a leak', () => {
     const points = series({ heap: fastWarmUp, v8Free: (t) => 20 + leak(15)(t) }, 15 * 60);
     expect(firstFlag(points)).toBeUndefined();
