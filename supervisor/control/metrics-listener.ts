@@ -1,8 +1,8 @@
 /**
  * The Prometheus listener: the supervisor's /metrics over TCP for scrapers that cannot reach the
- * control socket (a Prometheus in another container or pod). Read-only by construction: it
- * answers GET and HEAD of /metrics and nothing else, so opening it beyond the owner never opens
- * a way to reload, stop or profile the supervisor.
+ * control socket (a Prometheus in another container or pod), and the memory dashboard with the
+ * series it draws. Read-only by construction: it answers GET and HEAD of those paths and nothing
+ * else, so opening it beyond the owner never opens a way to reload, stop or profile the supervisor.
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +11,10 @@ import type { Address } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
 import { nodeHttp } from '../../shared/node-http.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../../shared/stats/index.ts';
-import { metricsText, type ControlTarget } from './api.ts';
+import { handleControl, metricsText, type ControlTarget } from './api.ts';
+
+/** What else is served, through the control API's own GET handlers: the dashboard and its data. */
+const READ_ONLY = new Set(['/dashboard', '/dashboard/uplot.js', '/dashboard/uplot.css', '/dashboard/app.js', '/memory/series']);
 
 /** Most scrapers connected at once; more are refused until one leaves. */
 const MAX_CONNECTIONS = 32;
@@ -24,19 +27,21 @@ export class MetricsListener {
   private readonly address: Address & { kind: 'tcp' };
   private readonly log: Logger;
 
-  constructor(address: Address & { kind: 'tcp' }, target: Pick<ControlTarget, 'stats' | 'statsGenerations'>, log: Logger) {
+  constructor(address: Address & { kind: 'tcp' }, target: ControlTarget, log: Logger) {
     this.address = address;
     this.log = log;
     this.server = nodeHttp.createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
-      const path = (req.url ?? '').split('?')[0];
-      if (path !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this listener serves GET /metrics only\n');
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      const served = path === '/metrics' || (READ_ONLY.has(path) && target.memorySeries !== undefined);
+      if (!served) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this listener serves GET /metrics, /dashboard and /memory/series only\n');
         return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end(`${req.method} not allowed: /metrics is read-only\n`);
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end(`${req.method} not allowed: ${path} is read-only\n`);
         return;
       }
+      if (path !== '/metrics') return void this.readOnly(target, req, res);
       let body: string;
       try {
         body = metricsText(target);
@@ -49,6 +54,21 @@ export class MetricsListener {
       res.end(req.method === 'HEAD' ? undefined : body);
     });
     this.server.maxConnections = MAX_CONNECTIONS;
+  }
+
+  private readOnly(target: ControlTarget, req: http.IncomingMessage, res: http.ServerResponse): void {
+    handleControl(target, 'GET', req.url ?? '/').then(
+      (reply) => {
+        const text = typeof reply.body === 'string' ? reply.body : `${JSON.stringify(reply.body)}\n`;
+        const type = reply.contentType ?? 'application/json';
+        res.writeHead(reply.status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (err: unknown) => {
+        this.log.warn({ err, url: req.url }, 'metrics listener: a read-only request failed');
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('failed\n');
+      },
+    );
   }
 
   /** Binds the address; ERR_LISTENER saying which address and why when it cannot. */

@@ -100,6 +100,25 @@ describe('promtool check metrics', () => {
     expect((await baton.status()).generations.filter((g) => g.state === 'active').map((g) => g.generation)).toEqual([3]);
   });
 
+  it('the TCP listener also serves the memory dashboard and its series, read-only', async () => {
+    const metricsPort = await freePort();
+    const baton = new BatonProcess(
+      httpConfig(fixture('http-app.ts'), { listeners: [{ name: 'http', address: `127.0.0.1:${await freePort()}` }], metrics: { listen: `127.0.0.1:${metricsPort}` }, memory: { interval: '200ms' } }),
+    );
+    await baton.active(1);
+    const page = await get({ port: metricsPort }, '/dashboard');
+    expect(page.status).toBe(200);
+    expect(page.body).toMatch(/<html/i);
+    // The page's own script and the series it fetches (relative to /dashboard) come from here too.
+    expect((await get({ port: metricsPort }, '/dashboard/app.js')).body).toMatch(/memory\/series/);
+    await expect
+      .poll(async () => (JSON.parse((await get({ port: metricsPort }, '/memory/series')).body) as { generations: { generation: number; points: unknown[] }[] }).generations[0]?.points.length ?? 0, { timeout: 10_000 })
+      .toBeGreaterThan(0);
+    expect((await get({ port: metricsPort }, '/memory/series?generation=x')).status).toBe(400);
+    expect(await requestRaw(metricsPort, 'POST', '/memory/series')).toMatchObject({ status: 405, allow: 'GET, HEAD' });
+    for (const path of ['/memory/release', '/heap-snapshot', '/memory', '/status', '/events']) expect((await requestRaw(metricsPort, 'GET', path)).status).toBe(404);
+  });
+
   it.runIf(hasPromtool)('labels each worker of a generation apart (workers: 2), and promtool still passes', async () => {
     const metricsPort = await freePort();
     const baton = new BatonProcess(
