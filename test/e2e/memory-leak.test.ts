@@ -2,7 +2,7 @@
 // span judged is 20 s instead of the default 90 s) and a 30 MiB/min V8 heap leak instead of
 // 10 MiB/min (4 MiB of growth must fit into the shorter span). A leaking generation and a healthy
 // one run side by side under the same load; the leak must be named within the 50 s both are
-// watched (23–30 s at idle and beside 8 busy loops; 41 s once, on Node 26 in a full CI run), the
+// watched (23–30 s on Node 22 and 24, idle or beside 8 busy loops; 39–41 s on Node 26), the
 // healthy one never flagged over that time (warm-up included).
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
