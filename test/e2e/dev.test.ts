@@ -180,21 +180,27 @@ describe('baton dev', () => {
   });
 
   it('ten saves within 200 ms make one reload; r reloads; a save during a reload is not lost', async () => {
-    const dev = new DevProcess(await freePort());
-    await dev.started();
     // The premise is a burst: every gap between two saves shorter than the 100 ms debounce. A
-    // stalled machine can stretch a 15 ms sleep past it, and then the test says so instead of
-    // judging the runner by its own sleeps.
-    let last = performance.now();
-    let widest = 0;
-    for (let i = 0; i < 10; i++) {
-      dev.write('message.ts', message(`burst${i}`));
-      const now = performance.now();
-      widest = Math.max(widest, now - last);
-      last = now;
-      if (i < 9) await new Promise((r) => setTimeout(r, 15));
+    // stalled machine can stretch a 15 ms sleep past it (a write once took 2.9 s while a CI run
+    // installed packages beside it): then the burst is made again on a fresh runner, at most
+    // three times, instead of judging the runner by the test's own sleeps.
+    let dev!: DevProcess;
+    let widest = Number.POSITIVE_INFINITY;
+    for (let attempt = 1; attempt <= 3 && widest >= 100; attempt++) {
+      if (attempt > 1) console.log(`burst ${attempt - 1}: widest gap ${Math.round(widest)} ms, past the debounce: again on a fresh runner`);
+      dev = new DevProcess(await freePort());
+      await dev.started();
+      let last = performance.now();
+      widest = 0;
+      for (let i = 0; i < 10; i++) {
+        dev.write('message.ts', message(`burst${i}`));
+        const now = performance.now();
+        widest = Math.max(widest, now - last);
+        last = now;
+        if (i < 9) await new Promise((r) => setTimeout(r, 15));
+      }
     }
-    expect(widest, 'the saves were not a burst: this machine stalled past the debounce between two of them').toBeLessThan(100);
+    expect(widest, 'the saves were not a burst in three tries: this machine stalled past the debounce between two of them').toBeLessThan(100);
     await dev.waitFor(/✔ reload 1 → gen 2 ready .* message\.ts changed/);
     expect(await dev.get()).toMatch(/^burst9 from dev/);
     // A reload asked for now is numbered 2 only if the burst made exactly one.
