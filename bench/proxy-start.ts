@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import type { ReloadTiming } from '../shared/reload-timing.ts';
 import { controlRequest } from '../supervisor/cli/control-client.ts';
 import { ROOT, startBaton } from './lib/baton.ts';
-import { cleanupAll, installGuards, onCleanup, sleep, start } from './lib/procs.ts';
+import { installGuards, onCleanup, sleep, start, runBench } from './lib/procs.ts';
 import { boxTable, loadLine, machineLine } from './lib/report.ts';
 import { machine, summarize, type Summary } from './lib/stats.ts';
 import { freePort } from '../test/helpers/ports.ts';
@@ -191,12 +191,4 @@ async function main(): Promise<void> {
   );
 }
 
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanupAll();
-}
-process.exit();
+await runBench(main);

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { startBaton } from './lib/baton.ts';
 import { haproxyVersion, startHaproxy } from './lib/haproxy.ts';
 import { startLoad, type Kind, type PhaseCounts } from './lib/load.ts';
-import { alive, cleanupAll, installGuards, sleep, trackedPids } from './lib/procs.ts';
+import { alive, cleanupAll, installGuards, sleep, trackedPids, runBench } from './lib/procs.ts';
 import { machineLine, phaseResult } from './lib/report.ts';
 import { mergeCounts, printRates, type RateResult, type VariantResult } from './lib/rates-report.ts';
 import { gitCommit, loadNow, uniqueResultsFile, writeResults } from './lib/results.ts';
@@ -284,12 +284,4 @@ async function main(): Promise<void> {
   if (results.some((r) => r.label.startsWith('Baton') && r.failedTotal > 0)) process.exitCode = 1;
 }
 
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanupAll();
-}
-process.exit();
+await runBench(main);

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { startBaton } from './lib/baton.ts';
 import { startLoad, type PhaseCounts } from './lib/load.ts';
 import { currentIdentity } from './lib/probe.ts';
-import { alive, cleanupAll, installGuards, sleep, trackedPids } from './lib/procs.ts';
+import { alive, cleanupAll, installGuards, sleep, trackedPids, runBench } from './lib/procs.ts';
 import { boxTable, loadLine, machineLine } from './lib/report.ts';
 import { gitCommit, loadNow, uniqueResultsFile, writeResults } from './lib/results.ts';
 import { machine, summarize } from './lib/stats.ts';
@@ -338,12 +338,4 @@ function rssSlope(windows: Window[]): number | undefined {
   return num / den;
 }
 
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanupAll();
-}
-process.exit();
+await runBench(main);

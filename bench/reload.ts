@@ -13,7 +13,7 @@ import { startPm2 } from './lib/pm2.ts';
 import { startLoad, type Kind, type PhaseCounts } from './lib/load.ts';
 import { breakdown, breakdownMarkdown, breakdownTable, STEPS, type Breakdown } from './lib/breakdown.ts';
 import { currentIdentity } from './lib/probe.ts';
-import { alive, cleanupAll, installGuards, sleep, trackedPids } from './lib/procs.ts';
+import { alive, cleanupAll, installGuards, sleep, trackedPids, runBench } from './lib/procs.ts';
 import { errorsTable, figuresTable, kindResult, latencyTable, loadLine, machineLine, markdownTable, type KindResult } from './lib/report.ts';
 import { machine, summarize, type Summary } from './lib/stats.ts';
 import { gitCommit, uniqueResultsFile } from './lib/results.ts';
@@ -334,12 +334,4 @@ function print(
   return { method, markdown };
 }
 
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanupAll();
-}
-process.exit();
+await runBench(main);

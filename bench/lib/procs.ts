@@ -67,6 +67,19 @@ export function stderrOf(child: ChildProcess): string {
 
 let cleaning: Promise<void> | undefined;
 
+/** Runs a bench's `main`: a failure is printed with its stack and exit code 1; every tracked process is cleaned up, then the process exits. */
+export async function runBench(main: () => Promise<void>): Promise<never> {
+  try {
+    await main();
+  } catch (err) {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  } finally {
+    await cleanupAll();
+  }
+  process.exit();
+}
+
 /** Runs the orderly steps (each bounded to 8 s), then SIGKILLs every tracked pid still alive. */
 export function cleanupAll(): Promise<void> {
   cleaning ??= (async () => {
