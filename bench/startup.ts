@@ -10,7 +10,7 @@
  * - the supervisor's RSS and PSS 3 s after that start (/proc/PID/smaps_rollup), and again 3 s after
  *   some work (3 reloads, 20 GET /status and 20 GET /metrics), where the code that runs often
  *   has been compiled and the reload path loaded;
- * and what a bare Node process weighs with the modules the supervisor cannot do without (zod,
+ * and what a bare Node process weighs with the modules the supervisor cannot do without (valibot,
  * pino) and others, so the supervisor's figure can be read as parts.
  * `--samples N` (default 7), `--baseline REF` (e.g. main).
  */
@@ -245,10 +245,10 @@ async function main(): Promise<void> {
   const parts: [string, string[]][] = [
     ["node, idle (Node's defaults)", ['-e', idle]],
     ['node, idle', [...SUPERVISOR_FLAGS, '-e', idle]],
-    ['+ zod', [...SUPERVISOR_FLAGS, ...esm("await import('zod')")]],
+    ['+ valibot', [...SUPERVISOR_FLAGS, ...esm("await import('valibot')")]],
     ['+ pino', [...SUPERVISOR_FLAGS, ...esm("await import('pino')")]],
     ['+ yaml', [...SUPERVISOR_FLAGS, ...esm("await import('yaml')")]],
-    ['+ zod, pino, yaml', [...SUPERVISOR_FLAGS, ...esm("await Promise.all([import('zod'), import('pino'), import('yaml')])")]],
+    ['+ valibot, pino, yaml', [...SUPERVISOR_FLAGS, ...esm("await Promise.all([import('valibot'), import('pino'), import('yaml')])")]],
     ["+ `import http from 'node:http'`", [...SUPERVISOR_FLAGS, ...esm("await import('node:http')")]],
     ["+ `process.getBuiltinModule('node:http')`", [...SUPERVISOR_FLAGS, ...esm("process.getBuiltinModule('node:http')")]],
     ['a .ts file (type stripper loaded)', [...SUPERVISOR_FLAGS, ts]],

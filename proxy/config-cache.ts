@@ -1,9 +1,9 @@
 /**
  * What the schema made of a configuration file, kept for the next generation (issue #19). Parsing
- * the YAML and checking it with zod is half of a proxy generation's start-up CPU (the two
+ * the YAML and checking it with valibot is half of a proxy generation's start-up CPU (the two
  * libraries alone are some 90 ms to load); a reload mostly starts a generation on the very file
  * the previous one checked. So the schema's output is stored, keyed by a digest of the file's
- * text, of the schema's own code (every module of the proxy) and of the zod and yaml versions:
+ * text, of the schema's own code (every module of the proxy) and of the valibot and yaml versions:
  * any change to one of them is a miss, and a miss checks the file in full. Only a file that
  * passed is stored, and only what survives JSON unchanged. Everything past the schema (listener
  * names, endpoints, token and certificate files) is checked on every start all the same.
@@ -46,7 +46,7 @@ function directory(): string | undefined {
 
 let schemaDigest: string | undefined;
 
-/** What the schema's behaviour depends on: the proxy's modules (this one's directory and tls/), zod's and yaml's versions. */
+/** What the schema's behaviour depends on: the proxy's modules (this one's directory and tls/), valibot's and yaml's versions. */
 function schemaIdentity(): string {
   if (schemaDigest !== undefined) return schemaDigest;
   const h = crypto.createHash('sha256').update(`format ${FORMAT}\0`);
@@ -58,9 +58,20 @@ function schemaIdentity(): string {
     }
   }
   const load = process.getBuiltinModule('node:module').createRequire(import.meta.url);
-  for (const pkg of ['zod', 'yaml']) h.update(`${pkg} ${(load(`${pkg}/package.json`) as { version: string }).version}\0`);
+  for (const pkg of ['valibot', 'yaml']) h.update(`${pkg} ${versionOf(pkg, load.resolve(pkg))}\0`);
   schemaDigest = h.digest('hex');
   return schemaDigest;
+}
+
+/** The version in the package.json above `entry` that names `pkg` (valibot's `exports` do not offer its package.json). */
+function versionOf(pkg: string, entry: string): string {
+  for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (!fs.existsSync(file)) continue;
+    const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (manifest.name === pkg && manifest.version !== undefined) return manifest.version;
+  }
+  throw new Error(`no package.json of ${pkg} above ${entry}`);
 }
 
 function entryFile(dir: string, text: string): string {

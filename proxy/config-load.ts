@@ -1,7 +1,8 @@
 /** Reads and validates the proxy's configuration file; errors name the path in the file. */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { z } from 'zod';
+import type * as v from 'valibot';
+import type { SchemaProblem } from '../shared/schema.ts';
 import { isLocal, parseAddress } from '../shared/address.ts';
 import { readTokenFile } from './admin-access.ts';
 import { lazyModule } from '../shared/lazy-module.ts';
@@ -11,9 +12,9 @@ import { parseEndpoint, type Endpoint } from './endpoint.ts';
 import { loadTls, type TlsMaterial } from './tls/tls-load.ts';
 
 /** What the schema makes of a file. */
-type FileConfig = z.output<typeof fileSchema>;
+type FileConfig = v.InferOutput<typeof fileSchema>;
 
-// yaml and the schema (zod) are loaded only when a file is checked in full: a generation started
+// yaml and the schema (valibot) are loaded only when a file is checked in full: a generation started
 // on the file the previous one checked takes the schema's output from config-cache.ts instead.
 const yaml = lazyModule<typeof import('yaml')>(import.meta.url, 'yaml');
 const schema = lazyModule<typeof import('./config-schema.ts')>(import.meta.url, './config-schema');
@@ -79,9 +80,9 @@ export function validateProxyConfig(raw: unknown, file: string): ProxyConfig {
 }
 
 function checkSchema(raw: unknown, file: string): FileConfig {
-  const result = schema().fileSchema.safeParse(raw ?? {});
-  if (!result.success) throw new ConfigError(describe(file, result.error.issues));
-  return result.data;
+  const result = schema().checkFile(raw ?? {});
+  if (!result.success) throw new ConfigError(describe(file, result.problems));
+  return result.output;
 }
 
 /** What follows the schema: listener and cluster names, the admin listener and token, endpoints, TLS material. */
@@ -153,12 +154,8 @@ function completeConfig(data: FileConfig, rawApp: unknown, file: string): ProxyC
   return { file, listeners, clusters, accessLog, tls, raw: rawApp, ...(adminToken ? { adminToken } : {}) };
 }
 
-function describe(file: string, issues: z.core.$ZodIssue[]): string {
-  const lines = issues.flatMap((issue) =>
-    issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => `  ${formatPath([...issue.path, key])}: unknown key`)
-      : [`  ${formatPath(issue.path)}: ${issue.message}`],
-  );
+function describe(file: string, problems: SchemaProblem[]): string {
+  const lines = problems.map((p) => `  ${formatPath(p.path)}: ${p.message}`);
   return `invalid proxy configuration in ${file}:\n${lines.join('\n')}`;
 }
 

@@ -9,12 +9,12 @@ import path from 'node:path';
 import { formatAddress, isLocal, parseAddress, type Address } from '../../shared/address.ts';
 import { BatonError } from '../../shared/errors.ts';
 import { DEFAULT_DIR } from '../../shared/stats/index.ts';
-import { bytes } from '../../shared/config-units.ts';
 import { resolveGroup } from '../control/access.ts';
 import { toCanaryConfig } from '../canary/config.ts';
 import { statsWriters, usableCpus } from './workers.ts';
 import { ConfigError, overlappingListener, type ConfigProblem } from './config-problems.ts';
 import { configSchema } from './config-schema.ts';
+import { problemsOf, safeParse } from '../../shared/schema.ts';
 import type { Config, ListenerConfig, MemoryConfig } from './config-types.ts';
 
 export type { RawConfig } from './config-schema.ts';
@@ -27,16 +27,9 @@ export function defaultStatsDir(): string {
 
 /** Validates `raw` (already merged from file and flags); `where` names the source in errors. Throws a ConfigError listing every problem. */
 export function validateConfig(raw: unknown, where: string, baseDir: string, file?: string): Config {
-  const result = configSchema.safeParse(raw ?? {});
-  if (!result.success) {
-    const problems = result.error.issues.flatMap((issue): ConfigProblem[] =>
-      issue.code === 'unrecognized_keys'
-        ? issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown key', key: true }))
-        : [{ path: issue.path, message: issue.message }],
-    );
-    throw new ConfigError(where, problems);
-  }
-  const c = result.data;
+  const result = safeParse(configSchema, raw ?? {});
+  if (!result.success) throw new ConfigError(where, problemsOf(result.issues));
+  const c = result.output;
   const problems: ConfigProblem[] = [];
   if (c.command === undefined) problems.push({ path: ['command'], message: 'required (or give it after --)' });
   const workers = c.workers === 'auto' ? usableCpus() : c.workers;

@@ -1,6 +1,7 @@
 import { statFilter } from './stat-filter.ts';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { BatonError } from '../../shared/errors.ts';
+import { problemsOf, safeParse, strictObject } from '../../shared/schema.ts';
 import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type GenerationEntry, type StatSample } from '../../shared/stats/index.ts';
 import type { ReplyBody } from '../../shared/protocol.ts';
 import { dashboardRoute } from './dashboard.ts';
@@ -47,8 +48,15 @@ export interface ControlReply {
 }
 
 /** What a POST may say, in its JSON body or its query string (the body wins). */
-const FIELDS = { cold: z.boolean(), generation: z.int().min(1), seconds: z.number(), retire: z.boolean(), 'wait-canary': z.boolean(), compare: z.boolean() };
-type Params = { [K in keyof typeof FIELDS]?: z.infer<(typeof FIELDS)[K]> };
+const FIELDS = {
+  cold: v.boolean(),
+  generation: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  seconds: v.number(),
+  retire: v.boolean(),
+  'wait-canary': v.boolean(),
+  compare: v.boolean(),
+};
+type Params = { [K in keyof typeof FIELDS]?: v.InferOutput<(typeof FIELDS)[K]> };
 
 type Route = {
   method: 'GET' | 'POST';
@@ -287,15 +295,11 @@ function paramsOf(endpoint: string, fields: (keyof typeof FIELDS)[], query: URLS
     // Spread, not assign: a "__proto__" key must stay a field the schema refuses.
     merged = { ...merged, ...json };
   }
-  const schema = z.strictObject(Object.fromEntries(fields.map((f) => [f, FIELDS[f].optional()])));
-  const result = schema.safeParse(merged);
-  if (result.success) return result.data as Params;
+  const schema = strictObject(Object.fromEntries(fields.map((f) => [f, v.optional(FIELDS[f])])));
+  const result = safeParse(schema, merged);
+  if (result.success) return result.output as Params;
   const takes = fields.length > 0 ? `takes ${fields.join(', ')}` : 'takes no parameters';
-  const problems = result.error.issues.flatMap((issue) =>
-    issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => `unknown field "${key}"`)
-      : [`field "${issue.path.join('.')}": ${issue.message.replace(/^Invalid input: /, '')}`],
-  );
+  const problems = problemsOf(result.issues).map((p) => (p.key ? `unknown field "${String(p.path.at(-1))}"` : `field "${p.path.join('.')}": ${p.message}`));
   throw new BadRequest(`${endpoint} ${takes}: ${problems.join('; ')}`);
 }
 

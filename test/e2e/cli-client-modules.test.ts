@@ -1,6 +1,6 @@
 /**
  * A client command (`baton reload`, `status`, `stop`, …) loads only the control client: not the
- * config schema (zod, yaml), the logger, the supervisor, nor what an ES module import of node:http
+ * config schema (valibot, yaml), the logger, the supervisor, nor what an ES module import of node:http
  * drags in (undici, http2, tls) — issue #19: it sits on a deploy's path, so its start-up is part
  * of every reload's time. Each command still does its
  * job against a running instance; `--config` still finds the instance (and only then loads the schema).
@@ -29,7 +29,7 @@ async function recorded(b: BatonProcess, args: string[]) {
   return { ...r, ours, builtins };
 }
 
-const HEAVY = /node_modules\/(zod|yaml|pino|pino-pretty|re2js|chokidar|undici)\/|^supervisor\/(core|config|control|sockets|handover|canary|memory|dev)\//;
+const HEAVY = /node_modules\/(valibot|yaml|pino|pino-pretty|re2js|chokidar|undici)\/|^supervisor\/(core|config|control|sockets|handover|canary|memory|dev)\//;
 
 describe('client commands load only the control client', () => {
   it('status, reload, status --json and stop do their job without the schema, the supervisor or undici', async () => {

@@ -120,7 +120,7 @@ describe('control socket requests', () => {
     expect([unknownField.status, unknownField.body.error?.message]).toEqual([400, 'POST /reload takes cold, wait-canary: unknown field "now"']);
 
     const wrongType = await controlCall(sock, 'POST', '/reload', '{"cold": "yes"}');
-    expect([wrongType.status, wrongType.body.error?.message]).toEqual([400, 'POST /reload takes cold, wait-canary: field "cold": expected boolean, received string']);
+    expect([wrongType.status, wrongType.body.error?.message]).toEqual([400, 'POST /reload takes cold, wait-canary: field "cold": expected boolean, got "yes"']);
 
     const form = await controlCall(sock, 'POST', '/reload', 'cold=1', 'application/x-www-form-urlencoded');
     expect([form.status, form.body.error?.code]).toEqual([415, 'ERR_BAD_REQUEST']);

@@ -1,6 +1,6 @@
 /**
  * The proxy keeps what its schema made of a configuration file for the next generation
- * (proxy/config-cache.ts): the same text loads to the same configuration without yaml or zod, a
+ * (proxy/config-cache.ts): the same text loads to the same configuration without yaml or valibot, a
  * changed file is checked in full again (a bad one still refused), and the cache is used only in
  * a directory of this user's that others cannot write to — and never by --check.
  */

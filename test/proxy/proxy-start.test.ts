@@ -1,7 +1,7 @@
 /**
  * What a proxy generation loads before it serves (issue #19): without TLS in its configuration,
  * none of the TLS modules (nor node:https); from the second generation on, on the file the first
- * one checked, neither yaml nor zod (proxy/config-cache.ts). Each still serves; an edited file
+ * one checked, neither yaml nor valibot (proxy/config-cache.ts). Each still serves; an edited file
  * is checked in full again, and a bad edit fails the reload while the serving generation serves.
  */
 import fs from 'node:fs';
@@ -38,7 +38,7 @@ describe('proxy start-up', () => {
     expect(load('undici/lib/dispatcher/pool.js')).toBe((load('undici') as { Pool: unknown }).Pool);
   });
 
-  it('no TLS modules without TLS; neither yaml nor zod on the file already checked; an edit checked in full', async () => {
+  it('no TLS modules without TLS; neither yaml nor valibot on the file already checked; an edit checked in full', async () => {
     const up = await startUpstream('up');
     upstreams.push(up);
     const a = await addresses('web');
@@ -86,7 +86,7 @@ describe('proxy start-up', () => {
     expect((await baton.reload()).body.ok).toBe(true);
     const secondLoaded = await loadedBy(records, second);
     // (Their package.json, read for their versions, is part of the cache key.)
-    expect(secondLoaded.ours.filter((m) => /^node_modules\/(yaml|zod)\/(?!package\.json$)|^proxy\/(config-schema|tls\/tls-schema)\.ts$/.test(m))).toEqual([]);
+    expect(secondLoaded.ours.filter((m) => /^node_modules\/(yaml|valibot)\/(?!package\.json$)|^proxy\/(config-schema|tls\/tls-schema)\.ts$/.test(m))).toEqual([]);
     expect((await request(a.web!.port, { path: '/' })).body.toString()).toBe('upstream up\n');
   });
 });

@@ -170,7 +170,7 @@ describe('handleControl: request bodies', () => {
       { generation: 3, seconds: 2 },
     ]);
     const wrong = refusal(await handleControl(t, 'POST', '/heap-profile', '{"generation": "two"}', JSON_TYPE));
-    expect(wrong).toEqual({ status: 400, code: 'ERR_BAD_REQUEST', message: 'POST /heap-profile takes generation, seconds: field "generation": expected number, received string' });
+    expect(wrong).toEqual({ status: 400, code: 'ERR_BAD_REQUEST', message: 'POST /heap-profile takes generation, seconds: field "generation": expected number, got "two"' });
     expect(profiles).toHaveLength(2);
   });
 
@@ -197,9 +197,9 @@ describe('handleControl: request bodies', () => {
       message: 'POST /reload takes cold, wait-canary: unknown field "force"; unknown field "__proto__"',
     });
     expect(refusal(await handleControl(t, 'POST', '/reload', '{"cold": "yes"}', JSON_TYPE)).message).toBe(
-      'POST /reload takes cold, wait-canary: field "cold": expected boolean, received string',
+      'POST /reload takes cold, wait-canary: field "cold": expected boolean, got "yes"',
     );
-    expect(refusal(await handleControl(t, 'POST', '/reload?cold=maybe')).message).toBe('POST /reload takes cold, wait-canary: field "cold": expected boolean, received string');
+    expect(refusal(await handleControl(t, 'POST', '/reload?cold=maybe')).message).toBe('POST /reload takes cold, wait-canary: field "cold": expected boolean, got "maybe"');
     expect(refusal(await handleControl(t, 'POST', '/reload?cld=1')).message).toBe('POST /reload takes cold, wait-canary: unknown field "cld"');
     expect(refusal(await handleControl(t, 'POST', '/stop?cold=maybe&__proto__=x')).message).toBe(
       'POST /stop takes no parameters: unknown field "cold"; unknown field "__proto__"',
