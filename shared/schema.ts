@@ -27,21 +27,14 @@ export function strictObject<const E extends v.ObjectEntries>(entries: E): v.Obj
     ...base,
     '~run'(dataset, config) {
       const input: unknown = dataset.value;
+      // valibot's object takes a list for a mapping (and then misses every key).
+      if (Array.isArray(input)) return fail(dataset as unknown as ReturnType<typeof base['~run']>, { input, expected: 'Object', received: 'Array', message: 'expected a mapping, got a list' });
       const result = base['~run'](dataset, config);
-      if (typeof input !== 'object' || input === null || Array.isArray(input)) return result;
+      if (typeof input !== 'object' || input === null) return result;
       for (const key of Object.keys(input)) {
         if (Object.hasOwn(entries, key)) continue;
-        const issue = {
-          kind: 'schema',
-          type: 'object',
-          input: key,
-          expected: 'never',
-          received: JSON.stringify(key),
-          message: 'unknown key',
-          path: [{ type: 'object', origin: 'key', input, key, value: (input as Record<string, unknown>)[key] }],
-        } as unknown as v.ObjectIssue;
-        (result.issues ??= [] as unknown as typeof result.issues)!.push(issue as never);
-        result.typed = false;
+        const value = (input as Record<string, unknown>)[key];
+        fail(result, { input: key, expected: 'never', received: JSON.stringify(key), message: 'unknown key', path: [{ type: 'object', origin: 'key', input, key, value }] });
       }
       return result;
     },
@@ -49,8 +42,18 @@ export function strictObject<const E extends v.ObjectEntries>(entries: E): v.Obj
   return schema;
 }
 
+/** Adds an object issue to `dataset` and marks it untyped. */
+function fail<D extends v.OutputDataset<unknown, v.BaseIssue<unknown>>>(dataset: D, issue: Record<string, unknown>): D {
+  const d = dataset as unknown as { typed: boolean; issues?: unknown[] };
+  (d.issues ??= []).push({ kind: 'schema', type: 'object', ...issue });
+  d.typed = false;
+  return dataset;
+}
+
 /** Valibot's message for an issue no schema words itself: `expected number, got "x"` (what came cut at 80 characters). */
 export function defaultMessage(issue: v.BaseIssue<unknown>): string {
+  // A key an object needs and did not get: valibot expects its name and received undefined.
+  if (issue.type === 'object' && issue.input === undefined && issue.expected?.startsWith('"')) return 'required';
   const got = words(issue.received.length > 80 ? `${issue.received.slice(0, 77)}...` : issue.received);
   return issue.expected === null ? `unexpected ${got}` : `expected ${words(issue.expected)}, got ${got}`;
 }
