@@ -176,6 +176,21 @@ export class Catalog {
     if (descriptors.length > 0) bumpEpoch(this.set.header);
   }
 
+  /** A tombstone of `cells` cells moved to `needed` new bytes at the end of its segment's arena (taken here), if one has the room. */
+  #withFreshArena(cells: number, needed: number): FreeEntry | undefined {
+    for (const slots of this.#slots) {
+      for (const slot of slots ?? []) {
+        if (!slot || !('free' in slot) || slot.cells !== cells) continue;
+        const { i32 } = this.set.segments[slot.segment]!;
+        const used = i32[H.arenaUsed]!;
+        if (used < 0 || used % 8 !== 0 || used + needed > this.set.layout.arenaBytes) continue;
+        Atomics.store(i32, H.arenaUsed, used + needed);
+        return { ...slot, region: used, bytes: needed };
+      }
+    }
+    return undefined;
+  }
+
   /** Writes a new stat into the best-fitting tombstone of `cells` cells (caller holds the lock and has synced); false when none fits. */
   #reuse(kind: StatKind, keyBytes: Uint8Array, bounds: readonly number[], cells: number): boolean {
     const needed = roomOf(bounds.length, keyBytes.length);
@@ -186,6 +201,9 @@ export class Catalog {
           if (slot && 'free' in slot && slot.cells === cells && slot.bytes >= needed && (!best || slot.bytes < best.bytes)) best = slot;
         }
       }
+      // None has the arena room (a longer key: generation 10 after 9): the entry and cells of one
+      // are still reused, with the key and bounds written at the end of the arena.
+      if (!best) best = this.#withFreshArena(cells, needed);
       if (!best) return false;
       const others = (this.#slots[best.segment] ?? []).filter((s): s is Descriptor | FreeEntry => s !== undefined);
       const why = overlap(best, others);
