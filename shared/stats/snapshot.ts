@@ -50,8 +50,8 @@ function read(catalog: Catalog, d: Descriptor): StatSample {
   return { name: d.name, labels: d.labels, kind: 'histogram', bounds: d.bounds, buckets, sum: total(d.cell + n + 1), count: total(d.cell + n + 2), ...extra };
 }
 
-/** How often a read restarts because entries were retired or reused under it before it reads anyway (each takes microseconds; retirements come once a reload). */
-const EPOCH_RETRIES = 3;
+/** How often a read restarts because entries were retired or reused under it before it reads anyway: bounded, since any process can bump the epoch (a retirement comes once a reload, a read takes microseconds). */
+const EPOCH_RETRIES = 10;
 
 /**
  * Runs `read` over fresh descriptors under the seqlock, again if entries were retired or reused

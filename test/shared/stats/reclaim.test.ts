@@ -138,6 +138,28 @@ describe('retiring a generation’s stats', () => {
     owner.destroy();
   });
 
+  it('a reader in another process never sees a retired stat’s name on the cells of the stat that reused them', async () => {
+    const { dir, instance, owner } = setUp();
+    const start = owner.gauge('test.start');
+    const stop = owner.gauge('test.stop');
+    const reader = startWorker({ mode: 'watch-generations', dir, instance, capacities: { statsPerSegment: 64 } });
+    await reader.waitFor('ready');
+    start.set(1);
+    for (let g = 1; g <= 2000; g++) {
+      const gen = openSegment({ dir, instance, writer: 1 });
+      gen.counter('test.requests', { generation: String(g) }).inc(g);
+      owner.retireWriter(1);
+      owner.retireGeneration(g);
+    }
+    stop.set(1);
+    const done = await reader.waitFor('done');
+    expect(done.reads).toBeGreaterThan(10);
+    expect(done.generations).toBeGreaterThan(10);
+    expect(done.wrong).toBe(0);
+    expect(owner.usage()).toMatchObject({ free: 1 });
+    owner.destroy();
+  });
+
   it('a generation still writing is not the owner’s to retire by mistake: other generations’ labels and unlabelled stats are left', () => {
     const { dir, instance, owner } = setUp();
     const gen = openSegment({ dir, instance, writer: 1 });
