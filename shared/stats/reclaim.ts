@@ -24,6 +24,8 @@
  */
 import { CELL_BYTES, E, ENTRY_BYTES, FREE_KIND, H, KIND_CODES, type Layout, type StatKind } from './layout.ts';
 import type { Segment } from './files.ts';
+import type { SegmentSet } from './segment.ts';
+import type { Descriptor, Slot } from './table.ts';
 
 /** A tombstone: room a registration with `cells` cells and up to `bytes` arena bytes may take. */
 export interface FreeEntry {
@@ -81,6 +83,46 @@ export function overlap(free: FreeEntry, others: Iterable<Footprint>): string | 
     if (o.cell < free.cell + free.cells && free.cell < o.cell + o.cells) return `its cells overlap those of entry ${o.entry}`;
     if (o.bytes > 0 && free.bytes > 0 && o.region < free.region + free.bytes && free.region < o.region + o.bytes) {
       return `its arena bytes overlap those of entry ${o.entry}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The room a registration of `cells` cells and `needed` arena bytes takes (the caller holds the
+ * lock, and `slots` are the decoded table): the tombstone with the least arena room that fits,
+ * else one whose room is too small, given `needed` new bytes at the end of its segment's arena
+ * (a longer key: generation 10 after 9), which this takes. A tombstone overlapping a live stat or
+ * another tombstone is reported and dropped from `slots` (never followed); undefined when none fits.
+ */
+export function findRoom(set: SegmentSet, slots: Slot[][], cells: number, needed: number): FreeEntry | undefined {
+  for (;;) {
+    let best: FreeEntry | undefined;
+    for (const segment of slots) {
+      for (const slot of segment ?? []) {
+        if (slot && 'free' in slot && slot.cells === cells && slot.bytes >= needed && (!best || slot.bytes < best.bytes)) best = slot;
+      }
+    }
+    best ??= withFreshArena(set, slots, cells, needed);
+    if (!best) return undefined;
+    const others = (slots[best.segment] ?? []).filter((s): s is Descriptor | FreeEntry => s !== undefined);
+    const why = overlap(best, others);
+    if (why === undefined) return best;
+    const offset = set.layout.tableOffset + best.entry * ENTRY_BYTES;
+    set.report(`free ${best.segment} ${best.entry}`, `stats: did not reuse retired entry ${best.entry} (byte offset ${offset}) of segment ${best.segment} of ${set.instance}: ${why}`);
+    slots[best.segment]![best.entry] = undefined; // until its entry changes
+  }
+}
+
+function withFreshArena(set: SegmentSet, slots: Slot[][], cells: number, needed: number): FreeEntry | undefined {
+  for (const segment of slots) {
+    for (const slot of segment ?? []) {
+      if (!slot || !('free' in slot) || slot.cells !== cells) continue;
+      const { i32 } = set.segments[slot.segment]!;
+      const used = i32[H.arenaUsed]!;
+      if (used < 0 || used % 8 !== 0 || used + needed > set.layout.arenaBytes) continue;
+      Atomics.store(i32, H.arenaUsed, used + needed);
+      return { ...slot, region: used, bytes: needed };
     }
   }
   return undefined;

@@ -2,13 +2,13 @@
  * The stat table: descriptors appended or reused (under the registration lock), retired by the
  * owner (reclaim.ts), and decoded into a per-process catalog that follows what others publish.
  */
-import { CELL_BYTES, E, ENTRY_BYTES, FREE_KIND, H, KIND_CODES, SegmentDamage, invalid, kindName, type StatKind } from './layout.ts';
+import { CELL_BYTES, E, ENTRY_BYTES, FREE_KIND, H, KIND_CODES, SegmentDamage, invalid, type StatKind } from './layout.ts';
 import type { Segment } from './files.ts';
 import type { SegmentSet } from './segment.ts';
 import { cleanHelp, packHelp, unpackHelp } from './stat-help.ts';
-import { bumpEpoch, decodeFree, entryBase, overlap, reuseEntry, roomOf, writeTombstone, type FreeEntry } from './reclaim.ts';
+import { bumpEpoch, decodeFree, entryBase, findRoom, reuseEntry, roomOf, writeTombstone, type FreeEntry } from './reclaim.ts';
 import { decodeEntry } from './entry.ts';
-import { MAX_BOUNDS, checkBounds, familyName, statKey, type Labels } from './stat-key.ts';
+import { familyName, type Labels } from './stat-key.ts';
 
 export { MAX_BOUNDS, checkBounds, familyName, statKey, type Labels } from './stat-key.ts';
 
@@ -33,7 +33,7 @@ export interface Descriptor {
 }
 
 /** What a table entry decoded as: a stat, a tombstone, or nothing usable (damaged, or mid-write). */
-type Slot = Descriptor | FreeEntry | undefined;
+export type Slot = Descriptor | FreeEntry | undefined;
 
 /** Room in use in the segments, as `Stats.usage()` reports it. */
 export interface TableUsage {
@@ -176,47 +176,13 @@ export class Catalog {
     if (descriptors.length > 0) bumpEpoch(this.set.header);
   }
 
-  /** A tombstone of `cells` cells moved to `needed` new bytes at the end of its segment's arena (taken here), if one has the room. */
-  #withFreshArena(cells: number, needed: number): FreeEntry | undefined {
-    for (const slots of this.#slots) {
-      for (const slot of slots ?? []) {
-        if (!slot || !('free' in slot) || slot.cells !== cells) continue;
-        const { i32 } = this.set.segments[slot.segment]!;
-        const used = i32[H.arenaUsed]!;
-        if (used < 0 || used % 8 !== 0 || used + needed > this.set.layout.arenaBytes) continue;
-        Atomics.store(i32, H.arenaUsed, used + needed);
-        return { ...slot, region: used, bytes: needed };
-      }
-    }
-    return undefined;
-  }
-
   /** Writes a new stat into the best-fitting tombstone of `cells` cells (caller holds the lock and has synced); false when none fits. */
   #reuse(kind: StatKind, keyBytes: Uint8Array, bounds: readonly number[], cells: number): boolean {
-    const needed = roomOf(bounds.length, keyBytes.length);
-    for (;;) {
-      let best: FreeEntry | undefined;
-      for (const slots of this.#slots) {
-        for (const slot of slots ?? []) {
-          if (slot && 'free' in slot && slot.cells === cells && slot.bytes >= needed && (!best || slot.bytes < best.bytes)) best = slot;
-        }
-      }
-      // None has the arena room (a longer key: generation 10 after 9): the entry and cells of one
-      // are still reused, with the key and bounds written at the end of the arena.
-      if (!best) best = this.#withFreshArena(cells, needed);
-      if (!best) return false;
-      const others = (this.#slots[best.segment] ?? []).filter((s): s is Descriptor | FreeEntry => s !== undefined);
-      const why = overlap(best, others);
-      if (why === undefined) {
-        reuseEntry(this.set.segments[best.segment]!, this.set.layout, best, kind, keyBytes, bounds);
-        bumpEpoch(this.set.header);
-        return true;
-      }
-      // Damage: the tombstone is reported and left alone (never followed) until its entry changes.
-      const offset = this.set.layout.tableOffset + best.entry * ENTRY_BYTES;
-      this.set.report(`free ${best.segment} ${best.entry}`, `stats: did not reuse retired entry ${best.entry} (byte offset ${offset}) of segment ${best.segment} of ${this.set.instance}: ${why}`);
-      this.#slots[best.segment]![best.entry] = undefined;
-    }
+    const room = findRoom(this.set, this.#slots, cells, roomOf(bounds.length, keyBytes.length));
+    if (!room) return false;
+    reuseEntry(this.set.segments[room.segment]!, this.set.layout, room, kind, keyBytes, bounds);
+    bumpEpoch(this.set.header);
+    return true;
   }
 
   /** Appends a descriptor, with `help` (clean, at most MAX_HELP_BYTES) if given (caller holds the lock and has synced); undefined when maxBytes allows no new segment. */
