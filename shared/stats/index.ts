@@ -17,7 +17,7 @@ export { OWNER_LOCK_WAIT_MS, type ShrunkSegment, type StatsLimits, type StatsLog
 export type { GenerationEntry, GenerationUpdate } from './generations.ts';
 export { OVERFLOW_STAT, type Counter, type Gauge, type Histogram } from './registry.ts';
 export type { HistogramSample, ScalarSample, StatSample } from './snapshot.ts';
-export type { Labels } from './table.ts';
+export type { Labels, TableUsage } from './table.ts';
 export { PROMETHEUS_CONTENT_TYPE, escapeLabelValue, formatValue, toJSON, toPrometheus, type PrometheusOptions } from './exposition.ts';
 export { PROM_NAME, promName, type PromName } from './prom-names.ts';
 export { BATON_FAMILIES, GENERATION_START_FAMILY, helpOf, type FamilyDoc } from './help.ts';

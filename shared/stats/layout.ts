@@ -14,8 +14,12 @@ import { BatonError, type ErrorCode } from '../errors.ts';
 
 /** "BATN" read as a little-endian Int32: the first word of every segment file. */
 export const MAGIC = 0x4e544142;
-/** Version of the byte layout described here. */
-export const LAYOUT_VERSION = 1;
+/**
+ * Version of the byte layout described here. 2: stat-table entries can be retired (kind FREE_KIND,
+ * the `stamp` word, H.tableEpoch) and reused in place, which a version-1 reader would take for
+ * damage or, worse, keep reading under the old name.
+ */
+export const LAYOUT_VERSION = 2;
 /** Bytes per value slot (a Float64: exact integers up to 2^53). */
 export const CELL_BYTES = 8;
 /** Bytes per stat-table entry. */
@@ -53,6 +57,8 @@ export const H = {
   arenaUsed: 16,
   /** Per segment: value cells in use. */
   cellsUsed: 17,
+  /** Segment 0: bumped after every entry retired or reused in any segment, so catalogs know to re-read entries they decoded (reclaim.ts). */
+  tableEpoch: 18,
 } as const;
 
 /** Float64 indices of the header fields (byte offset / 8). */
@@ -63,10 +69,27 @@ export const HF = { segmentBytes: 10, createdAt: 11 } as const;
  * zero, which reads as "no help": a build without it ignores the word and one with it reads the
  * older entries as having none, so LAYOUT_VERSION stayed 1.
  */
-export const E = { kind: 0, keyOffset: 1, keyLength: 2, boundsOffset: 3, boundsCount: 4, cell: 5, help: 6 } as const;
+export const E = {
+  kind: 0,
+  keyOffset: 1,
+  keyLength: 2,
+  boundsOffset: 3,
+  boundsCount: 4,
+  cell: 5,
+  help: 6,
+  /** The entry's own seqlock: odd while a registration reuses it or the owner retires it, bumped by 2 each time (reclaim.ts). */
+  stamp: 7,
+} as const;
 
 /** Stat kinds as stored in the table. */
 export const KIND_CODES = { counter: 1, gauge: 2, histogram: 3 } as const;
+
+/**
+ * Kind code of a retired entry (a tombstone): its cells and arena bytes wait for a registration
+ * of the same cell count to reuse them. In a tombstone `cell`/`boundsCount` are its first cell and
+ * cell count, `boundsOffset`/`keyLength` its arena region and that region's size (see reclaim.ts).
+ */
+export const FREE_KIND = 4;
 
 /** A stat kind. */
 export type StatKind = keyof typeof KIND_CODES;

@@ -268,6 +268,11 @@ export class SegmentSet {
     this.#lockHeld = true;
   }
 
+  /** True while this process holds the registration lock (taken by lock()). */
+  get locked(): boolean {
+    return this.#lockHeld;
+  }
+
   /** Releases the registration lock taken by lock(). */
   unlock(): void {
     if (!this.#lockHeld) return;

@@ -2,6 +2,7 @@
  * Reading: every stat summed over its writer slots and the retired slot, under the seqlock so a
  * writer being retired is counted exactly once. Needs no writer slot and takes no lock.
  */
+import { H } from './layout.ts';
 import type { Catalog, Descriptor, Labels } from './table.ts';
 
 /** A counter or gauge reading. */
@@ -49,25 +50,40 @@ function read(catalog: Catalog, d: Descriptor): StatSample {
   return { name: d.name, labels: d.labels, kind: 'histogram', bounds: d.bounds, buckets, sum: total(d.cell + n + 1), count: total(d.cell + n + 2), ...extra };
 }
 
+/** How often a read restarts because entries were retired or reused under it before it reads anyway: bounded, since any process can bump the epoch (a retirement comes once a reload, a read takes microseconds). */
+const EPOCH_RETRIES = 10;
+
+/**
+ * Runs `read` over fresh descriptors under the seqlock, again if entries were retired or reused
+ * meanwhile: a descriptor decoded before a retirement would read the zeroed cells, or those of
+ * the stat that reused them, under its old name.
+ */
+function stable<T>(catalog: Catalog, read: () => T): T {
+  for (let attempt = 0; ; attempt++) {
+    catalog.sync();
+    const epoch = catalog.epoch;
+    const result = catalog.set.consistent(read);
+    if (Atomics.load(catalog.set.header, H.tableEpoch) === epoch || attempt >= EPOCH_RETRIES) return result;
+  }
+}
+
 /** Every published stat whose name matches `filter` (all when omitted), in registration order, summed over writers. */
 export function readSnapshot(catalog: Catalog, filter?: RegExp): StatSample[] {
-  catalog.sync();
-  const selected = filter
-    ? catalog.all().filter((d) => {
-        filter.lastIndex = 0; // a /g or /y filter must not remember the previous name
-        return filter.test(d.name);
-      })
-    : catalog.all();
-  return catalog.set.consistent(() => selected.map((d) => read(catalog, d)));
+  return stable(catalog, () => {
+    const selected = filter
+      ? catalog.all().filter((d) => {
+          filter.lastIndex = 0; // a /g or /y filter must not remember the previous name
+          return filter.test(d.name);
+        })
+      : catalog.all();
+    return selected.map((d) => read(catalog, d));
+  });
 }
 
 /** One published stat (catalog key), or undefined if none is published under it. */
 export function readSample(catalog: Catalog, key: string): StatSample | undefined {
-  let d = catalog.get(key);
-  if (!d) {
-    catalog.sync();
-    d = catalog.get(key);
-  }
-  const found = d;
-  return found && catalog.set.consistent(() => read(catalog, found));
+  return stable(catalog, () => {
+    const d = catalog.get(key);
+    return d && read(catalog, d);
+  });
 }

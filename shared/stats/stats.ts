@@ -6,9 +6,9 @@
 import { H, invalid, type StatsCapacities } from './layout.ts';
 import { OVERFLOW_STAT, Registry, type Counter, type Gauge, type Histogram } from './registry.ts';
 import type { GenerationEntry, GenerationUpdate } from './generations.ts';
-import { SegmentSet, type ShrunkSegment, type StatsLimits, type StatsLogger } from './segment.ts';
+import { OWNER_LOCK_WAIT_MS, SegmentSet, type ShrunkSegment, type StatsLimits, type StatsLogger } from './segment.ts';
 import { readSample, readSnapshot, type StatSample } from './snapshot.ts';
-import { Catalog, statKey } from './table.ts';
+import { Catalog, statKey, type TableUsage } from './table.ts';
 
 /** Options shared by createSegment and openSegment. */
 export interface SegmentOptions extends StatsCapacities {
@@ -103,6 +103,12 @@ export class Stats {
     return this.#set.generations();
   }
 
+  /** Room in use: segments mapped, live and retired stats, table entries, cells and arena bytes taken. */
+  usage(): TableUsage {
+    this.#catalog.sync();
+    return this.#catalog.usage();
+  }
+
   /** @internal for the owner: the mapped set and its catalog. */
   protected get internals(): { set: SegmentSet; catalog: Catalog } {
     return { set: this.#set, catalog: this.#catalog };
@@ -154,6 +160,29 @@ export class OwnerStats extends Stats {
       }
     });
     this.#inUse.delete(w);
+  }
+
+  /**
+   * Retires every stat labelled `generation="<generation>"` (see reclaim.ts): its series leave
+   * snapshots and its cells and arena room go to later registrations. Call only once no process
+   * of that generation is alive — a live one's handles would write into cells reused by another
+   * stat. Returns how many were retired; throws (retire later) when the registration lock is held
+   * by a live process for over OWNER_LOCK_WAIT_MS.
+   */
+  retireGeneration(generation: number): number {
+    if (!Number.isSafeInteger(generation) || generation < 0) invalid(`generation must be a non-negative integer, got ${generation}`);
+    const { set, catalog } = this.internals;
+    const label = String(generation);
+    set.lock(OWNER_LOCK_WAIT_MS);
+    try {
+      catalog.sync();
+      const gone = catalog.all().filter((d) => d.labels.generation === label);
+      if (gone.length > 0) set.exclusive(() => catalog.retire(gone));
+      catalog.sync();
+      return gone.length;
+    } finally {
+      set.unlock();
+    }
   }
 
   /** Writes generation-table entry `slot` (0 to generations - 1); state `free` clears it. */

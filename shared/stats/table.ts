@@ -1,14 +1,16 @@
 /**
- * The stat table: names and labels checked and encoded, descriptors appended (under the
- * registration lock) and decoded into a per-process catalog that follows what others publish.
+ * The stat table: descriptors appended or reused (under the registration lock), retired by the
+ * owner (reclaim.ts), and decoded into a per-process catalog that follows what others publish.
  */
-import { CELL_BYTES, E, ENTRY_BYTES, H, KIND_CODES, SegmentDamage, invalid, kindName, type StatKind } from './layout.ts';
+import { CELL_BYTES, E, ENTRY_BYTES, FREE_KIND, H, KIND_CODES, SegmentDamage, invalid, type StatKind } from './layout.ts';
 import type { Segment } from './files.ts';
 import type { SegmentSet } from './segment.ts';
 import { cleanHelp, packHelp, unpackHelp } from './stat-help.ts';
+import { bumpEpoch, decodeFree, entryBase, findRoom, reuseEntry, roomOf, writeTombstone, type FreeEntry } from './reclaim.ts';
+import { decodeEntry } from './entry.ts';
+import { familyName, type Labels } from './stat-key.ts';
 
-/** Label names to values. */
-export type Labels = Readonly<Record<string, string>>;
+export { MAX_BOUNDS, checkBounds, familyName, statKey, type Labels } from './stat-key.ts';
 
 /** A published stat as this process decoded it. */
 export interface Descriptor {
@@ -25,62 +27,43 @@ export interface Descriptor {
   /** First cell; a histogram has bounds.length + 1 bucket cells, then sum, then count. */
   readonly cell: number;
   readonly cells: number;
+  /** Its arena region (bounds, then key), which a retirement offers for reuse; 0 bytes when not contiguous. */
+  readonly region: number;
+  readonly bytes: number;
 }
 
-const NAME = /^[a-zA-Z_][a-zA-Z0-9_.:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-/** Most bounds a histogram may have. */
-export const MAX_BOUNDS = 1024;
+/** What a table entry decoded as: a stat, a tombstone, or nothing usable (damaged, or mid-write). */
+export type Slot = Descriptor | FreeEntry | undefined;
+
+/** Room in use in the segments, as `Stats.usage()` reports it. */
+export interface TableUsage {
+  segments: number;
+  /** Live stats, and retired entries waiting for reuse. */
+  stats: number;
+  free: number;
+  /** Summed over segments: table entries, value cells and arena bytes ever taken (reuse takes none). */
+  entries: number;
+  cells: number;
+  arenaBytes: number;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const EMPTY: Labels = Object.freeze({});
-
-/** The Prometheus family a dotted name belongs to (dots become underscores). */
-export function familyName(name: string): string {
-  return name.replaceAll('.', '_');
-}
-
-/** Checks a name and labels; returns the canonical key and frozen, sorted labels. */
-export function statKey(kind: StatKind, name: string, labels?: Record<string, string>): { key: string; labels: Labels } {
-  if (typeof name !== 'string' || !NAME.test(name)) {
-    invalid(`stat name ${JSON.stringify(name)} must match ${NAME.source}`);
-  }
-  if (labels === undefined) return { key: JSON.stringify([name, EMPTY]), labels: EMPTY };
-  if (typeof labels !== 'object' || labels === null) invalid(`labels of ${name} must be an object of strings`);
-  const sorted: Record<string, string> = {};
-  for (const label of Object.keys(labels).sort()) {
-    const value = labels[label];
-    if (!LABEL_NAME.test(label) || label.startsWith('__')) {
-      invalid(`label name ${JSON.stringify(label)} of ${name} must match ${LABEL_NAME.source} and not start with "__"`);
-    }
-    if (kind === 'histogram' && label === 'le') invalid(`histogram ${name} cannot have a label named "le"`);
-    if (typeof value !== 'string') invalid(`label ${label} of ${name} must be a string, got ${typeof value}`);
-    sorted[label] = value;
-  }
-  const frozen = Object.freeze(sorted);
-  return { key: JSON.stringify([name, frozen]), labels: frozen };
-}
-
-/** Checks histogram bounds: finite, strictly increasing, 1 to MAX_BOUNDS of them. */
-export function checkBounds(name: string, bounds: readonly number[]): number[] {
-  if (!Array.isArray(bounds) || bounds.length === 0 || bounds.length > MAX_BOUNDS) {
-    invalid(`histogram ${name} needs 1 to ${MAX_BOUNDS} bucket bounds`);
-  }
-  bounds.forEach((b, i) => {
-    if (typeof b !== 'number' || !Number.isFinite(b) || (i > 0 && b <= bounds[i - 1]!)) {
-      invalid(`histogram ${name} bounds must be finite and strictly increasing, got [${bounds.join(', ')}]`);
-    }
-  });
-  return [...bounds];
-}
 
 /** The stats published in every segment, decoded once per process. */
 export class Catalog {
   readonly set: SegmentSet;
   readonly #byKey = new Map<string, Descriptor>();
-  readonly #kindByFamily = new Map<string, StatKind>();
-  readonly #list: Descriptor[] = [];
+  #kindByFamily = new Map<string, StatKind>();
+  #list: Descriptor[] = [];
+  /** #list and #kindByFamily need rebuilding from #slots: an entry was retired or reused. */
+  #stale = false;
   readonly #seen: number[] = [];
+  /** Per segment and entry: what it decoded as, and its stamp then (-1: read it again at the next epoch). */
+  readonly #slots: Slot[][] = [];
+  readonly #stamps: number[][] = [];
+  /** H.tableEpoch when the entries were last checked. */
+  #epoch = 0;
   /** Per segment: help word → text decoded, and text → word stored, so a family's series share one copy. */
   readonly #helpByWord: Map<number, string>[] = [];
   readonly #wordByHelp: Map<string, number>[] = [];
@@ -89,41 +72,117 @@ export class Catalog {
     this.set = set;
   }
 
-  /** Maps new segments and decodes newly published descriptors. */
+  /** Maps new segments, decodes newly published descriptors and, when the epoch moved, re-reads the entries whose stamp did. */
   sync(): void {
     this.set.refresh();
     const { statsPerSegment } = this.set.layout;
+    const epoch = Atomics.load(this.set.header, H.tableEpoch);
+    const recheck = epoch !== this.#epoch;
     for (const segment of this.set.segments) {
+      const k = segment.index;
       const claimed = Atomics.load(segment.i32, H.statCount);
       const count = Math.max(0, Math.min(claimed, statsPerSegment));
       if (count !== claimed) {
-        this.set.report(`count ${segment.index}`, `stats: segment ${segment.index} of ${this.set.instance} claims ${claimed} stats, the table holds ${statsPerSegment}: reading ${count}`);
+        this.set.report(`count ${k}`, `stats: segment ${k} of ${this.set.instance} claims ${claimed} stats, the table holds ${statsPerSegment}: reading ${count}`);
       }
-      for (let i = this.#seen[segment.index] ?? 0; i < count; i++) {
-        const decoded = this.#decode(segment, i);
-        if (typeof decoded !== 'string') this.#add(decoded);
-        else {
-          const offset = this.set.layout.tableOffset + i * ENTRY_BYTES;
-          this.set.report(`entry ${segment.index} ${i}`, `stats: skipped segment ${segment.index} entry ${i} (byte offset ${offset}) of ${this.set.instance}: ${decoded}`);
+      const seen = this.#seen[k] ?? 0;
+      const stamps = (this.#stamps[k] ??= []);
+      if (recheck) {
+        for (let i = 0; i < seen; i++) {
+          if (Atomics.load(segment.i32, entryBase(this.set.layout, i) + E.stamp) !== stamps[i]) this.#load(segment, i);
         }
       }
-      this.#seen[segment.index] = Math.max(count, this.#seen[segment.index] ?? 0);
+      for (let i = seen; i < count; i++) this.#load(segment, i);
+      this.#seen[k] = Math.max(count, seen);
     }
+    this.#epoch = epoch;
+  }
+
+  /** The epoch the entries were last checked at: a reader whose read ends at another one re-reads. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** (Re)decodes entry `i`, under its stamp: an entry caught mid-write is read again at the next epoch. */
+  #load(segment: Segment, i: number): void {
+    const k = segment.index;
+    const at = entryBase(this.set.layout, i) + E.stamp;
+    const slots = (this.#slots[k] ??= []);
+    const stamps = (this.#stamps[k] ??= []);
+    this.#remove(slots[i]);
+    slots[i] = undefined;
+    stamps[i] = -1;
+    const stamp = Atomics.load(segment.i32, at);
+    const offset = this.set.layout.tableOffset + i * ENTRY_BYTES;
+    if ((stamp & 1) !== 0) {
+      // Writers hold the lock: with it held here, an odd stamp is damage, not a write in progress.
+      if (this.set.locked) this.set.report(`stamp ${k} ${i} ${stamp}`, `stats: skipped segment ${k} entry ${i} (byte offset ${offset}) of ${this.set.instance}: its stamp ${stamp} says a write is in progress, but none is`);
+      return;
+    }
+    const decoded = segment.i32[entryBase(this.set.layout, i) + E.kind] === FREE_KIND ? decodeFree(segment, this.set.layout, i) : decodeEntry(segment, this.set.layout, i);
+    if (Atomics.load(segment.i32, at) !== stamp) return; // rewritten meanwhile: the writer bumps the epoch after
+    stamps[i] = stamp;
+    if (typeof decoded === 'string') {
+      this.set.report(`entry ${k} ${i} ${stamp}`, `stats: skipped segment ${k} entry ${i} (byte offset ${offset}) of ${this.set.instance}: ${decoded}`);
+      return;
+    }
+    slots[i] = decoded;
+    if (!('free' in decoded)) this.#add(decoded);
   }
 
   /** The descriptor of a key, if this process has seen it published. */
   get(key: string): Descriptor | undefined {
+    this.#rebuild();
     return this.#byKey.get(key);
   }
 
   /** Kind of a family already registered under any labels. */
   familyKind(name: string): StatKind | undefined {
+    this.#rebuild();
     return this.#kindByFamily.get(familyName(name));
   }
 
-  /** Every descriptor seen, in registration order. */
+  /** Every live descriptor, in table order (registration order, a reused entry where its tombstone was). */
   all(): readonly Descriptor[] {
+    this.#rebuild();
     return this.#list;
+  }
+
+  /** Entries in use and free, cells and arena bytes taken, over the mapped segments (call sync first). */
+  usage(): TableUsage {
+    let stats = 0;
+    let free = 0;
+    let entries = 0;
+    let cells = 0;
+    let arenaBytes = 0;
+    for (const segment of this.set.segments) {
+      for (const slot of this.#slots[segment.index] ?? []) {
+        if (slot && 'free' in slot) free += 1;
+        else if (slot) stats += 1;
+      }
+      entries += Atomics.load(segment.i32, H.statCount);
+      cells += Atomics.load(segment.i32, H.cellsUsed);
+      arenaBytes += Atomics.load(segment.i32, H.arenaUsed);
+    }
+    return { segments: this.set.segments.length, stats, free, entries, cells, arenaBytes };
+  }
+
+  /**
+   * Turns these descriptors into tombstones (owner only, holding the registration lock, inside
+   * set.exclusive, once no process can write them): see reclaim.ts.
+   */
+  retire(descriptors: readonly Descriptor[]): void {
+    for (const d of descriptors) writeTombstone(this.set.segments[d.segment]!, this.set.layout, d);
+    if (descriptors.length > 0) bumpEpoch(this.set.header);
+  }
+
+  /** Writes a new stat into the best-fitting tombstone of `cells` cells (caller holds the lock and has synced); false when none fits. */
+  #reuse(kind: StatKind, keyBytes: Uint8Array, bounds: readonly number[], cells: number): boolean {
+    const room = findRoom(this.set, this.#slots, cells, roomOf(bounds.length, keyBytes.length));
+    if (!room) return false;
+    reuseEntry(this.set.segments[room.segment]!, this.set.layout, room, kind, keyBytes, bounds);
+    bumpEpoch(this.set.header);
+    return true;
   }
 
   /** Appends a descriptor, with `help` (clean, at most MAX_HELP_BYTES) if given (caller holds the lock and has synced); undefined when maxBytes allows no new segment. */
@@ -144,6 +203,12 @@ export class Catalog {
           `stats: segment ${s.index} of ${this.set.instance} is damaged (stats ${used[0]}, arena bytes ${used[1]}, cells ${used[2]} in its header): nothing more is registered in it`,
         );
       }
+    }
+    if (this.#reuse(kind, keyBytes, bounds, cells)) {
+      this.sync();
+      const reused = this.get(key);
+      if (reused && help !== undefined) this.#storeHelp(this.set.segments[reused.segment]!, entryBase(layout, reused.entry), help, helpBytes!);
+      return reused;
     }
     const helpNeeded = (s: Segment) => (help === undefined || this.#wordByHelp[s.index]?.has(help) ? 0 : Math.ceil(helpBytes!.length / 8) * 8);
     const fits = (s: Segment) =>
@@ -175,49 +240,7 @@ export class Catalog {
     Atomics.store(i32, H.cellsUsed, cell + cells);
     Atomics.store(i32, H.statCount, index + 1); // publish
     this.sync();
-    return this.#byKey.get(key);
-  }
-
-  /** The descriptor of table entry `index`, or why it cannot be one: every offset is checked, the memory is untrusted. */
-  #decode(segment: Segment, index: number): Descriptor | string {
-    const layout = this.set.layout;
-    const { i32, f64, u8 } = segment;
-    const entry = (layout.tableOffset + index * ENTRY_BYTES) / 4;
-    const code = i32[entry + E.kind]!;
-    const kind = kindName(code);
-    if (!kind) return `unknown kind ${code}`;
-    const keyOffset = i32[entry + E.keyOffset]!;
-    const keyLength = i32[entry + E.keyLength]!;
-    if (keyOffset < 0 || keyLength <= 0 || keyOffset + keyLength > layout.arenaBytes) {
-      return `key at arena offset ${keyOffset}, ${keyLength} bytes, is outside the ${layout.arenaBytes}-byte arena`;
-    }
-    const boundsOffset = i32[entry + E.boundsOffset]!;
-    const boundsCount = i32[entry + E.boundsCount]!;
-    if ((kind === 'histogram') !== boundsCount > 0 || boundsCount < 0 || boundsCount > MAX_BOUNDS) return `${kind} with ${boundsCount} bounds`;
-    if (boundsOffset < 0 || boundsOffset % CELL_BYTES !== 0 || boundsOffset + boundsCount * CELL_BYTES > layout.arenaBytes) {
-      return `bounds at arena offset ${boundsOffset} are outside the arena`;
-    }
-    const cell = i32[entry + E.cell]!;
-    const cells = kind === 'histogram' ? boundsCount + 3 : 1;
-    if (cell < 0 || cell + cells > layout.cellsPerSegment) return `cells ${cell} to ${cell + cells - 1} are outside the ${layout.cellsPerSegment} of a segment`;
-    const start = layout.arenaOffset + keyOffset;
-    const key = decoder.decode(u8.subarray(start, start + keyLength));
-    let name: string;
-    let labels: Labels;
-    let bounds: readonly number[];
-    try {
-      const parsed = JSON.parse(key) as unknown;
-      if (!Array.isArray(parsed) || parsed.length !== 2) throw new Error('not [name, labels]');
-      const canonical = statKey(kind, parsed[0] as string, parsed[1] as Record<string, string>);
-      if (canonical.key !== key) throw new Error('not in canonical form');
-      name = parsed[0] as string;
-      labels = canonical.labels;
-      const boundsStart = (layout.arenaOffset + boundsOffset) / CELL_BYTES;
-      bounds = kind === 'histogram' ? Object.freeze(checkBounds(name, Array.from(f64.subarray(boundsStart, boundsStart + boundsCount)))) : [];
-    } catch (err) {
-      return `its key at arena offset ${keyOffset} is not a stat name with labels (${(err as Error).message})`;
-    }
-    return Object.freeze({ kind, name, labels, key, bounds: Object.freeze(bounds), segment: segment.index, entry: index, cell, cells });
+    return this.get(key);
   }
 
   /** The help text stored with a stat, cleaned for printing; undefined when it has none or its pointer leaves the arena. Read fresh each time: a later registration may replace it. */
@@ -262,9 +285,32 @@ export class Catalog {
   }
 
   #add(d: Descriptor): void {
-    this.#list.push(d); // a duplicate (which the lock rules out) would show in snapshots
+    if (this.#stale) return; // #rebuild picks it up from #slots
     if (!this.#byKey.has(d.key)) this.#byKey.set(d.key, d);
+    this.#list.push(d); // a duplicate (which the lock rules out) would show in snapshots
     const family = familyName(d.name);
     if (!this.#kindByFamily.has(family)) this.#kindByFamily.set(family, d.kind);
+  }
+
+  #remove(slot: Slot): void {
+    if (!slot || 'free' in slot) return;
+    this.#stale = true;
+  }
+
+  #rebuild(): void {
+    if (!this.#stale) return;
+    this.#stale = false;
+    this.#list = [];
+    this.#kindByFamily = new Map();
+    this.#byKey.clear();
+    for (const slots of this.#slots) {
+      for (const s of slots ?? []) {
+        if (!s || 'free' in s) continue;
+        this.#list.push(s);
+        if (!this.#byKey.has(s.key)) this.#byKey.set(s.key, s);
+        const family = familyName(s.name);
+        if (!this.#kindByFamily.has(family)) this.#kindByFamily.set(family, s.kind);
+      }
+    }
   }
 }

@@ -45,6 +45,9 @@ export function launchGeneration(config: Config, slots: Listener[][], id: number
     // A slot restarted meanwhile has a writer of its own under the same key: only the current worker's is freed.
     if (generation.workers[w.worker] === w) deps.sink.detach(id, w.worker);
   });
+  // Every worker exited and none will restart: nothing can write the stats labelled with this
+  // generation any more, so they can go (a slot restarted within it kept them until now).
+  generation.once('exit', () => deps.sink.retireGeneration(id));
   deps.memory?.track(id, generation.pid);
   deps.sink.count('generations_started');
   return generation;

@@ -18,6 +18,12 @@ export interface StatsSink {
   update(generation: number, pid: number, state: GenerationState, startedAt: number, worker?: number): void;
   /** The generation's worker was reaped: its counters are kept, its gauges dropped, its slot freed. */
   detach(generation: number, worker?: number): void;
+  /**
+   * Every process of the generation has exited and none will be restarted: the stats labelled
+   * with its number leave the segment and their room is reused (a totals' continuity lives in
+   * unlabelled counters, which stay).
+   */
+  retireGeneration(generation: number): void;
   count(event: SupervisorEvent): void;
   /** Generations alive and draining, as gauges. */
   population(live: number, draining: number): void;
@@ -65,6 +71,8 @@ export class SegmentStats implements StatsSink {
   private draining!: Gauge;
   private handedOver = false;
   private options: SegmentConfig | undefined;
+  /** Generations gone whose stats could not be retired yet (the lock was held): tried again at the next retirement. */
+  private readonly unretired = new Set<number>();
 
   /**
    * Creates the instance's segments (throws ERR_INSTANCE_RUNNING when a live supervisor owns
@@ -182,6 +190,18 @@ export class SegmentStats implements StatsSink {
     );
   }
 
+  retireGeneration(generation: number): void {
+    // A slot of it still attached (never the case after its exit, but cheap to rule out) keeps it.
+    for (const key of this.writers.keys()) if (key.startsWith(`${generation}/`)) return;
+    this.unretired.add(generation);
+    for (const g of [...this.unretired]) {
+      const retired = this.guard('retire the stats of a gone generation', undefined, () => this.owner.retireGeneration(g));
+      if (retired === undefined) return; // the lock is wedged or the segment damaged: try again at the next one
+      this.unretired.delete(g);
+      if (retired > 0) this.log.debug({ generation: g, stats: retired }, 'stats: retired the stats of a gone generation');
+    }
+  }
+
   count(event: SupervisorEvent): void {
     if (this.handedOver) return;
     this.guard(`count ${event}`, undefined, () => {
@@ -226,6 +246,7 @@ export class SegmentStats implements StatsSink {
     return this.guard('reclaim foreign generations', 0, () => {
       const mine = new Set([...this.writers.values()].filter((s) => s.owner === this.owner).map((s) => s.writer));
       let alive = 0;
+      const freed = new Set<number>();
       for (const g of this.owner.generations()) {
         if (g.writer <= 0 || mine.has(g.writer)) continue;
         if (isAlive(g.pid)) {
@@ -235,7 +256,11 @@ export class SegmentStats implements StatsSink {
         this.owner.retireWriter(g.writer);
         this.owner.setGeneration(g.writer - 1, { number: 0, pid: 0, state: 'free', startedAt: 0, writer: 0 });
         this.log.info({ generation: g.number, pid: g.pid, writer: g.writer }, 'stats: freed the writer of a generation its supervisor left behind');
+        freed.add(g.number);
       }
+      // Its stats go too once no worker of it is left in the table.
+      const left = new Set(this.owner.generations().map((g) => g.number));
+      for (const number of freed) if (!left.has(number)) this.retireGeneration(number);
       return alive;
     });
   }
@@ -249,6 +274,7 @@ export class NoStats implements StatsSink {
   }
   update(): void {}
   detach(): void {}
+  retireGeneration(): void {}
   count(): void {}
   population(): void {}
   snapshot(): StatSample[] {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../supervisor/cli/control-client.ts';
-import type { StatSample } from '../../shared/stats/index.ts';
+import { LAYOUT_VERSION, type StatSample } from '../../shared/stats/index.ts';
 import { BatonProcess, BIN, cleanupAll, fixture, httpConfig, NODE_FLAGS, ROOT } from '../helpers/baton.ts';
 import { describeCounts, startLoad } from '../helpers/load.ts';
 
@@ -113,7 +113,7 @@ describe('shared-memory stats', () => {
     const reply = await baton.reload();
     expect(reply.body.ok).toBe(false);
     expect(reply.body.error?.code).toBe('ERR_RELOAD_FAILED');
-    expect(reply.body.error?.message).toContain("writes stats layout version 99 but this supervisor's segment is version 1");
+    expect(reply.body.error?.message).toContain(`writes stats layout version 99 but this supervisor's segment is version ${LAYOUT_VERSION}`);
     expect(reply.body.error?.message).toContain('generation 1 keeps serving');
     expect((await baton.status()).active).toBe(1);
   });
@@ -130,8 +130,8 @@ describe('shared-memory stats', () => {
     baton.writeConfig({ ...good, stats: { writers: 8 } });
     const hot = await baton.reload();
     expect(hot.body.ok).toBe(false);
-    expect(hot.body.error?.message).toContain('the stats layout changes from baton.1.w16.');
-    expect(hot.body.error?.message).toContain('to baton.1.w8.');
+    expect(hot.body.error?.message).toContain(`the stats layout changes from baton.${LAYOUT_VERSION}.w16.`);
+    expect(hot.body.error?.message).toContain(`to baton.${LAYOUT_VERSION}.w8.`);
     expect(hot.body.error?.message).toContain('use baton reload --cold');
 
     const cold = await baton.cli('reload', '--cold');

@@ -222,7 +222,7 @@ describe('BatonError', () => {
 describe('hotRestartCompatibility', () => {
   it('names the protocol, the hand-over state and the stats layout in one string', async () => {
     const { hotRestartCompatibility } = await import('../../shared/hot-restart.ts');
-    expect(hotRestartCompatibility()).toBe(`baton.p${PROTOCOL_VERSION}.h${HANDOVER_VERSION}.stats1.w16.g16.s4096.c16384.a262144.cell8`);
+    expect(hotRestartCompatibility()).toBe(`baton.p${PROTOCOL_VERSION}.h${HANDOVER_VERSION}.stats2.w16.g16.s4096.c16384.a262144.cell8`);
     expect(hotRestartCompatibility({ writers: 4 })).not.toBe(hotRestartCompatibility());
   });
 });

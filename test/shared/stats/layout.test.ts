@@ -3,7 +3,7 @@ import { CELL_BYTES, PAGE_BYTES, STATS_ERR, computeLayout, hotRestartVersion } f
 
 describe('stats layout', () => {
   it('names the layout version and every capacity in the hot-restart version', () => {
-    expect(hotRestartVersion()).toBe('baton.1.w16.g16.s4096.c16384.a262144.cell8');
+    expect(hotRestartVersion()).toBe('baton.2.w16.g16.s4096.c16384.a262144.cell8');
     const changed = [
       { writers: 8 },
       { generations: 8 },
@@ -12,7 +12,7 @@ describe('stats layout', () => {
       { arenaBytes: 4096 },
     ].map((c) => hotRestartVersion(c));
     expect(new Set([hotRestartVersion(), ...changed]).size).toBe(6);
-    expect(hotRestartVersion({ writers: 4, arenaBytes: 4096 })).toBe('baton.1.w4.g16.s4096.c16384.a4096.cell8');
+    expect(hotRestartVersion({ writers: 4, arenaBytes: 4096 })).toBe('baton.2.w4.g16.s4096.c16384.a4096.cell8');
   });
 
   it('aligns the parts: page-sized segments, 64-byte writer regions that do not overlap', () => {
