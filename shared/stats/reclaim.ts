@@ -27,9 +27,8 @@ import type { Segment } from './files.ts';
 import type { SegmentSet } from './segment.ts';
 import type { Descriptor, Slot } from './table.ts';
 
-/** A tombstone: room a registration with `cells` cells and up to `bytes` arena bytes may take. */
-export interface FreeEntry {
-  readonly free: true;
+/** Cells and arena room of an entry, as the overlap check sees it. */
+export interface Footprint {
   readonly segment: number;
   readonly entry: number;
   readonly cell: number;
@@ -39,14 +38,9 @@ export interface FreeEntry {
   readonly bytes: number;
 }
 
-/** Cells and arena room of a live entry, as the overlap check sees it. */
-export interface Footprint {
-  readonly segment: number;
-  readonly entry: number;
-  readonly cell: number;
-  readonly cells: number;
-  readonly region: number;
-  readonly bytes: number;
+/** A tombstone: room a registration with `cells` cells and up to `bytes` arena bytes may take. */
+export interface FreeEntry extends Footprint {
+  readonly free: true;
 }
 
 /** Int32 index of entry `index`'s first word. */
