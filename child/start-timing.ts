@@ -24,9 +24,12 @@ export function startTiming(): ChildTiming {
   const now = performance.now();
   const origin = monotonicMs() - now;
   const cpu = process.cpuUsage();
+  // Symbol.for('baton.standby.woken') of child/standby.ts, not imported: most generations have no standby.
+  const woken = (globalThis as Record<symbol, unknown>)[Symbol.for('baton.standby.woken')];
   return {
     start: origin,
     booted: origin + performance.nodeTiming.bootstrapComplete,
+    ...(typeof woken === 'number' ? { woken: origin + woken } : {}),
     ...(listenCalled !== undefined ? { listenCalled: origin + listenCalled } : {}),
     ...(listening !== undefined ? { listening: origin + listening } : {}),
     readySent: origin + now,

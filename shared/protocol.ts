@@ -79,7 +79,16 @@ export type HandOverMessage =
   | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
   | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
 
-export type Message = ChildMessage | SupervisorMessage | HandOverMessage;
+/**
+ * A process booted ahead of its generation (`standby: true`) and the supervisor, before the SDK
+ * runs: the standby preload says `standby` once it waits, and `standby-go` hands it the
+ * generation's own environment (BATON_*, LISTEN_*, NOTIFY_SOCKET) and lets it import the app.
+ */
+export type StandbyMessage =
+  | (Envelope & { type: 'standby' })
+  | (Envelope & { type: 'standby-go'; env: Record<string, string> });
+
+export type Message = ChildMessage | SupervisorMessage | HandOverMessage | StandbyMessage;
 export type MessageType<M extends Message> = M['type'];
 export type MessageOf<M extends Message, T extends M['type']> = Extract<M, { type: T }>;
 

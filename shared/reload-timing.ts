@@ -16,6 +16,8 @@ export interface ChildTiming {
   start: number;
   /** Node's bootstrap is complete (`performance.nodeTiming.bootstrapComplete`): the main module starts loading. */
   booted: number;
+  /** A standby (booted ahead, `standby: true`) was woken for this generation: the app starts loading. */
+  woken?: number;
   /** The first `listen()` through the SDK (or its preload) was called: the app and the SDK have been imported. */
   listenCalled?: number;
   /** The latest `listen()` before ready() has resolved. */
@@ -45,7 +47,7 @@ export interface ReloadTiming {
   drainSent: number;
 }
 
-const CHILD_KEYS = ['start', 'booted', 'listenCalled', 'listening', 'readySent', 'cpuMs'] as const;
+const CHILD_KEYS = ['start', 'booted', 'woken', 'listenCalled', 'listening', 'readySent', 'cpuMs'] as const;
 
 /** The child's marks from a ready message, keeping only finite numbers: it is the program's word. */
 export function childTiming(raw: unknown): ChildTiming | undefined {

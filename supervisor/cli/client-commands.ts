@@ -73,7 +73,10 @@ export function formatStatus(s: StatusSnapshot): string {
     ? `canary: generation ${s.canary.generation} on probation for ${formatDuration(s.canary.endsInMs)} more (${s.canary.requests} requests, ${s.canary.errors} 5xx); generation ${s.canary.parked.join(', ')} parked\n`
     : '';
   const preload = s.preload ? "drain: Baton's preload is loaded (node command, preload: auto): plain server.listen() drains safely\n" : '';
-  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}${health}${canary}${preload}`;
+  const standby = s.standbys?.length
+    ? `standby: ${s.standbys.map((b) => `pid ${b.pid} (worker ${b.worker}${b.waiting ? '' : ', booting'})`).join(', ')}\n`
+    : '';
+  return `${header}listeners:\n${listeners || '  (none)'}\n\n${table}\n${growing}${health}${canary}${preload}${standby}`;
 }
 
 /** `baton stop`. */

@@ -159,6 +159,8 @@ export const configSchema = strictObject({
   'max-draining': maxDrainingSchema,
   /** Bytes of RSS the draining generations may hold together; the oldest is hurried beyond it. */
   'draining-memory-budget': v.optional(bytes),
+  /** Boot each worker slot's next Node process ahead, so a reload or restart only imports the app. */
+  standby: v.optional(v.boolean(), false),
   /** Whether a `node` command gets Baton's preload (safe drain without the SDK). */
   preload: v.optional(v.picklist(['auto', 'off']), 'auto'),
   /** The last share of drain-timeout over which the SDK's pacedClose() spreads long-lived connections' closes. */

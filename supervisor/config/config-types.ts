@@ -79,6 +79,8 @@ export interface Config {
   maxDraining?: number;
   /** RSS the draining generations may hold together before the oldest is hurried; absent: no bound. */
   drainingMemoryBudget?: number;
+  /** Each worker slot's next Node process is booted ahead (supervisor/os/standby-pool.ts). @default false */
+  standby?: boolean;
   /** `auto`: a `node` command gets Baton's preload. @default 'auto' */
   preload?: 'auto' | 'off';
   /** Share of drain-timeout for paced closes. @default 0.5 */

@@ -125,6 +125,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     maxDraining: c['max-draining'],
     ...(c['draining-memory-budget'] !== undefined ? { drainingMemoryBudget: c['draining-memory-budget'] } : {}),
     preload: c.preload,
+    ...(c.standby ? { standby: true } : {}),
     pacedClose: c['paced-close'],
     ...(workers > 1 ? { workers, rollout: { mode: c.rollout, maxSurge: c['max-surge'] } } : {}),
   };

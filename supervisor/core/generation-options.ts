@@ -11,6 +11,7 @@ import type { StatsSink } from './stats-sink.ts';
 import type { TicketKeys } from './ticket-keys.ts';
 import type { WorkerOptions } from './worker.ts';
 import { drainLaunch } from '../canary/drain-launch.ts';
+import { isNodeCommand } from '../dev/command.ts';
 
 export interface LaunchContext {
   os: Os;
@@ -62,6 +63,7 @@ export function workerOptions(config: Config, listeners: Listener[], id: number,
       },
       listenFds: listeners.map((l) => l.fd),
       ...(notifySocket !== undefined ? { notifySocket } : {}),
+      ...(config.standby && isNodeCommand(command) ? { standby: true } : {}),
     },
     readiness: config.readiness.mode,
     ...probe(config, listeners, ctx.os),

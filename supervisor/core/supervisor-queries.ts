@@ -71,6 +71,7 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
     const now = this.deps.os.now();
     // Processes that escaped an ended generation and keep its port (issue #11): named, not killed.
     const strays = this.deps.os.strays?.(this.store.all().map((l) => l.fd));
+    const standbys = this.deps.os.standbys?.() ?? [];
     return {
       instance: this.config.name,
       pid: process.pid,
@@ -86,6 +87,7 @@ export abstract class SupervisorQueries extends EventEmitter<SupervisorEvents> {
         const s = strays?.get(l.fd);
         return { name: l.name, address: formatAddress(l.bound), fd: l.fd, ...(l.origin ? { from: l.origin } : {}), ...(s ? { strays: s } : {}) };
       }),
+      ...(standbys.length > 0 ? { standbys } : {}),
     };
   }
 

@@ -42,6 +42,8 @@ export interface StatusSnapshot {
   canary?: CanaryStatus['canary'];
   hurried?: number[];
   preload?: true;
+  /** Processes booted ahead for the next generation's worker slots (`standby: true`). */
+  standbys?: { pid: number; worker: number; waiting: boolean }[];
 }
 
 /** How `baton rollback` went: the parked generation of a canary window unparked, or the previous release relaunched. */

@@ -103,6 +103,8 @@ export class Supervisor extends SupervisorPromotion {
       this.sm.stopping();
     }
     this.deps.os.clearTimeout(this.restartTimer);
+    // Standbys hold copies of the listeners and would be taken by no one: they go first.
+    this.deps.os.dispose?.();
     this.stopped = new Promise<void>((resolve) => {
       this.once('stopped', resolve);
     });
@@ -271,6 +273,7 @@ export class Supervisor extends SupervisorPromotion {
     if (!this.mode.ending || this.mode.is('stopped') || this.live().length > 0) return;
     const retiring = this.mode.is('retiring');
     this.mode.to('stopped');
+    this.deps.os.dispose?.(); // one booted for a generation that became ready while stopping
     if (retiring) this.store.handOver();
     else this.store.closeAll();
     this.memory?.stop();

@@ -96,9 +96,14 @@ export function nodeCommand(entry: string, args: string[]): string[] {
 /** A `node …` command gets the preload as its first option; any other command runs as given. */
 export function withPreload(command: string[]): string[] {
   const [first, ...rest] = command as [string, ...string[]];
-  if (first !== process.execPath && !/^node(\d+)?$/.test(path.basename(first))) return command;
+  if (!isNodeCommand(first)) return command;
   if (rest.some((a, i) => a.includes('child/register') && rest[i - 1] === '--import')) return command;
   return [first, '--import', registerUrl(), ...rest];
+}
+
+/** True for the Node that runs Baton, or a `node` (`node22`…) found on PATH. */
+export function isNodeCommand(command: string): boolean {
+  return command === process.execPath || /^node(\d+)?$/.test(path.basename(command));
 }
 
 /** tsx, an optional peer dependency: the app's own first, else one installed beside Baton. */

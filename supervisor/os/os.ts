@@ -3,7 +3,7 @@
  * with real processes and descriptors; unit tests drive the state machines with fakes.
  */
 import type { Address } from '../../shared/address.ts';
-import type { SupervisorMessage } from '../../shared/protocol.ts';
+import type { StandbyMessage, SupervisorMessage } from '../../shared/protocol.ts';
 import type { Holder } from './socket-holders.ts';
 
 export interface SpawnSpec {
@@ -20,6 +20,11 @@ export interface SpawnSpec {
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
   /** Where to bind the generation's own NOTIFY_SOCKET (announced in its environment); none when absent. */
   notifySocket?: string;
+  /**
+   * A Node command whose next process may be booted ahead (`standby: true`): this spawn takes a
+   * waiting one of the same command, working directory, environment and sockets when there is one.
+   */
+  standby?: boolean;
 }
 
 /** One sd_notify datagram a generation (or one of its descendants) sent to its NOTIFY_SOCKET. */
@@ -38,7 +43,7 @@ export interface ProcessExit {
 export interface ChildPort {
   readonly pid: number;
   /** Sends on the IPC channel; false when the channel is gone. */
-  send(message: SupervisorMessage): boolean;
+  send(message: SupervisorMessage | StandbyMessage): boolean;
   /** Sends descriptors on the SCM_RIGHTS channel; the message announcing them must follow. */
   sendFds(fds: number[], payload: string): void;
   kill(signal: NodeJS.Signals): void;
@@ -75,4 +80,8 @@ export interface Os extends Timers, SocketOps {
   tcpProbe(address: Address, pid: number): Promise<boolean>;
   /** Per listening descriptor, the processes outside every live generation that hold its socket (escaped descendants); absent in fakes. */
   strays?(fds: number[]): Map<number, Holder[]>;
+  /** The processes booted ahead (`standby: true`), by worker slot. */
+  standbys?(): { pid: number; worker: number; waiting: boolean }[];
+  /** Ends what the OS layer started ahead of need (standbys); called once the supervisor has stopped. */
+  dispose?(): void;
 }

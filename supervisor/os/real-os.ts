@@ -1,15 +1,19 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import type { Address } from '../../shared/address.ts';
 import { ENV } from '../../shared/launch-env.ts';
+import { packageRoot } from '../../shared/package-root.ts';
 import { nodeHttp } from '../../shared/node-http.ts';
 import { closeFd, execShimPath, sendFds, sockName, socketPair, tcpListen, unixListen } from '../../shared/native/native.ts';
-import type { SupervisorMessage } from '../../shared/protocol.ts';
+import type { StandbyMessage, SupervisorMessage } from '../../shared/protocol.ts';
 import { NotifySocket } from '../systemd/notify-socket.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from './os.ts';
 import { tcpProbe } from '../readiness/tcp-probe.ts';
 import { strays, tcpPortHolders } from './socket-holders.ts';
+import { descendants, isAccepting } from './proc-tree.ts';
+import { StandbyPool, shapeEnv, standbyArgs, type StandbyPort } from './standby-pool.ts';
 
 /** Lines of a generation's stderr kept for failure reports. */
 const STDERR_TAIL = 50;
@@ -46,7 +50,9 @@ export const realOs: Os = {
   now: () => performance.timeOrigin + performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-  spawn: spawnGeneration,
+  spawn: (spec) => (spec.standby ? standbys.spawn(spec) : spawnGeneration(spec)),
+  dispose: () => standbys.clear(),
+  standbys: () => standbys.list(),
   listen,
   httpProbe,
   tcpProbe: (address, pid) => tcpProbe(address, () => [pid, ...descendants(reaperOf(pid))]),
@@ -114,7 +120,7 @@ function removeStaleSocket(path: string): void {
   if (!listening) fs.rmSync(path, { force: true });
 }
 
-function spawnGeneration(spec: SpawnSpec): ChildPort {
+function spawnGeneration(spec: SpawnSpec): StandbyPort {
   // Everything opened for the child is closed again should a later step throw (a full descriptor
   // table, a bad argument): a failed spawn must not leak a socketpair or a notify socket per try.
   const opened: number[] = [];
@@ -151,8 +157,9 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
   const pid = reaperPid > 0 ? (commandPid(reaperEnd) ?? reaperPid) : 0;
   if (reaperPid > 0) reapers.set(pid, reaperPid);
 
-  const onLine = spec.onLine;
-  if (onLine) forwardLines(child.stdout, (line) => onLine('stdout', line));
+  // A standby takes its generation's sink when adopted; the pipes were chosen at spawn.
+  let onLine = spec.onLine;
+  if (onLine) forwardLines(child.stdout, (line) => onLine?.('stdout', line));
   const tail: string[] = [];
   let partial = '';
   let stderrEnded = false;
@@ -209,7 +216,7 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
 
   return {
     pid,
-    send(message: SupervisorMessage) {
+    send(message: SupervisorMessage | StandbyMessage) {
       if (!child.connected) return false;
       // A failed write means the generation is exiting; its exit is reported separately.
       child.send(message, () => {});
@@ -238,6 +245,12 @@ function spawnGeneration(spec: SpawnSpec): ChildPort {
       exitListeners.push(listener);
     },
     stderrTail: () => [...tail, ...(partial ? [partial] : [])],
+    adopt(adopted) {
+      // Killed a moment ago, its exit not yet read: a fresh process does better than a failed reload.
+      if (exited || !running(pid)) throw new Error(`standby pid ${pid} has exited`);
+      onLine = adopted.onLine;
+      if (adopted.notifySocket !== undefined && !exited) notify = new NotifySocket(adopted.notifySocket);
+    },
     // The reaper is the root: an orphan that re-parented to it is still the generation's.
     isAccepting: (fds) => isAccepting(reaperPid, fds),
     readNotifications: () => notify?.read(reaperPid) ?? [],
@@ -274,68 +287,46 @@ function forwardLines(stream: NodeJS.ReadableStream | null, onLine: (line: strin
   });
 }
 
-/**
- * True when `pid` (or one of its descendants) has every listening socket in an epoll set, i.e. it
- * is accepting on them. Read from /proc, so it works for any program that uses epoll (Node, Go,
- * Python's asyncio, nginx) without its cooperation.
- */
-export function isAccepting(pid: number, listenFds: number[]): boolean {
-  const wanted = new Set(listenFds.map((fd) => fs.fstatSync(fd).ino));
-  const polled = new Set<number>();
-  for (const p of [pid, ...descendants(pid)]) {
-    for (const ino of polledInodes(p)) polled.add(ino);
-  }
-  for (const ino of wanted) if (!polled.has(ino)) return false;
-  return true;
+/** Each standby, started by the exec shim like a generation (so its reaper, LISTEN_* and pid are the same), and identified as the pool asks. */
+const standbys = new StandbyPool({
+  spawn: spawnGeneration,
+  boot: ({ notifySocket: _unbound, onLine, ...spec }) =>
+    spawnGeneration({ ...spec, args: standbyArgs(spec.args, standbyUrl()), env: shapeEnv(spec.env), ...(onLine ? { onLine: () => {} } : {}) }),
+  identity(fd) {
+    try {
+      const st = fs.fstatSync(fd);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return 'closed';
+    }
+  },
+  preloadStamp: () => [...STANDBY_FILES.map((f) => new URL(f, standbyUrl())), path.join(packageRoot(), 'package.json')].map(mtimeOf).join(','),
+  timers: { setTimeout: (fn, ms) => setTimeout(fn, ms).unref() },
+});
+
+/** What the standby preload loads of Baton: an upgrade of any (a new release installed) boots standbys afresh. */
+const STANDBY_FILES = ['./standby', './index', './sdk'].map((f) => f + path.extname(import.meta.url));
+
+function standbyUrl(): string {
+  // .ts in a checkout, .js in the compiled dist/ of an install: the extension this module has.
+  return new URL(`../../child/standby${path.extname(import.meta.url)}`, import.meta.url).href;
 }
 
-function polledInodes(pid: number): number[] {
-  const out: number[] = [];
-  let fds: string[];
+/** True while `pid` runs: neither gone nor a zombie whose exit is yet to be read. */
+function running(pid: number): boolean {
   try {
-    fds = fs.readdirSync(`/proc/${pid}/fd`);
+    // The state follows the command name, which is in parentheses and may hold anything.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
   } catch {
-    return out;
+    return false;
   }
-  for (const fd of fds) {
-    try {
-      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:[eventpoll]') continue;
-      const info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
-      for (const match of info.matchAll(/^tfd:\s*\d+\s+events:\s*([0-9a-f]+).*\sino:\s*([0-9a-f]+)/gm)) {
-        // EPOLLIN (0x1): watched for readability, which for a listening socket means accepting.
-        if ((parseInt(match[1] as string, 16) & 0x1) !== 0) out.push(parseInt(match[2] as string, 16));
-      }
-    } catch {
-      continue;
-    }
-  }
-  return out;
 }
 
-/** Every descendant of `pid`, through the children lists of all its threads (a Go program forks from any). */
-export function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    const p = queue.shift() as number;
-    let tasks: string[];
-    try {
-      tasks = fs.readdirSync(`/proc/${p}/task`);
-    } catch {
-      continue;
-    }
-    for (const task of tasks) {
-      let children: string;
-      try {
-        children = fs.readFileSync(`/proc/${p}/task/${task}/children`, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const c of children.trim().split(/\s+/).filter(Boolean)) {
-        out.push(Number(c));
-        queue.push(Number(c));
-      }
-    }
+function mtimeOf(url: URL | string): string {
+  try {
+    return String(fs.statSync(url).mtimeMs);
+  } catch {
+    return '-';
   }
-  return out;
 }

@@ -1,0 +1,39 @@
+/**
+ * The standby preload (`standby: true`; supervisor/os/standby-pool.ts), run by `node --import`
+ * in a process the supervisor boots ahead of a generation. It loads what every generation loads,
+ * says `standby` on the IPC channel, and holds the app's import back until `standby-go` hands it
+ * the generation's own environment. Nothing here reads that environment: it does not exist yet.
+ */
+import { performance } from 'node:perf_hooks';
+import { PROTOCOL_VERSION, isEnvelope } from '../shared/protocol.ts';
+
+/** Where the wake-up is marked for the reload's breakdown (child/start-timing.ts reads it). */
+export const WOKEN = Symbol.for('baton.standby.woken');
+
+// `import http from 'node:http'` builds the ES namespace, whose getters load Node's undici: most
+// of what a Node web server's start costs before its own code runs. The SDK is the same module
+// an app importing `baton-supervisor/child` gets, so its import is then a cache hit.
+await import('node:http');
+await import(new URL(`./index${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href);
+
+if (typeof process.send === 'function') {
+  await new Promise<void>((resolve) => {
+    // The supervisor gone while it waits: nothing will wake it (its reaper kills it too).
+    const gone = (): never => process.exit(0);
+    const hear = (m: unknown): void => {
+      if (!isEnvelope(m) || m.type !== 'standby-go') return;
+      const env = (m as { env?: unknown }).env;
+      if (typeof env !== 'object' || env === null) return;
+      process.off('message', hear);
+      process.off('disconnect', gone);
+      for (const [k, v] of Object.entries(env)) if (typeof v === 'string') process.env[k] = v;
+      // baton-exec sets it only where LISTEN_FDS was set at exec, which a standby's environment lacks.
+      if (process.env.LISTEN_FDS !== undefined) process.env.LISTEN_PID = String(process.pid);
+      (globalThis as Record<symbol, unknown>)[WOKEN] = performance.now();
+      resolve();
+    };
+    process.on('message', hear);
+    process.on('disconnect', gone);
+    process.send?.({ baton: PROTOCOL_VERSION, seq: 0, type: 'standby' });
+  });
+}
