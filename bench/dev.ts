@@ -72,7 +72,7 @@ const SYSTEMS: System[] = [
     command: () => [process.execPath, '--disable-warning=ExperimentalWarning', path.join(ROOT, 'bin/baton'), 'dev', 'app.js'],
   },
   { key: 'node-watch', name: 'node --watch', describe: `node --watch app.js (${process.version})`, command: () => [process.execPath, '--watch', 'app.js'] },
-  { key: 'nodemon', name: 'nodemon', describe: 'nodemon app.js (defaults)', command: () => ['nodemon', 'app.js'] },
+  { key: 'nodemon', name: 'nodemon', describe: 'nodemon app.js (defaults)', command: () => [nodemonBin as string, 'app.js'] },
 ];
 
 interface Result {
@@ -161,6 +161,20 @@ async function measure(system: System): Promise<Result> {
   }
 }
 
+/** nodemon when it is on PATH, else installed from npm into a temporary directory (not a project dependency). */
+let nodemonBin: string | undefined;
+
+function installNodemon(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodemon-bench-'));
+  onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+  execFileSync('npm', ['install', '--prefix', dir, '--no-audit', '--no-fund', '--loglevel=error', 'nodemon@3'], { stdio: 'ignore', timeout: 300_000 });
+  const bin = path.join(dir, 'node_modules', '.bin', 'nodemon');
+  if (!fs.existsSync(bin)) throw new Error(`npm installed no ${bin}`);
+  const version = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', 'nodemon', 'package.json'), 'utf8')).version as string;
+  log(`nodemon ${version} installed into ${dir}`);
+  return bin;
+}
+
 function installed(cmd: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
@@ -178,9 +192,13 @@ async function main(): Promise<void> {
   const skipped: string[] = [];
   log(`machine: ${machineLine(m)}`);
   for (const system of chosen) {
-    if (system.name === 'nodemon' && !installed('nodemon')) {
-      skipped.push('nodemon: not installed (`command -v nodemon` finds nothing)');
-      continue;
+    if (system.name === 'nodemon') {
+      try {
+        nodemonBin = installed('nodemon') ? 'nodemon' : installNodemon();
+      } catch (err) {
+        skipped.push(`nodemon: not on PATH, and installing it from npm failed: ${(err as Error).message}`);
+        continue;
+      }
     }
     log(`${system.name}: ${SAVES} saves under ${CLIENTS} keep-alive + ${CLIENTS} new-connection clients…`);
     try {

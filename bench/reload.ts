@@ -27,7 +27,7 @@ const { values: opts } = parseArgs({
     clients: { type: 'string', default: '8' },
     'baseline-seconds': { type: 'string', default: '6' },
     'gap-ms': { type: 'string', default: '250' },
-    systems: { type: 'string', default: 'baton,haproxy' },
+    systems: { type: 'string', default: 'baton,baton-standby,haproxy' },
     workers: { type: 'string', default: '1' },
     balance: { type: 'string', default: 'reuseport' },
     'max-seconds': { type: 'string', default: '900' },
@@ -37,7 +37,7 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   process.stdout.write(`usage: npm run bench:reload -- [--reloads 30] [--clients 8] [--baseline-seconds 6] [--gap-ms 250]
-                            [--systems baton,baton-upgrade,haproxy] [--sections latency,throughput] [--latency-reloads 60]
+                            [--systems baton,baton-standby,baton-upgrade,haproxy] [--sections latency,throughput] [--latency-reloads 60]
                             [--max-seconds 900] [--out FILE.json]
   --sections LIST    latency (the breakdown of one reload, light load), throughput (reloads under load) [both]
   --latency-reloads N  latency: reloads per system and trigger (Baton: kill -HUP and baton reload, interleaved) [60]
@@ -45,7 +45,7 @@ if (opts.help) {
   --clients N        concurrent clients of each kind (keep-alive, new-connection)
   --baseline-seconds total time without reloads: half before the reloads, half after
   --gap-ms N         pause after each reload has been seen serving
-  --systems LIST     baton (reloads the app), baton-upgrade (replaces the supervisor: baton upgrade), haproxy, pm2 (cluster mode)
+  --systems LIST     baton (reloads the app), baton-standby (the same with standby: true), baton-upgrade (replaces the supervisor: baton upgrade), haproxy, pm2 (cluster mode)
   --workers N        Baton's workers per generation, PM2's cluster instances [1]
   --balance B        Baton with several workers: reuseport | shared [reuseport]
   --max-seconds N    hard limit: stop every process and exit 2
@@ -198,6 +198,7 @@ async function main(): Promise<void> {
   const workers = num('workers', 1, 64);
   const balance = opts.balance === 'shared' ? 'shared' : 'reuseport';
   if (wanted.includes('baton')) systems.push({ name: 'baton', start: () => startBaton('reload', { workers, balance }) });
+  if (wanted.includes('baton-standby')) systems.push({ name: 'baton-standby', start: () => startBaton('reload', { workers, balance, config: { standby: true } }) });
   if (wanted.includes('baton-upgrade')) systems.push({ name: 'baton-upgrade', start: () => startBaton('upgrade', { workers, balance }) });
   if (wanted.includes('pm2')) systems.push({ name: 'pm2', start: () => startPm2(workers) });
   if (wanted.includes('haproxy')) {
@@ -254,7 +255,7 @@ async function main(): Promise<void> {
 
 function printLatency(m: ReturnType<typeof machine>, latencies: LatencyResult[], skipped: Record<string, string>): string {
   if (latencies.length === 0) return '';
-  const columns = latencies.flatMap((l) => l.breakdowns.map((b) => ({ label: SYSTEM_LABEL[l.system], b, hasSteps: l.system === 'baton' })));
+  const columns = latencies.flatMap((l) => l.breakdowns.map((b) => ({ label: SYSTEM_LABEL[l.system], b, hasSteps: l.system === 'baton' || l.system === 'baton-standby' })));
   console.log(`\n# Where a reload's time goes — ${LATENCY_RELOADS} reloads per trigger, interleaved, ${LIGHT_CLIENTS} keep-alive clients of light load (a ${LIGHT_PAUSE_MS} ms pause after each response), a probe every ${PROBE_INTERVAL_MS} ms\n`);
   console.log(`Machine: ${machineLine(m)}`);
   console.log(loadLine(m));
@@ -268,6 +269,16 @@ function printLatency(m: ReturnType<typeof machine>, latencies: LatencyResult[],
     ].join('\n'),
   );
   console.log(`\n${breakdownTable(columns)}\n`);
+  // Each system's first response against plain Baton's and HAProxy's of the same run, per trigger.
+  const first = (sys: System, t: Trigger) => latencies.find((l) => l.system === sys)?.breakdowns.find((x) => x.trigger === t)?.firstResponse;
+  for (const t of ['signal', 'cli'] as Trigger[]) {
+    const sb = first('baton-standby', t);
+    if (!sb) continue;
+    const against = (name: string, o: ReturnType<typeof first>) =>
+      o ? `${(sb.median / o.median).toFixed(2)}× ${name}'s p50, ${(sb.p99 / o.p99).toFixed(2)}× its p99` : undefined;
+    const parts = [against('Baton without standby', first('baton', t)), against('HAProxy (kill -USR2)', first('haproxy', 'signal'))].filter(Boolean);
+    console.log(`standby, ${t === 'signal' ? 'kill -HUP' : 'baton reload'} → first new response: ${sb.median.toFixed(0)} ms p50 / ${sb.p99.toFixed(0)} ms p99; ${parts.join('; ')}`);
+  }
   const baton = latencies.find((l) => l.system === 'baton');
   const byHup = baton?.breakdowns.find((b) => b.trigger === 'signal');
   const byCli = baton?.breakdowns.find((b) => b.trigger === 'cli');

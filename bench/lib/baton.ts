@@ -187,10 +187,10 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
   }
 
   return {
-    system: upgrade ? 'baton-upgrade' : 'baton',
+    system: upgrade ? 'baton-upgrade' : options.config?.standby ? 'baton-standby' : 'baton',
     describe: upgrade
       ? 'Baton replaces its supervisor process (POST /upgrade): a new supervisor takes the held socket and the stats segment and starts a generation; the old one drains its generation and exits'
-      : `Baton reloads the app: a new generation of test/fixtures/http-app.ts (SDK)${workers > 1 ? `, ${workers} workers (balance: ${options.balance ?? 'reuseport'})` : ''} takes the held socket, the old one drains`,
+      : `Baton reloads the app: a new generation of test/fixtures/http-app.ts (SDK)${workers > 1 ? `, ${workers} workers (balance: ${options.balance ?? 'reuseport'})` : ''}${options.config?.standby ? ', woken from a standby booted ahead (standby: true)' : ''} takes the held socket, the old one drains`,
     port,
     controlSocket: socketPath,
     identify: workers > 1 ? byBodyGeneration : byBodyPid,

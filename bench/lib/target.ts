@@ -9,10 +9,10 @@ import type { Identify } from './probe.ts';
 export type Trigger = 'api' | 'signal' | 'cli';
 
 /** `baton-upgrade`: Baton replacing its supervisor process (`POST /upgrade`) instead of the app. */
-export type System = 'baton' | 'baton-upgrade' | 'haproxy' | 'pm2';
+export type System = 'baton' | 'baton-standby' | 'baton-upgrade' | 'haproxy' | 'pm2';
 
 /** How a system is named in the tables. */
-export const SYSTEM_LABEL: Record<System, string> = { baton: 'Baton', 'baton-upgrade': 'Baton upgrade', haproxy: 'HAProxy', pm2: 'PM2 cluster' };
+export const SYSTEM_LABEL: Record<System, string> = { baton: 'Baton', 'baton-standby': 'Baton, standby', 'baton-upgrade': 'Baton upgrade', haproxy: 'HAProxy', pm2: 'PM2 cluster' };
 
 /** One reload as seen by the bench. */
 export interface ReloadSample {

@@ -57,6 +57,7 @@ Options of run (each is also a config key):
   --balance B                reuseport (a socket per worker) | shared (one socket) [reuseport]
   --rollout R                all-at-once | rolling (slot by slot, see --max-surge) [all-at-once]
   --max-surge N              rolling: processes beyond --workers alive at once [1]
+  --standby                  boot each worker's next Node process ahead: a reload only imports the app [off]
 `;
 
 const COMMANDS = ['run', 'check', 'dev', 'reload', 'status', 'events', 'stop', 'upgrade', 'stats', 'memory', 'heap-snapshot', 'heap-profile', 'version', 'help'] as const;

@@ -97,6 +97,8 @@ class DevRunner {
         'runtime-listeners': values['runtime-listeners'] ?? 'any',
         // A crash waits for the next save (or r) instead of a restart loop of the same broken code.
         restart: { 'max-failures': 1 },
+        // The next process boots while the developer edits: a save costs the app's import, not Node's start.
+        standby: true,
         'log-level': values.verbose ? 'debug' : 'info',
       },
       'the baton dev command line',
