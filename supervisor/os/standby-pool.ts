@@ -43,6 +43,8 @@ interface Entry {
   shape: Shape;
   /** It said it waits (`standby`): a wake-up sent now is heard. */
   waiting: boolean;
+  /** Taken while still booting: the wake-up to send once it says it waits. */
+  pending?: Record<string, string>;
 }
 
 /** The environment a standby boots with: `env` without the per-generation variables. */
@@ -87,7 +89,7 @@ export class StandbyPool {
     this.deps = deps;
   }
 
-  /** The process for `spec`: a waiting standby woken, else a fresh one; either way its slot's next standby boots once it is ready. */
+  /** The process for `spec`: its slot's standby woken (once it waits, if still booting), else a fresh one; either way its slot's next standby boots once it is ready. */
   spawn(spec: SpawnSpec): ChildPort {
     const shape = this.shapeOf(spec);
     const slot = spec.env[ENV.worker] ?? '0';
@@ -99,7 +101,8 @@ export class StandbyPool {
     }
     const entry = this.entries.get(slot);
     let port: ChildPort;
-    if (entry?.waiting && this.wake(slot, entry, spec)) port = entry.port;
+    // One still booting is further along than a process started now: it is woken once it waits.
+    if (entry && this.wake(slot, entry, spec)) port = entry.port;
     else port = this.deps.spawn(spec);
     let armed = true;
     port.onMessage((m) => {
@@ -137,7 +140,9 @@ export class StandbyPool {
     const entry: Entry = { port, shape, waiting: false };
     this.entries.set(slot, entry);
     port.onMessage((m) => {
-      if (isEnvelope(m) && m.type === 'standby') entry.waiting = true;
+      if (!isEnvelope(m) || m.type !== 'standby' || entry.waiting) return;
+      entry.waiting = true;
+      if (entry.pending && !this.go(entry, entry.pending)) entry.port.kill('SIGTERM');
     });
     port.onExit(() => {
       if (this.entries.get(slot) === entry) this.entries.delete(slot);
@@ -152,9 +157,17 @@ export class StandbyPool {
       entry.port.kill('SIGTERM'); // its NOTIFY_SOCKET could not be bound: a fresh spawn reports why
       return false;
     }
-    if (entry.port.send({ baton: PROTOCOL_VERSION, seq: 0, type: 'standby-go', env: wakeEnv(spec.env) })) return true;
+    if (!entry.waiting) {
+      entry.pending = wakeEnv(spec.env);
+      return true;
+    }
+    if (this.go(entry, wakeEnv(spec.env))) return true;
     entry.port.kill('SIGTERM'); // its channel is gone: it is exiting
     return false;
+  }
+
+  private go(entry: Entry, env: Record<string, string>): boolean {
+    return entry.port.send({ baton: PROTOCOL_VERSION, seq: 0, type: 'standby-go', env });
   }
 
   private drop(key: string, entry: Entry): void {

@@ -61,19 +61,31 @@ describe('StandbyPool', () => {
     expect(booted).toHaveLength(1);
     const standby = booted[0] as FakeStandby;
     expect(standby.spec.env.BATON_GENERATION).toBe('1'); // the pool boots from the spec; real-os strips it (shapeEnv)
-    // Not yet waiting: a spawn now starts cold and leaves the standby for later.
-    const second = pool.spawn(spec({}, { BATON_GENERATION: '2' }));
-    expect(second).not.toBe(standby);
-    expect(fresh).toHaveLength(2);
     standby.push({ type: 'standby' });
-    const third = pool.spawn(spec({}, { BATON_GENERATION: '3' }));
-    expect(third).toBe(standby);
-    expect(first).not.toBe(third);
-    expect(standby.adopted?.env.BATON_GENERATION).toBe('3');
+    const second = pool.spawn(spec({}, { BATON_GENERATION: '2' }));
+    expect(second).toBe(standby);
+    expect(first).not.toBe(second);
+    expect(fresh).toHaveLength(1);
+    expect(standby.adopted?.env.BATON_GENERATION).toBe('2');
     const go = standby.sent.at(-1) as unknown as { type: string; env: Record<string, string> };
     expect(go.type).toBe('standby-go');
-    expect(go.env).toEqual({ BATON_GENERATION: '3', BATON_WORKER: '0', LISTEN_FDS: '1' });
+    expect(go.env).toEqual({ BATON_GENERATION: '2', BATON_WORKER: '0', LISTEN_FDS: '1' });
     expect(pool.size).toBe(0);
+  });
+
+  it('takes a standby still booting, and wakes it once it says it waits', async () => {
+    const { os, pool, fresh, booted, ready } = setup();
+    pool.spawn(spec());
+    ready(fresh[0] as FakeChild);
+    await os.advance(STANDBY_DELAY_MS);
+    const standby = booted[0] as FakeStandby;
+    const taken = pool.spawn(spec({}, { BATON_GENERATION: '2' }));
+    expect(taken).toBe(standby);
+    expect(fresh).toHaveLength(1);
+    expect(standby.sent).toEqual([]); // a wake-up sent before its preload listens would be lost
+    standby.push({ type: 'standby' });
+    standby.push({ type: 'standby' }); // said twice: woken once
+    expect(standby.sent.map((m) => m.type)).toEqual(['standby-go']);
   });
 
   it('keeps one standby per worker slot', async () => {
