@@ -47,7 +47,16 @@ function setup() {
     timers: os,
   });
   const ready = (c: FakeChild): void => void c.push({ type: 'ready' });
-  return { os, pool, fresh, booted, identities, ready, restamp: (s: string) => (stamp = s) };
+  /** A first process spawned and ready, and the standby booted for its slot, waiting. */
+  const waitingStandby = async (): Promise<FakeStandby> => {
+    pool.spawn(spec());
+    ready(fresh.at(-1) as FakeChild);
+    await os.advance(STANDBY_DELAY_MS);
+    const standby = booted.at(-1) as FakeStandby;
+    standby.push({ type: 'standby' });
+    return standby;
+  };
+  return { os, pool, fresh, booted, identities, ready, waitingStandby, restamp: (s: string) => (stamp = s) };
 }
 
 describe('StandbyPool', () => {
@@ -131,12 +140,8 @@ describe('StandbyPool', () => {
     ['the listeners', spec({ listenFds: [7, 8] })],
     ['the output sink', spec({ onLine: () => {} })],
   ])('discards the standby when %s changed, and starts the process cold', async (_what, changed) => {
-    const { os, pool, fresh, booted, ready } = setup();
-    pool.spawn(spec());
-    ready(fresh[0] as FakeChild);
-    await os.advance(STANDBY_DELAY_MS);
-    const standby = booted[0] as FakeStandby;
-    standby.push({ type: 'standby' });
+    const { pool, waitingStandby } = setup();
+    const standby = await waitingStandby();
     const next = pool.spawn(changed);
     expect(next).not.toBe(standby);
     expect(standby.signals).toEqual(['SIGTERM']);
@@ -144,45 +149,31 @@ describe('StandbyPool', () => {
   });
 
   it('does not take a standby holding a socket whose descriptor number now names another one', async () => {
-    const { os, pool, fresh, booted, identities, ready } = setup();
-    pool.spawn(spec());
-    ready(fresh[0] as FakeChild);
-    await os.advance(STANDBY_DELAY_MS);
-    (booted[0] as FakeStandby).push({ type: 'standby' });
+    const { pool, booted, identities, waitingStandby } = setup();
+    await waitingStandby();
     identities.set(7, 'ino-99');
     expect(pool.spawn(spec())).not.toBe(booted[0]);
     expect((booted[0] as FakeStandby).signals).toEqual(['SIGTERM']);
   });
 
   it('boots afresh once Baton’s own files changed (a new release installed)', async () => {
-    const { os, pool, fresh, booted, ready, restamp } = setup();
-    pool.spawn(spec());
-    ready(fresh[0] as FakeChild);
-    await os.advance(STANDBY_DELAY_MS);
-    (booted[0] as FakeStandby).push({ type: 'standby' });
+    const { pool, booted, restamp, waitingStandby } = setup();
+    await waitingStandby();
     restamp('v2');
     expect(pool.spawn(spec())).not.toBe(booted[0]);
   });
 
   it('forgets a standby that exited, and starts cold', async () => {
-    const { os, pool, fresh, booted, ready } = setup();
-    pool.spawn(spec());
-    ready(fresh[0] as FakeChild);
-    await os.advance(STANDBY_DELAY_MS);
-    const standby = booted[0] as FakeStandby;
-    standby.push({ type: 'standby' });
+    const { pool, fresh, waitingStandby } = setup();
+    const standby = await waitingStandby();
     standby.exit(null, 'SIGKILL');
     expect(pool.size).toBe(0);
     expect(pool.spawn(spec())).toBe(fresh[1]);
   });
 
   it('starts cold when the standby cannot be adopted or its channel is gone', async () => {
-    const { os, pool, fresh, booted, ready } = setup();
-    pool.spawn(spec());
-    ready(fresh[0] as FakeChild);
-    await os.advance(STANDBY_DELAY_MS);
-    const a = booted[0] as FakeStandby;
-    a.push({ type: 'standby' });
+    const { os, pool, fresh, booted, ready, waitingStandby } = setup();
+    const a = await waitingStandby();
     a.adoptFails = true;
     expect(pool.spawn(spec())).toBe(fresh[1]);
     expect(a.signals).toEqual(['SIGTERM']);
