@@ -13,8 +13,15 @@ export const WOKEN = Symbol.for('baton.standby.woken');
 // `import http from 'node:http'` builds the ES namespace, whose getters load Node's undici: most
 // of what a Node web server's start costs before its own code runs. The SDK is the same module
 // an app importing `baton-supervisor/child` gets, so its import is then a cache hit.
+const sibling = (name: string): string => new URL(`./${name}${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href;
 await import('node:http');
-await import(new URL(`./index${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href);
+await import(sibling('index'));
+// What the SDK loads when a generation first counts (child/stats-module.ts): the stats modules and
+// the native addon, about 20 ms that would otherwise follow the wake-up in an app that counts at
+// import. Loaded, not opened: the segment to open is named in the environment handed over on waking.
+const lazy = (await import(sibling('stats-module'))) as typeof import('./stats-module.ts');
+lazy.segments();
+lazy.promNames();
 
 if (typeof process.send === 'function') {
   await new Promise<void>((resolve) => {

@@ -28,9 +28,10 @@ async function waitingStandbys(b: BatonProcess, workers = [0], timeoutMs = 20_00
   }
 }
 
-function get(port: number): Promise<string> {
+function get(to: number | { socketPath: string; path: string }): Promise<string> {
+  const where = typeof to === 'number' ? { host: '127.0.0.1', port: to, path: '/' } : to;
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+    http.get({ ...where, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -58,6 +59,8 @@ describe('standby processes', () => {
     expect(timing?.child?.listenCalled).toBeGreaterThanOrEqual(timing!.child!.woken!);
     // Its environment, LISTEN_PID among it, arrived on waking: the SDK found the inherited socket.
     expect(await get(await b.port())).toContain(`generation 2 pid ${standby!.pid}`);
+    // The stats modules were loaded before the wake, the segment opened after it: the count lands in the supervisor's.
+    expect(/^app_requests_total (\S+)$/m.exec(await get({ socketPath: b.socketPath, path: '/metrics' }))?.[1]).toBe('1');
     // And the slot's next standby follows.
     const [next] = await waitingStandbys(b);
     expect(next!.pid).not.toBe(standby!.pid);
