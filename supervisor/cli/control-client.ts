@@ -5,6 +5,7 @@ import { checkControlSocketPath } from '../os/paths.ts';
 // a built-in reads every export, and node:http's lazy ones load undici, http2 and tls (Node 22-26).
 // getBuiltinModule hands over the CommonJS exports without touching them (~4 ms).
 const http = process.getBuiltinModule('node:http');
+const net = process.getBuiltinModule('node:net');
 
 export interface ControlResponse {
   status: number;
@@ -20,7 +21,10 @@ export function controlRequest(socketPath: string, method: string, path: string,
     // A socket another user could have put there would answer for an instance that is not ours.
     checkControlSocketPath(socketPath);
     // A fresh connection each time: a pooled one could outlive the supervisor it reached (an upgrade).
-    const req = http.request({ socketPath, method, path, agent: false, headers: { accept: 'application/json' } }, (res) => {
+    // Our own connection and no agent at all: an agent's bookkeeping (its server-name check compiles
+    // Node's IPv6 pattern) is ~7 ms of a client command's start for a socket it would not reuse.
+    const connect = (): ReturnType<typeof net.connect> => net.connect(socketPath);
+    const req = http.request({ createConnection: connect, method, path, headers: { accept: 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

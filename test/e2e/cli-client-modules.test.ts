@@ -52,6 +52,8 @@ describe('client commands load only the control client', () => {
       expect(r.ours).toContain('supervisor/cli/control-client.ts');
       expect(r.ours.filter((m) => HEAVY.test(m))).toEqual([]);
       expect(r.builtins.filter((m) => /undici|http2|^node:tls$/.test(m))).toEqual([]);
+      // node:fs's ES facade, which reads its lazy ReadStream export, is not how a client reaches fs.
+      expect(r.builtins).not.toContain('node:internal/fs/streams');
     }
 
     const stop = await recorded(b, ['stop', ...socket]);
