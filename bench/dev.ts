@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from './lib/baton.ts';
 import { startLoad, type LoadRun, type PhaseCounts } from './lib/load.ts';
-import { currentIdentity, waitForNewIdentity, type Identify } from './lib/probe.ts';
+import { currentIdentity, probeOnce, waitForNewIdentity, type Identify } from './lib/probe.ts';
 import { alive, cleanupAll, installGuards, onCleanup, sleep, start, stderrOf } from './lib/procs.ts';
 import { boxTable, loadLine, machineLine } from './lib/report.ts';
 import { machine, summarize, type Summary } from './lib/stats.ts';
@@ -20,6 +20,7 @@ const { values: opts } = parseArgs({
     saves: { type: 'string', default: '15' },
     clients: { type: 'string', default: '2' },
     'gap-ms': { type: 'string', default: '600' },
+    starts: { type: 'string', default: '7' },
     systems: { type: 'string', default: 'baton,node-watch,nodemon' },
     'max-seconds': { type: 'string', default: '300' },
     verbose: { type: 'boolean', default: false },
@@ -27,10 +28,11 @@ const { values: opts } = parseArgs({
   },
 });
 if (opts.help) {
-  process.stdout.write(`usage: npm run bench:dev -- [--saves 15] [--clients 2] [--gap-ms 600] [--systems baton,node-watch,nodemon] [--max-seconds 300]
+  process.stdout.write(`usage: npm run bench:dev -- [--saves 15] [--clients 2] [--gap-ms 600] [--starts 7] [--systems baton,node-watch,nodemon] [--max-seconds 300]
   --saves N        saves per system (each: write the file, probe until the new code answers)
   --clients N      concurrent clients of each kind (keep-alive, new-connection) during the saves
   --gap-ms N       pause after the new code answered, before the next save
+  --starts N       fresh starts per runner, interleaved, timed from spawn to the app's first answer
   --max-seconds N  hard limit: stop every process and exit 2
   --verbose        show each runner's own output
 `);
@@ -44,6 +46,7 @@ const num = (name: keyof typeof opts, min: number, max: number): number => {
 const SAVES = num('saves', 1, 500);
 const CLIENTS = num('clients', 1, 64);
 const GAP_MS = num('gap-ms', 0, 10_000);
+const STARTS = num('starts', 0, 100);
 const TIMEOUT_MS = 20_000;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 installGuards(num('max-seconds', 20, 3600) * 1000);
@@ -106,13 +109,23 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-async function measure(system: System): Promise<Result> {
+interface Launched {
+  dir: string;
+  port: number;
+  child: ChildProcess;
+  /** performance.now() just before the spawn. */
+  t0: number;
+}
+
+/** The app in a fresh directory, and `system` started on it in its own process group. */
+async function launch(system: System): Promise<Launched> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-dev-'));
   fs.writeFileSync(path.join(dir, 'app.js'), APP);
   fs.writeFileSync(path.join(dir, 'version.js'), version(0));
   fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module", "private": true }\n');
   const port = await freePort();
   const [command, ...args] = system.command(dir) as [string, ...string[]];
+  const t0 = performance.now();
   const child = start(system.name, command, args, {
     cwd: dir,
     // Its own process group, killed as a whole: a runner's app is a child of the runner.
@@ -123,6 +136,38 @@ async function measure(system: System): Promise<Result> {
     },
   });
   onCleanup(() => killGroup(child, 'SIGKILL'));
+  return { dir, port, child, t0 };
+}
+
+/** Stops the runner's whole group (SIGTERM, then SIGKILL after 3 s) and removes its directory. */
+async function shutdown({ child, dir }: Launched): Promise<void> {
+  killGroup(child, 'SIGTERM');
+  const deadline = Date.now() + 3_000;
+  while (child.pid !== undefined && alive(child.pid) && Date.now() < deadline) await sleep(20);
+  killGroup(child, 'SIGKILL');
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** One fresh start: spawn → the app's first answer on a new connection, probed every 2 ms. */
+async function firstAnswer(system: System): Promise<number> {
+  const run = await launch(system);
+  try {
+    for (;;) {
+      const answer = await probeOnce(run.port, identify, 1_000);
+      if (answer.identity !== undefined) return Math.round(performance.now() - run.t0);
+      if (performance.now() - run.t0 > TIMEOUT_MS) throw new Error(`${system.name}: no answer ${TIMEOUT_MS} ms after the start (${answer.error ?? 'no identity'})`);
+      await sleep(2);
+    }
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${stderrOf(run.child).slice(-1500)}`);
+  } finally {
+    await shutdown(run);
+  }
+}
+
+async function measure(system: System): Promise<Result> {
+  const run = await launch(system);
+  const { dir, port, child } = run;
   const loads: LoadRun[] = [];
   try {
     let current = await currentIdentity(port, identify);
@@ -153,11 +198,7 @@ async function measure(system: System): Promise<Result> {
     throw new Error(`${(err as Error).message}\n${stderrOf(child).slice(-1500)}`);
   } finally {
     for (const l of loads) await l.terminate();
-    killGroup(child, 'SIGTERM');
-    const deadline = Date.now() + 3_000;
-    while (child.pid !== undefined && alive(child.pid) && Date.now() < deadline) await sleep(20);
-    killGroup(child, 'SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    await shutdown(run);
   }
 }
 
@@ -191,6 +232,7 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   const skipped: string[] = [];
   log(`machine: ${machineLine(m)}`);
+  const runnable: System[] = [];
   for (const system of chosen) {
     if (system.name === 'nodemon') {
       try {
@@ -200,6 +242,23 @@ async function main(): Promise<void> {
         continue;
       }
     }
+    runnable.push(system);
+  }
+  // Start-up first, the runners interleaved: the machine's drift falls on all of them alike.
+  const starts = new Map<string, number[]>(runnable.map((s) => [s.name, []]));
+  if (STARTS > 0) log(`start → first answer: ${STARTS} fresh starts per runner, interleaved…`);
+  for (let i = 0; i < STARTS; i++) {
+    for (const system of runnable) {
+      if (!starts.has(system.name)) continue;
+      try {
+        starts.get(system.name)!.push(await firstAnswer(system));
+      } catch (err) {
+        starts.delete(system.name);
+        skipped.push(`${system.name}: start-up failed: ${(err as Error).message}`);
+      }
+    }
+  }
+  for (const system of runnable) {
     log(`${system.name}: ${SAVES} saves under ${CLIENTS} keep-alive + ${CLIENTS} new-connection clients…`);
     try {
       results.push(await measure(system));
@@ -232,6 +291,18 @@ async function main(): Promise<void> {
   for (const r of results) console.log(`  ${r.describe}: samples (ms) ${r.saveToNew.join(', ')}; probe errors while waiting: ${r.probeErrors}`);
   console.log(boxTable(headers, rows));
   console.log(['', `| ${headers.join(' | ')} |`, `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n'));
+  if (STARTS > 0) {
+    const baseStarts = starts.get('node --watch');
+    const baseMedian = baseStarts && baseStarts.length > 0 ? summarize(baseStarts).median : undefined;
+    const startRows = [...starts].map(([name, samples]) => {
+      const sum = summarize(samples);
+      return [name, String(sum.median), `${sum.p10}–${sum.p90}`, `${sum.min}–${sum.max}`, baseMedian ? `${(sum.median / baseMedian).toFixed(2)}×` : '—', samples.join(', ')];
+    });
+    const startHeaders = ['runner', 'start → first answer, median ms', 'p10–p90', 'min–max', 'vs node --watch', 'samples (ms)'];
+    console.log(`\nstart → first answer: ${STARTS} fresh starts per runner, interleaved, a probe every 2 ms from the spawn`);
+    console.log(boxTable(startHeaders, startRows));
+    console.log(['', `| ${startHeaders.join(' | ')} |`, `|${startHeaders.map(() => ' --- ').join('|')}|`, ...startRows.map((row) => `| ${row.join(' | ')} |`)].join('\n'));
+  }
   for (const s of skipped) console.log(`skipped: ${s}`);
 }
 

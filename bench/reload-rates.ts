@@ -16,7 +16,7 @@ const { values: opts } = parseArgs({
   options: {
     intervals: { type: 'string', default: '0.3,1,2' },
     warmups: { type: 'string', default: '0,1s,3s' },
-    systems: { type: 'string', default: 'baton,haproxy' },
+    systems: { type: 'string', default: 'baton,baton-standby,haproxy' },
     clients: { type: 'string', default: '8' },
     kind: { type: 'string', default: 'keep-alive' },
     rounds: { type: 'string', default: '3' },
@@ -29,12 +29,12 @@ const { values: opts } = parseArgs({
   },
 });
 if (opts.help) {
-  process.stdout.write(`usage: npm run bench:reload-rates -- [--intervals 0.3,1,2] [--warmups 0,1s,3s] [--systems baton,haproxy]
+  process.stdout.write(`usage: npm run bench:reload-rates -- [--intervals 0.3,1,2] [--warmups 0,1s,3s] [--systems baton,baton-standby,haproxy]
                                   [--clients 8] [--kind keep-alive|new-connection] [--rounds 3] [--phase-seconds 6] [--baseline-seconds 3]
                                   [--quick] [--max-seconds 900] [--out FILE.json]
   --intervals LIST   seconds between reloads, one measured phase each
   --warmups LIST     Baton's \`warmup\` values, one Baton instance each (0 = none)
-  --systems LIST     baton, haproxy (skipped, and said so, when haproxy is not installed)
+  --systems LIST     baton, baton-standby (\`standby: true\`), haproxy (skipped, and said so, when haproxy is not installed)
   --clients N        concurrent clients of --kind, as fast as they go
   --rounds N         rounds; each gives every system, in turn, one reload phase per interval
   --phase-seconds N  length of each reload phase
@@ -225,11 +225,13 @@ async function main(): Promise<void> {
   const wanted = list(opts.systems);
   const variants: Variant[] = [];
   const skipped: Record<string, string> = {};
-  if (wanted.includes('baton')) {
+  for (const standby of [false, true]) {
+    if (!wanted.includes(standby ? 'baton-standby' : 'baton')) continue;
     for (const w of WARMUPS) {
       const ms = durationMs(w);
       const name = `rates-${variants.length}`;
-      variants.push({ label: `Baton, warmup ${ms === 0 ? '0' : w}`, settleMs: SETTLE_MS + ms, start: () => startBaton('reload', { name, config: ms > 0 ? { warmup: w } : {} }) });
+      const config = { ...(ms > 0 ? { warmup: w } : {}), ...(standby ? { standby: true } : {}) };
+      variants.push({ label: `Baton${standby ? ', standby' : ''}, warmup ${ms === 0 ? '0' : w}`, settleMs: SETTLE_MS + ms, start: () => startBaton('reload', { name, config }) });
     }
   }
   if (wanted.includes('haproxy')) {

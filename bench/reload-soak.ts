@@ -18,6 +18,7 @@ const { values: opts } = parseArgs({
     clients: { type: 'string', default: '2' },
     'pause-ms': { type: 'string', default: '10' },
     'gap-ms': { type: 'string', default: '20' },
+    standby: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     'max-seconds': { type: 'string', default: '600' },
     out: { type: 'string' },
@@ -26,11 +27,12 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   process.stdout.write(`usage: npm run bench:reload-soak -- [--reloads 1000] [--window 100] [--clients 2] [--pause-ms 10] [--gap-ms 20]
-                                 [--quick] [--max-seconds 600] [--out FILE.json]
+                                 [--standby] [--quick] [--max-seconds 600] [--out FILE.json]
   --reloads N      reloads in a row (POST /reload, each one waited for: promoted, and the new pid answering)
   --window N       reloads per window of figures
   --clients N      keep-alive clients of light load, each pausing --pause-ms after every response
   --gap-ms N       pause after each reload
+  --standby        the app with \`standby: true\` (each reload wakes a process booted ahead)
   --quick          --reloads 200 --window 20 (~1.5 min)
   --max-seconds N  time bound: the reloads stop in time to report within it (the figures then say how many ran)
 `);
@@ -149,7 +151,7 @@ interface Window {
 async function main(): Promise<void> {
   const m = machine();
   log(`machine: ${machineLine(m)}; load average ${loadNow()}`);
-  const target = await startBaton('reload', { name: 'soak' });
+  const target = await startBaton('reload', { name: 'soak', ...(opts.standby ? { config: { standby: true } } : {}) });
   const pid = target.supervisorPid!();
   const load = startLoad({ port: target.port, kind: 'keep-alive', clients: CLIENTS, windowMs: 1_000, timeoutMs: 10_000, pauseMs: PAUSE_MS });
   const windows: Window[] = [];
@@ -271,7 +273,7 @@ function print(
   if (stoppedEarly) console.log(`INCOMPLETE: ${stoppedEarly}`);
   console.log(
     [
-      `- The app: test/fixtures/http-app.ts (the SDK, default config). Each reload is POST /reload on the control socket, waited for (promoted) and seen from outside (a probe on new connections every ${PROBE_INTERVAL_MS} ms until the new pid answers), then a ${GAP_MS} ms pause.`,
+      `- The app: test/fixtures/http-app.ts (the SDK, default config${opts.standby ? "; `standby: true`" : ""}). Each reload is POST /reload on the control socket, waited for (promoted) and seen from outside (a probe on new connections every ${PROBE_INTERVAL_MS} ms until the new pid answers), then a ${GAP_MS} ms pause.`,
       `- CPU per reload: the supervisor's user + system time (/proc/PID/stat) over the window, its idle rate before the reloads (${(idleRate * 1000).toFixed(1)} ms/s over ${IDLE_MS / 1000} s) times the window's length taken off, divided by the window's reloads.`,
       `- RSS: VmRSS (/proc/PID/status) at the end of the window, and the largest after any reload of it. Before the first reload: ${start.rssMiB.toFixed(1)} MiB, ${start.fds} fds, ${start.descendants} processes below the supervisor.`,
     ].join('\n'),
