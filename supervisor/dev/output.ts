@@ -4,7 +4,12 @@
  * reduced to the `file:line` it points at.
  */
 import path from 'node:path';
-import { prettyFactory } from 'pino-pretty';
+import { lazyModule } from '../../shared/lazy-module.ts';
+
+// pino-pretty and the ~45 modules under it load with the app's first pino line, not with `baton
+// dev` (issue #19: the app's first answer waits for the runner's start), nor at all for an app
+// that logs plain text.
+const pinoPretty = lazyModule<typeof import('pino-pretty')>(import.meta.url, 'pino-pretty');
 
 const MIB = 1024 * 1024;
 const GEN_COLORS = [36, 35, 33, 34, 32, 96, 95, 93];
@@ -99,12 +104,15 @@ export function describeFiles(files: string[], root: string): string {
 export class DevOutput {
   readonly paint: Paint;
   private readonly out: NodeJS.WritableStream;
-  private readonly pretty: (obj: unknown) => string;
+  private readonly color: boolean;
+  private prettifier: ((obj: unknown) => string) | undefined;
+  private readonly pretty = (obj: unknown): string =>
+    (this.prettifier ??= pinoPretty().prettyFactory({ colorize: this.color, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }))(obj);
 
   constructor(out: NodeJS.WritableStream & { isTTY?: boolean }, color = colorWanted(out)) {
     this.out = out;
+    this.color = color;
     this.paint = paint(color);
-    this.pretty = prettyFactory({ colorize: color, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' });
   }
 
   /** One line the app wrote, prefixed with its generation; a pino JSON line is prettified. */
