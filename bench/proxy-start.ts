@@ -11,7 +11,10 @@
  *   order main.ts needs them (each with whatever it shares with the ones before already loaded),
  *   with Baton's compile cache warm, as a generation has it from the second on.
  *
- *   npm run bench:proxy-start                      # 30 reloads, 10 import samples (~1 min)
+ * - Modes, one Baton instance each, the same reloads: `cold` (each generation starts Node) and
+ *   `standby` (`standby: true`: each reload wakes a process booted ahead, Node and the SDK loaded).
+ *
+ *   npm run bench:proxy-start                      # 30 reloads per mode, 10 import samples (~2 min)
  *   npm run bench:proxy-start -- --reloads 60 --import-samples 20
  */
 import { execFile } from 'node:child_process';
@@ -36,6 +39,8 @@ const { values } = parseArgs({
     reloads: { type: 'string', default: '30' },
     'import-samples': { type: 'string', default: '10' },
     'gap-ms': { type: 'string', default: '300' },
+    /** cold (each generation starts Node), standby (`standby: true`: a process booted ahead is woken). */
+    modes: { type: 'string', default: 'cold,standby' },
     'max-seconds': { type: 'string', default: '900' },
   },
 });
@@ -66,6 +71,8 @@ if (values.role === 'imports') {
 const RELOADS = Number(values.reloads);
 const IMPORT_SAMPLES = Number(values['import-samples']);
 const GAP_MS = Number(values['gap-ms']);
+const MODES = values.modes.split(',').map((m) => m.trim());
+for (const m of MODES) if (m !== 'cold' && m !== 'standby') throw new Error(`--modes: '${m}' is neither cold nor standby`);
 installGuards(Number(values['max-seconds']) * 1000);
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
@@ -95,15 +102,11 @@ async function upstream(): Promise<number> {
   return port;
 }
 
-async function main(): Promise<void> {
-  const m = machine();
-  log(`machine: ${machineLine(m)}`);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-proxy-start-'));
-  onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
-  const up = await upstream();
-  const admin = path.join(tmp, 'admin.sock');
+/** `RELOADS` reloads of one Baton instance running the proxy: each generation's readyMs and timing. */
+async function measure(mode: string, tmp: string, up: number): Promise<{ readies: number[]; timings: ReloadTiming[] }> {
+  const admin = path.join(tmp, `admin-${mode}.sock`);
   const target = await startBaton('reload', {
-    name: 'bench-proxy',
+    name: `bench-proxy-${mode}`,
     // The proxy reads its `app:` from the same file as Baton (examples/proxy.yaml's way).
     command: (file) => [
       process.execPath,
@@ -115,6 +118,7 @@ async function main(): Promise<void> {
       file,
     ],
     config: {
+      ...(mode === 'standby' ? { standby: true } : {}),
       listeners: [
         { name: 'http', address: '127.0.0.1:0' },
         { name: 'raw', address: `127.0.0.1:${await freePort()}` },
@@ -141,7 +145,7 @@ async function main(): Promise<void> {
             timeout: '15s',
             health_check: { path: '/', interval: '2s', timeout: '1s', healthy_threshold: 2, unhealthy_threshold: 2 },
           },
-          api: { endpoints: [`unix:${path.join(tmp, 'api.sock')}`] },
+          api: { endpoints: [`unix:${path.join(tmp, `api-${mode}.sock`)}`] },
         },
         admin: { listener: 'admin' },
         access_log: { enabled: true, path: 'stdout' },
@@ -156,10 +160,21 @@ async function main(): Promise<void> {
     if (!body.ok) throw new Error(`reload failed: ${body.error?.message}`);
     readies.push(body.readyMs);
     if (body.timing) timings.push(body.timing);
-    if ((i + 1) % 10 === 0) log(`${i + 1}/${RELOADS} reloads`);
+    if ((i + 1) % 10 === 0) log(`${mode}: ${i + 1}/${RELOADS} reloads`);
     await sleep(GAP_MS);
   }
   await target.stop();
+  return { readies, timings };
+}
+
+async function main(): Promise<void> {
+  const m = machine();
+  log(`machine: ${machineLine(m)}`);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-proxy-start-'));
+  onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const up = await upstream();
+  const runs = new Map<string, { readies: number[]; timings: ReloadTiming[] }>();
+  for (const mode of MODES) runs.set(mode, await measure(mode, tmp, up));
 
   // Imports with the compile cache warm: the first sample fills it.
   const cache = path.join(tmp, 'compile-cache');
@@ -167,28 +182,38 @@ async function main(): Promise<void> {
   const samples: { pieces: number[]; booted: number; total: number }[] = [];
   for (let i = 0; i < IMPORT_SAMPLES; i++) samples.push(await importSample(cache));
 
-  const ms = (s: Summary): string => `${s.median.toFixed(1)} ms / ${s.p99.toFixed(1)} ms`;
-  const step = (f: (t: ReloadTiming) => number | undefined): Summary => summarize(timings.map(f).filter((v): v is number => v !== undefined));
-  const rows: [string, Summary][] = [
-    ['spawn → Node starts (exec shim, exec node)', step((t) => (t.child ? t.child.start - t.spawned : undefined))],
-    ['Node boot', step((t) => (t.child ? t.child.booted - t.child.start : undefined))],
-    ['import and start-up until the first listen()', step((t) => (t.child?.listenCalled !== undefined ? t.child.listenCalled - t.child.booted : undefined))],
-    ['listen() of every listener', step((t) => (t.child?.listening !== undefined && t.child.listenCalled !== undefined ? t.child.listening - t.child.listenCalled : undefined))],
-    ['ready message (→ the supervisor has it)', step((t) => (t.child?.listening !== undefined ? t.readyReceived - t.child.listening : undefined))],
-    ['= spawned → ready (readyMs)', summarize(readies)],
-    ['CPU the generation used until ready (user + system)', step((t) => t.child?.cpuMs)],
+  const ms = (s: Summary): string => (s.samples === 0 ? '' : `${s.median.toFixed(1)} ms / ${s.p99.toFixed(1)} ms`);
+  const step = (timings: ReloadTiming[], f: (t: ReloadTiming) => number | undefined): Summary => summarize(timings.map(f).filter((v): v is number => v !== undefined));
+  // A woken standby booted long before its reload: its Node start is not on the reload's path.
+  const cold = (t: ReloadTiming): boolean => t.child !== undefined && t.child.woken === undefined;
+  const steps: [string, (t: ReloadTiming) => number | undefined][] = [
+    ['spawn → Node starts (exec shim, exec node)', (t) => (cold(t) ? t.child!.start - t.spawned : undefined)],
+    ['Node boot', (t) => (cold(t) ? t.child!.booted - t.child!.start : undefined)],
+    ['standby woken (spawn → it has the environment)', (t) => (t.child?.woken !== undefined ? t.child.woken - t.spawned : undefined)],
+    ['import and start-up until the first listen()', (t) => (t.child?.listenCalled !== undefined ? t.child.listenCalled - (t.child.woken ?? t.child.booted) : undefined)],
+    ['listen() of every listener', (t) => (t.child?.listening !== undefined && t.child.listenCalled !== undefined ? t.child.listening - t.child.listenCalled : undefined)],
+    ['ready message (→ the supervisor has it)', (t) => (t.child?.listening !== undefined ? t.readyReceived - t.child.listening : undefined)],
   ];
-  console.log(`\n# Proxy start-up — ${RELOADS} generations, ${IMPORT_SAMPLES} import samples\n`);
+  const modeRuns = [...runs];
+  const rows: string[][] = [
+    ...steps.map(([name, f]) => [name, ...modeRuns.map(([, r]) => ms(step(r.timings, f)))]),
+    ['= spawned → ready (readyMs)', ...modeRuns.map(([, r]) => ms(summarize(r.readies)))],
+    ['CPU the generation used until ready (user + system; a standby\'s from its boot)', ...modeRuns.map(([, r]) => ms(step(r.timings, (t) => t.child?.cpuMs)))],
+  ];
+  console.log(`\n# Proxy start-up — ${RELOADS} generations per mode (${MODES.join(', ')}), ${IMPORT_SAMPLES} import samples\n`);
   console.log(`Machine: ${machineLine(m)}`);
   console.log(loadLine(m));
-  console.log(`\n${boxTable(['Proxy generation start (p50 / p99)', 'ms'], rows.map(([n, s]) => [n, ms(s)]))}\n`);
+  console.log(`\n${boxTable(['Proxy generation start (p50 / p99)', ...MODES], rows)}\n`);
+  console.log(['| Proxy generation start (p50 / p99) | ' + MODES.join(' | ') + ' |', `|---|${MODES.map(() => '---:|').join('')}`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n');
   const pieceRows = PIECES.map((p, i) => [p.name, ms(summarize(samples.map((s) => s.pieces[i]!)))]);
   pieceRows.push(['Node boot (for scale)', ms(summarize(samples.map((s) => s.booted)))]);
   console.log(`${boxTable(['Start-up imports, each after those above (p50 / p99)', 'ms'], pieceRows)}\n`);
-  console.log(
-    `proxy ready (spawned → ready): ${summarize(readies).median.toFixed(0)} ms p50 (target ≤ 250 ms), using ${step((t) => t.child?.cpuMs).median.toFixed(0)} ms of CPU p50 ` +
-      '(on a machine with other work, the wall time is that CPU plus the waits for a core)',
-  );
+  for (const [mode, r] of modeRuns) {
+    console.log(
+      `${mode}: proxy ready (spawned → ready) ${summarize(r.readies).median.toFixed(0)} ms p50 (target ≤ 250 ms), using ${step(r.timings, (t) => t.child?.cpuMs).median.toFixed(0)} ms of CPU p50 ` +
+        '(on a machine with other work, the wall time is that CPU plus the waits for a core)',
+    );
+  }
 }
 
 await runBench(main);
