@@ -211,7 +211,7 @@ async function main(): Promise<void> {
     try {
       target = await sys.start();
       describe[sys.name] = target.describe;
-      if (SECTIONS.has('latency') && sys.name !== 'baton-upgrade' && sys.name !== 'pm2') latencies.push(await latency(target));
+      if (SECTIONS.has('latency') && sys.name !== 'baton-upgrade') latencies.push(await latency(target));
       if (SECTIONS.has('throughput')) for (const kind of KINDS) results.push(await scenario(target, kind));
       await target.stop();
     } catch (err) {
@@ -266,6 +266,7 @@ function printLatency(m: ReturnType<typeof machine>, latencies: LatencyResult[],
       ...STEPS.map((s) => `- ${s.name}: ${s.covers}.`),
       `- first response: the bench's probe, a new connection every ${PROBE_INTERVAL_MS} ms, sees the new pid answer (the outside view, to within one probe; the new generation accepts from the shared queue once it listens, so this can come before the old one is told to drain).`,
       `- HAProxy: SIGUSR2 to the master (its reload signal in master-worker mode) → the first response carrying the new worker's pid; it replaces a small C process in front of an upstream that keeps running, not the app.`,
+      `- PM2: \`pm2 reload\` spawned (its CLI's start included, as \`baton reload\`'s is) → the first response from the new process of a plain Node HTTP server in cluster mode.`,
     ].join('\n'),
   );
   console.log(`\n${breakdownTable(columns)}\n`);
@@ -276,7 +277,7 @@ function printLatency(m: ReturnType<typeof machine>, latencies: LatencyResult[],
     if (!sb) continue;
     const against = (name: string, o: ReturnType<typeof first>) =>
       o ? `${(sb.median / o.median).toFixed(2)}× ${name}'s p50, ${(sb.p99 / o.p99).toFixed(2)}× its p99` : undefined;
-    const parts = [against('Baton without standby', first('baton', t)), against('HAProxy (kill -USR2)', first('haproxy', 'signal'))].filter(Boolean);
+    const parts = [against('Baton without standby', first('baton', t)), against('HAProxy (kill -USR2)', first('haproxy', 'signal')), against('PM2 (pm2 reload)', first('pm2', 'api'))].filter(Boolean);
     console.log(`standby, ${t === 'signal' ? 'kill -HUP' : 'baton reload'} → first new response: ${sb.median.toFixed(0)} ms p50 / ${sb.p99.toFixed(0)} ms p99; ${parts.join('; ')}`);
   }
   const baton = latencies.find((l) => l.system === 'baton');

@@ -66,6 +66,7 @@ const TRIGGER_LABEL: Record<Trigger, string> = { signal: 'signal', cli: 'baton r
 /** A column's heading: the system and how its reloads were asked for. */
 export function columnLabel(system: string, trigger: Trigger): string {
   if (trigger === 'signal') return `${system}: ${system === 'HAProxy' ? 'kill -USR2' : 'kill -HUP'}`;
+  if (system.startsWith('PM2')) return `${system}: pm2 reload`;
   return `${system}: ${TRIGGER_LABEL[trigger]}`;
 }
 

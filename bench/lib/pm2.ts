@@ -75,15 +75,15 @@ export async function startPm2(workers: number): Promise<Target> {
     describe: `PM2 ${version} cluster mode, ${workers} instance${workers > 1 ? 's' : ''} of a plain Node HTTP server (the master accepts, workers get connections round-robin), \`pm2 reload\` (instance by instance)`,
     port,
     identify: byBodyGeneration,
-    async reload(old: string): Promise<ReloadSample> {
+    async reload(old: string, _trigger = 'api', probeIntervalMs = 0): Promise<ReloadSample> {
       release += 1;
       fs.writeFileSync(releaseFile, String(release));
       const t0 = performance.now();
       const cli = pm2(['reload', 'bench']).then(() => performance.now() - t0);
-      const seen = waitForNewIdentity(port, byBodyGeneration, old, t0, 60_000);
+      const seen = waitForNewIdentity(port, byBodyGeneration, old, t0, 60_000, probeIntervalMs);
       const [ms, probe] = await Promise.all([cli, seen]);
       await trackAll();
-      return { probeMs: probe.ms, reportedMs: ms, probeAttempts: probe.attempts, probeErrors: probe.errors, identity: probe.identity };
+      return { probeMs: probe.ms, reportedMs: ms, probeAttempts: probe.attempts, probeErrors: probe.errors, identity: probe.identity, trigger: 'api' };
     },
     problems: () => [],
     async stop() {
