@@ -173,9 +173,9 @@ console.log(info.generation, server.listening, typeof StandaloneRuntime);
 
 describe('npx baton', () => {
   /** `npx baton run …` in the consumer project, with its generations tracked for cleanup. */
-  async function supervise(name: string, port: number, command: string[], env: Record<string, string> = {}) {
+  async function supervise(name: string, port: number, command: string[], env: Record<string, string> = {}, flags: string[] = []) {
     // A process group of its own (npx, sh, the supervisor), so cleanup can end all of it.
-    const proc = run('npx', ['baton', 'run', '--name', name, '--listen', `127.0.0.1:${port}`, '--drain-timeout', '5s', '--', ...command], {
+    const proc = run('npx', ['baton', 'run', '--name', name, '--listen', `127.0.0.1:${port}`, '--drain-timeout', '5s', ...flags, '--', ...command], {
       env: userEnv(env),
       timeout: 180_000,
       detached: true,
@@ -200,7 +200,12 @@ describe('npx baton', () => {
   async function status(name: string) {
     const r = await baton('status', '--name', name, '--json');
     expect(r.exitCode, r.stderr).toBe(0);
-    const s = JSON.parse(r.stdout) as { pid: number; active: number | null; generations: { generation: number; pid: number; state: string }[] };
+    const s = JSON.parse(r.stdout) as {
+      pid: number;
+      active: number | null;
+      generations: { generation: number; pid: number; state: string }[];
+      standbys?: { pid: number; worker: number; waiting: boolean }[];
+    };
     for (const g of s.generations) generationPids.add(g.pid);
     return s;
   }
@@ -231,6 +236,26 @@ describe('npx baton', () => {
     expect((await sup).exitCode).toBe(0);
     expect(await waitForGone([...generationPids], 10_000)).toEqual([]);
   }, 240_000);
+
+  it('--standby: the standby preload runs from dist/, and a reload wakes it as generation 2', async () => {
+    const port = await freePort();
+    const name = `consumer-standby-${process.pid}`;
+    const { proc: sup } = await supervise(name, port, ['node', 'sdk-app.mjs'], { APP_PORT: String(port) }, ['--standby']);
+    // Waiting means it imported dist/'s standby preload, the SDK and the stats modules it loads ahead.
+    const standby = await poll(async () => {
+      const waiting = (await status(name)).standbys?.find((x) => x.waiting);
+      if (!waiting) throw new Error(`no waiting standby for ${name}`);
+      return waiting;
+    }, 30_000);
+    const reload = await baton('reload', '--name', name);
+    expect(reload.exitCode, reload.stderr).toBe(0);
+    expect((await status(name)).generations.find((g) => g.generation === 2)?.pid).toBe(standby.pid);
+    expect((await within(get({ port }), 2_000)).body).toMatch(/^esm generation 2 /);
+    const stop = await baton('stop', '--name', name);
+    expect(stop.exitCode, stop.stderr).toBe(0);
+    expect((await sup).exitCode).toBe(0);
+    expect(await waitForGone([...generationPids, standby.pid], 10_000)).toEqual([]);
+  }, 120_000);
 
   it('an unmodified app gets the held socket through --import baton-supervisor/child/register', async () => {
     write('plain-app.cjs', `const http = require('node:http');
