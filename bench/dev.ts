@@ -2,7 +2,7 @@
 // requests refused (or failed) during the restart, under keep-alive and new-connection load.
 // `baton dev` (hot restart), `node --watch` (kill and start again), and nodemon when installed.
 // `npm run bench:dev -- --help` for options.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from './lib/baton.ts';
 import { startLoad, type LoadRun, type PhaseCounts } from './lib/load.ts';
+import { nodemonCommand } from './lib/nodemon.ts';
 import { currentIdentity, probeOnce, waitForNewIdentity, type Identify } from './lib/probe.ts';
 import { alive, cleanupAll, installGuards, onCleanup, sleep, start, stderrOf } from './lib/procs.ts';
 import { boxTable, loadLine, machineLine } from './lib/report.ts';
@@ -212,28 +213,8 @@ async function measure(system: System): Promise<Result> {
   }
 }
 
-/** nodemon when it is on PATH, else installed from npm into a temporary directory (not a project dependency). */
+/** The nodemon command (bench/lib/nodemon.ts), once --systems asks for it. */
 let nodemonBin: string | undefined;
-
-function installNodemon(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodemon-bench-'));
-  onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
-  execFileSync('npm', ['install', '--prefix', dir, '--no-audit', '--no-fund', '--loglevel=error', 'nodemon@3'], { stdio: 'ignore', timeout: 300_000 });
-  const bin = path.join(dir, 'node_modules', '.bin', 'nodemon');
-  if (!fs.existsSync(bin)) throw new Error(`npm installed no ${bin}`);
-  const version = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', 'nodemon', 'package.json'), 'utf8')).version as string;
-  log(`nodemon ${version} installed into ${dir}`);
-  return bin;
-}
-
-function installed(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function main(): Promise<void> {
   const m = machine();
@@ -246,7 +227,7 @@ async function main(): Promise<void> {
   for (const system of chosen) {
     if (system.name === 'nodemon') {
       try {
-        nodemonBin = installed('nodemon') ? 'nodemon' : installNodemon();
+        nodemonBin = nodemonCommand(log);
       } catch (err) {
         skipped.push(`nodemon: not on PATH, and installing it from npm failed: ${(err as Error).message}`);
         continue;
