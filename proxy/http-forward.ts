@@ -8,10 +8,11 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { AccessLog } from './access-log.ts';
 import type { Cluster, Release, UpstreamHost } from './cluster.ts';
-import { downstreamResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts';
+import { downstreamRawHeaders, downstreamResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts';
 import { statusClass, type HttpStats } from './proxy-stats.ts';
 import { requestTarget } from './request-target.ts';
 import { isConnectFailure, isResetBeforeResponse, reply, upstreamErrorReply } from './responses.ts';
+import type { Exchange, ExchangeHandler } from './upstream-h1.ts';
 import type { Route, Router } from './router.ts';
 
 export interface HttpContext {
@@ -146,10 +147,12 @@ function send(ctx: HttpContext, cluster: Cluster, route: Route, req: http.Incomi
 }
 
 /**
- * One try of a request on one upstream host: undici's dispatch handler. A class rather than an
- * object of closures: its six methods are not made again for every request.
+ * One try of a request on one upstream host: a request without a body on a plain endpoint goes
+ * through the host's lean HTTP/1.1 client (upstream-h1.ts, ExchangeHandler), any other through
+ * undici (Dispatcher.DispatchHandler). A class rather than an object of closures: its methods are
+ * not made again for every request.
  */
-class Attempt implements Dispatcher.DispatchHandler {
+class Attempt implements Dispatcher.DispatchHandler, ExchangeHandler {
   private readonly cluster: Cluster;
   private readonly host: UpstreamHost;
   private readonly request: Dispatcher.DispatchOptions;
@@ -162,6 +165,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   private started = false;
   private done = false;
   private controller: Dispatcher.DispatchController | undefined = undefined;
+  private exchange: Exchange | undefined = undefined;
   private drainWait: (() => void) | undefined = undefined;
 
   constructor(cluster: Cluster, host: UpstreamHost, request: Dispatcher.DispatchOptions, res: http.ServerResponse, outcome: Outcome, release: Release, attemptsLeft: number, retryReset: boolean) {
@@ -181,12 +185,64 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   dispatch(): void {
-    this.host.pool.dispatch(this.request, this);
+    const { request, host } = this;
+    if (host.h1 && request.body === null) {
+      this.exchange = host.h1.request(request.method, request.path, request.headers as string[], request.headersTimeout!, request.bodyTimeout!, this);
+    } else host.pool.dispatch(request, this);
   }
 
   /** The downstream closed: an exchange still going is aborted. */
   downstreamClosed(): void {
-    if (!this.done) this.controller?.abort(new Error('downstream closed'));
+    if (this.done) return;
+    if (this.exchange) {
+      this.exchange.abort();
+      this.finish();
+      this.release();
+    } else this.controller?.abort(new Error('downstream closed'));
+  }
+
+  // The lean client's handler.
+  onHead(status: number, statusMessage: string, headers: string[]): void {
+    this.head(status, statusMessage, downstreamRawHeaders(headers, this.outcome.requestId));
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.outcome.bytes += chunk.length;
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', (this.drainWait ??= () => {
+      if (!this.done) this.exchange?.resume();
+    }));
+    return false;
+  }
+
+  onEnd(trailers: string[] | undefined): void {
+    this.finish();
+    this.release();
+    const res = this.res;
+    if (trailers && trailers.length > 0 && res.chunkedEncoding) {
+      const t: [string, string][] = [];
+      for (let i = 0; i < trailers.length; i += 2) t.push([trailers[i]!, trailers[i + 1]!]);
+      res.addTrailers(t);
+    }
+    res.end();
+  }
+
+  onError(err: NodeJS.ErrnoException): void {
+    this.failed(err);
+  }
+
+  private head(status: number, statusMessage: string | undefined, out: Record<string, string | string[]> | string[]): void {
+    this.started = true;
+    const { stats } = this.cluster;
+    stats.rqTime.record(performance.now() - this.t0);
+    stats.rqClass[statusClass(status)]!.inc();
+    const res = this.res;
+    if (res.destroyed) return;
+    // Head, body and end of a small response usually arrive in one read: one write for all.
+    res.cork();
+    process.nextTick(uncork, res);
+    if (statusMessage) res.writeHead(status, statusMessage, out);
+    else res.writeHead(status, out);
   }
 
   private finish(): void {
@@ -203,19 +259,9 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     if (status < 200) return;
-    this.started = true;
-    const { stats } = this.cluster;
-    stats.rqTime.record(performance.now() - this.t0);
-    stats.rqClass[statusClass(status)]!.inc();
     const out = downstreamResponseHeaders(headers);
     out['x-request-id'] ??= this.outcome.requestId;
-    const res = this.res;
-    if (res.destroyed) return;
-    // Head, body and end of a small response usually arrive in one read: one write for all.
-    res.cork();
-    process.nextTick(uncork, res);
-    if (statusMessage) res.writeHead(status, statusMessage, out);
-    else res.writeHead(status, out);
+    this.head(status, statusMessage, out);
   }
 
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -235,8 +281,12 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_c: Dispatcher.DispatchController, error: Error): void {
+    this.failed(error as NodeJS.ErrnoException);
+  }
+
+  private failed(err: NodeJS.ErrnoException): void {
+    if (this.done) return;
     this.finish();
-    const err = error as NodeJS.ErrnoException;
     const { res, outcome, cluster } = this;
     if (this.started || res.headersSent || res.destroyed) {
       this.release();
