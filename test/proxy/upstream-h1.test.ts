@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEndpoint } from '../../proxy/index.ts';
+import { downstreamRawHeaders } from '../../proxy/headers.ts';
 import type { ClusterStats } from '../../proxy/proxy-stats.ts';
 import { H1Pool, type ExchangeHandler } from '../../proxy/upstream-h1.ts';
 
@@ -152,5 +153,13 @@ describe('lean HTTP/1.1 upstream client', () => {
     await expect(send(refused, 'GET')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     const bad = await setup(() => 'SSH-2.0-not-http\r\n\r\n');
     await expect(send(bad.pool, 'GET')).rejects.toMatchObject({ code: expect.stringMatching(/^HPE_/) });
+  });
+});
+
+describe('downstreamRawHeaders', () => {
+  it('keeps names as the upstream spelled them, drops hop-by-hop and Connection-listed fields, adds a request id only when none came', () => {
+    const raw = ['Content-Type', 'text/plain', 'Connection', 'keep-alive, X-Hop', 'X-Hop', 'secret', 'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'];
+    expect(downstreamRawHeaders(raw, 'id-1')).toEqual(['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'x-request-id', 'id-1']);
+    expect(downstreamRawHeaders(['X-Request-Id', 'theirs'], 'id-2')).toEqual(['X-Request-Id', 'theirs']);
   });
 });
