@@ -8,6 +8,13 @@
 //
 // Every process is tracked by pid and killed by pid at the end (also on error, Ctrl-C, or the
 // --max-seconds limit).
+//
+// Each proxy under test runs in a session of its own (detached), as Baton starts every generation:
+// with the kernel's autogroup scheduling on (sched_autogroup_enabled=1, the default of most
+// distributions) a session is one CPU share against every other busy session, so on a loaded
+// machine a proxy left in the bench's session (with wrk and the upstream) and one in a session of
+// its own are not scheduled alike — that, not the supervisor, made a supervised proxy 0.40× a
+// plain one under load (README, "Workers").
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -24,6 +31,8 @@ import { freePort } from '../test/helpers/ports.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NODE = [process.execPath, '--disable-warning=ExperimentalWarning'];
+/** A proxy under test gets a session (and so a scheduler autogroup) of its own, as a generation under Baton does (see the top). */
+const OWN_SESSION = { detached: true } as const;
 /** Smaller young generation: scavenges of ~5 ms instead of ~12 ms, which set the proxy's p99 (README). */
 const PROXY_NODE_FLAGS = ['--max-semi-space-size=8'];
 
@@ -157,7 +166,7 @@ async function main(): Promise<void> {
       // The proxy's shipped command line (examples/proxy.yaml), semi-space flag included.
       const proxyCommand = [process.execPath, ...NODE.slice(1), ...PROXY_NODE_FLAGS, path.join(ROOT, 'proxy/main.ts'), '--config', file];
       if (workers === undefined) {
-        const child = start('baton proxy', proxyCommand[0]!, proxyCommand.slice(1));
+        const child = start('baton proxy', proxyCommand[0]!, proxyCommand.slice(1), OWN_SESSION);
         child.on('exit', (code) => code && process.stderr.write(`baton proxy exited ${code}: ${stderrOf(child)}\n`));
       } else {
         // Under the supervisor, as examples/proxy.yaml runs it: `workers` processes on one SO_REUSEPORT socket each.
@@ -182,13 +191,13 @@ async function main(): Promise<void> {
         const plain = await freePort();
         const plainFile = path.join(dir, 'proxy-plain.yaml');
         fs.writeFileSync(plainFile, fs.readFileSync(file, 'utf8').replace(`127.0.0.1:${port}`, `127.0.0.1:${plain}`));
-        start('baton proxy (plain node)', proxyCommand[0]!, [...proxyCommand.slice(1, -1), plainFile]);
+        start('baton proxy (plain node)', proxyCommand[0]!, [...proxyCommand.slice(1, -1), plainFile], OWN_SESSION);
         ports['baton-node'] = plain;
       }
     }
     if (wanted.has('http-proxy')) {
       const port = await freePort();
-      start('http-proxy', process.execPath, [...NODE.slice(1), fileURLToPath(import.meta.url), '--role', 'http-proxy', '--target', `http://127.0.0.1:${upstreamPort}`, '--port', String(port)]);
+      start('http-proxy', process.execPath, [...NODE.slice(1), fileURLToPath(import.meta.url), '--role', 'http-proxy', '--target', `http://127.0.0.1:${upstreamPort}`, '--port', String(port)], OWN_SESSION);
       ports['http-proxy'] = port;
     }
     if (wanted.has('haproxy')) {
@@ -200,7 +209,7 @@ async function main(): Promise<void> {
         `frontend web`, `  bind 127.0.0.1:${port}`, '  default_backend up',
         'backend up', `  server u1 127.0.0.1:${upstreamPort}`, '',
       ].join('\n'));
-      start('haproxy', 'haproxy', ['-f', cfg, '-db']);
+      start('haproxy', 'haproxy', ['-f', cfg, '-db'], OWN_SESSION);
       ports.haproxy = port;
     }
     if (wanted.has('nginx')) {
@@ -215,7 +224,7 @@ async function main(): Promise<void> {
         'http {', '  access_log off;', `  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 256; }`,
         `  server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`, '}', '',
       ].join('\n'));
-      start('nginx', 'nginx', ['-p', prefix, '-c', cfg]);
+      start('nginx', 'nginx', ['-p', prefix, '-c', cfg], OWN_SESSION);
       ports.nginx = port;
     }
     const systems = ['direct', 'baton', 'baton-node', 'http-proxy', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);

@@ -18,16 +18,19 @@ export interface AccessEntry {
 }
 
 export interface AccessLog {
+  /** False when the log is off: a caller on a hot path skips building the entry. */
+  readonly enabled: boolean;
   log(entry: AccessEntry): void;
   flush(): void;
 }
 
 export function createAccessLog(config: { enabled: boolean; path: string }, generation: number): AccessLog {
-  if (!config.enabled) return { log() {}, flush() {} };
+  if (!config.enabled) return { enabled: false, log() {}, flush() {} };
   const fd = config.path === 'stdout' ? 1 : config.path === 'stderr' ? 2 : undefined;
   const destination = pino.destination({ ...(fd !== undefined ? { fd } : { dest: config.path, mkdir: true }), sync: false });
   const logger: Logger = pino({ base: { pid: process.pid, generation }, messageKey: 'msg' }, destination);
   return {
+    enabled: true,
     log(entry) {
       logger.info(entry, 'access');
     },

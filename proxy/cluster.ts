@@ -8,6 +8,7 @@ import { originOf, type Endpoint } from './endpoint.ts';
 import { LoadBalancer } from './load-balancer.ts';
 import type { ClusterStats } from './proxy-stats.ts';
 import type { UpstreamTls } from './tls/tls-load.ts';
+import { H1Pool } from './upstream-h1.ts';
 
 /**
  * undici's Pool without undici's index, which loads all of undici (fetch, WebSocket, caches,
@@ -27,6 +28,8 @@ const PoolClass = ((): typeof Pool => {
 export class UpstreamHost {
   readonly endpoint: Endpoint;
   readonly pool: Pool;
+  /** Requests without a body on a plain (not TLS) endpoint: the lean client (upstream-h1.ts). */
+  readonly h1: H1Pool | undefined;
   healthy = true;
   active = 0;
 
@@ -41,6 +44,7 @@ export class UpstreamHost {
       bodyTimeout: 0,
       connect: { timeout: spec.connect_timeout, ...(endpoint.kind === 'unix' ? { socketPath: endpoint.path } : {}), ...tls?.connect },
     });
+    this.h1 = tls ? undefined : new H1Pool(endpoint, { connectTimeout: spec.connect_timeout, idleTimeout: spec.idle_timeout }, stats);
     this.pool.on('connect', () => {
       stats.cxTotal.inc();
       stats.cxActive.inc();
@@ -127,6 +131,6 @@ export class Cluster {
   /** Closes the pools once their requests are done (graceful); `force` cuts them. */
   async close(force = false): Promise<void> {
     this.closed = true;
-    await Promise.allSettled(this.hosts.map((h) => (force ? h.pool.destroy() : h.pool.close())));
+    await Promise.allSettled(this.hosts.flatMap((h) => [force ? h.pool.destroy() : h.pool.close(), ...(h.h1 ? [h.h1.close(force)] : [])]));
   }
 }

@@ -95,6 +95,25 @@ export function downstreamResponseHeaders(headers: Record<string, string | strin
   return out;
 }
 
+/**
+ * Response headers from the upstream as raw `[name, value, …]` pairs (Node's parser), without the
+ * hop-by-hop fields, with `x-request-id: requestId` added when the upstream sent none.
+ */
+export function downstreamRawHeaders(raw: readonly string[], requestId: string): string[] {
+  const listed = connectionListed(raw);
+  const out: string[] = [];
+  let id = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    if (lower === 'x-request-id') id = true;
+    out.push(name, raw[i + 1]!);
+  }
+  if (!id) out.push('x-request-id', requestId);
+  return out;
+}
+
 /** A request line and headers as bytes (for an Upgrade forwarded over a raw connection). */
 export function requestHead(method: string, url: string, headers: readonly string[]): string {
   let head = `${method} ${url} HTTP/1.1\r\n`;
