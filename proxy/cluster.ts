@@ -8,6 +8,7 @@ import { originOf, type Endpoint } from './endpoint.ts';
 import { LoadBalancer } from './load-balancer.ts';
 import type { ClusterStats } from './proxy-stats.ts';
 import type { UpstreamTls } from './tls/tls-load.ts';
+import { leanClientAvailable } from './http1-parser.ts';
 import { H1Pool } from './upstream-h1.ts';
 
 /**
@@ -44,7 +45,7 @@ export class UpstreamHost {
       bodyTimeout: 0,
       connect: { timeout: spec.connect_timeout, ...(endpoint.kind === 'unix' ? { socketPath: endpoint.path } : {}), ...tls?.connect },
     });
-    this.h1 = tls ? undefined : new H1Pool(endpoint, { connectTimeout: spec.connect_timeout, idleTimeout: spec.idle_timeout }, stats);
+    this.h1 = tls || !leanClientAvailable ? undefined : new H1Pool(endpoint, { connectTimeout: spec.connect_timeout, idleTimeout: spec.idle_timeout }, stats);
     this.pool.on('connect', () => {
       stats.cxTotal.inc();
       stats.cxActive.inc();

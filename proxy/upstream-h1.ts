@@ -12,29 +12,8 @@
  */
 import net from 'node:net';
 import type { Endpoint } from './endpoint.ts';
+import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import type { ClusterStats } from './proxy-stats.ts';
-
-interface HTTPParserInstance {
-  initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
-  execute(data: Buffer): number | Error;
-  finish(): number | Error | undefined;
-  close(): void;
-  free?(): void;
-  [key: number]: unknown;
-}
-interface HTTPParserClass {
-  new (): HTTPParserInstance;
-  RESPONSE: number;
-  kOnHeaders: number;
-  kOnHeadersComplete: number;
-  kOnBody: number;
-  kOnMessageComplete: number;
-}
-const { HTTPParser } = process.getBuiltinModule('_http_common') as unknown as { HTTPParser: HTTPParserClass };
-const kOnHeaders = HTTPParser.kOnHeaders | 0;
-const kOnHeadersComplete = HTTPParser.kOnHeadersComplete | 0;
-const kOnBody = HTTPParser.kOnBody | 0;
-const kOnMessageComplete = HTTPParser.kOnMessageComplete | 0;
 
 /** What one exchange tells its caller; the callbacks mirror undici's dispatch handler. */
 export interface ExchangeHandler {
@@ -194,8 +173,10 @@ class H1Connection implements Exchange {
   constructor(pool: H1Pool, socket: net.Socket, connectTimeout: number) {
     this.pool = pool;
     this.socket = socket;
-    const parser = new HTTPParser();
-    parser.initialize(HTTPParser.RESPONSE, {}, 0, 0);
+    // H1Pool is made only where leanClientAvailable (cluster.ts).
+    const Parser = HTTPParser as HTTPParserClass;
+    const parser = new Parser();
+    parser.initialize(Parser.RESPONSE, {}, 0, 0);
     this.parser = parser;
     parser[kOnHeaders] = (headers: string[]) => {
       (this.pending ??= []).push(...headers);

@@ -1,0 +1,42 @@
+/**
+ * node:http's own HTTP/1.1 parser (llhttp), as node:http's client drives it, for the proxy's lean
+ * upstream client (upstream-h1.ts). It comes from `_http_common`, which Node keeps for
+ * compatibility but does not document, so it is checked once here and the proxy does without it
+ * where it is gone.
+ */
+export interface HTTPParserInstance {
+  initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
+  execute(data: Buffer): number | Error;
+  finish(): number | Error | undefined;
+  close(): void;
+  free?(): void;
+  [key: number]: unknown;
+}
+export interface HTTPParserClass {
+  new (): HTTPParserInstance;
+  RESPONSE: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+}
+/**
+ * node:http's parser, from `_http_common`: a module Node keeps for compatibility but does not
+ * document. Undefined where a Node no longer has it in this shape; the clusters then send
+ * every request through undici (cluster.ts), slower but the same answers.
+ */
+export const HTTPParser = ((): HTTPParserClass | undefined => {
+  try {
+    const parser = (process.getBuiltinModule('_http_common') as unknown as { HTTPParser?: HTTPParserClass } | undefined)?.HTTPParser;
+    const hooks = parser ? [parser.RESPONSE, parser.kOnHeaders, parser.kOnHeadersComplete, parser.kOnBody, parser.kOnMessageComplete] : [];
+    return typeof parser === 'function' && hooks.every((k) => typeof k === 'number') ? parser : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+/** Whether this Node has the parser the lean client is built on. */
+export const leanClientAvailable = HTTPParser !== undefined;
+export const kOnHeaders = (HTTPParser?.kOnHeaders ?? 0) | 0;
+export const kOnHeadersComplete = (HTTPParser?.kOnHeadersComplete ?? 0) | 0;
+export const kOnBody = (HTTPParser?.kOnBody ?? 0) | 0;
+export const kOnMessageComplete = (HTTPParser?.kOnMessageComplete ?? 0) | 0;
