@@ -1,17 +1,16 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import type { Address } from '../../shared/address.ts';
 import { ENV } from '../../shared/launch-env.ts';
 import { packageRoot } from '../../shared/package-root.ts';
-import { nodeHttp } from '../../shared/node-http.ts';
-import { closeFd, execShimPath, sendFds, sockName, socketPair, tcpListen, unixListen } from '../../shared/native/native.ts';
+import { closeFd, execShimPath, sendFds, socketPair } from '../../shared/native/native.ts';
 import type { StandbyMessage, SupervisorMessage } from '../../shared/protocol.ts';
 import { NotifySocket } from '../systemd/notify-socket.ts';
 import type { ChildPort, Os, ProcessExit, SpawnSpec } from './os.ts';
+import { httpProbe } from '../readiness/http-probe.ts';
 import { tcpProbe } from '../readiness/tcp-probe.ts';
-import { strays, tcpPortHolders } from './socket-holders.ts';
+import { closeSocket, listenSocket } from './listen-socket.ts';
+import { strays } from './socket-holders.ts';
 import { descendants, isAccepting } from './proc-tree.ts';
 import { StandbyPool, shapeEnv, standbyArgs, type StandbyPort } from './standby-pool.ts';
 
@@ -53,72 +52,12 @@ export const realOs: Os = {
   spawn: (spec) => (spec.standby ? standbys.spawn(spec) : spawnGeneration(spec)),
   dispose: () => standbys.clear(),
   standbys: () => standbys.list(),
-  listen,
+  listen: listenSocket,
   httpProbe,
   tcpProbe: (address, pid) => tcpProbe(address, () => [pid, ...descendants(reaperOf(pid))]),
   strays: (fds) => strays(fds, liveReapers()),
-  close(fd, address) {
-    closeFd(fd);
-    if (address.kind === 'unix') fs.rmSync(address.path, { force: true });
-  },
+  close: closeSocket,
 };
-
-function listen(address: Address, backlog: number, mode?: number, reusePort = false): { fd: number; bound: Address } {
-  if (address.kind === 'tcp') {
-    let fd: number;
-    try {
-      fd = tcpListen(address.host, address.port, backlog, net.isIPv6(address.host) && address.host !== '::', reusePort);
-    } catch (err) {
-      // Name what keeps the port: often what an earlier generation left running.
-      const holders = (err as { code?: string }).code === 'EADDRINUSE' && address.port > 0 ? tcpPortHolders(address.port) : [];
-      if (holders.length > 0) (err as Error).message += `; held by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}`;
-      throw err;
-    }
-    const name = sockName(fd);
-    return { fd, bound: { kind: 'tcp', host: name.address, port: name.port } };
-  }
-  removeStaleSocket(address.path);
-  const fd = unixListen(address.path, backlog);
-  try {
-    if (mode !== undefined) fs.chmodSync(address.path, mode);
-  } catch (err) {
-    closeFd(fd);
-    throw err;
-  }
-  return { fd, bound: address };
-}
-
-function httpProbe(address: Address, path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const target = address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port };
-    const req = nodeHttp.get({ ...target, path, agent: false, timeout: 1000, headers: { 'user-agent': 'baton-readiness' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-  });
-}
-
-/** A socket file nobody listens on any more (its owner was killed) is removed so bind can succeed. */
-function removeStaleSocket(path: string): void {
-  let stat: fs.Stats;
-  try {
-    stat = fs.lstatSync(path);
-  } catch {
-    return;
-  }
-  if (!stat.isSocket()) return;
-  const listening = fs
-    .readFileSync('/proc/net/unix', 'utf8')
-    .split('\n')
-    .some((line) => {
-      const cols = line.trim().split(/\s+/);
-      // Flags 00010000 is __SO_ACCEPTCON: a listening socket bound to that path.
-      return cols[7] === path && (parseInt(cols[3] ?? '0', 16) & 0x10000) !== 0;
-    });
-  if (!listening) fs.rmSync(path, { force: true });
-}
 
 function spawnGeneration(spec: SpawnSpec): StandbyPort {
   // Everything opened for the child is closed again should a later step throw (a full descriptor
