@@ -5,24 +5,19 @@
  * the last good generation serving and prints where it broke.
  */
 import fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pino, { type Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
 import { ENV } from '../../shared/launch-env.ts';
-import { validateConfig, type Config } from '../config/config.ts';
+import type { Config } from '../config/config.ts';
 import { DEV_USAGE, parseDevArgs } from './command.ts';
-import { colorWanted, describeFiles, DevOutput, mib, mibDelta } from './output.ts';
+import { debounceOption, devConfig } from './dev-config.ts';
+import { devLogger, firstLine } from './dev-log.ts';
+import { describeFiles, DevOutput, mib, mibDelta } from './output.ts';
 import { listenForKeys, type Keys } from './keys.ts';
-import { parseDuration } from '../../shared/units.ts';
 import type { ChildPort, Os } from '../os/os.ts';
 import { realOs } from '../os/real-os.ts';
 import { Supervisor } from '../core/supervisor.ts';
-import type { BatonEventType } from '../core/events.ts';
 import { DEFAULT_EXTENSIONS, ProjectWatcher, type ChangeBatch } from './watch.ts';
-
-/** Events the runner tells in its own words: their log lines are not shown again. */
-const TOLD = new Set<BatonEventType>(['generation-active', 'worker-state', 'generation-state', 'reload-failed', 'restarting', 'crash-loop']);
 
 /** Lines of each generation's output kept to find where a failed start broke. */
 const KEPT_LINES = 200;
@@ -78,34 +73,9 @@ class DevRunner {
     this.values = values;
     this.title = title;
     this.debounceMs = debounceOption(values.debounce);
-    this.config = validateConfig(
-      {
-        name: 'dev',
-        command,
-        // The app's output is piped through Baton: keep its colors when Baton's have them.
-        env: {
-          ...(colorWanted(process.stdout) ? { FORCE_COLOR: '1' } : {}),
-          // Node's compile cache (its own default place): the preload and the app start about twice
-          // as fast from the second generation on. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-          ...(process.env.NODE_COMPILE_CACHE === undefined ? { NODE_COMPILE_CACHE: path.join(tmpdir(), 'node-compile-cache') } : {}),
-        },
-        listeners: (values.listen ?? []).map((address) => ({ address })),
-        'ready-timeout': values['ready-timeout'] ?? '10s',
-        'drain-timeout': values['drain-timeout'] ?? '10s',
-        'shutdown-timeout': '2s',
-        // The developer runs their own app: its listen(3000) means every interface, as without Baton.
-        'runtime-listeners': values['runtime-listeners'] ?? 'any',
-        // A crash waits for the next save (or r) instead of a restart loop of the same broken code.
-        restart: { 'max-failures': 1 },
-        // The next process boots while the developer edits: a save costs the app's import, not Node's start.
-        standby: true,
-        'log-level': values.verbose ? 'debug' : 'info',
-      },
-      'the baton dev command line',
-      this.root,
-    );
+    this.config = devConfig(command, values, this.root);
     const os: Os = { ...realOs, spawn: (spec) => this.spawned(realOs.spawn({ ...spec, onLine: this.lineSink(Number(spec.env[ENV.generation])) }), spec.env) };
-    this.supervisor = new Supervisor(this.config, { os, log: this.logger(), loadConfig: () => this.config });
+    this.supervisor = new Supervisor(this.config, { os, log: devLogger(this.out, this.values.verbose === true), loadConfig: () => this.config });
   }
 
   run(): Promise<number> {
@@ -280,28 +250,6 @@ class DevRunner {
     };
   }
 
-  /**
-   * The supervisor's log as records: a warning is shown unless it is the log side of an event
-   * the runner tells in its own words (reloads, starts, exits, crashes); --verbose shows every record.
-   */
-  private logger(): Logger {
-    const verbose = this.values.verbose === true;
-    return pino({ level: verbose ? 'debug' : 'info', base: null }, {
-      write: (text: string) => {
-        let r: { level: number; msg?: string; event?: string; err?: { message?: string } };
-        try {
-          r = JSON.parse(text) as typeof r;
-        } catch {
-          return;
-        }
-        const msg = r.msg ?? '';
-        const told = r.event !== undefined && TOLD.has(r.event as BatonEventType);
-        if (r.level >= 40 && !told) this.out.say(this.out.paint.yellow(`${msg}${r.err?.message ? `: ${firstLine(r.err.message)}` : ''}`));
-        else if (verbose) this.out.say(this.out.paint.dim(msg));
-      },
-    });
-  }
-
   private started(id: number, readyMs: number): void {
     this.active = id;
     const record = this.gens.get(id);
@@ -319,19 +267,6 @@ export function readRss(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function debounceOption(value: string | undefined): number {
-  if (value === undefined) return 100;
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new BatonError('ERR_USAGE', `--debounce: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-function firstLine(message: string): string {
-  return (message.split('; last stderr lines')[0] ?? message).split('\n')[0]?.replace(/^reload failed: /, '').replace(/generation (\d+) \(pid \d+\)/, 'gen $1') ?? '';
 }
 
 function isUsage(err: unknown): boolean {
