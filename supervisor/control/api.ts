@@ -1,11 +1,9 @@
 import { statFilter } from './stat-filter.ts';
-import * as v from 'valibot';
 import { BatonError } from '../../shared/errors.ts';
-import { problemsOf, safeParse, strictObject } from '../../shared/schema.ts';
 import { PROMETHEUS_CONTENT_TYPE, toJSON, toPrometheus, type GenerationEntry, type StatSample } from '../../shared/stats/index.ts';
 import type { ReplyBody } from '../../shared/protocol.ts';
 import { dashboardRoute } from './dashboard.ts';
-import { describeJsonError } from './json-position.ts';
+import { BadRequest, noBody, paramsOf, type Field, type Params } from './api-params.ts';
 import type { ProfileResult } from '../core/generation-requests.ts';
 import type { ReloadResult, RollbackResult, StatusSnapshot, Supervisor } from '../core/supervisor.ts';
 import type { UpgradeResult } from '../handover/predecessor.ts';
@@ -47,17 +45,6 @@ export interface ControlReply {
   events?: EventStreamReply;
 }
 
-/** What a POST may say, in its JSON body or its query string (the body wins). */
-const FIELDS = {
-  cold: v.boolean(),
-  generation: v.pipe(v.number(), v.integer(), v.minValue(1)),
-  seconds: v.number(),
-  retire: v.boolean(),
-  'wait-canary': v.boolean(),
-  compare: v.boolean(),
-};
-type Params = { [K in keyof typeof FIELDS]?: v.InferOutput<(typeof FIELDS)[K]> };
-
 type Route = {
   method: 'GET' | 'POST';
   memory?: true;
@@ -66,7 +53,7 @@ type Route = {
   /** Offered only where the target publishes events. */
   events?: true;
   /** The parameters a POST takes; a GET takes no body. */
-  fields?: (keyof typeof FIELDS)[];
+  fields?: Field[];
   run(target: ControlTarget, query: URLSearchParams, params: Params): Promise<ControlReply> | ControlReply;
 };
 
@@ -251,62 +238,6 @@ export async function handleControl(target: ControlTarget, method: string, url: 
       ? error(400, e.message)
       : { status: 500, body: { ok: false, error: { code: 'ERR_CONTROL', message: (err as Error).message } } };
   }
-}
-
-/** A request refused before any handler runs; `status` is the 4xx it is answered with. */
-class BadRequest extends BatonError {
-  readonly status: number;
-
-  constructor(message: string, status = 400) {
-    super('ERR_BAD_REQUEST', message);
-    this.status = status;
-  }
-}
-
-function noBody(endpoint: string, body: string): Params {
-  if (body.trim() !== '') throw new BadRequest(`${endpoint} takes no request body (got ${Buffer.byteLength(body)} bytes)`);
-  return {};
-}
-
-/** A POST's parameters: its query string under its JSON body, checked against the fields it takes. */
-function paramsOf(endpoint: string, fields: (keyof typeof FIELDS)[], query: URLSearchParams, body: string, contentType?: string): Params {
-  let merged: Record<string, unknown> = {};
-  // Every query key goes to the schema: a misspelt one (`?cld=1`) is refused, never silently ignored.
-  for (const [name, text] of query) {
-    if (text === '' && (fields as string[]).includes(name)) continue;
-    const value = (fields as string[]).includes(name) ? fromQuery(name as keyof typeof FIELDS, text) : text;
-    // Defined, not assigned: `?__proto__=x` must stay a key the schema refuses.
-    Object.defineProperty(merged, name, { value, enumerable: true, writable: true, configurable: true });
-  }
-  if (body.trim() !== '') {
-    const type = contentType?.split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/json') {
-      throw new BadRequest(`${endpoint} takes a JSON body: expected content-type application/json, got ${contentType ?? 'none'}`, 415);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(body);
-    } catch (err) {
-      throw new BadRequest(`${endpoint}: the request body is not valid JSON: ${describeJsonError(body, err as Error)}`);
-    }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-      throw new BadRequest(`${endpoint}: expected a JSON object as the request body, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
-    }
-    // Spread, not assign: a "__proto__" key must stay a field the schema refuses.
-    merged = { ...merged, ...json };
-  }
-  const schema = strictObject(Object.fromEntries(fields.map((f) => [f, v.optional(FIELDS[f])])));
-  const result = safeParse(schema, merged);
-  if (result.success) return result.output as Params;
-  const takes = fields.length > 0 ? `takes ${fields.join(', ')}` : 'takes no parameters';
-  const problems = problemsOf(result.issues).map((p) => (p.key ? `unknown field "${String(p.path.at(-1))}"` : `field "${p.path.join('.')}": ${p.message}`));
-  throw new BadRequest(`${endpoint} ${takes}: ${problems.join('; ')}`);
-}
-
-/** A query-string value as the JSON value it stands for; anything unrecognisable is left a string for the schema to refuse. */
-function fromQuery(name: keyof typeof FIELDS, text: string): unknown {
-  if (name === 'cold' || name === 'retire' || name === 'compare' || name === 'wait-canary') return text === '1' || text === 'true' ? true : text === '0' || text === 'false' ? false : text;
-  return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
 }
 
 /** `?filter=RE`: a regular expression on stat names, matched in linear time. */
