@@ -6,17 +6,17 @@
  * the hard limit (a zero-downtime replacement through the supervisor's own reload, rate-limited).
  */
 import type { Logger } from 'pino';
-import { announce, NoEvents, type EventSink, type LimitCrossed } from '../core/events.ts';
+import { announce, NoEvents, type EventSink } from '../core/events.ts';
 import { childFiguresByWriter, runtimeByWriter, type ChildMemory, type RuntimeHealth } from '../../shared/memory-figures.ts';
 
 /** The memory and runtime-health gauges children write. */
 const CHILD_FILTER = /^baton\.(memory|runtime)\./;
 import type { ReplyBody } from '../../shared/protocol.ts';
 import type { StatSample } from '../../shared/stats/index.ts';
-import type { MemoryConfig, MemoryLimit } from '../config/config.ts';
-import { formatDuration } from '../../shared/units.ts';
+import type { MemoryConfig } from '../config/config.ts';
 import { MemorySeries, type MemoryPoint } from './history.ts';
 import { detectLeak, type LeakFinding } from './leak-detect.ts';
+import { MemoryLimits } from './limits.ts';
 import type { MemoryProbe } from './proc.ts';
 import { generationReport, type GenerationMemory, type MemoryFlag } from './report.ts';
 
@@ -58,12 +58,9 @@ export class MemoryMonitor {
   private readonly series = new Map<number, MemorySeries>();
   private readonly growing = new Set<number>();
   private readonly findings = new Map<number, LeakFinding>();
+  private readonly limits: MemoryLimits;
   private limitTimer: unknown;
   private readonly released = new Map<number, number>();
-  private readonly softAskedAt = new Map<number, number>();
-  private readonly overHardLogged = new Set<number>();
-  private lastReplaceAt = -Infinity;
-  private replacing = false;
   private timer: unknown;
   private stopped = false;
 
@@ -75,6 +72,7 @@ export class MemoryMonitor {
     this.probe = probe;
     this.actions = actions;
     this.log = log.child({ component: 'memory' });
+    this.limits = new MemoryLimits(config, timers, actions, this.log, events, (generation, kind, detail) => this.mark(generation, kind, detail));
   }
 
   start(): void {
@@ -107,9 +105,9 @@ export class MemoryMonitor {
       const rss = this.probe.rss?.(g.pid);
       if (rss === undefined) continue;
       const point: MemoryPoint = { t: this.timers.now(), rss };
-      if (over(this.config.hardLimit, point) || over(this.config.softLimit, point)) {
+      if (this.limits.crossed(point)) {
         this.track(g.id, g.pid);
-        this.watchLimits(g, point);
+        this.limits.watch(g, point);
       }
     }
   }
@@ -164,7 +162,7 @@ export class MemoryMonitor {
       if (g.connections !== null) point.connections = g.connections;
       s.push(point);
       this.watchGrowth(g, s);
-      this.watchLimits(g, point);
+      this.limits.watch(g, point);
     }
     for (const [id, s] of this.series) {
       if (s.exitedAt !== undefined && now - s.exitedAt > this.config.history) this.series.delete(id);
@@ -222,80 +220,6 @@ export class MemoryMonitor {
     }
   }
 
-  private watchLimits(g: WatchedGeneration, p: MemoryPoint): void {
-    if (g.state === 'exited' || g.state === 'draining') return;
-    const soft = over(this.config.softLimit, p);
-    const hard = over(this.config.hardLimit, p);
-    const now = this.timers.now();
-    if (hard && g.state === 'active') return this.hardLimit(g, hard);
-    if (soft && g.sdk && now - (this.softAskedAt.get(g.id) ?? -Infinity) >= this.config.window) {
-      this.softAskedAt.set(g.id, now);
-      this.softLimit(g, soft);
-    }
-  }
-
-  private softLimit(g: WatchedGeneration, crossed: LimitCrossed): void {
-    const { why } = crossed;
-    announce(this.events, this.log, 'info', { type: 'memory-limit', generation: g.id, limit: 'soft', ...crossed }, `generation ${g.id} is over the soft limit (${why}): asking it to release memory`);
-    this.mark(g.id, 'soft-limit', why);
-    this.actions.release(g.id).then(
-      (reply) => {
-        if (!reply.ok) {
-          this.log.warn({ generation: g.id, error: reply.error }, `generation ${g.id} could not release memory: ${reply.error.message}`);
-          return;
-        }
-        const released = Number(reply.released ?? 0);
-        const [rssBefore, rssAfter] = [Number(reply.rssBefore), Number(reply.rssAfter)];
-        announce(
-          this.events,
-          this.log,
-          'info',
-          { type: 'memory-released', generation: g.id, released, rssBefore, rssAfter, trimmed: reply.trimmed === true },
-          `generation ${g.id} released ${mib(released)} (RSS ${mib(Number(reply.rssBefore))} → ${mib(Number(reply.rssAfter))})`,
-          { ...reply, released },
-        );
-      },
-      (err: Error) => this.log.warn({ generation: g.id, err }, `generation ${g.id} did not answer release-memory: ${err.message}`),
-    );
-  }
-
-  private hardLimit(g: WatchedGeneration, crossed: LimitCrossed): void {
-    const { why } = crossed;
-    const now = this.timers.now();
-    if (this.replacing) return;
-    if (now - this.lastReplaceAt < this.config.replaceCooldown) {
-      if (this.overHardLogged.has(g.id)) return;
-      this.overHardLogged.add(g.id);
-      const sinceReplaceMs = now - this.lastReplaceAt;
-      const cooldownMs = this.config.replaceCooldown;
-      announce(
-        this.events,
-        this.log,
-        'error',
-        { type: 'memory-cooldown', generation: g.id, sinceReplaceMs, cooldownMs, ...crossed },
-        `generation ${g.id} is over the hard limit (${why}) but a generation was already replaced for memory ` +
-          `${formatDuration(sinceReplaceMs)} ago: not replacing again within ${formatDuration(cooldownMs)}; ` +
-          'this release may be over the limit from the start — raise memory.hard-limit or fix the release',
-        { code: 'ERR_MEMORY_LIMIT' },
-      );
-      return;
-    }
-    this.replacing = true;
-    this.lastReplaceAt = now;
-    this.mark(g.id, 'hard-limit', why);
-    announce(this.events, this.log, 'warn', { type: 'memory-limit', generation: g.id, limit: 'hard', ...crossed }, `generation ${g.id} is over the hard limit (${why}): starting a replacement and draining it`);
-    this.actions.replace(`generation ${g.id} over the memory hard limit`).then(
-      (next) => {
-        this.replacing = false;
-        announce(this.events, this.log, 'info', { type: 'memory-replaced', generation: g.id, replacement: next }, `generation ${g.id} replaced by generation ${next} (memory hard limit)`);
-      },
-      (err: Error) => {
-        this.replacing = false;
-        this.log.error({ generation: g.id, err }, `memory replacement of generation ${g.id} failed: ${err.message}`);
-      },
-    );
-  }
-
   /** Per generation (live and recently exited), oldest first. */
   report(): GenerationMemory[] {
     return [...this.series.values()].map((s) =>
@@ -348,20 +272,6 @@ function runtimeOf(p: MemoryPoint | undefined): { loopDelayP50?: number; loopDel
     if (typeof v === 'number' && v >= 0) out[k] = Math.round(v * 1000) / 1000;
   }
   return out;
-}
-
-/** How a point is over `limit`, or undefined. */
-function over(limit: MemoryLimit | undefined, p: MemoryPoint): LimitCrossed | undefined {
-  if (!limit) return undefined;
-  if (limit.rss !== undefined && p.rss !== undefined && p.rss > limit.rss) return { figure: 'rss', bytes: p.rss, limitBytes: limit.rss, why: `RSS ${mib(p.rss)} > ${mib(limit.rss)}` };
-  if (limit.heap !== undefined && p.heapUsed !== undefined && p.heapUsed > limit.heap) {
-    return { figure: 'heap', bytes: p.heapUsed, limitBytes: limit.heap, why: `heap ${mib(p.heapUsed)} > ${mib(limit.heap)}` };
-  }
-  return undefined;
-}
-
-function mib(bytes: number): string {
-  return `${round(bytes / MiB)} MiB`;
 }
 
 function round(n: number): number {
