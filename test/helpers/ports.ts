@@ -1,8 +1,20 @@
 import http from 'node:http';
 import net from 'node:net';
 
-/** A loopback port that was free a moment ago (for programs that must be told a fixed port). */
-export function freePort(): Promise<number> {
+/** Ports this process handed out: the kernel may offer a closed one again, and two listeners of one config must differ. */
+const issued = new Set<number>();
+
+/** A loopback port that was free a moment ago (for programs that must be told a fixed port), never one handed out before in this process. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await anyFreePort();
+    if (issued.has(port)) continue;
+    issued.add(port);
+    return port;
+  }
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
