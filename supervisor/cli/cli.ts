@@ -78,7 +78,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'check':
         return await (await import('./check.ts')).check(rest);
       case 'dev':
-        // The watcher and the pretty-printer stay out of `baton run`.
+        // Generation 1's process boots while the runner's modules load; the watcher and the
+        // pretty-printer stay out of `baton run`.
+        await (await import('../dev/early-start.ts')).bootFirstGeneration(rest);
         return await (await import('../dev/runner.ts')).dev(rest);
       case 'reload':
         return await (await import('./client-commands.ts')).reload(parse(rest, CLIENT_OPTIONS).values);

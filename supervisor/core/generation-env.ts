@@ -13,7 +13,7 @@ import { controlSocketPath } from '../os/paths.ts';
 export const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
 
 /** What worker `worker` of generation `id` finds in its environment: the supervisor's own, the config's, and the launch contract (docs/protocol.md). */
-export function generationEnv(config: Config, listeners: Listener[], id: number, worker = 0): Record<string, string> {
+export function generationEnv(config: Pick<Config, 'name' | 'controlSocket' | 'env' | 'workers'>, listeners: Pick<Listener, 'name' | 'bound'>[], id: number, worker = 0): Record<string, string> {
   const inherited: InheritedListener[] = listeners.map((l, i) => ({
     fd: LISTEN_FDS_START + i,
     name: l.name,

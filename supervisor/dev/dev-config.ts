@@ -3,13 +3,11 @@
  * defaults (every interface for the app's listen, one failure before waiting for a save, a
  * standby booted while they edit).
  */
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { BatonError } from '../../shared/errors.ts';
 import { parseDuration } from '../../shared/units.ts';
 import { validateConfig, type Config } from '../config/config.ts';
 import type { parseDevArgs } from './command.ts';
-import { colorWanted } from './output.ts';
+import { DEV_NAME, devEnv } from './dev-env.ts';
 
 type DevValues = ReturnType<typeof parseDevArgs>['values'];
 
@@ -17,15 +15,9 @@ type DevValues = ReturnType<typeof parseDevArgs>['values'];
 export function devConfig(command: string[], values: DevValues, root: string): Config {
   return validateConfig(
     {
-      name: 'dev',
+      name: DEV_NAME,
       command,
-      // The app's output is piped through Baton: keep its colors when Baton's have them.
-      env: {
-        ...(colorWanted(process.stdout) ? { FORCE_COLOR: '1' } : {}),
-        // Node's compile cache (its own default place): the preload and the app start about twice
-        // as fast from the second generation on. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-        ...(process.env.NODE_COMPILE_CACHE === undefined ? { NODE_COMPILE_CACHE: path.join(tmpdir(), 'node-compile-cache') } : {}),
-      },
+      env: devEnv(),
       listeners: (values.listen ?? []).map((address) => ({ address })),
       'ready-timeout': values['ready-timeout'] ?? '10s',
       'drain-timeout': values['drain-timeout'] ?? '10s',

@@ -243,6 +243,11 @@ const standbys = new StandbyPool({
   timers: { setTimeout: (fn, ms) => setTimeout(fn, ms).unref() },
 });
 
+/** Boots the process `spec` would spawn as a standby now, for the first spawn of its shape to take (StandbyPool.preboot). */
+export function prebootStandby(spec: SpawnSpec): void {
+  standbys.preboot(spec);
+}
+
 /** What the standby preload loads of Baton: an upgrade of any (a new release installed) boots standbys afresh. */
 const STANDBY_FILES = ['./standby', './index', './sdk'].map((f) => f + path.extname(import.meta.url));
 

@@ -113,6 +113,17 @@ export class StandbyPool {
     return port;
   }
 
+  /**
+   * Boots `spec`'s standby now, before anything was spawned (`baton dev`: its first generation's
+   * process boots while the supervisor's own modules load). The first spawn of the same shape takes
+   * it; a spawn of any other kills it, as for any stale standby.
+   */
+  preboot(spec: SpawnSpec): void {
+    const shape = this.shapeOf(spec);
+    this.latest = shape.family;
+    this.prepare(spec, shape, spec.env[ENV.worker] ?? '0');
+  }
+
   /** Kills every standby (the supervisor stops, or hands over to a successor that boots its own). */
   clear(): void {
     for (const [key, entry] of this.entries) this.drop(key, entry);

@@ -219,6 +219,17 @@ describe('baton dev', () => {
     expect(await dev.get()).toMatch(/^during-2 from dev/);
   });
 
+  it('generation 1 is the process booted while the runner loaded (a standby), unless --listen binds sockets it would need from its start', async () => {
+    const dev = new DevProcess(await freePort());
+    await dev.started();
+    expect(await dev.get('/started')).toBe('from a standby');
+    await dev.get();
+    const listening = new DevProcess(await freePort(), ['--listen', `127.0.0.1:${await freePort()}`]);
+    await listening.started();
+    expect(await listening.get('/started')).toBe('cold');
+    await listening.get();
+  });
+
   it('q drains every generation and exits 0', async () => {
     const dev = new DevProcess(await freePort());
     await dev.started();

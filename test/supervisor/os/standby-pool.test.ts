@@ -186,6 +186,28 @@ describe('StandbyPool', () => {
     expect(b.signals).toEqual(['SIGTERM']);
   });
 
+  it('preboot: a standby booted before any spawn is taken by the first spawn of its shape', async () => {
+    const { pool, fresh, booted } = setup();
+    pool.preboot(spec());
+    expect(booted).toHaveLength(1);
+    expect(fresh).toHaveLength(0);
+    const standby = booted[0] as FakeStandby;
+    const taken = pool.spawn(spec({}, { BATON_GENERATION: '1' }));
+    expect(taken).toBe(standby);
+    expect(fresh).toHaveLength(0);
+    standby.push({ type: 'standby' }); // still booting when taken: woken once it waits
+    expect(standby.sent.map((m) => m.type)).toEqual(['standby-go']);
+  });
+
+  it('preboot: a first spawn of another shape kills the prebooted standby and starts fresh', async () => {
+    const { pool, fresh, booted } = setup();
+    pool.preboot(spec());
+    const taken = pool.spawn(spec({}, { NODE_OPTIONS: '--max-old-space-size=64' }));
+    expect(taken).toBe(fresh[0]);
+    expect((booted[0] as FakeStandby).signals).toEqual(['SIGTERM']);
+    expect((booted[0] as FakeStandby).sent).toEqual([]); // never woken: it never runs the app
+  });
+
   it('clear() kills every standby, and none boots for a shape spawned no more', async () => {
     const { os, pool, fresh, booted, ready } = setup();
     pool.spawn(spec());
