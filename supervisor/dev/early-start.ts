@@ -32,7 +32,7 @@ export async function bootFirstGeneration(args: string[]): Promise<void> {
   const spec = firstSpawn(args);
   if (spec === undefined) return;
   try {
-    (await import('../os/real-os.ts')).prebootStandby(spec);
+    (await import('../os/generation-process.ts')).prebootStandby(spec);
   } catch {
     // no standby (no addon, no process): generation 1 starts cold, and the runner reports what is wrong
   }

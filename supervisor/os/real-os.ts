@@ -1,41 +1,15 @@
-import { spawn } from 'node:child_process';
+/**
+ * The Os seam's real implementation: processes (generation-process.ts), listening sockets, probes
+ * and the process tree, as the supervisor's state machines use them.
+ */
 import fs from 'node:fs';
-import path from 'node:path';
-import { ENV } from '../../shared/launch-env.ts';
-import { packageRoot } from '../../shared/package-root.ts';
-import { closeFd, execShimPath, sendFds, socketPair } from '../../shared/native/native.ts';
-import type { StandbyMessage, SupervisorMessage } from '../../shared/protocol.ts';
-import { NotifySocket } from '../systemd/notify-socket.ts';
-import type { ChildPort, Os, ProcessExit, SpawnSpec } from './os.ts';
+import type { Os } from './os.ts';
 import { httpProbe } from '../readiness/http-probe.ts';
 import { tcpProbe } from '../readiness/tcp-probe.ts';
 import { closeSocket, listenSocket } from './listen-socket.ts';
 import { strays } from './socket-holders.ts';
-import { descendants, isAccepting } from './proc-tree.ts';
-import { StandbyPool, shapeEnv, standbyArgs, type StandbyPort } from './standby-pool.ts';
-
-/** Lines of a generation's stderr kept for failure reports. */
-const STDERR_TAIL = 50;
-/** How long to wait, after a process has exited, for its stderr to be read to the end. */
-const STDERR_GRACE_MS = 250;
-/**
- * How long what a generation started may outlive it after SIGTERM before the generation's reaper
- * (baton-exec --reap) kills it: short, because a crashed generation's restart waits for it.
- */
-export const DESCENDANT_GRACE_MS = 1000;
-
-/** Each live generation's command pid → the pid of its reaper, the shim every descendant re-parents to. */
-const reapers = new Map<number, number>();
-
-/** The reaper of the generation whose command runs as `pid` (the root of all it started), else `pid` itself. */
-export function reaperOf(pid: number): number {
-  return reapers.get(pid) ?? pid;
-}
-
-/** The pids of every live generation's reaper. */
-export function liveReapers(): number[] {
-  return [...reapers.values()];
-}
+import { descendants } from './proc-tree.ts';
+import { clearStandbys, listStandbys, liveReapers, reaperOf, spawnProcess } from './generation-process.ts';
 
 /** The operating system as the supervisor uses it: real processes, real sockets. */
 export const realOs: Os = {
@@ -49,9 +23,9 @@ export const realOs: Os = {
   now: () => performance.timeOrigin + performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-  spawn: (spec) => (spec.standby ? standbys.spawn(spec) : spawnGeneration(spec)),
-  dispose: () => standbys.clear(),
-  standbys: () => standbys.list(),
+  spawn: spawnProcess,
+  dispose: clearStandbys,
+  standbys: listStandbys,
   listen: listenSocket,
   httpProbe,
   tcpProbe: (address, pid) => tcpProbe(address, () => [pid, ...descendants(reaperOf(pid))]),
@@ -59,218 +33,3 @@ export const realOs: Os = {
   close: closeSocket,
 };
 
-function spawnGeneration(spec: SpawnSpec): StandbyPort {
-  // Everything opened for the child is closed again should a later step throw (a full descriptor
-  // table, a bad argument): a failed spawn must not leak a socketpair or a notify socket per try.
-  const opened: number[] = [];
-  let notify: NotifySocket | undefined;
-  let parentEnd: number, childEnd: number, reaperEnd: number, shimEnd: number;
-  let child: ReturnType<typeof spawn>;
-  const channelFd = 3 + spec.listenFds.length;
-  const controlFd = channelFd + 2;
-  try {
-    notify = spec.notifySocket !== undefined ? new NotifySocket(spec.notifySocket) : undefined;
-    [parentEnd, childEnd] = socketPair();
-    opened.push(parentEnd, childEnd);
-    // The reaper's control channel: it reports the command's pid, hears 'K' (kill everything), and
-    // takes end of file as the supervisor's death.
-    [reaperEnd, shimEnd] = socketPair();
-    opened.push(reaperEnd, shimEnd);
-    const args = ['--reap', String(controlFd), String(DESCENDANT_GRACE_MS), String(process.pid), spec.command, ...spec.args];
-    child = spawn(execShimPath, args, {
-      cwd: spec.cwd,
-      env: { ...spec.env, [ENV.fdChannel]: String(channelFd), ...(notify ? { [ENV.notifySocket]: notify.path } : {}) },
-      stdio: ['ignore', spec.onLine ? 'pipe' : 'inherit', 'pipe', ...spec.listenFds, childEnd, 'ipc', shimEnd],
-      // Its own session: a terminal's Ctrl-C reaches only the supervisor, which drains in order.
-      detached: true,
-    });
-  } catch (err) {
-    for (const fd of opened) closeFd(fd);
-    notify?.close();
-    throw err;
-  }
-  closeFd(childEnd);
-  closeFd(shimEnd);
-  const reaperPid = child.pid ?? 0;
-  // The generation is the command, not its reaper: LISTEN_PID, status, memory and signals name it.
-  const pid = reaperPid > 0 ? (commandPid(reaperEnd) ?? reaperPid) : 0;
-  if (reaperPid > 0) reapers.set(pid, reaperPid);
-
-  // A standby takes its generation's sink when adopted; the pipes were chosen at spawn.
-  let onLine = spec.onLine;
-  if (onLine) forwardLines(child.stdout, (line) => onLine?.('stdout', line));
-  const tail: string[] = [];
-  let partial = '';
-  let stderrEnded = false;
-  child.stderr?.on('data', (chunk: Buffer) => {
-    if (!onLine) process.stderr.write(chunk);
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      onLine?.('stderr', line);
-      if (line.length > 0) tail.push(line);
-    }
-    tail.splice(0, Math.max(0, tail.length - STDERR_TAIL));
-  });
-  const stderrDone = new Promise<void>((resolve) => {
-    child.stderr?.on('close', () => {
-      stderrEnded = true;
-      if (partial.length > 0) onLine?.('stderr', partial);
-      resolve();
-    });
-  });
-
-  const exitListeners: ((exit: ProcessExit) => void)[] = [];
-  let exited = false;
-  const finish = (exit: ProcessExit): void => {
-    if (exited) return;
-    exited = true;
-    reapers.delete(pid);
-    closeFd(parentEnd);
-    closeFd(reaperEnd);
-    notify?.close();
-    const deliver = (): void => {
-      if (partial.length > 0) tail.push(partial);
-      partial = '';
-      for (const l of exitListeners) l(exit);
-    };
-    if (stderrEnded) deliver();
-    else {
-      const timer = setTimeout(deliver, STDERR_GRACE_MS);
-      void stderrDone.then(() => {
-        clearTimeout(timer);
-        deliver();
-      });
-    }
-  };
-  child.on('exit', (code, signal) => finish({ code, signal }));
-  // Also keeps a generation that exits while we write to it from taking the supervisor down.
-  child.on('error', (err) => {
-    if (child.pid !== undefined) return;
-    // ENOENT names baton-exec even when what is missing is the working directory.
-    const noCwd = (err as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync(spec.cwd);
-    tail.push(noCwd ? `spawn failed: the working directory ${spec.cwd} (cwd) does not exist` : `spawn failed: ${err.message}`);
-    finish({ code: 127, signal: null });
-  });
-
-  return {
-    pid,
-    send(message: SupervisorMessage | StandbyMessage) {
-      if (!child.connected) return false;
-      // A failed write means the generation is exiting; its exit is reported separately.
-      child.send(message, () => {});
-      return true;
-    },
-    sendFds(fds, payload) {
-      sendFds(parentEnd, fds, Buffer.from(payload));
-    },
-    kill(signal) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      // The reaper forwards what it can catch; SIGKILL it cannot, so it is asked to deal it to the whole tree.
-      if (signal === 'SIGKILL' && reaperPid !== pid) {
-        try {
-          fs.writeSync(reaperEnd, 'K');
-          return;
-        } catch {
-          // the reaper is gone or wedged: kill it, and the command with it (PR_SET_PDEATHSIG)
-        }
-      }
-      child.kill(signal);
-    },
-    onMessage(listener) {
-      child.on('message', listener);
-    },
-    onExit(listener) {
-      exitListeners.push(listener);
-    },
-    stderrTail: () => [...tail, ...(partial ? [partial] : [])],
-    adopt(adopted) {
-      // Killed a moment ago, its exit not yet read: a fresh process does better than a failed reload.
-      if (exited || !running(pid)) throw new Error(`standby pid ${pid} has exited`);
-      onLine = adopted.onLine;
-      if (adopted.notifySocket !== undefined && !exited) notify = new NotifySocket(adopted.notifySocket);
-    },
-    // The reaper is the root: an orphan that re-parented to it is still the generation's.
-    isAccepting: (fds) => isAccepting(reaperPid, fds),
-    readNotifications: () => notify?.read(reaperPid) ?? [],
-  };
-}
-
-/**
- * The command's pid as the reaper reports it right after its fork. Read blocking, as libuv's spawn
- * itself waits for the exec: the reaper writes it before anything else; end of file (it exited
- * first, e.g. its parent check failed) leaves the reaper's own pid.
- */
-function commandPid(fd: number): number | undefined {
-  const buf = Buffer.alloc(32);
-  try {
-    const n = fs.readSync(fd, buf, 0, buf.length, null);
-    const pid = Number(buf.toString('utf8', 0, n).trim());
-    return n > 0 && Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Hands each complete line of `stream` to `onLine` (and what is left at its end). */
-function forwardLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  let partial = '';
-  stream?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) onLine(line);
-  });
-  stream?.on('close', () => {
-    if (partial.length > 0) onLine(partial);
-    partial = '';
-  });
-}
-
-/** Each standby, started by the exec shim like a generation (so its reaper, LISTEN_* and pid are the same), and identified as the pool asks. */
-const standbys = new StandbyPool({
-  spawn: spawnGeneration,
-  boot: ({ notifySocket: _unbound, onLine, ...spec }) =>
-    spawnGeneration({ ...spec, args: standbyArgs(spec.args, standbyUrl()), env: shapeEnv(spec.env), ...(onLine ? { onLine: () => {} } : {}) }),
-  identity(fd) {
-    try {
-      const st = fs.fstatSync(fd);
-      return `${st.dev}:${st.ino}`;
-    } catch {
-      return 'closed';
-    }
-  },
-  preloadStamp: () => [...STANDBY_FILES.map((f) => new URL(f, standbyUrl())), path.join(packageRoot(), 'package.json')].map(mtimeOf).join(','),
-  timers: { setTimeout: (fn, ms) => setTimeout(fn, ms).unref() },
-});
-
-/** Boots the process `spec` would spawn as a standby now, for the first spawn of its shape to take (StandbyPool.preboot). */
-export function prebootStandby(spec: SpawnSpec): void {
-  standbys.preboot(spec);
-}
-
-/** What the standby preload loads of Baton: an upgrade of any (a new release installed) boots standbys afresh. */
-const STANDBY_FILES = ['./standby', './index', './sdk'].map((f) => f + path.extname(import.meta.url));
-
-function standbyUrl(): string {
-  // .ts in a checkout, .js in the compiled dist/ of an install: the extension this module has.
-  return new URL(`../../child/standby${path.extname(import.meta.url)}`, import.meta.url).href;
-}
-
-/** True while `pid` runs: neither gone nor a zombie whose exit is yet to be read. */
-function running(pid: number): boolean {
-  try {
-    // The state follows the command name, which is in parentheses and may hold anything.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
-
-function mtimeOf(url: URL | string): string {
-  try {
-    return String(fs.statSync(url).mtimeMs);
-  } catch {
-    return '-';
-  }
-}
