@@ -25,6 +25,14 @@ const NS_PER_MS = 1e6;
  * still has 250 samples for its p99 (a long block delays the next tick whatever the period).
  */
 const RESOLUTION_MS = 20;
+/**
+ * The loop work (ms) in an interval below which the next interval runs without the delay timer:
+ * an idle generation (a standby's successor waiting for traffic, a drained canary, a quiet
+ * worker) then costs no wake-ups at all. No delay in such an interval can exceed the loop's whole
+ * work in it, so it reports 0; the first busy interval after one reports -1 (not measured) and
+ * turns the timer back on.
+ */
+export const IDLE_WORK_MS = 10;
 
 export class RuntimeWatch {
   private readonly delay: ReturnType<typeof monitorEventLoopDelay>;
@@ -34,12 +42,17 @@ export class RuntimeWatch {
   private readonly pauses = { minor: 0, major: 0, incremental: 0, weakcb: 0 };
   /** Undefined until the first major GC. */
   afterGc: AfterGc | undefined;
+  /** The delay timer runs in this interval (off after an idle one). */
+  private measuring = true;
   /** performance.now() span of the latest measure(): its GC entry is already counted. */
   private measured = { start: -1, end: -1 };
 
-  /** `mallocInUse` reads the allocator's in-use bytes (-1 when unknown); called once per major GC. */
-  constructor(mallocInUse: () => number) {
+  private readonly idleWorkMs: number;
+
+  /** `mallocInUse` reads the allocator's in-use bytes (-1 when unknown); called once per major GC. `idleWorkMs` @default IDLE_WORK_MS */
+  constructor(mallocInUse: () => number, idleWorkMs = IDLE_WORK_MS) {
     this.mallocInUse = mallocInUse;
+    this.idleWorkMs = idleWorkMs;
     this.delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     this.delay.enable();
     this.elu = performance.eventLoopUtilization();
@@ -88,10 +101,13 @@ export class RuntimeWatch {
     const elu = performance.eventLoopUtilization(this.elu);
     this.elu = performance.eventLoopUtilization();
     const count = this.delay.count;
+    const idle = elu.active < this.idleWorkMs;
+    // Measured, or idle (no delay can be long: 0), or busy while the timer was off (unknown: -1).
+    const delay = (read: () => number): number => (this.measuring && count > 0 ? excess(read()) : !this.measuring && idle ? 0 : -1);
     const h: RuntimeHealth = {
-      loopDelayP50: count > 0 ? excess(this.delay.percentile(50)) : -1,
-      loopDelayP99: count > 0 ? excess(this.delay.percentile(99)) : -1,
-      loopDelayMax: count > 0 ? excess(this.delay.max) : -1,
+      loopDelayP50: delay(() => this.delay.percentile(50)),
+      loopDelayP99: delay(() => this.delay.percentile(99)),
+      loopDelayMax: delay(() => this.delay.max),
       loopUtilization: elu.utilization,
       gcMinorMs: this.pauses.minor,
       gcMajorMs: this.pauses.major,
@@ -105,7 +121,17 @@ export class RuntimeWatch {
       generation,
     };
     this.delay.reset();
+    if (idle === this.measuring) {
+      this.measuring = !idle;
+      if (this.measuring) this.delay.enable();
+      else this.delay.disable();
+    }
     return h;
+  }
+
+  /** Whether the delay timer runs now: off after an interval of less than `idleWorkMs` of loop work. */
+  get measuringDelay(): boolean {
+    return this.measuring;
   }
 
   stop(): void {
