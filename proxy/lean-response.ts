@@ -2,16 +2,12 @@
  * The request and response the lean downstream path (downstream-h1.ts) hands to the proxy's
  * request handler and to the SDK in place of node:http's IncomingMessage and ServerResponse. They
  * carry the part of that API http-forward.ts, responses.ts and the SDK's drain and request stats
- * use, and the response head is written byte for byte as node:http's `_storeHeader` writes it
- * (its Date, Connection and Keep-Alive fields, chunked framing when no length is known), so that
- * everything above the socket — routing, headers, stats, the access log, drain — is the same code
- * on both paths and a client cannot tell which one answered.
+ * use, with the head node:http would write (response-head.ts) and the body framed as it frames
+ * one, so that everything above the socket — routing, headers, stats, the access log, drain — is
+ * the same code on both paths and a client cannot tell which one answered.
  */
 import type net from 'node:net';
-
-// node:http through getBuiltinModule, not an ES import: that reads its lazy exports (http.WebSocket…),
-// which load Node's own undici, http2 and tls into every generation (~40 ms of its start).
-const { ServerResponse, STATUS_CODES } = process.getBuiltinModule('node:http');
+import { ResponseHead, type HeaderValue } from './response-head.ts';
 
 /** The connection a response belongs to (downstream-h1.ts). */
 export interface ResponseOwner {
@@ -21,9 +17,6 @@ export interface ResponseOwner {
   /** The response has been handed to the socket whole; `last`: the connection closes after it. */
   responseEnded(res: LeanResponse, last: boolean): void;
 }
-
-type HeaderValue = string | number | readonly string[];
-type Headers = Record<string, HeaderValue | undefined> | readonly string[] | readonly (readonly [string, HeaderValue])[];
 
 const NO_HEADERS: Record<string, string | undefined> = Object.freeze({});
 
@@ -48,206 +41,52 @@ export class LeanRequest {
   }
 }
 
-// node:http's own (_http_outgoing.js).
-const RE_CONN_CLOSE = /(?:^|\W)close(?:$|\W)/i;
-const RE_TE_CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
-
-let dateCache = '';
-let dateUntil = 0;
-/** node:http's Date value, made once per second as node:http makes it. */
-function utcDate(): string {
-  const now = Date.now();
-  if (now >= dateUntil) {
-    dateCache = new Date(now).toUTCString();
-    dateUntil = now - (now % 1000) + 1000;
-  }
-  return dateCache;
-}
+/** Below this, the head and the body are copied into one buffer for one write; above, the copy would cost more than the writev. */
+const SMALL = 16 * 1024;
 
 function emitClose(res: LeanResponse): void {
   res.emit('close');
 }
 
-/**
- * The response of one lean request. Its prototype chain goes through ServerResponse's so that the
- * SDK, which counts and drains every `instanceof ServerResponse` it sees on the server's 'request'
- * event, treats it as one; every method the proxy or the SDK calls is its own.
- */
-export class LeanResponse {
-  statusCode = 200;
-  statusMessage: string | undefined = undefined;
-  headersSent = false;
+/** The response of one lean request: its head is ResponseHead's, its bytes go straight to the socket. */
+export class LeanResponse extends ResponseHead {
   destroyed = false;
   writableEnded = false;
   writableFinished = false;
-  chunkedEncoding = false;
-  shouldKeepAlive: boolean;
   /** A write returned false: 'drain' is emitted when the socket drains. */
   needDrain = false;
   readonly req: LeanRequest;
   private readonly owner: ResponseOwner;
-  /** The head made by writeHead, written with the first body bytes (or at end). */
-  private head: string | undefined = undefined;
-  private hasBody: boolean;
-  private last = false;
-  private contentLength: number | undefined = undefined;
   private trailer = '';
-  private defaultKeepAlive = true;
   private closed = false;
-  /** Fields set before writeHead (the SDK's `Connection: close` while draining), by lower-cased name. */
-  private fields: Map<string, [string, HeaderValue]> | undefined = undefined;
-  // writeHead's scan of the fields it writes (node:http's `state`).
-  private sawConnection = false;
-  private sawLength = false;
-  private sawTe = false;
-  private sawDate = false;
-  private sawTrailer = false;
+  /** cork() calls not yet undone by uncork(). */
+  private corked = 0;
+  /** Body bytes (and chunk framing, latin1 strings) written since the last flush. */
+  private pieces: (Buffer | string)[] = [];
+  private pending = 0;
 
   constructor(req: LeanRequest, owner: ResponseOwner, shouldKeepAlive: boolean) {
+    super(shouldKeepAlive, req.method !== 'HEAD', owner.keepAliveTimeout);
     this.req = req;
     this.owner = owner;
-    this.shouldKeepAlive = shouldKeepAlive;
-    this.hasBody = req.method !== 'HEAD';
   }
 
-  setHeader(name: string, value: HeaderValue): this {
-    if (this.headersSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
-    (this.fields ??= new Map()).set(name.toLowerCase(), [name, value]);
-    return this;
-  }
-
+  /** Writes wait until uncork (or end): the head and a small body then go out as one buffer. */
   cork(): void {
-    this.owner.socket.cork();
+    this.corked += 1;
   }
 
   uncork(): void {
-    this.owner.socket.uncork();
-  }
-
-  /** node:http's writeHead: the status line and fields, then what node:http adds (see _storeHeader). */
-  writeHead(status: number, reason?: string | Headers, obj?: Headers): this {
-    if (this.headersSent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
-    if (typeof reason === 'string') this.statusMessage = reason;
-    else {
-      this.statusMessage ||= STATUS_CODES[status] || 'unknown';
-      obj ??= reason;
-    }
-    this.statusCode = status;
-    if (status === 204 || status === 304 || (status >= 100 && status <= 199)) this.hasBody = false;
-    let head = `HTTP/1.1 ${status} ${this.statusMessage}\r\n`;
-    if (this.fields) head += this.mergedFields(obj);
-    else if (Array.isArray(obj)) {
-      if (obj.length > 0 && Array.isArray(obj[0])) for (const [k, v] of obj as readonly (readonly [string, HeaderValue])[]) head += this.field(k, v);
-      else for (let i = 0; i < obj.length; i += 2) head += this.field(obj[i] as string, obj[i + 1] as string);
-    } else if (obj) {
-      const o = obj as Record<string, HeaderValue | undefined>;
-      for (const k in o) if (Object.hasOwn(o, k)) head += this.field(k, o[k] as HeaderValue);
-    }
-    if (!this.sawDate) head += `Date: ${utcDate()}\r\n`;
-    if (this.chunkedEncoding && (status === 204 || status === 304)) {
-      this.chunkedEncoding = false;
-      this.shouldKeepAlive = false;
-    }
-    if (!this.sawConnection) {
-      // HTTP/1.1 only (the lean path takes no other), so node:http's useChunkedEncodingByDefault is true.
-      if (this.shouldKeepAlive) {
-        head += 'Connection: keep-alive\r\n';
-        if (this.owner.keepAliveTimeout && this.defaultKeepAlive) head += `Keep-Alive: timeout=${Math.floor(this.owner.keepAliveTimeout / 1000)}\r\n`;
-      } else {
-        this.last = true;
-        head += 'Connection: close\r\n';
-      }
-    }
-    if (!this.sawLength && !this.sawTe) {
-      if (!this.hasBody) this.chunkedEncoding = false;
-      else if (!this.sawTrailer && typeof this.contentLength === 'number') head += `Content-Length: ${this.contentLength}\r\n`;
-      else {
-        head += 'Transfer-Encoding: chunked\r\n';
-        this.chunkedEncoding = true;
-      }
-    }
-    if (this.chunkedEncoding !== true && this.sawTrailer) throw Object.assign(new Error('Trailers are invalid with this transfer encoding'), { code: 'ERR_HTTP_TRAILER_INVALID' });
-    this.head = `${head}\r\n`;
-    this.headersSent = true;
-    return this;
-  }
-
-  /** As node:http when fields were set before writeHead: set ones first, an array's replacing them by name, an object's in place. */
-  private mergedFields(obj: Headers | undefined): string {
-    const fields = this.fields!;
-    if (Array.isArray(obj)) {
-      const pairs: [string, HeaderValue][] = [];
-      if (obj.length > 0 && Array.isArray(obj[0])) for (const [k, v] of obj as readonly (readonly [string, HeaderValue])[]) pairs.push([k, v]);
-      else for (let i = 0; i < obj.length; i += 2) pairs.push([obj[i] as string, obj[i + 1] as string]);
-      for (const [k] of pairs) fields.delete(k.toLowerCase());
-      for (const [k, v] of pairs) {
-        const key = k.toLowerCase();
-        const had = fields.get(key);
-        if (had) fields.set(key, [k, [...(Array.isArray(had[1]) ? had[1] : [String(had[1])]), ...(Array.isArray(v) ? v : [String(v)])]]);
-        else fields.set(key, [k, v]);
-      }
-    } else if (obj) {
-      const o = obj as Record<string, HeaderValue | undefined>;
-      for (const k of Object.keys(o)) if (k) fields.set(k.toLowerCase(), [k, o[k] as HeaderValue]);
-    }
-    let out = '';
-    for (const [name, value] of fields.values()) out += this.field(name, value);
-    return out;
-  }
-
-  /** node:http's processHeader, storeHeader and matchHeader for one field. */
-  private field(name: string, value: HeaderValue): string {
-    if (Array.isArray(value)) {
-      if (value.length < 2 || name.toLowerCase() !== 'cookie') {
-        let out = '';
-        for (const v of value as readonly string[]) out += this.field(name, v);
-        return out;
-      }
-      value = value.join('; ');
-    }
-    let text = String(value);
-    if (name.length >= 4 && name.length <= 19) {
-      switch (name.toLowerCase()) {
-        case 'connection':
-          this.sawConnection = true;
-          if (RE_CONN_CLOSE.test(text)) this.last = true;
-          else this.shouldKeepAlive = true;
-          break;
-        case 'transfer-encoding':
-          this.sawTe = true;
-          if (RE_TE_CHUNKED.test(text)) this.chunkedEncoding = true;
-          break;
-        case 'content-length':
-          this.sawLength = true;
-          this.contentLength = +text;
-          break;
-        case 'date':
-          this.sawDate = true;
-          break;
-        case 'trailer':
-          this.sawTrailer = true;
-          break;
-        case 'keep-alive':
-          this.defaultKeepAlive = false;
-          break;
-        case 'content-disposition':
-          // node:http re-encodes it when a length is known (nodejs/node#46528): latin1 bytes read back as UTF-8.
-          if (this.contentLength) text = Buffer.from(text, 'latin1').toString();
-          break;
-      }
-    }
-    return `${name}: ${text}\r\n`;
+    if (this.corked > 0 && --this.corked === 0 && !this.writableEnded && !this.flush(undefined)) this.needDrain = true;
   }
 
   write(chunk: Buffer | string): boolean {
     if (this.writableEnded || this.destroyed) return false;
     if (!this.headersSent) this.writeHead(this.statusCode);
     if (!this.hasBody) return true;
-    const socket = this.owner.socket;
-    socket.cork();
-    this.flushHead();
-    const ok = this.body(chunk);
-    socket.uncork();
+    this.body(chunk);
+    if (this.corked > 0) return true;
+    const ok = this.flush(undefined);
     if (!ok) this.needDrain = true;
     return ok;
   }
@@ -259,14 +98,11 @@ export class LeanResponse {
       this.writeHead(this.statusCode);
     }
     this.writableEnded = true;
-    const socket = this.owner.socket;
-    if (this.destroyed || socket.destroyed) return this;
-    socket.cork();
-    this.flushHead();
+    if (this.destroyed || this.owner.socket.destroyed) return this;
     if (chunk !== undefined && this.hasBody) this.body(chunk);
-    if (this.hasBody && this.chunkedEncoding) socket.write(`0\r\n${this.trailer}\r\n`, 'latin1', this.flushed);
-    else socket.write('', 'latin1', this.flushed);
-    socket.uncork();
+    if (this.hasBody && this.chunkedEncoding) this.piece(`0\r\n${this.trailer}\r\n`);
+    this.corked = 0;
+    this.flush(this.flushed);
     this.owner.responseEnded(this, this.last);
     return this;
   }
@@ -297,20 +133,54 @@ export class LeanResponse {
     }
   }
 
-  private flushHead(): void {
-    if (this.head === undefined) return;
-    this.owner.socket.write(this.head, 'latin1');
-    this.head = undefined;
+  /** Queues body bytes, framed as a chunk when the length is not known. */
+  private body(chunk: Buffer | string): void {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!this.chunkedEncoding) {
+      if (data.length > 0) this.piece(data);
+      return;
+    }
+    if (data.length === 0) return;
+    this.piece(`${data.length.toString(16)}\r\n`);
+    this.piece(data);
+    this.piece('\r\n');
   }
 
-  private body(chunk: Buffer | string): boolean {
+  private piece(p: Buffer | string): void {
+    this.pieces.push(p);
+    this.pending += p.length;
+  }
+
+  /**
+   * Writes the head (if not yet written) and the queued pieces: one buffer when they are small
+   * (one write through the socket's stream instead of a writev of several), as they are otherwise;
+   * `done` is called once they reached the socket. Returns the socket's write() answer.
+   */
+  private flush(done: (() => void) | undefined): boolean {
     const socket = this.owner.socket;
-    if (!this.chunkedEncoding) return socket.write(chunk);
-    const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    if (length === 0) return true;
-    socket.write(`${length.toString(16)}\r\n`, 'latin1');
-    socket.write(chunk);
-    return socket.write('\r\n', 'latin1');
+    const head = this.head;
+    const pieces = this.pieces;
+    this.head = undefined;
+    if (pieces.length === 0 && head === undefined) {
+      if (done) return socket.write('', 'latin1', done);
+      return true;
+    }
+    let ok: boolean;
+    if (this.pending <= SMALL) {
+      const out = Buffer.allocUnsafe((head === undefined ? 0 : head.length) + this.pending);
+      let at = head === undefined ? 0 : out.write(head, 0, 'latin1');
+      for (const p of pieces) at += typeof p === 'string' ? out.write(p, at, 'latin1') : p.copy(out, at);
+      ok = socket.write(out, done);
+    } else {
+      socket.cork();
+      if (head !== undefined) socket.write(head, 'latin1');
+      for (let i = 0; i < pieces.length - 1; i++) socket.write(pieces[i]!, 'latin1');
+      ok = socket.write(pieces[pieces.length - 1]!, 'latin1', done);
+      socket.uncork();
+    }
+    this.pieces = [];
+    this.pending = 0;
+    return ok;
   }
 
   /** The last write reached the socket (node:http's 'finish'); 'close' follows on the next tick, as there. */
@@ -323,8 +193,6 @@ export class LeanResponse {
   };
 }
 
-// The methods above shadow node:http's; EventEmitter's (on, once, emit) come through unchanged.
-Object.setPrototypeOf(LeanResponse.prototype, ServerResponse.prototype);
 export interface LeanResponse {
   on(event: string, listener: (...args: unknown[]) => void): this;
   once(event: string, listener: (...args: unknown[]) => void): this;
