@@ -184,8 +184,9 @@ export class LeanResponse extends ResponseHead {
   }
 
   /** The last write reached the socket (node:http's 'finish'); 'close' follows on the next tick, as there. */
-  private readonly flushed = (): void => {
-    if (this.closed) return;
+  private readonly flushed = (err?: Error | null): void => {
+    // A failed write is not a finished response: the socket's close reports it (connectionClosed).
+    if (this.closed || err) return;
     this.writableFinished = true;
     this.closed = true;
     this.emit('finish');
