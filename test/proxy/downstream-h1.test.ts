@@ -202,6 +202,19 @@ describe('proxy: the lean HTTP/1.1 path', () => {
     expect(c).toMatch(/^HTTP\/1\.1 408 /);
   });
 
+  it('a client that goes away while its request is upstream: the upstream exchange is cut, as on node:http', async () => {
+    const upstreamConnections = (): Promise<number> => new Promise((resolve) => up.server.getConnections((_e, n) => resolve(n)));
+    for (const port of [leanPort, nodePort]) {
+      const before = up.requests;
+      const s = net.connect(port, '127.0.0.1', () => s.write(get('/slow?ms=20000')));
+      s.on('error', () => {});
+      await expect.poll(() => up.requests).toBe(before + 1);
+      const open = await upstreamConnections();
+      s.destroy();
+      await expect.poll(upstreamConnections, { timeout: 5000 }).toBe(open - 1);
+    }
+  });
+
   it('a drain answers an idle lean connection once more with Connection: close, closes the other idle one, and the generation exits', async () => {
     const open = (): Promise<{ socket: net.Socket; answer(raw: string): Promise<string>; closed: Promise<void> }> =>
       new Promise((resolve, reject) => {
