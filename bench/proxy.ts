@@ -5,6 +5,8 @@
 //
 //   npm run bench:proxy                                  # 3 rounds × 5 s per system and scenario (~2.5 min)
 //   npm run bench:proxy -- --rounds 5 --seconds 8 --connections 64
+//   npm run bench:proxy -- --systems direct,baton,baton-nodehttp,haproxy   # baton-nodehttp: the proxy with
+//                                         # BATON_PROXY_DOWNSTREAM=node (every request on node:http's server)
 //
 // Every process is tracked by pid and killed by pid at the end (also on error, Ctrl-C, or the
 // --max-seconds limit).
@@ -152,46 +154,57 @@ async function main(): Promise<void> {
     await waitFor(upstreamPort);
     const ports: Record<string, number> = { direct: upstreamPort };
 
-    if (wanted.has('baton')) {
-      const port = await freePort();
-      const file = path.join(dir, 'proxy.yaml');
-      fs.writeFileSync(file, stringify({
+    if (wanted.has('baton') || wanted.has('baton-nodehttp')) {
+      const config = (port: number): string => stringify({
         listeners: [{ name: 'web', address: `127.0.0.1:${port}` }],
         app: {
           listeners: { web: { protocol: 'http', routes: [{ match: { prefix: '/' }, cluster: 'up' }] } },
           clusters: { up: { endpoints: [`127.0.0.1:${upstreamPort}`] } },
           access_log: { enabled: false },
         },
-      }));
+      });
       // The proxy's shipped command line (examples/proxy.yaml), semi-space flag included.
-      const proxyCommand = [process.execPath, ...NODE.slice(1), ...PROXY_NODE_FLAGS, path.join(ROOT, 'proxy/main.ts'), '--config', file];
-      if (workers === undefined) {
-        const child = start('baton proxy', proxyCommand[0]!, proxyCommand.slice(1), OWN_SESSION);
-        child.on('exit', (code) => code && process.stderr.write(`baton proxy exited ${code}: ${stderrOf(child)}\n`));
-      } else {
-        // Under the supervisor, as examples/proxy.yaml runs it: `workers` processes on one SO_REUSEPORT socket each.
-        const sup = path.join(dir, 'baton.yaml');
-        fs.writeFileSync(sup, stringify({ name: 'bench-proxy', command: proxyCommand, listeners: [{ name: 'web', address: `127.0.0.1:${port}` }], workers, 'log-level': 'warn' }));
-        const child = start('baton supervisor', process.execPath, [...NODE.slice(1), path.join(ROOT, 'bin/baton'), 'run', '--config', sup], {
-          env: { ...process.env, BATON_RUNTIME_DIR: path.join(dir, 'run') },
-          onLine: (line) => {
-            const pid = /"childPid":(\d+)/.exec(line)?.[1];
-            if (pid) track(Number(pid), 'baton proxy worker');
-          },
-        });
-        child.on('exit', (code) => code && process.stderr.write(`baton supervisor exited ${code}: ${stderrOf(child)}\n`));
-        onCleanup(async () => {
-          if (child.exitCode === null) child.kill('SIGTERM');
-          for (let i = 0; i < 100 && child.exitCode === null; i++) await sleep(50);
-        });
-      }
-      ports.baton = port;
-      if (workers !== undefined && wanted.has('baton-node')) {
+      const proxyCommand = (configFile: string): string[] => [process.execPath, ...NODE.slice(1), ...PROXY_NODE_FLAGS, path.join(ROOT, 'proxy/main.ts'), '--config', configFile];
+      /** The proxy as a plain process or under `baton run` (--workers), on a port of its own; `env` on top of the bench's. */
+      const startProxy = async (system: string, env: NodeJS.ProcessEnv): Promise<void> => {
+        const port = await freePort();
+        const own = path.join(dir, system);
+        fs.mkdirSync(own, { recursive: true });
+        const configFile = path.join(own, 'proxy.yaml');
+        fs.writeFileSync(configFile, config(port));
+        const command = proxyCommand(configFile);
+        if (workers === undefined) {
+          const child = start(`${system} proxy`, command[0]!, command.slice(1), { ...OWN_SESSION, env: { ...process.env, ...env } });
+          child.on('exit', (code) => code && process.stderr.write(`${system} proxy exited ${code}: ${stderrOf(child)}\n`));
+        } else {
+          // Under the supervisor, as examples/proxy.yaml runs it: `workers` processes on one SO_REUSEPORT socket each.
+          const sup = path.join(own, 'baton.yaml');
+          fs.writeFileSync(sup, stringify({ name: `bench-${system}`, command, listeners: [{ name: 'web', address: `127.0.0.1:${port}` }], workers, 'log-level': 'warn' }));
+          const child = start(`${system} supervisor`, process.execPath, [...NODE.slice(1), path.join(ROOT, 'bin/baton'), 'run', '--config', sup], {
+            env: { ...process.env, ...env, BATON_RUNTIME_DIR: path.join(own, 'run') },
+            onLine: (line) => {
+              const pid = /"childPid":(\d+)/.exec(line)?.[1];
+              if (pid) track(Number(pid), `${system} proxy worker`);
+            },
+          });
+          child.on('exit', (code) => code && process.stderr.write(`${system} supervisor exited ${code}: ${stderrOf(child)}\n`));
+          onCleanup(async () => {
+            if (child.exitCode === null) child.kill('SIGTERM');
+            for (let i = 0; i < 100 && child.exitCode === null; i++) await sleep(50);
+          });
+        }
+        ports[system] = port;
+      };
+      if (wanted.has('baton')) await startProxy('baton', {});
+      // The same proxy with every request on node:http's server (no lean downstream path): the path before it, in the same run.
+      if (wanted.has('baton-nodehttp')) await startProxy('baton-nodehttp', { BATON_PROXY_DOWNSTREAM: 'node' });
+      if (workers !== undefined && wanted.has('baton-node') && ports.baton !== undefined) {
         // The same proxy as a plain node process beside it: what running under the supervisor costs or gains.
         const plain = await freePort();
         const plainFile = path.join(dir, 'proxy-plain.yaml');
-        fs.writeFileSync(plainFile, fs.readFileSync(file, 'utf8').replace(`127.0.0.1:${port}`, `127.0.0.1:${plain}`));
-        start('baton proxy (plain node)', proxyCommand[0]!, [...proxyCommand.slice(1, -1), plainFile], OWN_SESSION);
+        fs.writeFileSync(plainFile, config(plain));
+        const command = proxyCommand(plainFile);
+        start('baton proxy (plain node)', command[0]!, command.slice(1), OWN_SESSION);
         ports['baton-node'] = plain;
       }
     }
@@ -227,7 +240,7 @@ async function main(): Promise<void> {
       start('nginx', 'nginx', ['-p', prefix, '-c', cfg], OWN_SESSION);
       ports.nginx = port;
     }
-    const systems = ['direct', 'baton', 'baton-node', 'http-proxy', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);
+    const systems = ['direct', 'baton', 'baton-nodehttp', 'baton-node', 'http-proxy', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);
     for (const s of systems) await waitFor(ports[s]!);
 
     const m = machine(haproxy);
@@ -271,6 +284,7 @@ function table(systems: string[], results: Map<string, Figures[]>, haproxy: stri
   const label: Record<string, string> = {
     direct: 'straight to the upstream',
     baton: values.workers === undefined ? 'Baton proxy' : `Baton proxy (baton run, ${n} worker${n > 1 ? 's' : ''})`,
+    'baton-nodehttp': values.workers === undefined ? 'Baton proxy, node:http downstream' : `Baton proxy, node:http downstream (baton run, ${n} worker${n > 1 ? 's' : ''})`,
     'baton-node': 'Baton proxy (plain node, no supervisor)',
     'http-proxy': 'http-proxy 1.18 (Node)',
     haproxy: `HAProxy ${haproxy ?? ''} (nbthread ${n})`,

@@ -2,6 +2,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import type { HttpListenerConfig } from './config-schema.ts';
+import { installLeanPath } from './downstream-h1.ts';
 import { createRequestHandler, type HttpContext } from './http-forward.ts';
 import type { ListenerStats } from './proxy-stats.ts';
 import { clientErrorStatus, replyRaw } from './responses.ts';
@@ -10,6 +11,14 @@ import { createUpgradeHandler } from './upgrade.ts';
 // node:http through getBuiltinModule, not an ES import: that reads its lazy exports (http.WebSocket…),
 // which load Node's own undici, http2 and tls into every generation (~40 ms of its start).
 const { createServer } = process.getBuiltinModule('node:http');
+
+/**
+ * Whether a plain HTTP listener serves bodiless HTTP/1.1 requests on the lean path
+ * (downstream-h1.ts); `BATON_PROXY_DOWNSTREAM=node` leaves every request to node:http.
+ */
+export function leanDownstream(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.BATON_PROXY_DOWNSTREAM !== 'node';
+}
 
 /** `make` builds the server from the HTTP options (an HTTPS or HTTP/2 server for a TLS listener). */
 export function createHttpServer<S extends net.Server = http.Server>(
@@ -28,6 +37,16 @@ export function createHttpServer<S extends net.Server = http.Server>(
     noDelay: true,
   });
   (server as unknown as http.Server).timeout = config.stream_idle_timeout;
+  // Plain listeners only (a TLS one brings its own `make`): before any other 'connection' listener, it takes node:http's place.
+  if (make === (createServer as unknown) && leanDownstream()) {
+    installLeanPath(server as unknown as http.Server, {
+      headersTimeout: config.headers_timeout,
+      keepAliveTimeout: config.idle_timeout,
+      streamIdleTimeout: config.stream_idle_timeout,
+      maxHeaderSize: config.max_header_size,
+      onHandOver: () => cx.cxFallback.inc(),
+    });
+  }
   server.on('request', createRequestHandler(ctx));
   server.on('upgrade', createUpgradeHandler(ctx));
   server.on('connection', (socket: net.Socket) => countConnection(cx, socket));

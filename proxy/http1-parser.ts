@@ -1,8 +1,8 @@
 /**
- * node:http's own HTTP/1.1 parser (llhttp), as node:http's client drives it, for the proxy's lean
- * upstream client (upstream-h1.ts). It comes from `_http_common`, which Node keeps for
- * compatibility but does not document, so it is checked once here and the proxy does without it
- * where it is gone.
+ * node:http's own HTTP/1.1 parser (llhttp), as node:http drives it, for the proxy's lean upstream
+ * client (upstream-h1.ts) and its lean downstream path (downstream-h1.ts). It comes from
+ * `_http_common`, which Node keeps for compatibility but does not document, so it is checked once
+ * here and the proxy does without it where it is gone.
  */
 export interface HTTPParserInstance {
   initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
@@ -15,6 +15,7 @@ export interface HTTPParserInstance {
 export interface HTTPParserClass {
   new (): HTTPParserInstance;
   RESPONSE: number;
+  REQUEST: number;
   kOnHeaders: number;
   kOnHeadersComplete: number;
   kOnBody: number;
@@ -36,6 +37,17 @@ export const HTTPParser = ((): HTTPParserClass | undefined => {
 })();
 /** Whether this Node has the parser the lean client is built on. */
 export const leanClientAvailable = HTTPParser !== undefined;
+/**
+ * The method names a request parser reports by index (kOnHeadersComplete's fourth argument), from
+ * the same module; without them, or without REQUEST mode, the lean downstream path is off.
+ */
+export const requestMethods = ((): readonly string[] | undefined => {
+  if (!HTTPParser || typeof HTTPParser.REQUEST !== 'number') return undefined;
+  const methods = (process.getBuiltinModule('_http_common') as unknown as { methods?: unknown }).methods;
+  return Array.isArray(methods) && methods.every((m) => typeof m === 'string') ? (methods as string[]) : undefined;
+})();
+/** Whether this Node has what the lean downstream path is built on (a request parser and its method table). */
+export const leanServerAvailable = requestMethods !== undefined;
 export const kOnHeaders = (HTTPParser?.kOnHeaders ?? 0) | 0;
 export const kOnHeadersComplete = (HTTPParser?.kOnHeadersComplete ?? 0) | 0;
 export const kOnBody = (HTTPParser?.kOnBody ?? 0) | 0;

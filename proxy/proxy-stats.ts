@@ -10,12 +10,15 @@ export function statSegment(name: string): string {
 export interface ListenerStats {
   cxTotal: Counter;
   cxActive: Gauge;
+  /** Connections the lean HTTP/1.1 path handed to node:http (downstream-h1.ts). */
+  cxFallback: Counter;
 }
 
 export function listenerStats(store: StatsStore, name: string): ListenerStats {
   return {
     cxTotal: store.counter(`listener.${statSegment(name)}.downstream_cx_total`),
     cxActive: store.gauge(`listener.${statSegment(name)}.downstream_cx_active`),
+    cxFallback: store.counter(`listener.${statSegment(name)}.downstream_cx_fallback`),
   };
 }
 

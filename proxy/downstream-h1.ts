@@ -1,0 +1,274 @@
+/**
+ * The lean downstream HTTP/1.1 path: a plain listener's connections are read by the proxy's own
+ * loop on node:http's parser (llhttp, REQUEST mode) instead of node:http's server, whose
+ * IncomingMessage, ServerResponse and stream machinery were ~12 µs of every request (README,
+ * bench:proxy). It serves what nearly every proxied request is — a bodiless GET, HEAD, DELETE or
+ * OPTIONS over HTTP/1.1, keep-alive or pipelined — through the same 'request' handler and SDK
+ * hooks as node:http (lean-response.ts stands in for its request and response).
+ *
+ * Anything else — a body, Expect, Upgrade, HTTP/1.0 or /2, no Host, a head split across reads, bytes
+ * llhttp refuses — hands the connection to node:http for the rest of its life at the request's first
+ * byte: that request and all after it are node:http's, answered (400, 431, 408 …) exactly as before.
+ */
+import type http from 'node:http';
+import type net from 'node:net';
+import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, requestMethods, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
+import { LeanRequest, LeanResponse, type ResponseOwner } from './lean-response.ts';
+
+export interface LeanOptions {
+  /** A new connection's first request head must come within this (node:http's headersTimeout: then 408). */
+  headersTimeout: number;
+  /** An idle keep-alive connection closes after this (node:http's keepAliveTimeout). */
+  keepAliveTimeout: number;
+  /** A request in flight whose connection is silent this long is cut (node:http's server.timeout). */
+  streamIdleTimeout: number;
+  maxHeaderSize: number;
+  /** A connection was handed to node:http. */
+  onHandOver?: () => void;
+}
+
+type ConnectionListener = (this: http.Server, socket: net.Socket) => void;
+
+const LEAN_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
+/** Pipelined bytes held while a response is in flight before the socket stops being read. */
+const MAX_QUEUED = 64 * 1024;
+/** node:http's maxHeadersCount (2000 pairs): past it node:http drops fields, so such a request is node:http's. */
+const MAX_RAW_HEADERS = 4000;
+const RESOURCE = {};
+
+function noop(): void {}
+
+/**
+ * Puts the lean path in front of `server`'s own connection listener (node:http's), which is kept
+ * for the connections handed back; false (node:http serves everything) where this Node's parser
+ * is not the one checked in http1-parser.ts or the server's listeners are not what node:http sets up.
+ */
+export function installLeanPath(server: http.Server, options: LeanOptions): boolean {
+  const methods = requestMethods;
+  if (!methods) return false;
+  const own = server.listeners('connection');
+  if (own.length !== 1) return false;
+  const nodeListener = own[0] as ConnectionListener;
+  server.removeListener('connection', nodeListener);
+  // Not server.emit('connection') to hand a socket back: every other 'connection' listener (the
+  // SDK's drain tracking, the listener's counters) has seen this socket once already.
+  server.on('connection', (socket: net.Socket) => {
+    new LeanConnection(server, nodeListener, socket, options, methods);
+  });
+  return true;
+}
+
+/** One downstream connection while the lean path serves it: one request at a time, in order. */
+class LeanConnection implements ResponseOwner {
+  readonly socket: net.Socket;
+  readonly keepAliveTimeout: number;
+  private readonly server: http.Server;
+  private readonly nodeListener: ConnectionListener;
+  private readonly options: LeanOptions;
+  private readonly methods: readonly string[];
+  private readonly parser: HTTPParserInstance;
+  /** What the last execute() parsed: a request to serve, null for one the lean path does not take. */
+  private parsed: LeanRequest | null | undefined = undefined;
+  private keepAlive = false;
+  private pendingHeaders: string[] | undefined = undefined;
+  private pendingUrl = '';
+  private current: LeanResponse | undefined = undefined;
+  /** Bytes that came while `current` was in flight (pipelining), parsed once it has ended. */
+  private queued: Buffer | undefined = undefined;
+  private served = 0;
+  private done = false;
+  private readonly onData = (chunk: Buffer): void => this.data(chunk);
+  private readonly onEnd = (): void => this.ended();
+  private readonly onError = (): void => {
+    this.socket.destroy();
+  };
+  private readonly onClose = (): void => this.closed();
+  private readonly onDrain = (): void => this.drained();
+  private readonly onTimeout = (): void => this.timedOut();
+
+  constructor(server: http.Server, nodeListener: ConnectionListener, socket: net.Socket, options: LeanOptions, methods: readonly string[]) {
+    this.server = server;
+    this.nodeListener = nodeListener;
+    this.socket = socket;
+    this.options = options;
+    this.methods = methods;
+    this.keepAliveTimeout = options.keepAliveTimeout;
+    // installLeanPath runs only where requestMethods (and so HTTPParser) exists.
+    const parser = new (HTTPParser as HTTPParserClass)();
+    parser[kOnHeaders] = (headers: string[], url: string) => {
+      (this.pendingHeaders ??= []).push(...headers);
+      this.pendingUrl += url;
+    };
+    parser[kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string, _s: unknown, _m: unknown, upgrade: boolean, shouldKeepAlive: boolean) =>
+      this.headersComplete(major, minor, headers, method, url, upgrade, shouldKeepAlive);
+    parser[kOnBody] = noop;
+    parser[kOnMessageComplete] = noop;
+    this.parser = parser;
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    socket.on('drain', this.onDrain);
+    socket.on('timeout', this.onTimeout);
+    socket.setTimeout(options.headersTimeout);
+  }
+
+  /**
+   * Returns 2 (skip the body, stop as after an upgrade) for every request, so that execute() ends
+   * at this request's last byte: that is how the next request's first byte is known, and so where
+   * a hand-over to node:http starts.
+   */
+  private headersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string, upgrade: boolean, shouldKeepAlive: boolean): number {
+    const raw = headers ?? this.pendingHeaders ?? [];
+    const target = url || this.pendingUrl;
+    this.pendingHeaders = undefined;
+    this.pendingUrl = '';
+    const name = this.methods[method];
+    this.parsed = major === 1 && minor === 1 && !upgrade && name !== undefined && LEAN_METHODS.has(name) && leanHeaders(raw) ? new LeanRequest(name, target, raw, this.socket) : null;
+    this.keepAlive = shouldKeepAlive;
+    return 2;
+  }
+
+  private data(chunk: Buffer): void {
+    if (this.done) return;
+    if (this.current !== undefined) {
+      this.queued = this.queued === undefined ? chunk : Buffer.concat([this.queued, chunk]);
+      if (this.queued.length > MAX_QUEUED) this.socket.pause();
+      return;
+    }
+    this.parse(chunk);
+  }
+
+  /** Serves the requests in `buf` one after the other until one is in flight or the rest is node:http's. */
+  private parse(buf: Buffer): void {
+    let offset = 0;
+    while (offset < buf.length && !this.done) {
+      this.parsed = undefined;
+      // Fresh for every request: after the stop at the end of a head, llhttp is not at a message start.
+      this.parser.initialize((HTTPParser as HTTPParserClass).REQUEST, RESOURCE, this.options.maxHeaderSize, 0);
+      const n = this.parser.execute(offset === 0 ? buf : buf.subarray(offset));
+      const req = this.parsed;
+      if (typeof n !== 'number' || !req) return this.handOver(buf.subarray(offset));
+      offset += n;
+      this.serve(req);
+      if (this.current !== undefined) {
+        if (offset < buf.length) this.queued = buf.subarray(offset);
+        return;
+      }
+    }
+  }
+
+  private serve(req: LeanRequest): void {
+    this.served += 1;
+    this.socket.setTimeout(this.options.streamIdleTimeout);
+    const res = new LeanResponse(req, this, this.keepAlive);
+    this.current = res;
+    // The server's own event: the SDK's drain and request stats see it first, then the proxy's handler.
+    this.server.emit('request', req, res);
+  }
+
+  /** @internal LeanResponse#end: the next request may be served (after this one's bytes, on the same socket). */
+  responseEnded(res: LeanResponse, last: boolean): void {
+    if (res !== this.current) return;
+    this.current = undefined;
+    if (last) {
+      this.done = true;
+      this.queued = undefined;
+      // node:http's destroySoon: the FIN after the last byte, then the socket is gone.
+      (this.socket as net.Socket & { destroySoon(): void }).destroySoon();
+      return;
+    }
+    this.socket.setTimeout(this.keepAliveTimeout);
+    const queued = this.queued;
+    this.queued = undefined;
+    if (this.socket.isPaused()) this.socket.resume();
+    if (queued !== undefined) this.parse(queued);
+  }
+
+  /**
+   * The rest of this connection is node:http's, from `rest` (the first byte of a request the lean
+   * path does not serve) on: node:http's own connection listener takes the socket with those bytes
+   * put back in front of whatever comes next.
+   */
+  private handOver(rest: Buffer): void {
+    this.done = true;
+    const socket = this.socket;
+    socket.pause();
+    socket.removeListener('data', this.onData);
+    socket.removeListener('end', this.onEnd);
+    socket.removeListener('error', this.onError);
+    socket.removeListener('close', this.onClose);
+    socket.removeListener('drain', this.onDrain);
+    socket.removeListener('timeout', this.onTimeout);
+    socket.setTimeout(0);
+    this.parser.close();
+    this.options.onHandOver?.();
+    if (rest.length > 0) socket.unshift(rest);
+    this.nodeListener.call(this.server, socket);
+    socket.resume();
+  }
+
+  /** The client's FIN: as node:http (no half-open HTTP), the connection ends, and a response in flight with it. */
+  private ended(): void {
+    if (this.current !== undefined) this.socket.destroy();
+    else (this.socket as net.Socket & { destroySoon(): void }).destroySoon();
+  }
+
+  private closed(): void {
+    this.done = true;
+    this.queued = undefined;
+    this.parser.close();
+    const res = this.current;
+    this.current = undefined;
+    res?.connectionClosed();
+  }
+
+  private drained(): void {
+    const res = this.current;
+    if (res?.needDrain) {
+      res.needDrain = false;
+      res.emit('drain');
+    }
+  }
+
+  private timedOut(): void {
+    if (this.current === undefined && this.served === 0 && this.queued === undefined) {
+      // No request yet within headersTimeout: node:http's 408, through the listener's own clientError answer.
+      this.done = true;
+      this.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), this.socket);
+      return;
+    }
+    // Idle past keepAliveTimeout, or a request in flight silent past server.timeout: node:http destroys it.
+    this.socket.destroy();
+  }
+}
+
+/**
+ * True when the request's fields leave it to the lean path: a Host (node:http answers an HTTP/1.1
+ * request without one 400), and none of Content-Length, Transfer-Encoding (a body), Expect or Upgrade.
+ */
+function leanHeaders(raw: readonly string[]): boolean {
+  if (raw.length > MAX_RAW_HEADERS) return false;
+  let host = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') host = true;
+        break;
+      case 6:
+        if (name.toLowerCase() === 'expect') return false;
+        break;
+      case 7:
+        if (name.toLowerCase() === 'upgrade') return false;
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') return false;
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') return false;
+        break;
+    }
+  }
+  return host;
+}

@@ -1,0 +1,201 @@
+/**
+ * The request and response the lean downstream path (downstream-h1.ts) hands to the proxy's
+ * request handler and to the SDK in place of node:http's IncomingMessage and ServerResponse. They
+ * carry the part of that API http-forward.ts, responses.ts and the SDK's drain and request stats
+ * use, with the head node:http would write (response-head.ts) and the body framed as it frames
+ * one, so that everything above the socket — routing, headers, stats, the access log, drain — is
+ * the same code on both paths and a client cannot tell which one answered.
+ */
+import type net from 'node:net';
+import { ResponseHead, type HeaderValue } from './response-head.ts';
+
+/** The connection a response belongs to (downstream-h1.ts). */
+export interface ResponseOwner {
+  readonly socket: net.Socket;
+  /** node:http's keepAliveTimeout, for the `Keep-Alive: timeout=` it advertises. */
+  readonly keepAliveTimeout: number;
+  /** The response has been handed to the socket whole; `last`: the connection closes after it. */
+  responseEnded(res: LeanResponse, last: boolean): void;
+}
+
+const NO_HEADERS: Record<string, string | undefined> = Object.freeze({});
+
+/** A bodiless HTTP/1.1 request as the lean path parsed it (what requestTarget and http-forward read). */
+export class LeanRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: string[];
+  readonly socket: net.Socket;
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor = 1;
+  readonly httpVersion = '1.1';
+  readonly complete = true;
+  /** Empty: the lean path takes no request with Content-Length or Transfer-Encoding, the only fields read from it. */
+  readonly headers = NO_HEADERS;
+
+  constructor(method: string, url: string, rawHeaders: string[], socket: net.Socket) {
+    this.method = method;
+    this.url = url;
+    this.rawHeaders = rawHeaders;
+    this.socket = socket;
+  }
+}
+
+/** Below this, the head and the body are copied into one buffer for one write; above, the copy would cost more than the writev. */
+const SMALL = 16 * 1024;
+
+function emitClose(res: LeanResponse): void {
+  res.emit('close');
+}
+
+/** The response of one lean request: its head is ResponseHead's, its bytes go straight to the socket. */
+export class LeanResponse extends ResponseHead {
+  destroyed = false;
+  writableEnded = false;
+  writableFinished = false;
+  /** A write returned false: 'drain' is emitted when the socket drains. */
+  needDrain = false;
+  readonly req: LeanRequest;
+  private readonly owner: ResponseOwner;
+  private trailer = '';
+  private closed = false;
+  /** cork() calls not yet undone by uncork(). */
+  private corked = 0;
+  /** Body bytes (and chunk framing, latin1 strings) written since the last flush. */
+  private pieces: (Buffer | string)[] = [];
+  private pending = 0;
+
+  constructor(req: LeanRequest, owner: ResponseOwner, shouldKeepAlive: boolean) {
+    super(shouldKeepAlive, req.method !== 'HEAD', owner.keepAliveTimeout);
+    this.req = req;
+    this.owner = owner;
+  }
+
+  /** Writes wait until uncork (or end): the head and a small body then go out as one buffer. */
+  cork(): void {
+    this.corked += 1;
+  }
+
+  uncork(): void {
+    if (this.corked > 0 && --this.corked === 0 && !this.writableEnded && !this.flush(undefined)) this.needDrain = true;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded || this.destroyed) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    if (!this.hasBody) return true;
+    this.body(chunk);
+    if (this.corked > 0) return true;
+    const ok = this.flush(undefined);
+    if (!ok) this.needDrain = true;
+    return ok;
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded) return this;
+    if (!this.headersSent) {
+      this.contentLength = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      this.writeHead(this.statusCode);
+    }
+    this.writableEnded = true;
+    if (this.destroyed || this.owner.socket.destroyed) return this;
+    if (chunk !== undefined && this.hasBody) this.body(chunk);
+    if (this.hasBody && this.chunkedEncoding) this.piece(`0\r\n${this.trailer}\r\n`);
+    this.corked = 0;
+    this.flush(this.flushed);
+    this.owner.responseEnded(this, this.last);
+    return this;
+  }
+
+  addTrailers(headers: Record<string, HeaderValue> | readonly (readonly [string, HeaderValue])[]): void {
+    this.trailer = '';
+    const pairs: (readonly [string, HeaderValue])[] = Array.isArray(headers) ? [...(headers as readonly (readonly [string, HeaderValue])[])] : Object.entries(headers);
+    for (const [name, value] of pairs) {
+      if (Array.isArray(value) && value.length > 1) for (const v of value as readonly string[]) this.trailer += `${name}: ${v}\r\n`;
+      else this.trailer += `${name}: ${Array.isArray(value) ? value.join('; ') : String(value)}\r\n`;
+    }
+  }
+
+  destroy(): this {
+    if (!this.destroyed) {
+      this.destroyed = true;
+      this.owner.socket.destroy();
+    }
+    return this;
+  }
+
+  /** The connection closed: a response not yet flushed whole is over too (node:http's 'close' on a cut response). */
+  connectionClosed(): void {
+    this.destroyed = true;
+    if (!this.closed) {
+      this.closed = true;
+      this.emit('close');
+    }
+  }
+
+  /** Queues body bytes, framed as a chunk when the length is not known. */
+  private body(chunk: Buffer | string): void {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!this.chunkedEncoding) {
+      if (data.length > 0) this.piece(data);
+      return;
+    }
+    if (data.length === 0) return;
+    this.piece(`${data.length.toString(16)}\r\n`);
+    this.piece(data);
+    this.piece('\r\n');
+  }
+
+  private piece(p: Buffer | string): void {
+    this.pieces.push(p);
+    this.pending += p.length;
+  }
+
+  /**
+   * Writes the head (if not yet written) and the queued pieces: one buffer when they are small
+   * (one write through the socket's stream instead of a writev of several), as they are otherwise;
+   * `done` is called once they reached the socket. Returns the socket's write() answer.
+   */
+  private flush(done: (() => void) | undefined): boolean {
+    const socket = this.owner.socket;
+    const head = this.head;
+    const pieces = this.pieces;
+    this.head = undefined;
+    if (pieces.length === 0 && head === undefined) {
+      if (done) return socket.write('', 'latin1', done);
+      return true;
+    }
+    let ok: boolean;
+    if (this.pending <= SMALL) {
+      const out = Buffer.allocUnsafe((head === undefined ? 0 : head.length) + this.pending);
+      let at = head === undefined ? 0 : out.write(head, 0, 'latin1');
+      for (const p of pieces) at += typeof p === 'string' ? out.write(p, at, 'latin1') : p.copy(out, at);
+      ok = socket.write(out, done);
+    } else {
+      socket.cork();
+      if (head !== undefined) socket.write(head, 'latin1');
+      for (let i = 0; i < pieces.length - 1; i++) socket.write(pieces[i]!, 'latin1');
+      ok = socket.write(pieces[pieces.length - 1]!, 'latin1', done);
+      socket.uncork();
+    }
+    this.pieces = [];
+    this.pending = 0;
+    return ok;
+  }
+
+  /** The last write reached the socket (node:http's 'finish'); 'close' follows on the next tick, as there. */
+  private readonly flushed = (err?: Error | null): void => {
+    // A failed write is not a finished response: the socket's close reports it (connectionClosed).
+    if (this.closed || err) return;
+    this.writableFinished = true;
+    this.closed = true;
+    this.emit('finish');
+    process.nextTick(emitClose, this);
+  };
+}
+
+export interface LeanResponse {
+  on(event: string, listener: (...args: unknown[]) => void): this;
+  once(event: string, listener: (...args: unknown[]) => void): this;
+  emit(event: string, ...args: unknown[]): boolean;
+}
