@@ -67,6 +67,7 @@ const DOTTED: readonly [StatKind, string, readonly string[], string][] = [
   ...CHILD_FIGURES.map((f) => ['gauge', gaugeName(f), ['generation', 'worker'], MEMORY_HELP[f]] as [StatKind, string, string[], string]),
   ['counter', 'listener.<l>.downstream_cx_total', L, 'Connections the proxy accepted on the listener.'],
   ['gauge', 'listener.<l>.downstream_cx_active', L, 'Connections open on the listener.'],
+  ['counter', 'listener.<l>.downstream_cx_fallback', L, 'Connections the lean HTTP/1.1 path handed to node:http (a body, Expect, Upgrade, HTTP/1.0, malformed input).'],
   ['counter', 'http.<l>.downstream_rq_total', L, 'HTTP requests the listener received.'],
   ['gauge', 'http.<l>.downstream_rq_active', L, 'HTTP requests in progress on the listener.'],
   ['counter', 'http.<l>.downstream_rq_2xx', LC, 'HTTP responses the listener sent, by status class.'],
