@@ -19,12 +19,14 @@ const { values: opts } = parseArgs({
     trials: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '3' },
     clients: { type: 'string', default: '8' },
+    app: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (opts.help) {
   process.stdout.write(`usage: npm run bench:cold-start -- [--flags '--always-sparkplug' --flags '' …] [--trials 5] [--seconds 3] [--clients 8]
   --flags STR   one set of Node flags per --flags (space-separated; '' = none); the sets are interleaved trial by trial
+  --app FILE    another app (it must listen on STANDALONE_ADDRESS and answer 'pid N' in its body) @default test/fixtures/http-app.ts
 `);
   process.exit(0);
 }
@@ -45,8 +47,11 @@ function cpuMs(pid: number): number | undefined {
   }
 }
 
-async function accepting(port: number): Promise<void> {
+async function accepting(port: number, child: ReturnType<typeof spawn>): Promise<void> {
+  const deadline = Date.now() + 20_000;
   for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the app exited (${child.exitCode ?? child.signalCode}) before it accepted`);
+    if (Date.now() > deadline) throw new Error('the app did not accept within 20 s');
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => {
         s.destroy();
@@ -66,13 +71,13 @@ interface Trial {
 
 async function trial(flags: string[]): Promise<Trial> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...flags, path.join(ROOT, 'test/fixtures/http-app.ts')], {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...flags, opts.app ?? path.join(ROOT, 'test/fixtures/http-app.ts')], {
     env: { ...process.env, STANDALONE_ADDRESS: `127.0.0.1:${port}` },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   track(child.pid, 'cold-start app');
   const pid = child.pid!;
-  await accepting(port);
+  await accepting(port, child);
   const ready = monotonicMs();
   const bootMs = cpuMs(pid) ?? NaN;
   const samples: { t: number; ms: number }[] = [{ t: ready, ms: bootMs }];
