@@ -1,13 +1,15 @@
 // Throughput while reloads come on a fixed schedule (every 0.3 s, 1 s, 2 s), against the steady
 // state measured between them in the same run, for Baton with several `warmup` values and for
 // HAProxy under the same load. `npm run bench:reload-rates -- --help` for options.
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startBaton } from './lib/baton.ts';
 import { haproxyVersion, startHaproxy } from './lib/haproxy.ts';
+import { AGE_EDGES_MS, CpuAccount, poolAge, poolCpu, poolCycle, type AgeBin, type CpuPhase, type CycleBucket } from './lib/cpu-account.ts';
 import { startLoad, type Kind, type PhaseCounts } from './lib/load.ts';
 import { alive, cleanupAll, installGuards, sleep, trackedPids, runBench } from './lib/procs.ts';
 import { machineLine, phaseResult } from './lib/report.ts';
-import { mergeCounts, printRates, type RateResult, type VariantResult } from './lib/rates-report.ts';
+import { mergeCounts, mergeTallies, printRates, type RateResult, type VariantResult } from './lib/rates-report.ts';
 import { gitCommit, loadNow, uniqueResultsFile, writeResults } from './lib/results.ts';
 import { machine, summarize } from './lib/stats.ts';
 import type { Target } from './lib/target.ts';
@@ -24,6 +26,7 @@ const { values: opts } = parseArgs({
     'baseline-seconds': { type: 'string', default: '3' },
     quick: { type: 'boolean', default: false },
     'max-seconds': { type: 'string', default: '900' },
+    variants: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -41,6 +44,7 @@ if (opts.help) {
   --baseline-seconds N  length of each steady-state phase (before the first reload phase and after each)
   --quick            --rounds 1 --phase-seconds 4 --baseline-seconds 2 --warmups 0,1s (~1.5 min)
   --max-seconds N    hard limit: stop every process and exit 2
+  --variants FILE    more Baton instances, from a JSON list of { label, config?, nodeFlags?, supervisorEnv? }: candidates measured in the same run
 `);
   process.exit(0);
 }
@@ -63,6 +67,10 @@ const CLIENTS = num('clients', 1, 256);
 if (opts.kind !== 'keep-alive' && opts.kind !== 'new-connection') throw new Error('--kind must be keep-alive or new-connection');
 const KIND = opts.kind as Kind;
 const WINDOW_MS = 250;
+/** The load generator's bins of responses by serving pid, for µs of CPU per request by a generation's age. */
+const BIN_MS = 50;
+/** A reload phase's throughput by the time since the latest generation became ready, in buckets of this. */
+const CYCLE_BUCKET_MS = 100;
 const LOAD_WARMUP_MS = 1_000;
 /** After a reload phase, before the next steady state: the last reload (and its warm-up) and the old generation's drain. */
 const SETTLE_MS = 1_500;
@@ -99,6 +107,8 @@ interface Block {
   /** The supervisor's (HAProxy: master's) CPU per second of the phase. */
   supervisorCpuPerSecMs?: number;
   loadavg: string;
+  /** Where the CPU went during the reload phase and the steady-state phases either side (cpu-account.ts). */
+  cpu?: { during?: CpuPhase; before?: CpuPhase; after?: CpuPhase; age: AgeBin[]; cycle: CycleBucket[] };
 }
 
 
@@ -130,11 +140,18 @@ async function settle(target: Target, minMs: number): Promise<void> {
 
 /** One round of one variant: load on, then steady, and for each interval a reload phase followed by steady again. */
 async function runRound(v: Variant, target: Target, round: number, intervals: number[]): Promise<(Block & { settle?: PhaseCounts })[]> {
-  const load = startLoad({ port: target.port, kind: KIND, clients: CLIENTS, windowMs: WINDOW_MS, timeoutMs: 10_000 });
+  const load = startLoad({ port: target.port, kind: KIND, clients: CLIENTS, windowMs: WINDOW_MS, timeoutMs: 10_000, ...(target.cpu ? { identify: target.cpu.tally, binMs: BIN_MS } : {}) });
+  const acct = target.cpu ? new CpuAccount(target.cpu) : undefined;
+  /** Phases switch in the load generator and in the CPU accounting together. */
+  const phase = async (name: string): Promise<void> => {
+    await load.phase(name);
+    acct?.mark(name);
+  };
   const meta: Omit<Block, 'during' | 'before' | 'after'>[] = [];
   try {
+    acct?.start();
     await sleep(LOAD_WARMUP_MS);
-    await load.phase('steady-0');
+    await phase('steady-0');
     await sleep(BASELINE_MS);
     for (const [k, intervalMs] of intervals.entries()) {
       log(`${v.label}, round ${round + 1}: a reload every ${intervalMs / 1000} s for ${PHASE_MS / 1000} s`);
@@ -142,9 +159,9 @@ async function runRound(v: Variant, target: Target, round: number, intervals: nu
       const failed0 = target.reloadsFailed?.();
       const cpu0 = target.supervisorCpuMs?.();
       const t0 = performance.now();
-      await load.phase(`rate-${k}`);
+      await phase(`rate-${k}`);
       const asked = await askEvery(target, intervalMs, PHASE_MS);
-      await load.phase(`settle-${k}`);
+      await phase(`settle-${k}`);
       const cpu1 = target.supervisorCpuMs?.();
       const elapsed = performance.now() - t0;
       const done1 = await target.reloadsDone!();
@@ -159,15 +176,39 @@ async function runRound(v: Variant, target: Target, round: number, intervals: nu
         loadavg: loadNow(),
       });
       await settle(target, v.settleMs);
-      await load.phase(`steady-${k + 1}`);
+      await phase(`steady-${k + 1}`);
       await sleep(BASELINE_MS);
     }
-    await load.phase('end');
+    await phase('end');
+    acct?.stop();
     const phases = await load.stop();
     const settles = intervals.map((_, k) => phases[`settle-${k}`]!);
     const steadies = [...intervals.keys(), intervals.length].map((k) => phases[`steady-${k}`]!);
-    return meta.map((m, k) => ({ ...m, during: phases[`rate-${k}`]!, before: steadies[k]!, after: steadies[k + 1]!, settle: settles[k] }));
+    // The mark after steady-k: the next reload phase, or the end.
+    const afterSteady = (k: number): string => (k < intervals.length ? `rate-${k}` : 'end');
+    const steadyCpu = [...intervals.keys(), intervals.length].map((k) => acct?.phase(`steady-${k}`, afterSteady(k)));
+    const tallies = mergeTallies(Object.values(phases).flatMap((p) => (p.byServer ? [p.byServer] : [])));
+    return meta.map((m, k) => ({
+      ...m,
+      during: phases[`rate-${k}`]!,
+      before: steadies[k]!,
+      after: steadies[k + 1]!,
+      settle: settles[k],
+      ...(acct
+        ? {
+            cpu: {
+              during: acct.phase(`rate-${k}`, `settle-${k}`),
+              before: steadyCpu[k],
+              after: steadyCpu[k + 1],
+              // Generations that became ready during the reload phase, followed until the next reload phase.
+              age: acct.byAge(`rate-${k}`, `settle-${k}`, afterSteady(k + 1), tallies, BIN_MS, AGE_EDGES_MS),
+              cycle: acct.cycle(`rate-${k}`, `settle-${k}`, tallies, BIN_MS, CYCLE_BUCKET_MS, intervals[k]!),
+            },
+          }
+        : {}),
+    }));
   } catch (err) {
+    acct?.stop();
     await load.terminate();
     throw err;
   }
@@ -181,7 +222,16 @@ function result(label: string, blocks: (Block & { settle?: PhaseCounts })[], pro
     const mine = blocks.filter((b) => b.intervalMs === intervalMs);
     const during = phaseResult(mergeCounts(mine.map((b) => b.during)), WINDOW_MS);
     const cpu = mine.map((b) => b.supervisorCpuPerSecMs).filter((c): c is number => c !== undefined);
+    const cpuDuring = poolCpu(mine.map((b) => b.cpu?.during));
+    const cpuSteady = poolCpu([...new Set(mine.flatMap((b) => [b.cpu?.before, b.cpu?.after]))]);
+    const drifts = mine.map((b) => {
+      const [x, y] = [phaseResult(b.before, WINDOW_MS).rpsOverall, phaseResult(b.after, WINDOW_MS).rpsOverall];
+      return Math.max(x, y) / Math.min(x, y);
+    });
     return {
+      ...(cpuDuring ? { cpu: { during: cpuDuring, steady: cpuSteady, age: poolAge(mine.map((b) => b.cpu?.age ?? [])), cycle: poolCycle(mine.map((b) => b.cpu?.cycle ?? [])) } } : {}),
+      drift: summarize(drifts),
+      newConnectionsPerSec: (mergeCounts(mine.map((b) => b.during)).newConnections * 1000) / mergeCounts(mine.map((b) => b.during)).durationMs,
       intervalMs,
       asked: mine.reduce((a, b) => a + b.asked, 0),
       done: mine.reduce((a, b) => a + b.done, 0),
@@ -199,13 +249,17 @@ function result(label: string, blocks: (Block & { settle?: PhaseCounts })[], pro
         afterRps: phaseResult(b.after, WINDOW_MS).rpsOverall,
         lowestWindowRps: Math.min(...b.during.windows) * (1000 / WINDOW_MS),
         lowestSteadyWindowRps: Math.min(...b.before.windows, ...b.after.windows) * (1000 / WINDOW_MS),
+        ...(b.cpu?.during ? { cpuDuring: b.cpu.during.perSec } : {}),
       })),
     };
   });
   const everything = mergeCounts([...steadyParts, ...blocks.flatMap((b) => [b.during, ...(b.settle ? [b.settle] : [])])]);
+  const steadyCpuParts = [...new Set(blocks.flatMap((b) => [b.cpu?.before, b.cpu?.after]))];
   return {
     label,
     steady: phaseResult(mergeCounts(steadyParts), WINDOW_MS),
+    ...(steadyCpuParts.some(Boolean) ? { steadyCpu: poolCpu(steadyCpuParts) } : {}),
+    steadyNewConnectionsPerSec: (mergeCounts(steadyParts).newConnections * 1000) / mergeCounts(steadyParts).durationMs,
     steadyDrift: Math.max(...steadyOverall) / Math.min(...steadyOverall),
     rates,
     failedTotal: everything.requests - everything.ok,
@@ -232,6 +286,14 @@ async function main(): Promise<void> {
       const name = `rates-${variants.length}`;
       const config = { ...(ms > 0 ? { warmup: w } : {}), ...(standby ? { standby: true } : {}) };
       variants.push({ label: `Baton${standby ? ', standby' : ''}, warmup ${ms === 0 ? '0' : w}`, settleMs: SETTLE_MS + ms, start: () => startBaton('reload', { name, config }) });
+    }
+  }
+  if (opts.variants) {
+    const extra = JSON.parse(fs.readFileSync(opts.variants, 'utf8')) as { label: string; config?: Record<string, unknown>; nodeFlags?: string[]; supervisorEnv?: Record<string, string> }[];
+    for (const e of extra) {
+      const name = `rates-${variants.length}`;
+      const warmupMs = typeof e.config?.warmup === 'string' ? durationMs(e.config.warmup) : 0;
+      variants.push({ label: e.label, settleMs: SETTLE_MS + warmupMs, start: () => startBaton('reload', { name, config: e.config ?? {}, ...(e.nodeFlags ? { nodeFlags: e.nodeFlags } : {}), ...(e.supervisorEnv ? { supervisorEnv: e.supervisorEnv } : {}) }) });
     }
   }
   if (wanted.includes('haproxy')) {

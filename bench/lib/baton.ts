@@ -32,6 +32,10 @@ export interface BatonBenchOptions {
   command?: string[] | ((configPath: string) => string[]);
   /** More config keys (`preload: off`, `env`…). */
   config?: Record<string, unknown>;
+  /** Node flags for the generations, before the app (the default command only): V8's tiering, say. */
+  nodeFlags?: string[];
+  /** More environment for the supervisor process. */
+  supervisorEnv?: Record<string, string>;
 }
 
 /**
@@ -63,7 +67,7 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
     configPath,
     stringify({
       name,
-      command: typeof options.command === 'function' ? options.command(configPath) : (options.command ?? [process.execPath, ...NODE_FLAGS, path.join(ROOT, 'test/fixtures/http-app.ts')]),
+      command: typeof options.command === 'function' ? options.command(configPath) : (options.command ?? [process.execPath, ...NODE_FLAGS, ...(options.nodeFlags ?? []), path.join(ROOT, 'test/fixtures/http-app.ts')]),
       listeners: [{ name: 'http', address: '127.0.0.1:0' }],
       'ready-timeout': '20s',
       'drain-timeout': '10s',
@@ -77,10 +81,12 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
   const childPids = new Set<number>();
   /** Promotions after a reload, and reloads that failed, as the supervisor logged them. */
   let promotions = 0;
+  /** Each promoted generation process's CPU at its ready message and when that was (ReloadTiming.child). */
+  const readyOf = new Map<number, { cpuMs: number; at: number }>();
   let reloadFailures = 0;
   let onLine: ((l: LogLine) => void) | undefined;
   const sup = start('baton supervisor', process.execPath, [...NODE_FLAGS, path.join(ROOT, 'bin/baton'), 'run', '--config', configPath], {
-    env: { ...process.env, BATON_RUNTIME_DIR: path.join(dir, 'run') },
+    env: { ...process.env, BATON_RUNTIME_DIR: path.join(dir, 'run'), ...options.supervisorEnv },
     onLine: (text) => {
       let l: LogLine;
       try {
@@ -93,6 +99,8 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
         track(l.childPid, `baton generation ${String(l.generation)}`);
       }
       if (l.event === 'generation-active' && l.why === 'reload') promotions += 1;
+      const child = (l.timing as ReloadTiming | undefined)?.child;
+      if (l.event === 'generation-active' && typeof l.childPid === 'number' && child?.cpuMs !== undefined) readyOf.set(l.childPid, { cpuMs: child.cpuMs, at: child.readySent });
       if (l.event === 'reload-failed') reloadFailures += 1;
       if (l.level >= 40) problems.push(`[${l.level >= 50 ? 'error' : 'warn'}] ${l.msg}${l.generation ? ` (generation ${String(l.generation)})` : ''}`);
       lines.push(l);
@@ -197,6 +205,7 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
     triggers: upgrade ? [] : ['signal', 'cli'],
     supervisorCpuMs: () => cpuMsOf(supervisorPid),
     supervisorPid: () => supervisorPid,
+    cpu: { tally: 'body-pid', supervisorPid: () => supervisorPid, ready: (pid) => readyOf.get(pid) },
     ask: () => void process.kill(supervisorPid, 'SIGHUP'),
     reloadsDone: () => Promise.resolve(promotions),
     reloadsFailed: () => reloadFailures,

@@ -14,6 +14,20 @@ export interface LoadConfig {
   timeoutMs: number;
   /** Each client waits this long after each response: a light, steady load instead of as fast as it goes. @default 0 */
   pauseMs?: number;
+  /**
+   * Tally 200 OK responses by the process that served them, in `binMs` bins of the monotonic
+   * clock (`PhaseCounts.byServer`): `body-pid` reads `pid N` from the body (the SDK test app),
+   * any other string names a response header carrying the pid (HAProxy's `x-haproxy-pid`). @default none
+   */
+  identify?: string;
+  /** @default 100 */
+  binMs?: number;
+}
+
+/** 200 OK responses by the pid that served them: `counts[i]` in the monotonic-clock bin `first + i` (of `binMs`). */
+export interface ServerTally {
+  first: number;
+  counts: number[];
 }
 
 export interface PhaseCounts {
@@ -28,6 +42,10 @@ export interface PhaseCounts {
   windows: number[];
   /** The first few failures, verbatim. */
   samples: string[];
+  /** Requests sent on a connection opened for them (not reused from the keep-alive pool). */
+  newConnections: number;
+  /** With `identify`: 200 OK responses per serving pid, binned on the monotonic clock. */
+  byServer?: Record<string, ServerTally>;
 }
 
 export type WorkerCommand = { type: 'phase'; name: string } | { type: 'stop' };
@@ -41,7 +59,20 @@ let phaseStart = performance.now();
 let stopped = false;
 
 function fresh(): PhaseCounts {
-  return { requests: 0, ok: 0, non200: 0, refused: 0, reset: 0, other: 0, durationMs: 0, windows: [], samples: [] };
+  return { requests: 0, ok: 0, non200: 0, refused: 0, reset: 0, other: 0, durationMs: 0, windows: [], samples: [], newConnections: 0, ...(config.identify ? { byServer: {} } : {}) };
+}
+
+const BIN_MS = config.binMs ?? 100;
+/** The monotonic clock (CLOCK_MONOTONIC, shared/reload-timing.ts) in ms: the bins line up with the supervisor's marks and the CPU samples. */
+const monotonic = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+function tally(pid: string): void {
+  const by = current.byServer!;
+  const bin = Math.floor(monotonic() / BIN_MS);
+  const t = (by[pid] ??= { first: bin, counts: [] });
+  const i = bin - t.first;
+  while (t.counts.length <= i) t.counts.push(0);
+  t.counts[i]! += 1;
 }
 
 function windowSlot(): number {
@@ -82,14 +113,21 @@ function once(agent: http.Agent | false): Promise<void> {
       settle(() => fail('other', `timeout after ${config.timeoutMs} ms`));
       req.destroy();
     });
+    req.once('socket', () => {
+      if (!req.reusedSocket) current.newConnections += 1;
+    });
     req.on('response', (res) => {
-      res.on('data', () => {});
+      let body = '';
+      if (config.identify === 'body-pid') res.on('data', (c: Buffer) => void (body += c.toString('latin1')));
+      else res.on('data', () => {});
       res.on('end', () =>
         settle(() => {
           if (res.statusCode !== 200) return fail('non200', `status ${res.statusCode}`);
           current.requests += 1;
           current.ok += 1;
           current.windows[windowSlot()]! += 1;
+          if (config.identify === 'body-pid') tally(/pid (\d+)/.exec(body)?.[1] ?? '?');
+          else if (config.identify) tally(String(res.headers[config.identify] ?? '?'));
         }),
       );
       res.on('error', (err: NodeJS.ErrnoException) => settle(() => fail(classify(err), `${err.code ?? ''} ${err.message} (mid-response)`)));

@@ -1,6 +1,8 @@
 // bench:reload-rates' figures: per system, its steady state and each reload rate against it,
 // as a box table, notes and a markdown table for the README.
 import type { Kind, PhaseCounts } from './load.ts';
+import type { ServerTally } from './load-worker.ts';
+import type { AgeBin, CpuPhase, CycleBucket } from './cpu-account.ts';
 import { boxTable, loadLine, machineLine, type PhaseResult } from './report.ts';
 import type { Machine, Summary } from './stats.ts';
 
@@ -33,7 +35,13 @@ export interface RateResult {
   failed: number;
   loadavg: string[];
   /** Whole-phase throughput of each round's reload phase and the steady-state phases either side, and the lowest 250 ms window (as req/s) in each: where a stall was. */
-  perRound: { round: number; beforeRps: number; duringRps: number; afterRps: number; lowestWindowRps: number; lowestSteadyWindowRps: number }[];
+  perRound: { round: number; beforeRps: number; duringRps: number; afterRps: number; lowestWindowRps: number; lowestSteadyWindowRps: number; cpuDuring?: CpuPhase['perSec'] }[];
+  /** Per round: the larger over the smaller whole-phase throughput of the steady-state phases either side of the reload phase. */
+  drift: Summary;
+  /** Connections the clients opened per second of the reload phases (keep-alive: reconnects after a drain's `Connection: close`). */
+  newConnectionsPerSec: number;
+  /** Where the CPU went in this rate's reload phases and in the steady-state phases either side (all rounds), and serving µs per request by a new generation's age. */
+  cpu?: { during: CpuPhase; steady?: CpuPhase; age: AgeBin[]; cycle: CycleBucket[] };
 }
 
 export interface VariantResult {
@@ -41,6 +49,8 @@ export interface VariantResult {
   steady: PhaseResult;
   /** Largest / smallest whole-phase throughput of its steady-state phases: the machine's drift during the run. */
   steadyDrift: number;
+  steadyCpu?: CpuPhase;
+  steadyNewConnectionsPerSec: number;
   rates: RateResult[];
   /** Failed requests in every phase, steady ones and settles included. */
   failedTotal: number;
@@ -51,18 +61,40 @@ export interface VariantResult {
 
 /** Phases added up: counts, durations and windows. */
 export function mergeCounts(parts: PhaseCounts[]): PhaseCounts {
-  const out: PhaseCounts = { requests: 0, ok: 0, non200: 0, refused: 0, reset: 0, other: 0, durationMs: 0, windows: [], samples: [] };
+  const out: PhaseCounts = { requests: 0, ok: 0, non200: 0, refused: 0, reset: 0, other: 0, durationMs: 0, windows: [], samples: [], newConnections: 0 };
   for (const p of parts) {
-    for (const k of ['requests', 'ok', 'non200', 'refused', 'reset', 'other', 'durationMs'] as const) out[k] += p[k];
+    for (const k of ['requests', 'ok', 'non200', 'refused', 'reset', 'other', 'durationMs', 'newConnections'] as const) out[k] += p[k] ?? 0;
     out.windows.push(...p.windows);
     out.samples.push(...p.samples);
+    if (p.byServer) out.byServer = mergeTallies([out.byServer ?? {}, p.byServer]);
   }
   out.samples = out.samples.slice(0, 10);
   return out;
 }
 
+/** Responses by serving pid added up over phases (each tally's bins on the same clock). */
+export function mergeTallies(parts: Record<string, ServerTally>[]): Record<string, ServerTally> {
+  const out: Record<string, ServerTally> = {};
+  for (const part of parts) {
+    for (const [pid, t] of Object.entries(part)) {
+      const o = out[pid];
+      if (!o) {
+        out[pid] = { first: t.first, counts: [...t.counts] };
+        continue;
+      }
+      const first = Math.min(o.first, t.first);
+      const counts = new Array<number>(Math.max(o.first + o.counts.length, t.first + t.counts.length) - first).fill(0);
+      o.counts.forEach((n, i) => (counts[o.first - first + i]! += n));
+      t.counts.forEach((n, i) => (counts[t.first - first + i]! += n));
+      out[pid] = { first, counts };
+    }
+  }
+  return out;
+}
+
 
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const us = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
 const x = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '–');
 const spread = (s: Summary): string => (s.samples > 1 ? `${x(s.min)}–${x(s.max)}` : '');
 const reloadsOf = (r: RateResult): string => `${r.asked} / ${r.done}${r.reloadsFailed ? ` (${r.reloadsFailed} failed)` : ''}`;
@@ -107,6 +139,46 @@ export function printRates(results: VariantResult[], m: Machine, skipped: Record
     const at1 = r.rates.find((p) => p.intervalMs === 1000);
     if (at1) console.log(`  at 1 reload/s: ${x(at1.ratios.median)} of steady state (whole phase, median of ${at1.ratios.samples}), target ≥ ${TARGET_RATIO}×: ${at1.ratios.median >= TARGET_RATIO ? 'met' : 'NOT met'}`);
   }
+  const cpuRows: string[][] = [];
+  const ageRows: string[][] = [];
+  const cpuMd: string[] = [];
+  const ageMd: string[] = [];
+  for (const r of results) {
+    const phases: [string, number, CpuPhase | undefined, number][] = [['steady', r.steady.rpsOverall, r.steadyCpu, r.steadyNewConnectionsPerSec], ...r.rates.map((p): [string, number, CpuPhase | undefined, number] => [`${p.intervalMs / 1000} s`, p.during.rpsOverall, p.cpu?.during, p.newConnectionsPerSec])];
+    for (const [what, rps, c, conns] of phases) {
+      if (!c) continue;
+      const q = c.perSec;
+      const server = q.serving + q.boot + q.supervisor + q.upstream;
+      const cells = [r.label, what, int(rps), int(q.load), int(q.serving), int(q.boot), int(q.supervisor), q.upstream ? int(q.upstream) : '', int(q.foreign), int(q.idle), us((server * 1000) / rps), us(((q.serving + q.upstream) * 1000) / rps), conns.toFixed(1)];
+      cpuRows.push(cells);
+      cpuMd.push(`| ${cells.join(' | ')} |`);
+    }
+    const warm = r.steadyCpu ? ((r.steadyCpu.perSec.serving + r.steadyCpu.perSec.upstream) * 1000) / r.steady.rpsOverall : NaN;
+    for (const p of r.rates) {
+      if (!p.cpu || !p.cpu.age.some((b) => b.requests > 0)) continue;
+      const total = p.cpu.age.reduce((a, b) => a + b.requests, 0);
+      const cells = [r.label, `${p.intervalMs / 1000} s`, ...p.cpu.age.map((b) => (b.requests > 0 ? `${us((b.cpuMs * 1000) / b.requests)} (${Math.round((b.requests / total) * 100)}%)` : '–')), us(warm)];
+      ageRows.push(cells);
+      ageMd.push(`| ${cells.join(' | ')} |`);
+    }
+  }
+  const cpuHead = ['System', 'Phase', 'req/s', 'Load generator', 'Serving generation(s)', 'New generation boot', 'Supervisor', 'Upstream', 'Other work', 'Idle', 'Server µs/request', 'Serving µs/request', 'New connections/s'];
+  const ageBins = results.flatMap((r) => r.rates).find((p) => p.cpu)?.cpu?.age ?? [];
+  const ageHead = ['System', 'Reload every', ...ageBins.map((b) => `${b.fromMs}–${Number.isFinite(b.toMs) ? b.toMs : ''} ms`), 'Steady state'];
+  if (cpuRows.length) {
+    console.log(`\nCPU, ms per second of each phase (2 cores = 2,000), all rounds pooled; server µs/request = (serving + boot + supervisor + upstream) CPU per 200 OK:\n${boxTable(cpuHead, cpuRows)}`);
+    console.log(`\nA new generation's serving CPU per request (µs) by its age since ready (share of its requests in brackets), against the steady state's:\n${boxTable(ageHead, ageRows)}`);
+    console.log('\nA reload cycle: req/s (new-generation boot CPU ms/s) by the time since the latest generation said ready, reload phases pooled:');
+    for (const r of results) {
+      for (const p of r.rates) {
+        const c = p.cpu?.cycle.filter((b) => b.ms > 0) ?? [];
+        if (c.length && r.steadyCpu) console.log(`  ${r.label}, every ${p.intervalMs / 1000} s (steady ${int(r.steady.rpsOverall)}): ${c.map((b) => `${b.fromMs}: ${int(b.rps)} (${int(b.bootPerSec)})`).join(' · ')}`);
+      }
+    }
+    for (const r of results) {
+      for (const p of r.rates) console.log(`  ${r.label}, every ${p.intervalMs / 1000} s: steady-state drift either side, per round: ${x(p.drift.median)} median, ${x(p.drift.max)} max`);
+    }
+  }
   const md = [
     '| System | Reload every | Reloads asked / done | req/s, median (p10–p90) of 250 ms windows | vs steady, window median | vs steady, whole phase | Failed requests | Load avg (1 min) |',
     '|---|---|---:|---|---:|---:|---:|---|',
@@ -118,6 +190,9 @@ export function printRates(results: VariantResult[], m: Machine, skipped: Record
       ),
     ]),
   ].join('\n');
-  console.log(`\nFor the README (${machineLine(m)}):\n\n${md}\n`);
-  return md;
+  const cpuTable = cpuMd.length
+    ? [`| ${cpuHead.join(' | ')} |`, `|${cpuHead.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`, ...cpuMd, '', `| ${ageHead.join(' | ')} |`, `|${ageHead.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`, ...ageMd].join('\n')
+    : '';
+  console.log(`\nFor the README (${machineLine(m)}):\n\n${md}\n\n${cpuTable}\n`);
+  return `${md}\n\n${cpuTable}`;
 }

@@ -67,6 +67,7 @@ function merge(a: PhaseCounts, b: PhaseCounts): PhaseCounts {
     reset: a.reset + b.reset,
     other: a.other + b.other,
     durationMs: a.durationMs + b.durationMs,
+    newConnections: a.newConnections + b.newConnections,
     windows: [...a.windows, ...b.windows],
     samples: [...a.samples, ...b.samples].slice(0, 10),
   };

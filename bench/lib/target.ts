@@ -1,4 +1,5 @@
 import type { ReloadTiming } from '../../shared/reload-timing.ts';
+import type { CpuSource } from './cpu-account.ts';
 import type { Identify } from './probe.ts';
 
 /**
@@ -51,6 +52,8 @@ export interface Target {
   supervisorCpuMs?(): number;
   /** The supervisor's (HAProxy: the master's) pid now, for /proc figures. */
   supervisorPid?(): number;
+  /** Its processes, for the CPU accounting of each phase (cpu-account.ts); `tally`: how the load generator tells which pid served a response (load-worker.ts `identify`). */
+  cpu?: CpuSource & { tally: string };
   /**
    * Asks for a reload by signal and returns at once, without waiting for it (Baton: SIGHUP to the
    * supervisor; HAProxy: SIGUSR2 to the master): for reloads on a fixed schedule.
