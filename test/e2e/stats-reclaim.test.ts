@@ -75,7 +75,8 @@ describe('stats of gone generations', () => {
     expect(after.usage.arenaBytes).toBe(before.usage.arenaBytes);
     // The live generation's counts are exactly the requests it answered (7); the unlabelled total is all of them.
     expect(answered.get('61')).toBe(7);
-    expect((await requestSeries(baton)).get('61')).toBe(7);
+    // Counted when the response finishes in the child, which can be just after the client has read it.
+    await expect.poll(async () => (await requestSeries(baton)).get('61'), { timeout: 5_000 }).toBe(7);
     const total = [...answered.values()].reduce((a, b) => a + b, 0);
     const text = (await get({ socketPath: baton.socketPath }, '/metrics')).body;
     expect(Number(/^app_requests_total (\S+)$/m.exec(text)?.[1])).toBe(total);
