@@ -94,7 +94,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
       maxBytes: c.stats['max-bytes'],
       maxNameLength: c.stats['max-name-length'],
       capacities: {
-        ...statsWriters(c.stats.writers, workers, where),
+        ...statsWriters(c.stats.writers, workers, where, c['max-draining']),
         ...(c.stats['stats-per-segment'] !== undefined ? { statsPerSegment: c.stats['stats-per-segment'] } : {}),
         ...(c.stats['arena-bytes'] !== undefined ? { arenaBytes: c.stats['arena-bytes'] } : {}),
       },

@@ -5,9 +5,13 @@ import { DEFAULT_CAPACITIES, type StatsCapacities } from '../../shared/stats/ind
 
 /**
  * Generations alive at once the stats segment must hold a writer for, worker by worker: the
- * serving one, the one starting, and one still draining.
+ * serving one, the one starting, and up to `max-draining` still draining. Sized for fewer (one
+ * draining), a slow drain under reloads left the newest workers without a writer slot, and their
+ * counts went unrecorded (a CI run on a loaded machine: 431 of 4,208 requests, workers: 4).
  */
-export const CONCURRENT_GENERATIONS = 3;
+export function concurrentGenerations(maxDraining: number): number {
+  return 2 + maxDraining;
+}
 
 /**
  * CPUs this process may use: the affinity mask (os.availableParallelism honours it), capped by
@@ -35,25 +39,26 @@ export function cgroupCpus(file: string): number | undefined {
 
 /**
  * The stats writer slots (and generation-table entries) `workers` need: the supervisor's plus
- * one per worker of CONCURRENT_GENERATIONS generations. Without `stats.writers` the default is
- * raised as far as needed; a `stats.writers` that cannot hold two generations of workers is an error.
+ * one per worker of every generation alive at once (concurrentGenerations). Without
+ * `stats.writers` the default is raised as far as needed; a `stats.writers` that cannot hold two
+ * generations of workers is an error.
  */
-export function statsWriters(configured: number | undefined, workers: number, where: string): Pick<StatsCapacities, 'writers' | 'generations'> {
-  const wanted = 1 + workers * CONCURRENT_GENERATIONS;
+export function statsWriters(configured: number | undefined, workers: number, where: string, maxDraining = 3): Pick<StatsCapacities, 'writers' | 'generations'> {
+  const wanted = 1 + workers * concurrentGenerations(maxDraining);
   if (configured !== undefined) {
     const least = 1 + workers * 2;
     if (configured < least) {
       throw new BatonError(
         'ERR_CONFIG',
         `invalid configuration in ${where}:\n  stats.writers: ${configured} writer slots cannot hold ${workers} workers of a serving and a starting generation ` +
-          `(at least ${least}, ${wanted} to keep one draining too): raise it or leave it out`,
+          `(at least ${least}, ${wanted} to keep max-draining ${maxDraining} draining too): raise it or leave it out`,
       );
     }
     return { writers: configured, ...(configured - 1 > DEFAULT_CAPACITIES.generations ? { generations: Math.min(120, configured - 1) } : {}) };
   }
   if (wanted <= DEFAULT_CAPACITIES.writers) return {};
   if (wanted - 1 > 120) {
-    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  workers: ${workers} workers need ${wanted} stats writer slots; the segment holds at most 121: use fewer workers`);
+    throw new BatonError('ERR_CONFIG', `invalid configuration in ${where}:\n  workers: ${workers} workers of ${concurrentGenerations(maxDraining)} generations at once (max-draining ${maxDraining}) need ${wanted} stats writer slots; the segment holds at most 121: use fewer workers or a lower max-draining`);
   }
   return { writers: wanted, generations: wanted - 1 };
 }

@@ -228,9 +228,13 @@ describe('workers configuration', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
-  it('sizes the stats writer slots for workers x 3 generations, and says so when stats.writers is too small', () => {
-    expect(statsWriters(undefined, 4, 'test')).toEqual({});
-    expect(statsWriters(undefined, 8, 'test')).toEqual({ writers: 25, generations: 24 });
+  it('sizes the stats writer slots for the workers of every generation alive at once (serving, starting, max-draining draining), and says so when stats.writers is too small', () => {
+    expect(statsWriters(undefined, 3, 'test')).toEqual({}); // 1 + 3 x 5 = 16, the default
+    expect(statsWriters(undefined, 4, 'test')).toEqual({ writers: 21, generations: 20 });
+    expect(statsWriters(undefined, 4, 'test', 1)).toEqual({});
+    expect(statsWriters(undefined, 8, 'test')).toEqual({ writers: 41, generations: 40 });
+    expect(validateConfig({ command: 'x', workers: 4, 'max-draining': 6 }, 'baton.yaml', '/srv').stats.capacities).toMatchObject({ writers: 33 });
+    expect(() => validateConfig({ command: 'x', workers: 30 }, 'baton.yaml', '/srv')).toThrow(/30 workers of 5 generations at once \(max-draining 3\) need 151 stats writer slots/);
     expect(() => validateConfig({ command: 'x', workers: 8, stats: { writers: 10 } }, 'baton.yaml', '/srv')).toThrow(
       /stats\.writers: 10 writer slots cannot hold 8 workers of a serving and a starting generation \(at least 17/,
     );
