@@ -10,8 +10,17 @@ import { alive, cpuMsOf } from '../../../bench/lib/procs.ts';
 import { monotonicMs } from '../../../shared/reload-timing.ts';
 
 const procs: ChildProcess[] = [];
+/** The parents' children: a SIGKILLed parent cannot kill them itself. */
+const grandchildren: number[] = [];
 afterEach(() => {
   for (const p of procs.splice(0)) p.kill('SIGKILL');
+  for (const pid of grandchildren.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 });
 
 /** A parent process that starts one child per `scripts` entry and prints their pids, one a line. */
@@ -29,7 +38,10 @@ function parentOf(scripts: string[]): Promise<{ parent: number; children: number
     p.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
       const pids = out.split('\n').filter(Boolean).map(Number);
-      if (pids.length === scripts.length) resolve({ parent: p.pid!, children: pids });
+      if (pids.length === scripts.length) {
+        grandchildren.push(...pids);
+        resolve({ parent: p.pid!, children: pids });
+      }
     });
   });
 }
