@@ -8,6 +8,7 @@
 // pid (load-worker.ts `identify`), that gives µs of CPU per request by a generation's age.
 import fs from 'node:fs';
 import { monotonicMs } from '../../shared/reload-timing.ts';
+import { descendants } from '../../supervisor/os/proc-tree.ts';
 import type { ServerTally } from './load-worker.ts';
 
 /** USER_HZ: /proc's CPU times are in ticks of 10 ms on Linux. */
@@ -72,23 +73,6 @@ function readStat(pid: number): { comm: string; ms: number } | undefined {
   }
 }
 
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: string[];
-  try {
-    tasks = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tasks) {
-    try {
-      for (const c of fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c) out.push(Number(c));
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out;
-}
 
 /** The machine's busy and total time (ms, all CPUs) from /proc/stat's `cpu` line. */
 function machineMs(): { busy: number; total: number } {
@@ -129,16 +113,12 @@ export class CpuAccount {
     const sup = this.source.supervisorPid();
     let supervisor = readStat(sup)?.ms ?? NaN;
     const gens = new Map<number, number>();
-    const walk = (pid: number): void => {
-      for (const c of childrenOf(pid)) {
-        const s = readStat(c);
-        if (!s) continue;
-        if (s.comm === 'baton-exec') supervisor += s.ms;
-        else gens.set(c, s.ms);
-        walk(c);
-      }
-    };
-    walk(sup);
+    for (const c of descendants(sup)) {
+      const s = readStat(c);
+      if (!s) continue;
+      if (s.comm === 'baton-exec') supervisor += s.ms;
+      else gens.set(c, s.ms);
+    }
     const upstream = (this.source.upstreamPids?.() ?? []).reduce((a, p) => a + (readStat(p)?.ms ?? 0), 0);
     const m = machineMs();
     this.samples.push({ t: monotonicMs(), load: (self.user + self.system) / 1000, supervisor, upstream, gens, ...m });
