@@ -6,7 +6,6 @@
  * command line alone; the standby pool hands it over only if the spawn matches it exactly
  * (command, arguments, directory, environment, sockets), and kills it otherwise.
  */
-import { ENV } from '../../shared/launch-env.ts';
 import { generationEnv } from '../core/generation-env.ts';
 import type { SpawnSpec } from '../os/os.ts';
 import { isNodeCommand, parseDevArgs } from './command.ts';
@@ -24,7 +23,7 @@ export function firstSpawn(args: string[], cwd = process.cwd()): SpawnSpec | und
   // --listen binds sockets the standby would have to hold from its start: the supervisor binds them later.
   if (parsed.values.help || command === undefined || !isNodeCommand(command) || (parsed.values.listen ?? []).length > 0) return undefined;
   const env = generationEnv({ name: DEV_NAME, env: devEnv(), workers: 1 }, [], 1, 0);
-  return { command, args: rest, cwd, env: { ...env, [ENV.worker]: '0' }, listenFds: [], standby: true, onLine: () => {} };
+  return { command, args: rest, cwd, env, listenFds: [], standby: true, onLine: () => {} };
 }
 
 /** Boots generation 1's process of `baton dev ARGS` as a standby, when the command line says what it will be. */
