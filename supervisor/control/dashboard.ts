@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** A static answer: status, body text, content type. */
@@ -16,14 +15,15 @@ export interface DashboardReply {
   contentType: string;
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+// By way of ../control/: the same file from this module and from the bundled command line (dist/supervisor/bundle/).
+const appFile = fileURLToPath(new URL('../control/dashboard-app.js', import.meta.url));
 const require = createRequire(import.meta.url);
 
 /** Assets under /dashboard/: file path and content type, read once on first use. */
 const ASSETS: Record<string, { file: () => string; type: string }> = {
   'uplot.js': { file: () => require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   'uplot.css': { file: () => require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
-  'app.js': { file: () => path.join(here, 'dashboard-app.js'), type: 'text/javascript; charset=utf-8' },
+  'app.js': { file: () => appFile, type: 'text/javascript; charset=utf-8' },
 };
 const cache = new Map<string, string>();
 
