@@ -93,7 +93,7 @@ describe('the packed tarball', () => {
   it('holds what a user needs and nothing of the checkout, and publint and arethetypeswrong pass it', async () => {
     const list = await execa('tar', ['-tzf', tarball]);
     const files = list.stdout.split('\n').map((f) => f.replace(/^package\//, ''));
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'bin/baton', 'dist/child/index.js', 'dist/child/index.d.ts', 'dist/child/index.js.map', 'prebuilds/linux-x64-glibc/baton.node', 'prebuilds/linux-x64-glibc/baton-exec', 'binding.gyp']));
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'bin/baton', 'dist/child/index.js', 'dist/child/index.d.ts', 'dist/child/index.js.map', 'prebuilds/linux-x64-glibc/baton.node', 'prebuilds/linux-x64-glibc/baton-exec', 'binding.gyp', 'dist/supervisor/bundle/cli.js']));
     expect(files.filter((f) => /^(test|bench|\.ci|examples|node_modules|build)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     // The arm64 prebuild is cross-built when the cross compiler is here (test/package/arm64-prebuild.test.ts runs it).
     if (which('aarch64-linux-gnu-gcc', process.env.PATH ?? '')) {
@@ -216,6 +216,11 @@ describe('npx baton', () => {
     const { proc: sup } = await supervise(name, port, ['node', 'sdk-app.mjs'], { APP_PORT: String(port) });
     const first = await status(name);
     expect(first.active).toBe(1);
+    // The installed bin runs the bundled command line (dist/supervisor/bundle/): what it finds by
+    // its own location — here the memory dashboard's script beside dist/supervisor/control/ — is found.
+    const script = await get({ socketPath: path.join(runtimeDir, `${name}.sock`) }, '/dashboard/app.js');
+    expect(script.status, script.body).toBe(200);
+    expect(script.body).toBe(fs.readFileSync(path.join(ROOT, 'supervisor/control/dashboard-app.js'), 'utf8'));
 
     const load = startLoad({ port }, { keepAlive: 2, newConnection: 2, maxMs: 90_000 });
     for (let i = 0; i < 3; i += 1) {
@@ -288,6 +293,24 @@ http.createServer((req, res) => res.end('plain ' + process.pid + '\\n')).listen(
 });
 
 describe('the bin, on what a user may have', () => {
+  it('baton dev serves an unmodified app from the installed package, generation 1 booted ahead as a standby', async () => {
+    write(
+      'dev-app.mjs',
+      "import http from 'node:http';\n" +
+        "const woken = globalThis[Symbol.for('baton.standby.woken')] !== undefined;\n" +
+        "http.createServer((req, res) => res.end(woken ? 'from a standby\\n' : 'cold\\n')).listen(Number(process.env.PORT));\n",
+    );
+    const port = await freePort();
+    const proc = run('npx', ['baton', 'dev', 'dev-app.mjs'], { env: userEnv({ PORT: String(port) }), detached: true, timeout: 60_000 });
+    supervisors.add(proc);
+    const answer = await poll(() => within(get({ port }), 2_000), 30_000).catch((err: unknown) => err as Error);
+    // Ctrl-C as a terminal sends it: to the whole foreground group (npx, sh, baton).
+    if (proc.pid !== undefined) process.kill(-proc.pid, 'SIGINT');
+    const r = await proc;
+    expect(answer instanceof Error ? answer.message : answer.body, `${r.stdout}\n${r.stderr}`).toBe('from a standby\n');
+    expect(r.stdout).toMatch(/│ stopped$/m);
+  }, 60_000);
+
   it('baton dev on a .ts app, with tsx not installed (an optional peer), says how to get it', async () => {
     write('dev-app.ts', "const port: number = 0;\nconsole.log(port);\n");
     const r = await run('npx', ['baton', 'dev', 'dev-app.ts']);
