@@ -30,6 +30,7 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   process.stdout.write(`usage: npm run bench:dev -- [--saves 15] [--clients 2] [--gap-ms 600] [--starts 7] [--systems baton,node-watch,nodemon] [--max-seconds 300]
+  --systems LIST   of baton (the checkout's sources), baton-dist (dist/, as installed; npm run build first), node-watch, nodemon
   --saves N        saves per system (each: write the file, probe until the new code answers)
   --clients N      concurrent clients of each kind (keep-alive, new-connection) during the saves
   --gap-ms N       pause after the new code answered, before the next save
@@ -66,6 +67,22 @@ interface System {
   name: string;
   describe: string;
   command: (dir: string) => string[];
+  /** Added to the runner's environment. */
+  env?: Record<string, string>;
+}
+
+/**
+ * `baton-dist`: what an installed package runs (bin/baton on dist/, its command line bundled).
+ * Refused when dist/ is missing or older than a source file: it would time other code.
+ */
+function requireFreshDist(): void {
+  const bundle = path.join(ROOT, 'dist/supervisor/bundle/cli.js');
+  if (!fs.existsSync(bundle)) throw new Error('--systems baton-dist needs dist/: run npm run build first');
+  const built = fs.statSync(bundle).mtimeMs;
+  for (const top of ['supervisor', 'child', 'shared']) {
+    const newer = fs.readdirSync(path.join(ROOT, top), { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('.ts') && fs.statSync(path.join(ROOT, top, f)).mtimeMs > built);
+    if (newer !== undefined) throw new Error(`--systems baton-dist: ${top}/${newer} changed after dist/ was built: run npm run build again`);
+  }
 }
 
 const SYSTEMS: System[] = [
@@ -74,6 +91,13 @@ const SYSTEMS: System[] = [
     name: 'baton dev',
     describe: 'baton dev app.js (hot restart; debounce 100 ms)',
     command: () => [process.execPath, '--disable-warning=ExperimentalWarning', path.join(ROOT, 'bin/baton'), 'dev', 'app.js'],
+  },
+  {
+    key: 'baton-dist',
+    name: 'baton dev (dist)',
+    describe: 'baton dev app.js as installed: dist/, the bundled command line (npm run build)',
+    command: () => [process.execPath, path.join(ROOT, 'bin/baton'), 'dev', 'app.js'],
+    env: { BATON_DIST: '1' },
   },
   { key: 'node-watch', name: 'node --watch', describe: `node --watch app.js (${process.version})`, command: () => [process.execPath, '--watch', 'app.js'] },
   { key: 'nodemon', name: 'nodemon', describe: 'nodemon app.js (defaults)', command: () => [nodemonBin as string, 'app.js'] },
@@ -141,7 +165,7 @@ async function launch(system: System): Promise<Launched> {
     cwd: dir,
     // Its own process group, killed as a whole: a runner's app is a child of the runner.
     detached: true,
-    env: { ...process.env, PORT: String(port), NO_COLOR: '1', BATON_RUNTIME_DIR: RUNTIME_DIR },
+    env: { ...process.env, PORT: String(port), NO_COLOR: '1', BATON_RUNTIME_DIR: RUNTIME_DIR, ...system.env },
     onLine: (line) => {
       if (opts.verbose || /reload \d+ failed|✖/.test(line)) log(`${system.name}: ${line}`);
     },
@@ -225,6 +249,7 @@ async function main(): Promise<void> {
   log(`machine: ${machineLine(m)}`);
   const runnable: System[] = [];
   for (const system of chosen) {
+    if (system.key === 'baton-dist') requireFreshDist();
     if (system.name === 'nodemon') {
       try {
         nodemonBin = nodemonCommand(log);
