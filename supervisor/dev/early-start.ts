@@ -6,6 +6,9 @@
  * command line alone; the standby pool hands it over only if the spawn matches it exactly
  * (command, arguments, directory, environment, sockets), and kills it otherwise.
  */
+import { parseDuration } from '../../shared/units.ts';
+import { drainLaunch } from '../canary/drain-launch.ts';
+import type { Config } from '../config/config.ts';
 import { generationEnv } from '../core/generation-env.ts';
 import type { SpawnSpec } from '../os/os.ts';
 import { isNodeCommand, parseDevArgs } from './command.ts';
@@ -22,8 +25,18 @@ export function firstSpawn(args: string[], cwd = process.cwd()): SpawnSpec | und
   const [command, ...rest] = parsed.command;
   // --listen binds sockets the standby would have to hold from its start: the supervisor binds them later.
   if (parsed.values.help || command === undefined || !isNodeCommand(command) || (parsed.values.listen ?? []).length > 0) return undefined;
-  const env = generationEnv({ name: DEV_NAME, env: devEnv(), workers: 1 }, [], 1, 0);
-  return { command, args: rest, cwd, env, listenFds: [], standby: true, onLine: () => {} };
+  let drainTimeout: number;
+  try {
+    drainTimeout = parseDuration(parsed.values['drain-timeout'] ?? '10s');
+  } catch {
+    return undefined; // the runner reports it
+  }
+  // The paced-close span (BATON_PACED_CLOSE_MS) is handed over on waking, and a standby woken before
+  // the supervisor is up is taken only if what it was handed is exactly what the spawn hands: it
+  // comes from the same function, with dev-config.ts's values (paced-close and preload at their defaults).
+  const launch = drainLaunch({ preload: 'auto', drainTimeout } as Config, command, rest);
+  const env = { ...generationEnv({ name: DEV_NAME, env: devEnv(), workers: 1 }, [], 1, 0), ...launch.env };
+  return { command: launch.command, args: launch.args, cwd, env, listenFds: [], standby: true, onLine: () => {} };
 }
 
 /** Boots generation 1's process of `baton dev ARGS` as a standby, when the command line says what it will be. */

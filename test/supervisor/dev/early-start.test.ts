@@ -8,7 +8,7 @@ import { NoStats } from '../../../supervisor/core/stats-sink.ts';
 import { parseDevArgs } from '../../../supervisor/dev/command.ts';
 import { devConfig } from '../../../supervisor/dev/dev-config.ts';
 import { firstSpawn } from '../../../supervisor/dev/early-start.ts';
-import { shapeEnv } from '../../../supervisor/os/standby-pool.ts';
+import { shapeEnv, wakeEnv } from '../../../supervisor/os/standby-pool.ts';
 import type { SpawnSpec } from '../../../supervisor/os/os.ts';
 import type { FdStore } from '../../../supervisor/sockets/fd-store.ts';
 import { ROOT } from '../../helpers/baton.ts';
@@ -34,10 +34,13 @@ describe('firstSpawn', () => {
     ['a JavaScript entry', [path.join(dir, 'app.js'), '--port', '3000']],
     ['a TypeScript entry (tsx)', [path.join(ROOT, 'test/fixtures/dev-app/server.ts')]],
     ['a node command after --', ['--debounce', '50', '--', 'node', path.join(dir, 'app.js')]],
+    ['a drain timeout of its own (the paced-close span follows it)', ['--drain-timeout', '4s', path.join(dir, 'app.js')]],
   ])('guesses exactly the spawn of generation 1 for %s, so its standby is taken', (_what, args) => {
     const guess = firstSpawn(args) as SpawnSpec;
     expect(guess).toBeDefined();
     expect(shape(guess)).toEqual(shape(realFirstSpawn(args)));
+    // What it is handed on waking too: it is woken with the guess before the supervisor is up.
+    expect(wakeEnv(guess.env)).toEqual(wakeEnv(realFirstSpawn(args).env));
     expect(guess.onLine).toBeTypeOf('function'); // the runner pipes output; the pool compares that too
     expect(guess.notifySocket).toBeUndefined(); // bound on waking, like any standby's
   });
@@ -45,6 +48,7 @@ describe('firstSpawn', () => {
   it.each([
     ['--listen (the sockets are bound later)', ['--listen', '127.0.0.1:0', path.join(dir, 'app.js')]],
     ['--help', ['--help']],
+    ['a drain timeout that is no duration', ['--drain-timeout', 'soon', path.join(dir, 'app.js')]],
     ['an unknown option', ['--nope', path.join(dir, 'app.js')]],
     ['a missing entry', [path.join(dir, 'missing.js')]],
     ['a command that is not node', ['--', 'sh', '-c', 'exit 0']],
