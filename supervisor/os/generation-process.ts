@@ -91,9 +91,21 @@ function spawnGeneration(spec: SpawnSpec): StandbyPort {
   const pid = reaperPid > 0 ? (commandPid(reaperEnd) ?? reaperPid) : 0;
   if (reaperPid > 0) reapers.set(pid, reaperPid);
 
-  // A standby takes its generation's sink when adopted; the pipes were chosen at spawn.
+  // A standby takes its generation's sink when adopted; the pipes were chosen at spawn. One woken
+  // before that (hold()) runs the app: what it says meanwhile is held, and delivered on adoption.
   let onLine = spec.onLine;
-  if (onLine) forwardLines(child.stdout, (line) => onLine?.('stdout', line));
+  let heldLines: [stream: 'stdout' | 'stderr', line: string][] | undefined;
+  let heldMessages: unknown[] | undefined;
+  const line = (stream: 'stdout' | 'stderr', text: string): void => {
+    if (heldLines) heldLines.push([stream, text]);
+    else onLine?.(stream, text);
+  };
+  const messageListeners: ((message: unknown) => void)[] = [];
+  child.on('message', (m: unknown) => {
+    if (heldMessages) heldMessages.push(m);
+    else for (const l of messageListeners) l(m);
+  });
+  if (onLine) forwardLines(child.stdout, (text) => line('stdout', text));
   const tail: string[] = [];
   let partial = '';
   let stderrEnded = false;
@@ -101,16 +113,16 @@ function spawnGeneration(spec: SpawnSpec): StandbyPort {
     if (!onLine) process.stderr.write(chunk);
     const lines = (partial + chunk.toString('utf8')).split('\n');
     partial = lines.pop() ?? '';
-    for (const line of lines) {
-      onLine?.('stderr', line);
-      if (line.length > 0) tail.push(line);
+    for (const text of lines) {
+      line('stderr', text);
+      if (text.length > 0) tail.push(text);
     }
     tail.splice(0, Math.max(0, tail.length - STDERR_TAIL));
   });
   const stderrDone = new Promise<void>((resolve) => {
     child.stderr?.on('close', () => {
       stderrEnded = true;
-      if (partial.length > 0) onLine?.('stderr', partial);
+      if (partial.length > 0) line('stderr', partial);
       resolve();
     });
   });
@@ -173,17 +185,33 @@ function spawnGeneration(spec: SpawnSpec): StandbyPort {
       child.kill(signal);
     },
     onMessage(listener) {
-      child.on('message', listener);
+      messageListeners.push(listener);
     },
     onExit(listener) {
       exitListeners.push(listener);
     },
     stderrTail: () => [...tail, ...(partial ? [partial] : [])],
+    hold() {
+      heldLines ??= [];
+      heldMessages ??= [];
+    },
     adopt(adopted) {
       // Killed a moment ago, its exit not yet read: a fresh process does better than a failed reload.
       if (exited || !running(pid)) throw new Error(`standby pid ${pid} has exited`);
       onLine = adopted.onLine;
       if (adopted.notifySocket !== undefined && !exited) notify = new NotifySocket(adopted.notifySocket);
+      const lines = heldLines ?? [];
+      heldLines = undefined;
+      for (const [stream, text] of lines) onLine?.(stream, text);
+      // The adopter attaches its listeners once adopt() returns, in this same turn: the messages go
+      // to them after it, and anything that arrives meanwhile queues behind (still held until then).
+      if (heldMessages) {
+        queueMicrotask(() => {
+          const messages = heldMessages ?? [];
+          heldMessages = undefined;
+          for (const m of messages) for (const l of messageListeners) l(m);
+        });
+      }
     },
     // The reaper is the root: an orphan that re-parented to it is still the generation's.
     isAccepting: (fds) => isAccepting(reaperPid, fds),

@@ -9,6 +9,10 @@
  * same sockets (descriptor and inode), and the same files of Baton's preload. Anything else
  * gets a fresh process and the stale standby is killed: a standby never runs code or settings a
  * generation was not started with.
+ *
+ * One exception, `baton dev`'s first generation (preboot): it is woken at once with the guessed
+ * per-generation variables, so the app imports and asks for its listener while the supervisor's
+ * modules still load, and its spawn takes it only if it hands exactly what was guessed.
  */
 import { ENV } from '../../shared/launch-env.ts';
 import { PROTOCOL_VERSION, isEnvelope } from '../../shared/protocol.ts';
@@ -16,7 +20,13 @@ import type { ChildPort, SpawnSpec, Timers } from './os.ts';
 
 /** A process booted ahead; `adopt` makes it the process a spawn asked for. */
 export interface StandbyPort extends ChildPort {
-  /** Binds `spec`'s NOTIFY_SOCKET and takes `spec`'s output sink; the wake-up message follows. */
+  /** From now on, holds what the process says — its messages and its output lines — for the spawn that adopts it. */
+  hold(): void;
+  /**
+   * Binds `spec`'s NOTIFY_SOCKET and takes `spec`'s output sink; the wake-up message follows unless
+   * it was woken early. What was held is then delivered in order: the lines at once, the messages
+   * once the adopter's listeners are attached (after the current turn).
+   */
   adopt(spec: SpawnSpec): void;
 }
 
@@ -35,16 +45,39 @@ export interface StandbyDeps {
 /** How long after a generation's process is ready its slot's standby is booted: not while it warms up and gets promoted. */
 export const STANDBY_DELAY_MS = 100;
 
+/** How long a standby woken early and then not taken has to exit after SIGTERM before SIGKILL: the app may handle SIGTERM. */
+export const EARLY_KILL_GRACE_MS = 2000;
+
 /** Per-generation variables: handed over on waking, so one standby serves whichever generation comes next. */
 const PER_GENERATION = /^(LISTEN_|BATON_|NOTIFY_SOCKET$)/;
+
+/**
+ * booting: started, its preload loading. waiting: it said `standby`; a wake-up sent now is heard.
+ * woken-early: preboot's only — woken with the guessed variables as soon as it waited, it runs
+ * the app before any spawn took it.
+ */
+type StandbyState = 'booting' | 'waiting' | 'woken-early';
+
+/** The moves a standby may make; leaving the pool (taken, dropped, exited) is no state of its own. */
+const MOVES: Record<StandbyState, readonly StandbyState[]> = {
+  booting: ['waiting', 'woken-early'],
+  waiting: [],
+  'woken-early': [],
+};
 
 interface Entry {
   port: StandbyPort;
   shape: Shape;
-  /** It said it waits (`standby`): a wake-up sent now is heard. */
-  waiting: boolean;
+  state: StandbyState;
   /** Taken while still booting: the wake-up to send once it says it waits. */
   pending?: Record<string, string>;
+  /** Prebooted: the per-generation variables to wake it with as soon as it waits (the guess of the first spawn's). */
+  early?: Record<string, string>;
+}
+
+function move(entry: Entry, to: StandbyState): void {
+  if (!MOVES[entry.state].includes(to)) throw new Error(`standby pid ${entry.port.pid}: ${entry.state} → ${to} is no allowed move`);
+  entry.state = to;
 }
 
 /** The environment a standby boots with: `env` without the per-generation variables. */
@@ -78,6 +111,8 @@ interface Shape {
 
 const same = (a: Shape, b: Shape): boolean => a.family === b.family && a.sockets === b.sockets;
 
+const sorted = (env: Record<string, string>): string => JSON.stringify(Object.entries(env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
 /** At most one standby per worker slot, of the shape last spawned. */
 export class StandbyPool {
   private readonly entries = new Map<string, Entry>();
@@ -101,8 +136,9 @@ export class StandbyPool {
     }
     const entry = this.entries.get(slot);
     let port: ChildPort;
+    if (entry?.state === 'woken-early') port = this.takeEarly(slot, entry, spec) ?? this.deps.spawn(spec);
     // One still booting is further along than a process started now: it is woken once it waits.
-    if (entry && this.wake(slot, entry, spec)) port = entry.port;
+    else if (entry && this.wake(slot, entry, spec)) port = entry.port;
     else port = this.deps.spawn(spec);
     let armed = true;
     port.onMessage((m) => {
@@ -115,13 +151,14 @@ export class StandbyPool {
 
   /**
    * Boots `spec`'s standby now, before anything was spawned (`baton dev`: its first generation's
-   * process boots while the supervisor's own modules load). The first spawn of the same shape takes
-   * it; a spawn of any other kills it, as for any stale standby.
+   * process boots while the supervisor's own modules load), and wakes it as soon as it waits with
+   * `spec`'s own per-generation variables, so the app is imported meanwhile too. The first spawn
+   * of the same shape handing the same variables takes it as it is; a spawn of any other kills it.
    */
   preboot(spec: SpawnSpec): void {
     const shape = this.shapeOf(spec);
     this.latest = shape.family;
-    this.prepare(spec, shape, spec.env[ENV.worker] ?? '0');
+    this.prepare(spec, shape, spec.env[ENV.worker] ?? '0', wakeEnv(spec.env));
   }
 
   /** Kills every standby (the supervisor stops, or hands over to a successor that boots its own). */
@@ -129,9 +166,9 @@ export class StandbyPool {
     for (const [key, entry] of this.entries) this.drop(key, entry);
   }
 
-  /** Each standby's pid, worker slot, and whether it waits (booted and preloaded). */
+  /** Each standby's pid, worker slot, and whether it waits (booted and preloaded, not woken). */
   list(): { pid: number; worker: number; waiting: boolean }[] {
-    return [...this.entries].map(([slot, e]) => ({ pid: e.port.pid, worker: Number(slot), waiting: e.waiting }));
+    return [...this.entries].map(([slot, e]) => ({ pid: e.port.pid, worker: Number(slot), waiting: e.state === 'waiting' }));
   }
 
   /** How many standbys are booted or waiting. */
@@ -139,7 +176,7 @@ export class StandbyPool {
     return this.entries.size;
   }
 
-  private prepare(spec: SpawnSpec, shape: Shape, slot: string): void {
+  private prepare(spec: SpawnSpec, shape: Shape, slot: string, early?: Record<string, string>): void {
     // A later spawn of another family, a socket closed since, or one already there makes this one moot.
     if (this.entries.has(slot) || this.latest !== shape.family || !same(this.shapeOf(spec), shape)) return;
     let port: StandbyPort;
@@ -148,16 +185,46 @@ export class StandbyPool {
     } catch {
       return; // no standby: the next spawn starts cold, as without the option
     }
-    const entry: Entry = { port, shape, waiting: false };
+    const entry: Entry = { port, shape, state: 'booting', ...(early ? { early } : {}) };
     this.entries.set(slot, entry);
     port.onMessage((m) => {
-      if (!isEnvelope(m) || m.type !== 'standby' || entry.waiting) return;
-      entry.waiting = true;
-      if (entry.pending && !this.go(entry, entry.pending)) entry.port.kill('SIGTERM');
+      if (!isEnvelope(m) || m.type !== 'standby' || entry.state !== 'booting') return;
+      // Taken while booting: its spawn's own variables, whatever was guessed.
+      if (entry.pending) {
+        move(entry, 'waiting');
+        if (!this.go(entry, entry.pending)) entry.port.kill('SIGTERM');
+      } else if (entry.early && this.entries.get(slot) === entry) {
+        // Not one a spawn of another shape dropped meanwhile: that one is being killed, never woken.
+        move(entry, 'woken-early');
+        // Held before the wake-up is sent: nothing the app says after it can come first.
+        entry.port.hold();
+        if (!this.go(entry, entry.early)) this.drop(slot, entry);
+      } else move(entry, 'waiting');
     });
     port.onExit(() => {
       if (this.entries.get(slot) === entry) this.entries.delete(slot);
     });
+  }
+
+  /**
+   * The standby woken early, if `spec` hands it exactly the variables it was woken with; else it is
+   * killed and undefined returned (the spawn starts fresh). Then the app has run once with the guess,
+   * its import's side effects done: acceptable for a dev runner only, and only because the guess is
+   * normally exact (test/supervisor/dev/early-start.test.ts checks it against the real spawn).
+   */
+  private takeEarly(slot: string, entry: Entry, spec: SpawnSpec): StandbyPort | undefined {
+    if (sorted(entry.early ?? {}) !== sorted(wakeEnv(spec.env))) {
+      this.drop(slot, entry);
+      return undefined;
+    }
+    this.entries.delete(slot);
+    try {
+      entry.port.adopt(spec);
+    } catch {
+      this.kill(entry); // it exited (the app threw at import?), or its NOTIFY_SOCKET could not be bound
+      return undefined;
+    }
+    return entry.port; // woken already: no second standby-go
   }
 
   private wake(slot: string, entry: Entry, spec: SpawnSpec): boolean {
@@ -168,7 +235,7 @@ export class StandbyPool {
       entry.port.kill('SIGTERM'); // its NOTIFY_SOCKET could not be bound: a fresh spawn reports why
       return false;
     }
-    if (!entry.waiting) {
+    if (entry.state === 'booting') {
       entry.pending = wakeEnv(spec.env);
       return true;
     }
@@ -183,7 +250,14 @@ export class StandbyPool {
 
   private drop(key: string, entry: Entry): void {
     this.entries.delete(key);
+    this.kill(entry);
+  }
+
+  private kill(entry: Entry): void {
     entry.port.kill('SIGTERM');
+    // A standby that never ran the app dies of SIGTERM; one woken early runs the app, whose own
+    // SIGTERM handler may keep it alive: it must not be left behind (kill() of an exited one is a no-op).
+    if (entry.state === 'woken-early') this.deps.timers.setTimeout(() => entry.port.kill('SIGKILL'), EARLY_KILL_GRACE_MS);
   }
 
   private shapeOf(spec: SpawnSpec): Shape {
