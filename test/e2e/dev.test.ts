@@ -13,7 +13,21 @@ import { describeCounts, startLoad } from '../helpers/load.ts';
 import { freePort, get } from '../helpers/ports.ts';
 
 const FIXTURE = path.join(ROOT, 'test/fixtures/dev-app');
+/** `baton dev` with a gate before the runner's modules (see the file). */
+const GATED = path.join(ROOT, 'test/fixtures/dev-gated.ts');
 const live = new Set<DevProcess>();
+
+interface DevOptions {
+  /** Files written into the project before the start, by path. */
+  files?: Record<string, string>;
+  /** The app's entry. @default 'server.ts' */
+  entry?: string;
+  /** Runs test/fixtures/dev-gated.ts instead of bin/baton, its gate the file GATE in the project; a list boots generation 1 from those arguments (a wrong guess). */
+  gated?: true | string[];
+}
+
+/** The file dev-gated.ts waits for; the apps that open the gate append their pid to it. */
+const GATE = 'imported.pids';
 
 /** A `baton dev server.ts` on its own copy of the fixture project, port, runtime and stats dirs. */
 class DevProcess {
@@ -27,14 +41,19 @@ class DevProcess {
   readonly exited: Promise<{ exitCode?: number; signal?: string }>;
   private readonly waiters: { re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }[] = [];
 
-  constructor(port: number, args: string[] = []) {
+  constructor(port: number, args: string[] = [], options: DevOptions = {}) {
     this.port = port;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-dev-'));
     fs.cpSync(FIXTURE, this.dir, { recursive: true });
+    for (const [file, text] of Object.entries(options.files ?? {})) fs.writeFileSync(path.join(this.dir, file), text);
     this.statsDir = fs.mkdtempSync('/dev/shm/baton-dev-');
-    this.proc = execa(process.execPath, [...NODE_FLAGS, BIN, 'dev', ...args, 'server.ts'], {
+    const devArgs = [...args, options.entry ?? 'server.ts'];
+    const gate = path.join(this.dir, GATE);
+    const guess = Array.isArray(options.gated) ? ['--guess', ...options.gated, options.entry ?? 'server.ts', '--'] : [];
+    const launch = options.gated ? [GATED, gate, ...guess] : [BIN, 'dev'];
+    this.proc = execa(process.execPath, [...NODE_FLAGS, ...launch, ...devArgs], {
       cwd: this.dir,
-      env: { PORT: String(port), BATON_RUNTIME_DIR: path.join(this.dir, '.run'), BATON_STATS_DIR: this.statsDir, NO_COLOR: '1' },
+      env: { PORT: String(port), BATON_RUNTIME_DIR: path.join(this.dir, '.run'), BATON_STATS_DIR: this.statsDir, NO_COLOR: '1', GATE: gate },
       reject: false,
       buffer: false,
       stdin: 'pipe',
@@ -74,6 +93,16 @@ class DevProcess {
   async started(): Promise<void> {
     await this.waitFor(/✔ gen 1 ready in \d+ ms/);
     await this.waitFor(/watching \. \(/);
+  }
+
+  /** The pids the gated apps appended to the gate, in the order they were imported. */
+  importedPids(): number[] {
+    return fs.readFileSync(path.join(this.dir, GATE), 'utf8').split('\n').filter(Boolean).map(Number);
+  }
+
+  /** The index of the first line matching `re`, -1 if none. */
+  indexOf(re: RegExp): number {
+    return this.lines.findIndex((l) => re.test(l));
   }
 
   count(re: RegExp): number {
@@ -122,6 +151,17 @@ afterEach(async () => {
 });
 
 const message = (text: string): string => `export const message: string = '${text}';\n`;
+
+/** An app that says at import who imported it and opens dev-gated.ts's gate, and tells whether it was booted ahead. */
+const EARLY_APP = `import fs from 'node:fs';
+import http from 'node:http';
+const woken = (globalThis as Record<symbol, unknown>)[Symbol.for('baton.standby.woken')] !== undefined;
+console.log(\`imported by pid \${process.pid} as generation \${process.env.BATON_GENERATION}\`);
+fs.appendFileSync(process.env.GATE as string, \`\${process.pid}\\n\`);
+http
+  .createServer((req, res) => res.end(req.url === '/started' ? \`\${woken ? 'from a standby' : 'cold'}, pid \${process.pid}\\n\` : \`early from pid \${process.pid}\\n\`))
+  .listen(Number(process.env.PORT), () => console.log(\`listening on \${process.env.PORT}\`));
+`;
 
 describe('baton dev', () => {
   it('an edit under keep-alive, new-connection and slow-request load: 0 refused, 0 failed; the new code answers', async () => {
@@ -231,6 +271,37 @@ describe('baton dev', () => {
     await listening.started();
     expect(await listening.get('/started')).toBe('cold');
     await listening.get();
+  });
+
+  it('generation 1 is woken as soon as it is booted: its import, its output and its listen happen before the runner’s supervisor exists, and it serves', async () => {
+    // The runner's modules load only once the app has been imported (dev-gated.ts).
+    const dev = new DevProcess(await freePort(), [], { gated: true, entry: 'early.ts', files: { 'early.ts': EARLY_APP } });
+    await dev.started();
+    const [imported, ...more] = dev.importedPids();
+    expect(more).toEqual([]); // imported once: the process woken early is the one taken
+    dev.appPids.add(imported!);
+    expect(await dev.get('/started')).toBe(`from a standby, pid ${imported}`);
+    expect(await dev.get()).toBe(`early from pid ${imported}`);
+    // Its line of the import was held while no supervisor was there to take it, and came out as gen 1's,
+    // before what it printed once its listen was answered (the same pipe; its IPC messages are another
+    // channel, so the runner's own lines are in no fixed order with these).
+    const importLine = dev.indexOf(new RegExp(`^gen 1 +│ imported by pid ${imported} as generation 1$`));
+    expect(importLine).toBeGreaterThanOrEqual(0);
+    expect(dev.indexOf(new RegExp(`^gen 1 +│ listening on ${dev.port}$`))).toBeGreaterThan(importLine);
+  });
+
+  it('a guess that misses what generation 1 is handed: the process woken with it is killed, nothing of it is left, and generation 1 starts cold', async () => {
+    // Booted and woken for --drain-timeout 4s (BATON_PACED_CLOSE_MS 2000); the runner spawns with the default 10 s (5000).
+    const dev = new DevProcess(await freePort(), [], { gated: ['--drain-timeout', '4s'], entry: 'early.ts', files: { 'early.ts': EARLY_APP } });
+    await dev.started();
+    const [guessed, fresh, ...more] = dev.importedPids();
+    expect(more).toEqual([]);
+    dev.appPids.add(guessed!);
+    expect(await dev.get('/started')).toBe(`cold, pid ${fresh}`);
+    expect(await waitForGone([guessed!], 10_000), 'the process woken with the wrong guess outlived its kill').toEqual([]);
+    // What it printed was no generation's: only the cold one's import is in the output.
+    expect(dev.count(/│ imported by pid/)).toBe(1);
+    expect(dev.indexOf(new RegExp(`^gen 1 +│ imported by pid ${fresh} as generation 1$`))).toBeGreaterThanOrEqual(0);
   });
 
   it('q drains every generation and exits 0', async () => {
