@@ -3,12 +3,22 @@
  * in a process the supervisor boots ahead of a generation. It loads what every generation loads,
  * says `standby` on the IPC channel, and holds the app's import back until `standby-go` hands it
  * the generation's own environment. Nothing here reads that environment: it does not exist yet.
+ *
+ * `baton dev`'s first generation, booted before the supervisor's modules load, is handed its
+ * guessed environment at boot instead (WAKE) and wakes itself: a wake-up message could not be
+ * sent in time, as the supervisor's process runs no event loop turn while its modules load.
  */
 import { performance } from 'node:perf_hooks';
 import { PROTOCOL_VERSION, isEnvelope } from '../shared/protocol.ts';
 
 /** Where the wake-up is marked for the reload's breakdown (child/start-timing.ts reads it). */
 export const WOKEN = Symbol.for('baton.standby.woken');
+
+/** The variable that hands a standby its wake-up environment at boot (STANDBY_WAKE of supervisor/os/standby-pool.ts). */
+const WAKE = 'BATON_STANDBY_WAKE';
+// Read and removed before anything else runs: the app must not see it.
+const wakeAtBoot = process.env[WAKE];
+delete process.env[WAKE];
 
 // `import http from 'node:http'` builds the ES namespace, whose getters load Node's undici: most
 // of what a Node web server's start costs before its own code runs. The SDK is the same module
@@ -23,7 +33,19 @@ const lazy = (await import(sibling('stats-module'))) as typeof import('./stats-m
 lazy.segments();
 lazy.promNames();
 
-if (typeof process.send === 'function') {
+/** Takes the generation's own variables; the app's import follows. */
+function wake(env: unknown): void {
+  if (typeof env !== 'object' || env === null) return;
+  for (const [k, v] of Object.entries(env)) if (typeof v === 'string') process.env[k] = v;
+  // baton-exec sets it only where LISTEN_FDS was set at exec, which a standby's environment lacks.
+  if (process.env.LISTEN_FDS !== undefined) process.env.LISTEN_PID = String(process.pid);
+  (globalThis as Record<symbol, unknown>)[WOKEN] = performance.now();
+}
+
+if (wakeAtBoot !== undefined) {
+  // Woken now, saying nothing: the supervisor holds what the app says until its spawn takes this process.
+  wake(JSON.parse(wakeAtBoot));
+} else if (typeof process.send === 'function') {
   await new Promise<void>((resolve) => {
     // The supervisor gone while it waits: nothing will wake it (its reaper kills it too).
     const gone = (): never => process.exit(0);
@@ -33,10 +55,7 @@ if (typeof process.send === 'function') {
       if (typeof env !== 'object' || env === null) return;
       process.off('message', hear);
       process.off('disconnect', gone);
-      for (const [k, v] of Object.entries(env)) if (typeof v === 'string') process.env[k] = v;
-      // baton-exec sets it only where LISTEN_FDS was set at exec, which a standby's environment lacks.
-      if (process.env.LISTEN_FDS !== undefined) process.env.LISTEN_PID = String(process.pid);
-      (globalThis as Record<symbol, unknown>)[WOKEN] = performance.now();
+      wake(env);
       resolve();
     };
     process.on('message', hear);

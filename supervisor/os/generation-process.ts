@@ -14,7 +14,7 @@ import type { StandbyMessage, SupervisorMessage } from '../../shared/protocol.ts
 import { NotifySocket } from '../systemd/notify-socket.ts';
 import type { ChildPort, ProcessExit, SpawnSpec } from './os.ts';
 import { isAccepting } from './proc-tree.ts';
-import { StandbyPool, shapeEnv, standbyArgs, type StandbyPort } from './standby-pool.ts';
+import { STANDBY_WAKE, StandbyPool, shapeEnv, standbyArgs, type StandbyPort } from './standby-pool.ts';
 
 /** Lines of a generation's stderr kept for failure reports. */
 const STDERR_TAIL = 50;
@@ -203,8 +203,8 @@ function spawnGeneration(spec: SpawnSpec): StandbyPort {
       const lines = heldLines ?? [];
       heldLines = undefined;
       for (const [stream, text] of lines) onLine?.(stream, text);
-      // The adopter attaches its listeners once adopt() returns, in this same turn: the messages go
-      // to them after it, and anything that arrives meanwhile queues behind (still held until then).
+      // Its adopter attaches its listeners once adopt() returns, in this same turn: the messages go to
+      // them after it; any that arrive before then queue behind, still held.
       if (heldMessages) {
         queueMicrotask(() => {
           const messages = heldMessages ?? [];
@@ -252,8 +252,13 @@ function forwardLines(stream: NodeJS.ReadableStream | null, onLine: (line: strin
 /** Each standby, started by the exec shim like a generation (so its reaper, LISTEN_* and pid are the same), and identified as the pool asks. */
 const standbys = new StandbyPool({
   spawn: spawnGeneration,
-  boot: ({ notifySocket: _unbound, onLine, ...spec }) =>
-    spawnGeneration({ ...spec, args: standbyArgs(spec.args, standbyUrl()), env: shapeEnv(spec.env), ...(onLine ? { onLine: () => {} } : {}) }),
+  boot: ({ notifySocket: _unbound, onLine, ...spec }, wake) =>
+    spawnGeneration({
+      ...spec,
+      args: standbyArgs(spec.args, standbyUrl()),
+      env: { ...shapeEnv(spec.env), ...(wake ? { [STANDBY_WAKE]: JSON.stringify(wake) } : {}) },
+      ...(onLine ? { onLine: () => {} } : {}),
+    }),
   identity(fd) {
     try {
       const st = fs.fstatSync(fd);

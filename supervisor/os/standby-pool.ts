@@ -10,9 +10,10 @@
  * gets a fresh process and the stale standby is killed: a standby never runs code or settings a
  * generation was not started with.
  *
- * One exception, `baton dev`'s first generation (preboot): it is woken at once with the guessed
- * per-generation variables, so the app imports and asks for its listener while the supervisor's
- * modules still load, and its spawn takes it only if it hands exactly what was guessed.
+ * One exception, `baton dev`'s first generation (preboot): it is booted with the guessed
+ * per-generation variables and wakes itself once preloaded, so the app imports and asks for its
+ * listener while the supervisor's modules still load; its spawn takes it only if it hands exactly
+ * what was guessed.
  */
 import { ENV } from '../../shared/launch-env.ts';
 import { PROTOCOL_VERSION, isEnvelope } from '../../shared/protocol.ts';
@@ -33,8 +34,8 @@ export interface StandbyPort extends ChildPort {
 export interface StandbyDeps {
   /** A process as `spec` asks for it, started now. */
   spawn(spec: SpawnSpec): ChildPort;
-  /** A standby for `spec`: its shape's environment, no NOTIFY_SOCKET, the standby preload first. */
-  boot(spec: SpawnSpec): StandbyPort;
+  /** A standby for `spec`: its shape's environment, no NOTIFY_SOCKET, the standby preload first; given `wake`, one that wakes itself with it (STANDBY_WAKE). */
+  boot(spec: SpawnSpec, wake?: Record<string, string>): StandbyPort;
   /** What identifies descriptor `fd`'s open file (its inode), so a reused number does not match. */
   identity(fd: number): string;
   /** What identifies the preload's files now (their mtimes), so an upgraded Baton boots afresh. */
@@ -48,19 +49,24 @@ export const STANDBY_DELAY_MS = 100;
 /** How long a standby woken early and then not taken has to exit after SIGTERM before SIGKILL: the app may handle SIGTERM. */
 export const EARLY_KILL_GRACE_MS = 2000;
 
+/** The variable that hands a prebooted standby, at boot, the per-generation variables it wakes itself with (read by child/standby.ts). */
+export const STANDBY_WAKE = 'BATON_STANDBY_WAKE';
+
 /** Per-generation variables: handed over on waking, so one standby serves whichever generation comes next. */
 const PER_GENERATION = /^(LISTEN_|BATON_|NOTIFY_SOCKET$)/;
 
 /**
  * booting: started, its preload loading. waiting: it said `standby`; a wake-up sent now is heard.
- * woken-early: preboot's only — woken with the guessed variables as soon as it waited, it runs
- * the app before any spawn took it.
+ * woken-early: preboot's only, from its start — it wakes itself with the guessed variables once
+ * preloaded, and runs the app before any spawn took it. A wake-up message could not do that: the
+ * supervisor's process runs no event loop turn while its modules load, so it would hear the
+ * standby only after its first spawn.
  */
 type StandbyState = 'booting' | 'waiting' | 'woken-early';
 
 /** The moves a standby may make; leaving the pool (taken, dropped, exited) is no state of its own. */
 const MOVES: Record<StandbyState, readonly StandbyState[]> = {
-  booting: ['waiting', 'woken-early'],
+  booting: ['waiting'],
   waiting: [],
   'woken-early': [],
 };
@@ -71,7 +77,7 @@ interface Entry {
   state: StandbyState;
   /** Taken while still booting: the wake-up to send once it says it waits. */
   pending?: Record<string, string>;
-  /** Prebooted: the per-generation variables to wake it with as soon as it waits (the guess of the first spawn's). */
+  /** Prebooted: the per-generation variables it woke itself with (the guess of the first spawn's). */
   early?: Record<string, string>;
 }
 
@@ -151,9 +157,9 @@ export class StandbyPool {
 
   /**
    * Boots `spec`'s standby now, before anything was spawned (`baton dev`: its first generation's
-   * process boots while the supervisor's own modules load), and wakes it as soon as it waits with
-   * `spec`'s own per-generation variables, so the app is imported meanwhile too. The first spawn
-   * of the same shape handing the same variables takes it as it is; a spawn of any other kills it.
+   * process boots while the supervisor's own modules load), to wake itself with `spec`'s own
+   * per-generation variables, so the app is imported meanwhile too. The first spawn of the same
+   * shape handing the same variables takes it as it is; a spawn of any other kills it.
    */
   preboot(spec: SpawnSpec): void {
     const shape = this.shapeOf(spec);
@@ -181,25 +187,18 @@ export class StandbyPool {
     if (this.entries.has(slot) || this.latest !== shape.family || !same(this.shapeOf(spec), shape)) return;
     let port: StandbyPort;
     try {
-      port = this.deps.boot(spec);
+      port = this.deps.boot(spec, early);
     } catch {
       return; // no standby: the next spawn starts cold, as without the option
     }
-    const entry: Entry = { port, shape, state: 'booting', ...(early ? { early } : {}) };
+    // Held from the start, before a line or message of it can have been read: the app will run.
+    if (early) port.hold();
+    const entry: Entry = { port, shape, state: early ? 'woken-early' : 'booting', ...(early ? { early } : {}) };
     this.entries.set(slot, entry);
     port.onMessage((m) => {
       if (!isEnvelope(m) || m.type !== 'standby' || entry.state !== 'booting') return;
-      // Taken while booting: its spawn's own variables, whatever was guessed.
-      if (entry.pending) {
-        move(entry, 'waiting');
-        if (!this.go(entry, entry.pending)) entry.port.kill('SIGTERM');
-      } else if (entry.early && this.entries.get(slot) === entry) {
-        // Not one a spawn of another shape dropped meanwhile: that one is being killed, never woken.
-        move(entry, 'woken-early');
-        // Held before the wake-up is sent: nothing the app says after it can come first.
-        entry.port.hold();
-        if (!this.go(entry, entry.early)) this.drop(slot, entry);
-      } else move(entry, 'waiting');
+      move(entry, 'waiting');
+      if (entry.pending && !this.go(entry, entry.pending)) entry.port.kill('SIGTERM');
     });
     port.onExit(() => {
       if (this.entries.get(slot) === entry) this.entries.delete(slot);

@@ -8,6 +8,8 @@ class FakeStandby extends FakeChild implements StandbyPort {
   adoptFails = false;
   /** How many messages had been sent to it when it was told to hold (undefined: never). */
   heldAfter: number | undefined;
+  /** What it was booted to wake itself with (preboot). */
+  wake: Record<string, string> | undefined;
   hold(): void {
     this.heldAfter ??= this.sent.length;
   }
@@ -42,8 +44,9 @@ function setup() {
       fresh.push(c);
       return c;
     },
-    boot: (s) => {
+    boot: (s, wake) => {
       const c = new FakeStandby(++pid, s);
+      c.wake = wake;
       booted.push(c);
       return c;
     },
@@ -192,70 +195,65 @@ describe('StandbyPool', () => {
     expect(b.signals).toEqual(['SIGTERM']);
   });
 
-  it('preboot: taken while still booting, it is woken once it waits with the spawn’s own variables, not the guess', async () => {
-    const { pool, fresh, booted } = setup();
-    pool.preboot(spec());
-    expect(booted).toHaveLength(1);
-    expect(fresh).toHaveLength(0);
-    const standby = booted[0] as FakeStandby;
-    const taken = pool.spawn(spec({}, { BATON_STATS_WRITER: '3' }));
-    expect(taken).toBe(standby);
-    expect(fresh).toHaveLength(0);
-    standby.push({ type: 'standby' });
-    const go = standby.sent as unknown as { type: string; env: Record<string, string> }[];
-    expect(go.map((m) => m.type)).toEqual(['standby-go']);
-    expect(go[0]?.env.BATON_STATS_WRITER).toBe('3');
-    expect(standby.heldAfter).toBeUndefined();
-  });
-
-  it('preboot: woken with the guess as soon as it waits, held first; the first spawn handing the same takes it without a second wake-up', async () => {
+  it('preboot: booted to wake itself with the guess, held from its start; the first spawn handing the same takes it, and no wake-up is ever sent', async () => {
     const { os, pool, fresh, booted, ready } = setup();
     pool.preboot(spec());
+    expect(fresh).toHaveLength(0);
     const standby = booted[0] as FakeStandby;
-    expect(standby.sent).toEqual([]);
-    standby.push({ type: 'standby' });
-    const go = standby.sent as unknown as { type: string; env: Record<string, string> }[];
-    expect(go).toEqual([expect.objectContaining({ type: 'standby-go', env: wakeEnv(spec().env) })]);
-    expect(standby.heldAfter).toBe(0); // told to hold before the wake-up went out
+    expect(standby.wake).toEqual(wakeEnv(spec().env));
+    expect(standby.heldAfter).toBe(0);
     expect(pool.list()).toEqual([{ pid: standby.pid, worker: 0, waiting: false }]); // running the app: no standby to wake
-    standby.push({ type: 'standby' }); // said twice: woken once
     const taken = pool.spawn(spec());
     expect(taken).toBe(standby);
     expect(standby.adopted).toEqual(spec());
-    expect(standby.sent).toHaveLength(1);
+    expect(standby.sent).toEqual([]);
     expect(fresh).toHaveLength(0);
     expect(pool.size).toBe(0);
-    // From then on it is a generation like any other: its slot's next standby follows its ready.
+    // From then on it is a generation like any other: its slot's next standby follows its ready, and waits.
     ready(standby);
     await os.advance(STANDBY_DELAY_MS);
     expect(booted).toHaveLength(2);
-    (booted[1] as FakeStandby).push({ type: 'standby' });
-    expect((booted[1] as FakeStandby).sent).toEqual([]); // a reload's standby waits for its spawn
+    const next = booted[1] as FakeStandby;
+    expect(next.wake).toBeUndefined();
+    expect(next.heldAfter).toBeUndefined();
+    next.push({ type: 'standby' });
+    expect(next.sent).toEqual([]); // a reload's standby waits for its spawn
+    expect(pool.spawn(spec({}, { BATON_GENERATION: '2' }))).toBe(next);
+    expect(next.sent.map((m) => m.type)).toEqual(['standby-go']);
+  });
+
+  it('preboot: taken however far its boot is — a standby message from it changes nothing', async () => {
+    const { pool, booted } = setup();
+    pool.preboot(spec());
+    const standby = booted[0] as FakeStandby;
+    standby.push({ type: 'standby' });
+    expect(standby.sent).toEqual([]);
+    expect(pool.spawn(spec())).toBe(standby);
+    expect(standby.sent).toEqual([]);
   });
 
   it.each([
     ['hands other per-generation variables', spec({}, { BATON_MEMORY_INTERVAL: '1000' })],
     ['hands fewer of them', ((s) => (delete s.env.BATON_WORKER, s))(spec())],
     ['is of another shape', spec({}, { NODE_OPTIONS: '--max-old-space-size=64' })],
-  ])('preboot: woken early, it is killed when the first spawn %s (SIGKILL if SIGTERM leaves it running), and the spawn starts fresh', async (_what, other) => {
+  ])('preboot: it is killed when the first spawn %s (SIGKILL if SIGTERM leaves it running), and the spawn starts fresh', async (_what, other) => {
     const { os, pool, fresh, booted } = setup();
     pool.preboot(spec());
     const standby = booted[0] as FakeStandby;
-    standby.push({ type: 'standby' });
     const taken = pool.spawn(other);
     expect(taken).toBe(fresh[0]);
     expect(standby.adopted).toBeUndefined();
+    expect(standby.sent).toEqual([]);
     expect(standby.signals).toEqual(['SIGTERM']);
     await os.advance(EARLY_KILL_GRACE_MS);
     expect(standby.signals).toEqual(['SIGTERM', 'SIGKILL']);
     expect(pool.size).toBe(0);
   });
 
-  it('preboot: woken early and exited (the app threw at import) or not adoptable, the spawn starts fresh', async () => {
+  it('preboot: exited (the app threw at import) or not adoptable, the spawn starts fresh', async () => {
     const { pool, fresh, booted } = setup();
     pool.preboot(spec());
     const crashed = booted[0] as FakeStandby;
-    crashed.push({ type: 'standby' });
     crashed.exit(1);
     expect(pool.spawn(spec())).toBe(fresh[0]);
     expect(crashed.adopted).toBeUndefined();
@@ -263,33 +261,17 @@ describe('StandbyPool', () => {
     const second = setup();
     second.pool.preboot(spec());
     const gone = second.booted[0] as FakeStandby;
-    gone.push({ type: 'standby' });
     gone.adoptFails = true; // exited, its exit not yet read
     expect(second.pool.spawn(spec())).toBe(second.fresh[0]);
     expect(gone.signals).toEqual(['SIGTERM']);
   });
 
-  it('preboot: a first spawn of another shape kills the prebooted standby while it boots; it is never woken', async () => {
-    const { pool, fresh, booted } = setup();
+  it('clear() kills a prebooted standby too, with SIGKILL to follow', async () => {
+    const { os, pool, booted } = setup();
     pool.preboot(spec());
-    const taken = pool.spawn(spec({}, { NODE_OPTIONS: '--max-old-space-size=64' }));
-    expect(taken).toBe(fresh[0]);
-    const standby = booted[0] as FakeStandby;
-    expect(standby.signals).toEqual(['SIGTERM']);
-    standby.push({ type: 'standby' }); // its preload finished before the signal landed
-    expect(standby.sent).toEqual([]); // never woken: it never runs the app
-    expect(standby.heldAfter).toBeUndefined();
-  });
-
-  it('preboot: a standby woken early whose channel is gone is killed, and the spawn starts fresh', async () => {
-    const { pool, fresh, booted } = setup();
-    pool.preboot(spec());
-    const standby = booted[0] as FakeStandby;
-    standby.connected = false;
-    standby.push({ type: 'standby' });
-    expect(standby.signals).toEqual(['SIGTERM']);
-    expect(pool.size).toBe(0);
-    expect(pool.spawn(spec())).toBe(fresh[0]);
+    pool.clear();
+    await os.advance(EARLY_KILL_GRACE_MS);
+    expect((booted[0] as FakeStandby).signals).toEqual(['SIGTERM', 'SIGKILL']);
   });
 
   it('clear() kills every standby, and none boots for a shape spawned no more', async () => {
