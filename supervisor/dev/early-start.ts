@@ -28,6 +28,9 @@ export function firstSpawn(args: string[], cwd = process.cwd()): SpawnSpec | und
   let drainTimeout: number;
   try {
     drainTimeout = parseDuration(parsed.values['drain-timeout'] ?? '10s');
+    // The runner refuses a bad duration before it spawns, and this process would have run the app's
+    // import already (it wakes itself): none is booted for a command line the runner will refuse.
+    for (const other of [parsed.values['ready-timeout'], parsed.values.debounce]) if (other !== undefined) parseDuration(other);
   } catch {
     return undefined; // the runner reports it
   }

@@ -49,6 +49,7 @@ describe('firstSpawn', () => {
     ['--listen (the sockets are bound later)', ['--listen', '127.0.0.1:0', path.join(dir, 'app.js')]],
     ['--help', ['--help']],
     ['a drain timeout that is no duration', ['--drain-timeout', 'soon', path.join(dir, 'app.js')]],
+    ['a ready timeout or a debounce that is no duration (the runner refuses them)', ['--ready-timeout', 'soon', '--debounce', '1x', path.join(dir, 'app.js')]],
     ['an unknown option', ['--nope', path.join(dir, 'app.js')]],
     ['a missing entry', [path.join(dir, 'missing.js')]],
     ['a command that is not node', ['--', 'sh', '-c', 'exit 0']],
