@@ -29,9 +29,13 @@ await import(sibling('index'));
 // What the SDK loads when a generation first counts (child/stats-module.ts): the stats modules and
 // the native addon, about 20 ms that would otherwise follow the wake-up in an app that counts at
 // import. Loaded, not opened: the segment to open is named in the environment handed over on waking.
-const lazy = (await import(sibling('stats-module'))) as typeof import('./stats-module.ts');
-lazy.segments();
-lazy.promNames();
+// Not by one that wakes itself: its wake-up would wait for them, and a request is counted only once
+// answered (child/request-stats.ts), so the first answer does not.
+if (wakeAtBoot === undefined) {
+  const lazy = (await import(sibling('stats-module'))) as typeof import('./stats-module.ts');
+  lazy.segments();
+  lazy.promNames();
+}
 
 /** Takes the generation's own variables; the app's import follows. */
 function wake(env: unknown): void {
