@@ -89,7 +89,9 @@ class DevRunner {
           this.supervisor.forceStop();
         }
       };
+      let stopped = false;
       this.supervisor.once('stopped', () => {
+        stopped = true;
         this.out.say('stopped');
         void this.watcher?.close();
         this.keys?.release();
@@ -113,12 +115,20 @@ class DevRunner {
         resolve(isUsage(err) ? 2 : 1);
         return;
       }
-      this.watch();
-      this.keys = listenForKeys((key) => {
-        if (key === 'r') this.request({ reason: 'r pressed', since: performance.now(), files: [] });
-        else if (key === 'q') this.stop('q pressed');
-        else if (key === 'ctrl-c') interrupt('Ctrl-C');
-      });
+      // After one full turn of the event loop: generation 1, booted and woken while this
+      // process's modules loaded (early-start.ts), has its hello and listen waiting on the IPC
+      // channel, and the watcher's and the keys' set-up (10-17 ms) would come before their answers.
+      setImmediate(() =>
+        setImmediate(() => {
+          if (stopped) return;
+          this.watch();
+          this.keys = listenForKeys((key) => {
+            if (key === 'r') this.request({ reason: 'r pressed', since: performance.now(), files: [] });
+            else if (key === 'q') this.stop('q pressed');
+            else if (key === 'ctrl-c') interrupt('Ctrl-C');
+          });
+        }),
+      );
     });
   }
 
