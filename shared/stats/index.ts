@@ -13,7 +13,8 @@ export {
 } from './layout.ts';
 export { DEFAULT_DIR, segmentPath } from './files.ts';
 export { isAlive } from './locks.ts';
-export { OWNER_LOCK_WAIT_MS, type ShrunkSegment, type StatsLimits, type StatsLogger } from './segment.ts';
+export { OWNER_LOCK_WAIT_MS } from './segment-lock.ts';
+export type { ShrunkSegment, StatsLimits, StatsLogger } from './segment.ts';
 export type { GenerationEntry, GenerationUpdate } from './generations.ts';
 export { OVERFLOW_STAT, type Counter, type Gauge, type Histogram } from './registry.ts';
 export type { HistogramSample, ScalarSample, StatSample } from './snapshot.ts';

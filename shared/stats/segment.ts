@@ -1,7 +1,7 @@
 /**
  * SegmentSet: one process's view of an instance's segments. Creates them for the owner (detecting
  * a live or stale previous owner), opens them for the others, maps what others add, grows the set,
- * removes it; fronts the locks (locks.ts) and the generation table (generations.ts) in segment 0.
+ * removes it; fronts the locks (segment-lock.ts) and the generation table (generations.ts) in segment 0.
  */
 import fs from 'node:fs';
 import { BatonError } from '../errors.ts';
@@ -23,10 +23,9 @@ import {
 import { generationWriter, readGenerations, type GenerationEntry, type GenerationUpdate } from './generations.ts';
 import { H, HF, STATS_ERR, computeLayout, invalid, type Layout, type StatsCapacities } from './layout.ts';
 import { findShrunk, type ShrunkSegment } from './shrink.ts';
-import { LockTimeout, acquireLock, isAlive, mapsInode, releaseLock, seqRead, seqWrite } from './locks.ts';
+import { isAlive } from './locks.ts';
+import { OWNER_LOCK_WAIT_MS, SegmentLocks } from './segment-lock.ts';
 
-/** How long the owner's seqlock writes wait for a registration lock a live process holds before writing without it. */
-export const OWNER_LOCK_WAIT_MS = 100;
 export type { ShrunkSegment } from './shrink.ts';
 /** Most segment files a set may have, whatever segment 0's header claims. */
 const MAX_SEGMENTS = 4096;
@@ -64,10 +63,8 @@ export class SegmentSet {
   readonly layout: Layout;
   readonly segments: Segment[];
   readonly logger: StatsLogger;
-  #lockHeld = false;
+  readonly #locks: SegmentLocks;
   #closed = false;
-  /** Pid that held the lock when the owner last gave up waiting: the owner does not wait on it again. */
-  #wedgedBy = 0;
   /** Damage already reported, so a damaged segment warns once, not at every read. */
   readonly #reported = new Set<string>();
 
@@ -77,6 +74,7 @@ export class SegmentSet {
     this.layout = layout;
     this.segments = [first];
     this.logger = logger;
+    this.#locks = new SegmentLocks(first.i32, first.ino, instance, logger, (what, message) => this.report(what, message));
   }
 
   /** Segment 0's Int32 view: the global header fields. */
@@ -244,40 +242,17 @@ export class SegmentSet {
    * when the holder it last gave up on still holds it.
    */
   lock(timeoutMs = 1_000): void {
-    let stolenFrom: number;
-    const ino = this.segments[0]!.ino;
-    const holder = Atomics.load(this.header, H.lock);
-    if (holder !== 0 && holder === this.#wedgedBy && isAlive(holder)) {
-      throw new BatonError(STATS_ERR.invalid, `stats: the registration lock of ${this.instance} is still held by live pid ${holder}, which sat on it before`);
-    }
-    try {
-      stolenFrom = acquireLock(this.header, H.lock, timeoutMs, (pid) => pid !== process.pid && mapsInode(pid, ino));
-      this.#wedgedBy = 0;
-    } catch (err) {
-      if (!(err instanceof LockTimeout)) throw err;
-      this.#wedgedBy = err.holder;
-      throw new BatonError(STATS_ERR.invalid, `stats: the registration lock of ${this.instance} is ${err.message}`);
-    }
-    if (stolenFrom !== 0) {
-      this.logger.info(
-        isAlive(stolenFrom)
-          ? `stats: took the registration lock of ${this.instance} from live pid ${stolenFrom}, which does not map the segment`
-          : `stats: took the registration lock of ${this.instance} from dead pid ${stolenFrom}`,
-      );
-    }
-    this.#lockHeld = true;
+    this.#locks.lock(timeoutMs);
   }
 
   /** True while this process holds the registration lock (taken by lock()). */
   get locked(): boolean {
-    return this.#lockHeld;
+    return this.#locks.locked;
   }
 
   /** Releases the registration lock taken by lock(). */
   unlock(): void {
-    if (!this.#lockHeld) return;
-    this.#lockHeld = false;
-    releaseLock(this.header, H.lock);
+    this.#locks.unlock();
   }
 
   /**
@@ -285,29 +260,7 @@ export class SegmentSet {
    * during an upgrade two supervisors own the segment, and seqlock writers must not overlap.
    */
   exclusive(write: () => void): void {
-    let take = !this.#lockHeld;
-    if (take) {
-      try {
-        this.lock(OWNER_LOCK_WAIT_MS);
-      } catch {
-        // A live process that maps the segment sits on the lock: the owner's own writes must not
-        // wait on it (they run on the supervisor's event loop). Only another owner mid-upgrade
-        // could overlap, and that costs a torn read at worst.
-        take = false;
-        this.report(`wedged ${this.#wedgedBy}`, `stats: the registration lock of ${this.instance} is held by live pid ${this.#wedgedBy} for over ${OWNER_LOCK_WAIT_MS} ms; the owner writes without it`);
-      }
-    }
-    try {
-      const seq = Atomics.load(this.header, H.seq);
-      // Only owners write the seqlock, and always under the lock: odd here is damage, not a write in progress.
-      if ((seq & 1) !== 0 && take) {
-        this.logger.warn(`stats: the seqlock of ${this.instance} was odd (${seq}) with no write in progress; reset it`);
-        Atomics.compareExchange(this.header, H.seq, seq, seq + 1);
-      }
-      seqWrite(this.header, H.seq, write);
-    } finally {
-      if (take) this.unlock();
-    }
+    this.#locks.exclusive(write);
   }
 
   /** Records this process as the owner (the supervisor an upgrade hands over to). */
@@ -317,15 +270,7 @@ export class SegmentSet {
 
   /** Runs `read` until it ran while no owner write was in progress (see seqRead). */
   consistent<T>(read: () => T): T {
-    return seqRead(this.header, H.seq, () => this.header[H.ownerPid]!, read, (seq) => {
-      const owner = this.header[H.ownerPid] === process.pid;
-      // No owner write takes anywhere near the deadline: the owner mends a sequence stuck odd.
-      const mended = owner && (seq & 1) !== 0 && Atomics.compareExchange(this.header, H.seq, seq, seq + 1) === seq;
-      this.report(
-        `seq ${seq}`,
-        `stats: the seqlock of ${this.instance} stayed at ${seq} (a write in progress) for over 100 ms; read anyway, values may be torn${mended ? '; reset it' : ''}`,
-      );
-    });
+    return this.#locks.consistent(read);
   }
 
   /** The non-free entries of the generation table. */

@@ -6,7 +6,8 @@
 import { H, invalid, type StatsCapacities } from './layout.ts';
 import { OVERFLOW_STAT, Registry, type Counter, type Gauge, type Histogram } from './registry.ts';
 import type { GenerationEntry, GenerationUpdate } from './generations.ts';
-import { OWNER_LOCK_WAIT_MS, SegmentSet, type ShrunkSegment, type StatsLimits, type StatsLogger } from './segment.ts';
+import { SegmentSet, type ShrunkSegment, type StatsLimits, type StatsLogger } from './segment.ts';
+import { OWNER_LOCK_WAIT_MS } from './segment-lock.ts';
 import { readSample, readSnapshot, type StatSample } from './snapshot.ts';
 import { Catalog, statKey, type TableUsage } from './table.ts';
 
