@@ -1,36 +1,21 @@
 /**
- * SegmentSet: one process's view of an instance's segments. Creates them for the owner (detecting
- * a live or stale previous owner), opens them for the others, maps what others add, grows the set,
- * removes it; fronts the locks (segment-lock.ts) and the generation table (generations.ts) in segment 0.
+ * SegmentSet: one process's view of an instance's segments. Creates them for the owner (claiming
+ * segment 0 from a live or stale previous owner: owner-claim.ts), opens them for the others, maps
+ * what others add, grows the set, removes it; fronts the locks (segment-lock.ts) and the
+ * generation table (generations.ts) in segment 0.
  */
 import fs from 'node:fs';
 import { BatonError } from '../errors.ts';
-import {
-  DEFAULT_DIR,
-  checkInstance,
-  closeSegment,
-  createFile,
-  listSegmentFiles,
-  mapFile,
-  sameSet,
-  segmentPath,
-  removeOwn,
-  untrusted,
-  untrustedError,
-  waitForOwner,
-  type Segment,
-} from './files.ts';
+import { DEFAULT_DIR, checkInstance, closeSegment, createFile, listSegmentFiles, mapFile, sameSet, segmentPath, removeOwn, type Segment } from './files.ts';
 import { generationWriter, readGenerations, type GenerationEntry, type GenerationUpdate } from './generations.ts';
 import { H, HF, STATS_ERR, computeLayout, invalid, type Layout, type StatsCapacities } from './layout.ts';
 import { findShrunk, type ShrunkSegment } from './shrink.ts';
-import { isAlive } from './locks.ts';
+import { claimSegmentZero } from './owner-claim.ts';
 import { OWNER_LOCK_WAIT_MS, SegmentLocks } from './segment-lock.ts';
 
 export type { ShrunkSegment } from './shrink.ts';
 /** Most segment files a set may have, whatever segment 0's header claims. */
 const MAX_SEGMENTS = 4096;
-
-
 
 /** Receives notes (a stale segment re-initialised, a lock stolen) and the overflow warning; pino loggers fit. */
 export interface StatsLogger {
@@ -97,7 +82,6 @@ export class SegmentSet {
     if (!Number.isInteger(maxNameLength) || maxNameLength < 32 || maxNameLength > layout.arenaBytes) {
       invalid(`maxNameLength must be an integer from 32 to arenaBytes (${layout.arenaBytes}), got ${maxNameLength}`);
     }
-    const file = segmentPath(dir, options.instance, 0);
     const init = (s: Segment) => {
       Atomics.store(s.i32, H.ownerPid, process.pid);
       s.i32[H.maxSegments] = Math.floor(maxBytes / layout.segmentBytes);
@@ -105,34 +89,8 @@ export class SegmentSet {
       s.f64[HF.createdAt] = Date.now();
       Atomics.store(s.i32, H.segmentCount, 1);
     };
-    let stalePid: number | undefined;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const segment = createFile(file, layout, 0, init);
-        const logger = options.logger ?? defaultLogger;
-        return { set: new SegmentSet(dir, options.instance, layout, segment, logger), stalePid };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      let existing: fs.Stats | undefined;
-      try {
-        existing = fs.lstatSync(file);
-      } catch {
-        existing = undefined; // removed since: try again
-      }
-      const why = existing && untrusted(existing);
-      if (why !== undefined) throw untrustedError(file, why);
-      const owner = waitForOwner(file);
-      const alive = owner !== undefined && isAlive(owner);
-      if (alive || attempt >= 2) {
-        throw new BatonError(
-          STATS_ERR.owned,
-          `stats: instance "${options.instance}" already owns segment ${file} (owner pid ${owner ?? 'unknown'}${alive ? ' is alive' : ''})`,
-        );
-      }
-      stalePid = owner ?? 0;
-      for (const stale of listSegmentFiles(dir, options.instance)) removeOwn(stale);
-    }
+    const { segment, stalePid } = claimSegmentZero(dir, options.instance, layout, init);
+    return { set: new SegmentSet(dir, options.instance, layout, segment, options.logger ?? defaultLogger), stalePid };
   }
 
   /**
