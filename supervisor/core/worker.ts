@@ -1,18 +1,15 @@
+/**
+ * One worker process of a generation, from spawn to exit: its states (WORKER_TRANSITIONS), how it
+ * becomes ready within the ready timeout (the protocol, NOTIFY_SOCKET, accepting polls, a probe),
+ * how it stops (drain, SIGTERM at the drain timeout, SIGKILL at the shutdown timeout), with every
+ * timer cleared when it exits. It is the lifecycle generation.ts runs once per slot; what the
+ * worker says over its IPC channel is worker-channel.ts, which reaches this state only through
+ * the moves a message makes.
+ */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
-import {
-  Correlator,
-  dispatch,
-  isEnvelope,
-  replyError,
-  type ChildMessage,
-  type Handlers,
-  type Outgoing,
-  type ReplyBody,
-  type SupervisorMessage,
-  unrecognized,
-} from '../../shared/protocol.ts';
+import type { Outgoing, ReplyBody, SupervisorMessage } from '../../shared/protocol.ts';
 import { formatDuration } from '../../shared/units.ts';
 import { childTiming, monotonicMs, type ChildTiming } from '../../shared/reload-timing.ts';
 import { NotifyReader } from '../systemd/notify-reader.ts';
@@ -20,8 +17,9 @@ import type { ChildPort, Os, ProcessExit } from '../os/os.ts';
 import { AcceptWatch } from '../readiness/accept-watch.ts';
 import { ACCEPT_POLL_MS, pollUntilReady } from '../readiness/start-poll.ts';
 import { checkTransition } from './state-table.ts';
+import { WorkerChannel } from './worker-channel.ts';
 import { WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState, type WorkerStateDetail } from './worker-types.ts';
-import { describeCount, describeExit, stderrSuffix, statsLayoutMismatch } from './worker-messages.ts';
+import { describeCount, describeExit, stderrSuffix } from './worker-messages.ts';
 
 export { describeExit };
 
@@ -69,11 +67,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly options: WorkerOptions;
   private readonly os: Os;
   private readonly log: Logger;
-  private readonly correlator = new Correlator();
   private readonly timers = new Set<unknown>();
   private readonly ready: Promise<void>;
   private settleReady!: (err?: Error) => void;
-  private readonly handlers: Handlers<ChildMessage, void>;
+  private readonly channel: WorkerChannel;
   private readonly notify: NotifyReader;
 
   constructor(options: WorkerOptions, os: Os, log: Logger) {
@@ -88,54 +85,32 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.settleReady = (err) => (err ? reject(err) : resolve());
     });
     this.ready.catch(() => {});
-    this.handlers = {
-      hello: (m) => {
-        this.sdk = true;
-        this.log.debug({ runtime: m.runtime }, 'generation said hello');
-        const err = statsLayoutMismatch(this.label, m.statsLayout, options.statsLayout);
-        if (err) {
-          this.settleReady(err);
-          throw err;
-        }
-        return { ok: true, generation: this.id, worker: this.worker, instance: options.instance, startedAt: this.startedAt };
-      },
-      ready: (m) => {
-        if (this.state === 'starting') this.childTiming = childTiming(m.timing);
-        this.becomeReady('sdk');
-        return { ok: true };
-      },
-      connections: (m) => {
-        this.connections = m.open;
-        return undefined;
-      },
-      listen: (m) => {
-        const listener = options.requestListener(m.address, this.id);
-        this.proc.sendFds([listener.fd], listener.name);
-        return { ok: true, fds: 1, name: listener.name, address: listener.address };
-      },
-      drained: () => {
-        this.log.info('generation drained its connections');
-        return undefined;
-      },
-      'ticket-key': (m) => (options.ticketKey ? { ok: true, ...options.ticketKey(Number(m.rotateEvery)) } : unrecognized(m.type)),
-      reload: async (m) => {
-        if (!options.reload) return unrecognized(m.type);
-        if (this.state !== 'active') throw new BatonError('ERR_RELOAD_FAILED', `${this.label} is ${this.state}: only the active generation may ask for a reload`);
-        const reason = String(m.reason).slice(0, 200);
-        this.log.info({ reason }, `${this.label} asks for a reload: ${reason}`);
-        return { ok: true, generation: await options.reload(reason, this.id) };
-      },
-      ack: (m) => {
-        this.correlator.settle(m.ack, m);
-        return undefined;
-      },
-    };
     this.spawning = monotonicMs();
     this.proc = os.spawn(options.spawn);
     this.spawned = monotonicMs();
     this.pid = this.proc.pid;
     this.log = log.child({ generation: this.id, ...((options.workers ?? 1) > 1 ? { worker: this.worker } : {}), childPid: this.pid });
-    this.proc.onMessage((m) => void this.receive(m));
+    this.channel = new WorkerChannel(this.proc, options, {
+      id: this.id,
+      worker: this.worker,
+      label: this.label,
+      startedAt: this.startedAt,
+      log: this.log,
+      state: () => this.state,
+      saidHello: () => (this.sdk = true),
+      refuse: (err) => this.settleReady(err),
+      saidReady: (timing) => {
+        if (this.state === 'starting') this.childTiming = childTiming(timing);
+        this.becomeReady('sdk');
+      },
+      connections: (open) => (this.connections = open),
+      after: (ms, fn) => this.after(ms, fn),
+      cancel: (timer) => {
+        this.os.clearTimeout(timer);
+        this.timers.delete(timer);
+      },
+    });
+    this.proc.onMessage((m) => void this.channel.receive(m));
     this.proc.onExit((exit) => this.exited(exit));
     this.notify = new NotifyReader(this.proc, this.log, () => {
       // A program that speaks sd_notify knows when it is ready, so `auto` takes its word too.
@@ -201,7 +176,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.transition('draining', { reason });
     this.settleReady(new BatonError('ERR_RELOAD_SUPERSEDED', `${this.label} was drained before it was ready (${reason})`));
     const deadline = this.os.now() + this.options.drainTimeout;
-    if (!(this.sdk && this.proc.send(this.stamp({ type: 'drain', deadline })))) this.signal(this.options.drainSignal);
+    if (!(this.sdk && this.channel.send({ type: 'drain', deadline }))) this.signal(this.options.drainSignal);
     this.after(this.options.drainTimeout, () => {
       this.log.warn({ connections: this.connections }, `drain timeout (${formatDuration(this.options.drainTimeout)}) reached: asking generation to exit`);
       this.emit('timeout', 'drain', this.connections);
@@ -247,22 +222,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!this.sdk || this.state === 'exited') {
       return Promise.reject(new BatonError('ERR_NO_PROTOCOL', `${this.label} does not speak Baton's protocol (it does not use the SDK)`));
     }
-    const message = this.stamp(body);
-    const reply = this.correlator.expect(message.seq);
-    if (!this.proc.send(message)) {
-      this.correlator.settle(message.seq, { ok: false, error: { code: 'ERR_GENERATION_EXITED', message: `${this.label} closed its channel` } });
-      return reply;
-    }
-    const timer = this.after(timeoutMs, () =>
-      this.correlator.settle(message.seq, {
-        ok: false,
-        error: { code: 'ERR_TIMEOUT', message: `${this.label} did not answer '${body.type}' within ${formatDuration(timeoutMs)}` },
-      }),
-    );
-    return reply.finally(() => {
-      this.os.clearTimeout(timer);
-      this.timers.delete(timer);
-    });
+    return this.channel.request(body, timeoutMs);
   }
 
   /** The last lines the generation wrote to stderr. */
@@ -271,19 +231,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private exitedAt = 0;
-
-  private async receive(raw: unknown): Promise<void> {
-    if (!isEnvelope(raw)) return;
-    const reply = await dispatch(this.handlers, raw, undefined);
-    if (reply === undefined) return;
-    // The one version check: a generation of another protocol is refused before it can do anything.
-    if (raw.type === 'hello' && !reply.ok) this.settleReady(replyError(reply.error));
-    this.proc.send(this.correlator.reply<SupervisorMessage>(raw.seq, reply));
-  }
-
-  private stamp(body: Outgoing<SupervisorMessage>): SupervisorMessage {
-    return this.correlator.stamp<SupervisorMessage>(body);
-  }
 
   private becomeReady(via: string): void {
     if (this.state !== 'starting') return;
@@ -305,7 +252,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.exitedAt = this.os.now();
     for (const t of this.timers) this.os.clearTimeout(t);
     this.timers.clear();
-    this.correlator.failAll(new BatonError('ERR_GENERATION_EXITED', `${this.label} exited`));
+    this.channel.failAll(new BatonError('ERR_GENERATION_EXITED', `${this.label} exited`));
     if (wasStarting) {
       this.settleReady(
         new BatonError(
