@@ -7,7 +7,7 @@ import { BatonError } from '../../shared/errors.ts';
 import { parseDuration } from '../../shared/units.ts';
 import { validateConfig, type Config } from '../config/config.ts';
 import type { parseDevArgs } from './command.ts';
-import { DEV_NAME, devEnv } from './dev-env.ts';
+import { DEV_DRAIN_TIMEOUT, DEV_NAME, devEnv } from './dev-env.ts';
 
 type DevValues = ReturnType<typeof parseDevArgs>['values'];
 
@@ -20,7 +20,7 @@ export function devConfig(command: string[], values: DevValues, root: string): C
       env: devEnv(),
       listeners: (values.listen ?? []).map((address) => ({ address })),
       'ready-timeout': values['ready-timeout'] ?? '10s',
-      'drain-timeout': values['drain-timeout'] ?? '10s',
+      'drain-timeout': values['drain-timeout'] ?? DEV_DRAIN_TIMEOUT,
       'shutdown-timeout': '2s',
       // The developer runs their own app: its listen(3000) means every interface, as without Baton.
       'runtime-listeners': values['runtime-listeners'] ?? 'any',

@@ -9,6 +9,9 @@ import { colorWanted } from './output.ts';
 /** The instance name of every `baton dev`. */
 export const DEV_NAME = 'dev';
 
+/** `--drain-timeout` when not given: the dev config's, and early-start.ts's guess of what the first spawn hands over. */
+export const DEV_DRAIN_TIMEOUT = '10s';
+
 /** The dev config's `env`: the app's colors when Baton's have them, and Node's compile cache. */
 export function devEnv(stdout: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   return {

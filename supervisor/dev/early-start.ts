@@ -12,7 +12,7 @@ import type { Config } from '../config/config.ts';
 import { generationEnv } from '../core/generation-env.ts';
 import type { SpawnSpec } from '../os/os.ts';
 import { isNodeCommand, parseDevArgs } from './command.ts';
-import { DEV_NAME, devEnv } from './dev-env.ts';
+import { DEV_DRAIN_TIMEOUT, DEV_NAME, devEnv } from './dev-env.ts';
 
 /** The spawn `baton dev ARGS` will make for generation 1, or undefined where no standby could match it. */
 export function firstSpawn(args: string[], cwd = process.cwd()): SpawnSpec | undefined {
@@ -27,7 +27,7 @@ export function firstSpawn(args: string[], cwd = process.cwd()): SpawnSpec | und
   if (parsed.values.help || command === undefined || !isNodeCommand(command) || (parsed.values.listen ?? []).length > 0) return undefined;
   let drainTimeout: number;
   try {
-    drainTimeout = parseDuration(parsed.values['drain-timeout'] ?? '10s');
+    drainTimeout = parseDuration(parsed.values['drain-timeout'] ?? DEV_DRAIN_TIMEOUT);
     // The runner refuses a bad duration before it spawns, and this process would have run the app's
     // import already (it wakes itself): none is booted for a command line the runner will refuse.
     for (const other of [parsed.values['ready-timeout'], parsed.values.debounce]) if (other !== undefined) parseDuration(other);
