@@ -93,7 +93,7 @@ describe('the packed tarball', () => {
   it('holds what a user needs and nothing of the checkout, and publint and arethetypeswrong pass it', async () => {
     const list = await execa('tar', ['-tzf', tarball]);
     const files = list.stdout.split('\n').map((f) => f.replace(/^package\//, ''));
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'bin/baton', 'dist/child/index.js', 'dist/child/index.d.ts', 'dist/child/index.js.map', 'prebuilds/linux-x64-glibc/baton.node', 'prebuilds/linux-x64-glibc/baton-exec', 'binding.gyp', 'dist/supervisor/bundle/cli.js']));
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'bin/baton', 'dist/child/index.js', 'dist/child/index.d.ts', 'dist/child/index.js.map', 'prebuilds/linux-x64-glibc/baton.node', 'prebuilds/linux-x64-glibc/baton-exec', 'binding.gyp', 'dist/supervisor/bundle/cli.js', 'dist/supervisor/bundle/client.cjs']));
     expect(files.filter((f) => /^(test|bench|\.ci|examples|node_modules|build)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     // The arm64 prebuild is cross-built when the cross compiler is here (test/package/arm64-prebuild.test.ts runs it).
     if (which('aarch64-linux-gnu-gcc', process.env.PATH ?? '')) {
