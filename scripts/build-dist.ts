@@ -10,7 +10,7 @@
  * All are made anew each time: a module renamed in the sources must not linger in dist/.
  */
 import { spawnSync } from 'node:child_process';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -60,6 +60,24 @@ for (const file of walk(dist).filter((f) => f.endsWith('.d.ts'))) {
 }
 
 /**
+ * `import fs from 'node:fs'` in an ES module builds fs's ES facade, which reads every export and so
+ * loads what fs loads lazily (its promises and streams): 3-6 ms for fs, 1-2 for util, net and
+ * child_process, ~10 ms of `baton dev` before it can boot generation 1 (issue #19). In the bundle
+ * each built-in is instead the object process.getBuiltinModule returns, as CommonJS code gets it:
+ * the same exports, read when used.
+ */
+const builtinsWithoutFacades: Plugin = {
+  name: 'builtins-without-facades',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'node-builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({
+      contents: `module.exports = process.getBuiltinModule(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * The command line and the supervisor bundled from dist/supervisor/cli/cli.js, one chunk per
  * command's lazy import. A supervisor's start loaded ~160 modules, each resolved, read and linked
  * on its own: 70–100 ms of `baton dev`'s and `baton run`'s start, where the same code as a bundle
@@ -70,6 +88,7 @@ for (const file of walk(dist).filter((f) => f.endsWith('.d.ts'))) {
  */
 async function bundleCli(): Promise<void> {
   await build({
+    plugins: [builtinsWithoutFacades],
     entryPoints: [path.join(dist, 'supervisor/cli/cli.js')],
     outdir: path.join(dist, 'supervisor/bundle'),
     bundle: true,
