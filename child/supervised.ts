@@ -110,10 +110,15 @@ export class SupervisedRuntime implements Runtime {
   /** A descriptor for `address` from the supervisor (SCM_RIGHTS), even where one was inherited: unpark needs a fresh one. */
   private async acquire(address: string): Promise<number> {
     const request = { address };
-    const reply = await this.request({ type: 'listen', address: request.address });
+    const replied = this.request({ type: 'listen', address: request.address });
+    // The addon (its module, the package root, dlopen: ~3 ms) loads while the supervisor binds and
+    // sends, not after: this is on every generation's path to listening.
+    const native = import('../shared/native/native.ts');
+    native.catch(() => undefined); // its failure is reported below, if the reply gets that far
+    const reply = await replied;
     // The supervisor's code and errno (EADDRINUSE, EACCES…) come through, so a program can tell them apart.
     if (!reply.ok) throw new BatonError('ERR_LISTENER', reply.error.message, { cause: replyError(reply.error) });
-    const { recvFds } = await import('../shared/native/native.ts');
+    const { recvFds } = await native;
     const received = recvFds(Number(process.env[ENV.fdChannel]));
     const fd = received.fds[0];
     if (fd === undefined) throw new BatonError('ERR_PROTOCOL', `the supervisor announced a descriptor for ${request.address} but none came`);
