@@ -46,9 +46,21 @@ function wake(env: unknown): void {
   (globalThis as Record<symbol, unknown>)[WOKEN] = performance.now();
 }
 
+/** The environment handed over at boot; exits (the spawn then starts afresh) when it is not a JSON object. */
+function parseWake(text: string): unknown {
+  try {
+    const env: unknown = JSON.parse(text);
+    if (typeof env === 'object' && env !== null && !Array.isArray(env)) return env;
+  } catch {
+    // reported below
+  }
+  process.stderr.write(`baton standby: ${WAKE} is not a JSON object of variables: ${text.slice(0, 80)}\n`);
+  return process.exit(1);
+}
+
 if (wakeAtBoot !== undefined) {
   // Woken now, saying nothing: the supervisor holds what the app says until its spawn takes this process.
-  wake(JSON.parse(wakeAtBoot));
+  wake(parseWake(wakeAtBoot));
 } else if (typeof process.send === 'function') {
   await new Promise<void>((resolve) => {
     // The supervisor gone while it waits: nothing will wake it (its reaper kills it too).
