@@ -1,7 +1,7 @@
 import { parseAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
 import type { Stats } from '../shared/stats/index.ts';
-import { segments } from './stats-module.ts';
+import { ownSegments } from './stats-module.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, TicketKey } from './runtime.ts';
 
 /** How long a standalone program drains on SIGTERM/SIGINT before it cuts connections. @default 10 s */
@@ -74,7 +74,7 @@ export class StandaloneRuntime implements Runtime {
  * the same API works without Baton and nothing is left in /dev/shm, even after a SIGKILL.
  */
 export function privateStats(): Stats {
-  const stats = segments().createSegment({ instance: `standalone-${process.pid}`, soleWriter: true });
+  const stats = ownSegments().createSegment({ instance: `standalone-${process.pid}`, soleWriter: true });
   stats.destroy();
   return stats;
 }

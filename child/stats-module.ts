@@ -7,8 +7,10 @@
  */
 import { lazyModule } from '../shared/lazy-module.ts';
 
-/** openSegment, createSegment: the shared segment itself. */
+/** openSegment: the shared segment, as a generation maps it. */
 export const segments = lazyModule<typeof import('../shared/stats/stats.ts')>(import.meta.url, '../shared/stats/stats');
+/** createSegment: a segment of this process's own (no supervisor), with the owner's modules. */
+export const ownSegments = lazyModule<typeof import('../shared/stats/owner-stats.ts')>(import.meta.url, '../shared/stats/owner-stats');
 /** toPrometheus: the text exposition. */
 export const exposition = lazyModule<typeof import('../shared/stats/exposition.ts')>(import.meta.url, '../shared/stats/exposition');
 /** promName: how a stat's name maps to a Prometheus family (checked at registration). */

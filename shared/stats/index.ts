@@ -22,13 +22,5 @@ export type { Labels, TableUsage } from './table.ts';
 export { PROMETHEUS_CONTENT_TYPE, escapeLabelValue, formatValue, toJSON, toPrometheus, type PrometheusOptions } from './exposition.ts';
 export { PROM_NAME, promName, type PromName } from './prom-names.ts';
 export { BATON_FAMILIES, GENERATION_START_FAMILY, helpOf, type FamilyDoc } from './help.ts';
-export {
-  OwnerStats,
-  Stats,
-  adoptSegment,
-  createSegment,
-  openSegment,
-  type CreateSegmentOptions,
-  type OpenSegmentOptions,
-  type SegmentOptions,
-} from './stats.ts';
+export { Stats, openSegment, type CreateSegmentOptions, type OpenSegmentOptions, type SegmentOptions } from './stats.ts';
+export { OwnerStats, adoptSegment, createSegment } from './owner-stats.ts';

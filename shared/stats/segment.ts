@@ -1,16 +1,17 @@
 /**
  * SegmentSet: one process's view of an instance's segments. Creates them for the owner (claiming
- * segment 0 from a live or stale previous owner: owner-claim.ts), opens them for the others, maps
- * what others add, grows the set, removes it; fronts the locks (segment-lock.ts) and the
- * generation table (generations.ts) in segment 0.
+ * segment 0 from a live or stale previous owner: owner-claim.ts, passed in by owner-stats.ts),
+ * opens them for the others, maps what others add, grows the set, removes it; fronts the locks
+ * (segment-lock.ts) and the generation table (generations.ts) in segment 0. What only the owner
+ * does (the claim, the size checks of shrink.ts) is not imported here: a generation maps the set
+ * with this module and loads no more than it uses (issue #19).
  */
 import fs from 'node:fs';
 import { BatonError } from '../errors.ts';
 import { DEFAULT_DIR, checkInstance, closeSegment, createFile, listSegmentFiles, mapFile, sameSet, segmentPath, removeOwn, type Segment } from './files.ts';
 import { generationWriter, readGenerations, type GenerationEntry, type GenerationUpdate } from './generations.ts';
 import { H, HF, STATS_ERR, computeLayout, invalid, type Layout, type StatsCapacities } from './layout.ts';
-import { findShrunk, type ShrunkSegment } from './shrink.ts';
-import { claimSegmentZero } from './owner-claim.ts';
+import type { claimSegmentZero } from './owner-claim.ts';
 import { OWNER_LOCK_WAIT_MS, SegmentLocks } from './segment-lock.ts';
 
 export type { ShrunkSegment } from './shrink.ts';
@@ -67,9 +68,10 @@ export class SegmentSet {
     return this.segments[0]!.i32;
   }
 
-  /** Creates segment 0 for the owner; a stale set (owner pid gone) is removed first and its pid returned. */
+  /** Creates segment 0 for the owner with `claim` (owner-claim.ts); a stale set (owner pid gone) is removed first and its pid returned. */
   static create(
     options: { instance: string; dir?: string; logger?: StatsLogger } & StatsCapacities & StatsLimits,
+    claim: typeof claimSegmentZero,
   ): { set: SegmentSet; stalePid: number | undefined } {
     checkInstance(options.instance);
     const dir = options.dir ?? DEFAULT_DIR;
@@ -89,7 +91,7 @@ export class SegmentSet {
       s.f64[HF.createdAt] = Date.now();
       Atomics.store(s.i32, H.segmentCount, 1);
     };
-    const { segment, stalePid } = claimSegmentZero(dir, options.instance, layout, init);
+    const { segment, stalePid } = claim(dir, options.instance, layout, init);
     return { set: new SegmentSet(dir, options.instance, layout, segment, options.logger ?? defaultLogger), stalePid };
   }
 
@@ -159,10 +161,9 @@ export class SegmentSet {
     this.logger.warn(message);
   }
 
-  /** Segment files found shorter than their mappings; the owner (`restore`) sets their size back. See shrink.ts. */
-  checkSizes(restore: boolean): ShrunkSegment[] {
-    if (this.#closed) return [];
-    return findShrunk(this.segments, this.layout, (k) => segmentPath(this.dir, this.instance, k), restore, this.logger);
+  /** True once destroy() unmapped the set. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Adds segment k+1 (the caller holds the registration lock); undefined when maxBytes allows no more or the set was destroyed or replaced. */
