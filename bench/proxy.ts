@@ -237,7 +237,13 @@ async function main(): Promise<void> {
         'http {', '  access_log off;', `  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 256; }`,
         `  server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`, '}', '',
       ].join('\n'));
-      start('nginx', 'nginx', ['-p', prefix, '-c', cfg], OWN_SESSION);
+      const master = start('nginx', 'nginx', ['-p', prefix, '-c', cfg], OWN_SESSION);
+      // Stopped by its master (SIGTERM: it stops its workers, then exits): the final SIGKILL of the
+      // master alone left the workers running, orphaned, one set per bench run, loading the machine.
+      onCleanup(async () => {
+        if (master.exitCode === null && master.signalCode === null) master.kill('SIGTERM');
+        for (let i = 0; i < 100 && master.exitCode === null && master.signalCode === null; i++) await sleep(50);
+      });
       ports.nginx = port;
     }
     const systems = ['direct', 'baton', 'baton-nodehttp', 'baton-node', 'http-proxy', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);
