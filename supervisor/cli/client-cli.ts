@@ -11,7 +11,7 @@ import { commandUsage, wantsHelp } from './help.ts';
 import { reportError } from './report-error.ts';
 import { USAGE } from './usage.ts';
 
-/** The commands this module runs; bin/baton reads the same list from the bundle. */
+/** The commands this module runs; bin/baton keeps a copy (it must not load the bundle to ask), which test/supervisor/cli/client-cli.test.ts holds equal. */
 export const CLIENT_COMMANDS = ['reload', 'status', 'stop', 'upgrade', 'rollback', 'promote'] as const;
 export type ClientCommand = (typeof CLIENT_COMMANDS)[number];
 
