@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from './lib/baton.ts';
+import { requireFreshDist } from './lib/dist.ts';
 import { startLoad, type LoadRun, type PhaseCounts } from './lib/load.ts';
 import { nodemonCommand } from './lib/nodemon.ts';
 import { currentIdentity, probeOnce, waitForNewIdentity, type Identify } from './lib/probe.ts';
@@ -69,20 +70,6 @@ interface System {
   command: (dir: string) => string[];
   /** Added to the runner's environment. */
   env?: Record<string, string>;
-}
-
-/**
- * `baton-dist`: what an installed package runs (bin/baton on dist/, its command line bundled).
- * Refused when dist/ is missing or older than a source file: it would time other code.
- */
-function requireFreshDist(): void {
-  const bundle = path.join(ROOT, 'dist/supervisor/bundle/cli.js');
-  if (!fs.existsSync(bundle)) throw new Error('--systems baton-dist needs dist/: run npm run build first');
-  const built = fs.statSync(bundle).mtimeMs;
-  for (const top of ['supervisor', 'child', 'shared']) {
-    const newer = fs.readdirSync(path.join(ROOT, top), { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('.ts') && fs.statSync(path.join(ROOT, top, f)).mtimeMs > built);
-    if (newer !== undefined) throw new Error(`--systems baton-dist: ${top}/${newer} changed after dist/ was built: run npm run build again`);
-  }
 }
 
 const SYSTEMS: System[] = [
@@ -249,7 +236,7 @@ async function main(): Promise<void> {
   log(`machine: ${machineLine(m)}`);
   const runnable: System[] = [];
   for (const system of chosen) {
-    if (system.key === 'baton-dist') requireFreshDist();
+    if (system.key === 'baton-dist') requireFreshDist('--systems baton-dist');
     if (system.name === 'nodemon') {
       try {
         nodemonBin = nodemonCommand(log);

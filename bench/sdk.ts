@@ -10,6 +10,7 @@
  *
  *   npm run bench:sdk                          # 20 generations per variant (~2.5 min)
  *   npm run bench:sdk -- --generations 40 --life-ms 1000 --variants plain,sdk,sdk-no-memory,sdk-no-preload
+ *   npm run bench:sdk -- --from dist           # as installed: dist/ (npm run build), both apps as .mjs
  *
  * `--life-ms` is the pause after each reload; with N variants reloaded in turn a generation lives
  * about N times that, so the default (3 s, two variants) takes each past the memory reporter's
@@ -22,6 +23,7 @@ import { parseArgs } from 'node:util';
 import type { ReloadTiming } from '../shared/reload-timing.ts';
 import { controlRequest } from '../supervisor/cli/control-client.ts';
 import { ROOT, startBaton, timedNode } from './lib/baton.ts';
+import { asInstalledApp, requireFreshDist } from './lib/dist.ts';
 import { cleanupAll, cpuMsOf, installGuards, sleep } from './lib/procs.ts';
 import { boxTable, loadLine, machineLine } from './lib/report.ts';
 import { machine, summarize, type Summary } from './lib/stats.ts';
@@ -33,12 +35,16 @@ const { values } = parseArgs({
     'life-ms': { type: 'string', default: '3000' },
     variants: { type: 'string', default: 'plain,sdk' },
     'max-seconds': { type: 'string', default: '900' },
+    from: { type: 'string', default: 'sources' },
     out: { type: 'string' },
   },
 });
 const GENERATIONS = Number(values.generations);
 const LIFE_MS = Number(values['life-ms']);
 if (!(GENERATIONS >= 2 && GENERATIONS <= 1000) || !(LIFE_MS >= 0 && LIFE_MS <= 60_000)) throw new Error('--generations 2..1000, --life-ms 0..60000');
+if (values.from !== 'sources' && values.from !== 'dist') throw new Error('--from sources|dist');
+const FROM_DIST = values.from === 'dist';
+if (FROM_DIST) requireFreshDist('--from dist');
 installGuards(Number(values['max-seconds']) * 1000);
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 /** The idle figure: measured this long after the last reload (past memory.interval), over IDLE_MS. */
@@ -54,9 +60,12 @@ interface Variant {
   config: Record<string, unknown>;
   cpuFile: string;
 }
-const SDK_APP = [...NODE, path.join(ROOT, 'examples/http-app.ts')];
+// From dist/ the supervisor, the preload and the SDK are the compiled JavaScript, and both apps plain
+// JavaScript as a user's would be: a checkout's TypeScript sources cost type stripping per module.
+const appFile = (app: string): string => (FROM_DIST ? asInstalledApp(app, tmp) : path.join(ROOT, app));
+const SDK_APP = [...NODE, appFile('examples/http-app.ts')];
 const ALL: Omit<Variant, 'cpuFile'>[] = [
-  { name: 'plain', label: 'the same app without the SDK (fd 3, preload: off)', command: [...NODE, path.join(ROOT, 'bench/lib/plain-http-app.ts')], config: { preload: 'off' } },
+  { name: 'plain', label: 'the same app without the SDK (fd 3, preload: off)', command: [...NODE, appFile('bench/lib/plain-http-app.ts')], config: { preload: 'off' } },
   { name: 'sdk', label: 'SDK example app (examples/http-app.ts, the default config)', command: SDK_APP, config: {} },
   // For telling the parts apart: without the memory reporter, without the preload.
   { name: 'sdk-no-memory', label: 'SDK example app, memory: { interval: 0 }', command: SDK_APP, config: { memory: { interval: 0 } } },
@@ -87,7 +96,7 @@ async function main(): Promise<void> {
   log(`machine: ${machineLine(m)}`);
   const targets = new Map<string, Target>();
   for (const v of VARIANTS) {
-    targets.set(v.name, await startBaton('reload', { name: `bench-${v.name}`, command: v.command, config: { ...v.config, env: { BENCH_CPU_FILE: v.cpuFile } } }));
+    targets.set(v.name, await startBaton('reload', { name: `bench-${v.name}`, command: v.command, config: { ...v.config, env: { BENCH_CPU_FILE: v.cpuFile } }, ...(FROM_DIST ? { supervisorEnv: { BATON_DIST: '1' } } : {}) }));
   }
   const started = new Map<string, Started[]>(VARIANTS.map((v) => [v.name, []]));
   const bare: number[] = [];
@@ -149,6 +158,7 @@ async function main(): Promise<void> {
   }
   console.log(`\n# What the SDK costs a generation — ${GENERATIONS} generations per variant, each living ${LIFE_MS} ms, no load\n`);
   console.log(`Machine: ${machineLine(m)}`);
+  console.log(FROM_DIST ? '- From dist/ (BATON_DIST=1, the apps as .mjs importing dist/child/index.js), as an installed package runs.' : "- From the checkout's TypeScript sources (--from dist: as installed).");
   console.log(loadLine(m));
   console.log(
     '- CPU = user + system of the generation process from its start to its exit (process.resourceUsage at exit, bench/lib/cpu-at-exit.mjs preloaded into both), with no request served.',
@@ -162,7 +172,7 @@ async function main(): Promise<void> {
   for (const [name, r] of Object.entries(results)) if (r.missing > 0) console.log(`NOTE ${name}: ${r.missing} generations reported no CPU time (did not reach exit)`);
   const out = values.out ?? path.join(ROOT, 'bench/results', `sdk-${new Date().toISOString().slice(0, 10)}-${process.pid}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine: m, options: { generations: GENERATIONS, lifeMs: LIFE_MS, variants: wanted }, floor, results, idleCpuMsPerSec: Object.fromEntries(idle) }, null, 2)}\n`);
+  fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine: m, options: { generations: GENERATIONS, lifeMs: LIFE_MS, variants: wanted, from: values.from }, floor, results, idleCpuMsPerSec: Object.fromEntries(idle) }, null, 2)}\n`);
   console.log(`\nresults written to ${path.relative(process.cwd(), out)}`);
 }
 
