@@ -6,7 +6,11 @@
  */
 import net from 'node:net';
 import { targetAddress } from './inherited.ts';
+import { hideUndiciExports } from './lean-http.ts';
 import { generation, launchedByBaton, listen, ready, SDK_LISTEN, serve } from './sdk.ts';
+
+// Before the app's own import of node:http, which follows this preload (child/lean-http.ts).
+if (launchedByBaton()) hideUndiciExports();
 
 const originalListen = net.Server.prototype.listen;
 let readySent = false;

@@ -10,6 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { PROTOCOL_VERSION, isEnvelope } from '../shared/protocol.ts';
+import { hideUndiciExports } from './lean-http.ts';
 
 /** Where the wake-up is marked for the reload's breakdown (child/start-timing.ts reads it). */
 export const WOKEN = Symbol.for('baton.standby.woken');
@@ -20,10 +21,12 @@ const WAKE = 'BATON_STANDBY_WAKE';
 const wakeAtBoot = process.env[WAKE];
 delete process.env[WAKE];
 
-// `import http from 'node:http'` builds the ES namespace, whose getters load Node's undici: most
-// of what a Node web server's start costs before its own code runs. The SDK is the same module
-// an app importing `baton-supervisor/child` gets, so its import is then a cache hit.
+// The ES namespace of node:http an app's `import http from 'node:http'` gets, built ahead, without
+// the getters that load Node's undici (child/lean-http.ts; the environment that may keep them is the
+// spawn's, but for the per-generation variables handed on waking). The SDK is the same module an
+// app importing `baton-supervisor/child` gets, so its import is then a cache hit.
 const sibling = (name: string): string => new URL(`./${name}${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href;
+hideUndiciExports();
 await import('node:http');
 await import(sibling('index'));
 // What the SDK loads when a generation first counts (child/stats-module.ts): the stats modules and
