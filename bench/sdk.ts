@@ -10,7 +10,7 @@
  *
  *   npm run bench:sdk                          # 20 generations per variant (~2.5 min)
  *   npm run bench:sdk -- --generations 40 --life-ms 1000 --variants plain,sdk,sdk-no-memory,sdk-no-preload
- *   npm run bench:sdk -- --from dist           # as installed: dist/ (npm run build), both apps as .mjs
+ *   npm run bench:sdk -- --from dist --variants plain,plain-lean,sdk   # as installed: dist/ (npm run build), the apps as .mjs
  *
  * `--life-ms` is the pause after each reload; with N variants reloaded in turn a generation lives
  * about N times that, so the default (3 s, two variants) takes each past the memory reporter's
@@ -19,6 +19,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ReloadTiming } from '../shared/reload-timing.ts';
 import { controlRequest } from '../supervisor/cli/control-client.ts';
@@ -64,8 +65,18 @@ interface Variant {
 // JavaScript as a user's would be: a checkout's TypeScript sources cost type stripping per module.
 const appFile = (app: string): string => (FROM_DIST ? asInstalledApp(app, tmp) : path.join(ROOT, app));
 const SDK_APP = [...NODE, appFile('examples/http-app.ts')];
+/** A preload that only hides node:http's undici getters, as Baton's preload does first. */
+function leanHttpPreload(): string {
+  const module = FROM_DIST ? path.join(ROOT, 'dist/child/lean-http.js') : path.join(ROOT, 'child/lean-http.ts');
+  const file = path.join(tmp, 'lean-http-preload.mjs');
+  fs.writeFileSync(file, `import { hideUndiciExports } from ${JSON.stringify(pathToFileURL(module).href)};\nhideUndiciExports();\n`);
+  return file;
+}
 const ALL: Omit<Variant, 'cpuFile'>[] = [
   { name: 'plain', label: 'the same app without the SDK (fd 3, preload: off)', command: [...NODE, appFile('bench/lib/plain-http-app.ts')], config: { preload: 'off' } },
+  // The preload also spares an app Node's undici (child/lean-http.ts): this one gets that alone, so
+  // the SDK's own cost is told apart from what the app no longer loads.
+  { name: 'plain-lean', label: 'the same app without the SDK, node:http as under the preload (child/lean-http)', command: [...NODE, '--import', leanHttpPreload(), appFile('bench/lib/plain-http-app.ts')], config: { preload: 'off' } },
   { name: 'sdk', label: 'SDK example app (examples/http-app.ts, the default config)', command: SDK_APP, config: {} },
   // For telling the parts apart: without the memory reporter, without the preload.
   { name: 'sdk-no-memory', label: 'SDK example app, memory: { interval: 0 }', command: SDK_APP, config: { memory: { interval: 0 } } },
@@ -167,6 +178,8 @@ async function main(): Promise<void> {
   console.log(`- idle = CPU per second of a live generation serving nothing, ${IDLE_AFTER_MS / 1000} s after the last reload (past the memory reporter's start), over ${IDLE_MS / 1000} s (/proc/PID/stat, 10 ms ticks).`);
   console.log(`\n${boxTable(['Generation', 'Samples', 'CPU p50 (start to exit)', 'CPU p10–p90', 'vs without SDK', 'ready p50 / p99', 'idle'], rows)}\n`);
   if (sdk) console.log(`SDK example app ÷ the same app without the SDK: ${(sdk.cpuMs.median / plain.cpuMs.median).toFixed(2)}× CPU (target ≤ 1.3×)`);
+  const lean = results['plain-lean'];
+  if (sdk && lean) console.log(`SDK example app ÷ that app with node:http as under the preload: ${(sdk.cpuMs.median / lean.cpuMs.median).toFixed(2)}× CPU (the SDK's own part)`);
   if (sdk?.sdkImportMs) console.log(`SDK app's import step (Node booted → first listen()): ${f(sdk.sdkImportMs)} p50, ${sdk.sdkImportMs.p99.toFixed(1)} ms p99`);
   if (sdk?.cpuToReadyMs) console.log(`SDK app's CPU until its ready message: ${f(sdk.cpuToReadyMs)} p50 (of its ${f(sdk.cpuMs)} start to exit)`);
   for (const [name, r] of Object.entries(results)) if (r.missing > 0) console.log(`NOTE ${name}: ${r.missing} generations reported no CPU time (did not reach exit)`);
