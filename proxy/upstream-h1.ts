@@ -14,13 +14,23 @@ import net from 'node:net';
 import type { Endpoint } from './endpoint.ts';
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import type { ClusterStats } from './proxy-stats.ts';
+import { ReadBuffers } from './upstream-read.ts';
 
 /** What one exchange tells its caller; the callbacks mirror undici's dispatch handler. */
 export interface ExchangeHandler {
   /** Status ≥ 200, the raw `[name, value, …]` header list as the upstream sent it. */
   onHead(status: number, statusMessage: string, headers: string[]): void;
-  /** False: stop reading until `resume()`. */
-  onData(chunk: Buffer): boolean;
+  /**
+   * False: stop reading until `resume()`. `borrowed`: `chunk` is a view of the connection's read
+   * buffer, valid until `readDone` returns (given only to a handler that has `readDone`).
+   */
+  onData(chunk: Buffer, borrowed: boolean): boolean;
+  /**
+   * After each read that gave the handler something: true when the handler (or the socket it
+   * wrote to) still holds a borrowed chunk, so that buffer is not read into again. Without it,
+   * every chunk is the handler's own copy.
+   */
+  readDone?(): boolean;
   onEnd(trailers: string[] | undefined): void;
   /** Before onHead or in the middle of the body; `err.code` says what (see the file's comment). */
   onError(err: NodeJS.ErrnoException): void;
@@ -38,6 +48,24 @@ export interface H1PoolOptions {
   idleTimeout: number;
 }
 
+const RESOURCE = {};
+
+/**
+ * The Content-Length of an answer whose body onRead may cut itself: one length and no
+ * Transfer-Encoding (llhttp has refused a bad or conflicting one by then); -1 otherwise.
+ */
+function framedLength(raw: readonly string[]): number {
+  let length = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (length !== -1) return -1;
+      length = Number(raw[i + 1]!.trim());
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
+  }
+  return Number.isSafeInteger(length) && length >= 0 ? length : -1;
+}
+
 function codedError(message: string, code: string): NodeJS.ErrnoException {
   const err = new Error(message) as NodeJS.ErrnoException;
   err.code = code;
@@ -45,15 +73,6 @@ function codedError(message: string, code: string): NodeJS.ErrnoException {
 }
 
 const SEND_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
-
-/**
- * Where every upstream connection of the process reads into (net's `onread`): the parser takes
- * each read whole and at once (a body chunk comes out of it as a copy, headers as strings), so no
- * read needs a buffer of its own — without this, every 64 KiB read was a new 64 KiB allocation,
- * and a 64 KiB body cost twice the CPU of undici's client. 256 KiB: a 64 KiB answer and its head
- * in one read (one body chunk, one write downstream) — fewer syscalls than with 64 KiB reads.
- */
-const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 /** Keep-alive connections to one endpoint; a connection serves one request at a time. */
 export class H1Pool {
@@ -100,15 +119,18 @@ export class H1Pool {
   private connect(): H1Connection {
     const e = this.endpoint;
     let conn: H1Connection | undefined = undefined;
+    // Not Node's default of a new 64 KiB buffer per read: see upstream-read.ts. The generator is
+    // called once inside net.connect (before `conn` exists) and then after every read.
+    const buffers = new ReadBuffers();
     const onread = {
-      buffer: READ_BUFFER,
+      buffer: () => buffers.next(),
       callback: (n: number, buf: Uint8Array): boolean => {
         conn!.onRead(buf as Buffer, n);
         return true;
       },
     };
     const socket = e.kind === 'unix' ? net.connect({ path: e.path, onread }) : net.connect({ host: e.host, port: e.port, noDelay: true, onread });
-    conn = new H1Connection(this, socket, this.options.connectTimeout);
+    conn = new H1Connection(this, socket, this.options.connectTimeout, buffers);
     this.all.add(conn);
     return conn;
   }
@@ -163,6 +185,9 @@ class H1Connection implements Exchange {
   private keepAlive = false;
   private keepFor = 0;
   private informational = false;
+  /** Body bytes of a Content-Length answer still to come, cut from the reads by onRead (not the parser); -1: none. */
+  private remaining = -1;
+  private readonly buffers: ReadBuffers;
   private pending: string[] | undefined;
   private connected = false;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -170,9 +195,10 @@ class H1Connection implements Exchange {
   private dead = false;
   private connectFailed = false;
 
-  constructor(pool: H1Pool, socket: net.Socket, connectTimeout: number) {
+  constructor(pool: H1Pool, socket: net.Socket, connectTimeout: number, buffers: ReadBuffers) {
     this.pool = pool;
     this.socket = socket;
+    this.buffers = buffers;
     // H1Pool is made only where leanClientAvailable (cluster.ts).
     const Parser = HTTPParser as HTTPParserClass;
     const parser = new Parser();
@@ -183,8 +209,9 @@ class H1Connection implements Exchange {
     };
     parser[kOnHeadersComplete] = (_maj: number, _min: number, headers: string[] | undefined, _m: unknown, _u: unknown, status: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean) =>
       this.onHeadersComplete(headers, status, statusMessage, upgrade, shouldKeepAlive);
+    // Chunked and close-delimited bodies: the parser's chunks are copies, the handler's own.
     parser[kOnBody] = (chunk: Buffer) => {
-      if (this.handler && !this.handler.onData(chunk)) this.socket.pause();
+      if (this.handler && !this.handler.onData(chunk, false)) this.socket.pause();
     };
     parser[kOnMessageComplete] = () => this.onMessageComplete();
     this.connectTimer = setTimeout(() => this.fail(codedError('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), connectTimeout);
@@ -241,15 +268,41 @@ class H1Connection implements Exchange {
     this.socket.destroy();
   }
 
-  /** @internal `n` bytes read into `buffer` (shared: parsed before the next read, none of it kept). */
+  /**
+   * @internal `n` bytes read into `buffer` (upstream-read.ts: the connection's own, which may be
+   * lent to the handler, or the shared one, which is parsed before the next read and never lent).
+   */
   onRead(buffer: Buffer, n: number): void {
-    if (!this.handler) {
+    const handler = this.handler;
+    if (!handler) {
       // Bytes on an idle connection answer nothing that was asked: it cannot be trusted again.
       this.destroy();
       return;
     }
-    const r = this.parser.execute(buffer.subarray(0, n));
-    if (r instanceof Error) this.fail(r as NodeJS.ErrnoException);
+    const lend = handler.readDone !== undefined && this.buffers.isOwn(buffer);
+    let at = 0;
+    while (at < n && this.handler) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, n - at);
+        const view = buffer.subarray(at, at + take);
+        at += take;
+        this.remaining -= take;
+        if (!this.handler.onData(lend ? view : Buffer.from(view), lend)) this.socket.pause();
+        if (this.remaining > 0) continue;
+        this.onMessageComplete();
+        // Bytes after the answer answer nothing that was asked (one request at a time per connection).
+        if (at < n) this.fail(codedError('bytes after the end of the answer', 'UND_ERR_SOCKET'));
+        break;
+      }
+      const r = this.parser.execute(at === 0 ? buffer.subarray(0, n) : buffer.subarray(at, n));
+      if (r instanceof Error) return this.fail(r as NodeJS.ErrnoException);
+      // The parser stopped at the end of a head whose body is ours to cut (onHeadersComplete returned 2).
+      if (this.remaining < 0) break;
+      at += r;
+      // Fresh for the next answer: after that stop llhttp is not at a message start.
+      this.parser.initialize((HTTPParser as HTTPParserClass).RESPONSE, RESOURCE, 0, 0);
+    }
+    if (handler.readDone?.() && lend) this.buffers.lend();
   }
 
   private onHeadersComplete(headers: string[] | undefined, status: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean): number {
@@ -277,11 +330,19 @@ class H1Connection implements Exchange {
     }
     this.inBody = true;
     this.socket.setTimeout(this.bodyTimeout);
+    const length = this.isHead || status === 204 || status === 304 ? -1 : framedLength(all);
+    this.buffers.expect(length);
     handler.onHead(status, statusMessage, all);
-    return this.isHead ? 1 : 0;
+    if (this.isHead) return 1;
+    if (length <= 0) return 0;
+    // Skip the body and stop as after an upgrade (the parser then reports the message complete: ignored, remaining > 0).
+    this.remaining = length;
+    return 2;
   }
 
   private onMessageComplete(): void {
+    if (this.remaining > 0) return;
+    this.remaining = -1;
     if (this.informational) {
       this.informational = false;
       return;
