@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { AccessLog } from './access-log.ts';
 import type { Cluster, Release, UpstreamHost } from './cluster.ts';
+import { LeanResponse } from './lean-response.ts';
 import { downstreamRawHeaders, downstreamResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts';
 import { statusClass, type HttpStats } from './proxy-stats.ts';
 import { requestTarget } from './request-target.ts';
@@ -167,6 +168,8 @@ class Attempt implements Dispatcher.DispatchHandler, ExchangeHandler {
   private controller: Dispatcher.DispatchController | undefined = undefined;
   private exchange: Exchange | undefined = undefined;
   private drainWait: (() => void) | undefined = undefined;
+  /** The lean client's head corked the response: readDone uncorks it, at the end of the read it came in. */
+  private corked = false;
 
   constructor(cluster: Cluster, host: UpstreamHost, request: Dispatcher.DispatchOptions, res: http.ServerResponse, outcome: Outcome, release: Release, attemptsLeft: number, retryReset: boolean) {
     this.cluster = cluster;
@@ -203,12 +206,13 @@ class Attempt implements Dispatcher.DispatchHandler, ExchangeHandler {
 
   // The lean client's handler.
   onHead(status: number, statusMessage: string, headers: string[]): void {
-    this.head(status, statusMessage, downstreamRawHeaders(headers, this.outcome.requestId));
+    this.head(status, statusMessage, downstreamRawHeaders(headers, this.outcome.requestId), true);
   }
 
-  onData(chunk: Buffer): boolean {
+  onData(chunk: Buffer, borrowed: boolean): boolean {
     this.outcome.bytes += chunk.length;
-    if (this.res.write(chunk)) return true;
+    // Only a LeanResponse tells whether it still holds a chunk (readDone); node:http's gets a copy.
+    if (this.res.write(borrowed && !(this.res instanceof LeanResponse) ? Buffer.from(chunk) : chunk)) return true;
     this.res.once('drain', (this.drainWait ??= () => {
       if (!this.done) this.exchange?.resume();
     }));
@@ -231,7 +235,16 @@ class Attempt implements Dispatcher.DispatchHandler, ExchangeHandler {
     this.failed(err);
   }
 
-  private head(status: number, statusMessage: string | undefined, out: Record<string, string | string[]> | string[]): void {
+  readDone(): boolean {
+    const res = this.res;
+    if (this.corked) {
+      this.corked = false;
+      res.uncork();
+    }
+    return res instanceof LeanResponse && (res as unknown as LeanResponse).holdsWrites();
+  }
+
+  private head(status: number, statusMessage: string | undefined, out: Record<string, string | string[]> | string[], lean = false): void {
     this.started = true;
     const { stats } = this.cluster;
     stats.rqTime.record(performance.now() - this.t0);
@@ -240,7 +253,8 @@ class Attempt implements Dispatcher.DispatchHandler, ExchangeHandler {
     if (res.destroyed) return;
     // Head, body and end of a small response usually arrive in one read: one write for all.
     res.cork();
-    process.nextTick(uncork, res);
+    if (lean) this.corked = true;
+    else process.nextTick(uncork, res);
     if (statusMessage) res.writeHead(status, statusMessage, out);
     else res.writeHead(status, out);
   }

@@ -133,6 +133,11 @@ export class LeanResponse extends ResponseHead {
     }
   }
 
+  /** Whether a chunk written is still referenced: queued here (corked) or by the socket (not yet all in the kernel). */
+  holdsWrites(): boolean {
+    return this.pieces.length > 0 || this.owner.socket.writableLength > 0;
+  }
+
   /** Queues body bytes, framed as a chunk when the length is not known. */
   private body(chunk: Buffer | string): void {
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;

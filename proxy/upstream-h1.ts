@@ -12,15 +12,25 @@
  */
 import net from 'node:net';
 import type { Endpoint } from './endpoint.ts';
-import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import type { ClusterStats } from './proxy-stats.ts';
+import { H1Connection } from './upstream-h1-connection.ts';
+import { ReadBuffers } from './upstream-read.ts';
 
 /** What one exchange tells its caller; the callbacks mirror undici's dispatch handler. */
 export interface ExchangeHandler {
   /** Status ≥ 200, the raw `[name, value, …]` header list as the upstream sent it. */
   onHead(status: number, statusMessage: string, headers: string[]): void;
-  /** False: stop reading until `resume()`. */
-  onData(chunk: Buffer): boolean;
+  /**
+   * False: stop reading until `resume()`. `borrowed`: `chunk` is a view of the connection's read
+   * buffer, valid until `readDone` returns (given only to a handler that has `readDone`).
+   */
+  onData(chunk: Buffer, borrowed: boolean): boolean;
+  /**
+   * After each read that gave the handler something: true when the handler (or the socket it
+   * wrote to) still holds a borrowed chunk, so that buffer is not read into again. Without it,
+   * every chunk is the handler's own copy.
+   */
+  readDone?(): boolean;
   onEnd(trailers: string[] | undefined): void;
   /** Before onHead or in the middle of the body; `err.code` says what (see the file's comment). */
   onError(err: NodeJS.ErrnoException): void;
@@ -38,22 +48,7 @@ export interface H1PoolOptions {
   idleTimeout: number;
 }
 
-function codedError(message: string, code: string): NodeJS.ErrnoException {
-  const err = new Error(message) as NodeJS.ErrnoException;
-  err.code = code;
-  return err;
-}
-
 const SEND_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
-
-/**
- * Where every upstream connection of the process reads into (net's `onread`): the parser takes
- * each read whole and at once (a body chunk comes out of it as a copy, headers as strings), so no
- * read needs a buffer of its own — without this, every 64 KiB read was a new 64 KiB allocation,
- * and a 64 KiB body cost twice the CPU of undici's client. 256 KiB: a 64 KiB answer and its head
- * in one read (one body chunk, one write downstream) — fewer syscalls than with 64 KiB reads.
- */
-const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 /** Keep-alive connections to one endpoint; a connection serves one request at a time. */
 export class H1Pool {
@@ -100,15 +95,18 @@ export class H1Pool {
   private connect(): H1Connection {
     const e = this.endpoint;
     let conn: H1Connection | undefined = undefined;
+    // Not Node's default of a new 64 KiB buffer per read: see upstream-read.ts. The generator is
+    // called once inside net.connect (before `conn` exists) and then after every read.
+    const buffers = new ReadBuffers();
     const onread = {
-      buffer: READ_BUFFER,
+      buffer: () => buffers.next(),
       callback: (n: number, buf: Uint8Array): boolean => {
         conn!.onRead(buf as Buffer, n);
         return true;
       },
     };
     const socket = e.kind === 'unix' ? net.connect({ path: e.path, onread }) : net.connect({ host: e.host, port: e.port, noDelay: true, onread });
-    conn = new H1Connection(this, socket, this.options.connectTimeout);
+    conn = new H1Connection(this, socket, this.options.connectTimeout, buffers);
     this.all.add(conn);
     return conn;
   }
@@ -146,170 +144,5 @@ export class H1Pool {
     for (const conn of [...(force ? this.all : this.idle)]) conn.destroy();
     if (this.all.size === 0) return Promise.resolve();
     return new Promise((resolve) => (this.closed = resolve));
-  }
-}
-
-/** One upstream connection and its parser. */
-class H1Connection implements Exchange {
-  private readonly pool: H1Pool;
-  private readonly socket: net.Socket;
-  private readonly parser: HTTPParserInstance;
-  private handler: ExchangeHandler | undefined;
-  private isHead = false;
-  private headersTimeout = 0;
-  private bodyTimeout = 0;
-  /** Between the head and the end of the body. */
-  private inBody = false;
-  private keepAlive = false;
-  private keepFor = 0;
-  private informational = false;
-  private pending: string[] | undefined;
-  private connected = false;
-  private connectTimer: NodeJS.Timeout | undefined;
-  private idle = false;
-  private dead = false;
-  private connectFailed = false;
-
-  constructor(pool: H1Pool, socket: net.Socket, connectTimeout: number) {
-    this.pool = pool;
-    this.socket = socket;
-    // H1Pool is made only where leanClientAvailable (cluster.ts).
-    const Parser = HTTPParser as HTTPParserClass;
-    const parser = new Parser();
-    parser.initialize(Parser.RESPONSE, {}, 0, 0);
-    this.parser = parser;
-    parser[kOnHeaders] = (headers: string[]) => {
-      (this.pending ??= []).push(...headers);
-    };
-    parser[kOnHeadersComplete] = (_maj: number, _min: number, headers: string[] | undefined, _m: unknown, _u: unknown, status: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean) =>
-      this.onHeadersComplete(headers, status, statusMessage, upgrade, shouldKeepAlive);
-    parser[kOnBody] = (chunk: Buffer) => {
-      if (this.handler && !this.handler.onData(chunk)) this.socket.pause();
-    };
-    parser[kOnMessageComplete] = () => this.onMessageComplete();
-    this.connectTimer = setTimeout(() => this.fail(codedError('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), connectTimeout);
-    socket.once('connect', () => {
-      clearTimeout(this.connectTimer);
-      this.connected = true;
-      pool.connected();
-    });
-    socket.on('end', () => {
-      // A body delimited by the end of the connection ends here; anything else is a cut.
-      if (this.handler) {
-        const r = this.parser.finish();
-        if (r instanceof Error) return this.fail(r as NodeJS.ErrnoException);
-      }
-      this.fail(codedError('other side closed', 'UND_ERR_SOCKET'));
-    });
-    socket.on('timeout', () => this.fail(codedError(this.inBody ? 'body timeout' : 'headers timeout', this.inBody ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT')));
-    socket.on('error', (err: NodeJS.ErrnoException) => this.fail(err));
-    socket.on('close', () => {
-      this.fail(codedError('other side closed', 'UND_ERR_SOCKET'));
-      this.parser.close();
-      this.pool.gone(this, this.connected, !this.connected && this.connectFailed);
-    });
-  }
-
-  start(head: string, isHead: boolean, headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler): void {
-    this.idle = false;
-    this.handler = handler;
-    this.isHead = isHead;
-    this.headersTimeout = headersTimeout;
-    this.bodyTimeout = bodyTimeout;
-    this.inBody = false;
-    this.keepFor = this.pool.idleTimeout;
-    this.socket.setTimeout(headersTimeout);
-    this.socket.write(head, 'latin1');
-  }
-
-  idleFor(ms: number): void {
-    this.idle = true;
-    this.socket.setTimeout(ms);
-  }
-
-  abort(): void {
-    this.handler = undefined;
-    this.destroy();
-  }
-
-  resume(): void {
-    this.socket.resume();
-  }
-
-  destroy(): void {
-    this.handler = undefined;
-    this.socket.destroy();
-  }
-
-  /** @internal `n` bytes read into `buffer` (shared: parsed before the next read, none of it kept). */
-  onRead(buffer: Buffer, n: number): void {
-    if (!this.handler) {
-      // Bytes on an idle connection answer nothing that was asked: it cannot be trusted again.
-      this.destroy();
-      return;
-    }
-    const r = this.parser.execute(buffer.subarray(0, n));
-    if (r instanceof Error) this.fail(r as NodeJS.ErrnoException);
-  }
-
-  private onHeadersComplete(headers: string[] | undefined, status: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean): number {
-    const all = headers ?? this.pending ?? [];
-    this.pending = undefined;
-    const handler = this.handler;
-    if (!handler) return 1;
-    if (status < 200) {
-      if (status === 101 || upgrade) {
-        this.fail(codedError('an upgrade the request did not ask for', 'HPE_UNEXPECTED_UPGRADE'));
-        return 1;
-      }
-      // 1xx (103 Early Hints …): not passed on, as before; the final response follows.
-      this.informational = true;
-      return 1;
-    }
-    this.keepAlive = shouldKeepAlive;
-    for (let i = 0; i < all.length; i += 2) {
-      const name = all[i]!;
-      if (name.length === 10 && name.toLowerCase() === 'keep-alive') {
-        // `timeout=N`: the upstream closes an idle connection after N s; give it back a second early.
-        const m = /timeout=(\d+)/i.exec(all[i + 1]!);
-        if (m) this.keepFor = Math.min(this.keepFor, Number(m[1]) * 1000 - 1000);
-      }
-    }
-    this.inBody = true;
-    this.socket.setTimeout(this.bodyTimeout);
-    handler.onHead(status, statusMessage, all);
-    return this.isHead ? 1 : 0;
-  }
-
-  private onMessageComplete(): void {
-    if (this.informational) {
-      this.informational = false;
-      return;
-    }
-    const handler = this.handler;
-    if (!handler) return;
-    const trailers = this.pending;
-    this.pending = undefined;
-    this.handler = undefined;
-    this.inBody = false;
-    if (this.keepAlive) {
-      // Paused for the last chunk's backpressure: the body is over, the next bytes are the next response.
-      this.socket.resume();
-      this.pool.park(this, this.keepFor);
-    } else this.destroy();
-    handler.onEnd(trailers);
-  }
-
-  private fail(err: NodeJS.ErrnoException): void {
-    if (this.dead) return;
-    if (!this.connected && this.handler) this.connectFailed = true;
-    const handler = this.handler;
-    this.handler = undefined;
-    if (handler || this.idle || !this.connected) {
-      this.dead = true;
-      clearTimeout(this.connectTimer);
-      this.socket.destroy();
-    }
-    handler?.onError(err);
   }
 }

@@ -1,5 +1,6 @@
 // The lean HTTP/1.1 upstream client (proxy/upstream-h1.ts) against raw upstreams on loopback:
 // the cases undici used to handle for the proxy's bodiless requests.
+import crypto from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEndpoint } from '../../proxy/index.ts';
@@ -153,6 +154,83 @@ describe('lean HTTP/1.1 upstream client', () => {
     await expect(send(refused, 'GET')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     const bad = await setup(() => 'SSH-2.0-not-http\r\n\r\n');
     await expect(send(bad.pool, 'GET')).rejects.toMatchObject({ code: expect.stringMatching(/^HPE_/) });
+  });
+});
+
+describe('lean HTTP/1.1 upstream client: Content-Length bodies cut from the read buffer', () => {
+  /**
+   * A borrowing handler: keeps every chunk as given, and says the chunks of every other read are
+   * still held (as a LeanResponse whose socket did not take them whole), so those must never be
+   * read into again; the ones it let go are copied at once (they may be reused).
+   */
+  function borrow(pool: H1Pool, path: string): Promise<{ body: Buffer; borrowed: number }> {
+    return new Promise((resolve, reject) => {
+      const kept: Buffer[] = [];
+      let reads = 0;
+      let borrowed = 0;
+      let loose: Buffer[] = [];
+      pool.request('GET', path, ['host', 'x'], 2000, 2000, {
+        onHead() {},
+        onData(chunk, isBorrowed) {
+          if (isBorrowed) borrowed += 1;
+          loose.push(chunk);
+          return true;
+        },
+        readDone() {
+          reads += 1;
+          const hold = reads % 2 === 0;
+          for (const c of loose) kept.push(hold ? c : Buffer.from(c));
+          loose = [];
+          return hold;
+        },
+        onEnd: () => {
+          for (const c of loose) kept.push(Buffer.from(c));
+          resolve({ body: Buffer.concat(kept), borrowed });
+        },
+        onError: reject,
+      });
+    });
+  }
+
+  it('passes large bodies as borrowed chunks, never reads into a buffer still held, and small ones in between', async () => {
+    const body = (i: number): Buffer => (i % 3 === 2 ? Buffer.from(`small ${i}`) : Buffer.from(crypto.createHash('sha512').update(String(i)).digest('hex').repeat(5000).slice(0, 300_000 + i)));
+    const { up, pool } = await setup((head, socket) => {
+      const i = Number(/GET \/(\d+)/.exec(head)?.[1]);
+      const b = body(i);
+      // In pieces, so that answers span reads of every size.
+      const all = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${b.length}\r\n\r\n`), b]);
+      let at = 0;
+      const step = (): void => {
+        if (at >= all.length) return;
+        const n = Math.min(all.length - at, 1000 + ((at * 7919) % 90_000));
+        socket.write(all.subarray(at, (at += n)));
+        setImmediate(step);
+      };
+      step();
+    });
+    let borrowed = 0;
+    for (let i = 0; i < 9; i++) {
+      const r = await borrow(pool, `/${i}`);
+      expect(r.body.equals(body(i))).toBe(true);
+      borrowed += r.borrowed;
+    }
+    expect(borrowed).toBeGreaterThan(0);
+    expect(up.connections).toBe(1);
+  });
+
+  it('a Content-Length body cut short is an error, and bytes after an answer close the connection', async () => {
+    let n = 0;
+    const { up, pool } = await setup((_head, socket) => {
+      n += 1;
+      if (n === 1) return void socket.end(`HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n${'a'.repeat(5000)}`);
+      if (n === 2) return 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n';
+      return 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+    });
+    await expect(send(pool, 'GET')).rejects.toMatchObject({ code: 'UND_ERR_SOCKET' });
+    expect((await send(pool, 'GET')).body).toBe('ok');
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await send(pool, 'GET')).body).toBe('ok');
+    expect(up.connections).toBe(3);
   });
 });
 

@@ -1,0 +1,237 @@
+/**
+ * One connection of the lean upstream client (upstream-h1.ts): its socket, its llhttp parser in
+ * RESPONSE mode, the timeouts of one exchange at a time, and the bodies framed by Content-Length
+ * that it cuts out of its reads itself (upstream-read.ts says why and into which buffer).
+ */
+import type net from 'node:net';
+import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
+import type { Exchange, ExchangeHandler, H1Pool } from './upstream-h1.ts';
+import type { ReadBuffers } from './upstream-read.ts';
+
+const RESOURCE = {};
+
+/**
+ * The Content-Length of an answer whose body onRead may cut itself: one length and no
+ * Transfer-Encoding (llhttp has refused a bad or conflicting one by then); -1 otherwise.
+ */
+function framedLength(raw: readonly string[]): number {
+  let length = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (length !== -1) return -1;
+      length = Number(raw[i + 1]!.trim());
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
+  }
+  return Number.isSafeInteger(length) && length >= 0 ? length : -1;
+}
+
+function codedError(message: string, code: string): NodeJS.ErrnoException {
+  const err = new Error(message) as NodeJS.ErrnoException;
+  err.code = code;
+  return err;
+}
+
+/** One upstream connection and its parser. */
+export class H1Connection implements Exchange {
+  private readonly pool: H1Pool;
+  private readonly socket: net.Socket;
+  private readonly parser: HTTPParserInstance;
+  private handler: ExchangeHandler | undefined;
+  private isHead = false;
+  private headersTimeout = 0;
+  private bodyTimeout = 0;
+  /** Between the head and the end of the body. */
+  private inBody = false;
+  private keepAlive = false;
+  private keepFor = 0;
+  private informational = false;
+  /** Body bytes of a Content-Length answer still to come, cut from the reads by onRead (not the parser); -1: none. */
+  private remaining = -1;
+  private readonly buffers: ReadBuffers;
+  private pending: string[] | undefined;
+  private connected = false;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private idle = false;
+  private dead = false;
+  private connectFailed = false;
+
+  constructor(pool: H1Pool, socket: net.Socket, connectTimeout: number, buffers: ReadBuffers) {
+    this.pool = pool;
+    this.socket = socket;
+    this.buffers = buffers;
+    // H1Pool is made only where leanClientAvailable (cluster.ts).
+    const Parser = HTTPParser as HTTPParserClass;
+    const parser = new Parser();
+    parser.initialize(Parser.RESPONSE, {}, 0, 0);
+    this.parser = parser;
+    parser[kOnHeaders] = (headers: string[]) => {
+      (this.pending ??= []).push(...headers);
+    };
+    parser[kOnHeadersComplete] = (_maj: number, _min: number, headers: string[] | undefined, _m: unknown, _u: unknown, status: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean) =>
+      this.onHeadersComplete(headers, status, statusMessage, upgrade, shouldKeepAlive);
+    // Chunked and close-delimited bodies: the parser's chunks are copies, the handler's own.
+    parser[kOnBody] = (chunk: Buffer) => {
+      if (this.handler && !this.handler.onData(chunk, false)) this.socket.pause();
+    };
+    parser[kOnMessageComplete] = () => this.onMessageComplete();
+    this.connectTimer = setTimeout(() => this.fail(codedError('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), connectTimeout);
+    socket.once('connect', () => {
+      clearTimeout(this.connectTimer);
+      this.connected = true;
+      pool.connected();
+    });
+    socket.on('end', () => {
+      // A body delimited by the end of the connection ends here; anything else is a cut.
+      if (this.handler) {
+        const r = this.parser.finish();
+        if (r instanceof Error) return this.fail(r as NodeJS.ErrnoException);
+      }
+      this.fail(codedError('other side closed', 'UND_ERR_SOCKET'));
+    });
+    socket.on('timeout', () => this.fail(codedError(this.inBody ? 'body timeout' : 'headers timeout', this.inBody ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT')));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.fail(err));
+    socket.on('close', () => {
+      this.fail(codedError('other side closed', 'UND_ERR_SOCKET'));
+      this.parser.close();
+      this.pool.gone(this, this.connected, !this.connected && this.connectFailed);
+    });
+  }
+
+  start(head: string, isHead: boolean, headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler): void {
+    this.idle = false;
+    this.handler = handler;
+    this.isHead = isHead;
+    this.headersTimeout = headersTimeout;
+    this.bodyTimeout = bodyTimeout;
+    this.inBody = false;
+    this.keepFor = this.pool.idleTimeout;
+    this.socket.setTimeout(headersTimeout);
+    this.socket.write(head, 'latin1');
+  }
+
+  idleFor(ms: number): void {
+    this.idle = true;
+    this.socket.setTimeout(ms);
+  }
+
+  abort(): void {
+    this.handler = undefined;
+    this.destroy();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  destroy(): void {
+    this.handler = undefined;
+    this.socket.destroy();
+  }
+
+  /**
+   * @internal `n` bytes read into `buffer` (upstream-read.ts: the connection's own, which may be
+   * lent to the handler, or the shared one, which is parsed before the next read and never lent).
+   */
+  onRead(buffer: Buffer, n: number): void {
+    const handler = this.handler;
+    if (!handler) {
+      // Bytes on an idle connection answer nothing that was asked: it cannot be trusted again.
+      this.destroy();
+      return;
+    }
+    const lend = handler.readDone !== undefined && this.buffers.isOwn(buffer);
+    let at = 0;
+    while (at < n && this.handler) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, n - at);
+        const view = buffer.subarray(at, at + take);
+        at += take;
+        this.remaining -= take;
+        if (!this.handler.onData(lend ? view : Buffer.from(view), lend)) this.socket.pause();
+        if (this.remaining > 0) continue;
+        this.onMessageComplete();
+        // Bytes after the answer answer nothing that was asked (one request at a time per connection).
+        if (at < n) this.fail(codedError('bytes after the end of the answer', 'UND_ERR_SOCKET'));
+        break;
+      }
+      const r = this.parser.execute(at === 0 ? buffer.subarray(0, n) : buffer.subarray(at, n));
+      if (r instanceof Error) return this.fail(r as NodeJS.ErrnoException);
+      // The parser stopped at the end of a head whose body is ours to cut (onHeadersComplete returned 2).
+      if (this.remaining < 0) break;
+      at += r;
+      // Fresh for the next answer: after that stop llhttp is not at a message start.
+      this.parser.initialize((HTTPParser as HTTPParserClass).RESPONSE, RESOURCE, 0, 0);
+    }
+    if (handler.readDone?.() && lend) this.buffers.lend();
+  }
+
+  private onHeadersComplete(headers: string[] | undefined, status: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean): number {
+    const all = headers ?? this.pending ?? [];
+    this.pending = undefined;
+    const handler = this.handler;
+    if (!handler) return 1;
+    if (status < 200) {
+      if (status === 101 || upgrade) {
+        this.fail(codedError('an upgrade the request did not ask for', 'HPE_UNEXPECTED_UPGRADE'));
+        return 1;
+      }
+      // 1xx (103 Early Hints …): not passed on, as before; the final response follows.
+      this.informational = true;
+      return 1;
+    }
+    this.keepAlive = shouldKeepAlive;
+    for (let i = 0; i < all.length; i += 2) {
+      const name = all[i]!;
+      if (name.length === 10 && name.toLowerCase() === 'keep-alive') {
+        // `timeout=N`: the upstream closes an idle connection after N s; give it back a second early.
+        const m = /timeout=(\d+)/i.exec(all[i + 1]!);
+        if (m) this.keepFor = Math.min(this.keepFor, Number(m[1]) * 1000 - 1000);
+      }
+    }
+    this.inBody = true;
+    this.socket.setTimeout(this.bodyTimeout);
+    const length = this.isHead || status === 204 || status === 304 ? -1 : framedLength(all);
+    this.buffers.expect(length);
+    handler.onHead(status, statusMessage, all);
+    if (this.isHead) return 1;
+    if (length <= 0) return 0;
+    // Skip the body and stop as after an upgrade (the parser then reports the message complete: ignored, remaining > 0).
+    this.remaining = length;
+    return 2;
+  }
+
+  private onMessageComplete(): void {
+    if (this.remaining > 0) return;
+    this.remaining = -1;
+    if (this.informational) {
+      this.informational = false;
+      return;
+    }
+    const handler = this.handler;
+    if (!handler) return;
+    const trailers = this.pending;
+    this.pending = undefined;
+    this.handler = undefined;
+    this.inBody = false;
+    if (this.keepAlive) {
+      // Paused for the last chunk's backpressure: the body is over, the next bytes are the next response.
+      this.socket.resume();
+      this.pool.park(this, this.keepFor);
+    } else this.destroy();
+    handler.onEnd(trailers);
+  }
+
+  private fail(err: NodeJS.ErrnoException): void {
+    if (this.dead) return;
+    if (!this.connected && this.handler) this.connectFailed = true;
+    const handler = this.handler;
+    this.handler = undefined;
+    if (handler || this.idle || !this.connected) {
+      this.dead = true;
+      clearTimeout(this.connectTimer);
+      this.socket.destroy();
+    }
+    handler?.onError(err);
+  }
+}
