@@ -4,10 +4,11 @@
 // or with --systems baton-upgrade replacing its own supervisor process) and (when installed)
 // HAProxy's seamless reload. `npm run bench:reload -- --help` for options.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, startBaton, timedNode } from './lib/baton.ts';
+import { startBaton } from './lib/baton.ts';
+import { bareClient, type BareClientSample } from './lib/bare-client.ts';
+import { requireFreshDist } from './lib/dist.ts';
 import { haproxyVersion, startHaproxy } from './lib/haproxy.ts';
 import { startPm2 } from './lib/pm2.ts';
 import { startLoad, type Kind, type PhaseCounts } from './lib/load.ts';
@@ -30,6 +31,7 @@ const { values: opts } = parseArgs({
     systems: { type: 'string', default: 'baton,baton-standby,haproxy' },
     workers: { type: 'string', default: '1' },
     balance: { type: 'string', default: 'reuseport' },
+    cli: { type: 'string', default: 'dist' },
     'max-seconds': { type: 'string', default: '900' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -48,6 +50,7 @@ if (opts.help) {
   --systems LIST     baton (reloads the app), baton-standby (the same with standby: true), baton-upgrade (replaces the supervisor: baton upgrade), haproxy, pm2 (cluster mode)
   --workers N        Baton's workers per generation, PM2's cluster instances [1]
   --balance B        Baton with several workers: reuseport | shared [reuseport]
+  --cli FROM         where \`baton reload\` runs from: dist (the compiled dist/, as an installed package; npm run build first) | sources [dist]
   --max-seconds N    hard limit: stop every process and exit 2
 `);
   process.exit(0);
@@ -66,7 +69,12 @@ const WARMUP_MS = 1_000;
 const SETTLE_MS = 1_000;
 const KINDS: Kind[] = ['keep-alive', 'new-connection'];
 const LATENCY_RELOADS = num('latency-reloads', 1, 1000);
+if (opts.cli !== 'dist' && opts.cli !== 'sources') throw new Error(`--cli must be dist or sources, not '${opts.cli}'`);
+const CLI_FROM = opts.cli;
 const SECTIONS = new Set(opts.sections.split(',').map((x) => x.trim()));
+// `baton reload` is timed as an operator runs it: an installed package runs dist/ (with its
+// one-file client), and a stale dist/ would time other code.
+if (CLI_FROM === 'dist' && SECTIONS.has('latency')) requireFreshDist('--cli dist (the default; --cli sources for the checkout)');
 /** Clients of the light load during the latency section: enough to see a failed request, too few to slow the reload. */
 const LIGHT_CLIENTS = 2;
 /** Pause after each reload of the latency section, so the old generation's drain is not in the next one's figures. */
@@ -87,8 +95,8 @@ interface LatencyResult {
   supervisorCpuPerReloadMs?: number;
   supervisorIdleCpuPerSecMs?: number;
   load: { requests: number; ok: number; failed: number; samples: string[] };
-  /** `baton reload`: its process's CPU, and a bare `node -e 0` started in the gaps of the same run (the floor of any Node command). */
-  cli?: { cpuMs: Summary; bareNodeCpuMs: Summary; bareNodeWallMs: Summary };
+  /** `baton reload`: its process's CPU, and a bare Node client started in the gaps of the same run (the floor of any Node command; bench/lib/bare-client.ts). */
+  cli?: { cpuMs: Summary; bareNodeCpuMs: Summary; bareNodeWallMs: Summary; bareNodeReachMs: Summary };
 }
 
 /** The latency section for one system: LATENCY_RELOADS reloads per trigger, interleaved, under a light keep-alive load. */
@@ -98,8 +106,8 @@ async function latency(target: Target): Promise<LatencyResult> {
   let identity = await currentIdentity(target.port, target.identify);
   const load = startLoad({ port: target.port, kind: 'keep-alive', clients: LIGHT_CLIENTS, windowMs: WINDOW_MS, timeoutMs: 10_000, pauseMs: LIGHT_PAUSE_MS });
   const samples: ReloadSample[] = [];
-  const bare: { cpuMs: number; wallMs: number }[] = [];
-  const bareFile = path.join(os.tmpdir(), `baton-bench-bare-${process.pid}.txt`);
+  const bare: BareClientSample[] = [];
+  const bareNode = triggers.includes('cli') ? await bareClient() : undefined;
   try {
     await sleep(WARMUP_MS);
     const idle0 = target.supervisorCpuMs?.();
@@ -113,12 +121,8 @@ async function latency(target: Target): Promise<LatencyResult> {
         identity = s.identity;
         samples.push(s);
         const gapEnds = performance.now() + LATENCY_GAP_MS;
-        if (trigger === 'cli') {
-          // The floor of any Node command, in the same conditions: its start and exit.
-          const w0 = performance.now();
-          const cpuMs = await timedNode(['-e', '0'], {}, bareFile);
-          bare.push({ cpuMs, wallMs: performance.now() - w0 });
-        }
+        // The floor of any Node command, in the same conditions: its start, a connection, its exit.
+        if (trigger === 'cli' && bareNode) bare.push(await bareNode.run());
         await sleep(Math.max(0, gapEnds - performance.now()));
       }
       if ((i + 1) % 10 === 0 || i + 1 === LATENCY_RELOADS) log(`${name}: ${i + 1}/${LATENCY_RELOADS} reloads per trigger (${triggers.join(', ')})`);
@@ -142,6 +146,7 @@ async function latency(target: Target): Promise<LatencyResult> {
               cpuMs: summarize(samples.map((x) => x.cliCpuMs).filter((v): v is number => v !== undefined)),
               bareNodeCpuMs: summarize(bare.map((b) => b.cpuMs)),
               bareNodeWallMs: summarize(bare.map((b) => b.wallMs)),
+              bareNodeReachMs: summarize(bare.map((b) => b.reachMs)),
             },
           }
         : {}),
@@ -150,7 +155,7 @@ async function latency(target: Target): Promise<LatencyResult> {
     await load.terminate();
     throw err;
   } finally {
-    fs.rmSync(bareFile, { force: true });
+    bareNode?.close();
   }
 }
 
@@ -197,8 +202,8 @@ async function main(): Promise<void> {
   const systems: { name: System; start: () => Promise<Target> }[] = [];
   const workers = num('workers', 1, 64);
   const balance = opts.balance === 'shared' ? 'shared' : 'reuseport';
-  if (wanted.includes('baton')) systems.push({ name: 'baton', start: () => startBaton('reload', { workers, balance }) });
-  if (wanted.includes('baton-standby')) systems.push({ name: 'baton-standby', start: () => startBaton('reload', { workers, balance, config: { standby: true } }) });
+  if (wanted.includes('baton')) systems.push({ name: 'baton', start: () => startBaton('reload', { workers, balance, cliFrom: CLI_FROM }) });
+  if (wanted.includes('baton-standby')) systems.push({ name: 'baton-standby', start: () => startBaton('reload', { workers, balance, cliFrom: CLI_FROM, config: { standby: true } }) });
   if (wanted.includes('baton-upgrade')) systems.push({ name: 'baton-upgrade', start: () => startBaton('upgrade', { workers, balance }) });
   if (wanted.includes('pm2')) systems.push({ name: 'pm2', start: () => startPm2(workers) });
   if (wanted.includes('haproxy')) {
@@ -291,9 +296,10 @@ function printLatency(m: ReturnType<typeof machine>, latencies: LatencyResult[],
     const c = baton?.cli;
     if (c) {
       console.log(
-        `baton reload's process: ${c.cpuMs.median.toFixed(1)} ms CPU p50 (p90 ${c.cpuMs.p90.toFixed(1)}); a bare \`node -e 0\` in the same run: ${c.bareNodeCpuMs.median.toFixed(1)} ms CPU p50, ` +
-          `${c.bareNodeWallMs.median.toFixed(1)} ms wall p50 (p90 ${c.bareNodeWallMs.p90.toFixed(1)}): Baton's own part of the command is ${(c.cpuMs.median - c.bareNodeCpuMs.median).toFixed(1)} ms CPU, ` +
-          `the rest of its ${byCli.steps[0]!.ms.median.toFixed(0)} ms is starting a Node process on this machine`,
+        `baton reload (from ${CLI_FROM === 'dist' ? 'dist/, as installed' : "the checkout's sources"})'s process: ${c.cpuMs.median.toFixed(1)} ms CPU p50 (p90 ${c.cpuMs.p90.toFixed(1)}); ` +
+          `a bare Node client in the same run (node -e: connect to a Unix socket, write one line): reached its socket ${c.bareNodeReachMs.median.toFixed(1)} ms p50 after its spawn ` +
+          `(p90 ${c.bareNodeReachMs.p90.toFixed(1)}), ${c.bareNodeCpuMs.median.toFixed(1)} ms CPU p50, ${c.bareNodeWallMs.median.toFixed(1)} ms wall p50: ` +
+          `Baton's own part of the command is ${(byCli.steps[0]!.ms.median - c.bareNodeReachMs.median).toFixed(1)} ms to reach the supervisor and ${(c.cpuMs.median - c.bareNodeCpuMs.median).toFixed(1)} ms CPU`,
       );
     }
   }

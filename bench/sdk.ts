@@ -4,7 +4,7 @@
  * too), one with the same app without the SDK (bench/lib/plain-http-app.ts: fd 3, SIGTERM drain,
  * `preload: off`). They are reloaded in turn, the order swapped each round, with no load, so each
  * generation lives `--life-ms` and serves nothing; every generation's whole CPU time (user +
- * system, start to exit, from process.resourceUsage at exit: bench/lib/cpu-at-exit.mjs, loaded
+ * system, start to exit, from process.resourceUsage at exit: bench/lib/cpu-at-exit.cjs, loaded
  * into both) is the figure, with a bare `node -e 0` measured between the reloads as the floor.
  * Also its ready time (the supervisor's readyMs, and the SDK's import step from its marks).
  *
@@ -52,7 +52,7 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 const IDLE_AFTER_MS = 6_000;
 const IDLE_MS = 10_000;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-sdk-'));
-const NODE = [process.execPath, '--disable-warning=ExperimentalWarning', '--import', path.join(ROOT, 'bench/lib/cpu-at-exit.mjs')];
+const NODE = [process.execPath, '--disable-warning=ExperimentalWarning', '--require', path.join(ROOT, 'bench/lib/cpu-at-exit.cjs')];
 
 interface Variant {
   name: string;
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
   console.log(FROM_DIST ? '- From dist/ (BATON_DIST=1, the apps as .mjs importing dist/child/index.js), as an installed package runs.' : "- From the checkout's TypeScript sources (--from dist: as installed).");
   console.log(loadLine(m));
   console.log(
-    '- CPU = user + system of the generation process from its start to its exit (process.resourceUsage at exit, bench/lib/cpu-at-exit.mjs preloaded into both), with no request served.',
+    '- CPU = user + system of the generation process from its start to its exit (process.resourceUsage at exit, bench/lib/cpu-at-exit.cjs preloaded into both), with no request served.',
   );
   console.log('- ready = spawned → ready as the supervisor sees it (readyMs): the SDK sends ready; the plain app is ready once it accepts (read every 20 ms, twice in a row).');
   console.log(`- idle = CPU per second of a live generation serving nothing, ${IDLE_AFTER_MS / 1000} s after the last reload (past the memory reporter's start), over ${IDLE_MS / 1000} s (/proc/PID/stat, 10 ms ticks).`);

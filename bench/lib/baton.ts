@@ -36,15 +36,17 @@ export interface BatonBenchOptions {
   nodeFlags?: string[];
   /** More environment for the supervisor process. */
   supervisorEnv?: Record<string, string>;
+  /** Where the bench's `baton reload` commands run from: the compiled dist/, as an installed package, or the checkout's sources. @default 'sources' */
+  cliFrom?: 'dist' | 'sources';
 }
 
 /**
- * Runs `node ARGS` with cpu-at-exit.mjs preloaded; resolves with the CPU (ms, user + system) the
+ * Runs `node ARGS` with cpu-at-exit.cjs preloaded; resolves with the CPU (ms, user + system) the
  * process used, read from `cpuFile`, once it has exited 0.
  */
 export function timedNode(args: string[], env: Record<string, string>, cpuFile: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const argv = ['--import', path.join(ROOT, 'bench/lib/cpu-at-exit.mjs'), ...args];
+    const argv = ['--require', path.join(ROOT, 'bench/lib/cpu-at-exit.cjs'), ...args];
     const child = execFile(process.execPath, argv, { env: { ...process.env, ...env, BENCH_CPU_FILE: cpuFile }, timeout: 60_000 }, (err, _out, stderr) => {
       if (err) return reject(new Error(`node ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
       const mine = fs.readFileSync(cpuFile, 'utf8').split('\n').find((l) => l.startsWith(`${child.pid} `));
@@ -158,10 +160,14 @@ export async function startBaton(mode: 'reload' | 'upgrade', options: BatonBench
     });
   /**
    * `baton reload` as an operator types it: a new Node process running bin/baton, finding the
-   * instance by name; resolves with the CPU (ms) the command used, which cpu-at-exit.mjs reports.
+   * instance by name; resolves with the CPU (ms) the command used, which cpu-at-exit.cjs reports.
    */
   const cliCpu = path.join(dir, 'cli-cpu.txt');
-  const cli = (): Promise<number> => timedNode([path.join(ROOT, 'bin/baton'), 'reload', '--name', name], { BATON_RUNTIME_DIR: path.join(dir, 'run') }, cliCpu);
+  const cli = (): Promise<number> => timedNode(
+      [path.join(ROOT, 'bin/baton'), 'reload', '--name', name],
+      { BATON_RUNTIME_DIR: path.join(dir, 'run'), BATON_DIST: options.cliFrom === 'dist' ? '1' : (process.env.BATON_DIST ?? '') },
+      cliCpu,
+    );
   /** A reload by SIGHUP or by `baton reload`; its figures from the supervisor's record of the promotion. */
   async function reloadBy(trigger: Trigger, old: string, probeIntervalMs: number): Promise<ReloadSample> {
     const promoted = promotion(60_000);
