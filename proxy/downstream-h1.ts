@@ -12,6 +12,7 @@
  */
 import type http from 'node:http';
 import type net from 'node:net';
+import { Deadline } from './deadline.ts';
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, requestMethods, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import { LeanRequest, LeanResponse, type ResponseOwner } from './lean-response.ts';
 
@@ -84,7 +85,10 @@ class LeanConnection implements ResponseOwner {
   };
   private readonly onClose = (): void => this.closed();
   private readonly onDrain = (): void => this.drained();
-  private readonly onTimeout = (): void => this.timedOut();
+  /** Headers, stream idle or keep-alive, by phase (deadline.ts: no socket.setTimeout per request). */
+  private readonly deadline = new Deadline(() => this.timedOut());
+  /** The socket's writableLength when the stream-idle deadline last passed with a response in flight. */
+  private unsentAtCheck = -1;
 
   constructor(server: http.Server, nodeListener: ConnectionListener, socket: net.Socket, options: LeanOptions, methods: readonly string[]) {
     this.server = server;
@@ -109,8 +113,7 @@ class LeanConnection implements ResponseOwner {
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
-    socket.setTimeout(options.headersTimeout);
+    this.deadline.set(options.headersTimeout);
   }
 
   /**
@@ -132,6 +135,8 @@ class LeanConnection implements ResponseOwner {
   private data(chunk: Buffer): void {
     if (this.done) return;
     if (this.current !== undefined) {
+      // Bytes moved: the stream-idle deadline starts again, as node:http's socket timeout would.
+      this.deadline.set(this.options.streamIdleTimeout);
       this.queued = this.queued === undefined ? chunk : Buffer.concat([this.queued, chunk]);
       if (this.queued.length > MAX_QUEUED) this.socket.pause();
       return;
@@ -160,7 +165,8 @@ class LeanConnection implements ResponseOwner {
 
   private serve(req: LeanRequest): void {
     this.served += 1;
-    this.socket.setTimeout(this.options.streamIdleTimeout);
+    this.unsentAtCheck = -1;
+    this.deadline.set(this.options.streamIdleTimeout);
     const res = new LeanResponse(req, this, this.keepAlive);
     this.current = res;
     // The server's own event: the SDK's drain and request stats see it first, then the proxy's handler.
@@ -178,7 +184,7 @@ class LeanConnection implements ResponseOwner {
       (this.socket as net.Socket & { destroySoon(): void }).destroySoon();
       return;
     }
-    this.socket.setTimeout(this.keepAliveTimeout);
+    this.deadline.set(this.keepAliveTimeout);
     const queued = this.queued;
     this.queued = undefined;
     if (this.socket.isPaused()) this.socket.resume();
@@ -199,8 +205,7 @@ class LeanConnection implements ResponseOwner {
     socket.removeListener('error', this.onError);
     socket.removeListener('close', this.onClose);
     socket.removeListener('drain', this.onDrain);
-    socket.removeListener('timeout', this.onTimeout);
-    socket.setTimeout(0);
+    this.deadline.clear();
     this.parser.close();
     this.options.onHandOver?.();
     if (rest.length > 0) socket.unshift(rest);
@@ -216,6 +221,7 @@ class LeanConnection implements ResponseOwner {
 
   private closed(): void {
     this.done = true;
+    this.deadline.clear();
     this.queued = undefined;
     this.parser.close();
     const res = this.current;
@@ -223,8 +229,14 @@ class LeanConnection implements ResponseOwner {
     res?.connectionClosed();
   }
 
+  /** @internal LeanResponse wrote body bytes: the stream-idle deadline starts again. */
+  wrote(): void {
+    if (this.current !== undefined) this.deadline.set(this.options.streamIdleTimeout);
+  }
+
   private drained(): void {
     const res = this.current;
+    if (res !== undefined) this.deadline.set(this.options.streamIdleTimeout);
     if (res?.needDrain) {
       res.needDrain = false;
       res.emit('drain');
@@ -236,6 +248,15 @@ class LeanConnection implements ResponseOwner {
       // No request yet within headersTimeout: node:http's 408, through the listener's own clientError answer.
       this.done = true;
       this.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), this.socket);
+      return;
+    }
+    // A response in flight whose bytes the client is still taking (writableLength went down, though
+    // nothing new was written: writes and 'drain' set the deadline again) is not silent; node:http
+    // counts each write's completion as activity.
+    const unsent = this.socket.writableLength;
+    if (this.current !== undefined && unsent > 0 && unsent !== this.unsentAtCheck) {
+      this.unsentAtCheck = unsent;
+      this.deadline.set(this.options.streamIdleTimeout);
       return;
     }
     // Idle past keepAliveTimeout, or a request in flight silent past server.timeout: node:http destroys it.
