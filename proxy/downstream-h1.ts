@@ -36,6 +36,7 @@ const MAX_QUEUED = 64 * 1024;
 /** node:http's maxHeadersCount (2000 pairs): past it node:http drops fields, so such a request is node:http's. */
 const MAX_RAW_HEADERS = 4000;
 const RESOURCE = {};
+const HEAD_END = Buffer.from('\r\n\r\n');
 
 function noop(): void {}
 
@@ -71,6 +72,10 @@ class LeanConnection implements ResponseOwner {
   /** What the last execute() parsed: a request to serve, null for one the lean path does not take. */
   private parsed: LeanRequest | null | undefined = undefined;
   private keepAlive = false;
+  /** llhttp is at a message start (no initialize() needed): after a request it parsed to its end itself. */
+  private atStart = false;
+  /** What headersComplete returns: 2 (stop at the end of the head) or 0 (parse on: the buffer is this one head). */
+  private onHead = 2;
   private pendingHeaders: string[] | undefined = undefined;
   private pendingUrl = '';
   private current: LeanResponse | undefined = undefined;
@@ -117,9 +122,11 @@ class LeanConnection implements ResponseOwner {
   }
 
   /**
-   * Returns 2 (skip the body, stop as after an upgrade) for every request, so that execute() ends
-   * at this request's last byte: that is how the next request's first byte is known, and so where
-   * a hand-over to node:http starts.
+   * Returns 2 (skip the body, stop as after an upgrade), so that execute() ends at this request's
+   * last byte: that is how the next request's first byte is known, and so where a hand-over to
+   * node:http starts. When the read is one head and nothing after it (parse), 0: llhttp ends the
+   * bodiless message itself and stays at a message start, which spares the initialize() (and its
+   * async-id reset) a stop needs.
    */
   private headersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string, upgrade: boolean, shouldKeepAlive: boolean): number {
     const raw = headers ?? this.pendingHeaders ?? [];
@@ -129,7 +136,7 @@ class LeanConnection implements ResponseOwner {
     const name = this.methods[method];
     this.parsed = major === 1 && minor === 1 && !upgrade && name !== undefined && LEAN_METHODS.has(name) && leanHeaders(raw) ? new LeanRequest(name, target, raw, this.socket) : null;
     this.keepAlive = shouldKeepAlive;
-    return 2;
+    return this.onHead;
   }
 
   private data(chunk: Buffer): void {
@@ -149,10 +156,15 @@ class LeanConnection implements ResponseOwner {
     let offset = 0;
     while (offset < buf.length && !this.done) {
       this.parsed = undefined;
-      // Fresh for every request: after the stop at the end of a head, llhttp is not at a message start.
-      this.parser.initialize((HTTPParser as HTTPParserClass).REQUEST, RESOURCE, this.options.maxHeaderSize, 0);
+      // The common read: one whole head (a keep-alive client waiting for each answer). A lean
+      // request has no body, so its message ends there; anything else is handed over from offset 0.
+      const one = offset === 0 && buf.indexOf(HEAD_END) === buf.length - 4;
+      // After a stop at the end of a head llhttp is not at a message start: it starts afresh.
+      if (!one || !this.atStart) this.parser.initialize((HTTPParser as HTTPParserClass).REQUEST, RESOURCE, this.options.maxHeaderSize, 0);
+      this.onHead = one ? 0 : 2;
       const n = this.parser.execute(offset === 0 ? buf : buf.subarray(offset));
       const req = this.parsed;
+      this.atStart = one && req != null && n === buf.length;
       if (typeof n !== 'number' || !req) return this.handOver(buf.subarray(offset));
       offset += n;
       this.serve(req);
