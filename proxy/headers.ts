@@ -38,7 +38,7 @@ export interface ForwardInfo {
   /** Keep Upgrade and `Connection: upgrade` (a WebSocket handshake). */
   upgrade?: boolean;
   /** Send this Host instead of the client's (the authority of an absolute-form target). */
-  host?: string;
+  host?: string | undefined;
 }
 
 /** The request id: the client's x-request-id when it sent a sane one, else a new UUID. */

@@ -70,7 +70,11 @@ export function createRequestHandler(ctx: HttpContext): (req: http.IncomingMessa
     const outcome: Outcome = { start: performance.now(), requestId: requestIdOf(req.rawHeaders), bytes: 0 };
     stats.rqTotal.inc();
     stats.rqActive.inc();
-    res.once('close', () => {
+    // `on` and a flag, not `once`: once's wrapper (a bind, a removeListener) is per request.
+    let closed = false;
+    res.on('close', () => {
+      if (closed) return;
+      closed = true;
       stats.rqActive.dec();
       const duration = performance.now() - outcome.start;
       const finished = res.writableFinished;
@@ -136,7 +140,7 @@ function send(ctx: HttpContext, cluster: Cluster, route: Route, req: http.Incomi
   const request: Dispatcher.DispatchOptions = {
     path,
     method: req.method ?? 'GET',
-    headers: upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId: outcome.requestId, ...(rewriteHost !== undefined ? { host: rewriteHost } : {}) }),
+    headers: upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId: outcome.requestId, host: rewriteHost }),
     body: hasBody ? req : null,
     headersTimeout: route.timeout ?? cluster.spec.timeout,
     bodyTimeout: ctx.streamIdleTimeout,
