@@ -1,10 +1,12 @@
 // proxy/deadline.ts (a connection's timeout as a deadline number, one lazily re-armed timer) on
 // real timers, and the lean upstream client's headers and body timeouts built on it, against a
 // raw upstream on loopback.
+import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Deadline } from '../../proxy/deadline.ts';
+import { installLeanPath } from '../../proxy/downstream-h1.ts';
 import { parseEndpoint } from '../../proxy/index.ts';
 import type { ClusterStats } from '../../proxy/proxy-stats.ts';
 import { H1Pool } from '../../proxy/upstream-h1.ts';
@@ -138,5 +140,78 @@ describe('lean upstream client timeouts', () => {
     expect(performance.now() - lastChunk).toBeGreaterThanOrEqual(399);
     expect(r.ms).toBeGreaterThanOrEqual(800);
     expect(performance.now() - start).toBeLessThan(5_000);
+  });
+});
+
+describe('lean downstream stream idle', () => {
+  /**
+   * A lean-path server whose one answer is 256 MiB, written as fast as the client takes it; stream
+   * idle 400 ms. `closed` resolves when the server's side of a connection closes (a paused client
+   * would not see the FIN behind the bytes it has not read).
+   */
+  async function bigAnswers(): Promise<{ port: number; closed: Promise<void> }> {
+    const server = http.createServer();
+    expect(installLeanPath(server, { headersTimeout: 5_000, keepAliveTimeout: 5_000, streamIdleTimeout: 400, maxHeaderSize: 16_384 })).toBe(true);
+    const closed = new Promise<void>((resolve) => server.on('connection', (socket: net.Socket) => socket.once('close', () => resolve())));
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      let left = 4096;
+      res.writeHead(200, { 'content-length': left * chunk.length });
+      const more = (): void => {
+        while (left > 0) {
+          left -= 1;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    });
+    return { port: (server.address() as net.AddressInfo).port, closed };
+  }
+
+  function get(port: number): Promise<net.Socket> {
+    return new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+        resolve(s);
+      });
+      s.on('error', () => {});
+    });
+  }
+
+  it('cuts a response the client stopped reading, not before the stream idle timeout', async () => {
+    const { port, closed } = await bigAnswers();
+    const s = await get(port);
+    s.pause();
+    const start = performance.now();
+    await closed;
+    expect(performance.now() - start).toBeGreaterThanOrEqual(400);
+    expect(performance.now() - start).toBeLessThan(5_000);
+  });
+
+  it('keeps a response the client reads in bursts 150 ms apart (each gap under the timeout)', async () => {
+    const server = await bigAnswers();
+    const s = await get(server.port);
+    s.pause();
+    let closed = false;
+    void server.closed.then(() => (closed = true));
+    let got = 0;
+    s.on('data', (c: Buffer) => (got += c.length));
+    s.pause();
+    // 2 s of 150 ms pauses, each followed by 20 ms of reading: the answer (256 MiB) is far from done when the test stops.
+    for (let i = 0; i < 13 && !closed; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      s.resume();
+      await new Promise((r) => setTimeout(r, 20));
+      s.pause();
+    }
+    expect(closed).toBe(false);
+    expect(got).toBeGreaterThan(0);
+    s.destroy();
   });
 });
