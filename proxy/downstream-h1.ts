@@ -15,6 +15,7 @@ import type net from 'node:net';
 import { Deadline } from './deadline.ts';
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, requestMethods, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import { LeanRequest, LeanResponse, type ResponseOwner } from './lean-response.ts';
+import { readInto, readIntoStream } from './socket-read-buffer.ts';
 
 export interface LeanOptions {
   /** A new connection's first request head must come within this (node:http's headersTimeout: then 408). */
@@ -37,6 +38,8 @@ const MAX_QUEUED = 64 * 1024;
 const MAX_RAW_HEADERS = 4000;
 const RESOURCE = {};
 const HEAD_END = Buffer.from('\r\n\r\n');
+/** Where every lean connection reads (socket-read-buffer.ts), parsed before the next read; what is kept past a read is copied. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 function noop(): void {}
 
@@ -83,7 +86,9 @@ class LeanConnection implements ResponseOwner {
   private queued: Buffer | undefined = undefined;
   private served = 0;
   private done = false;
-  private readonly onData = (chunk: Buffer): void => this.data(chunk);
+  private readonly onData = (chunk: Buffer): void => this.data(chunk, true);
+  /** Reads go into READ_BUFFER (false: 'data' events, each chunk our own). */
+  private readonly shared: boolean;
   private readonly onEnd = (): void => this.ended();
   private readonly onError = (): void => {
     this.socket.destroy();
@@ -113,7 +118,11 @@ class LeanConnection implements ResponseOwner {
     parser[kOnBody] = noop;
     parser[kOnMessageComplete] = noop;
     this.parser = parser;
-    socket.on('data', this.onData);
+    this.shared = readInto(socket, READ_BUFFER, (n, buf) => {
+      this.data(buf.subarray(0, n), false);
+      return true;
+    });
+    if (!this.shared) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -139,20 +148,21 @@ class LeanConnection implements ResponseOwner {
     return this.onHead;
   }
 
-  private data(chunk: Buffer): void {
+  /** `owned`: the chunk stays valid after this returns (not a view of READ_BUFFER). */
+  private data(chunk: Buffer, owned: boolean): void {
     if (this.done) return;
     if (this.current !== undefined) {
       // Bytes moved: the stream-idle deadline starts again, as node:http's socket timeout would.
       this.deadline.set(this.options.streamIdleTimeout);
-      this.queued = this.queued === undefined ? chunk : Buffer.concat([this.queued, chunk]);
+      this.queued = this.queued === undefined ? (owned ? chunk : Buffer.from(chunk)) : Buffer.concat([this.queued, chunk]);
       if (this.queued.length > MAX_QUEUED) this.socket.pause();
       return;
     }
-    this.parse(chunk);
+    this.parse(chunk, owned);
   }
 
   /** Serves the requests in `buf` one after the other until one is in flight or the rest is node:http's. */
-  private parse(buf: Buffer): void {
+  private parse(buf: Buffer, owned: boolean): void {
     let offset = 0;
     while (offset < buf.length && !this.done) {
       this.parsed = undefined;
@@ -165,11 +175,11 @@ class LeanConnection implements ResponseOwner {
       const n = this.parser.execute(offset === 0 ? buf : buf.subarray(offset));
       const req = this.parsed;
       this.atStart = one && req != null && n === buf.length;
-      if (typeof n !== 'number' || !req) return this.handOver(buf.subarray(offset));
+      if (typeof n !== 'number' || !req) return this.handOver(owned ? buf.subarray(offset) : Buffer.from(buf.subarray(offset)));
       offset += n;
       this.serve(req);
       if (this.current !== undefined) {
-        if (offset < buf.length) this.queued = buf.subarray(offset);
+        if (offset < buf.length) this.queued = owned ? buf.subarray(offset) : Buffer.from(buf.subarray(offset));
         return;
       }
     }
@@ -200,7 +210,7 @@ class LeanConnection implements ResponseOwner {
     const queued = this.queued;
     this.queued = undefined;
     if (this.socket.isPaused()) this.socket.resume();
-    if (queued !== undefined) this.parse(queued);
+    if (queued !== undefined) this.parse(queued, true);
   }
 
   /**
@@ -213,6 +223,8 @@ class LeanConnection implements ResponseOwner {
     const socket = this.socket;
     socket.pause();
     socket.removeListener('data', this.onData);
+    // node:http's parser reads the handle itself; anything it lets go of (an upgrade) comes as 'data' again.
+    if (this.shared) readIntoStream(socket);
     socket.removeListener('end', this.onEnd);
     socket.removeListener('error', this.onError);
     socket.removeListener('close', this.onClose);
