@@ -189,7 +189,8 @@ export class LeanResponse extends ResponseHead {
       ok = socket.write(pieces[pieces.length - 1]!, 'latin1', done);
       socket.uncork();
     }
-    this.pieces = [];
+    // Emptied, not replaced: the socket took the pieces (or their copy), the array is free again.
+    pieces.length = 0;
     this.pending = 0;
     return ok;
   }

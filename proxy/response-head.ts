@@ -13,6 +13,10 @@ const { ServerResponse, STATUS_CODES } = process.getBuiltinModule('node:http');
 export type HeaderValue = string | number | readonly string[];
 export type Headers = Record<string, HeaderValue | undefined> | readonly string[] | readonly (readonly [string, HeaderValue])[];
 
+/** 1 at the length of a field name writeHead looks at (connection, transfer-encoding, content-length, date, trailer, keep-alive, content-disposition). */
+const FIELD_LENGTH = new Uint8Array(32);
+for (const name of ['connection', 'transfer-encoding', 'content-length', 'date', 'trailer', 'keep-alive', 'content-disposition']) FIELD_LENGTH[name.length] = 1;
+
 // node:http's own (_http_outgoing.js).
 const RE_CONN_CLOSE = /(?:^|\W)close(?:$|\W)/i;
 const RE_TE_CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
@@ -159,7 +163,7 @@ export class ResponseHead {
       value = value.join('; ');
     }
     let text = String(value);
-    if (name.length >= 4 && name.length <= 19) {
+    if (FIELD_LENGTH[name.length] === 1) {
       switch (name.toLowerCase()) {
         case 'connection':
           this.sawConnection = true;
