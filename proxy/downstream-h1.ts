@@ -13,7 +13,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { Deadline } from './deadline.ts';
-import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, requestMethods, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
+import { HTTPParser, kOnHeaders, kOnHeadersComplete, requestMethods, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import { LeanRequest, LeanResponse, type ResponseOwner } from './lean-response.ts';
 import { readInto, readIntoStream } from './socket-read-buffer.ts';
 
@@ -40,8 +40,6 @@ const RESOURCE = {};
 const HEAD_END = Buffer.from('\r\n\r\n');
 /** Where every lean connection reads (socket-read-buffer.ts), parsed before the next read; what is kept past a read is copied. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
-
-function noop(): void {}
 
 /**
  * Puts the lean path in front of `server`'s own connection listener (node:http's), which is kept
@@ -115,8 +113,8 @@ class LeanConnection implements ResponseOwner {
     };
     parser[kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string, _s: unknown, _m: unknown, upgrade: boolean, shouldKeepAlive: boolean) =>
       this.headersComplete(major, minor, headers, method, url, upgrade, shouldKeepAlive);
-    parser[kOnBody] = noop;
-    parser[kOnMessageComplete] = noop;
+    // No body or message-complete hooks: node's parser skips a hook that is not a function, where a
+    // no-op was a call from C++ into JS for every request (its message ends at its head).
     this.parser = parser;
     this.shared = readInto(socket, READ_BUFFER, (n, buf) => {
       this.data(buf.subarray(0, n), false);

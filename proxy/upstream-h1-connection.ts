@@ -58,6 +58,7 @@ export class H1Connection implements Exchange {
   private connectFailed = false;
   /** Headers (from the request), body (idle between reads) or pool idle: deadline.ts, not socket.setTimeout per phase. */
   private readonly deadline = new Deadline(() => this.timedOut());
+  private readonly onComplete = (): void => this.onMessageComplete();
 
   constructor(pool: H1Pool, socket: net.Socket, connectTimeout: number, buffers: ReadBuffers) {
     this.pool = pool;
@@ -77,7 +78,7 @@ export class H1Connection implements Exchange {
     parser[kOnBody] = (chunk: Buffer) => {
       if (this.handler && !this.handler.onData(chunk, false)) this.socket.pause();
     };
-    parser[kOnMessageComplete] = () => this.onMessageComplete();
+    parser[kOnMessageComplete] = this.onComplete;
     this.connectTimer = setTimeout(() => this.fail(codedError('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), connectTimeout);
     socket.once('connect', () => {
       clearTimeout(this.connectTimer);
@@ -168,6 +169,7 @@ export class H1Connection implements Exchange {
       at += r;
       // Fresh for the next answer: after that stop llhttp is not at a message start.
       this.parser.initialize((HTTPParser as HTTPParserClass).RESPONSE, RESOURCE, 0, 0);
+      this.parser[kOnMessageComplete] = this.onComplete;
     }
     if (handler.readDone?.() && lend) this.buffers.lend();
   }
@@ -202,7 +204,9 @@ export class H1Connection implements Exchange {
     handler.onHead(status, statusMessage, all);
     if (this.isHead) return 1;
     if (length <= 0) return 0;
-    // Skip the body and stop as after an upgrade (the parser then reports the message complete: ignored, remaining > 0).
+    // Skip the body and stop as after an upgrade. The parser then reports the message complete,
+    // which means nothing here (remaining > 0): without a hook node's parser skips that call into JS.
+    this.parser[kOnMessageComplete] = undefined;
     this.remaining = length;
     return 2;
   }
