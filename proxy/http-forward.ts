@@ -70,11 +70,9 @@ export function createRequestHandler(ctx: HttpContext): (req: http.IncomingMessa
     const outcome: Outcome = { start: performance.now(), requestId: requestIdOf(req.rawHeaders), bytes: 0 };
     stats.rqTotal.inc();
     stats.rqActive.inc();
-    // `on` and a flag, not `once`: once's wrapper (a bind, a removeListener) is per request.
-    let closed = false;
-    res.on('close', () => {
-      if (closed) return;
-      closed = true;
+    // once, not on and a flag: that was a bind and a removeListener less per request, but about twice
+    // the bytes promoted to the old space per request (measured with --trace-gc), and so twice the major GCs.
+    res.once('close', () => {
       stats.rqActive.dec();
       const duration = performance.now() - outcome.start;
       const finished = res.writableFinished;
