@@ -15,6 +15,7 @@ import type net from 'node:net';
 import { Deadline } from './deadline.ts';
 import { HTTPParser, kOnHeaders, kOnHeadersComplete, requestMethods, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import { LeanRequest, LeanResponse, type ResponseOwner } from './lean-response.ts';
+import { leanHeaders } from './lean-request-fields.ts';
 import { readInto, readIntoStream } from './socket-read-buffer.ts';
 
 export interface LeanOptions {
@@ -34,8 +35,6 @@ type ConnectionListener = (this: http.Server, socket: net.Socket) => void;
 const LEAN_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
 /** Pipelined bytes held while a response is in flight before the socket stops being read. */
 const MAX_QUEUED = 64 * 1024;
-/** node:http's maxHeadersCount (2000 pairs): past it node:http drops fields, so such a request is node:http's. */
-const MAX_RAW_HEADERS = 4000;
 const RESOURCE = {};
 const HEAD_END = Buffer.from('\r\n\r\n');
 /** Where every lean connection reads (socket-read-buffer.ts), parsed before the next read; what is kept past a read is copied. */
@@ -284,34 +283,4 @@ class LeanConnection implements ResponseOwner {
     // Idle past keepAliveTimeout, or a request in flight silent past server.timeout: node:http destroys it.
     this.socket.destroy();
   }
-}
-
-/**
- * True when the request's fields leave it to the lean path: a Host (node:http answers an HTTP/1.1
- * request without one 400), and none of Content-Length, Transfer-Encoding (a body), Expect or Upgrade.
- */
-function leanHeaders(raw: readonly string[]): boolean {
-  if (raw.length > MAX_RAW_HEADERS) return false;
-  let host = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    switch (name.length) {
-      case 4:
-        if (name.toLowerCase() === 'host') host = true;
-        break;
-      case 6:
-        if (name.toLowerCase() === 'expect') return false;
-        break;
-      case 7:
-        if (name.toLowerCase() === 'upgrade') return false;
-        break;
-      case 14:
-        if (name.toLowerCase() === 'content-length') return false;
-        break;
-      case 17:
-        if (name.toLowerCase() === 'transfer-encoding') return false;
-        break;
-    }
-  }
-  return host;
 }
