@@ -12,8 +12,11 @@
  */
 import type http from 'node:http';
 import type net from 'node:net';
-import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, requestMethods, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
+import { Deadline } from './deadline.ts';
+import { HTTPParser, kOnHeaders, kOnHeadersComplete, requestMethods, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import { LeanRequest, LeanResponse, type ResponseOwner } from './lean-response.ts';
+import { leanHeaders } from './lean-request-fields.ts';
+import { readInto, readIntoStream } from './socket-read-buffer.ts';
 
 export interface LeanOptions {
   /** A new connection's first request head must come within this (node:http's headersTimeout: then 408). */
@@ -32,11 +35,10 @@ type ConnectionListener = (this: http.Server, socket: net.Socket) => void;
 const LEAN_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
 /** Pipelined bytes held while a response is in flight before the socket stops being read. */
 const MAX_QUEUED = 64 * 1024;
-/** node:http's maxHeadersCount (2000 pairs): past it node:http drops fields, so such a request is node:http's. */
-const MAX_RAW_HEADERS = 4000;
 const RESOURCE = {};
-
-function noop(): void {}
+const HEAD_END = Buffer.from('\r\n\r\n');
+/** Where every lean connection reads (socket-read-buffer.ts), parsed before the next read; what is kept past a read is copied. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /**
  * Puts the lean path in front of `server`'s own connection listener (node:http's), which is kept
@@ -70,6 +72,10 @@ class LeanConnection implements ResponseOwner {
   /** What the last execute() parsed: a request to serve, null for one the lean path does not take. */
   private parsed: LeanRequest | null | undefined = undefined;
   private keepAlive = false;
+  /** llhttp is at a message start (no initialize() needed): after a request it parsed to its end itself. */
+  private atStart = false;
+  /** What headersComplete returns: 2 (stop at the end of the head) or 0 (parse on: the buffer is this one head). */
+  private onHead = 2;
   private pendingHeaders: string[] | undefined = undefined;
   private pendingUrl = '';
   private current: LeanResponse | undefined = undefined;
@@ -77,14 +83,19 @@ class LeanConnection implements ResponseOwner {
   private queued: Buffer | undefined = undefined;
   private served = 0;
   private done = false;
-  private readonly onData = (chunk: Buffer): void => this.data(chunk);
+  private readonly onData = (chunk: Buffer): void => this.data(chunk, true);
+  /** Reads go into READ_BUFFER (false: 'data' events, each chunk our own). */
+  private readonly shared: boolean;
   private readonly onEnd = (): void => this.ended();
   private readonly onError = (): void => {
     this.socket.destroy();
   };
   private readonly onClose = (): void => this.closed();
   private readonly onDrain = (): void => this.drained();
-  private readonly onTimeout = (): void => this.timedOut();
+  /** Headers, stream idle or keep-alive, by phase (deadline.ts: no socket.setTimeout per request). */
+  private readonly deadline = new Deadline(() => this.timedOut());
+  /** The socket's writableLength when the stream-idle deadline last passed with a response in flight. */
+  private unsentAtCheck = -1;
 
   constructor(server: http.Server, nodeListener: ConnectionListener, socket: net.Socket, options: LeanOptions, methods: readonly string[]) {
     this.server = server;
@@ -101,22 +112,27 @@ class LeanConnection implements ResponseOwner {
     };
     parser[kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string, _s: unknown, _m: unknown, upgrade: boolean, shouldKeepAlive: boolean) =>
       this.headersComplete(major, minor, headers, method, url, upgrade, shouldKeepAlive);
-    parser[kOnBody] = noop;
-    parser[kOnMessageComplete] = noop;
+    // No body or message-complete hooks: node's parser skips a hook that is not a function, where a
+    // no-op was a call from C++ into JS for every request (its message ends at its head).
     this.parser = parser;
-    socket.on('data', this.onData);
+    this.shared = readInto(socket, READ_BUFFER, (n, buf) => {
+      this.data(buf.subarray(0, n), false);
+      return true;
+    });
+    if (!this.shared) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
-    socket.setTimeout(options.headersTimeout);
+    this.deadline.set(options.headersTimeout);
   }
 
   /**
-   * Returns 2 (skip the body, stop as after an upgrade) for every request, so that execute() ends
-   * at this request's last byte: that is how the next request's first byte is known, and so where
-   * a hand-over to node:http starts.
+   * Returns 2 (skip the body, stop as after an upgrade), so that execute() ends at this request's
+   * last byte: that is how the next request's first byte is known, and so where a hand-over to
+   * node:http starts. When the read is one head and nothing after it (parse), 0: llhttp ends the
+   * bodiless message itself and stays at a message start, which spares the initialize() (and its
+   * async-id reset) a stop needs.
    */
   private headersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string, upgrade: boolean, shouldKeepAlive: boolean): number {
     const raw = headers ?? this.pendingHeaders ?? [];
@@ -126,33 +142,41 @@ class LeanConnection implements ResponseOwner {
     const name = this.methods[method];
     this.parsed = major === 1 && minor === 1 && !upgrade && name !== undefined && LEAN_METHODS.has(name) && leanHeaders(raw) ? new LeanRequest(name, target, raw, this.socket) : null;
     this.keepAlive = shouldKeepAlive;
-    return 2;
+    return this.onHead;
   }
 
-  private data(chunk: Buffer): void {
+  /** `owned`: the chunk stays valid after this returns (not a view of READ_BUFFER). */
+  private data(chunk: Buffer, owned: boolean): void {
     if (this.done) return;
     if (this.current !== undefined) {
-      this.queued = this.queued === undefined ? chunk : Buffer.concat([this.queued, chunk]);
+      // Bytes moved: the stream-idle deadline starts again, as node:http's socket timeout would.
+      this.deadline.set(this.options.streamIdleTimeout);
+      this.queued = this.queued === undefined ? (owned ? chunk : Buffer.from(chunk)) : Buffer.concat([this.queued, chunk]);
       if (this.queued.length > MAX_QUEUED) this.socket.pause();
       return;
     }
-    this.parse(chunk);
+    this.parse(chunk, owned);
   }
 
   /** Serves the requests in `buf` one after the other until one is in flight or the rest is node:http's. */
-  private parse(buf: Buffer): void {
+  private parse(buf: Buffer, owned: boolean): void {
     let offset = 0;
     while (offset < buf.length && !this.done) {
       this.parsed = undefined;
-      // Fresh for every request: after the stop at the end of a head, llhttp is not at a message start.
-      this.parser.initialize((HTTPParser as HTTPParserClass).REQUEST, RESOURCE, this.options.maxHeaderSize, 0);
+      // The common read: one whole head (a keep-alive client waiting for each answer). A lean
+      // request has no body, so its message ends there; anything else is handed over from offset 0.
+      const one = offset === 0 && buf.indexOf(HEAD_END) === buf.length - 4;
+      // After a stop at the end of a head llhttp is not at a message start: it starts afresh.
+      if (!one || !this.atStart) this.parser.initialize((HTTPParser as HTTPParserClass).REQUEST, RESOURCE, this.options.maxHeaderSize, 0);
+      this.onHead = one ? 0 : 2;
       const n = this.parser.execute(offset === 0 ? buf : buf.subarray(offset));
       const req = this.parsed;
-      if (typeof n !== 'number' || !req) return this.handOver(buf.subarray(offset));
+      this.atStart = one && req != null && n === buf.length;
+      if (typeof n !== 'number' || !req) return this.handOver(owned ? buf.subarray(offset) : Buffer.from(buf.subarray(offset)));
       offset += n;
       this.serve(req);
       if (this.current !== undefined) {
-        if (offset < buf.length) this.queued = buf.subarray(offset);
+        if (offset < buf.length) this.queued = owned ? buf.subarray(offset) : Buffer.from(buf.subarray(offset));
         return;
       }
     }
@@ -160,7 +184,8 @@ class LeanConnection implements ResponseOwner {
 
   private serve(req: LeanRequest): void {
     this.served += 1;
-    this.socket.setTimeout(this.options.streamIdleTimeout);
+    this.unsentAtCheck = -1;
+    this.deadline.set(this.options.streamIdleTimeout);
     const res = new LeanResponse(req, this, this.keepAlive);
     this.current = res;
     // The server's own event: the SDK's drain and request stats see it first, then the proxy's handler.
@@ -178,11 +203,11 @@ class LeanConnection implements ResponseOwner {
       (this.socket as net.Socket & { destroySoon(): void }).destroySoon();
       return;
     }
-    this.socket.setTimeout(this.keepAliveTimeout);
+    this.deadline.set(this.keepAliveTimeout);
     const queued = this.queued;
     this.queued = undefined;
     if (this.socket.isPaused()) this.socket.resume();
-    if (queued !== undefined) this.parse(queued);
+    if (queued !== undefined) this.parse(queued, true);
   }
 
   /**
@@ -195,12 +220,13 @@ class LeanConnection implements ResponseOwner {
     const socket = this.socket;
     socket.pause();
     socket.removeListener('data', this.onData);
+    // node:http's parser reads the handle itself; anything it lets go of (an upgrade) comes as 'data' again.
+    if (this.shared) readIntoStream(socket);
     socket.removeListener('end', this.onEnd);
     socket.removeListener('error', this.onError);
     socket.removeListener('close', this.onClose);
     socket.removeListener('drain', this.onDrain);
-    socket.removeListener('timeout', this.onTimeout);
-    socket.setTimeout(0);
+    this.deadline.clear();
     this.parser.close();
     this.options.onHandOver?.();
     if (rest.length > 0) socket.unshift(rest);
@@ -216,6 +242,7 @@ class LeanConnection implements ResponseOwner {
 
   private closed(): void {
     this.done = true;
+    this.deadline.clear();
     this.queued = undefined;
     this.parser.close();
     const res = this.current;
@@ -223,8 +250,14 @@ class LeanConnection implements ResponseOwner {
     res?.connectionClosed();
   }
 
+  /** @internal LeanResponse wrote body bytes: the stream-idle deadline starts again. */
+  wrote(): void {
+    if (this.current !== undefined) this.deadline.set(this.options.streamIdleTimeout);
+  }
+
   private drained(): void {
     const res = this.current;
+    if (res !== undefined) this.deadline.set(this.options.streamIdleTimeout);
     if (res?.needDrain) {
       res.needDrain = false;
       res.emit('drain');
@@ -238,37 +271,16 @@ class LeanConnection implements ResponseOwner {
       this.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), this.socket);
       return;
     }
+    // A response in flight whose bytes the client is still taking (writableLength went down, though
+    // nothing new was written: writes and 'drain' set the deadline again) is not silent; node:http
+    // counts each write's completion as activity.
+    const unsent = this.socket.writableLength;
+    if (this.current !== undefined && unsent > 0 && unsent !== this.unsentAtCheck) {
+      this.unsentAtCheck = unsent;
+      this.deadline.set(this.options.streamIdleTimeout);
+      return;
+    }
     // Idle past keepAliveTimeout, or a request in flight silent past server.timeout: node:http destroys it.
     this.socket.destroy();
   }
-}
-
-/**
- * True when the request's fields leave it to the lean path: a Host (node:http answers an HTTP/1.1
- * request without one 400), and none of Content-Length, Transfer-Encoding (a body), Expect or Upgrade.
- */
-function leanHeaders(raw: readonly string[]): boolean {
-  if (raw.length > MAX_RAW_HEADERS) return false;
-  let host = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    switch (name.length) {
-      case 4:
-        if (name.toLowerCase() === 'host') host = true;
-        break;
-      case 6:
-        if (name.toLowerCase() === 'expect') return false;
-        break;
-      case 7:
-        if (name.toLowerCase() === 'upgrade') return false;
-        break;
-      case 14:
-        if (name.toLowerCase() === 'content-length') return false;
-        break;
-      case 17:
-        if (name.toLowerCase() === 'transfer-encoding') return false;
-        break;
-    }
-  }
-  return host;
 }

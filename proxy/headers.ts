@@ -6,17 +6,25 @@
 import { randomUUID } from 'node:crypto';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'http2-settings']);
+/** 1 at the length of a hop-by-hop field name or of x-request-id (the names downstreamRawHeaders looks at). */
+const SPECIAL_LENGTH = new Uint8Array(32);
+for (const name of [...HOP_BY_HOP, 'x-request-id']) SPECIAL_LENGTH[name.length] = 1;
 /** Request fields the proxy sets itself (or that undici refuses). */
 const REPLACED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'expect']);
 
-/** Lower-cased names listed in Connection headers (raw header pairs). */
+/**
+ * Lower-cased names listed in Connection headers (raw header pairs), but for the hop-by-hop ones,
+ * which go anyway: the usual `Connection: keep-alive` then makes no Set, no split.
+ */
 function connectionListed(raw: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
-      for (const token of raw[i + 1]!.split(',')) {
+      const value = raw[i + 1]!;
+      if (value.length === 10 && value.toLowerCase() === 'keep-alive') continue;
+      for (const token of value.split(',')) {
         const t = token.trim().toLowerCase();
-        if (t) (listed ??= new Set()).add(t);
+        if (t && !HOP_BY_HOP.has(t)) (listed ??= new Set()).add(t);
       }
     }
   }
@@ -30,7 +38,7 @@ export interface ForwardInfo {
   /** Keep Upgrade and `Connection: upgrade` (a WebSocket handshake). */
   upgrade?: boolean;
   /** Send this Host instead of the client's (the authority of an absolute-form target). */
-  host?: string;
+  host?: string | undefined;
 }
 
 /** The request id: the client's x-request-id when it sent a sane one, else a new UUID. */
@@ -105,9 +113,12 @@ export function downstreamRawHeaders(raw: readonly string[], requestId: string):
   let id = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
-    if (lower === 'x-request-id') id = true;
+    // A name of no hop-by-hop field's length (nor x-request-id's) is kept without a toLowerCase.
+    if (listed !== undefined || SPECIAL_LENGTH[name.length] === 1) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+      if (lower === 'x-request-id') id = true;
+    }
     out.push(name, raw[i + 1]!);
   }
   if (!id) out.push('x-request-id', requestId);

@@ -70,6 +70,8 @@ export function createRequestHandler(ctx: HttpContext): (req: http.IncomingMessa
     const outcome: Outcome = { start: performance.now(), requestId: requestIdOf(req.rawHeaders), bytes: 0 };
     stats.rqTotal.inc();
     stats.rqActive.inc();
+    // once, not on and a flag: that was a bind and a removeListener less per request, but about twice
+    // the bytes promoted to the old space per request (measured with --trace-gc), and so twice the major GCs.
     res.once('close', () => {
       stats.rqActive.dec();
       const duration = performance.now() - outcome.start;
@@ -136,7 +138,7 @@ function send(ctx: HttpContext, cluster: Cluster, route: Route, req: http.Incomi
   const request: Dispatcher.DispatchOptions = {
     path,
     method: req.method ?? 'GET',
-    headers: upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId: outcome.requestId, ...(rewriteHost !== undefined ? { host: rewriteHost } : {}) }),
+    headers: upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: ctx.proto ?? 'http', requestId: outcome.requestId, host: rewriteHost }),
     body: hasBody ? req : null,
     headersTimeout: route.timeout ?? cluster.spec.timeout,
     bodyTimeout: ctx.streamIdleTimeout,

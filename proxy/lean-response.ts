@@ -14,6 +14,8 @@ export interface ResponseOwner {
   readonly socket: net.Socket;
   /** node:http's keepAliveTimeout, for the `Keep-Alive: timeout=` it advertises. */
   readonly keepAliveTimeout: number;
+  /** Body bytes went to the socket before the end (the connection's stream-idle deadline starts again). */
+  wrote(): void;
   /** The response has been handed to the socket whole; `last`: the connection closes after it. */
   responseEnded(res: LeanResponse, last: boolean): void;
 }
@@ -77,7 +79,10 @@ export class LeanResponse extends ResponseHead {
   }
 
   uncork(): void {
-    if (this.corked > 0 && --this.corked === 0 && !this.writableEnded && !this.flush(undefined)) this.needDrain = true;
+    if (this.corked > 0 && --this.corked === 0 && !this.writableEnded) {
+      if (!this.flush(undefined)) this.needDrain = true;
+      this.owner.wrote();
+    }
   }
 
   write(chunk: Buffer | string): boolean {
@@ -88,6 +93,7 @@ export class LeanResponse extends ResponseHead {
     if (this.corked > 0) return true;
     const ok = this.flush(undefined);
     if (!ok) this.needDrain = true;
+    this.owner.wrote();
     return ok;
   }
 
@@ -183,7 +189,8 @@ export class LeanResponse extends ResponseHead {
       ok = socket.write(pieces[pieces.length - 1]!, 'latin1', done);
       socket.uncork();
     }
-    this.pieces = [];
+    // Emptied, not replaced: the socket took the pieces (or their copy), the array is free again.
+    pieces.length = 0;
     this.pending = 0;
     return ok;
   }

@@ -14,6 +14,9 @@ export type Target =
 const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
 const ABSOLUTE = /^https?:\/\/([^/?#]*)([^#]*)$/i;
 
+/** The Host value last found valid: nearly every request of a listener carries the same one, so the RegExp is run once for it. */
+let lastValidHost: string | undefined;
+
 /** What requestTarget reads of a request (an http.IncomingMessage). */
 export interface RequestHead {
   method?: string | undefined;
@@ -39,7 +42,10 @@ export function requestTarget(req: RequestHead): Target {
     if (host !== undefined) return { error: 'duplicate Host header' };
     host = raw[i + 1]!;
   }
-  if (host !== undefined && !AUTHORITY.test(host)) return { error: `invalid Host header '${printable(host)}'` };
+  if (host !== undefined && host !== lastValidHost) {
+    if (!AUTHORITY.test(host)) return { error: `invalid Host header '${printable(host)}'` };
+    lastValidHost = host;
+  }
   if (url.startsWith('/')) return { host, path: url };
   const absolute = ABSOLUTE.exec(url);
   if (absolute) {

@@ -13,20 +13,35 @@ const { ServerResponse, STATUS_CODES } = process.getBuiltinModule('node:http');
 export type HeaderValue = string | number | readonly string[];
 export type Headers = Record<string, HeaderValue | undefined> | readonly string[] | readonly (readonly [string, HeaderValue])[];
 
+/** 1 at the length of a field name writeHead looks at (connection, transfer-encoding, content-length, date, trailer, keep-alive, content-disposition). */
+const FIELD_LENGTH = new Uint8Array(32);
+for (const name of ['connection', 'transfer-encoding', 'content-length', 'date', 'trailer', 'keep-alive', 'content-disposition']) FIELD_LENGTH[name.length] = 1;
+
 // node:http's own (_http_outgoing.js).
 const RE_CONN_CLOSE = /(?:^|\W)close(?:$|\W)/i;
 const RE_TE_CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
 
-let dateCache = '';
+let dateLine = '';
 let dateUntil = 0;
-/** node:http's Date value, made once per second as node:http makes it. */
-function utcDate(): string {
+/** node:http's Date field (its value made once per second as node:http makes it), the whole line. */
+function dateField(): string {
   const now = Date.now();
   if (now >= dateUntil) {
-    dateCache = new Date(now).toUTCString();
+    dateLine = `Date: ${new Date(now).toUTCString()}\r\n`;
     dateUntil = now - (now % 1000) + 1000;
   }
-  return dateCache;
+  return dateLine;
+}
+
+let keepAliveFor = -1;
+let keepAliveLines = '';
+/** `Connection: keep-alive` and `Keep-Alive: timeout=` for a keep-alive timeout: the same string for every response of a listener. */
+function keepAliveFields(timeout: number): string {
+  if (timeout !== keepAliveFor) {
+    keepAliveFor = timeout;
+    keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(timeout / 1000)}\r\n`;
+  }
+  return keepAliveLines;
 }
 
 /** What a response says of itself in its head; LeanResponse (lean-response.ts) writes the rest. */
@@ -85,7 +100,7 @@ export class ResponseHead {
       const o = obj as Record<string, HeaderValue | undefined>;
       for (const k in o) if (Object.hasOwn(o, k)) head += this.field(k, o[k] as HeaderValue);
     }
-    if (!this.sawDate) head += `Date: ${utcDate()}\r\n`;
+    if (!this.sawDate) head += dateField();
     if (this.chunkedEncoding && (status === 204 || status === 304)) {
       this.chunkedEncoding = false;
       this.shouldKeepAlive = false;
@@ -93,8 +108,8 @@ export class ResponseHead {
     if (!this.sawConnection) {
       // HTTP/1.1 only (the lean path takes no other), so node:http's useChunkedEncodingByDefault is true.
       if (this.shouldKeepAlive) {
-        head += 'Connection: keep-alive\r\n';
-        if (this.keepAliveTimeout && this.defaultKeepAlive) head += `Keep-Alive: timeout=${Math.floor(this.keepAliveTimeout / 1000)}\r\n`;
+        if (this.keepAliveTimeout && this.defaultKeepAlive) head += keepAliveFields(this.keepAliveTimeout);
+        else head += 'Connection: keep-alive\r\n';
       } else {
         this.last = true;
         head += 'Connection: close\r\n';
@@ -148,7 +163,7 @@ export class ResponseHead {
       value = value.join('; ');
     }
     let text = String(value);
-    if (name.length >= 4 && name.length <= 19) {
+    if (FIELD_LENGTH[name.length] === 1) {
       switch (name.toLowerCase()) {
         case 'connection':
           this.sawConnection = true;

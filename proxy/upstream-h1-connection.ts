@@ -4,6 +4,7 @@
  * that it cuts out of its reads itself (upstream-read.ts says why and into which buffer).
  */
 import type net from 'node:net';
+import { Deadline } from './deadline.ts';
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import type { Exchange, ExchangeHandler, H1Pool } from './upstream-h1.ts';
 import type { ReadBuffers } from './upstream-read.ts';
@@ -55,6 +56,9 @@ export class H1Connection implements Exchange {
   private idle = false;
   private dead = false;
   private connectFailed = false;
+  /** Headers (from the request), body (idle between reads) or pool idle: deadline.ts, not socket.setTimeout per phase. */
+  private readonly deadline = new Deadline(() => this.timedOut());
+  private readonly onComplete = (): void => this.onMessageComplete();
 
   constructor(pool: H1Pool, socket: net.Socket, connectTimeout: number, buffers: ReadBuffers) {
     this.pool = pool;
@@ -74,7 +78,7 @@ export class H1Connection implements Exchange {
     parser[kOnBody] = (chunk: Buffer) => {
       if (this.handler && !this.handler.onData(chunk, false)) this.socket.pause();
     };
-    parser[kOnMessageComplete] = () => this.onMessageComplete();
+    parser[kOnMessageComplete] = this.onComplete;
     this.connectTimer = setTimeout(() => this.fail(codedError('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), connectTimeout);
     socket.once('connect', () => {
       clearTimeout(this.connectTimer);
@@ -89,9 +93,9 @@ export class H1Connection implements Exchange {
       }
       this.fail(codedError('other side closed', 'UND_ERR_SOCKET'));
     });
-    socket.on('timeout', () => this.fail(codedError(this.inBody ? 'body timeout' : 'headers timeout', this.inBody ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT')));
     socket.on('error', (err: NodeJS.ErrnoException) => this.fail(err));
     socket.on('close', () => {
+      this.deadline.clear();
       this.fail(codedError('other side closed', 'UND_ERR_SOCKET'));
       this.parser.close();
       this.pool.gone(this, this.connected, !this.connected && this.connectFailed);
@@ -106,13 +110,14 @@ export class H1Connection implements Exchange {
     this.bodyTimeout = bodyTimeout;
     this.inBody = false;
     this.keepFor = this.pool.idleTimeout;
-    this.socket.setTimeout(headersTimeout);
+    // From the request on, as undici's headersTimeout (the whole head, not the silence between its reads).
+    this.deadline.set(headersTimeout);
     this.socket.write(head, 'latin1');
   }
 
   idleFor(ms: number): void {
     this.idle = true;
-    this.socket.setTimeout(ms);
+    this.deadline.set(ms);
   }
 
   abort(): void {
@@ -140,6 +145,8 @@ export class H1Connection implements Exchange {
       this.destroy();
       return;
     }
+    // Bytes of the body: its idle deadline starts again (a head's own bytes do not move the headers deadline).
+    if (this.inBody) this.deadline.set(this.bodyTimeout);
     const lend = handler.readDone !== undefined && this.buffers.isOwn(buffer);
     let at = 0;
     while (at < n && this.handler) {
@@ -162,6 +169,7 @@ export class H1Connection implements Exchange {
       at += r;
       // Fresh for the next answer: after that stop llhttp is not at a message start.
       this.parser.initialize((HTTPParser as HTTPParserClass).RESPONSE, RESOURCE, 0, 0);
+      this.parser[kOnMessageComplete] = this.onComplete;
     }
     if (handler.readDone?.() && lend) this.buffers.lend();
   }
@@ -190,13 +198,15 @@ export class H1Connection implements Exchange {
       }
     }
     this.inBody = true;
-    this.socket.setTimeout(this.bodyTimeout);
+    this.deadline.set(this.bodyTimeout);
     const length = this.isHead || status === 204 || status === 304 ? -1 : framedLength(all);
     this.buffers.expect(length);
     handler.onHead(status, statusMessage, all);
     if (this.isHead) return 1;
     if (length <= 0) return 0;
-    // Skip the body and stop as after an upgrade (the parser then reports the message complete: ignored, remaining > 0).
+    // Skip the body and stop as after an upgrade. The parser then reports the message complete,
+    // which means nothing here (remaining > 0): without a hook node's parser skips that call into JS.
+    this.parser[kOnMessageComplete] = undefined;
     this.remaining = length;
     return 2;
   }
@@ -220,6 +230,10 @@ export class H1Connection implements Exchange {
       this.pool.park(this, this.keepFor);
     } else this.destroy();
     handler.onEnd(trailers);
+  }
+
+  private timedOut(): void {
+    this.fail(codedError(this.inBody ? 'body timeout' : 'headers timeout', this.inBody ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT'));
   }
 
   private fail(err: NodeJS.ErrnoException): void {

@@ -240,4 +240,11 @@ describe('downstreamRawHeaders', () => {
     expect(downstreamRawHeaders(raw, 'id-1')).toEqual(['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'x-request-id', 'id-1']);
     expect(downstreamRawHeaders(['X-Request-Id', 'theirs'], 'id-2')).toEqual(['X-Request-Id', 'theirs']);
   });
+
+  it('a plain Connection: keep-alive drops only the hop-by-hop fields; a listed name of any length goes, in any case', () => {
+    const plain = ['Date', 'd', 'CONNECTION', 'Keep-Alive', 'keep-alive', 'timeout=5', 'Content-Length', '2', 'TE', 'x', 'x-request-id', 'up'];
+    expect(downstreamRawHeaders(plain, 'id-3')).toEqual(['Date', 'd', 'Content-Length', '2', 'x-request-id', 'up']);
+    const listed = ['Connection', 'close, X-Nine-Ch', 'x-nine-ch', '1', 'X-Other', '2', 'Date', 'd'];
+    expect(downstreamRawHeaders(listed, 'id-4')).toEqual(['X-Other', '2', 'Date', 'd', 'x-request-id', 'id-4']);
+  });
 });
