@@ -1,7 +1,7 @@
 import { parseAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
 import type { Stats } from '../shared/stats/index.ts';
-import { ownSegments } from './stats-module.ts';
+import { privateSegments } from './stats-module.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, TicketKey } from './runtime.ts';
 
 /** How long a standalone program drains on SIGTERM/SIGINT before it cuts connections. @default 10 s */
@@ -71,10 +71,9 @@ export class StandaloneRuntime implements Runtime {
 
 /**
  * Stats nobody else reads: a segment of this process's own, unlinked as soon as it is mapped, so
- * the same API works without Baton and nothing is left in /dev/shm, even after a SIGKILL.
+ * the same API works without Baton and nothing is left in /dev/shm, even after a SIGKILL (one
+ * between the two is removed by the next process's privateStats).
  */
 export function privateStats(): Stats {
-  const stats = ownSegments().createSegment({ instance: `standalone-${process.pid}`, soleWriter: true });
-  stats.destroy();
-  return stats;
+  return privateSegments().createPrivateSegment();
 }

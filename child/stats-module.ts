@@ -9,8 +9,8 @@ import { lazyModule } from '../shared/lazy-module.ts';
 
 /** openSegment: the shared segment, as a generation maps it. */
 export const segments = lazyModule<typeof import('../shared/stats/stats.ts')>(import.meta.url, '../shared/stats/stats');
-/** createSegment: a segment of this process's own (no supervisor), with the owner's modules. */
-export const ownSegments = lazyModule<typeof import('../shared/stats/owner-stats.ts')>(import.meta.url, '../shared/stats/owner-stats');
+/** createPrivateSegment: a segment of this process's own (no supervisor), with the owner's modules. */
+export const privateSegments = lazyModule<typeof import('../shared/stats/private-segment.ts')>(import.meta.url, '../shared/stats/private-segment');
 /** toPrometheus: the text exposition. */
 export const exposition = lazyModule<typeof import('../shared/stats/exposition.ts')>(import.meta.url, '../shared/stats/exposition');
 /** promName: how a stat's name maps to a Prometheus family (checked at registration). */
