@@ -5,7 +5,7 @@
 import { CELL_BYTES, E, ENTRY_BYTES, FREE_KIND, H, KIND_CODES, SegmentDamage, invalid, type StatKind } from './layout.ts';
 import type { Segment } from './files.ts';
 import type { SegmentSet } from './segment.ts';
-import { cleanHelp, packHelp, unpackHelp } from './stat-help.ts';
+import { HelpStore } from './help-store.ts';
 import { bumpEpoch, decodeFree, entryBase, findRoom, reuseEntry, roomOf, writeTombstone, type FreeEntry } from './reclaim.ts';
 import { decodeEntry } from './entry.ts';
 import { familyName, type Labels } from './stat-key.ts';
@@ -48,7 +48,6 @@ export interface TableUsage {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** The stats published in every segment, decoded once per process. */
 export class Catalog {
@@ -64,12 +63,11 @@ export class Catalog {
   readonly #stamps: number[][] = [];
   /** H.tableEpoch when the entries were last checked. */
   #epoch = 0;
-  /** Per segment: help word → text decoded, and text → word stored, so a family's series share one copy. */
-  readonly #helpByWord: Map<number, string>[] = [];
-  readonly #wordByHelp: Map<string, number>[] = [];
+  readonly #help: HelpStore;
 
   constructor(set: SegmentSet) {
     this.set = set;
+    this.#help = new HelpStore(set.layout);
   }
 
   /** Maps new segments, decodes newly published descriptors and, when the epoch moved, re-reads the entries whose stamp did. */
@@ -207,10 +205,10 @@ export class Catalog {
     if (this.#reuse(kind, keyBytes, bounds, cells)) {
       this.sync();
       const reused = this.get(key);
-      if (reused && help !== undefined) this.#storeHelp(this.set.segments[reused.segment]!, entryBase(layout, reused.entry), help, helpBytes!);
+      if (reused && help !== undefined) this.#help.store(this.set.segments[reused.segment]!, entryBase(layout, reused.entry), help, helpBytes!);
       return reused;
     }
-    const helpNeeded = (s: Segment) => (help === undefined || this.#wordByHelp[s.index]?.has(help) ? 0 : Math.ceil(helpBytes!.length / 8) * 8);
+    const helpNeeded = (s: Segment) => (help === undefined || this.#help.has(s.index, help) ? 0 : Math.ceil(helpBytes!.length / 8) * 8);
     const fits = (s: Segment) =>
       s.i32[H.statCount]! < layout.statsPerSegment &&
       s.i32[H.arenaUsed]! + arenaNeeded + helpNeeded(s) <= layout.arenaBytes &&
@@ -236,7 +234,7 @@ export class Catalog {
     i32[entry + E.boundsCount] = bounds.length;
     i32[entry + E.cell] = cell;
     Atomics.store(i32, H.arenaUsed, boundsOffset + arenaNeeded);
-    if (help !== undefined) this.#storeHelp(segment, entry, help, helpBytes!);
+    if (help !== undefined) this.#help.store(segment, entry, help, helpBytes!);
     Atomics.store(i32, H.cellsUsed, cell + cells);
     Atomics.store(i32, H.statCount, index + 1); // publish
     this.sync();
@@ -245,43 +243,12 @@ export class Catalog {
 
   /** The help text stored with a stat, cleaned for printing; undefined when it has none or its pointer leaves the arena. Read fresh each time: a later registration may replace it. */
   helpOf(d: Descriptor): string | undefined {
-    const { i32, u8 } = this.set.segments[d.segment]!;
-    const layout = this.set.layout;
-    const word = Atomics.load(i32, (layout.tableOffset + d.entry * ENTRY_BYTES) / 4 + E.help);
-    if (word === 0) return undefined;
-    const known = this.#helpByWord[d.segment]?.get(word);
-    if (known !== undefined) return known;
-    const at = unpackHelp(word, layout.arenaBytes);
-    if (at === undefined) return undefined;
-    const start = layout.arenaOffset + at.offset;
-    const text = cleanHelp(decoder.decode(u8.subarray(start, start + at.length)));
-    (this.#helpByWord[d.segment] ??= new Map()).set(word, text);
-    return text === '' ? undefined : text;
+    return this.#help.read(this.set.segments[d.segment]!, entryBase(this.set.layout, d.entry));
   }
 
   /** Gives a published stat new help (caller holds the lock); false when its segment's arena has no room for the text (or a damaged header says so). */
   setHelp(d: Descriptor, help: string): boolean {
-    const segment = this.set.segments[d.segment]!;
-    return this.#storeHelp(segment, (this.set.layout.tableOffset + d.entry * ENTRY_BYTES) / 4, help, encoder.encode(help));
-  }
-
-  /** Points entry word `entry + E.help` at `help`, writing its bytes at the end of the arena unless this process already wrote them in that segment. */
-  #storeHelp(segment: Segment, entry: number, help: string, bytes: Uint8Array): boolean {
-    const { i32, u8 } = segment;
-    const words = (this.#wordByHelp[segment.index] ??= new Map());
-    let word = words.get(help);
-    if (word === undefined) {
-      const offset = i32[H.arenaUsed]!;
-      const size = Math.ceil(bytes.length / 8) * 8;
-      if (offset < 0 || offset % 8 !== 0 || offset + size > this.set.layout.arenaBytes) return false;
-      u8.set(bytes, this.set.layout.arenaOffset + offset);
-      Atomics.store(i32, H.arenaUsed, offset + size);
-      word = packHelp(offset, bytes.length);
-      words.set(help, word);
-      (this.#helpByWord[segment.index] ??= new Map()).set(word, help);
-    }
-    Atomics.store(i32, entry + E.help, word);
-    return true;
+    return this.#help.store(this.set.segments[d.segment]!, entryBase(this.set.layout, d.entry), help, encoder.encode(help));
   }
 
   #add(d: Descriptor): void {
