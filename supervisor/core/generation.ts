@@ -5,54 +5,20 @@ import type { Outgoing, ReplyBody, SupervisorMessage } from '../../shared/protoc
 import { formatDuration } from '../../shared/units.ts';
 import type { Os, ProcessExit } from '../os/os.ts';
 import type { ReloadTiming } from '../../shared/reload-timing.ts';
-import { Backoff, type BackoffPolicy } from './backoff.ts';
+import { Backoff } from './backoff.ts';
 import { checkTransition } from './state-table.ts';
-import { describeExit, Worker, WORKER_TRANSITIONS, type WorkerInfo, type WorkerOptions, type WorkerState } from './worker.ts';
-import type { WorkerStateDetail } from './worker-types.ts';
+import type { GenerationEvents, GenerationInfo, GenerationOptions } from './generation-types.ts';
+import { describeExit, Worker, WORKER_TRANSITIONS, type WorkerState } from './worker.ts';
 
 export { describeExit };
 export type { Readiness } from './worker.ts';
+export type { GenerationEvents, GenerationInfo, GenerationOptions } from './generation-types.ts';
 
 /** A generation's state: that of its workers taken together (ready once every one is). */
 export type GenerationState = WorkerState;
 
 /** A generation moves as a worker does. */
 export const GENERATION_TRANSITIONS = WORKER_TRANSITIONS;
-
-export interface GenerationOptions {
-  id: number;
-  /** Worker processes of the same command. @default 1 */
-  workers?: number;
-  /** What the worker in `slot` is started with; called again for each restart of that slot. */
-  worker(slot: number): WorkerOptions;
-  /** A crashed worker of a serving generation restarts alone with this backoff (per slot); too many crashes across the generation give up. */
-  restart: BackoffPolicy;
-  /** Slots started at once; a rolling rollout starts the rest with startSlot(). @default workers */
-  initial?: number;
-}
-
-export interface GenerationInfo extends Omit<WorkerInfo, 'worker'> {
-  /** Each worker's own figures, when the generation has more than one. */
-  workers?: WorkerInfo[];
-}
-
-interface GenerationEvents {
-  state: [to: GenerationState, from: GenerationState];
-  /** Every worker has exited; `exit` is the last one's. */
-  exit: [exit: ProcessExit];
-  /** A worker process was spawned (at launch or to restart its slot). */
-  'worker-start': [worker: Worker];
-  'worker-state': [worker: Worker, to: WorkerState, from: WorkerState, detail: WorkerStateDetail];
-  /** A worker reached its drain or shutdown timeout. */
-  'worker-timeout': [worker: Worker, kind: 'drain' | 'shutdown', connections: number | null];
-  'worker-exit': [worker: Worker, exit: ProcessExit];
-  /** A worker restarted in its slot is ready and serves. */
-  'worker-restarted': [worker: Worker];
-  /** Workers of this serving generation crashed too often: give up. */
-  'crash-loop': [error: BatonError];
-  /** A lone worker, active, stopped accepting on `fd` past the accept grace (one of several restarts alone). */
-  'stopped-accepting': [fd: number, lostForMs: number];
-}
 
 /**
  * One generation of the served program: `workers` processes of the same command, one per slot.

@@ -13,7 +13,8 @@ import { closeFd, execShimPath, sendFds, socketPair } from '../../shared/native/
 import type { StandbyMessage, SupervisorMessage } from '../../shared/protocol.ts';
 import { NotifySocket } from '../systemd/notify-socket.ts';
 import type { ChildPort, ProcessExit, SpawnSpec } from './os.ts';
-import { isAccepting } from './proc-tree.ts';
+import { forwardLines } from './forward-lines.ts';
+import { isAccepting, running } from './proc-tree.ts';
 import { STANDBY_WAKE, StandbyPool, shapeEnv, standbyArgs, type StandbyPort } from './standby-pool.ts';
 
 /** Lines of a generation's stderr kept for failure reports. */
@@ -235,20 +236,6 @@ function commandPid(fd: number): number | undefined {
   }
 }
 
-/** Hands each complete line of `stream` to `onLine` (and what is left at its end). */
-function forwardLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  let partial = '';
-  stream?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) onLine(line);
-  });
-  stream?.on('close', () => {
-    if (partial.length > 0) onLine(partial);
-    partial = '';
-  });
-}
-
 /** Each standby, started by the exec shim like a generation (so its reaper, LISTEN_* and pid are the same), and identified as the pool asks. */
 const standbys = new StandbyPool({
   spawn: spawnGeneration,
@@ -282,17 +269,6 @@ const STANDBY_FILES = ['./standby', './index', './sdk'].map((f) => f + path.extn
 function standbyUrl(): string {
   // .ts in a checkout, .js in the compiled dist/ of an install: the extension this module has.
   return new URL(`../../child/standby${path.extname(import.meta.url)}`, import.meta.url).href;
-}
-
-/** True while `pid` runs: neither gone nor a zombie whose exit is yet to be read. */
-function running(pid: number): boolean {
-  try {
-    // The state follows the command name, which is in parentheses and may hold anything.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
 }
 
 function mtimeOf(url: URL | string): string {

@@ -1,6 +1,6 @@
 /**
- * A process tree as /proc shows it: the descendants of a pid, and whether they accept on a set of
- * listening sockets. Works for any program that uses epoll, without its cooperation.
+ * A process tree as /proc shows it: whether a pid still runs, its descendants, and whether they
+ * accept on a set of listening sockets. Works for any program that uses epoll, without its cooperation.
  */
 import fs from 'node:fs';
 
@@ -68,4 +68,15 @@ export function descendants(pid: number): number[] {
     }
   }
   return out;
+}
+
+/** True while `pid` runs: neither gone nor a zombie whose exit is yet to be read. */
+export function running(pid: number): boolean {
+  try {
+    // The state follows the command name, which is in parentheses and may hold anything.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
 }
