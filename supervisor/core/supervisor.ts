@@ -58,8 +58,16 @@ export class Supervisor extends SupervisorPromotion {
    * untouched). A reload asked for while one is starting shares that one's outcome.
    */
   reload(options: { cold?: boolean; sameConfig?: boolean; rollbackTo?: Config } = {}): Promise<ReloadResult> {
-    if (this.mode.ending) return Promise.reject(new BatonError('ERR_SHUTTING_DOWN', 'cannot reload: the supervisor is stopping'));
-    if (this.mode.is('upgrading')) return Promise.reject(new BatonError('ERR_UPGRADING', 'cannot reload: the supervisor is being upgraded'));
+    const refused = this.mode.ending
+      ? new BatonError('ERR_SHUTTING_DOWN', `cannot reload: the supervisor is ${this.mode.is('retiring') ? 'handing over to its successor (reload that one)' : 'stopping'}`)
+      : this.mode.is('upgrading')
+        ? new BatonError('ERR_UPGRADING', 'cannot reload: the supervisor is being upgraded (reload again once `baton upgrade` has settled)')
+        : undefined;
+    if (refused) {
+      // A SIGHUP has no one to answer: the log is where its refusal shows.
+      this.log.warn({ err: refused }, `reload refused: ${refused.message}`);
+      return Promise.reject(refused);
+    }
     if (!this.reloading) {
       const received = monotonicMs();
       const from = this.mode.to('reloading');

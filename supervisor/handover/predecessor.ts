@@ -4,7 +4,7 @@ import { BatonError } from '../../shared/errors.ts';
 import { Correlator, dispatch, isEnvelope, type Handlers, type HandOverMessage, type Outgoing, type ReplyBody } from '../../shared/protocol.ts';
 import { formatDuration } from '../../shared/units.ts';
 import { UPGRADE_ENV, UPGRADE_VERSION, type UpgradeState } from '../sockets/inherited-sockets.ts';
-import type { Supervisor } from '../core/supervisor.ts';
+import type { HandOver, Supervisor } from '../core/supervisor.ts';
 import { announce } from '../core/events.ts';
 
 export interface UpgradeResult {
@@ -55,13 +55,20 @@ export class Upgrader {
 
   private async run(): Promise<UpgradeResult> {
     const { supervisor, log } = this.options;
-    if (process.pid === 1) {
-      throw new BatonError(
-        'ERR_UPGRADE_FAILED',
-        'cannot upgrade the supervisor running as pid 1 (a container entrypoint): the container ends when it exits; roll out a new image instead',
-      );
+    let handOver: HandOver;
+    try {
+      if (process.pid === 1) {
+        throw new BatonError(
+          'ERR_UPGRADE_FAILED',
+          'cannot upgrade the supervisor running as pid 1 (a container entrypoint): the container ends when it exits; roll out a new image instead',
+        );
+      }
+      handOver = supervisor.beginHandOver();
+    } catch (err) {
+      // A SIGUSR2 has no one to answer: the log is where its refusal shows.
+      log.warn({ err }, `upgrade refused: ${(err as Error).message}`);
+      throw err;
     }
-    const handOver = supervisor.beginHandOver();
     const state: UpgradeState = {
       version: UPGRADE_VERSION,
       from: process.pid,
