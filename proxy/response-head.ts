@@ -10,6 +10,8 @@
 // which load Node's own undici, http2 and tls into every generation (~40 ms of its start).
 const { ServerResponse, STATUS_CODES } = process.getBuiltinModule('node:http');
 
+import type { EventEmitter } from 'node:events';
+
 export type HeaderValue = string | number | readonly string[];
 export type Headers = Record<string, HeaderValue | undefined> | readonly string[] | readonly (readonly [string, HeaderValue])[];
 
@@ -197,6 +199,9 @@ export class ResponseHead {
   }
 
 }
+
+/** EventEmitter's methods come through the prototype chain set below. */
+export interface ResponseHead extends EventEmitter {}
 
 // The prototype chain goes through ServerResponse's so that the SDK, which counts and drains every
 // `instanceof ServerResponse` the server's 'request' event carries, takes a LeanResponse for one.
