@@ -3,7 +3,7 @@
  * fields it lists, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade — are not
  * forwarded; X-Forwarded-For is appended to, X-Forwarded-Proto set, and a request id kept or made.
  */
-import { randomUUID } from 'node:crypto';
+import { newRequestId } from './request-id.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'http2-settings']);
 /** 1 at the length of a hop-by-hop field name or of x-request-id (the names downstreamRawHeaders looks at). */
@@ -50,7 +50,7 @@ export function requestIdOf(raw: readonly string[]): string {
       if (/^[\x21-\x7e]{1,200}$/.test(v)) return v;
     }
   }
-  return randomUUID();
+  return newRequestId();
 }
 
 /** Flat `[name, value, …]` request headers for the upstream. */

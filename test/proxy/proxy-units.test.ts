@@ -33,6 +33,11 @@ describe('headers', () => {
     expect(requestIdOf(['X-Request-Id', 'abc'])).toBe('abc');
     expect(requestIdOf(['X-Request-Id', 'bad id with spaces'])).toMatch(/^[0-9a-f-]{36}$/);
   });
+  it('makes version 4 UUIDs, all different, across refills of its random pool', () => {
+    const ids = Array.from({ length: 1000 }, () => requestIdOf([]));
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
   it('keeps Upgrade for a WebSocket handshake', () => {
     const out = upstreamRequestHeaders(['Connection', 'Upgrade', 'Upgrade', 'websocket'], { remoteAddress: undefined, proto: 'http', requestId: 'r', upgrade: true });
     expect(out).toEqual(['Upgrade', 'websocket', 'x-forwarded-proto', 'http', 'x-request-id', 'r', 'connection', 'upgrade']);
