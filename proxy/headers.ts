@@ -3,7 +3,8 @@
  * fields it lists, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade — are not
  * forwarded; X-Forwarded-For is appended to, X-Forwarded-Proto set, and a request id kept or made.
  */
-import { randomUUID } from 'node:crypto';
+import { isFieldName } from './field-name.ts';
+import { newRequestId } from './request-id.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'http2-settings']);
 /** 1 at the length of a hop-by-hop field name or of x-request-id (the names downstreamRawHeaders looks at). */
@@ -11,6 +12,9 @@ const SPECIAL_LENGTH = new Uint8Array(32);
 for (const name of [...HOP_BY_HOP, 'x-request-id']) SPECIAL_LENGTH[name.length] = 1;
 /** Request fields the proxy sets itself (or that undici refuses). */
 const REPLACED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'expect']);
+/** 1 at the length of a hop-by-hop or replaced field name (the names upstreamRequestHeaders looks at). */
+const REQUEST_LENGTH = new Uint8Array(32);
+for (const name of [...HOP_BY_HOP, ...REPLACED]) REQUEST_LENGTH[name.length] = 1;
 
 /**
  * Lower-cased names listed in Connection headers (raw header pairs), but for the hop-by-hop ones,
@@ -19,9 +23,9 @@ const REPLACED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-request-id'
 function connectionListed(raw: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+    if (isFieldName(raw[i]!, 'connection')) {
       const value = raw[i + 1]!;
-      if (value.length === 10 && value.toLowerCase() === 'keep-alive') continue;
+      if (isFieldName(value, 'keep-alive')) continue;
       for (const token of value.split(',')) {
         const t = token.trim().toLowerCase();
         if (t && !HOP_BY_HOP.has(t)) (listed ??= new Set()).add(t);
@@ -45,12 +49,12 @@ export interface ForwardInfo {
 export function requestIdOf(raw: readonly string[]): string {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 12 && name.toLowerCase() === 'x-request-id') {
+    if (isFieldName(name, 'x-request-id')) {
       const v = raw[i + 1]!;
       if (/^[\x21-\x7e]{1,200}$/.test(v)) return v;
     }
   }
-  return randomUUID();
+  return newRequestId();
 }
 
 /** Flat `[name, value, …]` request headers for the upstream. */
@@ -60,6 +64,11 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   let xff: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    // A name of no length looked at below is kept without a toLowerCase (Host only when it is replaced).
+    if (listed === undefined && REQUEST_LENGTH[name.length] !== 1 && (name.length !== 4 || info.host === undefined)) {
+      out.push(name, raw[i + 1]!);
+      continue;
+    }
     const lower = name.toLowerCase();
     if (lower === 'x-forwarded-for') {
       xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;

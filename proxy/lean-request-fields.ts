@@ -1,5 +1,7 @@
 /** Which request fields leave a request to the lean downstream path (downstream-h1.ts). */
 
+import { isFieldName } from './field-name.ts';
+
 /** node:http's maxHeadersCount (2000 pairs): past it node:http drops fields, so such a request is node:http's. */
 const MAX_RAW_HEADERS = 4000;
 
@@ -14,19 +16,19 @@ export function leanHeaders(raw: readonly string[]): boolean {
     const name = raw[i]!;
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host') host = true;
+        if (isFieldName(name, 'host')) host = true;
         break;
       case 6:
-        if (name.toLowerCase() === 'expect') return false;
+        if (isFieldName(name, 'expect')) return false;
         break;
       case 7:
-        if (name.toLowerCase() === 'upgrade') return false;
+        if (isFieldName(name, 'upgrade')) return false;
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') return false;
+        if (isFieldName(name, 'content-length')) return false;
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') return false;
+        if (isFieldName(name, 'transfer-encoding')) return false;
         break;
     }
   }

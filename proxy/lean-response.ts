@@ -50,6 +50,8 @@ function emitClose(res: LeanResponse): void {
   res.emit('close');
 }
 
+type Listener = (...args: unknown[]) => void;
+
 /** The response of one lean request: its head is ResponseHead's, its bytes go straight to the socket. */
 export class LeanResponse extends ResponseHead {
   destroyed = false;
@@ -61,11 +63,19 @@ export class LeanResponse extends ResponseHead {
   private readonly owner: ResponseOwner;
   private trailer = '';
   private closed = false;
+  /** once('close') goes to EventEmitter: 'close' has been emitted (so it will not run, as on node:http), or another kind of 'close' listener came. */
+  private closeEmitted = false;
   /** cork() calls not yet undone by uncork(). */
   private corked = 0;
   /** Body bytes (and chunk framing, latin1 strings) written since the last flush. */
   private pieces: (Buffer | string)[] = [];
   private pending = 0;
+  /**
+   * once('close') listeners, in the order they came, kept out of EventEmitter: 'close' comes once,
+   * and EventEmitter's once() made a bound wrapper for each and its removal rebuilt the listener
+   * table — three of each per request (the SDK's drain and request stats, the proxy's handler).
+   */
+  private onClose: Listener[] | undefined = undefined;
 
   constructor(req: LeanRequest, owner: ResponseOwner, shouldKeepAlive: boolean) {
     super(shouldKeepAlive, req.method !== 'HEAD', owner.keepAliveTimeout);
@@ -139,6 +149,82 @@ export class LeanResponse extends ResponseHead {
     }
   }
 
+  override once(event: string | symbol, listener: Listener): this {
+    if (event !== 'close' || this.closeEmitted) return super.once(event, listener);
+    (this.onClose ??= []).push(listener);
+    return this;
+  }
+
+  // Any other way of listening to 'close' first hands the once() ones to EventEmitter, in their
+  // order, so that listeners run in the order they came as on node:http (and all are EventEmitter's from then on).
+  override on(event: string | symbol, listener: Listener): this {
+    if (event === 'close') this.spill();
+    return super.on(event, listener);
+  }
+
+  override addListener(event: string | symbol, listener: Listener): this {
+    if (event === 'close') this.spill();
+    return super.addListener(event, listener);
+  }
+
+  override prependListener(event: string | symbol, listener: Listener): this {
+    if (event === 'close') this.spill();
+    return super.prependListener(event, listener);
+  }
+
+  override prependOnceListener(event: string | symbol, listener: Listener): this {
+    if (event === 'close') this.spill();
+    return super.prependOnceListener(event, listener);
+  }
+
+  override removeListener(event: string | symbol, listener: Listener): this {
+    if (event === 'close' && this.onClose !== undefined) {
+      const i = this.onClose.indexOf(listener);
+      if (i !== -1) {
+        this.onClose.splice(i, 1);
+        return this;
+      }
+    }
+    return super.removeListener(event, listener);
+  }
+
+  override off(event: string | symbol, listener: Listener): this {
+    return this.removeListener(event, listener);
+  }
+
+  override listenerCount(event: string | symbol, listener?: Listener): number {
+    const own = event !== 'close' || this.onClose === undefined ? 0 : listener === undefined ? this.onClose.length : this.onClose.filter((l) => l === listener).length;
+    return own + super.listenerCount(event, listener);
+  }
+
+  override listeners(event: string | symbol): Listener[] {
+    const rest = super.listeners(event) as Listener[];
+    return event === 'close' && this.onClose !== undefined ? [...this.onClose, ...rest] : rest;
+  }
+
+  override rawListeners(event: string | symbol): Listener[] {
+    const rest = super.rawListeners(event) as Listener[];
+    return event === 'close' && this.onClose !== undefined ? [...this.onClose, ...rest] : rest;
+  }
+
+  /** 'close' runs the once('close') listeners kept here (in their order: EventEmitter has none then), then EventEmitter's. */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'close') return super.emit(event, ...args);
+    this.closeEmitted = true;
+    const own = this.onClose;
+    this.onClose = undefined;
+    if (own !== undefined) for (const l of own) l.apply(this, args);
+    return super.emit(event, ...args) || (own !== undefined && own.length > 0);
+  }
+
+  private spill(): void {
+    const own = this.onClose;
+    this.onClose = undefined;
+    // From now on every 'close' listener is EventEmitter's.
+    this.closeEmitted = true;
+    if (own !== undefined) for (const l of own) super.once('close', l);
+  }
+
   /** Whether a chunk written is still referenced: queued here (corked) or by the socket (not yet all in the kernel). */
   holdsWrites(): boolean {
     return this.pieces.length > 0 || this.owner.socket.writableLength > 0;
@@ -206,8 +292,3 @@ export class LeanResponse extends ResponseHead {
   };
 }
 
-export interface LeanResponse {
-  on(event: string, listener: (...args: unknown[]) => void): this;
-  once(event: string, listener: (...args: unknown[]) => void): this;
-  emit(event: string, ...args: unknown[]): boolean;
-}

@@ -5,6 +5,8 @@
  * invalid one is refused (§3.2: a server MUST answer 400), as is any other request-target.
  */
 
+import { isFieldName } from './field-name.ts';
+
 /** Where a request goes, or why it is refused (a 400). */
 export type Target =
   | { host: string | undefined; path: string; /** Host to send upstream in place of the client's (absolute-form). */ rewriteHost?: string }
@@ -38,7 +40,7 @@ export function requestTarget(req: RequestHead): Target {
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (!isFieldName(name, 'host')) continue;
     if (host !== undefined) return { error: 'duplicate Host header' };
     host = raw[i + 1]!;
   }

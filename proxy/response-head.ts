@@ -10,6 +10,9 @@
 // which load Node's own undici, http2 and tls into every generation (~40 ms of its start).
 const { ServerResponse, STATUS_CODES } = process.getBuiltinModule('node:http');
 
+import type { EventEmitter } from 'node:events';
+import { isFieldName } from './field-name.ts';
+
 export type HeaderValue = string | number | readonly string[];
 export type Headers = Record<string, HeaderValue | undefined> | readonly string[] | readonly (readonly [string, HeaderValue])[];
 
@@ -164,39 +167,31 @@ export class ResponseHead {
     }
     let text = String(value);
     if (FIELD_LENGTH[name.length] === 1) {
-      switch (name.toLowerCase()) {
-        case 'connection':
-          this.sawConnection = true;
-          if (RE_CONN_CLOSE.test(text)) this.last = true;
-          else this.shouldKeepAlive = true;
-          break;
-        case 'transfer-encoding':
-          this.sawTe = true;
-          if (RE_TE_CHUNKED.test(text)) this.chunkedEncoding = true;
-          break;
-        case 'content-length':
-          this.sawLength = true;
-          this.contentLength = +text;
-          break;
-        case 'date':
-          this.sawDate = true;
-          break;
-        case 'trailer':
-          this.sawTrailer = true;
-          break;
-        case 'keep-alive':
-          this.defaultKeepAlive = false;
-          break;
-        case 'content-disposition':
-          // node:http re-encodes it when a length is known (nodejs/node#46528): latin1 bytes read back as UTF-8.
-          if (this.contentLength) text = Buffer.from(text, 'latin1').toString();
-          break;
+      if (isFieldName(name, 'connection')) {
+        this.sawConnection = true;
+        if (RE_CONN_CLOSE.test(text)) this.last = true;
+        else this.shouldKeepAlive = true;
+      } else if (isFieldName(name, 'transfer-encoding')) {
+        this.sawTe = true;
+        if (RE_TE_CHUNKED.test(text)) this.chunkedEncoding = true;
+      } else if (isFieldName(name, 'content-length')) {
+        this.sawLength = true;
+        this.contentLength = +text;
+      } else if (isFieldName(name, 'date')) this.sawDate = true;
+      else if (isFieldName(name, 'trailer')) this.sawTrailer = true;
+      else if (isFieldName(name, 'keep-alive')) this.defaultKeepAlive = false;
+      else if (isFieldName(name, 'content-disposition') && this.contentLength) {
+        // node:http re-encodes it when a length is known (nodejs/node#46528): latin1 bytes read back as UTF-8.
+        text = Buffer.from(text, 'latin1').toString();
       }
     }
     return `${name}: ${text}\r\n`;
   }
 
 }
+
+/** EventEmitter's methods come through the prototype chain set below. */
+export interface ResponseHead extends EventEmitter {}
 
 // The prototype chain goes through ServerResponse's so that the SDK, which counts and drains every
 // `instanceof ServerResponse` the server's 'request' event carries, takes a LeanResponse for one.

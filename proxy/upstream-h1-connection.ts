@@ -5,6 +5,7 @@
  */
 import type net from 'node:net';
 import { Deadline } from './deadline.ts';
+import { isFieldName } from './field-name.ts';
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import type { Exchange, ExchangeHandler, H1Pool } from './upstream-h1.ts';
 import type { ReadBuffers } from './upstream-read.ts';
@@ -19,12 +20,28 @@ function framedLength(raw: readonly string[]): number {
   let length = -1;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+    if (isFieldName(name, 'content-length')) {
       if (length !== -1) return -1;
       length = Number(raw[i + 1]!.trim());
-    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
+    } else if (isFieldName(name, 'transfer-encoding')) return -1;
   }
   return Number.isSafeInteger(length) && length >= 0 ? length : -1;
+}
+
+let keepAliveValue = '';
+let keepAliveMs = Infinity;
+/**
+ * How long a connection may idle by the upstream's `Keep-Alive: timeout=N` (it closes an idle
+ * connection after N s; given back a second early), Infinity without one. An upstream sends the
+ * same value every time: the last one's answer is kept instead of running the RegExp per response.
+ */
+function keepAliveFor(value: string): number {
+  if (value !== keepAliveValue) {
+    const m = /timeout=(\d+)/i.exec(value);
+    keepAliveMs = m ? Number(m[1]) * 1000 - 1000 : Infinity;
+    keepAliveValue = value;
+  }
+  return keepAliveMs;
 }
 
 function codedError(message: string, code: string): NodeJS.ErrnoException {
@@ -191,11 +208,7 @@ export class H1Connection implements Exchange {
     this.keepAlive = shouldKeepAlive;
     for (let i = 0; i < all.length; i += 2) {
       const name = all[i]!;
-      if (name.length === 10 && name.toLowerCase() === 'keep-alive') {
-        // `timeout=N`: the upstream closes an idle connection after N s; give it back a second early.
-        const m = /timeout=(\d+)/i.exec(all[i + 1]!);
-        if (m) this.keepFor = Math.min(this.keepFor, Number(m[1]) * 1000 - 1000);
-      }
+      if (isFieldName(name, 'keep-alive')) this.keepFor = Math.min(this.keepFor, keepAliveFor(all[i + 1]!));
     }
     this.inBody = true;
     this.deadline.set(this.bodyTimeout);

@@ -12,6 +12,7 @@
  */
 import net from 'node:net';
 import type { Endpoint } from './endpoint.ts';
+import { isFieldName } from './field-name.ts';
 import type { ClusterStats } from './proxy-stats.ts';
 import { H1Connection } from './upstream-h1-connection.ts';
 import { ReadBuffers } from './upstream-read.ts';
@@ -79,8 +80,8 @@ export class H1Pool {
     let length = false;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
-      if (name.length === 4 && name.toLowerCase() === 'host') host = true;
-      else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
+      if (isFieldName(name, 'host')) host = true;
+      else if (isFieldName(name, 'content-length')) length = true;
       head += `${name}: ${headers[i + 1]!}\r\n`;
     }
     // As undici did: a Host when the client sent none (HTTP/1.0), a zero length where a body is expected.

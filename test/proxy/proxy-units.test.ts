@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { isFieldName } from '../../proxy/field-name.ts';
 import { downstreamResponseHeaders, globMatch, LoadBalancer, parseEndpoint, parseStatFilter, requestIdOf, requestTarget, Router, upstreamRequestHeaders } from '../../proxy/index.ts';
 
 describe('router', () => {
@@ -32,6 +33,28 @@ describe('headers', () => {
   it('keeps a sane client request id, else makes one', () => {
     expect(requestIdOf(['X-Request-Id', 'abc'])).toBe('abc');
     expect(requestIdOf(['X-Request-Id', 'bad id with spaces'])).toMatch(/^[0-9a-f-]{36}$/);
+  });
+  it('drops hop-by-hop and Connection-listed fields whatever their case, keeps the rest as spelled', () => {
+    const raw = ['Host', 'h', 'KEEP-ALIVE', 'x', 'Connection', 'X-Custom-Long-Name', 'x-custom-long-name', 'v', 'Accept', '*/*', 'X-Forwarded-For', '10.0.0.1', 'TE', 'trailers'];
+    expect(upstreamRequestHeaders(raw, { remoteAddress: '::ffff:127.0.0.1', proto: 'http', requestId: 'r' })).toEqual([
+      'Host', 'h', 'Accept', '*/*', 'x-forwarded-for', '10.0.0.1, 127.0.0.1', 'x-forwarded-proto', 'http', 'x-request-id', 'r',
+    ]);
+    expect(upstreamRequestHeaders(['HOST', 'client', 'Accept', '*/*'], { remoteAddress: undefined, proto: 'http', requestId: 'r', host: 'authority' })).toEqual([
+      'host', 'authority', 'Accept', '*/*', 'x-forwarded-proto', 'http', 'x-request-id', 'r',
+    ]);
+  });
+  it('compares field names without case (isFieldName)', () => {
+    expect(isFieldName('Content-Length', 'content-length')).toBe(true);
+    expect(isFieldName('CONTENT-LENGTH', 'content-length')).toBe(true);
+    expect(isFieldName('Content-Lengths', 'content-length')).toBe(false);
+    expect(isFieldName('Content_Length', 'content-length')).toBe(false);
+    expect(isFieldName('HTTP2-Settings', 'http2-settings')).toBe(true);
+    expect(isFieldName('Hosu', 'host')).toBe(false);
+  });
+  it('makes version 4 UUIDs, all different, across refills of its random pool', () => {
+    const ids = Array.from({ length: 1000 }, () => requestIdOf([]));
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
   });
   it('keeps Upgrade for a WebSocket handshake', () => {
     const out = upstreamRequestHeaders(['Connection', 'Upgrade', 'Upgrade', 'websocket'], { remoteAddress: undefined, proto: 'http', requestId: 'r', upgrade: true });
