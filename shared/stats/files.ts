@@ -38,7 +38,7 @@ export const DEFAULT_DIR = '/dev/shm';
 const INSTANCE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Files are named per uid too: /dev/shm is shared by every user, instance names are not. */
-function prefix(instance: string): string {
+export function prefix(instance: string): string {
   return `baton-${process.getuid?.() ?? 0}-${instance}`;
 }
 

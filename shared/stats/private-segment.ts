@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_DIR, removeOwn } from './files.ts';
+import { DEFAULT_DIR, prefix, removeOwn } from './files.ts';
 import { createSegment, type OwnerStats } from './owner-stats.ts';
 
 /** Instance name of a process's private segment; the pid is how a stale one is recognised. */
@@ -30,7 +30,8 @@ function gone(pid: number): boolean {
  * /dev/shm is writable by every user, and another's file is not ours to judge.
  */
 export function removeDeadPrivateSegments(dir = DEFAULT_DIR): string[] {
-  const pattern = new RegExp(`^baton-${process.getuid?.() ?? 0}-standalone-(\\d+)\\.\\d+$`);
+  // The name segmentPath gives privateInstance(pid)'s segments, the pid captured.
+  const pattern = new RegExp(`^${prefix(privateInstance(0)).slice(0, -1)}(\\d+)\\.\\d+$`);
   let names: string[];
   try {
     names = fs.readdirSync(dir);
