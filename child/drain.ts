@@ -28,9 +28,6 @@ import { drainSession, isHttp2Server } from './http2-drain.ts';
 export class DrainController {
   private readonly servers = new Set<net.Server>();
   private readonly sockets = new Set<net.Socket>();
-  private readonly pending = new Set<http.ServerResponse>();
-  /** Sockets with a request in flight (an HTTP server's); the others are idle keep-alive connections. */
-  private readonly busy = new Map<net.Socket, number>();
   private readonly sessions = new Set<http2.Http2Session>();
   private readonly countListeners = new Set<(open: number) => void>();
   private readonly idleListeners = new Set<() => void>();
@@ -38,11 +35,18 @@ export class DrainController {
   private parkedListeners: ParkedListener[] = [];
   private keepAlive: NodeJS.Timeout | undefined;
   private hurried = false;
+  private readonly onResponseClose: (this: http.ServerResponse) => void;
   draining = false;
 
   /** `requests`: where every HTTP response is counted. @default none */
   constructor(requests?: RequestStats) {
     this.requests = requests;
+    const controller = this;
+    // One listener for every response (EventEmitter calls it with the response as `this`), not a
+    // closure per request.
+    this.onResponseClose = function (this: http.ServerResponse) {
+      controller.responseClosed(this);
+    };
   }
 
   /** True while parked: not accepting, answering with `Connection: close`, ready to unpark. */
@@ -55,11 +59,12 @@ export class DrainController {
     if (this.servers.has(server)) return;
     this.servers.add(server);
     server.on('connection', (socket: net.Socket) => {
+      // On every tracked socket, so that they all have one shape.
+      (socket as Tracked)[kInFlight] = { responses: [], started: [] };
       this.sockets.add(socket);
       this.changed();
       socket.once('close', () => {
         this.sockets.delete(socket);
-        this.busy.delete(socket);
         this.changed();
       });
     });
@@ -70,19 +75,12 @@ export class DrainController {
     server.prependListener('request', (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
       // An HTTP/2 response has no Connection header: its session's GOAWAY does that job.
       if (!(res instanceof ServerResponse)) return;
-      this.pending.add(res);
-      const socket = (req as http.IncomingMessage).socket;
-      this.busy.set(socket, (this.busy.get(socket) ?? 0) + 1);
+      const flight = inFlightOf((req as http.IncomingMessage).socket);
       if (this.draining || this.parked) res.setHeader('Connection', 'close');
-      this.requests?.track(res);
-      res.once('close', () => {
-        this.pending.delete(res);
-        const left = (this.busy.get(socket) ?? 1) - 1;
-        if (left > 0) this.busy.set(socket, left);
-        else this.busy.delete(socket);
-        // Hurried: the connection goes once it has answered what it was serving.
-        if (this.hurried && left <= 0) socket.destroy();
-      });
+      if (flight === undefined) return;
+      flight.responses.push(res);
+      flight.started.push(performance.now());
+      res.once('close', this.onResponseClose);
     });
     if (h2) {
       server.on('session', (session: http2.Http2Session) => {
@@ -109,7 +107,7 @@ export class DrainController {
       this.draining = true;
       this.stopKeepAlive();
       this.parkedListeners = [];
-      for (const res of this.pending) if (!res.headersSent) res.setHeader('Connection', 'close');
+      this.closeInFlight();
       for (const session of this.sessions) drainSession(session);
       this.stopAccepting();
     }
@@ -124,7 +122,7 @@ export class DrainController {
    */
   park(): ParkedListener[] {
     if (this.draining || this.parked) return this.parkedListeners;
-    for (const res of this.pending) if (!res.headersSent) res.setHeader('Connection', 'close');
+    this.closeInFlight();
     this.parkedListeners = this.stopAccepting();
     // With no listening handle and no connection left, nothing would keep the event loop alive.
     this.keepAlive = setInterval(() => {}, 60_000);
@@ -158,7 +156,7 @@ export class DrainController {
   hurry(): number {
     this.hurried = true;
     const n = this.sockets.size;
-    for (const socket of this.sockets) if (!this.busy.has(socket)) socket.destroy();
+    for (const socket of this.sockets) if (((socket as Tracked)[kInFlight]?.responses.length ?? 0) === 0) socket.destroy();
     return n;
   }
 
@@ -167,6 +165,35 @@ export class DrainController {
     const n = this.sockets.size;
     for (const socket of this.sockets) socket.destroy();
     return n;
+  }
+
+  /** Every response in flight whose head is not yet written asks its client to reconnect. */
+  private closeInFlight(): void {
+    for (const socket of this.sockets) {
+      for (const res of (socket as Tracked)[kInFlight]?.responses ?? []) if (!res.headersSent) res.setHeader('Connection', 'close');
+    }
+  }
+
+  /** A response is over (sent, or its connection gone): counted, and out of its connection's list. */
+  private responseClosed(res: http.ServerResponse): void {
+    const socket = res.req.socket;
+    const flight = inFlightOf(socket);
+    const i = flight === undefined ? -1 : flight.responses.indexOf(res);
+    if (i === -1) return;
+    const { responses, started } = flight!;
+    const start = started[i]!;
+    // Nearly always the only one (no pipelining): pop, which keeps the arrays' room for the next
+    // request, where shift gives it up and splice returns an array.
+    if (i === responses.length - 1) {
+      responses.pop();
+      started.pop();
+    } else {
+      responses.splice(i, 1);
+      started.splice(i, 1);
+    }
+    this.requests?.record(res.statusCode, performance.now() - start);
+    // Hurried: the connection goes once it has answered what it was serving.
+    if (this.hurried && responses.length === 0) socket.destroy();
   }
 
   private stopAccepting(): ParkedListener[] {
@@ -194,6 +221,24 @@ export class DrainController {
       this.idleListeners.clear();
     }
   }
+}
+
+/**
+ * A tracked connection's responses in flight, oldest first (a client may pipeline), and when each
+ * began: kept on the socket, so that a request adds to two arrays instead of a Set and a Map entry
+ * that are made and dropped again for every request.
+ */
+interface InFlight {
+  responses: http.ServerResponse[];
+  started: number[];
+}
+const kInFlight = Symbol('baton.in-flight');
+type Tracked = net.Socket & { [kInFlight]?: InFlight; _parent?: net.Socket | null };
+
+/** The list of the connection a request came on: its own, or (HTTPS) the TCP socket's under it, which 'connection' saw. */
+function inFlightOf(socket: net.Socket | null | undefined): InFlight | undefined {
+  const s = socket as Tracked | null | undefined;
+  return s?.[kInFlight] ?? (s?._parent as Tracked | null | undefined)?.[kInFlight];
 }
 
 function describeAddress(a: string | net.AddressInfo | null): string | undefined {

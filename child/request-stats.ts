@@ -1,4 +1,3 @@
-import type http from 'node:http';
 import type { Counter, Histogram, Stats } from '../shared/stats/index.ts';
 
 /** The counter of answered requests, labelled `generation`, `code_class` (`2xx`…`5xx`) and `worker` where workers exist. */
@@ -18,8 +17,8 @@ const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 /**
  * Counts every HTTP response of a generation by status class and records its latency, in the
- * shared segment, with no code in the app: the SDK's serve() (and so the preload) calls `track`
- * for each request. The canary window compares these figures between generations.
+ * shared segment, with no code in the app: the SDK's drain controller (serve(), and so the preload)
+ * calls `record` for each response. The canary window compares these figures between generations.
  */
 export class RequestStats {
   private readonly open: () => Stats;
@@ -34,16 +33,12 @@ export class RequestStats {
     this.labels = labels;
   }
 
-  /** Counts `res` once it has been sent (or the connection closed under it: counted by the status it was given). */
-  track(res: http.ServerResponse): void {
-    if (this.failed) return;
-    const start = performance.now();
-    res.once('close', () => this.record(res.statusCode, performance.now() - start));
-  }
-
-  /** Records one answered request by status code and latency. */
+  /**
+   * Records one answered request by status code and latency: called once a response has been
+   * sent, or its connection closed under it (counted by the status it was given).
+   */
   record(status: number, ms: number): void {
-    if (!this.counters && !this.init()) return;
+    if (this.failed || (!this.counters && !this.init())) return;
     const index = Math.floor(status / 100) - 1;
     this.counters![index >= 0 && index < CLASSES.length ? index : CLASSES.length - 1]!.inc();
     this.latency!.record(ms);

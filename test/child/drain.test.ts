@@ -1,7 +1,13 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import tls from 'node:tls';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DrainController } from '../../child/drain.ts';
+import { LATENCY_STAT, REQUESTS_STAT, RequestStats } from '../../child/request-stats.ts';
+import { privateStats } from '../../child/standalone.ts';
+import { TestPki } from '../proxy/tls-pki.ts';
 
 interface Response {
   status: number;
@@ -62,7 +68,7 @@ class Client {
 }
 
 const clients: net.Socket[] = [];
-const servers: http.Server[] = [];
+const servers: (http.Server | https.Server)[] = [];
 
 afterEach(() => {
   for (const c of clients.splice(0)) c.destroy();
@@ -73,8 +79,7 @@ afterEach(() => {
 });
 
 /** A tracked HTTP server on its own 127.0.0.1 port. */
-async function serve(handler: http.RequestListener = (_req, res) => res.end('ok')) {
-  const controller = new DrainController();
+async function serve(handler: http.RequestListener = (_req, res) => res.end('ok'), controller = new DrainController()) {
   const server = http.createServer(handler);
   servers.push(server);
   controller.track(server);
@@ -87,6 +92,20 @@ async function serve(handler: http.RequestListener = (_req, res) => res.end('ok'
       controller.onCount((open) => open === n && resolve());
     });
   return { controller, server, port, openIs };
+}
+
+/** A handler that answers `/slow` only once `release()` is called, and says when `/slow` has arrived. */
+function gated() {
+  let arrived!: () => void;
+  const inHandler = new Promise<void>((resolve) => (arrived = resolve));
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const handler: http.RequestListener = (req, res) => {
+    if (req.url !== '/slow') return res.end('ok');
+    arrived();
+    void gate.then(() => res.end('late'));
+  };
+  return { handler, inHandler, release };
 }
 
 /** Watches a promise so the test can ask whether it has settled. */
@@ -192,6 +211,79 @@ describe('DrainController', () => {
     b.socket.destroy();
     await openIs(0);
     expect(counts).toEqual([1, 2, 1, 0]);
+  });
+
+  it('hurry() closes idle connections at once and a busy one once it has answered', async () => {
+    const { handler, inHandler, release } = gated();
+    const { controller, port, openIs } = await serve(handler);
+    const idle = await Client.connect(port);
+    await idle.request();
+    const busy = await Client.connect(port);
+    const answer = busy.request('/slow');
+    await inHandler;
+    await openIs(2);
+    expect(controller.hurry()).toBe(2);
+    await idle.closed;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(busy.socket.destroyed).toBe(false);
+    release();
+    expect(await answer).toMatchObject({ status: 200, body: 'late' });
+    await busy.closed;
+    await openIs(0);
+  });
+
+  it('counts an HTTPS request in flight on its TCP connection: hurry() lets it answer first, drain() makes it say close', async () => {
+    const pki = new TestPki();
+    afterAll(() => pki.cleanup());
+    const leaf = pki.issue('server', ['localhost']);
+    const { handler, inHandler, release } = gated();
+    const controller = new DrainController();
+    const server = https.createServer({ key: fs.readFileSync(leaf.key), cert: fs.readFileSync(leaf.cert) }, handler);
+    servers.push(server);
+    controller.track(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const socket = tls.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', servername: 'localhost', ca: pki.ca() });
+    clients.push(socket);
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    socket.write('GET /slow HTTP/1.1\r\nHost: test\r\n\r\n');
+    await inHandler;
+    const drained = controller.drain();
+    expect(controller.hurry()).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(socket.destroyed).toBe(false);
+    release();
+    await closed;
+    await drained;
+    expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(received.toLowerCase()).toContain('connection: close');
+    expect(received.endsWith('late')).toBe(true);
+  });
+
+  it('records every response in its request stats, by status class, with its latency', async () => {
+    const stats = privateStats();
+    const controller = new DrainController(new RequestStats(() => stats, { generation: '7' }));
+    const { port } = await serve((req, res) => {
+      res.statusCode = req.url === '/missing' ? 404 : 200;
+      res.end('x');
+    }, controller);
+    const client = await Client.connect(port);
+    await client.request('/');
+    await client.request('/');
+    await client.request('/missing');
+    // A response's 'close' comes a tick after its bytes went out, maybe after the client read them.
+    const counted = () => (stats.sample(LATENCY_STAT, { generation: '7' }) as { count?: number } | undefined)?.count === 3;
+    for (let i = 0; i < 100 && !counted(); i++) await new Promise((resolve) => setImmediate(resolve));
+    const value = (codeClass: string) => {
+      const sample = stats.sample(REQUESTS_STAT, { generation: '7', code_class: codeClass });
+      return sample && sample.kind !== 'histogram' ? sample.value : undefined;
+    };
+    expect([value('2xx'), value('4xx')]).toEqual([2, 1]);
+    const latency = stats.sample(LATENCY_STAT, { generation: '7' });
+    expect(latency).toMatchObject({ kind: 'histogram', count: 3 });
   });
 
   it('tracks a plain net.Server too, counting its connections', async () => {
