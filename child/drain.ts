@@ -77,7 +77,12 @@ export class DrainController {
       if (!(res instanceof ServerResponse)) return;
       const flight = inFlightOf((req as http.IncomingMessage).socket);
       if (this.draining || this.parked) res.setHeader('Connection', 'close');
-      if (flight === undefined) return;
+      if (flight === undefined) {
+        // A socket this server's 'connection' never carried (an app's own hand-off): counted all the same.
+        const start = performance.now();
+        res.once('close', () => this.requests?.record(res.statusCode, performance.now() - start));
+        return;
+      }
       flight.responses.push(res);
       flight.started.push(performance.now());
       res.once('close', this.onResponseClose);

@@ -286,6 +286,21 @@ describe('DrainController', () => {
     expect(latency).toMatchObject({ kind: 'histogram', count: 3 });
   });
 
+  it('records a request whose connection it never saw (an app handing requests over itself)', async () => {
+    const stats = privateStats();
+    const controller = new DrainController(new RequestStats(() => stats, { generation: '8' }));
+    const { server } = await serve(undefined, controller);
+    const front = http.createServer((req, res) => server.emit('request', req, res));
+    servers.push(front);
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const client = await Client.connect((front.address() as net.AddressInfo).port);
+    expect(await client.request('/')).toMatchObject({ status: 200, body: 'ok' });
+    const counted = () => (stats.sample(LATENCY_STAT, { generation: '8' }) as { count?: number } | undefined)?.count === 1;
+    for (let i = 0; i < 100 && !counted(); i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(counted()).toBe(true);
+    expect(controller.open).toBe(0);
+  });
+
   it('tracks a plain net.Server too, counting its connections', async () => {
     const controller = new DrainController();
     const server = net.createServer();
