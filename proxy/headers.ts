@@ -89,6 +89,47 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   return out;
 }
 
+const SEND_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * The whole request head for the lean upstream client (upstream-h1.ts) straight from the client's
+ * raw fields: the bytes H1Pool#request writes for upstreamRequestHeaders' list (the same fields in
+ * the same order), without that list or an options object in between. `defaultHost`: the Host
+ * sent when the client sent none (HTTP/1.0).
+ */
+export function upstreamRequestHead(method: string, path: string, raw: readonly string[], remoteAddress: string | undefined, proto: string, requestId: string, host: string | undefined, defaultHost: string): string {
+  const listed = connectionListed(raw);
+  let head = host !== undefined ? `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\n` : `${method} ${path} HTTP/1.1\r\n`;
+  let hasHost = host !== undefined;
+  let hasLength = false;
+  let xff: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const n = name.length;
+    if (listed === undefined && REQUEST_LENGTH[n] !== 1 && (n !== 4 || host === undefined)) {
+      if (n === 4 && !hasHost && isFieldName(name, 'host')) hasHost = true;
+      head += `${name}: ${raw[i + 1]!}\r\n`;
+      continue;
+    }
+    const lower = name.toLowerCase();
+    if (lower === 'x-forwarded-for') {
+      xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
+      continue;
+    }
+    if (REPLACED.has(lower) || (host !== undefined && lower === 'host') || HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    if (lower === 'host') hasHost = true;
+    else if (lower === 'content-length') hasLength = true;
+    head += `${name}: ${raw[i + 1]!}\r\n`;
+  }
+  const remote = remoteAddress?.startsWith('::ffff:') ? remoteAddress.slice(7) : remoteAddress;
+  if (remote) xff = xff === undefined ? remote : `${xff}, ${remote}`;
+  if (xff !== undefined) head += `x-forwarded-for: ${xff}\r\n`;
+  head += `x-forwarded-proto: ${proto}\r\nx-request-id: ${requestId}\r\n`;
+  if (!hasHost) head += `host: ${defaultHost}\r\n`;
+  if (!hasLength && SEND_LENGTH.has(method)) head += 'content-length: 0\r\n';
+  return `${head}connection: keep-alive\r\n\r\n`;
+}
+
 /** Response headers from the upstream (undici's object form) without the hop-by-hop fields. */
 export function downstreamResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   let listed: Set<string> | undefined;

@@ -51,6 +51,23 @@ export interface H1PoolOptions {
 
 const SEND_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
 
+/** The head H1Pool#request sends for `headers` (flat); `defaultHost` when they have no Host. */
+export function requestHeadOf(method: string, path: string, headers: readonly string[], defaultHost: string): string {
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  let host = false;
+  let length = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (isFieldName(name, 'host')) host = true;
+    else if (isFieldName(name, 'content-length')) length = true;
+    head += `${name}: ${headers[i + 1]!}\r\n`;
+  }
+  // As undici did: a Host when the client sent none (HTTP/1.0), a zero length where a body is expected.
+  if (!host) head += `host: ${defaultHost}\r\n`;
+  if (!length && SEND_LENGTH.has(method)) head += 'content-length: 0\r\n';
+  return `${head}connection: keep-alive\r\n\r\n`;
+}
+
 /** Keep-alive connections to one endpoint; a connection serves one request at a time. */
 export class H1Pool {
   private readonly endpoint: Endpoint;
@@ -75,22 +92,19 @@ export class H1Pool {
    * ms a body may go silent (0: no limit).
    */
   request(method: string, path: string, headers: readonly string[], headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler): Exchange {
-    let head = `${method} ${path} HTTP/1.1\r\n`;
-    let host = false;
-    let length = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      if (isFieldName(name, 'host')) host = true;
-      else if (isFieldName(name, 'content-length')) length = true;
-      head += `${name}: ${headers[i + 1]!}\r\n`;
-    }
-    // As undici did: a Host when the client sent none (HTTP/1.0), a zero length where a body is expected.
-    if (!host) head += `host: ${this.defaultHost}\r\n`;
-    if (!length && SEND_LENGTH.has(method)) head += 'content-length: 0\r\n';
-    head += 'connection: keep-alive\r\n\r\n';
+    return this.send(requestHeadOf(method, path, headers, this.defaultHost), method === 'HEAD', headersTimeout, bodyTimeout, handler);
+  }
+
+  /** Sends a whole request head (upstreamRequestHead's, or request()'s) as request() does; `isHead`: a HEAD request. */
+  send(head: string, isHead: boolean, headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler): Exchange {
     const conn = this.idle.pop() ?? this.connect();
-    conn.start(head, method === 'HEAD', headersTimeout, bodyTimeout, handler);
+    conn.start(head, isHead, headersTimeout, bodyTimeout, handler);
     return conn;
+  }
+
+  /** The Host a request without one is sent with. */
+  get hostField(): string {
+    return this.defaultHost;
   }
 
   private connect(): H1Connection {

@@ -4,9 +4,9 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEndpoint } from '../../proxy/index.ts';
-import { downstreamRawHeaders } from '../../proxy/headers.ts';
+import { downstreamRawHeaders, upstreamRequestHead, upstreamRequestHeaders } from '../../proxy/headers.ts';
 import type { ClusterStats } from '../../proxy/proxy-stats.ts';
-import { H1Pool, type ExchangeHandler } from '../../proxy/upstream-h1.ts';
+import { H1Pool, requestHeadOf, type ExchangeHandler } from '../../proxy/upstream-h1.ts';
 
 interface Result {
   status: number;
@@ -246,5 +246,29 @@ describe('downstreamRawHeaders', () => {
     expect(downstreamRawHeaders(plain, 'id-3')).toEqual(['Date', 'd', 'Content-Length', '2', 'x-request-id', 'up']);
     const listed = ['Connection', 'close, X-Nine-Ch', 'x-nine-ch', '1', 'X-Other', '2', 'Date', 'd'];
     expect(downstreamRawHeaders(listed, 'id-4')).toEqual(['X-Other', '2', 'Date', 'd', 'x-request-id', 'id-4']);
+  });
+});
+
+describe('upstreamRequestHead', () => {
+  it('is byte for byte the head H1Pool#request makes of upstreamRequestHeaders\' list', () => {
+    const raws: string[][] = [
+      ['Host', '127.0.0.1:8080'],
+      ['Host', 'a.example', 'User-Agent', 'x', 'Accept', '*/*'],
+      [],
+      ['HOST', 'h', 'Connection', 'keep-alive', 'Keep-Alive', '5', 'TE', 'trailers', 'X-Forwarded-For', '10.0.0.1', 'x-forwarded-for', '10.0.0.2'],
+      ['Host', 'h', 'Connection', 'close, X-Secret', 'x-secret', 's', 'X-Other', 'o', 'Content-Length', '0', 'X-Request-Id', 'theirs', 'X-Forwarded-Proto', 'https', 'Expect', '100-continue'],
+      ['Accept', '*/*', 'content-length', '0', 'Proxy-Connection', 'x', 'Upgrade', 'h2c', 'Http2-Settings', 'y', 'Trailer', 'z', 'Transfer-Encoding', 'chunked'],
+      ['Host', 'client', 'Accept', '*/*', 'Connection', 'Accept'],
+    ];
+    for (const raw of raws) {
+      for (const method of ['GET', 'HEAD', 'POST', 'DELETE']) {
+        for (const remote of [undefined, '127.0.0.1', '::ffff:10.1.1.1', '::1']) {
+          for (const host of [undefined, 'authority.example']) {
+            const flat = upstreamRequestHeaders(raw, { remoteAddress: remote, proto: 'https', requestId: 'rid', host });
+            expect(upstreamRequestHead(method, '/p?q', raw, remote, 'https', 'rid', host, 'up:1')).toBe(requestHeadOf(method, '/p?q', flat, 'up:1'));
+          }
+        }
+      }
+    }
   });
 });
