@@ -1,6 +1,8 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import net from 'node:net';
+// Not the global: that is a lazy getter of Node's, looked up again at every request.
+import { performance } from 'node:perf_hooks';
 import type { RequestStats } from './request-stats.ts';
 
 // Not `import http from 'node:http'`: an ES module import of node:http reads its lazy exports,
