@@ -50,6 +50,10 @@ function emitClose(res: LeanResponse): void {
   res.emit('close');
 }
 
+function finishNT(res: LeanResponse): void {
+  res.finished();
+}
+
 type Listener = (...args: unknown[]) => void;
 
 /** The response of one lean request: its head is ResponseHead's, its bytes go straight to the socket. */
@@ -90,7 +94,7 @@ export class LeanResponse extends ResponseHead {
 
   uncork(): void {
     if (this.corked > 0 && --this.corked === 0 && !this.writableEnded) {
-      if (!this.flush(undefined)) this.needDrain = true;
+      if (!this.flush()) this.needDrain = true;
       this.owner.wrote();
     }
   }
@@ -101,7 +105,7 @@ export class LeanResponse extends ResponseHead {
     if (!this.hasBody) return true;
     this.body(chunk);
     if (this.corked > 0) return true;
-    const ok = this.flush(undefined);
+    const ok = this.flush();
     if (!ok) this.needDrain = true;
     this.owner.wrote();
     return ok;
@@ -118,7 +122,12 @@ export class LeanResponse extends ResponseHead {
     if (chunk !== undefined && this.hasBody) this.body(chunk);
     if (this.hasBody && this.chunkedEncoding) this.piece(`0\r\n${this.trailer}\r\n`);
     this.corked = 0;
-    this.flush(this.flushed);
+    this.flush();
+    // Every byte is in the kernel: 'finish' needs no write callback, which cost Writable a tick
+    // object and a tick of its own per response; bytes still queued in the socket finish with it.
+    const socket = this.owner.socket;
+    if (socket.writableLength === 0 && socket.errored === null) process.nextTick(finishNT, this);
+    else socket.write('', 'latin1', (err?: Error | null) => this.flushed(err));
     this.owner.responseEnded(this, this.last);
     return this;
   }
@@ -142,11 +151,10 @@ export class LeanResponse extends ResponseHead {
 
   /** The connection closed: a response not yet flushed whole is over too (node:http's 'close' on a cut response). */
   connectionClosed(): void {
+    if (this.closed) return;
     this.destroyed = true;
-    if (!this.closed) {
-      this.closed = true;
-      this.emit('close');
-    }
+    this.closed = true;
+    this.emit('close');
   }
 
   override once(event: string | symbol, listener: Listener): this {
@@ -250,29 +258,26 @@ export class LeanResponse extends ResponseHead {
 
   /**
    * Writes the head (if not yet written) and the queued pieces: one buffer when they are small
-   * (one write through the socket's stream instead of a writev of several), as they are otherwise;
-   * `done` is called once they reached the socket. Returns the socket's write() answer.
+   * (one write through the socket's stream instead of a writev of several), as they are otherwise.
+   * Returns the socket's write() answer.
    */
-  private flush(done: (() => void) | undefined): boolean {
+  private flush(): boolean {
     const socket = this.owner.socket;
     const head = this.head;
     const pieces = this.pieces;
     this.head = undefined;
-    if (pieces.length === 0 && head === undefined) {
-      if (done) return socket.write('', 'latin1', done);
-      return true;
-    }
+    if (pieces.length === 0 && head === undefined) return true;
     let ok: boolean;
     if (this.pending <= SMALL) {
       const out = Buffer.allocUnsafe((head === undefined ? 0 : head.length) + this.pending);
       let at = head === undefined ? 0 : out.write(head, 0, 'latin1');
       for (const p of pieces) at += typeof p === 'string' ? out.write(p, at, 'latin1') : p.copy(out, at);
-      ok = socket.write(out, done);
+      ok = socket.write(out);
     } else {
       socket.cork();
       if (head !== undefined) socket.write(head, 'latin1');
       for (let i = 0; i < pieces.length - 1; i++) socket.write(pieces[i]!, 'latin1');
-      ok = socket.write(pieces[pieces.length - 1]!, 'latin1', done);
+      ok = socket.write(pieces[pieces.length - 1]!, 'latin1');
       socket.uncork();
     }
     // Emptied, not replaced: the socket took the pieces (or their copy), the array is free again.
@@ -282,13 +287,27 @@ export class LeanResponse extends ResponseHead {
   }
 
   /** The last write reached the socket (node:http's 'finish'); 'close' follows on the next tick, as there. */
-  private readonly flushed = (err?: Error | null): void => {
-    // A failed write is not a finished response: the socket's close reports it (connectionClosed).
-    if (this.closed || err) return;
+  private flushed(err?: Error | null): void {
+    // A failed write is not a finished response. The connection has moved on to its next request
+    // (responseEnded), so its close no longer reaches this one: the write's error says it closed.
+    if (err) return this.connectionClosed();
+    if (this.closed) return;
     this.writableFinished = true;
     this.closed = true;
     this.emit('finish');
     process.nextTick(emitClose, this);
-  };
+  }
+
+  /**
+   * @internal The last write went to the kernel whole, a tick ago: 'finish', then 'close' in the
+   * same tick (node:http puts a tick between them; nothing of the proxy's waits on one).
+   */
+  finished(): void {
+    if (this.closed) return;
+    this.writableFinished = true;
+    this.closed = true;
+    this.emit('finish');
+    this.emit('close');
+  }
 }
 

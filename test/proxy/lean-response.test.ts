@@ -86,3 +86,83 @@ describe('LeanResponse listeners', () => {
     expect(calls).toEqual(['a on res', 'c']);
   });
 });
+
+/** A lean-path server whose handler is `handler`, and a client connected to it that has sent one GET (and reads only when told). */
+async function serveOne(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<net.Socket> {
+  server = http.createServer();
+  expect(installLeanPath(server, { headersTimeout: 5000, keepAliveTimeout: 5000, streamIdleTimeout: 5000, maxHeaderSize: 16384 })).toBe(true);
+  server.on('request', handler);
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const socket = net.connect(port, '127.0.0.1');
+  socket.pause();
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  return socket;
+}
+
+// 'finish' means every byte reached the kernel, as node:http's does: without a write callback when
+// the socket took them at once, after the socket's queue drains when it did not, and never when
+// the client went away first (http-forward.ts counts a response as answered by writableFinished).
+describe("LeanResponse 'finish'", () => {
+  it("a small answer: 'finish', then 'close' with writableFinished, each once", async () => {
+    const events: string[] = [];
+    const closed = new Promise<void>((resolve) => {
+      void serveOne((_req, res) => {
+        expect(res).toBeInstanceOf(LeanResponse);
+        res.on('finish', () => events.push(`finish ${res.writableFinished}`));
+        res.once('close', () => {
+          events.push(`close ${res.writableFinished}`);
+          resolve();
+        });
+        res.end('hello');
+        events.push(`ended ${res.writableFinished}`);
+      }).then((client) => {
+        client.resume();
+        closed.then(() => client.destroy(), () => client.destroy());
+      });
+    });
+    await closed;
+    expect(events).toEqual(['ended false', 'finish true', 'close true']);
+  });
+
+  it("an answer the client does not read yet: 'finish' once the socket's queue is empty, then 'close'", async () => {
+    const big = Buffer.alloc(32 * 1024 * 1024, 'x');
+    let client!: net.Socket;
+    let queuedAtEnd = -1;
+    let queuedAtFinish = -1;
+    let received = 0;
+    const closed = new Promise<boolean>((resolve) => {
+      void serveOne((req, res) => {
+        res.on('finish', () => (queuedAtFinish = req.socket.writableLength));
+        res.once('close', () => resolve(res.writableFinished));
+        res.end(big);
+        queuedAtEnd = req.socket.writableLength;
+        // Only now does the client read: the kernel's buffers were full, the rest waits in the socket.
+        client.on('data', (d: Buffer) => (received += d.length));
+        client.resume();
+      }).then((c) => (client = c));
+    });
+    expect(await closed).toBe(true);
+    client.destroy();
+    expect(queuedAtEnd).toBeGreaterThan(0);
+    expect(queuedAtFinish).toBe(0);
+    expect(received).toBeGreaterThan(0);
+  });
+
+  it("a client gone before its answer reached the kernel: 'close' without 'finish'", async () => {
+    const big = Buffer.alloc(32 * 1024 * 1024, 'x');
+    let finished = false;
+    let client!: net.Socket;
+    const closed = new Promise<boolean>((resolve) => {
+      void serveOne((req, res) => {
+        res.on('finish', () => (finished = true));
+        res.once('close', () => resolve(res.writableFinished));
+        res.end(big);
+        expect(req.socket.writableLength).toBeGreaterThan(0);
+        client.destroy();
+      }).then((c) => (client = c));
+    });
+    expect(await closed).toBe(false);
+    expect(finished).toBe(false);
+  });
+});
