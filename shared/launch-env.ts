@@ -28,6 +28,8 @@ export const ENV = {
   statsDir: 'BATON_STATS_DIR',
   /** This generation's writer slot in the stats segments (absent: read-only, no-op handles). */
   statsWriter: 'BATON_STATS_WRITER',
+  /** The exec shim's: the scheduling policy it sets before exec (`cpu-scheduling`), then unsets. */
+  cpuScheduling: 'BATON_CPU_SCHEDULING',
   /** Milliseconds between the SDK's memory samples (absent or 0: none). */
   memoryInterval: 'BATON_MEMORY_INTERVAL',
 } as const;

@@ -38,6 +38,7 @@ const RUN_OPTIONS = {
   balance: { type: 'string' },
   rollout: { type: 'string' },
   'max-surge': { type: 'string' },
+  'cpu-scheduling': { type: 'string' },
   standby: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 

@@ -50,6 +50,7 @@ Options of run (each is also a config key):
   --balance B                reuseport (a socket per worker) | shared (one socket) [reuseport]
   --rollout R                all-at-once | rolling (slot by slot, see --max-surge) [all-at-once]
   --max-surge N              rolling: processes beyond --workers alive at once [1]
+  --cpu-scheduling P         the workers' scheduling policy: other | batch | idle [inherited]
   --standby                  boot each worker's next Node process ahead: a reload only imports the app [off]
 `;
 

@@ -175,6 +175,8 @@ export const configSchema = strictObject({
   ),
   /** How connections reach the workers of a TCP listener: one shared socket, or one SO_REUSEPORT socket per worker. */
   balance: v.optional(v.picklist(['shared', 'reuseport']), 'reuseport'),
+  /** The workers' CPU scheduling policy (sched(7)); unset: the supervisor's own, inherited. */
+  'cpu-scheduling': v.optional(v.picklist(['other', 'batch', 'idle'])),
   /** How a reload replaces the workers: all at once, or slot by slot. */
   rollout: v.optional(v.picklist(['all-at-once', 'rolling']), 'all-at-once'),
   /** `rollout: rolling`: how many processes beyond `workers` may be alive at once. */

@@ -81,6 +81,12 @@ export interface Config {
   drainingMemoryBudget?: number;
   /** Each worker slot's next Node process is booted ahead (supervisor/os/standby-pool.ts). @default false */
   standby?: boolean;
+  /**
+   * The workers' scheduling policy, set by the exec shim before exec: `batch` (SCHED_BATCH: a
+   * waking worker does not preempt what runs, for throughput on cores it shares), `idle`, or
+   * `other`. Absent: inherited from the supervisor.
+   */
+  cpuScheduling?: 'other' | 'batch' | 'idle';
   /** `auto`: a `node` command gets Baton's preload. @default 'auto' */
   preload?: 'auto' | 'off';
   /** Share of drain-timeout for paced closes. @default 0.5 */

@@ -126,6 +126,7 @@ export function validateConfig(raw: unknown, where: string, baseDir: string, fil
     ...(c['draining-memory-budget'] !== undefined ? { drainingMemoryBudget: c['draining-memory-budget'] } : {}),
     preload: c.preload,
     ...(c.standby ? { standby: true } : {}),
+    ...(c['cpu-scheduling'] !== undefined ? { cpuScheduling: c['cpu-scheduling'] } : {}),
     pacedClose: c['paced-close'],
     ...(workers > 1 ? { workers, rollout: { mode: c.rollout, maxSurge: c['max-surge'] } } : {}),
   };

@@ -57,6 +57,8 @@ export function workerOptions(config: Config, listeners: Listener[], id: number,
       env: {
         ...generationEnv(config, listeners, id, slot),
         ...allocatorEnv(config, ctx.log),
+        // Read and removed by the exec shim (baton-exec.c), which sets the policy before exec.
+        ...(config.cpuScheduling !== undefined ? { [ENV.cpuScheduling]: config.cpuScheduling } : {}),
         ...(ctx.memoryInterval !== undefined ? { [ENV.memoryInterval]: String(ctx.memoryInterval) } : {}),
         ...launch.env,
         ...ctx.sink.attach(id, slot),

@@ -24,10 +24,13 @@
  *  - When CMD exits, every remaining descendant gets SIGTERM, and SIGKILL GRACE_MS later (at once
  *    when CMD itself was killed by SIGKILL); once none is left the shim exits with CMD's status,
  *    re-raising the signal that killed it.
+ *
+ * Both ways, BATON_CPU_SCHEDULING sets CMD's scheduling policy before exec (set_scheduling).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +74,31 @@ static int set_listen_pid(void) {
   return 0;
 }
 
+/*
+ * BATON_CPU_SCHEDULING=batch|idle (the config's cpu-scheduling): the policy is set here, before
+ * exec, because it is per thread and a thread inherits its creator's: set in the command's first
+ * thread, it covers every thread Node starts. Unset afterwards: it describes the launch, not the app.
+ */
+static int set_scheduling(void) {
+  const char *want = getenv("BATON_CPU_SCHEDULING");
+  struct sched_param none = {0};
+  int policy;
+  if (!want) return 0;
+  if (strcmp(want, "batch") == 0) policy = SCHED_BATCH;
+  else if (strcmp(want, "idle") == 0) policy = SCHED_IDLE;
+  else if (strcmp(want, "other") == 0) policy = SCHED_OTHER;
+  else {
+    fprintf(stderr, "baton-exec: BATON_CPU_SCHEDULING must be other, batch or idle, got '%s'\n", want);
+    return -1;
+  }
+  if (sched_setscheduler(0, policy, &none) != 0) return fail("sched_setscheduler");
+  unsetenv("BATON_CPU_SCHEDULING");
+  return 0;
+}
+
 static int exec_command(char **argv) {
   int err;
+  if (set_scheduling() != 0) return 1;
   execvp(argv[0], argv);
   err = errno;
   fprintf(stderr, "baton-exec: cannot execute '%s': %s (%s)\n", argv[0], strerror(err), errname(err));

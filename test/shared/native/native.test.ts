@@ -680,6 +680,26 @@ describe('baton-exec', () => {
     expect(denied.stderr).toContain('(EACCES)');
   });
 
+  // Field 41 of /proc/PID/stat is the policy: 0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE.
+  it('BATON_CPU_SCHEDULING sets every thread of CMD to that policy, and CMD does not see the variable', () => {
+    const policies = "const fs = require('fs'); console.log(fs.readdirSync('/proc/self/task').map((t) => fs.readFileSync('/proc/self/task/' + t + '/stat', 'utf8').split(') ')[1].split(' ')[38]).join(' '), '[' + (process.env.BATON_CPU_SCHEDULING ?? '') + ']')";
+    for (const [want, policy] of [['batch', '3'], ['idle', '5'], ['other', '0']] as const) {
+      const result = shim([String(process.pid), process.execPath, '-e', policies], { BATON_CPU_SCHEDULING: want });
+      expect(result.status, result.stderr).toBe(0);
+      const [threads, seen] = result.stdout.trim().split(' [');
+      // Node's main thread and the V8 and libuv threads it started after exec.
+      expect(threads!.split(' ').length).toBeGreaterThan(1);
+      expect(new Set(threads!.split(' '))).toEqual(new Set([policy]));
+      expect(seen).toBe(']');
+    }
+  });
+
+  it('exits 1 naming BATON_CPU_SCHEDULING when its value is not a policy it knows, before running CMD', () => {
+    const result = shim([String(process.pid), 'sh', '-c', 'echo ran'], { BATON_CPU_SCHEDULING: 'fifo' });
+    expect(result).toMatchObject({ status: 1, stdout: '' });
+    expect(result.stderr).toBe("baton-exec: BATON_CPU_SCHEDULING must be other, batch or idle, got 'fifo'\n");
+  });
+
   it('exits 2 on bad usage', () => {
     expect(shim([]).status).toBe(2);
     expect(shim(['1']).status).toBe(2);

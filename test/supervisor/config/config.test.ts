@@ -74,6 +74,12 @@ describe('validateConfig', () => {
     expect(() => validate({ warmup: 'soon' })).toThrow(/warmup/);
   });
 
+  it('reads cpu-scheduling as a policy the exec shim knows, absent by default (inherited)', () => {
+    expect(validate({}).cpuScheduling).toBeUndefined();
+    expect(validate({ 'cpu-scheduling': 'batch' }).cpuScheduling).toBe('batch');
+    expect(() => validate({ 'cpu-scheduling': 'fifo' })).toThrow(/cpu-scheduling: .*"other".*"batch".*"idle"/);
+  });
+
   it('splits a command string and keeps a command array as given', () => {
     expect(validate({ command: '  node   server.js --port 8080 ' }).command).toEqual(['node', 'server.js', '--port', '8080']);
     expect(validate({ command: ['node', 'my server.js'] }).command).toEqual(['node', 'my server.js']);
