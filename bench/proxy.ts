@@ -7,6 +7,8 @@
 //   npm run bench:proxy -- --rounds 5 --seconds 8 --connections 64
 //   npm run bench:proxy -- --systems direct,baton,baton-nodehttp,haproxy   # baton-nodehttp: the proxy with
 //                                         # BATON_PROXY_DOWNSTREAM=node (every request on node:http's server)
+//   npm run bench:proxy -- --workers 2 --systems direct,baton,baton-batch,haproxy,haproxy-batch
+//                                         # -batch: Baton with cpu-scheduling: batch, HAProxy under chrt -b 0
 //
 // Every process is tracked by pid and killed by pid at the end (also on error, Ctrl-C, or the
 // --max-seconds limit).
@@ -154,7 +156,15 @@ async function main(): Promise<void> {
     await waitFor(upstreamPort);
     const ports: Record<string, number> = { direct: upstreamPort };
 
-    if (wanted.has('baton') || wanted.has('baton-nodehttp')) {
+    if (wanted.has('baton-batch') && workers === undefined) {
+      process.stdout.write('baton-batch needs --workers (cpu-scheduling is the supervisor\'s): left out\n');
+      wanted.delete('baton-batch');
+    }
+    if (wanted.has('haproxy-batch') && (!haproxy || spawnSync('chrt', ['--version']).status !== 0)) {
+      process.stdout.write('haproxy-batch needs haproxy and chrt (util-linux): left out\n');
+      wanted.delete('haproxy-batch');
+    }
+    if (wanted.has('baton') || wanted.has('baton-nodehttp') || wanted.has('baton-batch')) {
       const config = (port: number): string => stringify({
         listeners: [{ name: 'web', address: `127.0.0.1:${port}` }],
         app: {
@@ -166,7 +176,7 @@ async function main(): Promise<void> {
       // The proxy's shipped command line (examples/proxy.yaml), semi-space flag included.
       const proxyCommand = (configFile: string): string[] => [process.execPath, ...NODE.slice(1), ...PROXY_NODE_FLAGS, path.join(ROOT, 'proxy/main.ts'), '--config', configFile];
       /** The proxy as a plain process or under `baton run` (--workers), on a port of its own; `env` on top of the bench's. */
-      const startProxy = async (system: string, env: NodeJS.ProcessEnv): Promise<void> => {
+      const startProxy = async (system: string, env: NodeJS.ProcessEnv, supervisorConfig: Record<string, unknown> = {}): Promise<void> => {
         const port = await freePort();
         const own = path.join(dir, system);
         fs.mkdirSync(own, { recursive: true });
@@ -179,7 +189,7 @@ async function main(): Promise<void> {
         } else {
           // Under the supervisor, as examples/proxy.yaml runs it: `workers` processes on one SO_REUSEPORT socket each.
           const sup = path.join(own, 'baton.yaml');
-          fs.writeFileSync(sup, stringify({ name: `bench-${system}`, command, listeners: [{ name: 'web', address: `127.0.0.1:${port}` }], workers, 'log-level': 'warn' }));
+          fs.writeFileSync(sup, stringify({ name: `bench-${system}`, command, listeners: [{ name: 'web', address: `127.0.0.1:${port}` }], workers, 'log-level': 'warn', ...supervisorConfig }));
           const child = start(`${system} supervisor`, process.execPath, [...NODE.slice(1), path.join(ROOT, 'bin/baton'), 'run', '--config', sup], {
             env: { ...process.env, ...env, BATON_RUNTIME_DIR: path.join(own, 'run') },
             onLine: (line) => {
@@ -198,6 +208,8 @@ async function main(): Promise<void> {
       if (wanted.has('baton')) await startProxy('baton', {});
       // The same proxy with every request on node:http's server (no lean downstream path): the path before it, in the same run.
       if (wanted.has('baton-nodehttp')) await startProxy('baton-nodehttp', { BATON_PROXY_DOWNSTREAM: 'node' });
+      // SCHED_BATCH: a worker woken by a packet does not preempt what runs on its core (README, "The proxy").
+      if (wanted.has('baton-batch')) await startProxy('baton-batch', {}, { 'cpu-scheduling': 'batch' });
       if (workers !== undefined && wanted.has('baton-node') && ports.baton !== undefined) {
         // The same proxy as a plain node process beside it: what running under the supervisor costs or gains.
         const plain = await freePort();
@@ -213,17 +225,19 @@ async function main(): Promise<void> {
       start('http-proxy', process.execPath, [...NODE.slice(1), fileURLToPath(import.meta.url), '--role', 'http-proxy', '--target', `http://127.0.0.1:${upstreamPort}`, '--port', String(port)], OWN_SESSION);
       ports['http-proxy'] = port;
     }
-    if (wanted.has('haproxy')) {
+    // HAProxy as configured by default and, for haproxy-batch, under the same SCHED_BATCH policy as baton-batch.
+    for (const system of ['haproxy', 'haproxy-batch'].filter((s) => wanted.has(s))) {
       const port = await freePort();
-      const cfg = path.join(dir, 'haproxy.cfg');
+      const cfg = path.join(dir, `${system}.cfg`);
       fs.writeFileSync(cfg, [
         'global', `  nbthread ${threads}`, '  maxconn 4096',
         'defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  option http-keep-alive', '  http-reuse always',
         `frontend web`, `  bind 127.0.0.1:${port}`, '  default_backend up',
         'backend up', `  server u1 127.0.0.1:${upstreamPort}`, '',
       ].join('\n'));
-      start('haproxy', 'haproxy', ['-f', cfg, '-db'], OWN_SESSION);
-      ports.haproxy = port;
+      if (system === 'haproxy') start(system, 'haproxy', ['-f', cfg, '-db'], OWN_SESSION);
+      else start(system, 'chrt', ['-b', '0', 'haproxy', '-f', cfg, '-db'], OWN_SESSION);
+      ports[system] = port;
     }
     if (wanted.has('nginx')) {
       const port = await freePort();
@@ -246,7 +260,7 @@ async function main(): Promise<void> {
       });
       ports.nginx = port;
     }
-    const systems = ['direct', 'baton', 'baton-nodehttp', 'baton-node', 'http-proxy', 'haproxy', 'nginx'].filter((s) => ports[s] !== undefined);
+    const systems = ['direct', 'baton', 'baton-nodehttp', 'baton-batch', 'baton-node', 'http-proxy', 'haproxy', 'haproxy-batch', 'nginx'].filter((s) => ports[s] !== undefined);
     for (const s of systems) await waitFor(ports[s]!);
 
     const m = machine(haproxy);
@@ -293,12 +307,14 @@ function table(systems: string[], results: Map<string, Figures[]>, haproxy: stri
     'baton-nodehttp': values.workers === undefined ? 'Baton proxy, node:http downstream' : `Baton proxy, node:http downstream (baton run, ${n} worker${n > 1 ? 's' : ''})`,
     'baton-node': 'Baton proxy (plain node, no supervisor)',
     'http-proxy': 'http-proxy 1.18 (Node)',
+    'baton-batch': `Baton proxy, cpu-scheduling: batch (baton run, ${n} worker${n > 1 ? 's' : ''})`,
     haproxy: `HAProxy ${haproxy ?? ''} (nbthread ${n})`,
+    'haproxy-batch': `HAProxy ${haproxy ?? ''} (nbthread ${n}, chrt -b 0)`,
     nginx: `nginx (worker_processes ${n})`,
   };
   // Ratios are paired within a round (the same moment of a noisy machine), then the median taken.
-  const paired = (s: string, key: 'rps' | 'p99Ms'): string => {
-    const mine = results.get('baton');
+  const paired = (s: string, key: 'rps' | 'p99Ms', of = 'baton'): string => {
+    const mine = results.get(of);
     const theirs = results.get(s)!;
     if (!mine) return '–';
     return `${median(mine.map((f, i) => f[key] / theirs[i]![key])).toFixed(2)}×`;
@@ -311,8 +327,9 @@ function table(systems: string[], results: Map<string, Figures[]>, haproxy: stri
     String(x.errors),
     baton ? paired(x.system, 'rps') : '–',
     baton ? paired(x.system, 'p99Ms') : '–',
+    ...(results.has('baton-batch') ? [paired(x.system, 'rps', 'baton-batch')] : []),
   ]);
-  const headers = ['path', 'req/s (median)', 'p50 ms', 'p99 ms', 'errors', 'Baton req/s ÷ this', 'Baton p99 ÷ this'];
+  const headers = ['path', 'req/s (median)', 'p50 ms', 'p99 ms', 'errors', 'Baton req/s ÷ this', 'Baton p99 ÷ this', ...(results.has('baton-batch') ? ['Baton batch req/s ÷ this'] : [])];
   process.stdout.write(`\n${what} — medians over the rounds; the ratios are medians of per-round ratios (a req/s ratio above 1 and a p99 ratio below 1 favour Baton).\n`);
   process.stdout.write(`${boxTable(headers, rows)}\n\n`);
   process.stdout.write(`| ${headers.join(' | ')} |\n| ${headers.map(() => '---').join(' | ')} |\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`);
