@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import { Deadline } from './deadline.ts';
 import { isFieldName } from './field-name.ts';
-import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
+import { headEnd, HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import type { Exchange, ExchangeHandler, H1Pool } from './upstream-h1.ts';
 import type { ReadBuffers } from './upstream-read.ts';
 
@@ -67,6 +67,11 @@ export class H1Connection implements Exchange {
   /** Body bytes of a Content-Length answer still to come, cut from the reads by onRead (not the parser); -1: none. */
   private remaining = -1;
   private readonly buffers: ReadBuffers;
+  /** The parser is at a message start; `exact`: it is being given one head and nothing after it. */
+  private atStart = true;
+  private exact = false;
+  /** Node's parser handed the fields through kOnHeaders (over 32): it does so until initialize(). */
+  private flushed = false;
   private pending: string[] | undefined;
   private connected = false;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -75,7 +80,11 @@ export class H1Connection implements Exchange {
   private connectFailed = false;
   /** Headers (from the request), body (idle between reads) or pool idle: deadline.ts, not socket.setTimeout per phase. */
   private readonly deadline = new Deadline(() => this.timedOut());
-  private readonly onComplete = (): void => this.onMessageComplete();
+  private readonly onComplete = (): void => {
+    // A head given whole completes only at its own end: the parser is at the next message.
+    if (this.exact) this.atStart = true;
+    this.onMessageComplete();
+  };
 
   constructor(pool: H1Pool, socket: net.Socket, connectTimeout: number, buffers: ReadBuffers) {
     this.pool = pool;
@@ -179,19 +188,36 @@ export class H1Connection implements Exchange {
         if (at < n) this.fail(codedError('bytes after the end of the answer', 'UND_ERR_SOCKET'));
         break;
       }
-      const r = this.parser.execute(at === 0 ? buffer.subarray(0, n) : buffer.subarray(at, n));
+      // A head that starts in this read goes to the parser alone: a body cut here then leaves it at the next message.
+      const end = this.atStart ? headEnd(buffer, at, n) : -1;
+      const exact = (this.exact = end !== -1);
+      this.atStart = false;
+      const r = this.parser.execute(buffer.subarray(at, exact ? end : n));
+      this.exact = false;
       if (r instanceof Error) return this.fail(r as NodeJS.ErrnoException);
-      // The parser stopped at the end of a head whose body is ours to cut (onHeadersComplete returned 2).
-      if (this.remaining < 0) break;
+      if (this.remaining < 0) {
+        if (!exact || (at = end) === n) break;
+        // After an answer that ended at its head, the parser takes the rest in one go, as before.
+        if (!this.handler && !this.dead) {
+          const rest = this.parser.execute(buffer.subarray(at, n));
+          if (rest instanceof Error) return this.fail(rest as NodeJS.ErrnoException);
+        }
+        continue;
+      }
       at += r;
-      // Fresh for the next answer: after that stop llhttp is not at a message start.
-      this.parser.initialize((HTTPParser as HTTPParserClass).RESPONSE, RESOURCE, 0, 0);
       this.parser[kOnMessageComplete] = this.onComplete;
+      this.atStart = true;
+      // Stopped as after an upgrade, llhttp is not at a message start (nor, fields flushed, on its fast path).
+      if (!exact || this.flushed) {
+        this.flushed = false;
+        this.parser.initialize((HTTPParser as HTTPParserClass).RESPONSE, RESOURCE, 0, 0);
+      }
     }
     if (handler.readDone?.() && lend) this.buffers.lend();
   }
 
   private onHeadersComplete(headers: string[] | undefined, status: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean): number {
+    if (headers === undefined && this.pending !== undefined) this.flushed = true;
     const all = headers ?? this.pending ?? [];
     this.pending = undefined;
     const handler = this.handler;
@@ -217,11 +243,11 @@ export class H1Connection implements Exchange {
     handler.onHead(status, statusMessage, all);
     if (this.isHead) return 1;
     if (length <= 0) return 0;
-    // Skip the body and stop as after an upgrade. The parser then reports the message complete,
-    // which means nothing here (remaining > 0): without a hook node's parser skips that call into JS.
+    // The parser skips the body: as if it had none when given the head alone, else stopping as after
+    // an upgrade. Its message complete means nothing here: without a hook it makes no call into JS.
     this.parser[kOnMessageComplete] = undefined;
     this.remaining = length;
-    return 2;
+    return this.exact ? 1 : 2;
   }
 
   private onMessageComplete(): void {
