@@ -4,6 +4,7 @@
  * that it cuts out of its reads itself (upstream-read.ts says why and into which buffer).
  */
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { Deadline } from './deadline.ts';
 import { isFieldName } from './field-name.ts';
 import { headEnd, HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
@@ -72,6 +73,8 @@ export class H1Connection implements Exchange {
   private exact = false;
   /** Node's parser handed the fields through kOnHeaders (over 32): it does so until initialize(). */
   private flushed = false;
+  /** performance.now() at the start of the read being handled: the deadlines and the head's time count from it. */
+  private now = 0;
   private pending: string[] | undefined;
   private connected = false;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -128,7 +131,8 @@ export class H1Connection implements Exchange {
     });
   }
 
-  start(head: string, isHead: boolean, headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler): void {
+  /** `now`: performance.now() when the request was made (the headers deadline starts there). */
+  start(head: string, isHead: boolean, headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler, now: number): void {
     this.idle = false;
     this.handler = handler;
     this.isHead = isHead;
@@ -137,13 +141,14 @@ export class H1Connection implements Exchange {
     this.inBody = false;
     this.keepFor = this.pool.idleTimeout;
     // From the request on, as undici's headersTimeout (the whole head, not the silence between its reads).
-    this.deadline.set(headersTimeout);
+    this.deadline.setFrom(now, headersTimeout);
     this.socket.write(head, 'latin1');
   }
 
+  /** From the read that ended the answer (park() is called from onRead only: finish() at EOF never keeps the connection). */
   idleFor(ms: number): void {
     this.idle = true;
-    this.deadline.set(ms);
+    this.deadline.setFrom(this.now, ms);
   }
 
   abort(): void {
@@ -171,8 +176,7 @@ export class H1Connection implements Exchange {
       this.destroy();
       return;
     }
-    // Bytes of the body: its idle deadline starts again (a head's own bytes do not move the headers deadline).
-    if (this.inBody) this.deadline.set(this.bodyTimeout);
+    const now = (this.now = performance.now());
     const lend = handler.readDone !== undefined && this.buffers.isOwn(buffer);
     let at = 0;
     while (at < n && this.handler) {
@@ -213,6 +217,8 @@ export class H1Connection implements Exchange {
         this.parser.initialize((HTTPParser as HTTPParserClass).RESPONSE, RESOURCE, 0, 0);
       }
     }
+    // Body bytes (or the head before them): the body's idle deadline starts again. A head's do not move the headers deadline.
+    if (this.inBody && this.handler) this.deadline.setFrom(now, this.bodyTimeout);
     if (handler.readDone?.() && lend) this.buffers.lend();
   }
 
@@ -237,10 +243,9 @@ export class H1Connection implements Exchange {
       if (isFieldName(name, 'keep-alive')) this.keepFor = Math.min(this.keepFor, keepAliveFor(all[i + 1]!));
     }
     this.inBody = true;
-    this.deadline.set(this.bodyTimeout);
     const length = this.isHead || status === 204 || status === 304 ? -1 : framedLength(all);
     this.buffers.expect(length);
-    handler.onHead(status, statusMessage, all);
+    handler.onHead(status, statusMessage, all, this.now);
     if (this.isHead) return 1;
     if (length <= 0) return 0;
     // The parser skips the body: as if it had none when given the head alone, else stopping as after
