@@ -4,6 +4,8 @@
  * `_http_common`, which Node keeps for compatibility but does not document, so it is checked once
  * here and the proxy does without it where it is gone.
  */
+import { isFieldName } from './field-name.ts';
+
 export interface HTTPParserInstance {
   initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
   execute(data: Buffer): number | Error;
@@ -67,4 +69,36 @@ export function headEnd(buf: Uint8Array, from: number, to: number): number {
     }
   }
   return -1;
+}
+
+/**
+ * The Content-Length of an answer whose body the upstream client may cut itself: one length and no
+ * Transfer-Encoding (llhttp has refused a bad or conflicting one by then); -1 otherwise.
+ */
+export function framedLength(raw: readonly string[]): number {
+  let length = -1;
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (isFieldName(name, 'content-length')) {
+      if (seen) return -1;
+      seen = true;
+      length = digits(raw[i + 1]!);
+    } else if (isFieldName(name, 'transfer-encoding')) return -1;
+  }
+  return length;
+}
+
+/**
+ * A Content-Length value (digits by then, trimmed by node) as a number, -1 if not a safe integer.
+ * Not Number(): it hashes a string new each time (is it an array index?) before parsing it.
+ */
+function digits(value: string): number {
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return value.length > 0 && Number.isSafeInteger(n) ? n : -1;
 }

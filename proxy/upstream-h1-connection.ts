@@ -7,27 +7,11 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Deadline } from './deadline.ts';
 import { isFieldName } from './field-name.ts';
-import { headEnd, HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
+import { framedLength, headEnd, HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import type { Exchange, ExchangeHandler, H1Pool } from './upstream-h1.ts';
-import type { ReadBuffers } from './upstream-read.ts';
+import { copyOf, type ReadBuffers } from './upstream-read.ts';
 
 const RESOURCE = {};
-
-/**
- * The Content-Length of an answer whose body onRead may cut itself: one length and no
- * Transfer-Encoding (llhttp has refused a bad or conflicting one by then); -1 otherwise.
- */
-function framedLength(raw: readonly string[]): number {
-  let length = -1;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (isFieldName(name, 'content-length')) {
-      if (length !== -1) return -1;
-      length = Number(raw[i + 1]!.trim());
-    } else if (isFieldName(name, 'transfer-encoding')) return -1;
-  }
-  return Number.isSafeInteger(length) && length >= 0 ? length : -1;
-}
 
 let keepAliveValue = '';
 let keepAliveMs = Infinity;
@@ -182,10 +166,10 @@ export class H1Connection implements Exchange {
     while (at < n && this.handler) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, n - at);
-        const view = buffer.subarray(at, at + take);
+        const chunk = lend ? buffer.subarray(at, at + take) : copyOf(buffer, at, take);
         at += take;
         this.remaining -= take;
-        if (!this.handler.onData(lend ? view : Buffer.from(view), lend)) this.socket.pause();
+        if (!this.handler.onData(chunk, lend)) this.socket.pause();
         if (this.remaining > 0) continue;
         this.onMessageComplete();
         // Bytes after the answer answer nothing that was asked (one request at a time per connection).

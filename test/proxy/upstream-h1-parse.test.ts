@@ -4,10 +4,11 @@
 // and is initialized again. Every path, one after the other on one connection.
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { headEnd } from '../../proxy/http1-parser.ts';
+import { framedLength, headEnd } from '../../proxy/http1-parser.ts';
 import { parseEndpoint } from '../../proxy/index.ts';
 import type { ClusterStats } from '../../proxy/proxy-stats.ts';
 import { H1Pool } from '../../proxy/upstream-h1.ts';
+import { copyOf } from '../../proxy/upstream-read.ts';
 
 const stats = new Proxy({}, { get: () => ({ inc() {}, dec() {}, set() {}, record() {} }) }) as unknown as ClusterStats;
 
@@ -80,6 +81,26 @@ describe('headEnd', () => {
       const to = from + random(buf.length - from + 1);
       const i = buf.subarray(0, to).indexOf('\r\n\r\n', from);
       expect(headEnd(buf, from, to)).toBe(i === -1 ? -1 : i + 4);
+    }
+  });
+});
+
+describe('framedLength and copyOf', () => {
+  it('one Content-Length of safe digits and no Transfer-Encoding is a length to cut; anything else is not', () => {
+    expect(framedLength(['Date', 'd', 'CONTENT-length', '24'])).toBe(24);
+    expect(framedLength(['content-length', '0'])).toBe(0);
+    expect(framedLength(['content-length', '9007199254740991'])).toBe(9007199254740991);
+    for (const raw of [[], ['content-length', '9007199254740993'], ['content-length', ''], ['content-length', '1x'], ['content-length', '2', 'Content-Length', '2'], ['Transfer-Encoding', 'chunked', 'content-length', '2']]) {
+      expect(framedLength(raw)).toBe(-1);
+    }
+  });
+
+  it('copies small and large ranges into buffers of their own', () => {
+    const src = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 255));
+    for (const [at, n] of [[3, 24], [0, 64], [10, 65], [1, 290]] as const) {
+      const c = copyOf(src, at, n);
+      expect(c.equals(src.subarray(at, at + n))).toBe(true);
+      expect(c.buffer === src.buffer && c.byteOffset >= src.byteOffset && c.byteOffset < src.byteOffset + src.length).toBe(false);
     }
   });
 });
