@@ -31,14 +31,28 @@ export class Deadline {
 
   /** The deadline is `ms` from now (replacing any earlier or later one); 0 or less: none. */
   set(ms: number): void {
-    if (ms <= 0) {
-      // The armed timer, if any, fires and finds nothing to do: cheaper than a clearTimeout each time.
-      this.at = Infinity;
-      return;
-    }
+    if (ms <= 0) return this.off();
     const at = performance.now() + ms;
     this.at = at;
     if (at < this.firesAt) this.arm(at, ms);
+  }
+
+  /**
+   * set(), from `now`: a performance.now() the caller took at the start of what the deadline
+   * follows (the read, the request), shared by the phases that start there — each reading costs
+   * ~45 ns, and the upstream side took five a request.
+   */
+  setFrom(now: number, ms: number): void {
+    if (ms <= 0) return this.off();
+    const at = now + ms;
+    this.at = at;
+    // Armed for what is left by a reading of its own (rare: see the file's comment), `now` being a while back maybe.
+    if (at < this.firesAt) this.arm(at, at - performance.now());
+  }
+
+  private off(): void {
+    // The armed timer, if any, fires and finds nothing to do: cheaper than a clearTimeout each time.
+    this.at = Infinity;
   }
 
   /** No deadline, and no timer kept (the connection is gone or no longer ours). */

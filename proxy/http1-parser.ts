@@ -4,6 +4,8 @@
  * `_http_common`, which Node keeps for compatibility but does not document, so it is checked once
  * here and the proxy does without it where it is gone.
  */
+import { isFieldName } from './field-name.ts';
+
 export interface HTTPParserInstance {
   initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
   execute(data: Buffer): number | Error;
@@ -52,3 +54,51 @@ export const kOnHeaders = (HTTPParser?.kOnHeaders ?? 0) | 0;
 export const kOnHeadersComplete = (HTTPParser?.kOnHeadersComplete ?? 0) | 0;
 export const kOnBody = (HTTPParser?.kOnBody ?? 0) | 0;
 export const kOnMessageComplete = (HTTPParser?.kOnMessageComplete ?? 0) | 0;
+/**
+ * Where the head that starts at `from` ends (just past its first CRLF CRLF, which llhttp without
+ * lenient flags needs to end one), or -1 when buf[from, to) does not hold it all. Looked for in JS:
+ * every fourth byte is read, and only a CR or LF there is looked at closer, since any CRLF CRLF
+ * covers one of them — a third of what Buffer#indexOf costs on a head of ~150 bytes.
+ */
+export function headEnd(buf: Uint8Array, from: number, to: number): number {
+  for (let i = from + 3; i < to; i += 4) {
+    const c = buf[i];
+    if (c !== 10 && c !== 13) continue;
+    for (let s = i - 3; s <= i && s + 3 < to; s++) {
+      if (buf[s] === 13 && buf[s + 1] === 10 && buf[s + 2] === 13 && buf[s + 3] === 10) return s + 4;
+    }
+  }
+  return -1;
+}
+
+/**
+ * The Content-Length of an answer whose body the upstream client may cut itself: one length and no
+ * Transfer-Encoding (llhttp has refused a bad or conflicting one by then); -1 otherwise.
+ */
+export function framedLength(raw: readonly string[]): number {
+  let length = -1;
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (isFieldName(name, 'content-length')) {
+      if (seen) return -1;
+      seen = true;
+      length = digits(raw[i + 1]!);
+    } else if (isFieldName(name, 'transfer-encoding')) return -1;
+  }
+  return length;
+}
+
+/**
+ * A Content-Length value (digits by then, trimmed by node) as a number, -1 if not a safe integer.
+ * Not Number(): it hashes a string new each time (is it an array index?) before parsing it.
+ */
+function digits(value: string): number {
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return value.length > 0 && Number.isSafeInteger(n) ? n : -1;
+}

@@ -95,7 +95,7 @@ export class Attempt implements Dispatcher.DispatchHandler, ExchangeHandler {
       const req = f.req;
       const method = req.method ?? 'GET';
       const head = upstreamRequestHead(method, f.path, req.rawHeaders, req.socket.remoteAddress, f.proto, f.requestId, f.rewriteHost, host.h1.hostField);
-      this.exchange = host.h1.send(head, method === 'HEAD', f.headersTimeout, f.bodyTimeout, this);
+      this.exchange = host.h1.send(head, method === 'HEAD', f.headersTimeout, f.bodyTimeout, this, this.t0);
     } else host.pool.dispatch((f.options ??= dispatchOptions(f)), this);
   }
 
@@ -110,8 +110,8 @@ export class Attempt implements Dispatcher.DispatchHandler, ExchangeHandler {
   }
 
   // The lean client's handler.
-  onHead(status: number, statusMessage: string, headers: string[]): void {
-    this.head(status, statusMessage, downstreamRawHeaders(headers, this.outcome.requestId), true);
+  onHead(status: number, statusMessage: string, headers: string[], at: number): void {
+    this.head(status, statusMessage, downstreamRawHeaders(headers, this.outcome.requestId), at, true);
   }
 
   onData(chunk: Buffer, borrowed: boolean): boolean {
@@ -149,10 +149,11 @@ export class Attempt implements Dispatcher.DispatchHandler, ExchangeHandler {
     return res instanceof LeanResponse && (res as unknown as LeanResponse).holdsWrites();
   }
 
-  private head(status: number, statusMessage: string | undefined, out: Record<string, string | string[]> | string[], lean = false): void {
+  /** `at`: performance.now() when the head came. */
+  private head(status: number, statusMessage: string | undefined, out: Record<string, string | string[]> | string[], at: number, lean = false): void {
     this.started = true;
     const { stats } = this.cluster;
-    stats.rqTime.record(performance.now() - this.t0);
+    stats.rqTime.record(at - this.t0);
     stats.rqClass[statusClass(status)]!.inc();
     const res = this.res;
     if (res.destroyed) return;
@@ -180,7 +181,7 @@ export class Attempt implements Dispatcher.DispatchHandler, ExchangeHandler {
     if (status < 200) return;
     const out = downstreamResponseHeaders(headers);
     out['x-request-id'] ??= this.outcome.requestId;
-    this.head(status, statusMessage, out);
+    this.head(status, statusMessage, out, performance.now());
   }
 
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {

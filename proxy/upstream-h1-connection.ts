@@ -4,29 +4,14 @@
  * that it cuts out of its reads itself (upstream-read.ts says why and into which buffer).
  */
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { Deadline } from './deadline.ts';
 import { isFieldName } from './field-name.ts';
-import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
+import { framedLength, headEnd, HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
 import type { Exchange, ExchangeHandler, H1Pool } from './upstream-h1.ts';
-import type { ReadBuffers } from './upstream-read.ts';
+import { copyOf, type ReadBuffers } from './upstream-read.ts';
 
 const RESOURCE = {};
-
-/**
- * The Content-Length of an answer whose body onRead may cut itself: one length and no
- * Transfer-Encoding (llhttp has refused a bad or conflicting one by then); -1 otherwise.
- */
-function framedLength(raw: readonly string[]): number {
-  let length = -1;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (isFieldName(name, 'content-length')) {
-      if (length !== -1) return -1;
-      length = Number(raw[i + 1]!.trim());
-    } else if (isFieldName(name, 'transfer-encoding')) return -1;
-  }
-  return Number.isSafeInteger(length) && length >= 0 ? length : -1;
-}
 
 let keepAliveValue = '';
 let keepAliveMs = Infinity;
@@ -67,6 +52,13 @@ export class H1Connection implements Exchange {
   /** Body bytes of a Content-Length answer still to come, cut from the reads by onRead (not the parser); -1: none. */
   private remaining = -1;
   private readonly buffers: ReadBuffers;
+  /** The parser is at a message start; `exact`: it is being given one head and nothing after it. */
+  private atStart = true;
+  private exact = false;
+  /** Node's parser handed the fields through kOnHeaders (over 32): it does so until initialize(). */
+  private flushed = false;
+  /** performance.now() at the start of the read being handled: the deadlines and the head's time count from it. */
+  private now = 0;
   private pending: string[] | undefined;
   private connected = false;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -75,7 +67,11 @@ export class H1Connection implements Exchange {
   private connectFailed = false;
   /** Headers (from the request), body (idle between reads) or pool idle: deadline.ts, not socket.setTimeout per phase. */
   private readonly deadline = new Deadline(() => this.timedOut());
-  private readonly onComplete = (): void => this.onMessageComplete();
+  private readonly onComplete = (): void => {
+    // A head given whole completes only at its own end: the parser is at the next message.
+    if (this.exact) this.atStart = true;
+    this.onMessageComplete();
+  };
 
   constructor(pool: H1Pool, socket: net.Socket, connectTimeout: number, buffers: ReadBuffers) {
     this.pool = pool;
@@ -119,7 +115,8 @@ export class H1Connection implements Exchange {
     });
   }
 
-  start(head: string, isHead: boolean, headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler): void {
+  /** `now`: performance.now() when the request was made (the headers deadline starts there). */
+  start(head: string, isHead: boolean, headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler, now: number): void {
     this.idle = false;
     this.handler = handler;
     this.isHead = isHead;
@@ -128,13 +125,14 @@ export class H1Connection implements Exchange {
     this.inBody = false;
     this.keepFor = this.pool.idleTimeout;
     // From the request on, as undici's headersTimeout (the whole head, not the silence between its reads).
-    this.deadline.set(headersTimeout);
+    this.deadline.setFrom(now, headersTimeout);
     this.socket.write(head, 'latin1');
   }
 
+  /** From the read that ended the answer (park() is called from onRead only: finish() at EOF never keeps the connection). */
   idleFor(ms: number): void {
     this.idle = true;
-    this.deadline.set(ms);
+    this.deadline.setFrom(this.now, ms);
   }
 
   abort(): void {
@@ -162,36 +160,54 @@ export class H1Connection implements Exchange {
       this.destroy();
       return;
     }
-    // Bytes of the body: its idle deadline starts again (a head's own bytes do not move the headers deadline).
-    if (this.inBody) this.deadline.set(this.bodyTimeout);
+    const now = (this.now = performance.now());
     const lend = handler.readDone !== undefined && this.buffers.isOwn(buffer);
     let at = 0;
     while (at < n && this.handler) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, n - at);
-        const view = buffer.subarray(at, at + take);
+        const chunk = lend ? buffer.subarray(at, at + take) : copyOf(buffer, at, take);
         at += take;
         this.remaining -= take;
-        if (!this.handler.onData(lend ? view : Buffer.from(view), lend)) this.socket.pause();
+        if (!this.handler.onData(chunk, lend)) this.socket.pause();
         if (this.remaining > 0) continue;
         this.onMessageComplete();
         // Bytes after the answer answer nothing that was asked (one request at a time per connection).
         if (at < n) this.fail(codedError('bytes after the end of the answer', 'UND_ERR_SOCKET'));
         break;
       }
-      const r = this.parser.execute(at === 0 ? buffer.subarray(0, n) : buffer.subarray(at, n));
+      // A head that starts in this read goes to the parser alone: a body cut here then leaves it at the next message.
+      const end = this.atStart ? headEnd(buffer, at, n) : -1;
+      const exact = (this.exact = end !== -1);
+      this.atStart = false;
+      const r = this.parser.execute(buffer.subarray(at, exact ? end : n));
+      this.exact = false;
       if (r instanceof Error) return this.fail(r as NodeJS.ErrnoException);
-      // The parser stopped at the end of a head whose body is ours to cut (onHeadersComplete returned 2).
-      if (this.remaining < 0) break;
+      if (this.remaining < 0) {
+        if (!exact || (at = end) === n) break;
+        // After an answer that ended at its head, the parser takes the rest in one go, as before.
+        if (!this.handler && !this.dead) {
+          const rest = this.parser.execute(buffer.subarray(at, n));
+          if (rest instanceof Error) return this.fail(rest as NodeJS.ErrnoException);
+        }
+        continue;
+      }
       at += r;
-      // Fresh for the next answer: after that stop llhttp is not at a message start.
-      this.parser.initialize((HTTPParser as HTTPParserClass).RESPONSE, RESOURCE, 0, 0);
       this.parser[kOnMessageComplete] = this.onComplete;
+      this.atStart = true;
+      // Stopped as after an upgrade, llhttp is not at a message start (nor, fields flushed, on its fast path).
+      if (!exact || this.flushed) {
+        this.flushed = false;
+        this.parser.initialize((HTTPParser as HTTPParserClass).RESPONSE, RESOURCE, 0, 0);
+      }
     }
+    // Body bytes (or the head before them): the body's idle deadline starts again. A head's do not move the headers deadline.
+    if (this.inBody && this.handler) this.deadline.setFrom(now, this.bodyTimeout);
     if (handler.readDone?.() && lend) this.buffers.lend();
   }
 
   private onHeadersComplete(headers: string[] | undefined, status: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean): number {
+    if (headers === undefined && this.pending !== undefined) this.flushed = true;
     const all = headers ?? this.pending ?? [];
     this.pending = undefined;
     const handler = this.handler;
@@ -211,17 +227,16 @@ export class H1Connection implements Exchange {
       if (isFieldName(name, 'keep-alive')) this.keepFor = Math.min(this.keepFor, keepAliveFor(all[i + 1]!));
     }
     this.inBody = true;
-    this.deadline.set(this.bodyTimeout);
     const length = this.isHead || status === 204 || status === 304 ? -1 : framedLength(all);
     this.buffers.expect(length);
-    handler.onHead(status, statusMessage, all);
+    handler.onHead(status, statusMessage, all, this.now);
     if (this.isHead) return 1;
     if (length <= 0) return 0;
-    // Skip the body and stop as after an upgrade. The parser then reports the message complete,
-    // which means nothing here (remaining > 0): without a hook node's parser skips that call into JS.
+    // The parser skips the body: as if it had none when given the head alone, else stopping as after
+    // an upgrade. Its message complete means nothing here: without a hook it makes no call into JS.
     this.parser[kOnMessageComplete] = undefined;
     this.remaining = length;
-    return 2;
+    return this.exact ? 1 : 2;
   }
 
   private onMessageComplete(): void {

@@ -11,6 +11,7 @@
  * way for both clients (responses.ts).
  */
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Endpoint } from './endpoint.ts';
 import { isFieldName } from './field-name.ts';
 import type { ClusterStats } from './proxy-stats.ts';
@@ -19,8 +20,8 @@ import { ReadBuffers } from './upstream-read.ts';
 
 /** What one exchange tells its caller; the callbacks mirror undici's dispatch handler. */
 export interface ExchangeHandler {
-  /** Status ≥ 200, the raw `[name, value, …]` header list as the upstream sent it. */
-  onHead(status: number, statusMessage: string, headers: string[]): void;
+  /** Status ≥ 200, the raw `[name, value, …]` header list as the upstream sent it; `at`: performance.now() of the read it came in. */
+  onHead(status: number, statusMessage: string, headers: string[], at: number): void;
   /**
    * False: stop reading until `resume()`. `borrowed`: `chunk` is a view of the connection's read
    * buffer, valid until `readDone` returns (given only to a handler that has `readDone`).
@@ -95,10 +96,13 @@ export class H1Pool {
     return this.send(requestHeadOf(method, path, headers, this.defaultHost), method === 'HEAD', headersTimeout, bodyTimeout, handler);
   }
 
-  /** Sends a whole request head (upstreamRequestHead's, or request()'s) as request() does; `isHead`: a HEAD request. */
-  send(head: string, isHead: boolean, headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler): Exchange {
+  /**
+   * Sends a whole request head (upstreamRequestHead's, or request()'s) as request() does; `isHead`:
+   * a HEAD request; `now`: performance.now() the caller took when the request began, if it did.
+   */
+  send(head: string, isHead: boolean, headersTimeout: number, bodyTimeout: number, handler: ExchangeHandler, now = performance.now()): Exchange {
     const conn = this.idle.pop() ?? this.connect();
-    conn.start(head, isHead, headersTimeout, bodyTimeout, handler);
+    conn.start(head, isHead, headersTimeout, bodyTimeout, handler, now);
     return conn;
   }
 

@@ -62,3 +62,11 @@ export class ReadBuffers {
     return this.own;
   }
 }
+
+/** A copy of buf[at, at + n): a small one byte by byte (Buffer.from of a view makes the view, then the copy). */
+export function copyOf(buf: Buffer, at: number, n: number): Buffer {
+  if (n > 64) return Buffer.from(buf.subarray(at, at + n));
+  const out = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) out[i] = buf[at + i]!;
+  return out;
+}

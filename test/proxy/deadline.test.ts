@@ -45,6 +45,14 @@ describe('Deadline', () => {
     expect(ms).toBeLessThan(5_000);
   });
 
+  it('setFrom counts from the reading it is given: 200 ms from one taken 120 ms ago passes 80 ms on, not before', async () => {
+    const then = performance.now();
+    await new Promise((r) => setTimeout(r, 120));
+    const ms = await expiry((d) => d.setFrom(then, 200));
+    expect(performance.now() - then).toBeGreaterThanOrEqual(200);
+    expect(ms).toBeLessThan(180);
+  });
+
   it('set(0) and clear() leave no deadline: neither fires before a later one that does', async () => {
     const fired: string[] = [];
     const off = new Deadline(() => fired.push('off'));
