@@ -13,14 +13,21 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** A server on the lean path whose handler is `handler`; resolves with the raw bytes of one GET's answer. */
-async function oneGet(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<string> {
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** A server on the lean path whose handler is `handler`, and a client connected to it. */
+async function leanServer(handler: Handler): Promise<net.Socket> {
   server = http.createServer();
   expect(installLeanPath(server, { headersTimeout: 5000, keepAliveTimeout: 5000, streamIdleTimeout: 5000, maxHeaderSize: 16384 })).toBe(true);
   server.on('request', handler);
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
-  const socket = net.connect(port, '127.0.0.1');
+  return net.connect(port, '127.0.0.1');
+}
+
+/** A server on the lean path whose handler is `handler`; resolves with the raw bytes of one GET's answer. */
+async function oneGet(handler: Handler): Promise<string> {
+  const socket = await leanServer(handler);
   let raw = '';
   socket.setEncoding('latin1');
   socket.on('data', (d: string) => (raw += d));
@@ -88,13 +95,8 @@ describe('LeanResponse listeners', () => {
 });
 
 /** A lean-path server whose handler is `handler`, and a client connected to it that has sent one GET (and reads only when told). */
-async function serveOne(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<net.Socket> {
-  server = http.createServer();
-  expect(installLeanPath(server, { headersTimeout: 5000, keepAliveTimeout: 5000, streamIdleTimeout: 5000, maxHeaderSize: 16384 })).toBe(true);
-  server.on('request', handler);
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const socket = net.connect(port, '127.0.0.1');
+async function serveOne(handler: Handler): Promise<net.Socket> {
+  const socket = await leanServer(handler);
   socket.pause();
   socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   return socket;
