@@ -31,10 +31,7 @@ export class Deadline {
 
   /** The deadline is `ms` from now (replacing any earlier or later one); 0 or less: none. */
   set(ms: number): void {
-    if (ms <= 0) return this.off();
-    const at = performance.now() + ms;
-    this.at = at;
-    if (at < this.firesAt) this.arm(at, ms);
+    this.setFrom(ms > 0 ? performance.now() : 0, ms);
   }
 
   /**
