@@ -7,6 +7,7 @@
 
 import { BatonError, isErrorCode, type ErrorCode } from './errors.ts';
 import type { ChildTiming } from './reload-timing.ts';
+import type { SharedValue } from './shared-value.ts';
 
 /**
  * Bumped on any incompatible change. Checked once, at `hello` (and by the SDK against the
@@ -46,6 +47,12 @@ export type ChildMessage =
   | (Envelope & { type: 'ticket-key'; /** A new key is made once the current one is this old (ms). */ rotateEvery: number })
   /** Reload the program (the active generation only); the ack comes with the outcome: `generation`, or the error. */
   | (Envelope & { type: 'reload'; reason: string })
+  /**
+   * Sets `key` for every worker of this generation, the sender included, and for any that starts
+   * later in it (the `hello` ack carries them as `shared`); the ack comes once every worker has
+   * acknowledged its `share`, with how many did (`workers`).
+   */
+  | (Envelope & { type: 'share'; key: string; value: SharedValue })
   | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
   | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
 
@@ -66,6 +73,8 @@ export type SupervisorMessage =
   | (Envelope & { type: 'heap-profile'; dir: string; seconds: number })
   /** Record a CPU profile for `seconds`, write it into `dir`; the ack carries its `path`. */
   | (Envelope & { type: 'cpu-profile'; dir: string; seconds: number })
+  /** A worker of this generation (perhaps this one) set `key`: hold `value` from now on, then ack. */
+  | (Envelope & { type: 'share'; key: string; value: SharedValue })
   | (Envelope & { type: 'ack'; ack: number; ok: true } & Record<string, unknown>)
   | (Envelope & { type: 'ack'; ack: number; ok: false; error: ErrorBody });
 

@@ -2,10 +2,12 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
 import type { Outgoing, ReplyBody, SupervisorMessage } from '../../shared/protocol.ts';
+import type { SharedValue } from '../../shared/shared-value.ts';
 import { formatDuration } from '../../shared/units.ts';
 import type { Os, ProcessExit } from '../os/os.ts';
 import type { ReloadTiming } from '../../shared/reload-timing.ts';
 import { Backoff } from './backoff.ts';
+import { GenerationShared } from './generation-shared.ts';
 import { checkTransition } from './state-table.ts';
 import type { GenerationEvents, GenerationInfo, GenerationOptions } from './generation-types.ts';
 import { describeExit, Worker, WORKER_TRANSITIONS, type WorkerState } from './worker.ts';
@@ -19,6 +21,9 @@ export type GenerationState = WorkerState;
 
 /** A generation moves as a worker does. */
 export const GENERATION_TRANSITIONS = WORKER_TRANSITIONS;
+
+/** How long a worker may take to acknowledge a shared value before the sharer is answered without it. */
+const SHARE_TIMEOUT_MS = 5000;
 
 /**
  * One generation of the served program: `workers` processes of the same command, one per slot.
@@ -48,6 +53,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   private settleReady!: (err?: Error) => void;
   private lastExited: Worker | undefined;
   private exitedAt = 0;
+  private readonly shared: GenerationShared;
 
   constructor(options: GenerationOptions, os: Os, log: Logger) {
     super();
@@ -57,6 +63,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
     this.id = options.id;
     this.size = Math.max(1, options.workers ?? 1);
     this.startedAt = os.now();
+    this.shared = new GenerationShared(options.id);
     this.crashes = new Backoff(options.restart, os);
     this.slotBackoff = Array.from({ length: this.size }, () => new Backoff({ ...options.restart, maxFailures: Number.POSITIVE_INFINITY }, os));
     this.ready = new Promise<void>((resolve, reject) => {
@@ -190,13 +197,26 @@ export class Generation extends EventEmitter<GenerationEvents> {
     return worker.request(body, timeoutMs);
   }
 
+  /**
+   * Sets `key` for every worker that speaks the protocol (one starting later gets it in its hello);
+   * resolves with how many acknowledged. Each worker's channel delivers in order, so when two set
+   * the same key at once every worker ends with the one the supervisor received last.
+   */
+  async share(key: string, value: SharedValue): Promise<number> {
+    this.shared.set(key, value);
+    const told = this.slots.filter((w) => w.sdk && w.state !== 'exited').map((w) => w.request({ type: 'share', key, value }, SHARE_TIMEOUT_MS));
+    const replies = await Promise.allSettled(told);
+    return replies.filter((r) => r.status === 'fulfilled' && r.value.ok).length;
+  }
+
   /** The last lines on stderr of the worker that exited last, else of the first. */
   stderrTail(): string[] {
     return (this.lastExited ?? (this.slots[0] as Worker)).stderrTail();
   }
 
   private spawn(slot: number): Worker {
-    const worker = new Worker(this.options.worker(slot), this.os, this.log);
+    const options = { ...this.options.worker(slot), share: (key: string, value: SharedValue) => this.share(key, value), shared: () => this.shared.all() };
+    const worker = new Worker(options, this.os, this.log);
     this.slots[slot] = worker;
     worker.on('state', (to, from, detail) => this.emit('worker-state', worker, to, from, detail));
     worker.on('timeout', (kind, connections) => this.emit('worker-timeout', worker, kind, connections));

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
 import { Correlator, dispatch, isEnvelope, replyError, unrecognized } from '../../shared/protocol.ts';
 import type { ChildMessage, Handlers, Outgoing, ReplyBody, SupervisorMessage } from '../../shared/protocol.ts';
+import { sharedProblem } from '../../shared/shared-value.ts';
 import { formatDuration } from '../../shared/units.ts';
 import type { ChildPort } from '../os/os.ts';
 import type { WorkerOptions, WorkerState } from './worker-types.ts';
@@ -56,7 +57,8 @@ export class WorkerChannel {
           host.refuse(err);
           throw err;
         }
-        return { ok: true, generation: host.id, worker: host.worker, instance: options.instance, startedAt: host.startedAt };
+        const shared = options.shared?.();
+        return { ok: true, generation: host.id, worker: host.worker, instance: options.instance, startedAt: host.startedAt, ...(shared ? { shared } : {}) };
       },
       ready: (m) => {
         host.saidReady(m.timing);
@@ -83,6 +85,12 @@ export class WorkerChannel {
         const reason = String(m.reason).slice(0, 200);
         host.log.info({ reason }, `${host.label} asks for a reload: ${reason}`);
         return { ok: true, generation: await options.reload(reason, host.id) };
+      },
+      share: async (m) => {
+        if (!options.share) return unrecognized(m.type);
+        const problem = sharedProblem(m.key, m.value);
+        if (problem) throw new BatonError('ERR_BAD_REQUEST', `${host.label}: ${problem}`);
+        return { ok: true, workers: await options.share(m.key, m.value) };
       },
       ack: (m) => {
         this.correlator.settle(m.ack, m);

@@ -1,4 +1,5 @@
 import type { ProcessExit, SpawnSpec } from '../os/os.ts';
+import type { SharedValue } from '../../shared/shared-value.ts';
 import type { TransitionTable } from './state-table.ts';
 
 /** A worker's state; a generation's is the same set (see generation.ts). */
@@ -56,6 +57,10 @@ export interface WorkerOptions {
   ticketKey?(rotateEvery: number): { key: string; expiresAt: number };
   /** A reload the generation asked for (its certificate files changed); resolves with the new generation. */
   reload?(reason: string, generation: number): Promise<number>;
+  /** A value the worker shares with its generation (checked): resolves with how many workers acknowledged it. */
+  share?(key: string, value: SharedValue): Promise<number>;
+  /** The generation's shared values so far, for the worker's hello. */
+  shared?(): Record<string, SharedValue>;
 }
 
 export interface WorkerInfo {

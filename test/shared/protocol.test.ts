@@ -31,6 +31,7 @@ function handlers(drain: Handlers<SupervisorMessage, string>['drain']) {
     unpark: () => ({ ok: true }),
     hurry: () => ({ ok: true }),
     'cpu-profile': () => ({ ok: true }),
+    share: () => ({ ok: true }),
     ack: (m) => {
       seen.push(['ack', m.ack]);
       return undefined;
@@ -77,6 +78,7 @@ describe('dispatch', () => {
       drained: () => undefined,
       'ticket-key': () => undefined,
       reload: () => undefined,
+      share: () => undefined,
       ack: () => undefined,
     };
     expect(await dispatch(table, { baton: 2, seq: 1, type: 'hello', pid: 1, runtime: 'x' } as never, undefined)).toEqual({

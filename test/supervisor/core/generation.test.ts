@@ -6,7 +6,8 @@ import { formatAddress, parseAddress } from '../../../shared/address.ts';
 import { validateConfig, type Config, type ListenerConfig } from '../../../supervisor/config/config.ts';
 import { cgroupCpus, statsWriters, usableCpus } from '../../../supervisor/config/workers.ts';
 import { Supervisor } from '../../../supervisor/core/supervisor.ts';
-import { FakeOs, flush, silentLog } from '../os/fake-os.ts';
+import { SHARED_MAX_KEYS } from '../../../shared/shared-value.ts';
+import { FakeOs, flush, silentLog, type FakeChild } from '../os/fake-os.ts';
 
 function listener(name: string, address: string, reusePort = false): ListenerConfig {
   const parsed = parseAddress(address);
@@ -151,6 +152,83 @@ describe('a generation of workers', () => {
     await reload;
     expect(workersOf(supervisor, 1).map((w) => w.state)).toEqual(['draining', 'draining', 'draining']);
     for (const c of fake.children.slice(0, 3)) expect(c.sent.some((m) => m.type === 'drain')).toBe(true);
+  });
+});
+
+describe('shared values', () => {
+  const shares = (c: FakeChild) => c.sent.filter((m) => m.type === 'share');
+  const helloReply = async (c: FakeChild) => {
+    const seq = c.push({ type: 'hello', pid: c.pid, runtime: 'node test' });
+    await flush();
+    return c.ackFor(seq);
+  };
+
+  it('a value one worker shares reaches every worker of the generation, the sender too, and is acked once every one has it', async () => {
+    const { os: fake } = await running();
+    const workers = fake.children.slice(0, 3);
+    const seq = workers[0]!.push({ type: 'share', key: 'proxy.health_check', value: 'fail' });
+    await flush();
+    for (const c of workers) expect(shares(c)).toMatchObject([{ key: 'proxy.health_check', value: 'fail' }]);
+    expect(workers[0]!.ackFor(seq)).toBeUndefined();
+    for (const c of workers) c.push({ type: 'ack', ack: shares(c)[0]!.seq, ok: true });
+    await flush();
+    expect(workers[0]!.ackFor(seq)).toMatchObject({ ok: true, workers: 3 });
+  });
+
+  it('a worker restarted in its slot gets the generation\'s values in its hello; a new generation starts with none', async () => {
+    const { os: fake, supervisor } = await running(config({ restart: { maxFailures: 10, window: 60_000, backoffInitial: 100, backoffMax: 1000 } }));
+    fake.children[2]!.push({ type: 'share', key: 'proxy.health_check', value: 'fail' });
+    fake.children[2]!.push({ type: 'share', key: 'rate', value: 2.5 });
+    await flush();
+    fake.children[1]!.exit(null, 'SIGKILL');
+    await flush();
+    await fake.advance(100);
+    const replacement = fake.children[3]!;
+    expect(replacement.spec.env.BATON_WORKER).toBe('1');
+    expect(await helloReply(replacement)).toMatchObject({ ok: true, shared: { 'proxy.health_check': 'fail', rate: 2.5 } });
+    replacement.push({ type: 'ready' });
+    await flush();
+    const reload = supervisor.reload();
+    await flush();
+    const next = fake.children.slice(4);
+    expect(next).toHaveLength(3);
+    expect(await helloReply(next[0]!)).toMatchObject({ ok: true, shared: {} });
+    for (const c of next) await c.sayReady();
+    await reload;
+  });
+
+  it('refuses a bad key, a bad value and one key too many with ERR_BAD_REQUEST, telling no worker', async () => {
+    const { os: fake } = await running();
+    const [a, b] = fake.children as [FakeChild, FakeChild];
+    const bad = [
+      a.push({ type: 'share', key: 'has space', value: 1 }),
+      a.push({ type: 'share', key: 'ok', value: { nested: true } }),
+      a.push({ type: 'share', key: 'ok', value: 'x'.repeat(5000) }),
+      a.push({ type: 'share', key: 'inf', value: Number.POSITIVE_INFINITY }),
+    ];
+    await flush();
+    for (const seq of bad) expect(a.ackFor(seq)).toMatchObject({ ok: false, error: { code: 'ERR_BAD_REQUEST', message: expect.stringMatching(/^generation 1 worker 0: .*shared/) } });
+    expect(shares(b)).toEqual([]);
+    for (let i = 0; i < SHARED_MAX_KEYS; i++) a.push({ type: 'share', key: `k${i}`, value: i });
+    await flush();
+    const tooMany = a.push({ type: 'share', key: 'one-more', value: true });
+    const again = a.push({ type: 'share', key: 'k0', value: false });
+    await flush();
+    expect(a.ackFor(tooMany)).toMatchObject({ ok: false, error: { code: 'ERR_BAD_REQUEST', message: expect.stringContaining(`holds ${SHARED_MAX_KEYS} shared values already`) } });
+    expect(shares(b).at(-1)).toMatchObject({ key: 'k0', value: false });
+    expect(a.ackFor(again)).toBeUndefined(); // an existing key is set again; its ack waits for the workers
+  });
+
+  it('a worker that does not acknowledge within 5 s is left out of the count; the sharer is answered anyway', async () => {
+    const { os: fake } = await running();
+    const workers = fake.children.slice(0, 3);
+    const seq = workers[1]!.push({ type: 'share', key: 'drain', value: true });
+    await flush();
+    for (const c of workers.slice(0, 2)) c.push({ type: 'ack', ack: shares(c)[0]!.seq, ok: true });
+    await flush();
+    expect(workers[1]!.ackFor(seq)).toBeUndefined();
+    await fake.advance(5000);
+    expect(workers[1]!.ackFor(seq)).toMatchObject({ ok: true, workers: 2 });
   });
 });
 
