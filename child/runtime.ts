@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import type { SharedValue } from '../shared/shared-value.ts';
 import type { Stats } from '../shared/stats/index.ts';
 
 /** What a generation knows about itself. */
@@ -45,6 +46,8 @@ export interface Runtime {
   ticketKey(rotateEvery: number): Promise<TicketKey>;
   /** Asks for a reload of the whole program; resolves with the new generation's number. */
   requestReload(reason: string): Promise<number>;
+  /** Sets `key` (checked) for every worker of this generation; resolves once this process holds it, through the `shared` hook. */
+  share(key: string, value: SharedValue): Promise<void>;
   /** Installs the hooks the runtime calls: drain (stop accepting, finish) and terminate (cut and exit), and the optional ones below. */
   start(hooks: RuntimeHooks): void;
   /** Ends the process once drained or terminated. @default process.exit */
@@ -62,4 +65,6 @@ export interface RuntimeHooks {
   unpark?(acquire: (address: string) => Promise<number>): Promise<number>;
   /** Close idle connections now and busy ones after their response; returns the open connections. */
   hurry?(): number;
+  /** A shared value arrived (set by any worker of the generation, this one included): hold it. */
+  shared?(key: string, value: SharedValue): void;
 }

@@ -3,6 +3,7 @@ import { parseAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
 import { ENV } from '../shared/launch-env.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
+import { sharedProblem, type SharedValue } from '../shared/shared-value.ts';
 import { DrainController } from './drain.ts';
 import { StatsFront, type Family, type HistogramOptions, type StatOptions } from './stats-api.ts';
 import { RequestStats, requestLabels } from './request-stats.ts';
@@ -12,12 +13,14 @@ import type { GenerationInfo, ListenerRequest, Runtime, TicketKey } from './runt
 import { StandaloneRuntime } from './standalone.ts';
 import { markListenCalled, markListening } from './start-timing.ts';
 import { SupervisedRuntime } from './supervised.ts';
+import { SharedValues, type SharedListener } from './shared-values.ts';
 
 interface State {
   runtime: Runtime;
   controller: DrainController;
   drainCallbacks: (() => unknown)[];
   draining: boolean;
+  shared: SharedValues;
   /** When Baton cuts what is left of the drain (epoch ms), once it has said. */
   deadline?: number;
 }
@@ -34,7 +37,7 @@ const slot = globalThis as unknown as { [STATE]?: State };
 export function useRuntime(runtime: Runtime): void {
   // Every HTTP response counted per generation, for the canary window: no code in the app.
   const controller = new DrainController(new RequestStats(() => runtime.stats(), requestLabels(runtime.info().generation)));
-  const current: State = { runtime, controller, drainCallbacks: [], draining: false };
+  const current: State = { runtime, controller, drainCallbacks: [], draining: false, shared: new SharedValues() };
   slot[STATE] = current;
   controller.onCount((open) => runtime.reportConnections(open));
   runtime.start({
@@ -49,6 +52,7 @@ export function useRuntime(runtime: Runtime): void {
     park: () => controller.park().length,
     unpark: (acquire) => controller.unpark(acquire),
     hurry: () => controller.hurry(),
+    shared: (key, value) => current.shared.apply(key, value),
   });
 }
 
@@ -185,6 +189,31 @@ export function ticketKey(rotateEvery: number): Promise<TicketKey> {
 export function requestReload(reason: string): Promise<number> {
   return current().runtime.requestReload(reason);
 }
+
+/** The generation's shared values (see `shared`). */
+export interface Shared {
+  /** The value of `key` this process holds, or undefined when none was set. */
+  get(key: string): SharedValue | undefined;
+  /** Sets `key` for every worker of this generation; resolves once every worker holds it (this one included), rejects with ERR_BAD_REQUEST for a bad key or value. */
+  set(key: string, value: SharedValue): Promise<void>;
+  /** Calls `listener` with each value this process comes to hold from now on, whichever worker set it; returns what removes it. */
+  onChange(listener: SharedListener): () => void;
+}
+
+/**
+ * Values every worker of this generation (`workers: N`) holds alike: one set by any worker reaches
+ * all of them, in the same order, and any that starts later in the generation (a restarted slot)
+ * starts with them. A new generation starts with none. Without Baton: this process's own.
+ */
+export const shared: Shared = {
+  get: (key) => current().shared.get(key),
+  async set(key, value) {
+    const problem = sharedProblem(key, value);
+    if (problem) throw new BatonError('ERR_BAD_REQUEST', problem);
+    await current().runtime.share(key, value);
+  },
+  onChange: (listener) => current().shared.listen(listener),
+};
 
 /** Open connections across the servers this generation serves. */
 export function openConnections(): number {

@@ -1,8 +1,9 @@
 import { parseAddress } from '../shared/address.ts';
 import { BatonError } from '../shared/errors.ts';
+import type { SharedValue } from '../shared/shared-value.ts';
 import type { Stats } from '../shared/stats/index.ts';
 import { privateSegments } from './stats-module.ts';
-import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, TicketKey } from './runtime.ts';
+import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks, TicketKey } from './runtime.ts';
 
 /** How long a standalone program drains on SIGTERM/SIGINT before it cuts connections. @default 10 s */
 const STANDALONE_DRAIN_MS = 10_000;
@@ -16,6 +17,7 @@ export class StandaloneRuntime implements Runtime {
   private readonly startedAt = Date.now();
   private mapped: Stats | undefined;
   private key: TicketKey | undefined;
+  private hooks: RuntimeHooks | undefined;
 
   constructor(options: { drainMs?: number } = {}) {
     this.drainMs = options.drainMs ?? STANDALONE_DRAIN_MS;
@@ -53,11 +55,17 @@ export class StandaloneRuntime implements Runtime {
     throw new BatonError('ERR_NOT_SUPERVISED', 'cannot reload: this program was not started by Baton');
   }
 
+  /** Alone, this process is its whole generation: the value is held at once. */
+  async share(key: string, value: SharedValue): Promise<void> {
+    this.hooks?.shared?.(key, value);
+  }
+
   reportConnections(): void {}
 
   drained(): void {}
 
-  start(hooks: { drain(): void; terminate(): void }): void {
+  start(hooks: RuntimeHooks): void {
+    this.hooks = hooks;
     const stop = (): void => {
       hooks.drain();
       setTimeout(() => hooks.terminate(), this.drainMs).unref();

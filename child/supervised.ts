@@ -11,6 +11,7 @@ import {
   type ReplyBody,
   type SupervisorMessage,
 } from '../shared/protocol.ts';
+import { sharedProblem, type SharedValue } from '../shared/shared-value.ts';
 import { LAYOUT_VERSION } from '../shared/stats/layout.ts';
 import type { Stats } from '../shared/stats/index.ts';
 import { segments } from './stats-module.ts';
@@ -36,6 +37,7 @@ export class SupervisedRuntime implements Runtime {
   private mapped: Stats | undefined;
   /** Requests whose reply has not come yet. */
   private awaiting = 0;
+  private helloSeq = 0;
 
   constructor() {
     this.listeners = readInheritedListeners(process.env, process.pid);
@@ -63,7 +65,14 @@ export class SupervisedRuntime implements Runtime {
       },
       'heap-profile': async (m) => ({ ok: true, ...(await (await memoryActions()).writeHeapProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
       'cpu-profile': async (m) => ({ ok: true, ...(await (await memoryActions()).writeCpuProfile(m.dir, this.generationInfo.generation, m.seconds)) }),
+      share: (m) => {
+        this.hooks?.shared?.(m.key, m.value);
+        return { ok: true };
+      },
       ack: (m) => {
+        // The hello's values are held as its ack is read, before any later message: a `share` in
+        // the same read must not be overtaken by an older value of the same key.
+        if (m.ack === this.helloSeq && m.ok) this.holdShared(m.shared);
         this.correlator.settle(m.ack, m as ReplyBody);
         return undefined;
       },
@@ -72,7 +81,9 @@ export class SupervisedRuntime implements Runtime {
     process.on('disconnect', () => this.correlator.failAll(new BatonError('ERR_SUPERVISOR_GONE', 'the supervisor closed the channel')));
     // The channel must not keep a finished program alive; Baton's messages still arrive while it runs.
     process.channel?.unref();
-    this.hello = this.request({ type: 'hello', pid: process.pid, runtime: `node ${process.version}`, statsLayout: LAYOUT_VERSION });
+    const hello = this.correlator.stamp<ChildMessage>({ type: 'hello', pid: process.pid, runtime: `node ${process.version}`, statsLayout: LAYOUT_VERSION });
+    this.helloSeq = hello.seq;
+    this.hello = this.awaitReply(hello);
     this.hello
       .then((reply) => {
         if (reply.ok) this.generationInfo = { ...this.generationInfo, startedAt: Number(reply.startedAt) };
@@ -139,6 +150,14 @@ export class SupervisedRuntime implements Runtime {
     return Number(reply.generation);
   }
 
+  async share(key: string, value: SharedValue): Promise<void> {
+    const reply = await this.request({ type: 'share', key, value });
+    if (reply.ok) return;
+    // A supervisor from before shared values answers "unrecognized": this process is the only holder.
+    if (reply.error.code === 'ERR_PROTOCOL') return this.hooks?.shared?.(key, value);
+    throw replyError(reply.error);
+  }
+
   stats(): Stats {
     this.mapped ??= this.openStats();
     return this.mapped;
@@ -183,8 +202,17 @@ export class SupervisedRuntime implements Runtime {
     if (reply !== undefined) this.send(this.correlator.reply<ChildMessage>(raw.seq, reply));
   }
 
+  /** What the generation's workers shared before this one started (a restarted slot), from the hello's ack. */
+  private holdShared(values: unknown): void {
+    if (typeof values !== 'object' || values === null) return;
+    for (const [key, value] of Object.entries(values)) if (sharedProblem(key, value) === undefined) this.hooks?.shared?.(key, value as SharedValue);
+  }
+
   private request(body: Outgoing<ChildMessage>): Promise<ReplyBody> {
-    const message = this.correlator.stamp<ChildMessage>(body);
+    return this.awaitReply(this.correlator.stamp<ChildMessage>(body));
+  }
+
+  private awaitReply(message: ChildMessage): Promise<ReplyBody> {
     const reply = this.correlator.expect(message.seq);
     // Awaiting a reply is work in progress: keep the process alive until every reply has come
     // (ref/unref do not count: the hello's reply must not unref under a listen still waiting).

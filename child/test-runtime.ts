@@ -8,7 +8,7 @@ import { parseAddress } from '../shared/address.ts';
 import type { Stats } from '../shared/stats/index.ts';
 import { randomBytes } from 'node:crypto';
 import { BatonError } from '../shared/errors.ts';
-import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, TicketKey } from './runtime.ts';
+import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks, TicketKey } from './runtime.ts';
 import { privateStats } from './standalone.ts';
 
 export interface TestRuntimeOptions {
@@ -37,14 +37,14 @@ export interface TestRuntime extends Runtime {
 /** Creates a test runtime; install it with `useRuntime()` before the app calls `listen()`. */
 export function createTestRuntime(options: TestRuntimeOptions = {}): TestRuntime {
   const startedAt = Date.now();
-  let hooks: { drain(): void; terminate(): void } | undefined;
+  let hooks: RuntimeHooks | undefined;
   let stats: Stats | undefined;
   let isReady = false;
   let connections = 0;
   let exitCode: number | undefined;
   let key: TicketKey | undefined;
   const exited: ((code: number) => void)[] = [];
-  const started = (): { drain(): void; terminate(): void } => {
+  const started = (): RuntimeHooks => {
     if (!hooks) throw new Error('the test runtime is not installed: call useRuntime(runtime) first');
     return hooks;
   };
@@ -72,6 +72,10 @@ export function createTestRuntime(options: TestRuntimeOptions = {}): TestRuntime
     },
     async requestReload() {
       throw new BatonError('ERR_NOT_SUPERVISED', 'cannot reload: the test runtime has no supervisor to ask');
+    },
+    // The test is the whole generation: a shared value is held at once.
+    async share(key, value) {
+      started().shared?.(key, value);
     },
     start: (h) => {
       hooks = h;
