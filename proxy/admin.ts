@@ -15,11 +15,14 @@ const exposition = lazyModule<typeof import('../shared/stats/exposition.ts')>(im
 export interface AdminTarget {
   store: StatsStore;
   version: string;
-  info(): { generation: number; instance: string; supervised: boolean; startedAt: number };
+  info(): { generation: number; worker: number; instance: string; supervised: boolean; startedAt: number };
   state(): 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING';
-  healthFailing: boolean;
-  /** Stops accepting on every proxy listener (not the admin one). */
-  drainListeners(): void;
+  /** True after /healthcheck/fail (by whichever worker of the generation took it), until /healthcheck/ok. */
+  healthFailing(): boolean;
+  /** Fails (or passes again) the health path of every worker of the generation; resolves once each has it. */
+  setHealthFailing(failing: boolean): Promise<void>;
+  /** Stops every worker of the generation accepting on its proxy listeners (not the admin one); resolves once each was told. */
+  drainListeners(): Promise<void>;
   configDump(): unknown;
   /** Refreshes gauges computed on demand before a stats read. */
   refreshStats?(): void;
@@ -82,6 +85,7 @@ export function createAdminServer(target: AdminTarget, access: AdminAccess): htt
           version: target.version,
           state: target.state(),
           generation: info.generation,
+          worker: info.worker,
           instance: info.instance,
           supervised: info.supervised,
           pid: process.pid,
@@ -89,21 +93,23 @@ export function createAdminServer(target: AdminTarget, access: AdminAccess): htt
           uptime_current_epoch: Math.round((Date.now() - info.startedAt) / 1000),
           uptime_process_ms: Math.round(process.uptime() * 1000),
           hot_restart_version: target.store.version(),
-          health_check_failing: target.healthFailing,
+          health_check_failing: target.healthFailing(),
         });
       case '/ready': {
         const state = target.state();
         return send(state === 'LIVE' ? 200 : 503, 'text/plain; charset=utf-8', `${state}\n`);
       }
       case '/healthcheck/fail':
-        target.healthFailing = true;
-        return send(200, 'text/plain; charset=utf-8', 'OK\n');
       case '/healthcheck/ok':
-        target.healthFailing = false;
-        return send(200, 'text/plain; charset=utf-8', 'OK\n');
-      case '/drain_listeners':
-        target.drainListeners();
-        return send(200, 'text/plain; charset=utf-8', 'OK\n');
+      case '/drain_listeners': {
+        // The whole generation's answer, not this worker's: the OK comes once every worker holds the change.
+        const done = url.pathname === '/drain_listeners' ? target.drainListeners() : target.setHealthFailing(url.pathname === '/healthcheck/fail');
+        done.then(
+          () => send(200, 'text/plain; charset=utf-8', 'OK\n'),
+          (err: Error) => json(500, { error: `${url.pathname} failed: ${err.message}` }),
+        );
+        return;
+      }
       case '/config_dump':
         return json(200, target.configDump());
     }

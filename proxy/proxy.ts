@@ -7,7 +7,7 @@ import type http from 'node:http';
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import { generation, listen, onDrain, pacedClose, ready } from '../child/index.ts';
+import { generation, listen, onDrain, pacedClose, ready, shared } from '../child/index.ts';
 import { packageVersion } from '../shared/package-root.ts';
 import { createAccessLog, type AccessLog } from './access-log.ts';
 import { createAdminServer, type AdminTarget } from './admin.ts';
@@ -41,6 +41,10 @@ export interface RunningProxy {
 const { Server: HttpServer } = process.getBuiltinModule('node:http');
 
 const VERSION = packageVersion();
+
+/** The generation-wide admin state, in the SDK's shared values so that every worker answers alike. */
+const HEALTH_KEY = 'proxy.health_check';
+const LISTENERS_KEY = 'proxy.listeners';
 
 export async function startProxy(config: ProxyConfig, log: Logger): Promise<RunningProxy> {
   const store = openStatsStore();
@@ -88,18 +92,23 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
   };
 
   const servers = new Map<string, net.Server>();
+  const stopAccepting = (): void => {
+    for (const [name, server] of servers) {
+      const spec = config.listeners.find((l) => l.name === name);
+      if (spec?.protocol !== 'admin' && server.listening) net.Server.prototype.close.call(server);
+    }
+  };
+  shared.onChange((key, value) => {
+    if (key === LISTENERS_KEY && value === 'drained') stopAccepting();
+  });
   const admin: AdminTarget = {
     store,
     version: VERSION,
     info: () => generation(),
     state: () => (draining ? 'DRAINING' : 'LIVE'),
-    healthFailing: false,
-    drainListeners: () => {
-      for (const [name, server] of servers) {
-        const spec = config.listeners.find((l) => l.name === name);
-        if (spec?.protocol !== 'admin' && server.listening) net.Server.prototype.close.call(server);
-      }
-    },
+    healthFailing: () => shared.get(HEALTH_KEY) === 'fail',
+    setHealthFailing: (failing) => shared.set(HEALTH_KEY, failing ? 'fail' : 'ok'),
+    drainListeners: () => shared.set(LISTENERS_KEY, 'drained'),
     configDump: () => ({ file: config.file, listeners: config.listeners, clusters: config.clusters.map(({ parsedEndpoints: _p, ...c }) => c), access_log: config.accessLog }),
   };
 
@@ -117,7 +126,7 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
         accessLog,
         streamIdleTimeout: spec.stream_idle_timeout,
         ...(spec.health_path !== undefined ? { healthPath: spec.health_path } : {}),
-        healthFailing: () => admin.healthFailing,
+        healthFailing: () => admin.healthFailing(),
       };
       if (material && tlsServer) {
         const t = tlsServer.createTlsHttpServer(spec, material, ctx, cx, store);
@@ -153,6 +162,9 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
     const where = server.address();
     log.info({ listener: spec.name, protocol: spec.protocol, address: typeof where === 'string' ? where : `${where?.address}:${where?.port}` }, `proxy listener ${spec.name} (${spec.protocol}) listening`);
   }
+
+  // A worker restarted in a generation told to stop accepting (its hello may also come later: onChange).
+  if (shared.get(LISTENERS_KEY) === 'drained') stopAccepting();
 
   const drain = async (): Promise<void> => {
     if (draining) return;

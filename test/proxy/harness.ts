@@ -16,6 +16,13 @@ export function startProxyBaton(file: ProxyFile, env: Record<string, string> = {
   return new BatonProcess((dir) => fileFor(`${dir}/baton.yaml`, file), [], env);
 }
 
+/** Waits until generation `n` is active; else fails with the proxy's stderr, which says why. */
+export async function activeProxy(baton: BatonProcess, n = 1): Promise<void> {
+  await baton.active(n).catch((err: unknown) => {
+    throw new Error(`${String(err)}\nstderr: ${baton.stderr.join('')}`);
+  });
+}
+
 export function fileFor(configPath: string, file: ProxyFile): Record<string, unknown> {
   return {
     name: 'proxy',

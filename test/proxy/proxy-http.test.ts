@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { closeFd, sockName, tcpListen } from '../../shared/native/native.ts';
 import type { BatonProcess, LogLine } from '../helpers/baton.ts';
 import { freePort } from '../helpers/ports.ts';
-import { addresses, rawExchange, request, startProxyBaton, statValue } from './harness.ts';
+import { activeProxy, addresses, rawExchange, request, startProxyBaton, statValue } from './harness.ts';
 import { startUpstream, type Upstream } from './upstreams.ts';
 
 let baton: BatonProcess;
@@ -79,9 +79,7 @@ beforeAll(async () => {
       admin: { listener: 'admin', token_file: path.join(tokenDir, 'admin.token') },
     },
   });
-  await baton.active(1).catch((err: unknown) => {
-    throw new Error(`${String(err)}\nstderr: ${baton.stderr.join('')}`);
-  });
+  await activeProxy(baton);
 }, 40_000);
 
 afterAll(async () => {

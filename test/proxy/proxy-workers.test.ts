@@ -1,0 +1,110 @@
+// The proxy with several workers answers for its generation: what an admin POST changes, every
+// worker changes (and a worker restarted in its slot starts changed), whichever worker took it.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BatonProcess } from '../helpers/baton.ts';
+import { activeProxy, addresses, request, startProxyBaton } from './harness.ts';
+
+let baton: BatonProcess;
+let web: number;
+let admin: number;
+const token = crypto.randomBytes(24).toString('hex');
+const tokenDir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-proxy-workers-'));
+const auth = { authorization: `Bearer ${token}` };
+
+interface ServerInfo {
+  pid: number;
+  worker: number;
+  generation: number;
+  health_check_failing: boolean;
+}
+
+/**
+ * /server_info on `n` fresh connections: the kernel hashes each to one worker's socket, so 40
+ * reach both workers but for a chance of 2^-39.
+ */
+async function serverInfos(n = 40): Promise<ServerInfo[]> {
+  const out: ServerInfo[] = [];
+  for (let i = 0; i < n; i++) out.push(JSON.parse((await request(admin, { path: '/server_info' })).body.toString()) as ServerInfo);
+  return out;
+}
+
+async function healthStatuses(n = 20): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push((await request(web, { path: '/healthz' })).status);
+  return out;
+}
+
+const workerPids = async (generation: number): Promise<number[]> =>
+  (await baton.status()).generations.find((g) => g.generation === generation)?.workers?.map((w) => w.pid) ?? [];
+
+beforeAll(async () => {
+  fs.writeFileSync(path.join(tokenDir, 'admin.token'), token, { mode: 0o600 });
+  const l = await addresses('web', 'admin');
+  web = l.web!.port;
+  admin = l.admin!.port;
+  baton = startProxyBaton({
+    workers: 2,
+    balance: 'reuseport',
+    restart: { 'backoff-initial': '50ms' },
+    listeners: [l.web!, l.admin!].map(({ name, address }) => ({ name, address })),
+    app: {
+      listeners: {
+        web: { protocol: 'http', health_path: '/healthz', routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: 'direct\n' } }] },
+      },
+      clusters: {},
+      admin: { listener: 'admin', token_file: path.join(tokenDir, 'admin.token') },
+    },
+  });
+  await activeProxy(baton);
+}, 40_000);
+
+afterAll(async () => {
+  await baton?.cleanup();
+  fs.rmSync(tokenDir, { recursive: true, force: true });
+});
+
+describe('proxy with workers: 2 — one admin answer for the generation', () => {
+  it('/healthcheck/fail taken by one worker fails the health path of both, and of a worker restarted in its slot; /healthcheck/ok passes all again', async () => {
+    const pids = await workerPids(1);
+    expect(pids).toHaveLength(2);
+    const before = await serverInfos();
+    expect(new Set(before.map((i) => i.pid))).toEqual(new Set(pids));
+    expect(before.every((i) => !i.health_check_failing)).toBe(true);
+
+    expect((await request(admin, { path: '/healthcheck/fail', method: 'POST', headers: auth })).status).toBe(200);
+    const failing = await serverInfos();
+    expect(new Set(failing.map((i) => i.pid))).toEqual(new Set(pids));
+    expect(failing.filter((i) => !i.health_check_failing)).toEqual([]);
+    expect(new Set(await healthStatuses())).toEqual(new Set([503]));
+
+    // Worker 1 dies: its slot's new process starts with the generation's values.
+    const restarted = baton.waitForEvent('worker-restarted', (e) => e.generation === 1 && e.worker === 1);
+    process.kill(pids[1] as number, 'SIGKILL');
+    const replacement = (await restarted).pid;
+    expect(replacement).not.toBe(pids[1]);
+    const after = await serverInfos();
+    expect(new Set(after.map((i) => i.pid))).toEqual(new Set([pids[0], replacement]));
+    expect(after.filter((i) => !i.health_check_failing)).toEqual([]);
+
+    expect((await request(admin, { path: '/healthcheck/ok', method: 'POST', headers: auth })).status).toBe(200);
+    expect((await serverInfos()).filter((i) => i.health_check_failing)).toEqual([]);
+    expect(new Set(await healthStatuses())).toEqual(new Set([200]));
+  }, 60_000);
+
+  it('/drain_listeners stops every worker accepting: requests on both sockets wait for the next generation', async () => {
+    expect((await request(admin, { path: '/drain_listeners', method: 'POST', headers: auth })).status).toBe(200);
+    // Ten fresh connections land on both workers' sockets; had one worker kept accepting, its
+    // share would be answered by generation 1 before the reload below has started.
+    const ids = Array.from({ length: 10 }, (_, i) => `after-drain-${i}`);
+    const answers = ids.map((id) => request(web, { path: '/', headers: { 'x-request-id': id } }));
+    expect((await baton.reload()).body).toMatchObject({ ok: true, generation: 2 });
+    expect((await Promise.all(answers)).map((a) => a.status)).toEqual(ids.map(() => 200));
+    for (const id of ids) expect((await baton.waitForLog((l) => l.request_id === id)).generation).toBe(2);
+    // The new generation starts with none of the old one's values: it accepts, and its health path passes.
+    expect(new Set(await healthStatuses())).toEqual(new Set([200]));
+  }, 60_000);
+});
