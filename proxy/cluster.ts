@@ -78,7 +78,6 @@ export class Cluster {
     this.stats = stats;
     this.hosts = spec.parsedEndpoints.map((e) => new UpstreamHost(e, spec, stats, tls));
     this.lb = new LoadBalancer(spec.lb_policy, this.hosts);
-    stats.hcHealthy.set(this.hosts.length);
   }
 
   /** A healthy host (other than `avoid` if possible), or undefined when none is healthy. */

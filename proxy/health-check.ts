@@ -18,16 +18,36 @@ export class HealthChecker {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly streaks = new Map<UpstreamHost, { ok: number; fail: number; checked: boolean }>();
   private stopped = false;
+  private readonly reportsGauge: boolean;
 
-  constructor(cluster: Cluster, config: HealthCheckConfig, log: HealthLog) {
+  /** `reportsGauge: false` leaves the cluster's healthy gauge to another worker (health-share.ts). */
+  constructor(cluster: Cluster, config: HealthCheckConfig, log: HealthLog, options: { reportsGauge?: boolean } = {}) {
     this.cluster = cluster;
     this.config = config;
     this.log = log;
+    this.reportsGauge = options.reportsGauge ?? true;
   }
 
-  /** Runs the first round of probes (resolves when each has an answer) and schedules the next. */
-  async start(): Promise<void> {
-    await Promise.all(this.cluster.hosts.map((h) => this.round(h)));
+  /** Runs the first round of probes (resolves when each has an answer); with `keepChecking` (the default) schedules the next. */
+  async start(keepChecking = true): Promise<void> {
+    await Promise.all(this.cluster.hosts.map((h) => this.round(h, keepChecking)));
+  }
+
+  get hostCount(): number {
+    return this.cluster.hosts.length;
+  }
+
+  /** Schedules the rounds after the first, for a checker started without them. */
+  keepChecking(): void {
+    for (const host of this.cluster.hosts) this.schedule(host);
+  }
+
+  /** Takes another worker's view of the endpoints (one flag per host, in order); changes are not logged, that worker did. */
+  adopt(healthy: readonly boolean[]): void {
+    this.cluster.hosts.forEach((host, i) => {
+      if (healthy[i] !== undefined) host.healthy = healthy[i];
+    });
+    if (this.reportsGauge) this.cluster.stats.hcHealthy.set(this.cluster.healthyCount);
   }
 
   stop(): void {
@@ -36,7 +56,7 @@ export class HealthChecker {
     this.timers.clear();
   }
 
-  private async round(host: UpstreamHost): Promise<void> {
+  private async round(host: UpstreamHost, again: boolean): Promise<void> {
     if (this.stopped) return;
     const { stats } = this.cluster;
     stats.hcAttempt.inc();
@@ -46,10 +66,14 @@ export class HealthChecker {
     );
     if (reason !== undefined) stats.hcFailure.inc();
     this.record(host, reason);
+    if (again) this.schedule(host);
+  }
+
+  private schedule(host: UpstreamHost): void {
     if (this.stopped) return;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      void this.round(host);
+      void this.round(host, true);
     }, this.config.interval);
     timer.unref();
     this.timers.add(timer);
@@ -73,7 +97,7 @@ export class HealthChecker {
 
   private set(host: UpstreamHost, healthy: boolean, reason: string): void {
     host.healthy = healthy;
-    this.cluster.stats.hcHealthy.set(this.cluster.healthyCount);
+    if (this.reportsGauge) this.cluster.stats.hcHealthy.set(this.cluster.healthyCount);
     this.log({ cluster: this.cluster.name, endpoint: host.key, healthy, reason });
   }
 

@@ -14,7 +14,7 @@ import { createAdminServer, type AdminTarget } from './admin.ts';
 import { adminAccess } from './admin-access.ts';
 import { Cluster } from './cluster.ts';
 import type { ProxyConfig } from './config-load.ts';
-import { HealthChecker } from './health-check.ts';
+import { startHealthChecks } from './health-share.ts';
 import { countConnection, createHttpServer } from './http-listener.ts';
 import { clusterStats, httpStats, listenerStats } from './proxy-stats.ts';
 import { Router } from './router.ts';
@@ -60,17 +60,10 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
   const tlsServer = config.tls.listeners.size > 0 ? await import('./tls/tls-server.ts') : undefined;
   const tlsServers: TlsHttpServer[] = [];
 
-  const checkers: HealthChecker[] = [];
-  for (const cluster of clusters.values()) {
-    const hc = cluster.spec.health_check;
-    if (!hc) continue;
-    // `event` names the record for programs (tests, log pipelines); the message may be reworded.
-    const checker = new HealthChecker(cluster, hc, (e) =>
-      log.info({ event: 'endpoint-health', ...e }, `endpoint ${e.endpoint} of cluster ${e.cluster} is ${e.healthy ? 'healthy' : 'unhealthy'}: ${e.reason}`),
-    );
-    checkers.push(checker);
-  }
-  await Promise.all(checkers.map((c) => c.start()));
+  // Gauges are summed over a generation's workers: a cluster's healthy endpoints are worker 0's to report.
+  const reporter = info.worker === 0;
+  if (reporter) for (const c of clusters.values()) c.stats.hcHealthy.set(c.hosts.length);
+  const healthChecks = await startHealthChecks(clusters.values(), reporter, log);
 
   let draining = false;
   let open = 0;
@@ -172,7 +165,7 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
     watch?.stop();
     tickets?.stop();
     for (const t of tlsServers) t.draining();
-    for (const c of checkers) c.stop();
+    healthChecks.stop();
     // The serving generation's view of its clusters is the one that counts; a gauge sums over generations.
     for (const c of clusters.values()) c.stats.hcHealthy.set(0);
     void pacedClose(streams);

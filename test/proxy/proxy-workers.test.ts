@@ -6,11 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatonProcess } from '../helpers/baton.ts';
-import { activeProxy, addresses, request, startProxyBaton } from './harness.ts';
+import { activeProxy, addresses, request, startProxyBaton, statValue } from './harness.ts';
+import { startUpstream, type Upstream } from './upstreams.ts';
 
 let baton: BatonProcess;
 let web: number;
 let admin: number;
+let checked: Upstream;
+const INTERVAL_MS = 100;
 const token = crypto.randomBytes(24).toString('hex');
 const tokenDir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-proxy-workers-'));
 const auth = { authorization: `Bearer ${token}` };
@@ -32,16 +35,27 @@ async function serverInfos(n = 40): Promise<ServerInfo[]> {
   return out;
 }
 
-async function healthStatuses(n = 20): Promise<number[]> {
+async function statuses(pathName: string, n = 20): Promise<number[]> {
   const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push((await request(web, { path: '/healthz' })).status);
+  for (let i = 0; i < n; i++) out.push((await request(web, { path: pathName })).status);
   return out;
+}
+
+const healthStatuses = (n?: number): Promise<number[]> => statuses('/healthz', n);
+
+/** Health probes the upstream receives over `ms`, and the window's true length. */
+async function probesOver(ms: number): Promise<{ probes: number; ms: number }> {
+  const before = checked.healthProbes;
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return { probes: checked.healthProbes - before, ms: performance.now() - start };
 }
 
 const workerPids = async (generation: number): Promise<number[]> =>
   (await baton.status()).generations.find((g) => g.generation === generation)?.workers?.map((w) => w.pid) ?? [];
 
 beforeAll(async () => {
+  checked = await startUpstream('checked');
   fs.writeFileSync(path.join(tokenDir, 'admin.token'), token, { mode: 0o600 });
   const l = await addresses('web', 'admin');
   web = l.web!.port;
@@ -53,9 +67,21 @@ beforeAll(async () => {
     listeners: [l.web!, l.admin!].map(({ name, address }) => ({ name, address })),
     app: {
       listeners: {
-        web: { protocol: 'http', health_path: '/healthz', routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: 'direct\n' } }] },
+        web: {
+          protocol: 'http',
+          health_path: '/healthz',
+          routes: [
+            { match: { prefix: '/checked' }, cluster: 'checked' },
+            { match: { prefix: '/' }, direct_response: { status: 200, body: 'direct\n' } },
+          ],
+        },
       },
-      clusters: {},
+      clusters: {
+        checked: {
+          endpoints: [checked.address],
+          health_check: { path: '/healthz', interval: `${INTERVAL_MS}ms`, timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
+        },
+      },
       admin: { listener: 'admin', token_file: path.join(tokenDir, 'admin.token') },
     },
   });
@@ -64,6 +90,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await baton?.cleanup();
+  await checked?.close();
   fs.rmSync(tokenDir, { recursive: true, force: true });
 });
 
@@ -93,6 +120,31 @@ describe('proxy with workers: 2 — one admin answer for the generation', () => 
     expect((await request(admin, { path: '/healthcheck/ok', method: 'POST', headers: auth })).status).toBe(200);
     expect((await serverInfos()).filter((i) => i.health_check_failing)).toEqual([]);
     expect(new Set(await healthStatuses())).toEqual(new Set([200]));
+  }, 60_000);
+
+  it('health checks: worker 0 alone probes for the generation (and its replacement after it), the healthy gauge counts each endpoint once, every worker follows', async () => {
+    expect(await statValue(admin, 'cluster.checked.health_check.healthy')).toBe(1);
+    // A round is scheduled one interval after the last one ended, so one prober fits at most
+    // ms / interval + 1 probes in the window; two workers probing each would make about twice that.
+    const one = await probesOver(2000);
+    console.log(`health probes of one endpoint by 2 workers: ${one.probes} in ${Math.round(one.ms)} ms (interval ${INTERVAL_MS} ms)`);
+    expect(one.probes).toBeGreaterThan(0);
+    expect(one.probes).toBeLessThanOrEqual(Math.floor(one.ms / INTERVAL_MS) + 1);
+
+    checked.healthy = false;
+    await expect.poll(async () => new Set(await statuses('/checked')), { timeout: 10_000 }).toEqual(new Set([503]));
+    expect(await statValue(admin, 'cluster.checked.health_check.healthy')).toBe(0);
+
+    const pids = await workerPids(1);
+    const restarted = baton.waitForEvent('worker-restarted', (e) => e.generation === 1 && e.worker === 0);
+    process.kill(pids[0] as number, 'SIGKILL');
+    await restarted;
+    checked.healthy = true;
+    await expect.poll(async () => new Set(await statuses('/checked')), { timeout: 10_000 }).toEqual(new Set([200]));
+    expect(await statValue(admin, 'cluster.checked.health_check.healthy')).toBe(1);
+    const after = await probesOver(1000);
+    expect(after.probes).toBeGreaterThan(0);
+    expect(after.probes).toBeLessThanOrEqual(Math.floor(after.ms / INTERVAL_MS) + 1);
   }, 60_000);
 
   it('/drain_listeners stops every worker accepting: requests on both sockets wait for the next generation', async () => {

@@ -13,6 +13,8 @@ export interface Upstream {
   /** /healthz answers 503 while false. */
   healthy: boolean;
   requests: number;
+  /** Requests for /healthz so far. */
+  healthProbes: number;
   /** Headers of the last request. */
   last?: http.IncomingHttpHeaders;
   close(): Promise<void>;
@@ -32,6 +34,7 @@ export async function startUpstream(name: string, options: { socketPath?: string
     address: '',
     healthy: true,
     requests: 0,
+    healthProbes: 0,
     server: http.createServer((req, res) => {
       up.requests += 1;
       up.last = req.headers;
@@ -76,6 +79,7 @@ export async function startUpstream(name: string, options: { socketPath?: string
           setTimeout(() => req.socket.destroy(), 20);
           return;
         case '/healthz':
+          up.healthProbes += 1;
           res.statusCode = up.healthy ? 200 : 503;
           res.end(up.healthy ? 'ok\n' : 'down\n');
           return;
