@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { controlRequest } from '../supervisor/cli/control-client.ts';
 import type { StatusSnapshot } from '../supervisor/core/supervisor.ts';
-import { loadNative, sampleMemory } from '../child/memory-reporter.ts';
+import { loadNative, sampleMemory } from '../child/memory/memory-reporter.ts';
 import { procMemoryProbe } from '../supervisor/memory/proc.ts';
 import { summarize, type MemoryPoint } from '../supervisor/memory/history.ts';
 import { detectLeak } from '../supervisor/memory/leak-detect.ts';

@@ -67,14 +67,14 @@ const appFile = (app: string): string => (FROM_DIST ? asInstalledApp(app, tmp) :
 const SDK_APP = [...NODE, appFile('examples/http-app.ts')];
 /** A preload that only hides node:http's undici getters, as Baton's preload does first. */
 function leanHttpPreload(): string {
-  const module = FROM_DIST ? path.join(ROOT, 'dist/child/lean-http.js') : path.join(ROOT, 'child/lean-http.ts');
+  const module = FROM_DIST ? path.join(ROOT, 'dist/child/start/lean-http.js') : path.join(ROOT, 'child/start/lean-http.ts');
   const file = path.join(tmp, 'lean-http-preload.mjs');
   fs.writeFileSync(file, `import { hideUndiciExports } from ${JSON.stringify(pathToFileURL(module).href)};\nhideUndiciExports();\n`);
   return file;
 }
 const ALL: Omit<Variant, 'cpuFile'>[] = [
   { name: 'plain', label: 'the same app without the SDK (fd 3, preload: off)', command: [...NODE, appFile('bench/lib/plain-http-app.ts')], config: { preload: 'off' } },
-  // The preload also spares an app Node's undici (child/lean-http.ts): this one gets that alone, so
+  // The preload also spares an app Node's undici (child/start/lean-http.ts): this one gets that alone, so
   // the SDK's own cost is told apart from what the app no longer loads.
   { name: 'plain-lean', label: 'the same app without the SDK, node:http as under the preload (child/lean-http)', command: [...NODE, '--import', leanHttpPreload(), appFile('bench/lib/plain-http-app.ts')], config: { preload: 'off' } },
   { name: 'sdk', label: 'SDK example app (examples/http-app.ts, the default config)', command: SDK_APP, config: {} },

@@ -21,7 +21,7 @@ import { mmap } from '../shared/native/native.ts';
 import { computeLayout, createSegment, openSegment, toPrometheus, type Counter, type Stats } from '../shared/stats/index.ts';
 import client from 'prom-client';
 import { bridgePromClient } from '../child/prom-client-bridge.ts';
-import { StatsFront, type Family } from '../child/stats-api.ts';
+import { StatsFront, type Family } from '../child/stats/stats-api.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const now = () => performance.now();

@@ -5,11 +5,11 @@
  * ready once its first listen has completed. Without Baton the program runs exactly as before.
  */
 import net from 'node:net';
-import { targetAddress } from './inherited.ts';
-import { hideUndiciExports } from './lean-http.ts';
+import { targetAddress } from './runtime/inherited.ts';
+import { hideUndiciExports } from './start/lean-http.ts';
 import { generation, launchedByBaton, listen, ready, SDK_LISTEN, serve } from './sdk.ts';
 
-// Before the app's own import of node:http, which follows this preload (child/lean-http.ts).
+// Before the app's own import of node:http, which follows this preload (child/start/lean-http.ts).
 if (launchedByBaton()) hideUndiciExports();
 
 const originalListen = net.Server.prototype.listen;

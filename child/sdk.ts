@@ -4,16 +4,16 @@ import { BatonError } from '../shared/errors.ts';
 import { ENV } from '../shared/launch-env.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import { sharedProblem, type SharedValue } from '../shared/shared-value.ts';
-import { DrainController } from './drain.ts';
-import { StatsFront, type Family, type HistogramOptions, type StatOptions } from './stats-api.ts';
-import { RequestStats, requestLabels } from './request-stats.ts';
-import { pacedClose as closeSpread, type Closable } from './paced-close.ts';
+import { DrainController } from './drain/drain.ts';
+import { StatsFront, type Family, type HistogramOptions, type StatOptions } from './stats/stats-api.ts';
+import { RequestStats, requestLabels } from './stats/request-stats.ts';
+import { pacedClose as closeSpread, type Closable } from './drain/paced-close.ts';
 import type { Counter, Gauge, GenerationEntry, Histogram, StatSample } from '../shared/stats/index.ts';
-import type { GenerationInfo, ListenerRequest, Runtime, TicketKey } from './runtime.ts';
-import { StandaloneRuntime } from './standalone.ts';
-import { markListenCalled, markListening } from './start-timing.ts';
-import { SupervisedRuntime } from './supervised.ts';
-import { SharedValues, type SharedListener } from './shared-values.ts';
+import type { GenerationInfo, ListenerRequest, Runtime, TicketKey } from './runtime/runtime.ts';
+import { StandaloneRuntime } from './runtime/standalone.ts';
+import { markListenCalled, markListening } from './start/start-timing.ts';
+import { SupervisedRuntime } from './runtime/supervised.ts';
+import { SharedValues, type SharedListener } from './runtime/shared-values.ts';
 
 interface State {
   runtime: Runtime;

@@ -10,9 +10,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { PROTOCOL_VERSION, isEnvelope } from '../shared/protocol.ts';
-import { hideUndiciExports } from './lean-http.ts';
+import { hideUndiciExports } from './start/lean-http.ts';
 
-/** Where the wake-up is marked for the reload's breakdown (child/start-timing.ts reads it). */
+/** Where the wake-up is marked for the reload's breakdown (child/start/start-timing.ts reads it). */
 export const WOKEN = Symbol.for('baton.standby.woken');
 
 /** The variable that hands a standby its wake-up environment at boot (STANDBY_WAKE of supervisor/os/standby-pool.ts). */
@@ -22,20 +22,20 @@ const wakeAtBoot = process.env[WAKE];
 delete process.env[WAKE];
 
 // The ES namespace of node:http an app's `import http from 'node:http'` gets, built ahead, without
-// the getters that load Node's undici (child/lean-http.ts; the environment that may keep them is the
+// the getters that load Node's undici (child/start/lean-http.ts; the environment that may keep them is the
 // spawn's, but for the per-generation variables handed on waking). The SDK is the same module an
 // app importing `baton-supervisor/child` gets, so its import is then a cache hit.
 const sibling = (name: string): string => new URL(`./${name}${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href;
 hideUndiciExports();
 await import('node:http');
 await import(sibling('index'));
-// What the SDK loads when a generation first counts (child/stats-module.ts): the stats modules and
+// What the SDK loads when a generation first counts (child/stats/stats-module.ts): the stats modules and
 // the native addon, about 20 ms that would otherwise follow the wake-up in an app that counts at
 // import. Loaded, not opened: the segment to open is named in the environment handed over on waking.
 // Not by one that wakes itself: its wake-up would wait for them, and a request is counted only once
-// answered (child/request-stats.ts), so the first answer does not.
+// answered (child/stats/request-stats.ts), so the first answer does not.
 if (wakeAtBoot === undefined) {
-  const lazy = (await import(sibling('stats-module'))) as typeof import('./stats-module.ts');
+  const lazy = (await import(sibling('stats/stats-module'))) as typeof import('./stats/stats-module.ts');
   lazy.segments();
   lazy.promNames();
 }

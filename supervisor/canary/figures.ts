@@ -1,6 +1,6 @@
 import type { HistogramSample, StatSample } from '../../shared/stats/index.ts';
 
-/** Must match child/request-stats.ts (supervisor/ and child/ never import each other). */
+/** Must match child/stats/request-stats.ts (supervisor/ and child/ never import each other). */
 export const REQUESTS_STAT = 'baton.http.requests';
 export const LATENCY_STAT = 'baton.http.request_ms';
 /** Selects both stats out of a snapshot. */

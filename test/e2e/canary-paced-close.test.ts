@@ -60,7 +60,7 @@ describe('paced close', () => {
     expect(fresh.every((ws) => ws.readyState === WebSocket.OPEN)).toBe(true);
     const sorted = [...closedAfter].sort((x, y) => x - y);
     const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-    // The span ends 300 ms before the deadline (child/paced-close.ts), so it starts that much earlier too.
+    // The span ends 300 ms before the deadline (child/drain/paced-close.ts), so it starts that much earlier too.
     const spanStart = DRAIN_MS * (1 - SHARE) - 300;
     const bin = 250;
     const bins = new Map<number, number>();

@@ -76,6 +76,6 @@ describe('what the SDK loads', () => {
     await expect.poll(async () => (await b.cli('memory', '--segment', '--name', 'test', '--json')).stdout, { timeout: 10_000 }).toMatch(/"heapUsed":\s*[1-9]/);
     expect((await b.reload()).body.ok).toBe(true);
     const { ours } = await exitedRecord(file);
-    expect(ours).toEqual(expect.arrayContaining(['shared/stats/stats.ts', 'child/memory-reporter.ts']));
+    expect(ours).toEqual(expect.arrayContaining(['shared/stats/stats.ts', 'child/memory/memory-reporter.ts']));
   });
 });

@@ -3,7 +3,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { StatsFront } from '../../../child/stats-api.ts';
+import { StatsFront } from '../../../child/stats/stats-api.ts';
 import { computeLayout, createSegment, openSegment, segmentPath, toPrometheus } from '../../../shared/stats/index.ts';
 import { E, ENTRY_BYTES } from '../../../shared/stats/layout.ts';
 import { MAX_HELP_BYTES } from '../../../shared/stats/stat-help.ts';

@@ -17,11 +17,11 @@ import {
   threadArenaSystem,
   type ChildMemory,
   type RuntimeHealth,
-} from '../shared/memory-figures.ts';
+} from '../../shared/memory-figures.ts';
 import { RuntimeWatch, type AfterGc } from './runtime-health.ts';
-import type { Gauge, Stats } from '../shared/stats/index.ts';
+import type { Gauge, Stats } from '../../shared/stats/index.ts';
 
-type Native = typeof import('../shared/native/native.ts');
+type Native = typeof import('../../shared/native/native.ts');
 
 let native: Native | null | undefined;
 
@@ -29,7 +29,7 @@ let native: Native | null | undefined;
 export async function loadNative(): Promise<Native | null> {
   if (native === undefined) {
     try {
-      native = await import('../shared/native/native.ts');
+      native = await import('../../shared/native/native.ts');
     } catch {
       native = null;
     }

@@ -4,8 +4,8 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, unrecognized } from '../../shared/protocol.ts';
-import { NODE_FLAGS, ROOT } from '../helpers/baton.ts';
+import { PROTOCOL_VERSION, unrecognized } from '../../../shared/protocol.ts';
+import { NODE_FLAGS, ROOT } from '../../helpers/baton.ts';
 
 type Message = { baton?: number; seq?: number; type?: string; app?: string; [key: string]: unknown };
 

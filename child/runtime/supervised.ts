@@ -1,5 +1,5 @@
-import { BatonError, type ErrorCode } from '../shared/errors.ts';
-import { ENV, readInheritedListeners, type InheritedListener } from '../shared/launch-env.ts';
+import { BatonError, type ErrorCode } from '../../shared/errors.ts';
+import { ENV, readInheritedListeners, type InheritedListener } from '../../shared/launch-env.ts';
 import {
   Correlator,
   dispatch,
@@ -10,14 +10,14 @@ import {
   type Outgoing,
   type ReplyBody,
   type SupervisorMessage,
-} from '../shared/protocol.ts';
-import { sharedProblem, type SharedValue } from '../shared/shared-value.ts';
-import { LAYOUT_VERSION } from '../shared/stats/layout.ts';
-import type { Stats } from '../shared/stats/index.ts';
-import { segments } from './stats-module.ts';
+} from '../../shared/protocol.ts';
+import { sharedProblem, type SharedValue } from '../../shared/shared-value.ts';
+import { LAYOUT_VERSION } from '../../shared/stats/layout.ts';
+import type { Stats } from '../../shared/stats/index.ts';
+import { segments } from '../stats/stats-module.ts';
 import { matchInherited } from './inherited.ts';
 import { privateStats } from './standalone.ts';
-import { startTiming } from './start-timing.ts';
+import { startTiming } from '../start/start-timing.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks, TicketKey } from './runtime.ts';
 
 /** Connection counts are reported at most this often. */
@@ -95,7 +95,7 @@ export class SupervisedRuntime implements Runtime {
       // segment, forty gauges, the event-loop monitor — about 25 ms of CPU) is no part of a
       // generation's start. A failure to map the segment must not stop the program.
       setTimeout(() => {
-        void import('./memory-reporter.ts')
+        void import('../memory/memory-reporter.ts')
           .then(({ MemoryReporter }) => new MemoryReporter(this.stats(), this.generationInfo.generation, interval))
           .catch(() => {
             // no memory figures from this generation; the supervisor still reads /proc
@@ -124,7 +124,7 @@ export class SupervisedRuntime implements Runtime {
     const replied = this.request({ type: 'listen', address: request.address });
     // The addon (its module, the package root, dlopen: ~3 ms) loads while the supervisor binds and
     // sends, not after: this is on every generation's path to listening.
-    const native = import('../shared/native/native.ts');
+    const native = import('../../shared/native/native.ts');
     native.catch(() => undefined); // its failure is reported below, if the reply gets that far
     const reply = await replied;
     // The supervisor's code and errno (EADDRINUSE, EACCES…) come through, so a program can tell them apart.
@@ -236,6 +236,6 @@ export class SupervisedRuntime implements Runtime {
   }
 }
 
-function memoryActions(): Promise<typeof import('./memory-actions.ts')> {
-  return import('./memory-actions.ts');
+function memoryActions(): Promise<typeof import('../memory/memory-actions.ts')> {
+  return import('../memory/memory-actions.ts');
 }

@@ -2,7 +2,7 @@
 import { execa } from 'execa';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NODE_FLAGS, ROOT } from '../helpers/baton.ts';
+import { NODE_FLAGS, ROOT } from '../../helpers/baton.ts';
 
 interface Interval {
   loopDelayP99: number;

@@ -2,8 +2,8 @@
 // reporter runs one and reads the live figures right after it, so the leak watch fits what is
 // live instead of live plus old-space garbage.
 import { describe, expect, it } from 'vitest';
-import { measureDue } from '../../child/memory-reporter.ts';
-import { RuntimeWatch } from '../../child/runtime-health.ts';
+import { measureDue } from '../../../child/memory/memory-reporter.ts';
+import { RuntimeWatch } from '../../../child/memory/runtime-health.ts';
 
 const MiB = 1024 * 1024;
 

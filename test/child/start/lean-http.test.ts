@@ -1,15 +1,15 @@
-// node:http's ES namespace without the getters that load undici (child/lean-http.ts), in real
+// node:http's ES namespace without the getters that load undici (child/start/lean-http.ts), in real
 // processes: Node's own list of the internal modules it loaded says whether undici came along.
 import { execa } from 'execa';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatonProcess, cleanupAll, fixture, httpConfig, NODE_FLAGS, ROOT } from '../helpers/baton.ts';
-import { freePort, get } from '../helpers/ports.ts';
+import { BatonProcess, cleanupAll, fixture, httpConfig, NODE_FLAGS, ROOT } from '../../helpers/baton.ts';
+import { freePort, get } from '../../helpers/ports.ts';
 
 afterEach(cleanupAll);
 
-const LEAN = pathToFileURL(path.join(ROOT, 'child/lean-http.ts')).href;
+const LEAN = pathToFileURL(path.join(ROOT, 'child/start/lean-http.ts')).href;
 const UNDICI = "process.moduleLoadList.some((m) => m.includes('undici'))";
 
 /** Runs ES module `body` in a fresh process after hideUndiciExports(); prints what it logs. */

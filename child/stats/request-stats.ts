@@ -1,4 +1,4 @@
-import type { Counter, Histogram, Stats } from '../shared/stats/index.ts';
+import type { Counter, Histogram, Stats } from '../../shared/stats/index.ts';
 
 /** The counter of answered requests, labelled `generation`, `code_class` (`2xx`…`5xx`) and `worker` where workers exist. */
 export const REQUESTS_STAT = 'baton.http.requests';

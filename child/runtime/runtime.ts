@@ -1,6 +1,6 @@
 import type net from 'node:net';
-import type { SharedValue } from '../shared/shared-value.ts';
-import type { Stats } from '../shared/stats/index.ts';
+import type { SharedValue } from '../../shared/shared-value.ts';
+import type { Stats } from '../../shared/stats/index.ts';
 
 /** What a generation knows about itself. */
 export interface GenerationInfo {

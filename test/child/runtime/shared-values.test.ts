@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { shared } from '../../child/index.ts';
-import { createTestRuntime, useRuntime } from '../../child/testing.ts';
+import { shared } from '../../../child/index.ts';
+import { createTestRuntime, useRuntime } from '../../../child/testing.ts';
 
 describe('shared values without Baton (the test runtime: this process is the whole generation)', () => {
   it('holds what is set, in order, telling each listener; a removed listener hears no more', async () => {

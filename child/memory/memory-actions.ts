@@ -109,7 +109,7 @@ export function writeHeapSnapshot(dir: string, generation: number): { path: stri
  * waits for this callback.
  */
 export async function writeHeapSnapshotOnDrain(dir: string, generation: number): Promise<{ path: string; bytes: number; pauseMs: number }> {
-  const { onDrain, openConnections } = await import('./sdk.ts');
+  const { onDrain, openConnections } = await import('../sdk.ts');
   return new Promise((resolve, reject) => {
     onDrain(async () => {
       // The drain deadline bounds this: past it Baton cuts the connections, and the count falls to 0.

@@ -4,7 +4,7 @@ import dc from 'node:diagnostics_channel';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { afterEach, expect, it } from 'vitest';
-import { drainSession } from '../../child/http2-drain.ts';
+import { drainSession } from '../../../child/drain/http2-drain.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { formatAddress, isWildcard, parseAddress, type Address } from '../shared/address.ts';
-import type { InheritedListener } from '../shared/launch-env.ts';
+import { formatAddress, isWildcard, parseAddress, type Address } from '../../shared/address.ts';
+import type { InheritedListener } from '../../shared/launch-env.ts';
 
 /** What a program asked to listen on, as `server.listen` arguments describe it. */
 export interface ListenTarget {

@@ -4,10 +4,10 @@
  * bind for real (an address as given, a bare name on an ephemeral loopback port), and nothing ends
  * the test process: the exit the SDK calls once drained is recorded (or handed to `options.exit`).
  */
-import { parseAddress } from '../shared/address.ts';
-import type { Stats } from '../shared/stats/index.ts';
+import { parseAddress } from '../../shared/address.ts';
+import type { Stats } from '../../shared/stats/index.ts';
 import { randomBytes } from 'node:crypto';
-import { BatonError } from '../shared/errors.ts';
+import { BatonError } from '../../shared/errors.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks, TicketKey } from './runtime.ts';
 import { privateStats } from './standalone.ts';
 

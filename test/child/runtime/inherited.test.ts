@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { matchInherited, targetAddress } from '../../child/inherited.ts';
-import type { InheritedListener } from '../../shared/launch-env.ts';
+import { matchInherited, targetAddress } from '../../../child/runtime/inherited.ts';
+import type { InheritedListener } from '../../../shared/launch-env.ts';
 
 const http: InheritedListener = { fd: 3, name: 'http', address: '127.0.0.1:8080' };
 const v6: InheritedListener = { fd: 4, name: 'v6', address: '[::1]:8443' };

@@ -5,7 +5,7 @@
  * use read right after each major GC (a PerformanceObserver on 'gc' entries).
  */
 import { constants, monitorEventLoopDelay, performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
-import type { RuntimeHealth } from '../shared/memory-figures.ts';
+import type { RuntimeHealth } from '../../shared/memory-figures.ts';
 import { collectGarbage } from './full-gc.ts';
 
 /** Figures read right after the latest major GC; `count` is how many major GCs were seen. */

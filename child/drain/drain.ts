@@ -3,7 +3,7 @@ import type http2 from 'node:http2';
 import net from 'node:net';
 // Not the global: that is a lazy getter of Node's, looked up again at every request.
 import { performance } from 'node:perf_hooks';
-import type { RequestStats } from './request-stats.ts';
+import type { RequestStats } from '../stats/request-stats.ts';
 
 // Not `import http from 'node:http'`: an ES module import of node:http reads its lazy exports,
 // which load undici, http2 and tls (~40 ms of CPU) — for an app that may serve only TCP.

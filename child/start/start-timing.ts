@@ -3,7 +3,7 @@
  * clock reads in listen(), and Node's own milestones read once, when ready() sends its message.
  */
 import { performance } from 'node:perf_hooks';
-import { monotonicMs, type ChildTiming } from '../shared/reload-timing.ts';
+import { monotonicMs, type ChildTiming } from '../../shared/reload-timing.ts';
 
 /** performance.now() values; performance.now() counts from timeOrigin on the monotonic clock. */
 let listenCalled: number | undefined;

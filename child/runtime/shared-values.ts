@@ -3,7 +3,7 @@
  * with what the supervisor sends, this process's own values included, so every worker applies
  * the same values in the same order and none applies its own ahead of the others.
  */
-import type { SharedValue } from '../shared/shared-value.ts';
+import type { SharedValue } from '../../shared/shared-value.ts';
 
 export type SharedListener = (key: string, value: SharedValue) => void;
 

@@ -3,11 +3,11 @@
  * against the Prometheus mapping (shared/stats/prom-names.ts) so a bad name fails where it is
  * registered rather than in a scrape, and the help kept for this process's metrics() text.
  */
-import { BatonError } from '../shared/errors.ts';
-import type { Counter, Gauge, Histogram, Stats } from '../shared/stats/index.ts';
+import { BatonError } from '../../shared/errors.ts';
+import type { Counter, Gauge, Histogram, Stats } from '../../shared/stats/index.ts';
 import { exposition, promNames } from './stats-module.ts';
-import type { StatKind } from '../shared/stats/layout.ts';
-import { helpProblem } from '../shared/stats/stat-help.ts';
+import type { StatKind } from '../../shared/stats/layout.ts';
+import { helpProblem } from '../../shared/stats/stat-help.ts';
 
 /** Options of a counter or gauge. */
 export interface StatOptions {

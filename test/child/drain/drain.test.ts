@@ -4,10 +4,10 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DrainController } from '../../child/drain.ts';
-import { LATENCY_STAT, REQUESTS_STAT, RequestStats } from '../../child/request-stats.ts';
-import { privateStats } from '../../child/standalone.ts';
-import { TestPki } from '../proxy/tls-pki.ts';
+import { DrainController } from '../../../child/drain/drain.ts';
+import { LATENCY_STAT, REQUESTS_STAT, RequestStats } from '../../../child/stats/request-stats.ts';
+import { privateStats } from '../../../child/runtime/standalone.ts';
+import { TestPki } from '../../proxy/tls-pki.ts';
 
 interface Response {
   status: number;

@@ -1,8 +1,8 @@
-import { parseAddress } from '../shared/address.ts';
-import { BatonError } from '../shared/errors.ts';
-import type { SharedValue } from '../shared/shared-value.ts';
-import type { Stats } from '../shared/stats/index.ts';
-import { privateSegments } from './stats-module.ts';
+import { parseAddress } from '../../shared/address.ts';
+import { BatonError } from '../../shared/errors.ts';
+import type { SharedValue } from '../../shared/shared-value.ts';
+import type { Stats } from '../../shared/stats/index.ts';
+import { privateSegments } from '../stats/stats-module.ts';
 import type { GenerationInfo, ListenerRequest, ListenPlace, Runtime, RuntimeHooks, TicketKey } from './runtime.ts';
 
 /** How long a standalone program drains on SIGTERM/SIGINT before it cuts connections. @default 10 s */
