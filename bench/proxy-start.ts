@@ -49,11 +49,11 @@ const { values } = parseArgs({
 const PIECES: { name: string; specifier: string }[] = [
   { name: 'pino (main.ts’s logger)', specifier: 'pino' },
   { name: 'the SDK (child/index.ts)', specifier: '../child/index.ts' },
-  { name: 'config-load.ts (yaml and valibot only when a file is checked in full)', specifier: '../proxy/config-load.ts' },
+  { name: 'config-load.ts (yaml and valibot only when a file is checked in full)', specifier: '../proxy/config/config-load.ts' },
   { name: 'the proxy (proxy.ts, undici’s Pool and the rest)', specifier: '../proxy/proxy.ts' },
   // What a generation loads only for a file no generation has checked yet (config-cache.ts): after the rest.
   { name: '(a file not checked before) yaml', specifier: 'yaml' },
-  { name: '(a file not checked before) the schema: valibot', specifier: '../proxy/config-schema.ts' },
+  { name: '(a file not checked before) the schema: valibot', specifier: '../proxy/config/config-schema.ts' },
 ];
 
 if (values.role === 'imports') {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { generation } from '../child/index.ts';
-import { ConfigError, loadConfig } from './config-load.ts';
+import { ConfigError, loadConfig } from './config/config-load.ts';
 import { startProxy } from './proxy.ts';
 
 const USAGE = 'usage: node proxy/main.ts --config FILE [--check]';

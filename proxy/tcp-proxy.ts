@@ -1,8 +1,8 @@
 /** A TCP listener: each connection is piped to an endpoint of its cluster (another one if the connect fails). */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { AccessLog } from './access-log.ts';
-import type { Cluster, UpstreamHost } from './cluster.ts';
+import type { AccessLog } from './telemetry/access-log.ts';
+import type { Cluster, UpstreamHost } from './upstream/cluster.ts';
 
 export interface TcpContext {
   listener: string;

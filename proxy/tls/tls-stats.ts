@@ -5,8 +5,8 @@
  * `http.<name>.http2.streams_active`, `.sessions_active`, `.goaway_sent`.
  */
 import type { Counter, Gauge } from '../../shared/stats/index.ts';
-import { statSegment } from '../proxy-stats.ts';
-import type { StatsStore } from '../stats-store.ts';
+import { statSegment } from '../telemetry/proxy-stats.ts';
+import type { StatsStore } from '../telemetry/stats-store.ts';
 import type { SniMatch } from './sni.ts';
 
 /** Handshake failures by reason: a fixed set, so a hostile client cannot mint stat names. */

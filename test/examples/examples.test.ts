@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { validateProxyConfig } from '../../proxy/config-load.ts';
+import { validateProxyConfig } from '../../proxy/config/config-load.ts';
 import { loadConfig } from '../../supervisor/config/config.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');

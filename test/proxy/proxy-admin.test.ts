@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { validateProxyConfig } from '../../proxy/config-load.ts';
+import { validateProxyConfig } from '../../proxy/config/config-load.ts';
 import type { BatonProcess } from '../helpers/baton.ts';
 import { addresses, fileFor, request, startProxyBaton, type ProxyFile } from './harness.ts';
 

@@ -1,7 +1,7 @@
 /**
  * What a proxy generation loads before it serves (issue #19): without TLS in its configuration,
  * none of the TLS modules (nor node:https); from the second generation on, on the file the first
- * one checked, neither yaml nor valibot (proxy/config-cache.ts). Each still serves; an edited file
+ * one checked, neither yaml nor valibot (proxy/config/config-cache.ts). Each still serves; an edited file
  * is checked in full again, and a bad edit fails the reload while the serving generation serves.
  */
 import fs from 'node:fs';
@@ -67,7 +67,7 @@ describe('proxy start-up', () => {
     expect((await baton.reload()).body.ok).toBe(true);
     const firstLoaded = await loadedBy(records, first);
     // Checked in full (no entry yet), and no TLS anywhere.
-    expect(firstLoaded.ours).toEqual(expect.arrayContaining(['proxy/config-schema.ts']));
+    expect(firstLoaded.ours).toEqual(expect.arrayContaining(['proxy/config/config-schema.ts']));
     expect(firstLoaded.ours.filter((m) => /^proxy\/tls\/(tls-server|cert-watch|ticket-keys)\.ts$/.test(m))).toEqual([]);
     expect(firstLoaded.builtins).not.toContain('node:https');
     // undici's Pool, not all of undici (fetch and the rest are the index's).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isFieldName } from '../../proxy/field-name.ts';
+import { isFieldName } from '../../proxy/http/field-name.ts';
 import { downstreamResponseHeaders, globMatch, LoadBalancer, parseEndpoint, parseStatFilter, requestIdOf, requestTarget, Router, upstreamRequestHeaders } from '../../proxy/index.ts';
 
 describe('router', () => {

@@ -6,10 +6,10 @@ import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { Cluster, Release, UpstreamHost } from './cluster.ts';
-import { LeanResponse } from './lean-response.ts';
-import { downstreamRawHeaders, downstreamResponseHeaders, upstreamRequestHeaders, upstreamRequestHead } from './headers.ts';
-import { statusClass } from './proxy-stats.ts';
-import { isConnectFailure, isResetBeforeResponse, reply, upstreamErrorReply } from './responses.ts';
+import { LeanResponse } from '../http/lean-response.ts';
+import { downstreamRawHeaders, downstreamResponseHeaders, upstreamRequestHeaders, upstreamRequestHead } from '../http/headers.ts';
+import { statusClass } from '../telemetry/proxy-stats.ts';
+import { isConnectFailure, isResetBeforeResponse, reply, upstreamErrorReply } from '../http/responses.ts';
 import type { Exchange, ExchangeHandler } from './upstream-h1.ts';
 
 /** The request an attempt forwards and what it reports of it (http-forward.ts's Outcome). */

@@ -1,5 +1,5 @@
 /** The proxy's stats, Envoy-style names, registered once per listener and cluster. */
-import type { Counter, Gauge, Histogram } from '../shared/stats/index.ts';
+import type { Counter, Gauge, Histogram } from '../../shared/stats/index.ts';
 import { TIME_BOUNDS_MS, type StatsStore } from './stats-store.ts';
 
 /** A listener or cluster name as a stat name segment: characters other than letters, digits and `_` become `_`. */

@@ -1,6 +1,6 @@
 /**
  * The proxy keeps what its schema made of a configuration file for the next generation
- * (proxy/config-cache.ts): the same text loads to the same configuration without yaml or valibot, a
+ * (proxy/config/config-cache.ts): the same text loads to the same configuration without yaml or valibot, a
  * changed file is checked in full again (a bad one still refused), and the cache is used only in
  * a directory of this user's that others cannot write to — and never by --check.
  */
@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../proxy/config-load.ts';
+import { ConfigError, loadConfig } from '../../../proxy/config/config-load.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-config-cache-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -1,13 +1,13 @@
-// The lean downstream HTTP/1.1 path (proxy/downstream-h1.ts) against node:http's: the same proxy
+// The lean downstream HTTP/1.1 path (proxy/http/downstream-h1.ts) against node:http's: the same proxy
 // twice, one as shipped and one with BATON_PROXY_DOWNSTREAM=node, sent the same bytes; what comes
 // back must be the same bytes (but for the Date value), and what falls back must be answered whole.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { BatonProcess } from '../helpers/baton.ts';
-import { freePort } from '../helpers/ports.ts';
-import { addresses, rawExchange, startProxyBaton, statValue, type ProxyFile } from './harness.ts';
-import { startUpstream, type Upstream } from './upstreams.ts';
+import type { BatonProcess } from '../../helpers/baton.ts';
+import { freePort } from '../../helpers/ports.ts';
+import { addresses, rawExchange, startProxyBaton, statValue, type ProxyFile } from '../harness.ts';
+import { startUpstream, type Upstream } from '../upstreams.ts';
 
 let up: Upstream;
 let lean: BatonProcess;

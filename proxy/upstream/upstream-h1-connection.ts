@@ -5,9 +5,9 @@
  */
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Deadline } from './deadline.ts';
-import { isFieldName } from './field-name.ts';
-import { framedLength, headEnd, HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from './http1-parser.ts';
+import { Deadline } from '../http/deadline.ts';
+import { isFieldName } from '../http/field-name.ts';
+import { framedLength, headEnd, HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type HTTPParserClass, type HTTPParserInstance } from '../http/http1-parser.ts';
 import type { Exchange, ExchangeHandler, H1Pool } from './upstream-h1.ts';
 import { copyOf, type ReadBuffers } from './upstream-read.ts';
 

@@ -7,8 +7,8 @@
  * its predecessor was; the others keep the last state shared until it does.
  */
 import type { Logger } from 'pino';
-import { generation, shared } from '../child/index.ts';
-import { SHARED_MAX_STRING } from '../shared/shared-value.ts';
+import { generation, shared } from '../../child/index.ts';
+import { SHARED_MAX_STRING } from '../../shared/shared-value.ts';
 import type { Cluster } from './cluster.ts';
 import { HealthChecker } from './health-check.ts';
 

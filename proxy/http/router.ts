@@ -1,5 +1,5 @@
 /** Route matching for an HTTP listener: first route whose host and path prefix match. */
-import type { RouteConfig } from './config-schema.ts';
+import type { RouteConfig } from '../config/config-schema.ts';
 
 export interface Route {
   index: number;

@@ -4,9 +4,9 @@
  * its path in the file.
  */
 import * as v from 'valibot';
-import { bytes as size, duration } from '../shared/config-units.ts';
-import { problemsOf, safeParse, strictObject, type SchemaProblem } from '../shared/schema.ts';
-import { appTls, downstreamTls, http2Options, upstreamTls } from './tls/tls-schema.ts';
+import { bytes as size, duration } from '../../shared/config-units.ts';
+import { problemsOf, safeParse, strictObject, type SchemaProblem } from '../../shared/schema.ts';
+import { appTls, downstreamTls, http2Options, upstreamTls } from '../tls/tls-schema.ts';
 
 const name = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"'));
 const text = v.pipe(v.string(), v.minLength(1));

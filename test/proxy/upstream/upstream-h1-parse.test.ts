@@ -1,14 +1,14 @@
-// How the lean upstream client (proxy/upstream-h1-connection.ts) gets llhttp back to a message
+// How the lean upstream client (proxy/upstream/upstream-h1-connection.ts) gets llhttp back to a message
 // start after a body it cut itself: a head that starts in a read is given to the parser alone
 // (headEnd), and where it cannot be (a head over two reads) the parser stops as after an upgrade
 // and is initialized again. Every path, one after the other on one connection.
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { framedLength, headEnd } from '../../proxy/http1-parser.ts';
-import { parseEndpoint } from '../../proxy/index.ts';
-import type { ClusterStats } from '../../proxy/proxy-stats.ts';
-import { H1Pool } from '../../proxy/upstream-h1.ts';
-import { copyOf } from '../../proxy/upstream-read.ts';
+import { framedLength, headEnd } from '../../../proxy/http/http1-parser.ts';
+import { parseEndpoint } from '../../../proxy/index.ts';
+import type { ClusterStats } from '../../../proxy/telemetry/proxy-stats.ts';
+import { H1Pool } from '../../../proxy/upstream/upstream-h1.ts';
+import { copyOf } from '../../../proxy/upstream/upstream-read.ts';
 
 const stats = new Proxy({}, { get: () => ({ inc() {}, dec() {}, set() {}, record() {} }) }) as unknown as ClusterStats;
 

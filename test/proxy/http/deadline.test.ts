@@ -1,15 +1,15 @@
-// proxy/deadline.ts (a connection's timeout as a deadline number, one lazily re-armed timer) on
+// proxy/http/deadline.ts (a connection's timeout as a deadline number, one lazily re-armed timer) on
 // real timers, and the lean upstream client's headers and body timeouts built on it, against a
 // raw upstream on loopback.
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Deadline } from '../../proxy/deadline.ts';
-import { installLeanPath } from '../../proxy/downstream-h1.ts';
-import { parseEndpoint } from '../../proxy/index.ts';
-import type { ClusterStats } from '../../proxy/proxy-stats.ts';
-import { H1Pool } from '../../proxy/upstream-h1.ts';
+import { Deadline } from '../../../proxy/http/deadline.ts';
+import { installLeanPath } from '../../../proxy/http/downstream-h1.ts';
+import { parseEndpoint } from '../../../proxy/index.ts';
+import type { ClusterStats } from '../../../proxy/telemetry/proxy-stats.ts';
+import { H1Pool } from '../../../proxy/upstream/upstream-h1.ts';
 
 /** Resolves with the ms from now until `deadline`'s callback ran (set up by `arm`). */
 function expiry(arm: (d: Deadline) => void): Promise<number> {

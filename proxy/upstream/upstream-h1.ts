@@ -13,8 +13,8 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint } from './endpoint.ts';
-import { isFieldName } from './field-name.ts';
-import type { ClusterStats } from './proxy-stats.ts';
+import { isFieldName } from '../http/field-name.ts';
+import type { ClusterStats } from '../telemetry/proxy-stats.ts';
 import { H1Connection } from './upstream-h1-connection.ts';
 import { ReadBuffers } from './upstream-read.ts';
 

@@ -1,16 +1,16 @@
 /** The admin listener (loopback or a Unix socket; see admin-access.ts for who may use it): stats, memory, server info, readiness, health-check and drain controls, config dump. */
 import type http from 'node:http';
-import { lazyModule } from '../shared/lazy-module.ts';
-import type { PrometheusOptions, StatSample } from '../shared/stats/index.ts';
+import { lazyModule } from '../../shared/lazy-module.ts';
+import type { PrometheusOptions, StatSample } from '../../shared/stats/index.ts';
 import { refusal, type AdminAccess } from './admin-access.ts';
 import { parseStatFilter } from './stat-filter.ts';
-import type { StatsStore } from './stats-store.ts';
+import type { StatsStore } from '../telemetry/stats-store.ts';
 
 // node:http through getBuiltinModule, not an ES import: that reads its lazy exports (http.WebSocket…),
 // which load Node's own undici, http2 and tls into every generation (~40 ms of its start).
 const { createServer } = process.getBuiltinModule('node:http');
 /** The text exposition, loaded at the first /stats request: nothing of it is needed to serve. */
-const exposition = lazyModule<typeof import('../shared/stats/exposition.ts')>(import.meta.url, '../shared/stats/exposition');
+const exposition = lazyModule<typeof import('../../shared/stats/exposition.ts')>(import.meta.url, '../../shared/stats/exposition');
 
 export interface AdminTarget {
   store: StatsStore;

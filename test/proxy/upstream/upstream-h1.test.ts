@@ -1,12 +1,12 @@
-// The lean HTTP/1.1 upstream client (proxy/upstream-h1.ts) against raw upstreams on loopback:
+// The lean HTTP/1.1 upstream client (proxy/upstream/upstream-h1.ts) against raw upstreams on loopback:
 // the cases undici used to handle for the proxy's bodiless requests.
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseEndpoint } from '../../proxy/index.ts';
-import { downstreamRawHeaders, upstreamRequestHead, upstreamRequestHeaders } from '../../proxy/headers.ts';
-import type { ClusterStats } from '../../proxy/proxy-stats.ts';
-import { H1Pool, requestHeadOf, type ExchangeHandler } from '../../proxy/upstream-h1.ts';
+import { parseEndpoint } from '../../../proxy/index.ts';
+import { downstreamRawHeaders, upstreamRequestHead, upstreamRequestHeaders } from '../../../proxy/http/headers.ts';
+import type { ClusterStats } from '../../../proxy/telemetry/proxy-stats.ts';
+import { H1Pool, requestHeadOf, type ExchangeHandler } from '../../../proxy/upstream/upstream-h1.ts';
 
 interface Result {
   status: number;

@@ -1,8 +1,8 @@
 // The lean upstream client stands on node:http's own parser, reached through `_http_common`
-// (proxy/http1-parser.ts). Every Node this project supports has it in the shape used: if one
+// (proxy/http/http1-parser.ts). Every Node this project supports has it in the shape used: if one
 // stops having it, the proxy falls back to undici for every request, and this says so first.
 import { describe, expect, it } from 'vitest';
-import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, leanClientAvailable } from '../../proxy/http1-parser.ts';
+import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, leanClientAvailable } from '../../../proxy/http/http1-parser.ts';
 
 describe('http1-parser', () => {
   it(`node ${process.version} has the parser, its four hooks distinct, and it parses a response`, () => {

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, validateProxyConfig } from '../../proxy/index.ts';
-import { NODE_FLAGS, ROOT } from '../helpers/baton.ts';
+import { ConfigError, loadConfig, validateProxyConfig } from '../../../proxy/index.ts';
+import { NODE_FLAGS, ROOT } from '../../helpers/baton.ts';
 
 const base = {
   listeners: [

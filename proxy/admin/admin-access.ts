@@ -9,8 +9,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import type net from 'node:net';
-import { parseAddress } from '../shared/address.ts';
-import { socketPeerCred, type PeerCred } from '../shared/native/native.ts';
+import { parseAddress } from '../../shared/address.ts';
+import { socketPeerCred, type PeerCred } from '../../shared/native/native.ts';
 
 /** How the admin listener admits peers. */
 export interface AdminAccess {

@@ -2,8 +2,8 @@
  * Where the proxy's stats live: the SDK's. Under Baton, the shared segment (they continue across
  * generations, and a snapshot sums every generation); without Baton, a private segment.
  */
-import { stats } from '../child/index.ts';
-import type { Counter, Gauge, GenerationEntry, Histogram, StatSample } from '../shared/stats/index.ts';
+import { stats } from '../../child/index.ts';
+import type { Counter, Gauge, GenerationEntry, Histogram, StatSample } from '../../shared/stats/index.ts';
 
 export interface StatsStore {
   counter(name: string): Counter;

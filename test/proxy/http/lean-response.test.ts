@@ -1,10 +1,10 @@
-// LeanResponse's own 'close' listeners (proxy/lean-response.ts): once('close') is kept out of
+// LeanResponse's own 'close' listeners (proxy/http/lean-response.ts): once('close') is kept out of
 // EventEmitter, and must still behave as on node:http's ServerResponse — order, removal, counts.
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { installLeanPath } from '../../proxy/downstream-h1.ts';
-import { LeanResponse } from '../../proxy/lean-response.ts';
+import { installLeanPath } from '../../../proxy/http/downstream-h1.ts';
+import { LeanResponse } from '../../../proxy/http/lean-response.ts';
 
 let server: http.Server | undefined;
 

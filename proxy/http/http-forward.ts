@@ -7,14 +7,14 @@
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
-import type { AccessLog } from './access-log.ts';
-import type { Cluster, Release } from './cluster.ts';
+import type { AccessLog } from '../telemetry/access-log.ts';
+import type { Cluster, Release } from '../upstream/cluster.ts';
 import { requestIdOf } from './headers.ts';
-import { statusClass, type HttpStats } from './proxy-stats.ts';
+import { statusClass, type HttpStats } from '../telemetry/proxy-stats.ts';
 import { requestTarget } from './request-target.ts';
 import { reply } from './responses.ts';
 import type { Route, Router } from './router.ts';
-import { Attempt, type Forwarding } from './upstream-attempt.ts';
+import { Attempt, type Forwarding } from '../upstream/upstream-attempt.ts';
 
 export interface HttpContext {
   listener: string;

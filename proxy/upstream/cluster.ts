@@ -3,12 +3,12 @@
  * limits on requests in flight and waiting, and the stats they feed.
  */
 import type { Pool } from 'undici';
-import type { ClusterSpec } from './config-load.ts';
+import type { ClusterSpec } from '../config/config-load.ts';
 import { originOf, type Endpoint } from './endpoint.ts';
 import { LoadBalancer } from './load-balancer.ts';
-import type { ClusterStats } from './proxy-stats.ts';
-import type { UpstreamTls } from './tls/tls-load.ts';
-import { leanClientAvailable } from './http1-parser.ts';
+import type { ClusterStats } from '../telemetry/proxy-stats.ts';
+import type { UpstreamTls } from '../tls/tls-load.ts';
+import { leanClientAvailable } from '../http/http1-parser.ts';
 import { H1Pool } from './upstream-h1.ts';
 
 /**

@@ -1,10 +1,10 @@
 /** An HTTP listener's server: timeouts against slow clients, parser errors as 400/431 answers, CONNECT refused (405), requests and upgrades. */
 import type http from 'node:http';
 import type net from 'node:net';
-import type { HttpListenerConfig } from './config-schema.ts';
+import type { HttpListenerConfig } from '../config/config-schema.ts';
 import { installLeanPath } from './downstream-h1.ts';
 import { createRequestHandler, type HttpContext } from './http-forward.ts';
-import type { ListenerStats } from './proxy-stats.ts';
+import type { ListenerStats } from '../telemetry/proxy-stats.ts';
 import { clientErrorStatus, replyRaw } from './responses.ts';
 import { createUpgradeHandler } from './upgrade.ts';
 

@@ -7,7 +7,7 @@ import type http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { Cluster } from './cluster.ts';
+import type { Cluster } from '../upstream/cluster.ts';
 import type { HttpContext } from './http-forward.ts';
 import { requestHead, requestIdOf, upstreamRequestHeaders } from './headers.ts';
 import { requestTarget } from './request-target.ts';

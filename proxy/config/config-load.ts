@@ -2,14 +2,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as v from 'valibot';
-import type { SchemaProblem } from '../shared/schema.ts';
-import { isLocal, parseAddress } from '../shared/address.ts';
-import { readTokenFile } from './admin-access.ts';
-import { lazyModule } from '../shared/lazy-module.ts';
+import type { SchemaProblem } from '../../shared/schema.ts';
+import { isLocal, parseAddress } from '../../shared/address.ts';
+import { readTokenFile } from '../admin/admin-access.ts';
+import { lazyModule } from '../../shared/lazy-module.ts';
 import { cached, store } from './config-cache.ts';
 import type { AppConfig, ClusterConfig, fileSchema, HttpListenerConfig, TcpListenerConfig } from './config-schema.ts';
-import { parseEndpoint, type Endpoint } from './endpoint.ts';
-import { loadTls, type TlsMaterial } from './tls/tls-load.ts';
+import { parseEndpoint, type Endpoint } from '../upstream/endpoint.ts';
+import { loadTls, type TlsMaterial } from '../tls/tls-load.ts';
 
 /** What the schema makes of a file. */
 type FileConfig = v.InferOutput<typeof fileSchema>;

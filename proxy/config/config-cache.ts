@@ -46,17 +46,23 @@ function directory(): string | undefined {
 
 let schemaDigest: string | undefined;
 
-/** What the schema's behaviour depends on: the proxy's modules (this one's directory and tls/), valibot's and yaml's versions. */
+/** What the schema's behaviour depends on: the proxy's modules (all its folders), shared/'s top level, valibot's and yaml's versions. */
 function schemaIdentity(): string {
   if (schemaDigest !== undefined) return schemaDigest;
   const h = crypto.createHash('sha256').update(`format ${FORMAT}\0`);
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const dir of [here, path.join(here, 'tls'), path.join(here, '..', 'shared')]) {
-    for (const name of fs.readdirSync(dir).sort()) {
-      if (!/\.(ts|js)$/.test(name)) continue;
-      h.update(name).update('\0').update(fs.readFileSync(path.join(dir, name))).update('\0');
+  const proxyRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const hashDir = (dir: string, recursive: boolean): void => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (recursive) hashDir(file, true);
+      } else if (/\.(ts|js)$/.test(entry.name)) {
+        h.update(path.relative(proxyRoot, file)).update('\0').update(fs.readFileSync(file)).update('\0');
+      }
     }
-  }
+  };
+  hashDir(proxyRoot, true);
+  hashDir(path.join(proxyRoot, '..', 'shared'), false);
   const load = process.getBuiltinModule('node:module').createRequire(import.meta.url);
   for (const pkg of ['valibot', 'yaml']) h.update(`${pkg} ${versionOf(pkg, load.resolve(pkg))}\0`);
   schemaDigest = h.digest('hex');

@@ -5,7 +5,7 @@
  * starting next to a dead endpoint never sends it traffic.
  */
 import net from 'node:net';
-import type { HealthCheckConfig } from './config-schema.ts';
+import type { HealthCheckConfig } from '../config/config-schema.ts';
 import type { Dispatcher } from 'undici';
 import type { Cluster, UpstreamHost } from './cluster.ts';
 

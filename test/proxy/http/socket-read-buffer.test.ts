@@ -1,8 +1,8 @@
-// proxy/socket-read-buffer.ts on accepted loopback sockets: reads into the caller's buffer, a
+// proxy/http/socket-read-buffer.ts on accepted loopback sockets: reads into the caller's buffer, a
 // callback's false stops reading until resume(), readIntoStream gives 'data' events back, EOF ends.
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readInto, readIntoAvailable, readIntoStream } from '../../proxy/socket-read-buffer.ts';
+import { readInto, readIntoAvailable, readIntoStream } from '../../../proxy/http/socket-read-buffer.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
