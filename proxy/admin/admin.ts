@@ -32,7 +32,7 @@ const ENDPOINTS: Record<string, { method: 'GET' | 'POST'; help: string }> = {
   '/': { method: 'GET', help: 'this list' },
   '/stats': { method: 'GET', help: 'every stat as JSON (?filter=GLOB)' },
   '/stats/prometheus': { method: 'GET', help: 'every stat in Prometheus text format (?filter=GLOB)' },
-  '/memory': { method: 'GET', help: 'process memory (bytes)' },
+  '/memory': { method: 'GET', help: "the answering worker's process memory (bytes)" },
   '/server_info': { method: 'GET', help: 'version, generation, state, uptime, hot-restart version' },
   '/ready': { method: 'GET', help: '200 LIVE when serving, else 503 with the state' },
   '/healthcheck/fail': { method: 'POST', help: "make the listeners' health_path answer 503" },
@@ -79,7 +79,8 @@ export function createAdminServer(target: AdminTarget, access: AdminAccess): htt
       case '/stats/prometheus':
         return send(200, exposition().PROMETHEUS_CONTENT_TYPE, exposition().toPrometheus(snapshot(), prometheusOptions(target.store)));
       case '/memory':
-        return json(200, { ...process.memoryUsage(), heap: process.memoryUsage().heapUsed });
+        // One worker's figures, named: the generation's are `baton memory` (the supervisor reads every worker).
+        return json(200, { ...process.memoryUsage(), heap: process.memoryUsage().heapUsed, worker: info.worker, pid: process.pid });
       case '/server_info':
         return json(200, {
           version: target.version,

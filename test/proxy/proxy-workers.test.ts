@@ -101,6 +101,10 @@ describe('proxy with workers: 2 — one admin answer for the generation', () => 
     const before = await serverInfos();
     expect(new Set(before.map((i) => i.pid))).toEqual(new Set(pids));
     expect(before.every((i) => !i.health_check_failing)).toBe(true);
+    // /memory is one worker's, and says which.
+    const memory = JSON.parse((await request(admin, { path: '/memory' })).body.toString()) as { rss: number; worker: number; pid: number };
+    expect(memory.rss).toBeGreaterThan(0);
+    expect(pids[memory.worker]).toBe(memory.pid);
 
     expect((await request(admin, { path: '/healthcheck/fail', method: 'POST', headers: auth })).status).toBe(200);
     const failing = await serverInfos();
