@@ -14,6 +14,9 @@ export const SHARED_MAX_KEY_LENGTH = 128;
 /** The longest string value (UTF-16 units). */
 export const SHARED_MAX_STRING = 4096;
 
+/** Shares one worker may have on their way (set, not yet held by every worker); a further one is refused. */
+export const SHARED_MAX_IN_FLIGHT = 32;
+
 const KEY = /^[A-Za-z0-9_.:-]+$/;
 
 /** What is wrong with `key` = `value` as a shared value, or undefined when nothing is. */

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { BatonError } from '../../shared/errors.ts';
 import { Correlator, dispatch, isEnvelope, replyError, unrecognized } from '../../shared/protocol.ts';
 import type { ChildMessage, Handlers, Outgoing, ReplyBody, SupervisorMessage } from '../../shared/protocol.ts';
-import { sharedProblem } from '../../shared/shared-value.ts';
+import { SHARED_MAX_IN_FLIGHT, sharedProblem } from '../../shared/shared-value.ts';
 import { formatDuration } from '../../shared/units.ts';
 import type { ChildPort } from '../os/os.ts';
 import type { WorkerOptions, WorkerState } from './worker-types.ts';
@@ -44,6 +44,8 @@ export class WorkerChannel {
   private readonly handlers: Handlers<ChildMessage, void>;
   private readonly proc: ChildPort;
   private readonly host: ChannelHost;
+  /** Shares from this worker not yet acknowledged by every worker. */
+  private sharing = 0;
 
   constructor(proc: ChildPort, options: WorkerOptions, host: ChannelHost) {
     this.proc = proc;
@@ -90,7 +92,16 @@ export class WorkerChannel {
         if (!options.share) return unrecognized(m.type);
         const problem = sharedProblem(m.key, m.value);
         if (problem) throw new BatonError('ERR_BAD_REQUEST', `${host.label}: ${problem}`);
-        return { ok: true, workers: await options.share(m.key, m.value) };
+        // Each share is relayed to every worker: a bound on what one worker has on the way keeps a runaway loop from flooding them all.
+        if (this.sharing >= SHARED_MAX_IN_FLIGHT) {
+          throw new BatonError('ERR_BAD_REQUEST', `${host.label}: ${SHARED_MAX_IN_FLIGHT} of its shared values are on their way already; set the next once one has resolved`);
+        }
+        this.sharing += 1;
+        try {
+          return { ok: true, workers: await options.share(m.key, m.value) };
+        } finally {
+          this.sharing -= 1;
+        }
       },
       ack: (m) => {
         this.correlator.settle(m.ack, m);

@@ -6,7 +6,7 @@ import { formatAddress, parseAddress } from '../../../shared/address.ts';
 import { validateConfig, type Config, type ListenerConfig } from '../../../supervisor/config/config.ts';
 import { cgroupCpus, statsWriters, usableCpus } from '../../../supervisor/config/workers.ts';
 import { Supervisor } from '../../../supervisor/core/supervisor.ts';
-import { SHARED_MAX_KEYS } from '../../../shared/shared-value.ts';
+import { SHARED_MAX_IN_FLIGHT, SHARED_MAX_KEYS } from '../../../shared/shared-value.ts';
 import { FakeOs, flush, silentLog, type FakeChild } from '../os/fake-os.ts';
 
 function listener(name: string, address: string, reusePort = false): ListenerConfig {
@@ -209,14 +209,35 @@ describe('shared values', () => {
     await flush();
     for (const seq of bad) expect(a.ackFor(seq)).toMatchObject({ ok: false, error: { code: 'ERR_BAD_REQUEST', message: expect.stringMatching(/^generation 1 worker 0: .*shared/) } });
     expect(shares(b)).toEqual([]);
-    for (let i = 0; i < SHARED_MAX_KEYS; i++) a.push({ type: 'share', key: `k${i}`, value: i });
-    await flush();
+    for (let i = 0; i < SHARED_MAX_KEYS; i++) {
+      a.push({ type: 'share', key: `k${i}`, value: i });
+      await flush();
+      for (const w of fake.children.slice(0, 3)) w.push({ type: 'ack', ack: shares(w).at(-1)!.seq, ok: true });
+      await flush();
+    }
     const tooMany = a.push({ type: 'share', key: 'one-more', value: true });
     const again = a.push({ type: 'share', key: 'k0', value: false });
     await flush();
     expect(a.ackFor(tooMany)).toMatchObject({ ok: false, error: { code: 'ERR_BAD_REQUEST', message: expect.stringContaining(`holds ${SHARED_MAX_KEYS} shared values already`) } });
     expect(shares(b).at(-1)).toMatchObject({ key: 'k0', value: false });
     expect(a.ackFor(again)).toBeUndefined(); // an existing key is set again; its ack waits for the workers
+  });
+
+  it('refuses a worker more than 32 shares on their way at once; one resolved makes room', async () => {
+    const { os: fake } = await running();
+    const [a, b, c] = fake.children as [FakeChild, FakeChild, FakeChild];
+    const seqs = Array.from({ length: SHARED_MAX_IN_FLIGHT }, (_, i) => a.push({ type: 'share', key: 'n', value: i }));
+    const over = a.push({ type: 'share', key: 'n', value: -1 });
+    await flush();
+    expect(a.ackFor(over)).toMatchObject({ ok: false, error: { code: 'ERR_BAD_REQUEST', message: expect.stringContaining(`${SHARED_MAX_IN_FLIGHT} of its shared values are on their way already`) } });
+    expect(shares(b)).toHaveLength(SHARED_MAX_IN_FLIGHT);
+    for (const w of [a, b, c]) w.push({ type: 'ack', ack: shares(w)[0]!.seq, ok: true });
+    await flush();
+    expect(a.ackFor(seqs[0]!)).toMatchObject({ ok: true, workers: 3 });
+    const next = a.push({ type: 'share', key: 'n', value: 99 });
+    await flush();
+    expect(a.ackFor(next)).toBeUndefined();
+    expect(shares(b).at(-1)).toMatchObject({ value: 99 });
   });
 
   it('a worker that does not acknowledge within 5 s is left out of the count; the sharer is answered anyway', async () => {
