@@ -2,6 +2,9 @@
 // http-proxy (the popular Node proxy library, node-http-proxy 1.18, with a keep-alive agent) and,
 // when `haproxy` is on PATH, through HAProxy (one thread, http-reuse always) — all in one run, on
 // one machine, interleaved round by round, reported as ratios. The load is wrk (C, one thread).
+// Each round also reads /proc for the system's processes (a supervisor and its workers, a master
+// and its workers): µs of CPU per request, their threads' sleeps (voluntary context switches) per
+// 1,000 requests, and the upstream's µs per request beside it (a proxy that preempts it costs it).
 //
 //   npm run bench:proxy                                  # 3 rounds × 5 s per system and scenario (~2.5 min)
 //   npm run bench:proxy -- --rounds 5 --seconds 8 --connections 64
@@ -31,6 +34,7 @@ import { haproxyVersion } from './lib/haproxy.ts';
 import { cleanupAll, installGuards, onCleanup, sleep, start, stderrOf, track } from './lib/procs.ts';
 import { boxTable, loadLine, machineLine } from './lib/report.ts';
 import { machine } from './lib/stats.ts';
+import { sampleCpu, type CpuFigures } from './lib/system-cpu.ts';
 import { freePort } from '../test/helpers/ports.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -91,6 +95,7 @@ interface Figures {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  cpu?: CpuFigures;
 }
 
 function wrk(port: number, pathName: string, seconds: number, connections: number): Promise<Figures> {
@@ -152,9 +157,11 @@ async function main(): Promise<void> {
   try {
     // The upstream: this file with --role upstream (plain Node: `/` a short line, `/64k` 64 KiB).
     const upstreamPort = await freePort();
-    start('upstream', process.execPath, [...NODE.slice(1), fileURLToPath(import.meta.url), '--role', 'upstream', '--port', String(upstreamPort)]);
+    const upstreamPid = start('upstream', process.execPath, [...NODE.slice(1), fileURLToPath(import.meta.url), '--role', 'upstream', '--port', String(upstreamPort)]).pid as number;
     await waitFor(upstreamPort);
     const ports: Record<string, number> = { direct: upstreamPort };
+    /** Each system's first process (a supervisor, a master): it and its descendants are what the system costs. */
+    const roots: Record<string, number | undefined> = { direct: upstreamPid };
 
     if (wanted.has('baton-batch') && workers === undefined) {
       process.stdout.write('baton-batch needs --workers (cpu-scheduling is the supervisor\'s): left out\n');
@@ -185,6 +192,7 @@ async function main(): Promise<void> {
         const command = proxyCommand(configFile);
         if (workers === undefined) {
           const child = start(`${system} proxy`, command[0]!, command.slice(1), { ...OWN_SESSION, env: { ...process.env, ...env } });
+          roots[system] = child.pid;
           child.on('exit', (code) => code && process.stderr.write(`${system} proxy exited ${code}: ${stderrOf(child)}\n`));
         } else {
           // Under the supervisor, as examples/proxy.yaml runs it: `workers` processes on one SO_REUSEPORT socket each.
@@ -197,6 +205,7 @@ async function main(): Promise<void> {
               if (pid) track(Number(pid), `${system} proxy worker`);
             },
           });
+          roots[system] = child.pid;
           child.on('exit', (code) => code && process.stderr.write(`${system} supervisor exited ${code}: ${stderrOf(child)}\n`));
           onCleanup(async () => {
             if (child.exitCode === null) child.kill('SIGTERM');
@@ -216,13 +225,13 @@ async function main(): Promise<void> {
         const plainFile = path.join(dir, 'proxy-plain.yaml');
         fs.writeFileSync(plainFile, config(plain));
         const command = proxyCommand(plainFile);
-        start('baton proxy (plain node)', command[0]!, command.slice(1), OWN_SESSION);
+        roots['baton-node'] = start('baton proxy (plain node)', command[0]!, command.slice(1), OWN_SESSION).pid;
         ports['baton-node'] = plain;
       }
     }
     if (wanted.has('http-proxy')) {
       const port = await freePort();
-      start('http-proxy', process.execPath, [...NODE.slice(1), fileURLToPath(import.meta.url), '--role', 'http-proxy', '--target', `http://127.0.0.1:${upstreamPort}`, '--port', String(port)], OWN_SESSION);
+      roots['http-proxy'] = start('http-proxy', process.execPath, [...NODE.slice(1), fileURLToPath(import.meta.url), '--role', 'http-proxy', '--target', `http://127.0.0.1:${upstreamPort}`, '--port', String(port)], OWN_SESSION).pid;
       ports['http-proxy'] = port;
     }
     // HAProxy as configured by default and, for haproxy-batch, under the same SCHED_BATCH policy as baton-batch.
@@ -235,8 +244,8 @@ async function main(): Promise<void> {
         `frontend web`, `  bind 127.0.0.1:${port}`, '  default_backend up',
         'backend up', `  server u1 127.0.0.1:${upstreamPort}`, '',
       ].join('\n'));
-      if (system === 'haproxy') start(system, 'haproxy', ['-f', cfg, '-db'], OWN_SESSION);
-      else start(system, 'chrt', ['-b', '0', 'haproxy', '-f', cfg, '-db'], OWN_SESSION);
+      // chrt execs haproxy: the same pid.
+      roots[system] = (system === 'haproxy' ? start(system, 'haproxy', ['-f', cfg, '-db'], OWN_SESSION) : start(system, 'chrt', ['-b', '0', 'haproxy', '-f', cfg, '-db'], OWN_SESSION)).pid;
       ports[system] = port;
     }
     if (wanted.has('nginx')) {
@@ -252,6 +261,7 @@ async function main(): Promise<void> {
         `  server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`, '}', '',
       ].join('\n'));
       const master = start('nginx', 'nginx', ['-p', prefix, '-c', cfg], OWN_SESSION);
+      roots.nginx = master.pid;
       // Stopped by its master (SIGTERM: it stops its workers, then exits): the final SIGKILL of the
       // master alone left the workers running, orphaned, one set per bench run, loading the machine.
       onCleanup(async () => {
@@ -276,9 +286,13 @@ async function main(): Promise<void> {
       const results = new Map<string, Figures[]>(systems.map((s) => [s, []]));
       for (let r = 0; r < rounds; r++) {
         for (const s of systems) {
+          const sample = sampleCpu(roots[s], upstreamPid);
           const f = await wrk(ports[s]!, scenario.path, seconds, connections);
+          const cpu = sample.end(f.rps * seconds);
+          if (cpu) f.cpu = cpu;
           results.get(s)!.push(f);
-          process.stdout.write(`round ${r + 1} ${s.padEnd(10)} ${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50Ms.toFixed(2)} ms  p99 ${f.p99Ms.toFixed(2)} ms${f.errors ? `  ${f.errors} errors` : ''}\n`);
+          const cpuText = cpu ? `  ${cpu.cpuUs.toFixed(1)} µs CPU/req, ${cpu.sleeps.toFixed(0)} sleeps/1k${Number.isNaN(cpu.upstreamUs) ? '' : `, upstream ${cpu.upstreamUs.toFixed(1)} µs/req`}` : '';
+          process.stdout.write(`round ${r + 1} ${s.padEnd(10)} ${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50Ms.toFixed(2)} ms  p99 ${f.p99Ms.toFixed(2)} ms${cpuText}${f.errors ? `  ${f.errors} errors` : ''}\n`);
         }
       }
       report[scenario.path] = { rounds: Object.fromEntries(results), summary: table(systems, results, haproxy, scenario.what) };
@@ -296,7 +310,17 @@ async function main(): Promise<void> {
 function table(systems: string[], results: Map<string, Figures[]>, haproxy: string | undefined, what: string): unknown {
   const summary = systems.map((s) => {
     const fs_ = results.get(s)!;
-    return { system: s, rps: median(fs_.map((f) => f.rps)), p99: median(fs_.map((f) => f.p99Ms)), p50: median(fs_.map((f) => f.p50Ms)), errors: fs_.reduce((n, f) => n + f.errors, 0) };
+    const cpu = (key: keyof CpuFigures): number => median(fs_.map((f) => f.cpu?.[key] ?? NaN));
+    return {
+      system: s,
+      rps: median(fs_.map((f) => f.rps)),
+      p99: median(fs_.map((f) => f.p99Ms)),
+      p50: median(fs_.map((f) => f.p50Ms)),
+      errors: fs_.reduce((n, f) => n + f.errors, 0),
+      cpuUs: cpu('cpuUs'),
+      sleeps: cpu('sleeps'),
+      upstreamUs: cpu('upstreamUs'),
+    };
   });
   const get = (s: string) => summary.find((x) => x.system === s);
   const baton = get('baton');
@@ -325,11 +349,14 @@ function table(systems: string[], results: Map<string, Figures[]>, haproxy: stri
     x.p50.toFixed(2),
     x.p99.toFixed(2),
     String(x.errors),
+    Number.isNaN(x.cpuUs) ? '–' : x.cpuUs.toFixed(1),
+    Number.isNaN(x.sleeps) ? '–' : x.sleeps.toFixed(0),
+    Number.isNaN(x.upstreamUs) ? '–' : x.upstreamUs.toFixed(1),
     baton ? paired(x.system, 'rps') : '–',
     baton ? paired(x.system, 'p99Ms') : '–',
     ...(results.has('baton-batch') ? [paired(x.system, 'rps', 'baton-batch')] : []),
   ]);
-  const headers = ['path', 'req/s (median)', 'p50 ms', 'p99 ms', 'errors', 'Baton req/s ÷ this', 'Baton p99 ÷ this', ...(results.has('baton-batch') ? ['Baton batch req/s ÷ this'] : [])];
+  const headers = ['path', 'req/s (median)', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', 'sleeps / 1k req', 'upstream µs/req', 'Baton req/s ÷ this', 'Baton p99 ÷ this', ...(results.has('baton-batch') ? ['Baton batch req/s ÷ this'] : [])];
   process.stdout.write(`\n${what} — medians over the rounds; the ratios are medians of per-round ratios (a req/s ratio above 1 and a p99 ratio below 1 favour Baton).\n`);
   process.stdout.write(`${boxTable(headers, rows)}\n\n`);
   process.stdout.write(`| ${headers.join(' | ')} |\n| ${headers.map(() => '---').join(' | ')} |\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`);
