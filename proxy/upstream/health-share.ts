@@ -25,8 +25,27 @@ export async function startHealthChecks(clusters: Iterable<Cluster>, reporter: b
   // Past what one shared value holds, every worker checks for itself (and each reports its gauge).
   const alone = hosts.length > SHARED_MAX_STRING;
   const leads = generation().worker === 0 || alone;
+  // One share on its way at a time, each with the state as it is when sent: a burst of changes
+  // (every endpoint down at once) is one or two shares, never a queue that runs into the bound.
+  let publishing = false;
+  let again = false;
   const publish = (): void => {
-    if (leads && !alone && hosts.length > 0) void shared.set(KEY, hosts.map((h) => (h.healthy ? '1' : '0')).join('')).catch(() => {});
+    if (!leads || alone || hosts.length === 0) return;
+    if (publishing) {
+      again = true;
+      return;
+    }
+    publishing = true;
+    void shared
+      .set(KEY, hosts.map((h) => (h.healthy ? '1' : '0')).join(''))
+      .catch(() => {})
+      .finally(() => {
+        publishing = false;
+        if (again) {
+          again = false;
+          publish();
+        }
+      });
   };
   const checkers = checked.map(
     (cluster) =>
