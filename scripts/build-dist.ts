@@ -107,8 +107,7 @@ async function bundleCli(): Promise<void> {
 /**
  * The commands a deploy runs against a live instance (supervisor/cli/client-cli.ts) as one
  * CommonJS file beside the chunks: bin/baton requires it, with no ES module loader and no chunk to
- * link, and `baton reload` reaches the supervisor ~10 ms sooner. Its lazy imports (the config, for
- * `--config`) are inlined and run only when reached. CommonJS has no import.meta: each module's
+ * link, and `baton reload` reaches the supervisor ~10 ms sooner. CommonJS has no import.meta: each module's
  * import.meta.url is this file's URL, which sits where the chunks do, so paths taken from it resolve alike.
  */
 async function bundleClient(): Promise<void> {
@@ -123,6 +122,18 @@ async function bundleClient(): Promise<void> {
     keepNames: true,
     sourcemap: true,
     define: { 'import.meta.url': '__batonModuleUrl' },
+    // `--config` alone needs the configuration and its schema (~50 KB of the bundle, what it
+    // imports: stats, units, the addon's loader): left as dist/supervisor/config/config.js, imported
+    // when reached, so the other commands neither read nor compile it. bundle/ sits beside cli/,
+    // so the same relative path names the same file.
+    plugins: [
+      {
+        name: 'config-outside',
+        setup(b) {
+          b.onResolve({ filter: /^\.\.\/config\/config\.js$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+        },
+      },
+    ],
     banner: { js: "'use strict';\nvar __batonModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
     logLevel: 'warning',
   });

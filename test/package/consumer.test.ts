@@ -216,6 +216,12 @@ describe('npx baton', () => {
     const { proc: sup } = await supervise(name, port, ['node', 'sdk-app.mjs'], { APP_PORT: String(port) });
     const first = await status(name);
     expect(first.active).toBe(1);
+    // `--config` names the instance by its file: the installed client imports dist/'s config
+    // module only then, from beside its one-file bundle.
+    write('baton.yaml', `name: ${name}\ncommand: [node, sdk-app.mjs]\nlisteners:\n  - name: http\n    address: 127.0.0.1:${port}\n`);
+    const byConfig = await baton('status', '--config', 'baton.yaml', '--json');
+    expect(byConfig.exitCode, byConfig.stderr).toBe(0);
+    expect(JSON.parse(byConfig.stdout)).toMatchObject({ instance: name, pid: first.pid, active: 1 });
     // The installed bin runs the bundled command line (dist/supervisor/bundle/): what it finds by
     // its own location — here the memory dashboard's script beside dist/supervisor/control/ — is found.
     const script = await get({ socketPath: path.join(runtimeDir, `${name}.sock`) }, '/dashboard/app.js');
