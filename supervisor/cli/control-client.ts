@@ -36,7 +36,9 @@ export function controlRequest(socketPath: string, method: string, path: string,
     };
     const unreachable = (code: string, cause?: Error): BatonError =>
       new BatonError('ERR_CONTROL_UNREACHABLE', `no Baton instance answers at ${socketPath} (${code}): is it running?`, { cause });
-    const decode = (reply: ControlReplyBytes): void => {
+    // A reply that cannot be one fails now, not at the timeout of a server that never closes.
+    const settle = (reply: ControlReplyBytes | Error): void => {
+      if (reply instanceof Error) return finish(new BatonError('ERR_CONTROL', `unexpected reply from ${socketPath}: ${reply.message}`, { cause: reply }));
       const text = reply.body.toString('utf8');
       try {
         finish({ status: reply.status, body: JSON.parse(text) });
@@ -55,16 +57,15 @@ export function controlRequest(socketPath: string, method: string, path: string,
       // read once, at the close, not again with every chunk.
       if (received > 1024 * 1024) return;
       const reply = readReply(Buffer.concat(chunks), false);
-      if (reply && !(reply instanceof Error)) decode(reply);
+      if (reply) settle(reply);
     });
     socket.on('end', () => {
       if (settled) return;
       const bytes = Buffer.concat(chunks);
       // What node:http's client called a hang-up: the connection closed with nothing said.
       if (bytes.length === 0) return finish(unreachable('ECONNRESET'));
-      const reply = readReply(bytes, true);
-      if (reply instanceof Error) finish(new BatonError('ERR_CONTROL', `unexpected reply from ${socketPath}: ${reply.message}`, { cause: reply }));
-      else if (reply) decode(reply);
+      // Closed, a reply is whole or wrong: never undefined.
+      settle(readReply(bytes, true) as ControlReplyBytes | Error);
     });
     // Written, not ended: a server that closes when its reader half-closes would cut the answer.
     socket.write(`${method} ${path} HTTP/1.1\r\nhost: baton\r\naccept: application/json\r\nconnection: close\r\n\r\n`);

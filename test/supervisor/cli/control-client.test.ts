@@ -49,5 +49,9 @@ describe('controlRequest', () => {
     const garbage = await server('garbage.sock', (_r, socket) => socket.end('HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nnot'));
     await expect(controlRequest(garbage.path, 'GET', '/status')).rejects.toMatchObject({ code: 'ERR_CONTROL', message: expect.stringContaining('unexpected reply') });
     garbage.close();
+    // Not an HTTP reply, on a connection left open: an error at once, not the timeout.
+    const stranger = await server('stranger.sock', (_r, socket) => socket.write('SSH-2.0-OpenSSH\r\n\r\n'));
+    await expect(controlRequest(stranger.path, 'GET', '/status', 60_000)).rejects.toMatchObject({ code: 'ERR_CONTROL', message: expect.stringContaining('expected an HTTP/1.x status line') });
+    stranger.close();
   });
 });
