@@ -60,10 +60,8 @@ export async function startProxy(config: ProxyConfig, log: Logger): Promise<Runn
   const tlsServer = config.tls.listeners.size > 0 ? await import('./tls/tls-server.ts') : undefined;
   const tlsServers: TlsHttpServer[] = [];
 
-  // Gauges are summed over a generation's workers: a cluster's healthy endpoints are worker 0's to report.
-  const reporter = info.worker === 0;
-  if (reporter) for (const c of clusters.values()) c.stats.hcHealthy.set(c.hosts.length);
-  const healthChecks = await startHealthChecks(clusters.values(), reporter, log);
+  // Gauges are summed over a generation's workers: a cluster's healthy endpoints are the health lead's to report.
+  const healthChecks = await startHealthChecks(clusters.values(), log);
 
   let draining = false;
   let open = 0;

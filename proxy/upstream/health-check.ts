@@ -15,10 +15,12 @@ export class HealthChecker {
   private readonly cluster: Cluster;
   private readonly config: HealthCheckConfig;
   private readonly log: HealthLog;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Each host's next round: one at most, so checking stopped and started again never doubles a host's rounds. */
+  private readonly timers = new Map<UpstreamHost, NodeJS.Timeout>();
   private readonly streaks = new Map<UpstreamHost, { ok: number; fail: number; checked: boolean }>();
   private stopped = false;
-  private readonly reportsGauge: boolean;
+  private checking = false;
+  private reportsGauge: boolean;
 
   /** `reportsGauge: false` leaves the cluster's healthy gauge to another worker (health-share.ts). */
   constructor(cluster: Cluster, config: HealthCheckConfig, log: HealthLog, options: { reportsGauge?: boolean } = {}) {
@@ -30,16 +32,32 @@ export class HealthChecker {
 
   /** Runs the first round of probes (resolves when each has an answer); with `keepChecking` (the default) schedules the next. */
   async start(keepChecking = true): Promise<void> {
-    await Promise.all(this.cluster.hosts.map((h) => this.round(h, keepChecking)));
+    this.checking = keepChecking;
+    await Promise.all(this.cluster.hosts.map((h) => this.round(h)));
   }
 
   get hostCount(): number {
     return this.cluster.hosts.length;
   }
 
-  /** Schedules the rounds after the first, for a checker started without them. */
+  /** Schedules the rounds after the first, for a checker started without them or told to stop. */
   keepChecking(): void {
+    if (this.checking) return;
+    this.checking = true;
     for (const host of this.cluster.hosts) this.schedule(host);
+  }
+
+  /** No more rounds until keepChecking(); a probe in flight still counts, and the state stays as it is. */
+  stopChecking(): void {
+    this.checking = false;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  /** Whether this worker reports the cluster's healthy gauge (summed over workers): off, it contributes 0. */
+  setReportsGauge(on: boolean): void {
+    this.reportsGauge = on;
+    this.cluster.stats.hcHealthy.set(on ? this.cluster.healthyCount : 0);
   }
 
   /** Takes another worker's view of the endpoints (one flag per host, in order); changes are not logged, that worker did. */
@@ -52,11 +70,10 @@ export class HealthChecker {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.stopChecking();
   }
 
-  private async round(host: UpstreamHost, again: boolean): Promise<void> {
+  private async round(host: UpstreamHost): Promise<void> {
     if (this.stopped) return;
     const { stats } = this.cluster;
     stats.hcAttempt.inc();
@@ -65,18 +82,20 @@ export class HealthChecker {
       (err: Error) => err.message,
     );
     if (reason !== undefined) stats.hcFailure.inc();
+    if (this.stopped) return;
     this.record(host, reason);
-    if (again) this.schedule(host);
+    if (this.checking) this.schedule(host);
   }
 
   private schedule(host: UpstreamHost): void {
     if (this.stopped) return;
+    clearTimeout(this.timers.get(host));
     const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      void this.round(host, true);
+      this.timers.delete(host);
+      void this.round(host);
     }, this.config.interval);
     timer.unref();
-    this.timers.add(timer);
+    this.timers.set(host, timer);
   }
 
   private record(host: UpstreamHost, reason: string | undefined): void {

@@ -151,6 +151,41 @@ describe('proxy with workers: 2 — one admin answer for the generation', () => 
     expect(after.probes).toBeLessThanOrEqual(Math.floor(after.ms / INTERVAL_MS) + 1);
   }, 60_000);
 
+  it('health checks: with worker 0 stopped, worker 1 takes the probing over (alone), and gives it back once worker 0 is heard again', async () => {
+    const pids = await workerPids(1);
+    const [zero, one] = pids as [number, number];
+    /** The first line after `mark` (an index into the run's lines) that `match` accepts. */
+    const logAfter = (mark: number, match: (l: Record<string, unknown>) => boolean) =>
+      baton.waitForLog((l) => baton.lines.indexOf(l) >= mark && match(l as Record<string, unknown>), 15_000);
+    const stoppedAt = baton.lines.length;
+    process.kill(zero, 'SIGSTOP');
+    try {
+      const took = await logAfter(stoppedAt, (l) => l.event === 'health-lead' && l.leading === true);
+      expect(took.pid).toBe(one);
+      // Worker 1 alone probes now: at most one prober's rounds in the window.
+      const alone = await probesOver(1000);
+      console.log(`health probes with worker 0 stopped: ${alone.probes} in ${Math.round(alone.ms)} ms (interval ${INTERVAL_MS} ms)`);
+      expect(alone.probes).toBeGreaterThan(0);
+      expect(alone.probes).toBeLessThanOrEqual(Math.floor(alone.ms / INTERVAL_MS) + 1);
+      // It acts on what it sees: the endpoint failing is worker 1's finding, logged by it.
+      const failedAt = baton.lines.length;
+      checked.healthy = false;
+      expect((await logAfter(failedAt, (l) => l.event === 'endpoint-health' && l.healthy === false)).pid).toBe(one);
+      checked.healthy = true;
+      expect((await logAfter(failedAt, (l) => l.event === 'endpoint-health' && l.healthy === true)).pid).toBe(one);
+    } finally {
+      process.kill(zero, 'SIGCONT');
+    }
+    const resumedAt = baton.lines.length;
+    expect((await logAfter(resumedAt, (l) => l.event === 'health-lead' && l.leading === false)).pid).toBe(one);
+    const back = await probesOver(1000);
+    expect(back.probes).toBeGreaterThan(0);
+    expect(back.probes).toBeLessThanOrEqual(Math.floor(back.ms / INTERVAL_MS) + 1);
+    expect(await workerPids(1)).toEqual(pids);
+    await expect.poll(async () => new Set(await statuses('/checked')), { timeout: 10_000 }).toEqual(new Set([200]));
+    await expect.poll(() => statValue(admin, 'cluster.checked.health_check.healthy'), { timeout: 10_000 }).toBe(1);
+  }, 60_000);
+
   it('/drain_listeners stops every worker accepting: requests on both sockets wait for the next generation', async () => {
     expect((await request(admin, { path: '/drain_listeners', method: 'POST', headers: auth })).status).toBe(200);
     // Ten fresh connections land on both workers' sockets; had one worker kept accepting, its
