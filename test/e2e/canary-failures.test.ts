@@ -37,6 +37,9 @@ describe('canary window: slow and crashing releases', () => {
     await load.progress(10);
     const counts = await load.stop();
     expect(counts.requests - counts.ok, describeCounts(counts)).toBe(0);
+    // The rolled-back generation stops accepting when it reads its drain message, which may come
+    // after the command's answer: once it has exited, only the old one can answer.
+    await baton.workerState(2, 'exited');
     expect(await servingPid(port)).toBe(oldPid);
     console.log(`${cli.stderr.trim()}; baseline ${JSON.stringify(opened.baseline)}; ${describeCounts(counts)}`);
   });
