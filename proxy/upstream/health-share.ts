@@ -18,6 +18,8 @@ import { HealthLead, type LeadState } from './health-lead.ts';
 const KEY = 'proxy.health';
 /** `<worker>:<one flag per endpoint>`; anything else a sibling could send is ignored. */
 const SHARE = /^(\d{1,5}):([01]*)$/;
+/** The longest `<worker>:` SHARE accepts. */
+const PREFIX_MAX = 6;
 
 export interface HealthChecks {
   stop(): void;
@@ -32,7 +34,8 @@ export async function startHealthChecks(clusters: Iterable<Cluster>, log: Logger
   const me = generation().worker;
   // Past what one shared value holds, every worker checks for itself (and each reports its gauge);
   // the lead still beats, for the gauges of the clusters nobody checks.
-  const alone = hosts.length + 8 > SHARED_MAX_STRING;
+  // Every worker must agree on it, so the bound counts the longest prefix SHARE accepts, not its own.
+  const alone = hosts.length + PREFIX_MAX > SHARED_MAX_STRING;
   const beatMs = Math.min(...checked.map((c) => c.spec.health_check?.interval ?? Infinity), 5_000);
 
   // One share on its way at a time, each with the state as it is when sent: a burst of changes
